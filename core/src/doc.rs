@@ -1,0 +1,615 @@
+//! The one place that knows the shape of anpi's automerge documents.
+//!
+//! Each space has a **roster** document and one **incident** document per
+//! disaster:
+//!
+//! ```text
+//! roster                              incident/<kind>-<date>
+//! ├─ space: { name }                  ├─ opened:  { <device>: Opening (JSON) }
+//! └─ recipients:                      ├─ ended:   { <device>: Ending (JSON) }
+//!    └─ <利用者ID>: Recipient          ├─ checks:  { <check id>: Check (JSON) }
+//!       (a map, one register per      └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
+//!        field, nested plan map)
+//! ```
+//!
+//! Why this shape:
+//! - Roster fields are edited by several people; one register per field means
+//!   concurrent edits of *different* fields merge and concurrent edits of the
+//!   *same* field keep every value (see [`recipient_conflicts`]).
+//! - Checks and claims are immutable facts keyed by an id that nobody else
+//!   writes, so they never conflict. A check is one JSON string rather than a
+//!   map of registers: it is written once and never edited, so per-field
+//!   registers would buy nothing and cost ~12 ops per check in every load,
+//!   save and sync.
+//! - Every top-level map is created by a deterministic **genesis** change
+//!   (fixed actor, time 0), identical on every device. Two phones that start
+//!   the same incident offline therefore share its containers instead of
+//!   creating two competing `checks` maps of which only one would be visible.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
+use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    Check, CheckId, Claim, DeviceId, Incident, IncidentId, IncidentKind, Recipient, RecipientId,
+    SpaceId, Staff, Timestamp,
+};
+
+/// Which document of a space.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKind {
+    /// An incident's checks and claims. Ordered first: safety status syncs
+    /// before roster edits.
+    Incident(IncidentId),
+    /// Recipients and their evacuation plans.
+    Roster,
+}
+
+/// A document's full name: its space and which document it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocKey {
+    /// The space.
+    pub space: SpaceId,
+    /// Which document.
+    pub kind: DocKind,
+}
+
+impl DocKey {
+    /// The roster of `space`.
+    pub fn roster(space: &SpaceId) -> Self {
+        DocKey {
+            space: space.clone(),
+            kind: DocKind::Roster,
+        }
+    }
+
+    /// Incident `id` of `space`.
+    pub fn incident(space: &SpaceId, id: &IncidentId) -> Self {
+        DocKey {
+            space: space.clone(),
+            kind: DocKind::Incident(id.clone()),
+        }
+    }
+
+    /// The incident id, if this is an incident document.
+    pub fn incident_id(&self) -> Option<&IncidentId> {
+        match &self.kind {
+            DocKind::Incident(id) => Some(id),
+            DocKind::Roster => None,
+        }
+    }
+}
+
+impl fmt::Display for DocKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            DocKind::Roster => write!(f, "{}/roster", self.space),
+            DocKind::Incident(id) => write!(f, "{}/incident/{}", self.space, id),
+        }
+    }
+}
+
+impl std::str::FromStr for DocKey {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::invalid(format!("not a document name: {s:?}"));
+        let (space, rest) = s.split_once('/').ok_or_else(bad)?;
+        if space.is_empty() {
+            return Err(bad());
+        }
+        let kind = match rest.split_once('/') {
+            None if rest == "roster" => DocKind::Roster,
+            Some(("incident", id)) if !id.is_empty() && !id.contains('/') => {
+                DocKind::Incident(IncidentId(id.to_string()))
+            }
+            _ => return Err(bad()),
+        };
+        Ok(DocKey {
+            space: SpaceId(space.to_string()),
+            kind,
+        })
+    }
+}
+
+/// The automerge actor of a device: its id's bytes.
+pub fn actor_for(device: &DeviceId) -> ActorId {
+    match hex_decode(device.as_str()) {
+        Some(bytes) if !bytes.is_empty() => ActorId::from(bytes),
+        _ => ActorId::from(device.as_str().as_bytes()),
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+const GENESIS_ACTOR: &[u8] = b"anpi-genesis-v1";
+
+const SPACE: &str = "space";
+const RECIPIENTS: &str = "recipients";
+const OPENED: &str = "opened";
+const ENDED: &str = "ended";
+const CHECKS: &str = "checks";
+const CLAIMS: &str = "claims";
+
+/// A new document of `kind` for `device`: the shared genesis change, then the
+/// device's own actor for everything after.
+pub fn create(kind: &DocKind, device: &DeviceId) -> AutoCommit {
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
+    let maps: &[&str] = match kind {
+        DocKind::Roster => &[SPACE, RECIPIENTS],
+        DocKind::Incident(_) => &[OPENED, ENDED, CHECKS, CLAIMS],
+    };
+    for name in maps {
+        doc.put_object(ROOT, *name, ObjType::Map)
+            .expect("putting a map at the root of a new document cannot fail");
+    }
+    doc.commit_with(CommitOptions::default().with_time(0));
+    doc.set_actor(actor_for(device));
+    doc
+}
+
+/// Load a stored document (a snapshot and/or concatenated changes) for
+/// `device`.
+pub fn load(bytes: &[u8], device: &DeviceId) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::load(bytes)?;
+    doc.set_actor(actor_for(device));
+    Ok(doc)
+}
+
+fn top(doc: &AutoCommit, name: &str) -> Result<ObjId> {
+    match doc.get(ROOT, name)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(Error::corrupt(format!("document has no '{name}' map"))),
+    }
+}
+
+/// A value stored as one JSON string: written once, read whole.
+struct Json<T>(T);
+
+impl<T: Serialize> Reconcile for Json<&T> {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: Reconciler>(&self, mut r: R) -> std::result::Result<(), R::Error> {
+        let text = serde_json::to_string(self.0).expect("model types always serialize");
+        r.str(text)
+    }
+}
+
+impl<T: DeserializeOwned> Hydrate for Json<T> {
+    fn hydrate_string(s: &'_ str) -> std::result::Result<Self, HydrateError> {
+        serde_json::from_str(s)
+            .map(Json)
+            .map_err(|e| HydrateError::unexpected("a JSON record", e.to_string()))
+    }
+}
+
+fn put_json<T: Serialize>(doc: &mut AutoCommit, obj: &ObjId, key: &str, value: &T) -> Result<()> {
+    autosurgeon::reconcile_prop(doc, obj, key, Json(value))?;
+    Ok(())
+}
+
+fn get_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>> {
+    let v: Option<Json<T>> = autosurgeon::hydrate_prop(doc, obj, key)?;
+    Ok(v.map(|j| j.0))
+}
+
+fn all_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId) -> Result<Vec<T>> {
+    doc.keys(obj)
+        .map(|k| {
+            get_json(doc, obj, &k)?.ok_or_else(|| Error::corrupt(format!("entry {k} vanished")))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- roster
+
+/// Set the space's display name.
+pub fn set_space_name(doc: &mut AutoCommit, name: &str) -> Result<()> {
+    let space = top(doc, SPACE)?;
+    doc.put(&space, "name", name)?;
+    Ok(())
+}
+
+/// The space's display name.
+pub fn space_name(doc: &AutoCommit) -> Result<String> {
+    let space = top(doc, SPACE)?;
+    Ok(autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "name")?.unwrap_or_default())
+}
+
+/// Insert or update a recipient, field by field: fields that did not change
+/// produce no operations.
+pub fn put_recipient(doc: &mut AutoCommit, r: &Recipient) -> Result<()> {
+    let recipients = top(doc, RECIPIENTS)?;
+    autosurgeon::reconcile_prop(doc, &recipients, r.id.as_str(), r)?;
+    Ok(())
+}
+
+/// A recipient, with the winning value of any conflicted field.
+pub fn recipient(doc: &AutoCommit, id: &RecipientId) -> Result<Option<Recipient>> {
+    let recipients = top(doc, RECIPIENTS)?;
+    Ok(autosurgeon::hydrate_prop(doc, &recipients, id.as_str())?)
+}
+
+/// Every recipient id.
+pub fn recipient_ids(doc: &AutoCommit) -> Result<Vec<RecipientId>> {
+    let recipients = top(doc, RECIPIENTS)?;
+    Ok(doc.keys(&recipients).map(RecipientId).collect())
+}
+
+/// Every recipient.
+pub fn recipients(doc: &AutoCommit) -> Result<Vec<Recipient>> {
+    let recipients = top(doc, RECIPIENTS)?;
+    doc.keys(&recipients)
+        .map(|k| {
+            autosurgeon::hydrate_prop::<_, Recipient, _, _>(doc, &recipients, k.as_str())
+                .map_err(Error::from)
+        })
+        .collect()
+}
+
+/// A field of a recipient that holds several concurrent values: two people
+/// changed it at the same time and neither saw the other's change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    /// Dotted field path, e.g. `plan.shelter`.
+    pub field: String,
+    /// Every value, as text; the first is the one shown by default.
+    pub values: Vec<String>,
+}
+
+/// Every conflicted field of a recipient.
+pub fn recipient_conflicts(doc: &AutoCommit, id: &RecipientId) -> Result<Vec<FieldConflict>> {
+    let recipients = top(doc, RECIPIENTS)?;
+    let mut out = Vec::new();
+    let mut all = doc.get_all(&recipients, id.as_str())?;
+    if all.len() > 1 {
+        let mut shown: Vec<String> = all.iter().map(|(v, o)| render_value(doc, v, o)).collect();
+        shown.reverse();
+        out.push(FieldConflict {
+            field: "*".to_string(),
+            values: shown,
+        });
+    }
+    if let Some((Value::Object(_), obj)) = all.pop() {
+        collect_conflicts(doc, &obj, "", &mut out)?;
+    }
+    Ok(out)
+}
+
+fn collect_conflicts(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    prefix: &str,
+    out: &mut Vec<FieldConflict>,
+) -> Result<()> {
+    for key in doc.keys(obj) {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let values = doc.get_all(obj, key.as_str())?;
+        if values.len() > 1 {
+            let mut shown: Vec<String> = values
+                .iter()
+                .map(|(v, id)| render_value(doc, v, id))
+                .collect();
+            // The winner (last in automerge's order) first.
+            shown.reverse();
+            out.push(FieldConflict {
+                field: path,
+                values: shown,
+            });
+        } else if let Some((Value::Object(ObjType::Map), child)) = values.into_iter().next() {
+            collect_conflicts(doc, &child, &path, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn render_value(doc: &AutoCommit, v: &Value<'_>, id: &ObjId) -> String {
+    match v {
+        Value::Scalar(s) => match s.as_ref() {
+            automerge::ScalarValue::Str(s) => s.to_string(),
+            other => other.to_string(),
+        },
+        // Two devices created the same recipient concurrently (for example
+        // both imported the roster offline): show each whole record.
+        Value::Object(_) => match <Recipient as Hydrate>::hydrate_map(doc, id) {
+            Ok(r) => serde_json::to_string(&r).expect("model types always serialize"),
+            Err(_) => "(object)".to_string(),
+        },
+    }
+}
+
+// -------------------------------------------------------------- incident
+
+/// One device's opening of an incident (BCP発動).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opening {
+    /// Kind of disaster.
+    pub kind: IncidentKind,
+    /// Name given on that device.
+    #[serde(default)]
+    pub name: String,
+    /// When, by that device's clock.
+    pub at: Timestamp,
+    /// Who opened it.
+    pub staff: Staff,
+}
+
+/// One device's ending of an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ending {
+    /// When.
+    pub at: Timestamp,
+    /// Who ended it.
+    pub staff: Staff,
+}
+
+/// Record that `device` opened (or re-joined) the incident.
+pub fn open_incident(doc: &mut AutoCommit, device: &DeviceId, opening: &Opening) -> Result<()> {
+    let opened = top(doc, OPENED)?;
+    put_json(doc, &opened, device.as_str(), opening)
+}
+
+/// Record that `device` ended the incident.
+pub fn end_incident(doc: &mut AutoCommit, device: &DeviceId, ending: &Ending) -> Result<()> {
+    let ended = top(doc, ENDED)?;
+    put_json(doc, &ended, device.as_str(), ending)
+}
+
+/// Whether `device` has already opened this incident.
+pub fn has_opened(doc: &AutoCommit, device: &DeviceId) -> Result<bool> {
+    let opened = top(doc, OPENED)?;
+    Ok(doc.get(&opened, device.as_str())?.is_some())
+}
+
+/// The incident as all openings together describe it: the earliest opening
+/// gives the start and the name; any ending ends it (the latest counts).
+pub fn incident(doc: &AutoCommit, space: &SpaceId, id: &IncidentId) -> Result<Option<Incident>> {
+    let mut openings: Vec<Opening> = all_json(doc, &top(doc, OPENED)?)?;
+    let endings: Vec<Ending> = all_json(doc, &top(doc, ENDED)?)?;
+    openings.sort_by_key(|o| o.at);
+    let Some(first) = openings.first() else {
+        return Ok(None);
+    };
+    let name = openings
+        .iter()
+        .map(|o| o.name.as_str())
+        .find(|n| !n.is_empty())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Some(Incident {
+        id: id.clone(),
+        space: space.clone(),
+        kind: first.kind,
+        name,
+        started_at: first.at,
+        ended_at: endings.iter().map(|e| e.at).max(),
+    }))
+}
+
+/// Add a check. Checks are never changed or removed.
+pub fn put_check(doc: &mut AutoCommit, check: &Check) -> Result<()> {
+    let checks = top(doc, CHECKS)?;
+    put_json(doc, &checks, &check.id.to_string(), check)
+}
+
+/// One check.
+pub fn check(doc: &AutoCommit, id: &CheckId) -> Result<Option<Check>> {
+    get_json(doc, &top(doc, CHECKS)?, &id.to_string())
+}
+
+/// Every check.
+pub fn checks(doc: &AutoCommit) -> Result<Vec<Check>> {
+    all_json(doc, &top(doc, CHECKS)?)
+}
+
+fn claim_key(device: &DeviceId, recipient: &RecipientId) -> String {
+    format!("{device}/{recipient}")
+}
+
+/// Put (or renew) a device's claim.
+pub fn put_claim(doc: &mut AutoCommit, claim: &Claim) -> Result<()> {
+    let claims = top(doc, CLAIMS)?;
+    put_json(
+        doc,
+        &claims,
+        &claim_key(&claim.device, &claim.recipient),
+        claim,
+    )
+}
+
+/// Withdraw a device's claim. Returns whether there was one.
+pub fn remove_claim(
+    doc: &mut AutoCommit,
+    device: &DeviceId,
+    recipient: &RecipientId,
+) -> Result<bool> {
+    let claims = top(doc, CLAIMS)?;
+    let key = claim_key(device, recipient);
+    if doc.get(&claims, key.as_str())?.is_none() {
+        return Ok(false);
+    }
+    doc.delete(&claims, key.as_str())?;
+    Ok(true)
+}
+
+/// A claim by its key (`<device>/<recipient>`).
+pub fn claim(doc: &AutoCommit, key: &str) -> Result<Option<Claim>> {
+    get_json(doc, &top(doc, CLAIMS)?, key)
+}
+
+/// Every claim, live or expired.
+pub fn claims(doc: &AutoCommit) -> Result<Vec<Claim>> {
+    all_json(doc, &top(doc, CLAIMS)?)
+}
+
+// ------------------------------------------------------------- changes
+
+/// What a set of changes touched, so that only those index rows are
+/// refreshed after a merge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Space name or incident openings/endings changed.
+    pub meta: bool,
+    /// Recipients (roster) that changed.
+    pub recipients: BTreeSet<String>,
+    /// Checks added.
+    pub checks: BTreeSet<String>,
+    /// Claim keys put or removed.
+    pub claims: BTreeSet<String>,
+}
+
+impl Touched {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        !self.meta && self.recipients.is_empty() && self.checks.is_empty() && self.claims.is_empty()
+    }
+}
+
+/// What changed between two sets of heads of `doc`.
+pub fn touched(doc: &mut AutoCommit, before: &[ChangeHash], after: &[ChangeHash]) -> Touched {
+    let mut t = Touched::default();
+    for patch in doc.diff(before, after) {
+        // The first path element below the root names the top-level map;
+        // the second (or the patch's own key) names the entry in it.
+        let top_name = match patch.path.first() {
+            Some((_, Prop::Map(name))) => name.clone(),
+            _ => match &patch.action {
+                automerge::PatchAction::PutMap { key, .. } => key.clone(),
+                _ => continue,
+            },
+        };
+        let entry = match patch.path.get(1) {
+            Some((_, Prop::Map(k))) => Some(k.clone()),
+            _ => match &patch.action {
+                automerge::PatchAction::PutMap { key, .. }
+                | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
+                _ => None,
+            },
+        };
+        match (top_name.as_str(), entry) {
+            (RECIPIENTS, Some(k)) => {
+                t.recipients.insert(k);
+            }
+            (CHECKS, Some(k)) => {
+                t.checks.insert(k);
+            }
+            (CLAIMS, Some(k)) => {
+                t.claims.insert(k);
+            }
+            _ => t.meta = true,
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CheckMethod, CheckResult};
+
+    fn dev(n: u8) -> DeviceId {
+        DeviceId(format!("{n:02x}{n:02x}{n:02x}{n:02x}"))
+    }
+
+    #[test]
+    fn doc_keys_round_trip() {
+        for s in ["abc/roster", "abc/incident/flood-2026-11-21"] {
+            assert_eq!(s.parse::<DocKey>().unwrap().to_string(), s);
+        }
+        for bad in ["", "abc", "abc/", "/roster", "abc/incident/", "abc/other"] {
+            assert!(bad.parse::<DocKey>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn genesis_is_shared_by_independent_devices() {
+        let kind = DocKind::Incident("flood-2026-11-21".into());
+        let mut a = create(&kind, &dev(1));
+        let mut b = create(&kind, &dev(2));
+        assert_eq!(a.get_heads(), b.get_heads());
+
+        let check = |device: DeviceId| Check {
+            id: CheckId::new(),
+            recipient: "R1".into(),
+            incident: "flood-2026-11-21".into(),
+            staff: Staff::default(),
+            device,
+            at: Timestamp::from_millis(5),
+            method: CheckMethod::Phone,
+            result: CheckResult::Safe,
+            note: String::new(),
+            shelter: None,
+            supersedes: None,
+            known: vec![],
+            known_claims: vec![],
+        };
+        put_check(&mut a, &check(dev(1))).unwrap();
+        put_check(&mut b, &check(dev(2))).unwrap();
+        a.merge(&mut b).unwrap();
+        // Both checks are visible: the two devices shared one `checks` map.
+        assert_eq!(checks(&a).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn concurrent_field_edits_are_all_readable() {
+        let mut a = create(&DocKind::Roster, &dev(1));
+        let mut r = Recipient {
+            id: "R1".into(),
+            name: "山田 花子".into(),
+            ..Default::default()
+        };
+        put_recipient(&mut a, &r).unwrap();
+        a.commit();
+        let mut b = a.fork().with_actor(actor_for(&dev(2)));
+        r.plan.shelter = "第一小学校".into();
+        put_recipient(&mut a, &r).unwrap();
+        r.plan.shelter = "中央公民館".into();
+        r.phone = "03-0000-0000".into();
+        put_recipient(&mut b, &r).unwrap();
+        a.merge(&mut b).unwrap();
+        let conflicts = recipient_conflicts(&a, &r.id).unwrap();
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].field, "plan.shelter");
+        let mut values = conflicts[0].values.clone();
+        values.sort();
+        assert_eq!(values, ["中央公民館", "第一小学校"]);
+        // The field nobody else touched merged without conflict.
+        assert_eq!(
+            recipient(&a, &r.id).unwrap().unwrap().phone,
+            "03-0000-0000"
+        );
+    }
+
+    #[test]
+    fn touched_names_the_entries() {
+        let mut a = create(&DocKind::Roster, &dev(1));
+        let before = a.get_heads();
+        put_recipient(
+            &mut a,
+            &Recipient {
+                id: "R9".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let after = a.get_heads();
+        let t = touched(&mut a, &before, &after);
+        assert_eq!(t.recipients.into_iter().collect::<Vec<_>>(), ["R9"]);
+        assert!(!t.meta);
+    }
+}

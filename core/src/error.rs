@@ -1,0 +1,60 @@
+//! Errors of the core. Rich and specific here; the FFI layer maps them to the
+//! few variants an app can act on.
+
+use crate::codes::UnknownCode;
+
+/// Any failure of the core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be read or written.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The stored data is not what anpi wrote (damaged or foreign file).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// An automerge operation failed.
+    #[error("document error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// Writing a value into a document failed.
+    #[error("document write error: {0}")]
+    Reconcile(#[from] autosurgeon::ReconcileError),
+    /// A document did not hold the expected shape.
+    #[error("document read error: {0}")]
+    Hydrate(#[from] autosurgeon::HydrateError),
+    /// Something named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request is not valid (bad argument, closed incident, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// An unknown code was given.
+    #[error(transparent)]
+    UnknownCode(#[from] UnknownCode),
+    /// A peer sent something this device cannot accept. Only that peer's
+    /// session is affected.
+    #[error("sync with peer failed: {0}")]
+    Sync(String),
+    /// The store was created by a newer anpi.
+    #[error("this data folder was written by a newer anpi (schema {found}, this build knows {known})")]
+    TooNew {
+        /// Schema version found.
+        found: i64,
+        /// Newest schema this build knows.
+        known: i64,
+    },
+}
+
+impl Error {
+    pub(crate) fn corrupt(msg: impl Into<String>) -> Self {
+        Error::Corrupt(msg.into())
+    }
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+    pub(crate) fn sync(msg: impl Into<String>) -> Self {
+        Error::Sync(msg.into())
+    }
+}
+
+/// Result with the core's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

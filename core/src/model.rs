@@ -1,0 +1,558 @@
+//! Domain types, in the users' words: space, recipient (利用者) with the
+//! 様式1 evacuation plan, staff, incident, check (安否確認), claim.
+//!
+//! These are plain data. How they are laid out in automerge lives in
+//! [`crate::doc`]; how they are ranked and compared lives in [`crate::views`].
+
+use std::fmt;
+
+use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use crate::codes::{
+    CareLevel, CheckMethod, CheckResult, FloodDepth, Household, IncidentKind, MedicalDevice, Role,
+};
+
+/// Japan Standard Time. Incident ids and printed dates use the local day of
+/// the people doing the work, whatever the phone's time zone setting.
+pub fn jst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("+09:00 is a valid offset")
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl Reconcile for $name {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
+            fn reconcile<R: Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
+                r.str(&self.0)
+            }
+        }
+
+        impl Hydrate for $name {
+            fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
+                Ok($name(s.to_string()))
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A team's data set: an office, or a shared area of several agencies.
+    SpaceId
+);
+string_id!(
+    /// The care system's client number (利用者ID), unique within a space.
+    RecipientId
+);
+string_id!(
+    /// An incident's id: `<kind>-<onset date in JST>`, so that phones which
+    /// start the same disaster independently end in the same incident.
+    IncidentId
+);
+string_id!(
+    /// A device's id, derived from its key (or random until the network
+    /// identity exists). Also its automerge actor.
+    DeviceId
+);
+
+impl SpaceId {
+    /// A new random space id.
+    pub fn random() -> Self {
+        SpaceId(Uuid::now_v7().simple().to_string())
+    }
+}
+
+impl DeviceId {
+    /// A new random device id (32 hex digits).
+    pub fn random() -> Self {
+        DeviceId(Uuid::new_v4().simple().to_string())
+    }
+}
+
+impl IncidentId {
+    /// The id every device derives for an incident of `kind` that began on
+    /// the JST calendar day of `onset`.
+    pub fn derive(kind: IncidentKind, onset: Timestamp) -> Self {
+        let day = onset.0.with_timezone(&jst()).date_naive();
+        IncidentId(format!("{}-{}", kind.code(), day.format("%Y-%m-%d")))
+    }
+}
+
+/// A check's id: a UUIDv7, so ids sort by creation time on one device and
+/// never collide across devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckId(pub Uuid);
+
+impl CheckId {
+    /// A new id.
+    pub fn new() -> Self {
+        CheckId(Uuid::now_v7())
+    }
+}
+
+impl Default for CheckId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for CheckId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(CheckId(s.trim().parse()?))
+    }
+}
+
+/// A point in time, stored as UTC milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    /// Now, by this device's clock.
+    pub fn now() -> Self {
+        Timestamp(Utc::now())
+    }
+
+    /// From milliseconds since the epoch.
+    pub fn from_millis(ms: i64) -> Self {
+        Timestamp(Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// This time plus `minutes`.
+    pub fn plus_minutes(self, minutes: i64) -> Self {
+        Timestamp(self.0 + Duration::minutes(minutes))
+    }
+
+    /// Local (JST) time, for people.
+    pub fn jst(self) -> DateTime<FixedOffset> {
+        self.0.with_timezone(&jst())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.jst().format("%Y-%m-%d %H:%M"))
+    }
+}
+
+impl Reconcile for Timestamp {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
+        r.timestamp(self.millis())
+    }
+}
+
+impl Hydrate for Timestamp {
+    fn hydrate_timestamp(t: i64) -> Result<Self, HydrateError> {
+        Ok(Timestamp::from_millis(t))
+    }
+}
+
+/// A calendar date (birth date, plan as-of date).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Date(pub NaiveDate);
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl Reconcile for Date {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
+        r.str(self.to_string())
+    }
+}
+
+impl Hydrate for Date {
+    fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Date)
+            .map_err(|_| HydrateError::unexpected("a YYYY-MM-DD date", s.to_string()))
+    }
+}
+
+/// A space as its members see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Space {
+    /// Its id.
+    pub id: SpaceId,
+    /// Its name (an office, or a shared area).
+    pub name: String,
+}
+
+/// A staff member as recorded on checks and claims.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct Staff {
+    /// Name of the person.
+    pub name: String,
+    /// Their organisation (事業所・機関).
+    pub organisation: String,
+}
+
+/// 様式1 利用者避難情報: a recipient's evacuation plan, kept current at each
+/// monitoring visit. `None` means unknown, which is not the same as "no".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct EvacuationPlan {
+    /// 記入日: the date the plan was last confirmed.
+    pub as_of: Option<Date>,
+    /// 想定避難所
+    pub shelter: String,
+    /// 避難所確認済み
+    pub shelter_confirmed: Option<bool>,
+    /// 避難手段
+    pub means: String,
+    /// 避難支援者
+    pub supporter: String,
+    /// 避難支援者続柄
+    pub supporter_relation: String,
+    /// 避難意思
+    pub intends_to_evacuate: Option<bool>,
+    /// 避難先での支援
+    pub support_at_shelter: String,
+    /// 常備薬
+    pub regular_medication: Option<bool>,
+    /// 医療機器
+    pub medical_devices: Vec<MedicalDevice>,
+    /// 医療必要度 (free text)
+    pub medical_needs: String,
+    /// 非常持ち出し袋
+    pub emergency_bag: Option<bool>,
+    /// 担当民生委員
+    pub welfare_commissioner: String,
+    /// 民生委員電話
+    pub welfare_commissioner_phone: String,
+    /// 命のバトン
+    pub life_baton: Option<bool>,
+    /// 緊急連絡先①②③
+    pub emergency_contacts: Vec<String>,
+}
+
+/// Hazards at the recipient's home, used by the priority rules for the
+/// incident at hand.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Hazards {
+    /// 浸水想定
+    pub flood_depth: Option<FloodDepth>,
+    /// 土砂災害警戒区域
+    pub landslide_zone: Option<bool>,
+    /// 旧耐震の木造住宅 (earthquake risk)
+    pub old_wooden_house: Option<bool>,
+}
+
+/// A care manager's manual priority, which replaces the computed score and is
+/// shown with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct PriorityOverride {
+    /// The score to use instead of the computed one.
+    pub score: i64,
+    /// Why (shown on the list).
+    pub reason: String,
+    /// Who set it.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A person the team looks after (利用者), with the columns of 様式2 and the
+/// evacuation plan of 様式1.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Recipient {
+    /// 利用者ID
+    pub id: RecipientId,
+    /// 氏名
+    pub name: String,
+    /// フリガナ
+    pub kana: String,
+    /// 生年月日
+    pub birth_date: Option<Date>,
+    /// 性別
+    pub sex: String,
+    /// 住所
+    pub address: String,
+    /// 地区
+    pub area: String,
+    /// 電話
+    pub phone: String,
+    /// 世帯状況
+    pub household: Option<Household>,
+    /// 要介護度
+    pub care_level: Option<CareLevel>,
+    /// 担当ケアマネ
+    pub care_manager: String,
+    /// 認知症
+    pub dementia: Option<bool>,
+    /// 寝たきり
+    pub bedridden: Option<bool>,
+    /// 安否確認方法: how to check on them (phone, visit, family…)
+    pub check_method: String,
+    /// 特記事項
+    pub notes: String,
+    /// 情報提供同意: consent to share with other agencies.
+    pub consent: Option<bool>,
+    /// Hazards at home.
+    pub hazards: Hazards,
+    /// 様式1
+    pub plan: EvacuationPlan,
+    /// A manual priority, if a care manager set one.
+    pub priority_override: Option<PriorityOverride>,
+}
+
+impl Default for RecipientId {
+    fn default() -> Self {
+        RecipientId(String::new())
+    }
+}
+
+impl Recipient {
+    /// Age in whole years on `on`, if the birth date is known.
+    pub fn age_on(&self, on: NaiveDate) -> Option<u32> {
+        let born = self.birth_date?.0;
+        on.years_since(born)
+    }
+
+    /// Whether any listed device is life-sustaining.
+    pub fn has_life_sustaining_device(&self) -> bool {
+        self.plan
+            .medical_devices
+            .iter()
+            .any(|d| d.is_life_sustaining())
+    }
+}
+
+/// Phase of work since an incident began (BCP phases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// First ~6 hours: highest-priority clients, damage, shelters opened.
+    FirstHours,
+    /// To ~3 days: all clients, coordination.
+    FirstDays,
+    /// To ~1 week: clients' health, schemes.
+    FirstWeek,
+    /// To ~1 month: the way forward, temporary housing.
+    FirstMonth,
+    /// After a month.
+    Recovery,
+}
+
+impl Phase {
+    /// The phase at `now` for an incident that started at `started`.
+    /// A clock that runs behind (negative elapsed time) counts as the start.
+    pub fn at(started: Timestamp, now: Timestamp) -> Phase {
+        let hours = (now.0 - started.0).num_hours();
+        match hours {
+            h if h < 6 => Phase::FirstHours,
+            h if h < 72 => Phase::FirstDays,
+            h if h < 24 * 7 => Phase::FirstWeek,
+            h if h < 24 * 31 => Phase::FirstMonth,
+            _ => Phase::Recovery,
+        }
+    }
+
+    /// Japanese label.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Phase::FirstHours => "発災〜6時間",
+            Phase::FirstDays => "〜3日",
+            Phase::FirstWeek => "〜1週間",
+            Phase::FirstMonth => "〜1か月",
+            Phase::Recovery => "復旧期",
+        }
+    }
+}
+
+/// A disaster the team responds to (BCP発動). Several devices may have
+/// opened it independently; each opening is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Its id.
+    pub id: IncidentId,
+    /// The space it belongs to.
+    pub space: SpaceId,
+    /// Kind of disaster.
+    pub kind: IncidentKind,
+    /// A name people recognise (e.g. "11/21 地震").
+    pub name: String,
+    /// The earliest time any device opened it.
+    pub started_at: Timestamp,
+    /// When it was ended, if it was.
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Incident {
+    /// The phase of work at `now`.
+    pub fn phase(&self, now: Timestamp) -> Phase {
+        Phase::at(self.started_at, now)
+    }
+
+    /// Whether checks may still be recorded.
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
+/// Someone else's live claim that a device knew of when a check was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownClaim {
+    /// The claiming device.
+    pub device: DeviceId,
+    /// Who claimed.
+    pub staff: Staff,
+}
+
+/// A safety check (安否確認): an immutable fact. A correction is a new check
+/// naming the one it supersedes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Its id.
+    pub id: CheckId,
+    /// Who was checked.
+    pub recipient: RecipientId,
+    /// In which incident.
+    pub incident: IncidentId,
+    /// Who checked.
+    pub staff: Staff,
+    /// On which device it was recorded.
+    pub device: DeviceId,
+    /// When, by the recording device's clock (for people, not for ordering).
+    pub at: Timestamp,
+    /// How.
+    pub method: CheckMethod,
+    /// The result.
+    pub result: CheckResult,
+    /// Free note.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// Shelter name, when evacuated or found on a shelter list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelter: Option<String>,
+    /// The check this one corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<CheckId>,
+    /// Checks of the same recipient the device had received when this one was
+    /// made: the causal knowledge duplicates are decided by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<CheckId>,
+    /// Other devices' live claims on this recipient that were known then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_claims: Vec<KnownClaim>,
+}
+
+/// "向かっています": a device's announcement that someone is on the way to
+/// (or calling) a recipient. Kept per device; concurrent claims are all kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// Whom.
+    pub recipient: RecipientId,
+    /// Who is on the way.
+    pub staff: Staff,
+    /// From which device.
+    pub device: DeviceId,
+    /// Since when.
+    pub since: Timestamp,
+    /// Until when it holds unless renewed.
+    pub expires: Timestamp,
+}
+
+impl Claim {
+    /// Whether the claim still holds at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.expires > now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_id_uses_the_jst_day() {
+        // 2026-11-20 16:30 UTC is already 11-21 01:30 in Japan.
+        let t = Timestamp(Utc.with_ymd_and_hms(2026, 11, 20, 16, 30, 0).unwrap());
+        assert_eq!(
+            IncidentId::derive(IncidentKind::Earthquake, t).as_str(),
+            "earthquake-2026-11-21"
+        );
+    }
+
+    #[test]
+    fn phases_follow_time_since_start() {
+        let start = Timestamp::from_millis(0);
+        let h = |n: i64| start.plus_minutes(60 * n);
+        assert_eq!(Phase::at(start, h(5)), Phase::FirstHours);
+        assert_eq!(Phase::at(start, h(6)), Phase::FirstDays);
+        assert_eq!(Phase::at(start, h(71)), Phase::FirstDays);
+        assert_eq!(Phase::at(start, h(24 * 6)), Phase::FirstWeek);
+        assert_eq!(Phase::at(start, h(24 * 20)), Phase::FirstMonth);
+        assert_eq!(Phase::at(start, h(24 * 40)), Phase::Recovery);
+        assert_eq!(Phase::at(h(5), start), Phase::FirstHours);
+    }
+
+    #[test]
+    fn check_json_uses_codes() {
+        let c = Check {
+            id: CheckId::new(),
+            recipient: "R1".into(),
+            incident: "flood-2026-11-21".into(),
+            staff: Staff {
+                name: "佐藤".into(),
+                organisation: "A".into(),
+            },
+            device: "d1".into(),
+            at: Timestamp::from_millis(1_000),
+            method: CheckMethod::Visit,
+            result: CheckResult::Safe,
+            note: String::new(),
+            shelter: None,
+            supersedes: None,
+            known: vec![],
+            known_claims: vec![],
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"method\":\"visit\""), "{json}");
+        assert!(json.contains("\"result\":\"safe\""), "{json}");
+        assert_eq!(serde_json::from_str::<Check>(&json).unwrap(), c);
+    }
+}

@@ -1,0 +1,216 @@
+//! A store in memory, for tests and the deterministic multi-replica harness.
+//! It honours the same contract as the SQLite store (atomic batches, index
+//! rows) and runs through the same conformance suite.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Batch, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
+    StoredDoc,
+};
+use crate::doc::{DocKey, DocKind};
+use crate::error::Result;
+use crate::model::{Check, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
+
+#[derive(Clone, Default)]
+struct MemDoc {
+    snapshot: Option<Vec<u8>>,
+    changes: Vec<Vec<u8>>,
+    heads: Vec<automerge::ChangeHash>,
+    pending: u64,
+    index_heads: Option<Vec<automerge::ChangeHash>>,
+    incident: Option<Incident>,
+    checks: BTreeMap<String, Check>,
+    claims: BTreeMap<String, Claim>,
+}
+
+/// The in-memory store.
+#[derive(Clone)]
+pub struct MemoryStore {
+    docs: BTreeMap<DocKey, MemDoc>,
+    spaces: BTreeMap<SpaceId, Space>,
+    recipients: BTreeMap<SpaceId, BTreeMap<String, IndexedRecipient>>,
+    peer_states: BTreeMap<(DeviceId, DocKey), Vec<u8>>,
+    meta: BTreeMap<String, Vec<u8>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            docs: BTreeMap::new(),
+            spaces: BTreeMap::new(),
+            recipients: BTreeMap::new(),
+            peer_states: BTreeMap::new(),
+            meta: BTreeMap::from([(
+                INDEX_VERSION_KEY.to_string(),
+                INDEX_VERSION.to_string().into_bytes(),
+            )]),
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn apply_doc(&mut self, w: &DocWrite) -> Result<()> {
+        let key = w.doc_key()?.clone();
+        let doc = self.docs.entry(key.clone()).or_default();
+        if let Some(s) = &w.snapshot {
+            doc.snapshot = Some(s.clone());
+            doc.changes.clear();
+            doc.pending = 0;
+        }
+        doc.changes.extend(w.changes.iter().cloned());
+        doc.pending += w.changes.len() as u64;
+        doc.heads = w.heads.clone();
+        doc.index_heads = Some(w.heads.clone());
+        for op in &w.index {
+            match op {
+                IndexOp::Clear => match key.kind {
+                    DocKind::Roster => {
+                        self.spaces.remove(&key.space);
+                        self.recipients.remove(&key.space);
+                    }
+                    DocKind::Incident(_) => {
+                        doc.incident = None;
+                        doc.checks.clear();
+                        doc.claims.clear();
+                    }
+                },
+                IndexOp::Space(s) => {
+                    self.spaces.insert(key.space.clone(), s.clone());
+                }
+                IndexOp::Recipient(r) => {
+                    self.recipients
+                        .entry(key.space.clone())
+                        .or_default()
+                        .insert(r.recipient.id.0.clone(), r.clone());
+                }
+                IndexOp::RemoveRecipient(id) => {
+                    if let Some(rs) = self.recipients.get_mut(&key.space) {
+                        rs.remove(id.as_str());
+                    }
+                }
+                IndexOp::Incident(i) => doc.incident = Some(i.clone()),
+                IndexOp::Check(c) => {
+                    doc.checks.insert(c.id.to_string(), c.clone());
+                }
+                IndexOp::Claim(k, c) => {
+                    doc.claims.insert(k.clone(), c.clone());
+                }
+                IndexOp::RemoveClaim(k) => {
+                    doc.claims.remove(k);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        // Apply to a copy and swap it in, so a failing write leaves nothing.
+        let mut next = self.clone();
+        for w in &batch.docs {
+            next.apply_doc(w)?;
+        }
+        for (peer, doc, state) in batch.peer_states {
+            next.peer_states.insert((peer, doc), state);
+        }
+        next.meta.extend(batch.meta);
+        *self = next;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(key).cloned())
+    }
+
+    fn docs(&self) -> Result<Vec<DocInfo>> {
+        Ok(self
+            .docs
+            .iter()
+            .map(|(k, d)| DocInfo {
+                key: k.clone(),
+                heads: d.heads.clone(),
+                pending_changes: d.pending,
+                index_heads: d.index_heads.clone(),
+            })
+            .collect())
+    }
+
+    fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
+        Ok(self.docs.get(key).map(|d| StoredDoc {
+            snapshot: d.snapshot.clone(),
+            changes: d.changes.clone(),
+        }))
+    }
+
+    fn peer_state(&self, peer: &DeviceId, doc: &DocKey) -> Result<Option<Vec<u8>>> {
+        Ok(self.peer_states.get(&(peer.clone(), doc.clone())).cloned())
+    }
+
+    fn spaces(&self) -> Result<Vec<Space>> {
+        Ok(self.spaces.values().cloned().collect())
+    }
+
+    fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>> {
+        Ok(self
+            .recipients
+            .get(space)
+            .map(|rs| rs.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>> {
+        Ok(self
+            .recipients
+            .get(space)
+            .and_then(|rs| rs.get(id.as_str()))
+            .cloned())
+    }
+
+    fn incidents(&self, space: &SpaceId) -> Result<Vec<Incident>> {
+        Ok(self
+            .docs
+            .iter()
+            .filter(|(k, _)| &k.space == space)
+            .filter_map(|(_, d)| d.incident.clone())
+            .collect())
+    }
+
+    fn checks(&self, doc: &DocKey) -> Result<Vec<Check>> {
+        Ok(self
+            .docs
+            .get(doc)
+            .map(|d| d.checks.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>> {
+        Ok(self
+            .checks(doc)?
+            .into_iter()
+            .filter(|c| &c.recipient == recipient)
+            .collect())
+    }
+
+    fn claims(&self, doc: &DocKey) -> Result<Vec<Claim>> {
+        Ok(self
+            .docs
+            .get(doc)
+            .map(|d| d.claims.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::store_conformance;
+
+    store_conformance!(memory_conformance, MemoryStore::new());
+}

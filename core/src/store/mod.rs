@@ -1,0 +1,466 @@
+//! Durable storage of documents, sync states and the list index.
+//!
+//! A [`Store`] keeps, per document, a snapshot plus the changes appended since
+//! (so recording a check writes only that change), the document's heads, and
+//! **index rows** (recipients, checks, claims, incidents) from which lists are
+//! answered without loading the automerge document. Every [`Batch`] is applied
+//! atomically: changes, heads and index rows move together or not at all, and
+//! `write` returns only once the batch is durable.
+//!
+//! Two implementations share one conformance suite ([`conformance`]):
+//! [`SqliteStore`] for devices and [`MemoryStore`] for tests.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+
+use crate::doc::{DocKey, FieldConflict};
+use crate::error::{Error, Result};
+use crate::model::{Check, Claim, DeviceId, Incident, Recipient, RecipientId, Space, SpaceId};
+
+/// Version of the index rows' layout. Bump it when what the index holds
+/// changes; stores with another version rebuild their index on open.
+pub const INDEX_VERSION: i64 = 1;
+
+/// The meta key [`Store::index_version`] reads.
+pub const INDEX_VERSION_KEY: &str = "index_version";
+
+/// A recipient as the index holds it: the winning values and, if people
+/// edited a field concurrently, every value of that field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedRecipient {
+    /// The recipient (winning values).
+    pub recipient: Recipient,
+    /// Fields with concurrent values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<FieldConflict>,
+}
+
+/// One change to the index of a document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexOp {
+    /// Remove every index row of the document (before a rebuild).
+    Clear,
+    /// The space's name (roster documents).
+    Space(Space),
+    /// Insert or replace a recipient (roster documents).
+    Recipient(IndexedRecipient),
+    /// Remove a recipient (roster documents).
+    RemoveRecipient(RecipientId),
+    /// The incident as its openings describe it (incident documents).
+    Incident(Incident),
+    /// Add a check (incident documents).
+    Check(Check),
+    /// Insert or replace a claim under its key (incident documents).
+    Claim(String, Claim),
+    /// Remove a claim (incident documents).
+    RemoveClaim(String),
+}
+
+/// What to write for one document.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DocWrite {
+    /// The document.
+    pub key: Option<DocKey>,
+    /// A full save that replaces everything stored for the document
+    /// (compaction, or a document received whole).
+    pub snapshot: Option<Vec<u8>>,
+    /// Changes to append (after the snapshot, if one is given).
+    pub changes: Vec<Vec<u8>>,
+    /// The document's heads once this write is applied.
+    pub heads: Vec<ChangeHash>,
+    /// Index rows to change, in order.
+    pub index: Vec<IndexOp>,
+}
+
+impl DocWrite {
+    /// A write for `key`.
+    pub fn new(key: DocKey, heads: Vec<ChangeHash>) -> Self {
+        DocWrite {
+            key: Some(key),
+            heads,
+            ..Default::default()
+        }
+    }
+
+    fn doc_key(&self) -> Result<&DocKey> {
+        self.key
+            .as_ref()
+            .ok_or_else(|| Error::invalid("document write without a document"))
+    }
+}
+
+/// Everything one user action (or one received sync message) writes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Document writes.
+    pub docs: Vec<DocWrite>,
+    /// Sync states to save, per (peer, document).
+    pub peer_states: Vec<(DeviceId, DocKey, Vec<u8>)>,
+    /// Device settings to save.
+    pub meta: Vec<(String, Vec<u8>)>,
+}
+
+impl Batch {
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty() && self.peer_states.is_empty() && self.meta.is_empty()
+    }
+}
+
+/// A document as stored: load it with `AutoCommit::load` on [`Self::bytes`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// The last snapshot, if any.
+    pub snapshot: Option<Vec<u8>>,
+    /// Changes appended since, in order.
+    pub changes: Vec<Vec<u8>>,
+}
+
+impl StoredDoc {
+    /// Snapshot and changes as one byte string automerge can load.
+    pub fn bytes(&self) -> Vec<u8> {
+        let len = self.snapshot.as_ref().map_or(0, Vec::len)
+            + self.changes.iter().map(Vec::len).sum::<usize>();
+        let mut out = Vec::with_capacity(len);
+        if let Some(s) = &self.snapshot {
+            out.extend_from_slice(s);
+        }
+        for c in &self.changes {
+            out.extend_from_slice(c);
+        }
+        out
+    }
+}
+
+/// What the store knows of a document without loading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocInfo {
+    /// The document.
+    pub key: DocKey,
+    /// Its heads.
+    pub heads: Vec<ChangeHash>,
+    /// Changes appended since the last snapshot.
+    pub pending_changes: u64,
+    /// The heads the index rows reflect (`None`: no index).
+    pub index_heads: Option<Vec<ChangeHash>>,
+}
+
+impl DocInfo {
+    /// Whether the index rows are missing or behind the document.
+    pub fn index_is_stale(&self) -> bool {
+        self.index_heads.as_deref() != Some(self.heads.as_slice())
+    }
+}
+
+/// Durable storage for one device.
+pub trait Store: Send {
+    /// Apply a batch atomically and durably.
+    fn write(&mut self, batch: Batch) -> Result<()>;
+    /// A device setting.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Every stored document.
+    fn docs(&self) -> Result<Vec<DocInfo>>;
+    /// One document's bytes.
+    fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>>;
+    /// The saved sync state with `peer` for `doc`.
+    fn peer_state(&self, peer: &DeviceId, doc: &DocKey) -> Result<Option<Vec<u8>>>;
+    /// The layout version of the index rows ([`INDEX_VERSION`] for a store
+    /// this build created or rebuilt).
+    fn index_version(&self) -> Result<Option<i64>> {
+        Ok(self
+            .meta(INDEX_VERSION_KEY)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Spaces (from the index).
+    fn spaces(&self) -> Result<Vec<Space>>;
+    /// Recipients of a space (from the index).
+    fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>>;
+    /// One recipient (from the index).
+    fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>>;
+    /// Incidents of a space (from the index).
+    fn incidents(&self, space: &SpaceId) -> Result<Vec<Incident>>;
+    /// Checks of an incident document (from the index).
+    fn checks(&self, doc: &DocKey) -> Result<Vec<Check>>;
+    /// Checks of one recipient in an incident document (from the index).
+    fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>>;
+    /// Claims of an incident document, live or expired (from the index).
+    fn claims(&self, doc: &DocKey) -> Result<Vec<Claim>>;
+}
+
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return Err(Error::corrupt("heads are not a multiple of 32 bytes"));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            ChangeHash(h)
+        })
+        .collect())
+}
+
+/// The conformance suite every [`Store`] must pass. Instantiate it with
+/// `store_conformance!(module_name, || -> impl Store { ... })`.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+    use crate::doc::DocKey;
+    use crate::model::*;
+
+    pub fn space() -> SpaceId {
+        SpaceId("s1".into())
+    }
+
+    fn roster() -> DocKey {
+        DocKey::roster(&space())
+    }
+
+    fn incident() -> DocKey {
+        DocKey::incident(&space(), &IncidentId("flood-2026-11-21".into()))
+    }
+
+    fn h(n: u8) -> ChangeHash {
+        ChangeHash([n; 32])
+    }
+
+    pub fn check(recipient: &str) -> Check {
+        Check {
+            id: CheckId::new(),
+            recipient: recipient.into(),
+            incident: "flood-2026-11-21".into(),
+            staff: Staff {
+                name: "佐藤".into(),
+                organisation: "A".into(),
+            },
+            device: "d1".into(),
+            at: Timestamp::from_millis(1000),
+            method: CheckMethod::Visit,
+            result: CheckResult::Safe,
+            note: String::new(),
+            shelter: None,
+            supersedes: None,
+            known: vec![],
+            known_claims: vec![],
+        }
+    }
+
+    fn rec(id: &str, name: &str) -> IndexedRecipient {
+        IndexedRecipient {
+            recipient: Recipient {
+                id: id.into(),
+                name: name.into(),
+                ..Default::default()
+            },
+            conflicts: vec![],
+        }
+    }
+
+    pub fn empty_store_has_nothing(s: &mut dyn Store) {
+        assert!(s.docs().unwrap().is_empty());
+        assert!(s.load(&roster()).unwrap().is_none());
+        assert!(s.recipients(&space()).unwrap().is_empty());
+        assert!(s.meta("x").unwrap().is_none());
+        assert!(s.spaces().unwrap().is_empty());
+    }
+
+    pub fn changes_append_and_snapshot_replaces(s: &mut dyn Store) {
+        let mut w = DocWrite::new(roster(), vec![h(1)]);
+        w.changes = vec![b"a".to_vec(), b"b".to_vec()];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut w = DocWrite::new(roster(), vec![h(2)]);
+        w.changes = vec![b"c".to_vec()];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        let d = s.load(&roster()).unwrap().unwrap();
+        assert_eq!(d.bytes(), b"abc");
+        let info = s.docs().unwrap();
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].heads, vec![h(2)]);
+        assert_eq!(info[0].pending_changes, 3);
+        assert!(!info[0].index_is_stale());
+
+        let mut w = DocWrite::new(roster(), vec![h(2)]);
+        w.snapshot = Some(b"ABC".to_vec());
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        let d = s.load(&roster()).unwrap().unwrap();
+        assert_eq!(d.snapshot.as_deref(), Some(&b"ABC"[..]));
+        assert!(d.changes.is_empty());
+        assert_eq!(s.docs().unwrap()[0].pending_changes, 0);
+    }
+
+    pub fn index_rows_follow_ops(s: &mut dyn Store) {
+        let mut w = DocWrite::new(roster(), vec![h(1)]);
+        w.index = vec![
+            IndexOp::Space(Space {
+                id: space(),
+                name: "ひまわり居宅".into(),
+            }),
+            IndexOp::Recipient(rec("R1", "一")),
+            IndexOp::Recipient(rec("R2", "二")),
+            IndexOp::Recipient(rec("R1", "壱")),
+            IndexOp::RemoveRecipient("R2".into()),
+        ];
+        let c1 = check("R1");
+        let c2 = check("R2");
+        let claim = Claim {
+            recipient: "R1".into(),
+            staff: Staff::default(),
+            device: "d1".into(),
+            since: Timestamp::from_millis(0),
+            expires: Timestamp::from_millis(10),
+        };
+        let mut wi = DocWrite::new(incident(), vec![h(3)]);
+        wi.index = vec![
+            IndexOp::Incident(Incident {
+                id: "flood-2026-11-21".into(),
+                space: space(),
+                kind: IncidentKind::Flood,
+                name: "大雨".into(),
+                started_at: Timestamp::from_millis(0),
+                ended_at: None,
+            }),
+            IndexOp::Check(c1.clone()),
+            IndexOp::Check(c2.clone()),
+            IndexOp::Claim("d1/R1".into(), claim.clone()),
+            IndexOp::Claim("d1/R2".into(), claim.clone()),
+            IndexOp::RemoveClaim("d1/R2".into()),
+        ];
+        s.write(Batch {
+            docs: vec![w, wi],
+            ..Default::default()
+        })
+        .unwrap();
+
+        let rs = s.recipients(&space()).unwrap();
+        assert_eq!(rs.len(), 1);
+        assert_eq!(rs[0].recipient.name, "壱");
+        assert_eq!(
+            s.recipient(&space(), &"R1".into()).unwrap().unwrap().recipient.name,
+            "壱"
+        );
+        assert!(s.recipient(&space(), &"R2".into()).unwrap().is_none());
+        assert_eq!(s.spaces().unwrap()[0].name, "ひまわり居宅");
+        assert_eq!(s.incidents(&space()).unwrap()[0].name, "大雨");
+        let mut all = s.checks(&incident()).unwrap();
+        all.sort_by_key(|c| c.id);
+        assert_eq!(all, vec![c1.clone(), c2]);
+        assert_eq!(s.checks_of(&incident(), &"R1".into()).unwrap(), vec![c1]);
+        assert_eq!(s.claims(&incident()).unwrap(), vec![claim]);
+        // Other spaces see nothing.
+        assert!(s.recipients(&SpaceId("other".into())).unwrap().is_empty());
+
+        // Clear removes only that document's rows.
+        let mut w = DocWrite::new(incident(), vec![h(3)]);
+        w.index = vec![IndexOp::Clear];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.checks(&incident()).unwrap().is_empty());
+        assert!(s.claims(&incident()).unwrap().is_empty());
+        assert!(s.incidents(&space()).unwrap().is_empty());
+        assert_eq!(s.recipients(&space()).unwrap().len(), 1);
+    }
+
+    pub fn peer_states_and_meta_persist(s: &mut dyn Store) {
+        let peer = DeviceId("p1".into());
+        s.write(Batch {
+            peer_states: vec![(peer.clone(), roster(), b"state1".to_vec())],
+            meta: vec![("device".into(), b"d1".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+        s.write(Batch {
+            peer_states: vec![(peer.clone(), roster(), b"state2".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.peer_state(&peer, &roster()).unwrap().as_deref(),
+            Some(&b"state2"[..])
+        );
+        assert!(s.peer_state(&peer, &incident()).unwrap().is_none());
+        assert_eq!(s.meta("device").unwrap().as_deref(), Some(&b"d1"[..]));
+        assert_eq!(s.index_version().unwrap(), Some(INDEX_VERSION));
+    }
+
+    pub fn a_failed_batch_writes_nothing(s: &mut dyn Store) {
+        let mut good = DocWrite::new(roster(), vec![h(1)]);
+        good.changes = vec![b"a".to_vec()];
+        good.index = vec![IndexOp::Recipient(rec("R1", "一"))];
+        // A write without a document is refused; the good one must not land.
+        let bad = DocWrite::default();
+        assert!(
+            s.write(Batch {
+                docs: vec![good, bad],
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(s.load(&roster()).unwrap().is_none());
+        assert!(s.recipients(&space()).unwrap().is_empty());
+    }
+
+    macro_rules! store_conformance {
+        ($name:ident, $make:expr) => {
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                use $crate::store::conformance as c;
+
+                #[test]
+                fn empty_store_has_nothing() {
+                    let mut s = $make;
+                    c::empty_store_has_nothing(&mut s);
+                }
+                #[test]
+                fn changes_append_and_snapshot_replaces() {
+                    let mut s = $make;
+                    c::changes_append_and_snapshot_replaces(&mut s);
+                }
+                #[test]
+                fn index_rows_follow_ops() {
+                    let mut s = $make;
+                    c::index_rows_follow_ops(&mut s);
+                }
+                #[test]
+                fn peer_states_and_meta_persist() {
+                    let mut s = $make;
+                    c::peer_states_and_meta_persist(&mut s);
+                }
+                #[test]
+                fn a_failed_batch_writes_nothing() {
+                    let mut s = $make;
+                    c::a_failed_batch_writes_nothing(&mut s);
+                }
+            }
+        };
+    }
+    pub(crate) use store_conformance;
+}

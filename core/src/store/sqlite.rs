@@ -1,0 +1,462 @@
+//! The device store: one SQLite file, WAL, `synchronous=FULL`, one writer
+//! connection, migrations by `PRAGMA user_version`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{
+    Batch, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
+    StoredDoc, decode_heads, encode_heads,
+};
+use crate::doc::{DocKey, DocKind};
+use crate::error::{Error, Result};
+use crate::model::{Check, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
+
+/// Schema migrations, applied in order; `user_version` is how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE docs (
+        doc TEXT PRIMARY KEY,
+        heads BLOB NOT NULL,
+        snapshot BLOB,
+        pending INTEGER NOT NULL DEFAULT 0,
+        index_heads BLOB
+    );
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY,
+        doc TEXT NOT NULL,
+        bytes BLOB NOT NULL
+    );
+    CREATE INDEX changes_by_doc ON changes (doc, id);
+    CREATE TABLE peer_states (
+        peer TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (peer, doc)
+    ) WITHOUT ROWID;
+    CREATE TABLE idx_spaces (space TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE idx_recipients (
+        space TEXT NOT NULL,
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (space, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE idx_incidents (doc TEXT PRIMARY KEY, space TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE idx_checks (
+        doc TEXT NOT NULL,
+        id TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (doc, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX idx_checks_by_recipient ON idx_checks (doc, recipient);
+    CREATE TABLE idx_claims (
+        doc TEXT NOT NULL,
+        key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (doc, key)
+    ) WITHOUT ROWID;
+"#];
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    /// A store in memory (tests and benchmarks of the SQL itself).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Self> {
+        // WAL: readers never block the writer; FULL: a commit is on disk
+        // (the WAL fsynced) before it returns, so an acknowledged check
+        // survives power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// Run `PRAGMA integrity_check`; `Ok(())` when SQLite reports "ok".
+    pub fn integrity_check(&self) -> Result<()> {
+        let report: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if report == "ok" {
+            Ok(())
+        } else {
+            Err(Error::corrupt(format!("integrity check: {report}")))
+        }
+    }
+
+    /// Drop every index row, as if the index had been lost. For tests of the
+    /// rebuild on open.
+    pub fn drop_index_for_test(&mut self) -> Result<()> {
+        self.conn.execute_batch(
+            "DELETE FROM idx_spaces; DELETE FROM idx_recipients; DELETE FROM idx_incidents;
+             DELETE FROM idx_checks; DELETE FROM idx_claims; UPDATE docs SET index_heads = NULL;",
+        )?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(Error::TooNew {
+            found: version,
+            known,
+        });
+    }
+    if version == known {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for m in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(m)?;
+    }
+    if version == 0 {
+        // A new store's (empty) index is current by construction.
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![INDEX_VERSION_KEY, INDEX_VERSION.to_string().into_bytes()],
+        )?;
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("model types always serialize")
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::corrupt(format!("index row ({what}): {e}")))
+}
+
+fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
+    let key = w.doc_key()?;
+    let doc = key.to_string();
+    let heads = encode_heads(&w.heads);
+    let appended = w.changes.len() as i64;
+    match &w.snapshot {
+        Some(snapshot) => {
+            tx.execute("DELETE FROM changes WHERE doc = ?1", [&doc])?;
+            tx.execute(
+                "INSERT INTO docs (doc, heads, snapshot, pending, index_heads)
+                 VALUES (?1, ?2, ?3, ?4, ?2)
+                 ON CONFLICT (doc) DO UPDATE SET heads = ?2, snapshot = ?3, pending = ?4,
+                 index_heads = ?2",
+                params![doc, heads, snapshot, appended],
+            )?;
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO docs (doc, heads, pending, index_heads) VALUES (?1, ?2, ?3, ?2)
+                 ON CONFLICT (doc) DO UPDATE SET heads = ?2, pending = pending + ?3,
+                 index_heads = ?2",
+            )?
+            .execute(params![doc, heads, appended])?;
+        }
+    }
+    if !w.changes.is_empty() {
+        let mut insert = tx.prepare_cached("INSERT INTO changes (doc, bytes) VALUES (?1, ?2)")?;
+        for c in &w.changes {
+            insert.execute(params![doc, c])?;
+        }
+    }
+    for op in &w.index {
+        apply_index(tx, key, &doc, op)?;
+    }
+    Ok(())
+}
+
+fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> Result<()> {
+    let space = key.space.as_str();
+    match op {
+        IndexOp::Clear => match key.kind {
+            DocKind::Roster => {
+                tx.execute("DELETE FROM idx_spaces WHERE space = ?1", [space])?;
+                tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
+            }
+            DocKind::Incident(_) => {
+                tx.execute("DELETE FROM idx_incidents WHERE doc = ?1", [doc])?;
+                tx.execute("DELETE FROM idx_checks WHERE doc = ?1", [doc])?;
+                tx.execute("DELETE FROM idx_claims WHERE doc = ?1", [doc])?;
+            }
+        },
+        IndexOp::Space(s) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO idx_spaces (space, data) VALUES (?1, ?2)",
+                params![space, json(s)],
+            )?;
+        }
+        IndexOp::Recipient(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO idx_recipients (space, id, data) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![space, r.recipient.id.as_str(), json(r)])?;
+        }
+        IndexOp::RemoveRecipient(id) => {
+            tx.execute(
+                "DELETE FROM idx_recipients WHERE space = ?1 AND id = ?2",
+                params![space, id.as_str()],
+            )?;
+        }
+        IndexOp::Incident(i) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO idx_incidents (doc, space, data) VALUES (?1, ?2, ?3)",
+                params![doc, space, json(i)],
+            )?;
+        }
+        IndexOp::Check(c) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO idx_checks (doc, id, recipient, data)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                doc,
+                c.id.to_string(),
+                c.recipient.as_str(),
+                json(c)
+            ])?;
+        }
+        IndexOp::Claim(k, c) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO idx_claims (doc, key, data) VALUES (?1, ?2, ?3)")?
+                .execute(params![doc, k, json(c)])?;
+        }
+        IndexOp::RemoveClaim(k) => {
+            tx.execute(
+                "DELETE FROM idx_claims WHERE doc = ?1 AND key = ?2",
+                params![doc, k],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(args)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let text = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            out.push(parse(what, text)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for w in &batch.docs {
+            write_doc(&tx, w)?;
+        }
+        for (peer, doc, state) in &batch.peer_states {
+            tx.prepare_cached("INSERT OR REPLACE INTO peer_states (peer, doc, state) VALUES (?1, ?2, ?3)")?
+                .execute(params![peer.as_str(), doc.to_string(), state])?;
+        }
+        for (k, v) in &batch.meta {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
+        }
+        // Dropping an uncommitted transaction rolls it back: any `?` above
+        // leaves the database as it was.
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn docs(&self) -> Result<Vec<DocInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc, heads, pending, index_heads FROM docs ORDER BY doc")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, heads, pending, index_heads) = row?;
+            out.push(DocInfo {
+                key: doc.parse()?,
+                heads: decode_heads(&heads)?,
+                pending_changes: pending.max(0) as u64,
+                index_heads: index_heads.as_deref().map(decode_heads).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
+        let doc = key.to_string();
+        let snapshot: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT snapshot FROM docs WHERE doc = ?1", [&doc], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE doc = ?1 ORDER BY id")?;
+        let changes = stmt
+            .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(StoredDoc { snapshot, changes }))
+    }
+
+    fn peer_state(&self, peer: &DeviceId, doc: &DocKey) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT state FROM peer_states WHERE peer = ?1 AND doc = ?2")?
+            .query_row(params![peer.as_str(), doc.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn spaces(&self) -> Result<Vec<Space>> {
+        self.rows("space", "SELECT data FROM idx_spaces ORDER BY space", [])
+    }
+
+    fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>> {
+        self.rows(
+            "recipient",
+            "SELECT data FROM idx_recipients WHERE space = ?1 ORDER BY id",
+            [space.as_str()],
+        )
+    }
+
+    fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>> {
+        Ok(self
+            .rows(
+                "recipient",
+                "SELECT data FROM idx_recipients WHERE space = ?1 AND id = ?2",
+                [space.as_str(), id.as_str()],
+            )?
+            .pop())
+    }
+
+    fn incidents(&self, space: &SpaceId) -> Result<Vec<Incident>> {
+        self.rows(
+            "incident",
+            "SELECT data FROM idx_incidents WHERE space = ?1 ORDER BY doc",
+            [space.as_str()],
+        )
+    }
+
+    fn checks(&self, doc: &DocKey) -> Result<Vec<Check>> {
+        self.rows(
+            "check",
+            "SELECT data FROM idx_checks WHERE doc = ?1",
+            [doc.to_string()],
+        )
+    }
+
+    fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>> {
+        self.rows(
+            "check",
+            "SELECT data FROM idx_checks WHERE doc = ?1 AND recipient = ?2",
+            [doc.to_string().as_str(), recipient.as_str()],
+        )
+    }
+
+    fn claims(&self, doc: &DocKey) -> Result<Vec<Claim>> {
+        self.rows(
+            "claim",
+            "SELECT data FROM idx_claims WHERE doc = ?1 ORDER BY key",
+            [doc.to_string()],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::store_conformance;
+
+    store_conformance!(
+        sqlite_conformance,
+        SqliteStore::open_in_memory().expect("in-memory sqlite")
+    );
+
+    #[test]
+    fn a_file_store_reopens_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let key = DocKey::roster(&SpaceId("s".into()));
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            let mut w = DocWrite::new(key.clone(), vec![]);
+            w.changes = vec![b"x".to_vec()];
+            s.write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.load(&key).unwrap().unwrap().bytes(), b"x");
+        s.integrity_check().unwrap();
+        let mode: String = s
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = s
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        match SqliteStore::open(&path) {
+            Err(Error::TooNew { found: 99, .. }) => {}
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("opened a newer store"),
+        }
+    }
+}
