@@ -106,7 +106,6 @@ macro_rules! code_enum {
     };
 }
 
-
 /// Language of labels shown to people. Japanese first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lang {
@@ -160,12 +159,10 @@ impl CheckResult {
         !matches!(self, CheckResult::Unreachable | CheckResult::Absent)
     }
 
-    /// Whether someone has to act now on this result.
+    /// Whether the result asks someone to act now (要避難支援): such people
+    /// stay at the very top of the list until a later check settles it.
     pub fn needs_action(self) -> bool {
-        matches!(
-            self,
-            CheckResult::NeedsEvacuation | CheckResult::Injured | CheckResult::SafeNeedsSupport
-        )
+        matches!(self, CheckResult::NeedsEvacuation)
     }
 }
 
@@ -306,10 +303,16 @@ mod tests {
     #[test]
     fn codes_parse_from_code_and_labels() {
         assert_eq!("safe".parse::<CheckResult>(), Ok(CheckResult::Safe));
-        assert_eq!("連絡不通".parse::<CheckResult>(), Ok(CheckResult::Unreachable));
+        assert_eq!(
+            "連絡不通".parse::<CheckResult>(),
+            Ok(CheckResult::Unreachable)
+        );
         assert_eq!("Visit".parse::<CheckMethod>(), Ok(CheckMethod::Visit));
         let err = "fine".parse::<CheckResult>().unwrap_err();
-        assert!(err.to_string().contains("safe, safe_needs_support"), "{err}");
+        assert!(
+            err.to_string().contains("safe, safe_needs_support"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -200,8 +200,12 @@ fn put_json<T: Serialize>(doc: &mut AutoCommit, obj: &ObjId, key: &str, value: &
 }
 
 fn get_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>> {
-    let v: Option<Json<T>> = autosurgeon::hydrate_prop(doc, obj, key)?;
-    Ok(v.map(|j| j.0))
+    // autosurgeon reads a missing key as an error, not as `None`.
+    if doc.get(obj, key)?.is_none() {
+        return Ok(None);
+    }
+    let v: Json<T> = autosurgeon::hydrate_prop(doc, obj, key)?;
+    Ok(Some(v.0))
 }
 
 fn all_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId) -> Result<Vec<T>> {
@@ -224,7 +228,10 @@ pub fn set_space_name(doc: &mut AutoCommit, name: &str) -> Result<()> {
 /// The space's display name.
 pub fn space_name(doc: &AutoCommit) -> Result<String> {
     let space = top(doc, SPACE)?;
-    Ok(autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "name")?.unwrap_or_default())
+    Ok(
+        autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "name")?
+            .unwrap_or_default(),
+    )
 }
 
 /// Insert or update a recipient, field by field: fields that did not change
@@ -238,7 +245,14 @@ pub fn put_recipient(doc: &mut AutoCommit, r: &Recipient) -> Result<()> {
 /// A recipient, with the winning value of any conflicted field.
 pub fn recipient(doc: &AutoCommit, id: &RecipientId) -> Result<Option<Recipient>> {
     let recipients = top(doc, RECIPIENTS)?;
-    Ok(autosurgeon::hydrate_prop(doc, &recipients, id.as_str())?)
+    if doc.get(&recipients, id.as_str())?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(autosurgeon::hydrate_prop(
+        doc,
+        &recipients,
+        id.as_str(),
+    )?))
 }
 
 /// Every recipient id.
@@ -589,10 +603,7 @@ mod tests {
         values.sort();
         assert_eq!(values, ["中央公民館", "第一小学校"]);
         // The field nobody else touched merged without conflict.
-        assert_eq!(
-            recipient(&a, &r.id).unwrap().unwrap().phone,
-            "03-0000-0000"
-        );
+        assert_eq!(recipient(&a, &r.id).unwrap().unwrap().phone, "03-0000-0000");
     }
 
     #[test]

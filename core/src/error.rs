@@ -35,7 +35,9 @@ pub enum Error {
     #[error("sync with peer failed: {0}")]
     Sync(String),
     /// The store was created by a newer anpi.
-    #[error("this data folder was written by a newer anpi (schema {found}, this build knows {known})")]
+    #[error(
+        "this data folder was written by a newer anpi (schema {found}, this build knows {known})"
+    )]
     TooNew {
         /// Schema version found.
         found: i64,

@@ -5,6 +5,9 @@ pub mod codes;
 pub mod doc;
 pub mod error;
 pub mod model;
+pub mod node;
 pub mod store;
+pub mod sync;
+pub mod views;
 
 pub use error::{Error, Result};

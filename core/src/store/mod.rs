@@ -360,7 +360,11 @@ pub(crate) mod conformance {
         assert_eq!(rs.len(), 1);
         assert_eq!(rs[0].recipient.name, "壱");
         assert_eq!(
-            s.recipient(&space(), &"R1".into()).unwrap().unwrap().recipient.name,
+            s.recipient(&space(), &"R1".into())
+                .unwrap()
+                .unwrap()
+                .recipient
+                .name,
             "壱"
         );
         assert!(s.recipient(&space(), &"R2".into()).unwrap().is_none());

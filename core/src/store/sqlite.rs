@@ -235,8 +235,10 @@ fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> R
             ])?;
         }
         IndexOp::Claim(k, c) => {
-            tx.prepare_cached("INSERT OR REPLACE INTO idx_claims (doc, key, data) VALUES (?1, ?2, ?3)")?
-                .execute(params![doc, k, json(c)])?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO idx_claims (doc, key, data) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![doc, k, json(c)])?;
         }
         IndexOp::RemoveClaim(k) => {
             tx.execute(
@@ -275,8 +277,10 @@ impl Store for SqliteStore {
             write_doc(&tx, w)?;
         }
         for (peer, doc, state) in &batch.peer_states {
-            tx.prepare_cached("INSERT OR REPLACE INTO peer_states (peer, doc, state) VALUES (?1, ?2, ?3)")?
-                .execute(params![peer.as_str(), doc.to_string(), state])?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO peer_states (peer, doc, state) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![peer.as_str(), doc.to_string(), state])?;
         }
         for (k, v) in &batch.meta {
             tx.execute(

@@ -1,0 +1,920 @@
+//! What people look at: the priority list (安否確認優先順位), a recipient's
+//! detail with check history, duplicate visits, and the incident summary.
+//!
+//! Pure functions over model values: no store, no document, no clock (the
+//! caller passes `now`). The same inputs give the same list on every device,
+//! which is what lets merged devices agree.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{CareLevel, FloodDepth, Household, IncidentKind, Lang};
+use crate::doc::FieldConflict;
+use crate::model::{
+    Check, CheckId, CheckResult, Claim, Incident, Phase, Recipient, RecipientId, Timestamp,
+};
+
+/// The factors of the priority rules (DOMAIN.md "Priority").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    /// 人工呼吸器・在宅酸素・吸引・透析・経管栄養
+    LifeSustainingDevice,
+    /// 医療必要度 (recorded medical needs)
+    MedicalNeeds,
+    /// 独居
+    LivesAlone,
+    /// 高齢者世帯
+    ElderlyOnly,
+    /// 日中独居
+    AloneDaytime,
+    /// 寝たきり
+    Bedridden,
+    /// 認知症
+    Dementia,
+    /// 避難支援者なし
+    NoSupporter,
+    /// 浸水想定 (flood and storm incidents)
+    FloodZone,
+    /// 土砂災害警戒区域 (landslide and storm incidents)
+    LandslideZone,
+    /// 旧耐震木造 (earthquakes)
+    OldWoodenHouse,
+    /// 要介護度
+    CareLevel,
+    /// 手動設定 (a care manager's override)
+    Override,
+}
+
+/// Points per factor. Configurable per office; the defaults follow the
+/// order of concern in the plans: life-sustaining devices first, then being
+/// alone, immobile, and in the incident's hazard zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PriorityConfig {
+    /// Life-sustaining medical device.
+    pub life_sustaining_device: i64,
+    /// Medical needs recorded (医療必要度 not empty).
+    pub medical_needs: i64,
+    /// Lives alone.
+    pub lives_alone: i64,
+    /// Elderly-only household.
+    pub elderly_only: i64,
+    /// Alone in the daytime.
+    pub alone_daytime: i64,
+    /// Bedridden.
+    pub bedridden: i64,
+    /// Dementia.
+    pub dementia: i64,
+    /// No evacuation supporter recorded.
+    pub no_supporter: i64,
+    /// Flood zone, 3 m or more.
+    pub flood_over_3m: i64,
+    /// Flood zone, 0.5–3 m.
+    pub flood_0_5m_to_3m: i64,
+    /// Flood zone, below 0.5 m.
+    pub flood_below_0_5m: i64,
+    /// Flood zone, depth unknown.
+    pub flood_unknown: i64,
+    /// Landslide warning zone.
+    pub landslide_zone: i64,
+    /// Old wooden house (earthquakes).
+    pub old_wooden_house: i64,
+    /// Points per care level step above 要介護1 (要介護5 gets 4×).
+    pub care_level_step: i64,
+    /// From this score on, a recipient counts as high priority in summaries.
+    pub high_priority_from: i64,
+}
+
+impl Default for PriorityConfig {
+    fn default() -> Self {
+        PriorityConfig {
+            life_sustaining_device: 50,
+            medical_needs: 10,
+            lives_alone: 20,
+            elderly_only: 10,
+            alone_daytime: 8,
+            bedridden: 20,
+            dementia: 10,
+            no_supporter: 10,
+            flood_over_3m: 30,
+            flood_0_5m_to_3m: 25,
+            flood_below_0_5m: 10,
+            flood_unknown: 15,
+            landslide_zone: 25,
+            old_wooden_house: 15,
+            care_level_step: 3,
+            high_priority_from: 50,
+        }
+    }
+}
+
+/// One reason a recipient ranks where they do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The factor.
+    pub factor: Factor,
+    /// What people read ("人工呼吸器使用", "独居", "浸水想定3m以上").
+    pub label: String,
+    /// Points it adds.
+    pub points: i64,
+}
+
+/// The score of a recipient for an incident of `kind` (no hazard factor
+/// without an incident), with its reasons, strongest first.
+pub fn score(r: &Recipient, kind: Option<IncidentKind>, c: &PriorityConfig) -> (i64, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    let mut add = |factor, label: String, points: i64| {
+        if points != 0 {
+            reasons.push(Reason {
+                factor,
+                label,
+                points,
+            });
+        }
+    };
+    let devices: Vec<&str> = r
+        .plan
+        .medical_devices
+        .iter()
+        .filter(|d| d.is_life_sustaining())
+        .map(|d| d.label_ja())
+        .collect();
+    if !devices.is_empty() {
+        add(
+            Factor::LifeSustainingDevice,
+            format!("{}使用", devices.join("・")),
+            c.life_sustaining_device,
+        );
+    }
+    if !r.plan.medical_needs.trim().is_empty() {
+        add(
+            Factor::MedicalNeeds,
+            format!("医療: {}", r.plan.medical_needs.trim()),
+            c.medical_needs,
+        );
+    }
+    match r.household {
+        Some(Household::Alone) => add(Factor::LivesAlone, "独居".into(), c.lives_alone),
+        Some(Household::ElderlyOnly) => {
+            add(Factor::ElderlyOnly, "高齢者世帯".into(), c.elderly_only)
+        }
+        Some(Household::AloneDaytime) => {
+            add(Factor::AloneDaytime, "日中独居".into(), c.alone_daytime)
+        }
+        Some(Household::WithFamily) | None => {}
+    }
+    if r.bedridden == Some(true) {
+        add(Factor::Bedridden, "寝たきり".into(), c.bedridden);
+    }
+    if r.dementia == Some(true) {
+        add(Factor::Dementia, "認知症".into(), c.dementia);
+    }
+    if r.plan.supporter.trim().is_empty() {
+        add(Factor::NoSupporter, "避難支援者なし".into(), c.no_supporter);
+    }
+    let flood = matches!(kind, Some(IncidentKind::Flood | IncidentKind::Storm));
+    let landslide = matches!(kind, Some(IncidentKind::Landslide | IncidentKind::Storm));
+    if flood && let Some(depth) = r.hazards.flood_depth {
+        let points = match depth {
+            FloodDepth::None => 0,
+            FloodDepth::Unknown => c.flood_unknown,
+            FloodDepth::Below05 => c.flood_below_0_5m,
+            FloodDepth::From05To3 => c.flood_0_5m_to_3m,
+            FloodDepth::Over3 => c.flood_over_3m,
+        };
+        let label = match depth {
+            FloodDepth::Unknown => "浸水想定区域".to_string(),
+            d => format!("浸水想定{}", d.label_ja()),
+        };
+        add(Factor::FloodZone, label, points);
+    }
+    if landslide && r.hazards.landslide_zone == Some(true) {
+        add(
+            Factor::LandslideZone,
+            "土砂災害警戒区域".into(),
+            c.landslide_zone,
+        );
+    }
+    if kind == Some(IncidentKind::Earthquake) && r.hazards.old_wooden_house == Some(true) {
+        add(
+            Factor::OldWoodenHouse,
+            "旧耐震木造".into(),
+            c.old_wooden_house,
+        );
+    }
+    if let Some(level) = r.care_level {
+        let steps = match level {
+            CareLevel::Care2 => 1,
+            CareLevel::Care3 => 2,
+            CareLevel::Care4 => 3,
+            CareLevel::Care5 => 4,
+            _ => 0,
+        };
+        add(
+            Factor::CareLevel,
+            level.label_ja().to_string(),
+            steps * c.care_level_step,
+        );
+    }
+    let mut total: i64 = reasons.iter().map(|r| r.points).sum();
+    if let Some(o) = &r.priority_override {
+        total = o.score;
+        reasons.insert(
+            0,
+            Reason {
+                factor: Factor::Override,
+                label: format!("手動設定: {}", o.reason),
+                points: o.score,
+            },
+        );
+    }
+    reasons.sort_by_key(|r| (r.factor != Factor::Override, -r.points));
+    (total, reasons)
+}
+
+/// Where a recipient stands in the safety-check work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// The latest check asks for action now (要避難支援).
+    ActionNeeded,
+    /// Nobody has reached them yet: never checked, or only unreachable /
+    /// absent so far.
+    NotReached,
+    /// Their safety status is known.
+    Settled,
+}
+
+/// One row of the priority list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PriorityEntry<'a> {
+    /// 1 = check first.
+    pub rank: usize,
+    /// Who.
+    pub recipient: &'a Recipient,
+    /// Score (or the override's).
+    pub score: i64,
+    /// Why, strongest first.
+    pub reasons: Vec<Reason>,
+    /// Where they stand.
+    pub standing: Standing,
+    /// The check that decides their status, if any.
+    pub latest: Option<&'a Check>,
+    /// How many checks they have had in this incident.
+    pub checks: usize,
+    /// A duplicate visit was made for them.
+    pub duplicate: bool,
+    /// Live claims ("向かっています"), one per device.
+    pub live_claims: Vec<&'a Claim>,
+}
+
+impl PriorityEntry<'_> {
+    /// The reasons as one line ("人工呼吸器使用・独居").
+    pub fn reasons_line(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|r| r.label.as_str())
+            .collect::<Vec<_>>()
+            .join("・")
+    }
+
+    /// Two or more devices claim this recipient at once.
+    pub fn claim_conflict(&self) -> bool {
+        self.live_claims.len() > 1
+    }
+}
+
+/// The checks of each recipient, with corrected (superseded) checks left out.
+fn current_checks(checks: &[Check]) -> HashMap<&RecipientId, Vec<&Check>> {
+    let superseded: HashSet<CheckId> = checks.iter().filter_map(|c| c.supersedes).collect();
+    let mut by: HashMap<&RecipientId, Vec<&Check>> = HashMap::new();
+    for c in checks.iter().filter(|c| !superseded.contains(&c.id)) {
+        by.entry(&c.recipient).or_default().push(c);
+    }
+    by
+}
+
+/// The check that decides a recipient's status: among the checks no other
+/// check knew of (the causal frontier), a conclusive one, then the latest by
+/// the recording clock, then the greatest id (so every device picks the same).
+pub fn latest<'a>(checks: &[&'a Check]) -> Option<&'a Check> {
+    let known: HashSet<CheckId> = checks
+        .iter()
+        .flat_map(|c| c.known.iter().copied().chain(c.supersedes))
+        .collect();
+    checks
+        .iter()
+        .copied()
+        .filter(|c| !known.contains(&c.id))
+        .max_by_key(|c| (c.result.is_conclusive(), c.at, c.id))
+}
+
+/// The priority list: action needed first, then those not yet reached, then
+/// the settled; within each, highest score first. `incident` decides which
+/// hazards count; `checks` and `claims` are that incident's.
+pub fn priority_list<'a>(
+    recipients: &'a [Recipient],
+    incident: Option<&Incident>,
+    checks: &'a [Check],
+    claims: &'a [Claim],
+    config: &PriorityConfig,
+    now: Timestamp,
+) -> Vec<PriorityEntry<'a>> {
+    let kind = incident.map(|i| i.kind);
+    let by_recipient = current_checks(checks);
+    let dup: HashSet<&RecipientId> = duplicates(checks)
+        .into_iter()
+        .map(|d| d.recipient)
+        .collect();
+    let mut live: HashMap<&RecipientId, Vec<&Claim>> = HashMap::new();
+    for c in claims.iter().filter(|c| c.is_live(now)) {
+        live.entry(&c.recipient).or_default().push(c);
+    }
+    let mut rows: Vec<PriorityEntry<'a>> = recipients
+        .iter()
+        .map(|r| {
+            let (score, reasons) = score(r, kind, config);
+            let mine = by_recipient.get(&r.id);
+            let latest = mine.and_then(|cs| latest(cs));
+            let standing = match latest.map(|c| c.result) {
+                Some(res) if res.needs_action() => Standing::ActionNeeded,
+                Some(res) if res.is_conclusive() => Standing::Settled,
+                _ => Standing::NotReached,
+            };
+            let mut live_claims = live.remove(&r.id).unwrap_or_default();
+            live_claims.sort_by(|a, b| a.device.cmp(&b.device));
+            PriorityEntry {
+                rank: 0,
+                recipient: r,
+                score,
+                reasons,
+                standing,
+                latest,
+                checks: mine.map_or(0, Vec::len),
+                duplicate: dup.contains(&r.id),
+                live_claims,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.standing, -a.score, &a.recipient.id).cmp(&(b.standing, -b.score, &b.recipient.id))
+    });
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.rank = i + 1;
+    }
+    rows
+}
+
+/// Recipients for whom effort was wasted in one incident.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Duplicate<'a> {
+    /// Whom.
+    pub recipient: &'a RecipientId,
+    /// Every check involved, oldest first (by the recording clocks).
+    pub checks: Vec<&'a Check>,
+    /// Pairs of checks made without knowledge of each other, by different
+    /// staff or organisations, at least one of them conclusive.
+    pub pairs: Vec<(CheckId, CheckId)>,
+    /// Checks made while another person's claim on the recipient was live
+    /// and known to the device.
+    pub despite_claim: Vec<CheckId>,
+}
+
+/// Duplicate visits, decided by causality rather than clocks: two checks are
+/// a duplicate pair when neither device knew of the other check. A check made
+/// after its device had received a conclusive result is a follow-up, not a
+/// duplicate.
+pub fn duplicates(checks: &[Check]) -> Vec<Duplicate<'_>> {
+    let by = current_checks(checks);
+    let mut out: Vec<Duplicate<'_>> = Vec::new();
+    for (recipient, cs) in by {
+        let mut pairs = Vec::new();
+        for (i, a) in cs.iter().enumerate() {
+            for b in &cs[i + 1..] {
+                let unaware = !a.known.contains(&b.id) && !b.known.contains(&a.id);
+                let other_person = a.staff != b.staff;
+                let wasted = a.result.is_conclusive() || b.result.is_conclusive();
+                if unaware && other_person && wasted {
+                    let (x, y) = if (a.at, a.id) <= (b.at, b.id) {
+                        (a.id, b.id)
+                    } else {
+                        (b.id, a.id)
+                    };
+                    pairs.push((x, y));
+                }
+            }
+        }
+        let despite_claim: Vec<CheckId> = cs
+            .iter()
+            .filter(|c| c.known_claims.iter().any(|k| k.staff != c.staff))
+            .map(|c| c.id)
+            .collect();
+        if pairs.is_empty() && despite_claim.is_empty() {
+            continue;
+        }
+        let involved: HashSet<CheckId> = pairs
+            .iter()
+            .flat_map(|(a, b)| [*a, *b])
+            .chain(despite_claim.iter().copied())
+            .collect();
+        let mut checks: Vec<&Check> = cs
+            .iter()
+            .copied()
+            .filter(|c| involved.contains(&c.id))
+            .collect();
+        checks.sort_by_key(|c| (c.at, c.id));
+        pairs.sort();
+        out.push(Duplicate {
+            recipient,
+            checks,
+            pairs,
+            despite_claim,
+        });
+    }
+    out.sort_by(|a, b| a.recipient.cmp(b.recipient));
+    out
+}
+
+/// How a check relates to the recipient's other checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Relation {
+    /// The first check, or one made knowing only non-conclusive results.
+    Check,
+    /// Made after the device had received a conclusive result: deliberate.
+    FollowUp,
+    /// Made without knowledge of another person's check.
+    Duplicate {
+        /// The checks it duplicates.
+        of: Vec<CheckId>,
+    },
+    /// A correction of an earlier check.
+    Correction {
+        /// The corrected check.
+        of: CheckId,
+    },
+    /// Corrected by a later check; kept, not counted.
+    Superseded {
+        /// The correcting check.
+        by: CheckId,
+    },
+}
+
+/// One line of a recipient's check history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryEntry<'a> {
+    /// The check.
+    pub check: &'a Check,
+    /// How it relates to the others.
+    pub relation: Relation,
+}
+
+/// A recipient with everything known about them in one incident.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecipientDetail<'a> {
+    /// The recipient (様式1 included).
+    pub recipient: &'a Recipient,
+    /// Fields with concurrent values.
+    pub conflicts: &'a [FieldConflict],
+    /// Checks, oldest first.
+    pub history: Vec<HistoryEntry<'a>>,
+    /// The check deciding their status.
+    pub latest: Option<&'a Check>,
+    /// Live claims.
+    pub live_claims: Vec<&'a Claim>,
+}
+
+/// The detail page of one recipient. `checks` and `claims` may hold other
+/// recipients' too; they are filtered here.
+pub fn recipient_detail<'a>(
+    recipient: &'a Recipient,
+    conflicts: &'a [FieldConflict],
+    checks: &'a [Check],
+    claims: &'a [Claim],
+    now: Timestamp,
+) -> RecipientDetail<'a> {
+    let mine: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.recipient == recipient.id)
+        .collect();
+    let superseded_by: HashMap<CheckId, CheckId> = mine
+        .iter()
+        .filter_map(|c| c.supersedes.map(|s| (s, c.id)))
+        .collect();
+    let conclusive: HashSet<CheckId> = mine
+        .iter()
+        .filter(|c| c.result.is_conclusive())
+        .map(|c| c.id)
+        .collect();
+    let owned: Vec<Check> = mine.iter().map(|c| (*c).clone()).collect();
+    let dups: HashMap<CheckId, Vec<CheckId>> = duplicates(&owned)
+        .into_iter()
+        .flat_map(|d| d.pairs)
+        .flat_map(|(a, b)| [(a, b), (b, a)])
+        .fold(HashMap::new(), |mut m, (a, b)| {
+            m.entry(a).or_insert_with(Vec::new).push(b);
+            m
+        });
+    let mut history: Vec<HistoryEntry<'a>> = mine
+        .iter()
+        .map(|c| {
+            let relation = if let Some(by) = superseded_by.get(&c.id) {
+                Relation::Superseded { by: *by }
+            } else if let Some(of) = c.supersedes {
+                Relation::Correction { of }
+            } else if let Some(of) = dups.get(&c.id) {
+                let mut of = of.clone();
+                of.sort();
+                Relation::Duplicate { of }
+            } else if c.known.iter().any(|k| conclusive.contains(k)) {
+                Relation::FollowUp
+            } else {
+                Relation::Check
+            };
+            HistoryEntry { check: c, relation }
+        })
+        .collect();
+    history.sort_by_key(|h| (h.check.at, h.check.id));
+    let current: Vec<&Check> = mine
+        .iter()
+        .copied()
+        .filter(|c| !superseded_by.contains_key(&c.id))
+        .collect();
+    RecipientDetail {
+        recipient,
+        conflicts,
+        history,
+        latest: latest(&current),
+        live_claims: claims
+            .iter()
+            .filter(|c| c.recipient == recipient.id && c.is_live(now))
+            .collect(),
+    }
+}
+
+/// Counts for the incident's situation board.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IncidentSummary {
+    /// The incident.
+    pub incident: Incident,
+    /// Its phase now.
+    pub phase: Phase,
+    /// Recipients in the roster.
+    pub recipients: usize,
+    /// Never checked.
+    pub unchecked: usize,
+    /// Checked, but not reached (unreachable / absent only).
+    pub not_reached: usize,
+    /// Recipients by their deciding result.
+    pub by_result: BTreeMap<CheckResult, usize>,
+    /// Not reached yet and high priority.
+    pub high_priority_not_reached: usize,
+    /// Recipients with a duplicate visit.
+    pub duplicates: usize,
+    /// Checks recorded.
+    pub checks: usize,
+}
+
+/// The summary of an incident from its priority list.
+pub fn incident_summary(
+    incident: &Incident,
+    list: &[PriorityEntry<'_>],
+    checks: usize,
+    config: &PriorityConfig,
+    now: Timestamp,
+) -> IncidentSummary {
+    let mut by_result = BTreeMap::new();
+    for e in list {
+        if let Some(c) = e.latest {
+            *by_result.entry(c.result).or_insert(0) += 1;
+        }
+    }
+    IncidentSummary {
+        incident: incident.clone(),
+        phase: incident.phase(now),
+        recipients: list.len(),
+        unchecked: list.iter().filter(|e| e.latest.is_none()).count(),
+        not_reached: list
+            .iter()
+            .filter(|e| e.latest.is_some() && e.standing == Standing::NotReached)
+            .count(),
+        by_result,
+        high_priority_not_reached: list
+            .iter()
+            .filter(|e| e.standing == Standing::NotReached && e.score >= config.high_priority_from)
+            .count(),
+        duplicates: list.iter().filter(|e| e.duplicate).count(),
+        checks,
+    }
+}
+
+/// A standing's label for people.
+pub fn standing_label(s: Standing, lang: Lang) -> &'static str {
+    match (s, lang) {
+        (Standing::ActionNeeded, Lang::Ja) => "要対応",
+        (Standing::NotReached, Lang::Ja) => "未確認",
+        (Standing::Settled, Lang::Ja) => "確認済",
+        (Standing::ActionNeeded, Lang::En) => "action needed",
+        (Standing::NotReached, Lang::En) => "not reached",
+        (Standing::Settled, Lang::En) => "checked",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn staff(name: &str, org: &str) -> Staff {
+        Staff {
+            name: name.into(),
+            organisation: org.into(),
+        }
+    }
+
+    fn check(
+        recipient: &str,
+        who: Staff,
+        result: CheckResult,
+        at: i64,
+        known: &[CheckId],
+    ) -> Check {
+        Check {
+            id: CheckId::new(),
+            recipient: recipient.into(),
+            incident: "flood-2026-11-21".into(),
+            staff: who,
+            device: "d".into(),
+            at: Timestamp::from_millis(at),
+            method: CheckMethod::Visit,
+            result,
+            note: String::new(),
+            shelter: None,
+            supersedes: None,
+            known: known.to_vec(),
+            known_claims: vec![],
+        }
+    }
+
+    fn flood() -> Incident {
+        Incident {
+            id: "flood-2026-11-21".into(),
+            space: "s".into(),
+            kind: IncidentKind::Flood,
+            name: String::new(),
+            started_at: Timestamp::from_millis(0),
+            ended_at: None,
+        }
+    }
+
+    fn ventilator_alone_in_flood_zone() -> Recipient {
+        let mut r = Recipient {
+            id: "R1".into(),
+            name: "呼吸 一郎".into(),
+            household: Some(Household::Alone),
+            care_level: Some(CareLevel::Care4),
+            ..Default::default()
+        };
+        r.plan.medical_devices = vec![MedicalDevice::Ventilator];
+        r.hazards.flood_depth = Some(FloodDepth::From05To3);
+        r
+    }
+
+    fn support_1_with_family() -> Recipient {
+        let mut r = Recipient {
+            id: "R2".into(),
+            name: "家族 花子".into(),
+            household: Some(Household::WithFamily),
+            care_level: Some(CareLevel::Support1),
+            ..Default::default()
+        };
+        r.plan.supporter = "長男".into();
+        r
+    }
+
+    #[test]
+    fn ventilator_alone_in_flood_zone_ranks_above_support_1_with_family() {
+        let rs = vec![support_1_with_family(), ventilator_alone_in_flood_zone()];
+        let list = priority_list(
+            &rs,
+            Some(&flood()),
+            &[],
+            &[],
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(list[0].recipient.id.as_str(), "R1");
+        assert_eq!(list[0].rank, 1);
+        let line = list[0].reasons_line();
+        assert!(line.starts_with("人工呼吸器使用"), "{line}");
+        assert!(line.contains("独居"), "{line}");
+        assert!(line.contains("浸水想定0.5-3m"), "{line}");
+        assert_eq!(list[1].recipient.id.as_str(), "R2");
+        assert!(list[0].score > list[1].score);
+    }
+
+    #[test]
+    fn hazards_count_only_for_their_incident_kind() {
+        let r = ventilator_alone_in_flood_zone();
+        let c = PriorityConfig::default();
+        let (flood, _) = score(&r, Some(IncidentKind::Flood), &c);
+        let (quake, reasons) = score(&r, Some(IncidentKind::Earthquake), &c);
+        assert_eq!(flood - quake, c.flood_0_5m_to_3m);
+        assert!(reasons.iter().all(|x| x.factor != Factor::FloodZone));
+        let (storm, _) = score(&r, Some(IncidentKind::Storm), &c);
+        assert_eq!(storm, flood);
+    }
+
+    #[test]
+    fn weights_are_configurable() {
+        let c = PriorityConfig {
+            life_sustaining_device: 0,
+            flood_0_5m_to_3m: 0,
+            lives_alone: 0,
+            no_supporter: 100,
+            ..Default::default()
+        };
+        let rs = vec![support_1_with_family(), ventilator_alone_in_flood_zone()];
+        let list = priority_list(&rs, Some(&flood()), &[], &[], &c, Timestamp::from_millis(0));
+        // R1 has no supporter recorded; with these weights that dominates.
+        assert_eq!(list[0].recipient.id.as_str(), "R1");
+        assert_eq!(list[0].reasons[0].factor, Factor::NoSupporter);
+    }
+
+    #[test]
+    fn an_override_replaces_the_score_and_says_why() {
+        let mut low = support_1_with_family();
+        low.priority_override = Some(PriorityOverride {
+            score: 1000,
+            reason: "転倒リスク高".into(),
+            by: "佐藤".into(),
+            at: Timestamp::from_millis(0),
+        });
+        let rs = vec![ventilator_alone_in_flood_zone(), low];
+        let list = priority_list(
+            &rs,
+            Some(&flood()),
+            &[],
+            &[],
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(list[0].recipient.id.as_str(), "R2");
+        assert_eq!(list[0].score, 1000);
+        assert_eq!(list[0].reasons[0].label, "手動設定: 転倒リスク高");
+    }
+
+    #[test]
+    fn unchecked_first_and_unreachable_stays_near_the_top() {
+        let high = ventilator_alone_in_flood_zone();
+        let mut mid = support_1_with_family();
+        mid.id = "R3".into();
+        let low = support_1_with_family();
+        let rs = vec![high, mid, low];
+        let a = staff("佐藤", "A");
+        let checks = vec![
+            check("R1", a.clone(), CheckResult::Safe, 10, &[]),
+            check("R3", a.clone(), CheckResult::Unreachable, 10, &[]),
+        ];
+        let list = priority_list(
+            &rs,
+            Some(&flood()),
+            &checks,
+            &[],
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        );
+        let order: Vec<&str> = list.iter().map(|e| e.recipient.id.as_str()).collect();
+        // R2 and R3 are not reached (R3 tried, unreachable); R1 is settled
+        // and drops below them despite the highest score.
+        assert_eq!(order, ["R2", "R3", "R1"]);
+        assert_eq!(list[2].standing, Standing::Settled);
+        assert_eq!(list[1].standing, Standing::NotReached);
+    }
+
+    #[test]
+    fn needs_evacuation_goes_to_the_very_top() {
+        let rs = vec![ventilator_alone_in_flood_zone(), support_1_with_family()];
+        let checks = vec![check(
+            "R2",
+            staff("佐藤", "A"),
+            CheckResult::NeedsEvacuation,
+            10,
+            &[],
+        )];
+        let list = priority_list(
+            &rs,
+            Some(&flood()),
+            &checks,
+            &[],
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(list[0].recipient.id.as_str(), "R2");
+        assert_eq!(list[0].standing, Standing::ActionNeeded);
+    }
+
+    #[test]
+    fn unaware_checks_by_two_organisations_are_a_duplicate() {
+        let a = check("R1", staff("佐藤", "ひまわり"), CheckResult::Safe, 10, &[]);
+        let b = check("R1", staff("田中", "市役所"), CheckResult::Safe, 20, &[]);
+        let checks = vec![a.clone(), b.clone()];
+        let d = duplicates(&checks);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].recipient.as_str(), "R1");
+        assert_eq!(d[0].pairs, vec![(a.id, b.id)]);
+        assert_eq!(d[0].checks.len(), 2);
+    }
+
+    #[test]
+    fn a_follow_up_that_knew_the_result_is_not_a_duplicate() {
+        let a = check("R1", staff("佐藤", "ひまわり"), CheckResult::Safe, 10, &[]);
+        let b = check(
+            "R1",
+            staff("田中", "訪問看護"),
+            CheckResult::SafeNeedsSupport,
+            20,
+            &[a.id],
+        );
+        let checks = vec![a.clone(), b.clone()];
+        assert!(duplicates(&checks).is_empty());
+        let r = ventilator_alone_in_flood_zone();
+        let detail = recipient_detail(&r, &[], &checks, &[], Timestamp::from_millis(0));
+        assert_eq!(detail.history[1].relation, Relation::FollowUp);
+        assert_eq!(detail.latest.unwrap().id, b.id);
+    }
+
+    #[test]
+    fn same_person_twice_or_two_failed_calls_are_not_duplicates() {
+        let s = staff("佐藤", "ひまわり");
+        let twice = vec![
+            check("R1", s.clone(), CheckResult::Safe, 10, &[]),
+            check("R1", s.clone(), CheckResult::Safe, 20, &[]),
+        ];
+        assert!(duplicates(&twice).is_empty());
+        let failed = vec![
+            check("R1", s, CheckResult::Unreachable, 10, &[]),
+            check("R1", staff("田中", "市"), CheckResult::Unreachable, 20, &[]),
+        ];
+        assert!(duplicates(&failed).is_empty());
+    }
+
+    #[test]
+    fn a_check_despite_a_known_claim_is_flagged() {
+        let mut c = check("R1", staff("田中", "市役所"), CheckResult::Safe, 10, &[]);
+        c.known_claims = vec![KnownClaim {
+            device: "d2".into(),
+            staff: staff("佐藤", "ひまわり"),
+        }];
+        let checks = vec![c.clone()];
+        let d = duplicates(&checks);
+        assert_eq!(d[0].despite_claim, vec![c.id]);
+    }
+
+    #[test]
+    fn a_correction_supersedes_and_is_not_a_duplicate() {
+        let s = staff("佐藤", "ひまわり");
+        let wrong = check("R1", s.clone(), CheckResult::Deceased, 10, &[]);
+        let mut fix = check("R1", s, CheckResult::Hospitalized, 20, &[wrong.id]);
+        fix.supersedes = Some(wrong.id);
+        let other = check(
+            "R1",
+            staff("田中", "市"),
+            CheckResult::Hospitalized,
+            15,
+            &[],
+        );
+        let checks = vec![wrong.clone(), fix.clone(), other.clone()];
+        let d = duplicates(&checks);
+        // The wrong check is out of the count; fix and other are unaware.
+        assert_eq!(d[0].pairs.len(), 1);
+        assert!(
+            !d[0]
+                .pairs
+                .iter()
+                .any(|(a, b)| *a == wrong.id || *b == wrong.id)
+        );
+        let r = ventilator_alone_in_flood_zone();
+        let detail = recipient_detail(&r, &[], &checks, &[], Timestamp::from_millis(0));
+        let rel: Vec<_> = detail.history.iter().map(|h| h.relation.clone()).collect();
+        assert_eq!(rel[0], Relation::Superseded { by: fix.id });
+        assert_eq!(rel[2], Relation::Correction { of: wrong.id });
+    }
+
+    #[test]
+    fn summary_counts() {
+        let rs = vec![ventilator_alone_in_flood_zone(), support_1_with_family()];
+        let checks = vec![check("R2", staff("佐藤", "A"), CheckResult::Safe, 10, &[])];
+        let c = PriorityConfig::default();
+        let now = Timestamp::from_millis(3_600_000);
+        let list = priority_list(&rs, Some(&flood()), &checks, &[], &c, now);
+        let s = incident_summary(&flood(), &list, checks.len(), &c, now);
+        assert_eq!(s.recipients, 2);
+        assert_eq!(s.unchecked, 1);
+        assert_eq!(s.by_result.get(&CheckResult::Safe), Some(&1));
+        assert_eq!(s.high_priority_not_reached, 1);
+        assert_eq!(s.phase, Phase::FirstHours);
+    }
+}

@@ -1,0 +1,427 @@
+//! Replicas that record checks, claims and roster edits offline, then merge
+//! in random orders and partitions, always end with identical data and
+//! identical views, and nothing recorded anywhere is lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anpi_core::model::*;
+use anpi_core::node::{NewCheck, Node};
+use anpi_core::store::MemoryStore;
+use anpi_core::views::{self, PriorityConfig};
+use anpi_tests::{pair, sync, sync_all};
+use proptest::prelude::*;
+
+const ONSET_MS: i64 = 1_795_000_000_000; // 2026-11-18, an ordinary day
+const RECIPIENTS: usize = 6;
+
+fn now() -> Timestamp {
+    Timestamp::from_millis(ONSET_MS + 3_600_000)
+}
+
+fn recipient(i: usize) -> Recipient {
+    let mut r = Recipient {
+        id: RecipientId(format!("R{i:03}")),
+        name: format!("利用者{i}"),
+        address: format!("市内{i}丁目"),
+        household: Some(if i % 2 == 0 {
+            Household::Alone
+        } else {
+            Household::WithFamily
+        }),
+        ..Default::default()
+    };
+    if i % 3 == 0 {
+        r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
+    }
+    r
+}
+
+/// An office with a roster, and `phones` devices that cloned it.
+fn team(phones: usize) -> (Vec<Node>, SpaceId) {
+    let mut office = Node::open(MemoryStore::new()).unwrap();
+    office
+        .set_staff(Staff {
+            name: "事務 太郎".into(),
+            organisation: "ひまわり居宅".into(),
+        })
+        .unwrap();
+    let space = office.create_space("ひまわり居宅").unwrap().id;
+    office
+        .upsert_recipients(&space, (0..RECIPIENTS).map(recipient).collect())
+        .unwrap();
+    let mut nodes = vec![office];
+    for p in 0..phones {
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        phone
+            .set_staff(Staff {
+                name: format!("職員{p}"),
+                organisation: if p % 2 == 0 {
+                    "ひまわり居宅"
+                } else {
+                    "市役所"
+                }
+                .into(),
+            })
+            .unwrap();
+        // Joining: ask the office for the space.
+        let (mut s, hello) = phone
+            .sync_start(None, std::slice::from_ref(&space))
+            .unwrap();
+        let mut so = nodes[0].sync_accept();
+        let mut to_office = Some(hello);
+        for _ in 0..16 {
+            let Some(m) = to_office.take() else { break };
+            let Some(reply) = nodes[0].sync_receive(&mut so, &m).unwrap() else {
+                break;
+            };
+            to_office = phone.sync_receive(&mut s, &reply).unwrap();
+        }
+        assert_eq!(phone.recipients(&space).unwrap().len(), RECIPIENTS);
+        nodes.push(phone);
+    }
+    (nodes, space)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Replica starts (or joins) the incident on its own.
+    Start(usize),
+    Check {
+        node: usize,
+        recipient: usize,
+        result: usize,
+    },
+    Claim {
+        node: usize,
+        recipient: usize,
+    },
+    Release {
+        node: usize,
+        recipient: usize,
+    },
+    Edit {
+        node: usize,
+        recipient: usize,
+        value: u8,
+    },
+    Sync(usize, usize),
+}
+
+fn op(nodes: usize) -> impl Strategy<Value = Op> {
+    let n = 0..nodes;
+    let r = 0..RECIPIENTS;
+    prop_oneof![
+        1 => n.clone().prop_map(Op::Start),
+        4 => (n.clone(), r.clone(), 0..CheckResult::ALL.len())
+            .prop_map(|(node, recipient, result)| Op::Check { node, recipient, result }),
+        2 => (n.clone(), r.clone()).prop_map(|(node, recipient)| Op::Claim { node, recipient }),
+        1 => (n.clone(), r.clone()).prop_map(|(node, recipient)| Op::Release { node, recipient }),
+        2 => (n.clone(), r.clone(), 0u8..4)
+            .prop_map(|(node, recipient, value)| Op::Edit { node, recipient, value }),
+        3 => (n.clone(), n).prop_filter("distinct", |(a, b)| a != b).prop_map(|(a, b)| Op::Sync(a, b)),
+    ]
+}
+
+fn incident_id() -> IncidentId {
+    IncidentId::derive(IncidentKind::Flood, Timestamp::from_millis(ONSET_MS))
+}
+
+/// Everything a user could see, in a comparable form.
+fn view(node: &Node, space: &SpaceId) -> String {
+    let id = incident_id();
+    let has_incident = node.incidents(space).unwrap().iter().any(|i| i.id == id);
+    let data = node
+        .incident_data(space, has_incident.then_some(&id))
+        .unwrap();
+    let list = views::priority_list(
+        &data.recipients,
+        data.incident.as_ref(),
+        &data.checks,
+        &data.claims,
+        &PriorityConfig::default(),
+        now(),
+    );
+    let dups = views::duplicates(&data.checks);
+    let rows: Vec<String> = list
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {:?} {:?} dup={} claims={:?} phone={}",
+                e.rank,
+                e.recipient.id,
+                e.standing,
+                e.latest.map(|c| c.id),
+                e.duplicate,
+                e.live_claims.iter().map(|c| &c.device).collect::<Vec<_>>(),
+                e.recipient.phone,
+            )
+        })
+        .collect();
+    let conflicts: Vec<_> = node
+        .recipients(space)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.recipient.id, r.conflicts))
+        .collect();
+    format!(
+        "{rows:#?}\n{:?}\n{conflicts:?}\n{:?}",
+        dups.iter()
+            .map(|d| (d.recipient, &d.pairs, &d.despite_claim))
+            .collect::<Vec<_>>(),
+        data.incident
+    )
+}
+
+fn run(nodes_n: usize, ops: Vec<Op>) {
+    let (mut nodes, space) = team(nodes_n - 1);
+    let mut made: BTreeSet<CheckId> = BTreeSet::new();
+    let at = |k: usize| Timestamp::from_millis(ONSET_MS + 60_000 * k as i64);
+    for (k, op) in ops.into_iter().enumerate() {
+        match op {
+            Op::Start(n) => {
+                nodes[n]
+                    .start_incident(&space, IncidentKind::Flood, "大雨", at(k))
+                    .unwrap();
+            }
+            Op::Check {
+                node,
+                recipient: r,
+                result,
+            } => {
+                let id = incident_id();
+                if !nodes[node]
+                    .incidents(&space)
+                    .unwrap()
+                    .iter()
+                    .any(|i| i.id == id)
+                {
+                    continue;
+                }
+                let mut c = NewCheck::new(
+                    RecipientId(format!("R{r:03}")),
+                    CheckMethod::Visit,
+                    CheckResult::ALL[result],
+                );
+                c.at = at(k);
+                let check = nodes[node].record_check(&space, &id, c).unwrap();
+                made.insert(check.id);
+            }
+            Op::Claim { node, recipient: r } => {
+                let id = incident_id();
+                if nodes[node]
+                    .incidents(&space)
+                    .unwrap()
+                    .iter()
+                    .any(|i| i.id == id)
+                {
+                    nodes[node]
+                        .claim(&space, &id, &RecipientId(format!("R{r:03}")), 600, at(k))
+                        .unwrap();
+                }
+            }
+            Op::Release { node, recipient: r } => {
+                let id = incident_id();
+                if nodes[node]
+                    .incidents(&space)
+                    .unwrap()
+                    .iter()
+                    .any(|i| i.id == id)
+                {
+                    nodes[node]
+                        .release(&space, &id, &RecipientId(format!("R{r:03}")))
+                        .unwrap();
+                }
+            }
+            Op::Edit {
+                node,
+                recipient: r,
+                value,
+            } => {
+                let id = RecipientId(format!("R{r:03}"));
+                let mut rec = nodes[node].recipient(&space, &id).unwrap().recipient;
+                rec.phone = format!("090-0000-000{value}");
+                if value % 2 == 0 {
+                    rec.plan.shelter = format!("避難所{value}");
+                }
+                nodes[node].upsert_recipients(&space, vec![rec]).unwrap();
+            }
+            Op::Sync(a, b) => {
+                let (a, b) = pair(&mut nodes, a, b);
+                sync(a, b).unwrap();
+            }
+        }
+    }
+    sync_all(&mut nodes).unwrap();
+
+    let heads: Vec<_> = nodes.iter().map(|n| n.heads().unwrap()).collect();
+    for h in &heads[1..] {
+        assert_eq!(h, &heads[0], "documents differ after merging");
+    }
+    let views: Vec<String> = nodes.iter().map(|n| view(n, &space)).collect();
+    for v in &views[1..] {
+        assert_eq!(v, &views[0], "views differ after merging");
+    }
+    for n in &nodes {
+        let have: BTreeSet<CheckId> = if n.incidents(&space).unwrap().is_empty() {
+            BTreeSet::new()
+        } else {
+            n.checks(&space, &incident_id())
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(have, made, "a check was lost");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn three_replicas_converge(ops in prop::collection::vec(op(3), 1..60)) {
+        run(3, ops);
+    }
+
+    #[test]
+    fn four_replicas_converge(ops in prop::collection::vec(op(4), 1..80)) {
+        run(4, ops);
+    }
+}
+
+#[test]
+fn phones_that_start_the_same_incident_offline_end_in_one() {
+    let (mut nodes, space) = team(2);
+    let t = Timestamp::from_millis(ONSET_MS);
+    let a = nodes[1]
+        .start_incident(&space, IncidentKind::Earthquake, "", t)
+        .unwrap();
+    let b = nodes[2]
+        .start_incident(&space, IncidentKind::Earthquake, "地震", t.plus_minutes(20))
+        .unwrap();
+    assert_eq!(a.id, b.id);
+    let mut c1 = NewCheck::new("R000".into(), CheckMethod::Visit, CheckResult::Safe);
+    c1.at = t.plus_minutes(30);
+    let mut c2 = NewCheck::new("R000".into(), CheckMethod::Phone, CheckResult::Safe);
+    c2.at = t.plus_minutes(31);
+    nodes[1].record_check(&space, &a.id, c1).unwrap();
+    nodes[2].record_check(&space, &b.id, c2).unwrap();
+    sync_all(&mut nodes).unwrap();
+    for n in &nodes {
+        let incidents = n.incidents(&space).unwrap();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].started_at, t);
+        assert_eq!(incidents[0].name, "地震");
+        let checks = n.checks(&space, &a.id).unwrap();
+        assert_eq!(checks.len(), 2);
+        let d = views::duplicates(&checks);
+        assert_eq!(d.len(), 1, "two organisations checked R000 unaware");
+    }
+}
+
+#[test]
+fn store_and_forward_carries_a_phones_checks_to_the_office() {
+    let (mut nodes, space) = team(2);
+    let t = Timestamp::from_millis(ONSET_MS);
+    let inc = nodes[1]
+        .start_incident(&space, IncidentKind::Flood, "", t)
+        .unwrap();
+    let mut c = NewCheck::new("R001".into(), CheckMethod::Visit, CheckResult::Injured);
+    c.at = t;
+    let check = nodes[1].record_check(&space, &inc.id, c).unwrap();
+    // Phone 1 meets phone 2; phone 2 later reaches the office.
+    {
+        let (a, b) = pair(&mut nodes, 1, 2);
+        sync(a, b).unwrap();
+    }
+    {
+        let (a, b) = pair(&mut nodes, 2, 0);
+        sync(a, b).unwrap();
+    }
+    let at_office = nodes[0].checks(&space, &inc.id).unwrap();
+    assert_eq!(
+        at_office.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![check.id]
+    );
+}
+
+#[test]
+fn a_repeat_sync_with_a_known_peer_is_one_round_trip() {
+    let (mut nodes, space) = team(1);
+    let t = Timestamp::from_millis(ONSET_MS);
+    let inc = nodes[0]
+        .start_incident(&space, IncidentKind::Flood, "", t)
+        .unwrap();
+    {
+        let (a, b) = pair(&mut nodes, 0, 1);
+        sync(a, b).unwrap();
+    }
+    for r in 0..RECIPIENTS {
+        let mut c = NewCheck::new(
+            RecipientId(format!("R{r:03}")),
+            CheckMethod::Phone,
+            CheckResult::Safe,
+        );
+        c.at = t;
+        nodes[1].record_check(&space, &inc.id, c).unwrap();
+    }
+    let (a, b) = pair(&mut nodes, 1, 0);
+    let x = sync(a, b).unwrap();
+    assert_eq!(x.round_trips, 1, "{x:?}");
+    assert_eq!(x.initiator.messages_sent, 1, "{x:?}");
+    assert_eq!(nodes[0].checks(&space, &inc.id).unwrap().len(), RECIPIENTS);
+    // And the other direction: only the responder changed.
+    let mut c = NewCheck::new("R000".into(), CheckMethod::Phone, CheckResult::Safe);
+    c.at = t;
+    nodes[0].record_check(&space, &inc.id, c).unwrap();
+    let (a, b) = pair(&mut nodes, 1, 0);
+    let x = sync(a, b).unwrap();
+    assert_eq!(x.round_trips, 1, "{x:?}");
+    let views: BTreeMap<_, _> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i, n.checks(&space, &inc.id).unwrap().len()))
+        .collect();
+    assert_eq!(
+        views.values().collect::<Vec<_>>(),
+        vec![&(RECIPIENTS + 1); 2]
+    );
+}
+
+#[test]
+fn concurrent_edits_of_one_field_are_shown_on_every_device() {
+    let (mut nodes, space) = team(2);
+    let id = RecipientId("R000".into());
+    for (n, phone) in [(1, "090-1111-1111"), (2, "090-2222-2222")] {
+        let mut r = nodes[n].recipient(&space, &id).unwrap().recipient;
+        r.phone = phone.into();
+        nodes[n].upsert_recipients(&space, vec![r]).unwrap();
+    }
+    sync_all(&mut nodes).unwrap();
+    let seen: Vec<_> = nodes
+        .iter()
+        .map(|n| n.recipient(&space, &id).unwrap())
+        .collect();
+    for s in &seen {
+        assert_eq!(s, &seen[0]);
+        assert_eq!(s.conflicts.len(), 1, "{:?}", s.conflicts);
+        assert_eq!(s.conflicts[0].field, "phone");
+        let mut values = s.conflicts[0].values.clone();
+        // The value shown is listed first.
+        assert_eq!(values[0], s.recipient.phone);
+        values.sort();
+        assert_eq!(values, ["090-1111-1111", "090-2222-2222"]);
+    }
+    // Resolving it on one device clears it everywhere.
+    let mut r = nodes[0].recipient(&space, &id).unwrap().recipient;
+    r.phone = "090-3333-3333".into();
+    nodes[0].upsert_recipients(&space, vec![r.clone()]).unwrap();
+    // The phone number changed, so this is an update even though the
+    // merged value was shown before.
+    sync_all(&mut nodes).unwrap();
+    for n in &nodes {
+        let s = n.recipient(&space, &id).unwrap();
+        assert!(s.conflicts.is_empty(), "{:?}", s.conflicts);
+        assert_eq!(s.recipient.phone, "090-3333-3333");
+    }
+}
