@@ -27,8 +27,8 @@ use std::io::{Read, Write};
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, Change, ChangeHash};
 use flate2::Compression;
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -129,12 +129,13 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
     postcard::from_bytes(bytes).map_err(|e| Error::sync(format!("unreadable message: {e}")))
 }
 
-/// Pack changes into one deflated chunk: consecutive changes share actors,
-/// keys and structure, which compresses far better together than apart.
+/// Pack changes into one zlib stream: consecutive changes share actors,
+/// keys and structure, which compresses far better together than apart, and
+/// zlib's checksum catches a payload damaged on the way.
 pub fn pack_changes(changes: &[Change]) -> Vec<u8> {
     let raw: Vec<&[u8]> = changes.iter().map(|c| c.raw_bytes()).collect();
     let plain = postcard::to_allocvec(&raw).expect("byte lists always serialize");
-    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+    let mut enc = ZlibEncoder::new(Vec::new(), Compression::default());
     enc.write_all(&plain).expect("writing to a Vec cannot fail");
     enc.finish().expect("writing to a Vec cannot fail")
 }
@@ -142,7 +143,7 @@ pub fn pack_changes(changes: &[Change]) -> Vec<u8> {
 /// Unpack and verify changes from a peer.
 pub fn unpack_changes(packed: &[u8]) -> Result<Vec<Change>> {
     let mut plain = Vec::new();
-    DeflateDecoder::new(packed)
+    ZlibDecoder::new(packed)
         .take(MAX_INFLATED_BYTES as u64 + 1)
         .read_to_end(&mut plain)
         .map_err(|e| Error::sync(format!("bad change payload: {e}")))?;
@@ -151,9 +152,35 @@ pub fn unpack_changes(packed: &[u8]) -> Result<Vec<Change>> {
     }
     let raw: Vec<Vec<u8>> = postcard::from_bytes(&plain)
         .map_err(|e| Error::sync(format!("bad change payload: {e}")))?;
-    raw.into_iter()
-        .map(|bytes| Change::from_bytes(bytes).map_err(|e| Error::sync(format!("bad change: {e}"))))
-        .collect()
+    raw.into_iter().map(verified_change).collect()
+}
+
+/// Parse one change chunk and check it against the checksum in its header
+/// (the first four bytes of its hash), which automerge does not do when
+/// parsing a single change. A damaged change that parsed would otherwise be
+/// stored under the real change's actor and sequence number and block the
+/// real one forever.
+pub fn verified_change(bytes: Vec<u8>) -> Result<Change> {
+    let header = bytes
+        .get(4..8)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| Error::sync("change chunk too short"))?;
+    let change = Change::from_bytes(bytes).map_err(|e| Error::sync(format!("bad change: {e}")))?;
+    if change.hash().0[..4] != header[..] {
+        return Err(Error::sync("change does not match its checksum"));
+    }
+    Ok(change)
+}
+
+/// Check the change chunks inside an automerge sync message the same way.
+fn verify_automerge_message(msg: &automerge::sync::Message) -> Result<()> {
+    const CHANGE_CHUNK: u8 = 1;
+    for chunk in msg.changes.iter() {
+        if chunk.get(8) == Some(&CHANGE_CHUNK) {
+            verified_change(chunk.to_vec())?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn heads_to_wire(heads: &[ChangeHash]) -> Vec<[u8; 32]> {
@@ -265,6 +292,7 @@ pub fn receive(
         Data::Automerge(bytes) => {
             let msg = automerge::sync::Message::decode(&bytes)
                 .map_err(|e| Error::sync(format!("bad automerge sync message: {e}")))?;
+            verify_automerge_message(&msg)?;
             let state = peer
                 .automerge
                 .get_or_insert_with(automerge::sync::State::new);
@@ -364,6 +392,11 @@ mod tests {
             back.iter().map(|c| c.hash()).collect::<Vec<_>>(),
             changes.iter().map(|c| c.hash()).collect::<Vec<_>>()
         );
-        assert!(unpack_changes(b"not deflate").is_err());
+        assert!(unpack_changes(b"not zlib").is_err());
+        // A change whose bytes were altered after it was made is refused.
+        let mut raw = changes[3].raw_bytes().to_vec();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert!(verified_change(raw).is_err());
     }
 }

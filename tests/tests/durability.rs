@@ -1,0 +1,129 @@
+//! A child process records checks and is killed with SIGKILL at random
+//! moments; every check it reported as saved must be there afterwards, and
+//! the database must pass `PRAGMA integrity_check`.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anpi_core::model::CheckId;
+use anpi_core::node::Node;
+use anpi_core::store::SqliteStore;
+
+const KILLS: usize = 60;
+
+/// A small deterministic generator, so a failing run can be repeated.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound
+    }
+}
+
+#[test]
+fn checks_reported_saved_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("anpi.db");
+    let seed = std::env::var("ANPI_DURABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261121);
+    let mut rng = Lcg(seed);
+    let mut reported: BTreeSet<CheckId> = BTreeSet::new();
+    let mut kills_during_writes = 0;
+    for round in 0..KILLS {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_anpi-check-writer"))
+            .arg(&db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let wait = Duration::from_millis(20 + rng.next(180));
+        let started = Instant::now();
+        while started.elapsed() < wait {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("writer exited by itself in round {round}: {status} {err}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        // A line cut by the kill was not reported in full: it does not count.
+        let complete = match out.rfind('\n') {
+            Some(end) => &out[..end],
+            None => "",
+        };
+        let before = reported.len();
+        for line in complete.lines() {
+            reported.insert(line.parse().unwrap());
+        }
+        if reported.len() > before {
+            kills_during_writes += 1;
+        }
+
+        let store = SqliteStore::open(&db).unwrap();
+        store.integrity_check().unwrap();
+        let node = Node::open(store).unwrap();
+        let space = node.spaces().unwrap().pop();
+        let Some(space) = space else {
+            assert!(reported.is_empty());
+            continue;
+        };
+        let present: BTreeSet<CheckId> = node
+            .incidents(&space.id)
+            .unwrap()
+            .iter()
+            .flat_map(|i| node.checks(&space.id, &i.id).unwrap())
+            .map(|c| c.id)
+            .collect();
+        let lost: Vec<_> = reported.difference(&present).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: lost {} reported checks: {lost:?}",
+            lost.len()
+        );
+    }
+    assert!(
+        kills_during_writes >= KILLS / 2,
+        "most kills should land while checks are being written ({kills_during_writes})"
+    );
+    // The index said so; the documents themselves must hold them too.
+    let mut store = SqliteStore::open(&db).unwrap();
+    store.drop_index_for_test().unwrap();
+    let node = Node::open(store).unwrap();
+    let space = node.spaces().unwrap().pop().unwrap();
+    let rebuilt: BTreeSet<CheckId> = node
+        .incidents(&space.id)
+        .unwrap()
+        .iter()
+        .flat_map(|i| node.checks(&space.id, &i.id).unwrap())
+        .map(|c| c.id)
+        .collect();
+    assert!(
+        reported.is_subset(&rebuilt),
+        "a check is in the index but not in its document"
+    );
+    println!(
+        "{} checks reported saved over {KILLS} kills, none lost",
+        reported.len()
+    );
+}

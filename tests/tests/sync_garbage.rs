@@ -1,0 +1,150 @@
+//! Random, truncated and corrupted bytes fed to the sync engine give errors,
+//! never a panic, and never change what the store holds. A good session
+//! afterwards still converges.
+
+use anpi_core::model::*;
+use anpi_core::node::{NewCheck, Node};
+use anpi_core::store::MemoryStore;
+use anpi_tests::sync;
+use proptest::prelude::*;
+
+struct Fixture {
+    office: Node,
+    phone: Node,
+    space: SpaceId,
+    incident: IncidentId,
+    /// A real hello from the office to the phone, carrying changes.
+    hello: Vec<u8>,
+}
+
+fn fixture() -> Fixture {
+    let mut office = Node::open(MemoryStore::new()).unwrap();
+    let space = office.create_space("ひまわり").unwrap().id;
+    office
+        .upsert_recipients(
+            &space,
+            (0..5)
+                .map(|i| Recipient {
+                    id: RecipientId(format!("R{i}")),
+                    name: format!("利用者{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+        )
+        .unwrap();
+    let incident = office
+        .start_incident(&space, IncidentKind::Flood, "", Timestamp::from_millis(0))
+        .unwrap()
+        .id;
+    let mut phone = Node::open(MemoryStore::new()).unwrap();
+    let (mut s, hello) = phone
+        .sync_start(None, std::slice::from_ref(&space))
+        .unwrap();
+    let mut so = office.sync_accept();
+    let mut next = Some(hello);
+    while let Some(m) = next.take() {
+        let Some(r) = office.sync_receive(&mut so, &m).unwrap() else {
+            break;
+        };
+        next = phone.sync_receive(&mut s, &r).unwrap();
+    }
+    sync(&mut office, &mut phone).unwrap();
+    for i in 0..5 {
+        office
+            .record_check(
+                &space,
+                &incident,
+                NewCheck::new(
+                    RecipientId(format!("R{i}")),
+                    CheckMethod::Phone,
+                    CheckResult::Safe,
+                ),
+            )
+            .unwrap();
+    }
+    let (_, hello) = office.sync_start(Some(phone.device()), &[]).unwrap();
+    Fixture {
+        office,
+        phone,
+        space,
+        incident,
+        hello,
+    }
+}
+
+/// Everything the phone's store holds that a bad message must not touch.
+fn holdings(n: &Node, space: &SpaceId, incident: &IncidentId) -> String {
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        n.heads().unwrap(),
+        n.store().docs().unwrap(),
+        n.recipients(space).unwrap(),
+        n.checks(space, incident).unwrap(),
+        n.incidents(space).unwrap(),
+    )
+}
+
+fn feed(f: &mut Fixture, bytes: &[u8]) -> bool {
+    let before = holdings(&f.phone, &f.space, &f.incident);
+    let mut session = f.phone.sync_accept();
+    let result = f.phone.sync_receive(&mut session, bytes);
+    if result.is_err() {
+        assert_eq!(
+            holdings(&f.phone, &f.space, &f.incident),
+            before,
+            "a rejected message changed the store"
+        );
+    }
+    result.is_err()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+        let mut f = fixture();
+        feed(&mut f, &bytes);
+    }
+
+    #[test]
+    fn truncated_messages_are_refused(cut in 0.0f64..1.0) {
+        let mut f = fixture();
+        let hello = f.hello.clone();
+        let len = ((hello.len() as f64) * cut) as usize;
+        prop_assert!(feed(&mut f, &hello[..len]), "a truncated message was accepted");
+    }
+
+    #[test]
+    fn corrupted_messages_do_no_harm(pos in 0.0f64..1.0, xor in 1u8..=255) {
+        let mut f = fixture();
+        let mut bad = f.hello.clone();
+        let i = ((bad.len() as f64) * pos) as usize % bad.len();
+        bad[i] ^= xor;
+        feed(&mut f, &bad);
+        // Whatever happened, a good session afterwards converges.
+        sync(&mut f.office, &mut f.phone).unwrap();
+        prop_assert_eq!(f.office.heads().unwrap(), f.phone.heads().unwrap());
+        prop_assert_eq!(f.phone.checks(&f.space, &f.incident).unwrap().len(), 5);
+    }
+}
+
+#[test]
+fn a_corrupted_change_payload_is_refused_and_the_next_sync_recovers() {
+    let mut f = fixture();
+    // Damage the packed changes themselves, keeping the message well formed.
+    let mut msg = anpi_core::sync::decode(&f.hello).unwrap();
+    let mut damaged = 0;
+    for entry in &mut msg.docs {
+        if let anpi_core::sync::Data::Changes(bytes) = &mut entry.data {
+            let i = bytes.len() / 2;
+            bytes[i] ^= 0x5a;
+            damaged += 1;
+        }
+    }
+    assert_eq!(damaged, 1, "the hello carries the incident's new checks");
+    let bad = anpi_core::sync::encode(&msg);
+    assert!(feed(&mut f, &bad));
+    sync(&mut f.office, &mut f.phone).unwrap();
+    assert_eq!(f.phone.checks(&f.space, &f.incident).unwrap().len(), 5);
+}
