@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -494,41 +494,55 @@ impl Touched {
     }
 }
 
-/// What changed between two sets of heads of `doc`.
-pub fn touched(doc: &mut AutoCommit, before: &[ChangeHash], after: &[ChangeHash]) -> Touched {
+/// What a set of changes (already applied to `doc`) touched. Read from the
+/// changes' own operations rather than from a diff of the visible state: a
+/// change can alter what is *not* visible (it may overwrite a losing
+/// concurrent value), and the conflicts shown for that field must follow.
+pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Touched> {
+    use automerge::legacy::{Key, ObjectId};
+    let find = |name: &str| top(doc, name).ok();
+    let (recipients, checks, claims) = (find(RECIPIENTS), find(CHECKS), find(CLAIMS));
     let mut t = Touched::default();
-    for patch in doc.diff(before, after) {
-        // The first path element below the root names the top-level map;
-        // the second (or the patch's own key) names the entry in it.
-        let top_name = match patch.path.first() {
-            Some((_, Prop::Map(name))) => name.clone(),
-            _ => match &patch.action {
-                automerge::PatchAction::PutMap { key, .. } => key.clone(),
-                _ => continue,
-            },
-        };
-        let entry = match patch.path.get(1) {
-            Some((_, Prop::Map(k))) => Some(k.clone()),
-            _ => match &patch.action {
-                automerge::PatchAction::PutMap { key, .. }
-                | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
-                _ => None,
-            },
-        };
-        match (top_name.as_str(), entry) {
-            (RECIPIENTS, Some(k)) => {
+    for change in changes {
+        for op in change.decode().operations {
+            let key = match &op.key {
+                Key::Map(k) => Some(k.to_string()),
+                Key::Seq(_) => None,
+            };
+            let obj = match &op.obj {
+                ObjectId::Root => {
+                    t.meta = true;
+                    continue;
+                }
+                ObjectId::Id(id) => doc.import_obj(&id.to_string())?,
+            };
+            let entry_of = |map: &Option<ObjId>| -> Result<Option<String>> {
+                let Some(map) = map else { return Ok(None) };
+                if &obj == map {
+                    return Ok(key.clone());
+                }
+                // A nested object: find where its path passes through `map`.
+                for p in doc.parents(&obj)? {
+                    if &p.obj == map {
+                        if let Prop::Map(k) = p.prop {
+                            return Ok(Some(k));
+                        }
+                    }
+                }
+                Ok(None)
+            };
+            if let Some(k) = entry_of(&recipients)? {
                 t.recipients.insert(k);
-            }
-            (CHECKS, Some(k)) => {
+            } else if let Some(k) = entry_of(&checks)? {
                 t.checks.insert(k);
-            }
-            (CLAIMS, Some(k)) => {
+            } else if let Some(k) = entry_of(&claims)? {
                 t.claims.insert(k);
+            } else {
+                t.meta = true;
             }
-            _ => t.meta = true,
         }
     }
-    t
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -618,8 +632,8 @@ mod tests {
             },
         )
         .unwrap();
-        let after = a.get_heads();
-        let t = touched(&mut a, &before, &after);
+        let changes = a.get_changes(&before);
+        let t = touched_by(&a, &changes).unwrap();
         assert_eq!(t.recipients.into_iter().collect::<Vec<_>>(), ["R9"]);
         assert!(!t.meta);
     }

@@ -524,9 +524,9 @@ impl Node {
         if self.store.recipient(space, &new.recipient)?.is_none() {
             return Err(Error::NotFound(format!("recipient {}", new.recipient)));
         }
-        let known_checks = self.store.checks_of(&key, &new.recipient)?;
+        let mut known = self.store.check_ids_of(&key, &new.recipient)?;
         if let Some(s) = new.supersedes
-            && !known_checks.iter().any(|c| c.id == s)
+            && !known.contains(&s)
         {
             return Err(Error::NotFound(format!(
                 "check {s} of recipient {} (the check to correct)",
@@ -536,16 +536,15 @@ impl Node {
         let staff = new.staff.unwrap_or_else(|| self.staff.clone());
         let known_claims = self
             .store
-            .claims(&key)?
+            .claims_of(&key, &new.recipient)?
             .into_iter()
-            .filter(|c| c.recipient == new.recipient && c.device != self.device)
+            .filter(|c| c.device != self.device)
             .filter(|c| c.is_live(new.at))
             .map(|c| KnownClaim {
                 device: c.device,
                 staff: c.staff,
             })
             .collect();
-        let mut known: Vec<CheckId> = known_checks.iter().map(|c| c.id).collect();
         known.sort();
         let check = Check {
             id: CheckId::new(),
@@ -944,12 +943,9 @@ impl Node {
             w.index = full_index(doc, key)?;
             return Ok(w);
         }
-        w.changes = doc
-            .get_changes(before)
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
-        let touched = doc::touched(doc, before, &heads);
+        let changes = doc.get_changes(before);
+        w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let touched = doc::touched_by(doc, &changes)?;
         w.index = touched_index(doc, key, &touched)?;
         Ok(w)
     }

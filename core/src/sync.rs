@@ -173,14 +173,44 @@ pub fn verified_change(bytes: Vec<u8>) -> Result<Change> {
 }
 
 /// Check the change chunks inside an automerge sync message the same way.
+/// An entry of the message may hold several chunks back to back.
 fn verify_automerge_message(msg: &automerge::sync::Message) -> Result<()> {
     const CHANGE_CHUNK: u8 = 1;
-    for chunk in msg.changes.iter() {
-        if chunk.get(8) == Some(&CHANGE_CHUNK) {
-            verified_change(chunk.to_vec())?;
+    for entry in msg.changes.iter() {
+        for chunk in split_chunks(entry)? {
+            if chunk.get(8) == Some(&CHANGE_CHUNK) {
+                verified_change(chunk.to_vec())?;
+            }
         }
     }
     Ok(())
+}
+
+/// Split concatenated automerge chunks: magic (4), checksum (4), type (1),
+/// length (unsigned LEB128), then that many bytes.
+fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let bad = || Error::sync("malformed chunk in automerge sync message");
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let mut len: u64 = 0;
+        let mut at = 9;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.get(at).ok_or_else(bad)?;
+            at += 1;
+            len |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(at))
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(bad)?;
+        out.push(&bytes[..end]);
+        bytes = &bytes[end..];
+    }
+    Ok(out)
 }
 
 pub(crate) fn heads_to_wire(heads: &[ChangeHash]) -> Vec<[u8; 32]> {

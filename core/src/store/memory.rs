@@ -10,7 +10,7 @@ use super::{
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::Result;
-use crate::model::{Check, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
+use crate::model::{Check, CheckId, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
 
 #[derive(Clone, Default)]
 struct MemDoc {
@@ -18,7 +18,7 @@ struct MemDoc {
     changes: Vec<Vec<u8>>,
     heads: Vec<automerge::ChangeHash>,
     pending: u64,
-    index_heads: Option<Vec<automerge::ChangeHash>>,
+    index_current: bool,
     incident: Option<Incident>,
     checks: BTreeMap<String, Check>,
     claims: BTreeMap<String, Claim>,
@@ -66,7 +66,7 @@ impl MemoryStore {
         doc.changes.extend(w.changes.iter().cloned());
         doc.pending += w.changes.len() as u64;
         doc.heads = w.heads.clone();
-        doc.index_heads = Some(w.heads.clone());
+        doc.index_current = true;
         for op in &w.index {
             match op {
                 IndexOp::Clear => match key.kind {
@@ -137,7 +137,7 @@ impl Store for MemoryStore {
                 key: k.clone(),
                 heads: d.heads.clone(),
                 pending_changes: d.pending,
-                index_heads: d.index_heads.clone(),
+                index_current: d.index_current,
             })
             .collect())
     }
@@ -193,6 +193,22 @@ impl Store for MemoryStore {
     fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>> {
         Ok(self
             .checks(doc)?
+            .into_iter()
+            .filter(|c| &c.recipient == recipient)
+            .collect())
+    }
+
+    fn check_ids_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<CheckId>> {
+        Ok(self
+            .checks_of(doc, recipient)?
+            .iter()
+            .map(|c| c.id)
+            .collect())
+    }
+
+    fn claims_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Claim>> {
+        Ok(self
+            .claims(doc)?
             .into_iter()
             .filter(|c| &c.recipient == recipient)
             .collect())

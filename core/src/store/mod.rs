@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::doc::{DocKey, FieldConflict};
 use crate::error::{Error, Result};
-use crate::model::{Check, Claim, DeviceId, Incident, Recipient, RecipientId, Space, SpaceId};
+use crate::model::{
+    Check, CheckId, Claim, DeviceId, Incident, Recipient, RecipientId, Space, SpaceId,
+};
 
 /// Version of the index rows' layout. Bump it when what the index holds
 /// changes; stores with another version rebuild their index on open.
@@ -147,14 +149,16 @@ pub struct DocInfo {
     pub heads: Vec<ChangeHash>,
     /// Changes appended since the last snapshot.
     pub pending_changes: u64,
-    /// The heads the index rows reflect (`None`: no index).
-    pub index_heads: Option<Vec<ChangeHash>>,
+    /// Whether the index rows reflect the document. Every write moves the
+    /// document and its index rows together, so this is false only when the
+    /// index was lost.
+    pub index_current: bool,
 }
 
 impl DocInfo {
     /// Whether the index rows are missing or behind the document.
     pub fn index_is_stale(&self) -> bool {
-        self.index_heads.as_deref() != Some(self.heads.as_slice())
+        !self.index_current
     }
 }
 
@@ -191,8 +195,12 @@ pub trait Store: Send {
     fn checks(&self, doc: &DocKey) -> Result<Vec<Check>>;
     /// Checks of one recipient in an incident document (from the index).
     fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>>;
+    /// Ids of the checks of one recipient (from the index).
+    fn check_ids_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<CheckId>>;
     /// Claims of an incident document, live or expired (from the index).
     fn claims(&self, doc: &DocKey) -> Result<Vec<Claim>>;
+    /// Claims of one recipient (from the index).
+    fn claims_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Claim>>;
 }
 
 pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
@@ -373,8 +381,17 @@ pub(crate) mod conformance {
         let mut all = s.checks(&incident()).unwrap();
         all.sort_by_key(|c| c.id);
         assert_eq!(all, vec![c1.clone(), c2]);
-        assert_eq!(s.checks_of(&incident(), &"R1".into()).unwrap(), vec![c1]);
-        assert_eq!(s.claims(&incident()).unwrap(), vec![claim]);
+        assert_eq!(
+            s.checks_of(&incident(), &"R1".into()).unwrap(),
+            vec![c1.clone()]
+        );
+        assert_eq!(
+            s.check_ids_of(&incident(), &"R1".into()).unwrap(),
+            vec![c1.id]
+        );
+        assert_eq!(s.claims(&incident()).unwrap(), vec![claim.clone()]);
+        assert_eq!(s.claims_of(&incident(), &"R1".into()).unwrap(), vec![claim]);
+        assert!(s.claims_of(&incident(), &"R2".into()).unwrap().is_empty());
         // Other spaces see nothing.
         assert!(s.recipients(&SpaceId("other".into())).unwrap().is_empty());
 

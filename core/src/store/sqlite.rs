@@ -11,7 +11,7 @@ use super::{
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};
-use crate::model::{Check, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
+use crate::model::{Check, CheckId, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
 
 /// Schema migrations, applied in order; `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &[r#"
@@ -20,15 +20,18 @@ const MIGRATIONS: &[&str] = &[r#"
         doc TEXT PRIMARY KEY,
         heads BLOB NOT NULL,
         snapshot BLOB,
-        pending INTEGER NOT NULL DEFAULT 0,
-        index_heads BLOB
+        index_current INTEGER NOT NULL DEFAULT 0
     );
+    -- Changes since each document's snapshot. Compaction keeps this table
+    -- small, so reading one document's rows needs no index of its own, and
+    -- each row carries the heads after it: appending a change touches no
+    -- other table's pages.
     CREATE TABLE changes (
         id INTEGER PRIMARY KEY,
         doc TEXT NOT NULL,
+        heads BLOB NOT NULL,
         bytes BLOB NOT NULL
     );
-    CREATE INDEX changes_by_doc ON changes (doc, id);
     CREATE TABLE peer_states (
         peer TEXT NOT NULL,
         doc TEXT NOT NULL,
@@ -45,15 +48,15 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE TABLE idx_incidents (doc TEXT PRIMARY KEY, space TEXT NOT NULL, data TEXT NOT NULL);
     CREATE TABLE idx_checks (
         doc TEXT NOT NULL,
-        id TEXT NOT NULL,
         recipient TEXT NOT NULL,
+        id TEXT NOT NULL,
         data TEXT NOT NULL,
-        PRIMARY KEY (doc, id)
+        PRIMARY KEY (doc, recipient, id)
     ) WITHOUT ROWID;
-    CREATE INDEX idx_checks_by_recipient ON idx_checks (doc, recipient);
     CREATE TABLE idx_claims (
         doc TEXT NOT NULL,
         key TEXT NOT NULL,
+        recipient TEXT NOT NULL,
         data TEXT NOT NULL,
         PRIMARY KEY (doc, key)
     ) WITHOUT ROWID;
@@ -105,7 +108,7 @@ impl SqliteStore {
     pub fn drop_index_for_test(&mut self) -> Result<()> {
         self.conn.execute_batch(
             "DELETE FROM idx_spaces; DELETE FROM idx_recipients; DELETE FROM idx_incidents;
-             DELETE FROM idx_checks; DELETE FROM idx_claims; UPDATE docs SET index_heads = NULL;",
+             DELETE FROM idx_checks; DELETE FROM idx_claims; UPDATE docs SET index_current = 0;",
         )?;
         Ok(())
     }
@@ -151,32 +154,34 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
     let key = w.doc_key()?;
     let doc = key.to_string();
     let heads = encode_heads(&w.heads);
-    let appended = w.changes.len() as i64;
-    match &w.snapshot {
-        Some(snapshot) => {
-            tx.execute("DELETE FROM changes WHERE doc = ?1", [&doc])?;
-            tx.execute(
-                "INSERT INTO docs (doc, heads, snapshot, pending, index_heads)
-                 VALUES (?1, ?2, ?3, ?4, ?2)
-                 ON CONFLICT (doc) DO UPDATE SET heads = ?2, snapshot = ?3, pending = ?4,
-                 index_heads = ?2",
-                params![doc, heads, snapshot, appended],
-            )?;
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO docs (doc, heads, pending, index_heads) VALUES (?1, ?2, ?3, ?2)
-                 ON CONFLICT (doc) DO UPDATE SET heads = ?2, pending = pending + ?3,
-                 index_heads = ?2",
-            )?
-            .execute(params![doc, heads, appended])?;
-        }
+    if let Some(snapshot) = &w.snapshot {
+        tx.execute("DELETE FROM changes WHERE doc = ?1", [&doc])?;
+        tx.execute(
+            "INSERT INTO docs (doc, heads, snapshot, index_current) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (doc) DO UPDATE SET heads = ?2, snapshot = ?3, index_current = 1",
+            params![doc, heads, snapshot],
+        )?;
+    } else if w.changes.is_empty() {
+        // Heads unchanged: an index rebuild.
+        tx.execute(
+            "INSERT INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)
+             ON CONFLICT (doc) DO UPDATE SET index_current = 1",
+            params![doc, heads],
+        )?;
+    } else {
+        // Reads only, unless the document is new to this store.
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)",
+        )?
+        .execute(params![doc, heads])?;
     }
-    if !w.changes.is_empty() {
-        let mut insert = tx.prepare_cached("INSERT INTO changes (doc, bytes) VALUES (?1, ?2)")?;
-        for c in &w.changes {
-            insert.execute(params![doc, c])?;
+    if let Some((last, rest)) = w.changes.split_last() {
+        let mut insert =
+            tx.prepare_cached("INSERT INTO changes (doc, heads, bytes) VALUES (?1, ?2, ?3)")?;
+        for c in rest {
+            insert.execute(params![doc, &[] as &[u8], c])?;
         }
+        insert.execute(params![doc, heads, last])?;
     }
     for op in &w.index {
         apply_index(tx, key, &doc, op)?;
@@ -224,21 +229,22 @@ fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> R
         }
         IndexOp::Check(c) => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO idx_checks (doc, id, recipient, data)
+                "INSERT OR REPLACE INTO idx_checks (doc, recipient, id, data)
                  VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![
                 doc,
-                c.id.to_string(),
                 c.recipient.as_str(),
+                c.id.to_string(),
                 json(c)
             ])?;
         }
         IndexOp::Claim(k, c) => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO idx_claims (doc, key, data) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO idx_claims (doc, key, recipient, data)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![doc, k, json(c)])?;
+            .execute(params![doc, k, c.recipient.as_str(), json(c)])?;
         }
         IndexOp::RemoveClaim(k) => {
             tx.execute(
@@ -302,25 +308,30 @@ impl Store for SqliteStore {
     }
 
     fn docs(&self) -> Result<Vec<DocInfo>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT doc, heads, pending, index_heads FROM docs ORDER BY doc")?;
+        // The heads are those of the newest change row, or the snapshot's.
+        let mut stmt = self.conn.prepare(
+            "SELECT d.doc, d.heads, d.index_current,
+                    (SELECT count(*) FROM changes c WHERE c.doc = d.doc),
+                    (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1)
+             FROM docs d ORDER BY d.doc",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<Vec<u8>>>(3)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (doc, heads, pending, index_heads) = row?;
+            let (doc, snapshot_heads, index_current, pending, change_heads) = row?;
             out.push(DocInfo {
                 key: doc.parse()?,
-                heads: decode_heads(&heads)?,
+                heads: decode_heads(change_heads.as_deref().unwrap_or(&snapshot_heads))?,
                 pending_changes: pending.max(0) as u64,
-                index_heads: index_heads.as_deref().map(decode_heads).transpose()?,
+                index_current,
             });
         }
         Ok(out)
@@ -396,6 +407,30 @@ impl Store for SqliteStore {
         self.rows(
             "check",
             "SELECT data FROM idx_checks WHERE doc = ?1 AND recipient = ?2",
+            [doc.to_string().as_str(), recipient.as_str()],
+        )
+    }
+
+    fn check_ids_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<CheckId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM idx_checks WHERE doc = ?1 AND recipient = ?2")?;
+        let mut rows = stmt.query(params![doc.to_string(), recipient.as_str()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let text = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            out.push(
+                text.parse()
+                    .map_err(|_| Error::corrupt(format!("index row: bad check id {text:?}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn claims_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Claim>> {
+        self.rows(
+            "claim",
+            "SELECT data FROM idx_claims WHERE doc = ?1 AND recipient = ?2 ORDER BY key",
             [doc.to_string().as_str(), recipient.as_str()],
         )
     }

@@ -1,0 +1,397 @@
+//! Core benchmarks: recording a check, opening a store to the priority list,
+//! and syncing 100 new checks — each beside the unavoidable parts measured in
+//! the same run (plain automerge, bare SQLite), so the figures compare as
+//! ratios on a noisy machine.
+//!
+//! `cargo bench -p anpi-tests --bench core` (all), or name a part:
+//! `cargo bench -p anpi-tests --bench core -- record|open|sync`.
+//! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anpi_core::doc::DocKey;
+use anpi_core::model::*;
+use anpi_core::node::{NewCheck, Node};
+use anpi_core::store::SqliteStore;
+use anpi_core::views::{self, PriorityConfig};
+use automerge::sync::SyncDoc;
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+use rusqlite::Connection;
+
+const ONSET_MS: i64 = 1_795_000_000_000;
+
+fn onset() -> Timestamp {
+    Timestamp::from_millis(ONSET_MS)
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn recipient(i: usize) -> Recipient {
+    let mut r = Recipient {
+        id: RecipientId(format!("R{i:06}")),
+        name: format!("試験 利用者{i}"),
+        kana: format!("シケン リヨウシャ{i}"),
+        address: format!("東京都架空区一丁目{i}番"),
+        area: format!("第{}地区", i % 12),
+        phone: "03-0000-0000".into(),
+        household: Some(match i % 4 {
+            0 => Household::Alone,
+            1 => Household::ElderlyOnly,
+            2 => Household::WithFamily,
+            _ => Household::AloneDaytime,
+        }),
+        care_level: Some(CareLevel::ALL[i % CareLevel::ALL.len()]),
+        care_manager: format!("ケアマネ{}", i % 30),
+        check_method: "電話→訪問".into(),
+        ..Default::default()
+    };
+    r.plan.shelter = format!("第{}小学校", i % 9);
+    r.plan.supporter = if i % 3 == 0 {
+        String::new()
+    } else {
+        "長女".into()
+    };
+    if i % 10 == 0 {
+        r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
+    }
+    r.hazards.flood_depth = Some(FloodDepth::ALL[i % FloodDepth::ALL.len()]);
+    r
+}
+
+fn staff() -> Staff {
+    Staff {
+        name: "佐藤 美咲".into(),
+        organisation: "ひまわり居宅介護支援事業所".into(),
+    }
+}
+
+fn new_check(i: usize, recipients: usize) -> NewCheck {
+    let mut c = NewCheck::new(
+        RecipientId(format!("R{:06}", i % recipients)),
+        CheckMethod::Visit,
+        CheckResult::ALL[i % CheckResult::ALL.len()],
+    );
+    c.note = "玄関先で本人と会話。停電中だが体調は安定、水の備蓄あり。".into();
+    c.at = onset().plus_minutes(i as i64 % 10_000);
+    c
+}
+
+/// A node at `path` holding `recipients` recipients and an incident with
+/// `checks` checks recorded one by one, compacted as a device would be.
+fn populated(path: &Path, recipients: usize, checks: usize) -> (Node, SpaceId, IncidentId) {
+    let mut node = Node::open(SqliteStore::open(path).expect("store")).expect("node");
+    node.set_staff(staff()).expect("staff");
+    let space = node.create_space("ひまわり").expect("space").id;
+    node.upsert_recipients(&space, (0..recipients).map(recipient).collect())
+        .expect("roster");
+    let incident = node
+        .start_incident(&space, IncidentKind::Flood, "大雨", onset())
+        .expect("incident")
+        .id;
+    for i in 0..checks {
+        node.record_check(&space, &incident, new_check(i, recipients))
+            .expect("check");
+        if i % 5_000 == 4_999 {
+            node.maintain().expect("compact");
+        }
+    }
+    node.maintain().expect("compact");
+    (node, space, incident)
+}
+
+fn bare_sqlite(path: &Path) -> Connection {
+    let c = Connection::open(path).expect("sqlite");
+    c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    c.pragma_update(None, "synchronous", "FULL").expect("full");
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL)",
+    )
+    .expect("table");
+    c
+}
+
+fn bench_record(small: bool) {
+    println!("\n## Recording one check (durable)\n");
+    println!(
+        "| history | anpi p50 | anpi p99 | p99/p50 | automerge put+commit p50 | bare SQLite insert+commit p50 | sum of the two | anpi overhead |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let histories: &[usize] = if small { &[1_000] } else { &[1_000, 50_000] };
+    for &history in histories {
+        let dir = tempfile::tempdir().expect("tmp");
+        let recipients = 1_000;
+        let (mut node, space, incident) =
+            populated(&dir.path().join("anpi.db"), recipients, history);
+        let key = DocKey::incident(&space, &incident);
+        let mut plain =
+            AutoCommit::load(&node.store().load(&key).expect("load").expect("doc").bytes())
+                .expect("plain doc");
+        plain.set_actor(automerge::ActorId::random());
+        let checks_obj = match plain.get(ROOT, "checks").expect("get") {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => panic!("no checks map"),
+        };
+        let conn = bare_sqlite(&dir.path().join("bare.db"));
+        let rounds = if small { 300 } else { 1_000 };
+        let (mut ours, mut am, mut sql) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..rounds {
+            let c = new_check(history + i, recipients);
+
+            let t = Instant::now();
+            let check = node.record_check(&space, &incident, c).expect("record");
+            ours.push(t.elapsed());
+
+            // The same check, as the same JSON value, into plain automerge.
+            let mut same = check.clone();
+            same.id = CheckId::new();
+            let json = serde_json::to_string(&same).expect("json");
+            let t = Instant::now();
+            plain
+                .put(&checks_obj, same.id.to_string(), json)
+                .expect("put");
+            plain.commit();
+            am.push(t.elapsed());
+            let bytes = plain
+                .get_last_local_change()
+                .expect("change")
+                .raw_bytes()
+                .to_vec();
+
+            let t = Instant::now();
+            let tx = conn.unchecked_transaction().expect("tx");
+            tx.execute("INSERT INTO changes (bytes) VALUES (?1)", [&bytes])
+                .expect("insert");
+            tx.commit().expect("commit");
+            sql.push(t.elapsed());
+        }
+        let (o, a, s) = (stats(ours), stats(am), stats(sql));
+        let base = us(a.p50) + us(s.p50);
+        println!(
+            "| {history} | {:.0} µs | {:.0} µs | {:.1}× | {:.0} µs | {:.0} µs | {:.0} µs | {:+.0}% |",
+            us(o.p50),
+            us(o.p99),
+            us(o.p99) / us(o.p50),
+            us(a.p50),
+            us(s.p50),
+            base,
+            (us(o.p50) / base - 1.0) * 100.0
+        );
+    }
+}
+
+fn bench_open(small: bool) {
+    println!("\n## Open a store and produce the priority list (one check per recipient)\n");
+    println!(
+        "| recipients | open + list p50 | of which open | plain `AutoCommit::load` of the incident document p50 |"
+    );
+    println!("|---|---|---|---|");
+    let sizes: &[usize] = if small { &[5_000] } else { &[5_000, 50_000] };
+    for &n in sizes {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("anpi.db");
+        let (node, space, incident) = populated(&path, n, n);
+        let key = DocKey::incident(&space, &incident);
+        let bytes = node.store().load(&key).expect("load").expect("doc").bytes();
+        drop(node);
+        let (mut total, mut open, mut load) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..7 {
+            let t = Instant::now();
+            let node = Node::open(SqliteStore::open(&path).expect("store")).expect("node");
+            let opened = t.elapsed();
+            let data = node.incident_data(&space, Some(&incident)).expect("data");
+            let list = views::priority_list(
+                &data.recipients,
+                data.incident.as_ref(),
+                &data.checks,
+                &data.claims,
+                &PriorityConfig::default(),
+                onset().plus_minutes(60),
+            );
+            assert_eq!(list.len(), n);
+            total.push(t.elapsed());
+            open.push(opened);
+            drop(node);
+
+            let t = Instant::now();
+            let doc = AutoCommit::load(&bytes).expect("load");
+            load.push(t.elapsed());
+            drop(doc);
+        }
+        println!(
+            "| {n} | {:.0} ms | {:.1} ms | {:.0} ms |",
+            ms(stats(total).p50),
+            ms(stats(open).p50),
+            ms(stats(load).p50)
+        );
+    }
+}
+
+/// Plain automerge sync of two documents until neither has anything to say.
+fn plain_sync(
+    a: &mut AutoCommit,
+    sa: &mut automerge::sync::State,
+    b: &mut AutoCommit,
+    sb: &mut automerge::sync::State,
+) -> (usize, usize) {
+    let (mut bytes, mut messages) = (0, 0);
+    loop {
+        let mut quiet = true;
+        if let Some(m) = a.sync().generate_sync_message(sa) {
+            let enc = m.encode();
+            bytes += enc.len();
+            messages += 1;
+            b.sync()
+                .receive_sync_message(sb, automerge::sync::Message::decode(&enc).expect("msg"))
+                .expect("recv");
+            quiet = false;
+        }
+        if let Some(m) = b.sync().generate_sync_message(sb) {
+            let enc = m.encode();
+            bytes += enc.len();
+            messages += 1;
+            a.sync()
+                .receive_sync_message(sa, automerge::sync::Message::decode(&enc).expect("msg"))
+                .expect("recv");
+            quiet = false;
+        }
+        if quiet {
+            return (bytes, messages);
+        }
+    }
+}
+
+fn bench_sync(small: bool) {
+    println!("\n## Sync 100 new checks between two stores that were in sync\n");
+    println!(
+        "| history | anpi bytes | anpi round trips | anpi time p50 | plain automerge bytes | plain messages | plain time p50 | bytes ratio | plain, fresh states: bytes |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let histories: &[usize] = if small { &[1_000] } else { &[1_000, 50_000] };
+    for &history in histories {
+        let dir = tempfile::tempdir().expect("tmp");
+        let recipients = 1_000;
+        let (mut a, space, incident) = populated(&dir.path().join("a.db"), recipients, history);
+        let mut b =
+            Node::open(SqliteStore::open(&dir.path().join("b.db")).expect("store")).expect("node");
+        // B joins A's space, then one more session so both know each other.
+        {
+            let (mut sb, hello) = b
+                .sync_start(Some(a.device()), std::slice::from_ref(&space))
+                .expect("start");
+            let mut sa = a.sync_accept();
+            let mut next = Some(hello);
+            while let Some(m) = next.take() {
+                let Some(r) = a.sync_receive(&mut sa, &m).expect("a") else {
+                    break;
+                };
+                next = b.sync_receive(&mut sb, &r).expect("b");
+            }
+        }
+        anpi_tests::sync(&mut a, &mut b).expect("sync");
+        let key = DocKey::incident(&space, &incident);
+        let bytes = a.store().load(&key).expect("load").expect("doc").bytes();
+        let mut pa = AutoCommit::load(&bytes).expect("plain a");
+        pa.set_actor(automerge::ActorId::random());
+        let mut pb = pa.fork();
+        let (mut psa, mut psb) = (automerge::sync::State::new(), automerge::sync::State::new());
+        plain_sync(&mut pa, &mut psa, &mut pb, &mut psb);
+        let checks_obj = match pa.get(ROOT, "checks").expect("get") {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => panic!("no checks map"),
+        };
+
+        let rounds = 5;
+        let (mut ours_t, mut plain_t) = (Vec::new(), Vec::new());
+        let (mut ours_bytes, mut ours_rt, mut plain_bytes, mut plain_msgs, mut fresh_bytes) =
+            (0, 0, 0, 0, 0);
+        for round in 0..rounds {
+            let before_round = pa.get_heads();
+            for i in 0..100 {
+                let check = a
+                    .record_check(
+                        &space,
+                        &incident,
+                        new_check(history + round * 100 + i, recipients),
+                    )
+                    .expect("record");
+                let json = serde_json::to_string(&check).expect("json");
+                pa.put(&checks_obj, check.id.to_string(), json)
+                    .expect("put");
+                pa.commit();
+            }
+            let t = Instant::now();
+            let x = anpi_tests::sync(&mut a, &mut b).expect("sync");
+            ours_t.push(t.elapsed());
+            ours_bytes = x.bytes();
+            ours_rt = x.round_trips;
+
+            let t = Instant::now();
+            let (pbytes, pmsgs) = plain_sync(&mut pa, &mut psa, &mut pb, &mut psb);
+            plain_t.push(t.elapsed());
+            plain_bytes = pbytes;
+            plain_msgs = pmsgs;
+
+            if round == rounds - 1 {
+                // The same last 100 checks with sync states forgotten: the
+                // Bloom filter has to describe the whole history.
+                let mut ahead = pa.fork();
+                let mut behind = pa.fork_at(&before_round).expect("fork at");
+                let (mut s1, mut s2) =
+                    (automerge::sync::State::new(), automerge::sync::State::new());
+                fresh_bytes = plain_sync(&mut ahead, &mut s1, &mut behind, &mut s2).0;
+            }
+        }
+        assert_eq!(a.heads().expect("heads"), b.heads().expect("heads"));
+        let (o, p) = (stats(ours_t), stats(plain_t));
+        println!(
+            "| {history} | {ours_bytes} | {ours_rt} | {:.1} ms | {plain_bytes} | {plain_msgs} | {:.1} ms | {:.2} | {fresh_bytes} |",
+            ms(o.p50),
+            ms(p.p50),
+            ours_bytes as f64 / plain_bytes as f64
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let small = std::env::var("ANPI_BENCH_SMALL").is_ok();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    println!(
+        "anpi core benchmarks{}",
+        if small { " (small)" } else { "" }
+    );
+    if want("record") {
+        bench_record(small);
+    }
+    if want("open") {
+        bench_open(small);
+    }
+    if want("sync") {
+        bench_sync(small);
+    }
+}
