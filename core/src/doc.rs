@@ -125,7 +125,7 @@ pub fn actor_for(device: &DeviceId) -> ActorId {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -523,10 +523,10 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
                 }
                 // A nested object: find where its path passes through `map`.
                 for p in doc.parents(&obj)? {
-                    if &p.obj == map {
-                        if let Prop::Map(k) = p.prop {
-                            return Ok(Some(k));
-                        }
+                    if &p.obj == map
+                        && let Prop::Map(k) = p.prop
+                    {
+                        return Ok(Some(k));
                     }
                 }
                 Ok(None)

@@ -14,13 +14,13 @@ pub enum Error {
     Corrupt(String),
     /// An automerge operation failed.
     #[error("document error: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     /// Writing a value into a document failed.
     #[error("document write error: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     /// A document did not hold the expected shape.
     #[error("document read error: {0}")]
-    Hydrate(#[from] autosurgeon::HydrateError),
+    Hydrate(Box<autosurgeon::HydrateError>),
     /// Something named does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -29,7 +29,7 @@ pub enum Error {
     Invalid(String),
     /// An unknown code was given.
     #[error(transparent)]
-    UnknownCode(#[from] UnknownCode),
+    UnknownCode(Box<UnknownCode>),
     /// A peer sent something this device cannot accept. Only that peer's
     /// session is affected.
     #[error("sync with peer failed: {0}")]
@@ -44,6 +44,25 @@ pub enum Error {
         /// Newest schema this build knows.
         known: i64,
     },
+}
+
+// The large third-party errors are boxed so that every `Result` of the core
+// stays small.
+macro_rules! boxed_from {
+    ($($t:ty => $v:ident),+ $(,)?) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::$v(Box::new(e))
+            }
+        }
+    )+};
+}
+
+boxed_from! {
+    automerge::AutomergeError => Automerge,
+    autosurgeon::ReconcileError => Reconcile,
+    autosurgeon::HydrateError => Hydrate,
+    UnknownCode => UnknownCode,
 }
 
 impl Error {

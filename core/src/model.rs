@@ -24,7 +24,9 @@ pub fn jst() -> FixedOffset {
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -192,6 +194,13 @@ impl Hydrate for Timestamp {
 #[serde(transparent)]
 pub struct Date(pub NaiveDate);
 
+impl Date {
+    /// A date from year, month and day, if it exists.
+    pub fn from_ymd(y: i32, m: u32, d: u32) -> Option<Self> {
+        NaiveDate::from_ymd_opt(y, m, d).map(Date)
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.format("%Y-%m-%d"))
@@ -337,12 +346,6 @@ pub struct Recipient {
     pub plan: EvacuationPlan,
     /// A manual priority, if a care manager set one.
     pub priority_override: Option<PriorityOverride>,
-}
-
-impl Default for RecipientId {
-    fn default() -> Self {
-        RecipientId(String::new())
-    }
 }
 
 impl Recipient {

@@ -370,10 +370,7 @@ impl Node {
                 }
                 doc::put_recipient(d, &r)?;
                 let conflicts = doc::recipient_conflicts(d, &r.id)?;
-                index.push(IndexOp::Recipient(IndexedRecipient {
-                    recipient: r,
-                    conflicts,
-                }));
+                index.push(IndexOp::recipient(r, conflicts));
             }
             Ok((counts, index))
         })
@@ -396,13 +393,7 @@ impl Node {
         self.change(&key, false, |d| {
             doc::put_recipient(d, &r)?;
             let conflicts = doc::recipient_conflicts(d, &r.id)?;
-            Ok((
-                (),
-                vec![IndexOp::Recipient(IndexedRecipient {
-                    recipient: r,
-                    conflicts,
-                })],
-            ))
+            Ok(((), vec![IndexOp::recipient(r, conflicts)]))
         })
     }
 
@@ -962,10 +953,7 @@ fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
             }));
             for r in doc::recipients(d)? {
                 let conflicts = doc::recipient_conflicts(d, &r.id)?;
-                ops.push(IndexOp::Recipient(IndexedRecipient {
-                    recipient: r,
-                    conflicts,
-                }));
+                ops.push(IndexOp::recipient(r, conflicts));
             }
         }
         DocKind::Incident(id) => {
@@ -999,10 +987,7 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
                 match doc::recipient(d, &rid)? {
                     Some(r) => {
                         let conflicts = doc::recipient_conflicts(d, &rid)?;
-                        ops.push(IndexOp::Recipient(IndexedRecipient {
-                            recipient: r,
-                            conflicts,
-                        }))
+                        ops.push(IndexOp::recipient(r, conflicts))
                     }
                     None => ops.push(IndexOp::RemoveRecipient(rid)),
                 }
@@ -1031,4 +1016,56 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
         }
     }
     Ok(ops)
+}
+
+/// Most messages one local session may take; real sessions take 2 to 4.
+const MAX_LOCAL_MESSAGES: usize = 64;
+
+/// What a session between two local nodes moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalSync {
+    /// The initiator's counters.
+    pub initiator: SyncStats,
+    /// The responder's counters.
+    pub responder: SyncStats,
+    /// Messages of the initiator that were answered.
+    pub round_trips: usize,
+}
+
+impl LocalSync {
+    /// Bytes both ways.
+    pub fn bytes(&self) -> usize {
+        self.initiator.bytes_sent + self.responder.bytes_sent
+    }
+}
+
+/// Sync two nodes this process holds (two data folders, as when merging
+/// from a USB stick) until neither has anything left to say. `a` asks for
+/// the spaces in `want` that it does not hold yet.
+pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalSync> {
+    let peer = b.device().clone();
+    let (mut sa, hello) = a.sync_start(Some(&peer), want)?;
+    let mut sb = b.sync_accept();
+    let mut round_trips = 0;
+    let mut to_b = Some(hello);
+    let mut to_a = None;
+    for _ in 0..MAX_LOCAL_MESSAGES {
+        if let Some(m) = to_b.take() {
+            to_a = b.sync_receive(&mut sb, &m)?;
+            if to_a.is_some() {
+                round_trips += 1;
+            }
+        } else if let Some(m) = to_a.take() {
+            to_b = a.sync_receive(&mut sa, &m)?;
+        } else {
+            return Ok(LocalSync {
+                initiator: sa.stats,
+                responder: sb.stats,
+                round_trips,
+            });
+        }
+    }
+    Err(Error::sync(format!(
+        "session did not settle within {MAX_LOCAL_MESSAGES} messages"
+    )))
 }

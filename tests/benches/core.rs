@@ -68,12 +68,12 @@ fn recipient(i: usize) -> Recipient {
         ..Default::default()
     };
     r.plan.shelter = format!("第{}小学校", i % 9);
-    r.plan.supporter = if i % 3 == 0 {
+    r.plan.supporter = if i.is_multiple_of(3) {
         String::new()
     } else {
         "長女".into()
     };
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
     }
     r.hazards.flood_depth = Some(FloodDepth::ALL[i % FloodDepth::ALL.len()]);
@@ -104,8 +104,14 @@ fn populated(path: &Path, recipients: usize, checks: usize) -> (Node, SpaceId, I
     let mut node = Node::open(SqliteStore::open(path).expect("store")).expect("node");
     node.set_staff(staff()).expect("staff");
     let space = node.create_space("ひまわり").expect("space").id;
+    let t = Instant::now();
     node.upsert_recipients(&space, (0..recipients).map(recipient).collect())
         .expect("roster");
+    eprintln!(
+        "setup: {recipients} recipients in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
     let incident = node
         .start_incident(&space, IncidentKind::Flood, "大雨", onset())
         .expect("incident")
@@ -115,9 +121,18 @@ fn populated(path: &Path, recipients: usize, checks: usize) -> (Node, SpaceId, I
             .expect("check");
         if i % 5_000 == 4_999 {
             node.maintain().expect("compact");
+            eprintln!(
+                "setup: {} checks in {:.1} s",
+                i + 1,
+                t.elapsed().as_secs_f64()
+            );
         }
     }
     node.maintain().expect("compact");
+    eprintln!(
+        "setup: {checks} checks in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     (node, space, incident)
 }
 
@@ -204,23 +219,40 @@ fn bench_record(small: bool) {
 fn bench_open(small: bool) {
     println!("\n## Open a store and produce the priority list (one check per recipient)\n");
     println!(
-        "| recipients | open + list p50 | of which open | plain `AutoCommit::load` of the incident document p50 |"
+        "| recipients | open + list p50 | of which open | of which reading the index | plain `AutoCommit::load` of the incident document p50 |"
     );
-    println!("|---|---|---|---|");
-    let sizes: &[usize] = if small { &[5_000] } else { &[5_000, 50_000] };
-    for &n in sizes {
+    println!("|---|---|---|---|---|");
+    let sizes: Vec<usize> = match std::env::var("ANPI_BENCH_OPEN_SIZE") {
+        Ok(n) => vec![n.parse().expect("ANPI_BENCH_OPEN_SIZE is a number")],
+        Err(_) if small => vec![5_000],
+        Err(_) => vec![5_000, 50_000],
+    };
+    for n in sizes {
         let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("anpi.db");
-        let (node, space, incident) = populated(&path, n, n);
+        // ANPI_BENCH_KEEP=DIR keeps the populated store there and reuses it.
+        let path = match std::env::var("ANPI_BENCH_KEEP") {
+            Ok(keep) => Path::new(&keep).join(format!("open-{n}.db")),
+            Err(_) => dir.path().join("anpi.db"),
+        };
+        let (node, space, incident) = if path.exists() {
+            let node = Node::open(SqliteStore::open(&path).expect("store")).expect("node");
+            let space = node.spaces().expect("spaces")[0].id.clone();
+            let incident = node.incidents(&space).expect("incidents")[0].id.clone();
+            (node, space, incident)
+        } else {
+            populated(&path, n, n)
+        };
         let key = DocKey::incident(&space, &incident);
         let bytes = node.store().load(&key).expect("load").expect("doc").bytes();
         drop(node);
-        let (mut total, mut open, mut load) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut total, mut open, mut load, mut reads) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..7 {
             let t = Instant::now();
             let node = Node::open(SqliteStore::open(&path).expect("store")).expect("node");
             let opened = t.elapsed();
             let data = node.incident_data(&space, Some(&incident)).expect("data");
+            let read = t.elapsed();
             let list = views::priority_list(
                 &data.recipients,
                 data.incident.as_ref(),
@@ -232,6 +264,7 @@ fn bench_open(small: bool) {
             assert_eq!(list.len(), n);
             total.push(t.elapsed());
             open.push(opened);
+            reads.push(read - opened);
             drop(node);
 
             let t = Instant::now();
@@ -240,9 +273,10 @@ fn bench_open(small: bool) {
             drop(doc);
         }
         println!(
-            "| {n} | {:.0} ms | {:.1} ms | {:.0} ms |",
+            "| {n} | {:.0} ms | {:.1} ms | {:.0} ms | {:.0} ms |",
             ms(stats(total).p50),
             ms(stats(open).p50),
+            ms(stats(reads).p50),
             ms(stats(load).p50)
         );
     }
@@ -296,19 +330,7 @@ fn bench_sync(small: bool) {
         let mut b =
             Node::open(SqliteStore::open(&dir.path().join("b.db")).expect("store")).expect("node");
         // B joins A's space, then one more session so both know each other.
-        {
-            let (mut sb, hello) = b
-                .sync_start(Some(a.device()), std::slice::from_ref(&space))
-                .expect("start");
-            let mut sa = a.sync_accept();
-            let mut next = Some(hello);
-            while let Some(m) = next.take() {
-                let Some(r) = a.sync_receive(&mut sa, &m).expect("a") else {
-                    break;
-                };
-                next = b.sync_receive(&mut sb, &r).expect("b");
-            }
-        }
+        anpi_core::node::sync_local(&mut b, &mut a, std::slice::from_ref(&space)).expect("join");
         anpi_tests::sync(&mut a, &mut b).expect("sync");
         let key = DocKey::incident(&space, &incident);
         let bytes = a.store().load(&key).expect("load").expect("doc").bytes();

@@ -2,6 +2,8 @@
 //! in random orders and partitions, always end with identical data and
 //! identical views, and nothing recorded anywhere is lost.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use anpi_core::model::*;
@@ -23,14 +25,14 @@ fn recipient(i: usize) -> Recipient {
         id: RecipientId(format!("R{i:03}")),
         name: format!("利用者{i}"),
         address: format!("市内{i}丁目"),
-        household: Some(if i % 2 == 0 {
+        household: Some(if i.is_multiple_of(2) {
             Household::Alone
         } else {
             Household::WithFamily
         }),
         ..Default::default()
     };
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
     }
     r
@@ -55,7 +57,7 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
         phone
             .set_staff(Staff {
                 name: format!("職員{p}"),
-                organisation: if p % 2 == 0 {
+                organisation: if p.is_multiple_of(2) {
                     "ひまわり居宅"
                 } else {
                     "市役所"
@@ -64,18 +66,8 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
             })
             .unwrap();
         // Joining: ask the office for the space.
-        let (mut s, hello) = phone
-            .sync_start(None, std::slice::from_ref(&space))
+        anpi_core::node::sync_local(&mut phone, &mut nodes[0], std::slice::from_ref(&space))
             .unwrap();
-        let mut so = nodes[0].sync_accept();
-        let mut to_office = Some(hello);
-        for _ in 0..16 {
-            let Some(m) = to_office.take() else { break };
-            let Some(reply) = nodes[0].sync_receive(&mut so, &m).unwrap() else {
-                break;
-            };
-            to_office = phone.sync_receive(&mut s, &reply).unwrap();
-        }
         assert_eq!(phone.recipients(&space).unwrap().len(), RECIPIENTS);
         nodes.push(phone);
     }
@@ -240,7 +232,7 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
                 let id = RecipientId(format!("R{r:03}"));
                 let mut rec = nodes[node].recipient(&space, &id).unwrap().recipient;
                 rec.phone = format!("090-0000-000{value}");
-                if value % 2 == 0 {
+                if value.is_multiple_of(2) {
                     rec.plan.shelter = format!("避難所{value}");
                 }
                 nodes[node].upsert_recipients(&space, vec![rec]).unwrap();

@@ -2,6 +2,8 @@
 //! moments; every check it reported as saved must be there afterwards, and
 //! the database must pass `PRAGMA integrity_check`.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::{Command, Stdio};

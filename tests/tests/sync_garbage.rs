@@ -2,6 +2,8 @@
 //! never a panic, and never change what the store holds. A good session
 //! afterwards still converges.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use anpi_core::model::*;
 use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::MemoryStore;
@@ -37,17 +39,7 @@ fn fixture() -> Fixture {
         .unwrap()
         .id;
     let mut phone = Node::open(MemoryStore::new()).unwrap();
-    let (mut s, hello) = phone
-        .sync_start(None, std::slice::from_ref(&space))
-        .unwrap();
-    let mut so = office.sync_accept();
-    let mut next = Some(hello);
-    while let Some(m) = next.take() {
-        let Some(r) = office.sync_receive(&mut so, &m).unwrap() else {
-            break;
-        };
-        next = phone.sync_receive(&mut s, &r).unwrap();
-    }
+    anpi_core::node::sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
     sync(&mut office, &mut phone).unwrap();
     for i in 0..5 {
         office

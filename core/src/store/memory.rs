@@ -87,7 +87,7 @@ impl MemoryStore {
                     self.recipients
                         .entry(key.space.clone())
                         .or_default()
-                        .insert(r.recipient.id.0.clone(), r.clone());
+                        .insert(r.recipient.id.0.clone(), (**r).clone());
                 }
                 IndexOp::RemoveRecipient(id) => {
                     if let Some(rs) = self.recipients.get_mut(&key.space) {

@@ -51,7 +51,7 @@ pub enum IndexOp {
     /// The space's name (roster documents).
     Space(Space),
     /// Insert or replace a recipient (roster documents).
-    Recipient(IndexedRecipient),
+    Recipient(Box<IndexedRecipient>),
     /// Remove a recipient (roster documents).
     RemoveRecipient(RecipientId),
     /// The incident as its openings describe it (incident documents).
@@ -78,6 +78,16 @@ pub struct DocWrite {
     pub heads: Vec<ChangeHash>,
     /// Index rows to change, in order.
     pub index: Vec<IndexOp>,
+}
+
+impl IndexOp {
+    /// Insert or replace a recipient with its conflicted fields.
+    pub fn recipient(recipient: Recipient, conflicts: Vec<FieldConflict>) -> Self {
+        IndexOp::Recipient(Box::new(IndexedRecipient {
+            recipient,
+            conflicts,
+        }))
+    }
 }
 
 impl DocWrite {
@@ -208,7 +218,7 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 }
 
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(Error::corrupt("heads are not a multiple of 32 bytes"));
     }
     Ok(bytes
@@ -328,9 +338,9 @@ pub(crate) mod conformance {
                 id: space(),
                 name: "ひまわり居宅".into(),
             }),
-            IndexOp::Recipient(rec("R1", "一")),
-            IndexOp::Recipient(rec("R2", "二")),
-            IndexOp::Recipient(rec("R1", "壱")),
+            IndexOp::Recipient(Box::new(rec("R1", "一"))),
+            IndexOp::Recipient(Box::new(rec("R2", "二"))),
+            IndexOp::Recipient(Box::new(rec("R1", "壱"))),
             IndexOp::RemoveRecipient("R2".into()),
         ];
         let c1 = check("R1");
@@ -434,7 +444,7 @@ pub(crate) mod conformance {
     pub fn a_failed_batch_writes_nothing(s: &mut dyn Store) {
         let mut good = DocWrite::new(roster(), vec![h(1)]);
         good.changes = vec![b"a".to_vec()];
-        good.index = vec![IndexOp::Recipient(rec("R1", "一"))];
+        good.index = vec![IndexOp::Recipient(Box::new(rec("R1", "一")))];
         // A write without a document is refused; the good one must not land.
         let bad = DocWrite::default();
         assert!(
