@@ -222,6 +222,12 @@ impl Hydrate for Date {
     }
 }
 
+/// Whether a value is its type's default: empty parts of a recipient are
+/// left out of JSON, which keeps the index rows small and fast to read.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// A space as its members see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Space {
@@ -245,36 +251,52 @@ pub struct Staff {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct EvacuationPlan {
     /// 記入日: the date the plan was last confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<Date>,
     /// 想定避難所
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub shelter: String,
     /// 避難所確認済み
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shelter_confirmed: Option<bool>,
     /// 避難手段
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub means: String,
     /// 避難支援者
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub supporter: String,
     /// 避難支援者続柄
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub supporter_relation: String,
     /// 避難意思
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intends_to_evacuate: Option<bool>,
     /// 避難先での支援
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub support_at_shelter: String,
     /// 常備薬
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regular_medication: Option<bool>,
     /// 医療機器
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub medical_devices: Vec<MedicalDevice>,
     /// 医療必要度 (free text)
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub medical_needs: String,
     /// 非常持ち出し袋
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_bag: Option<bool>,
     /// 担当民生委員
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub welfare_commissioner: String,
     /// 民生委員電話
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub welfare_commissioner_phone: String,
     /// 命のバトン
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub life_baton: Option<bool>,
     /// 緊急連絡先①②③
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emergency_contacts: Vec<String>,
 }
 
@@ -283,10 +305,13 @@ pub struct EvacuationPlan {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct Hazards {
     /// 浸水想定
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flood_depth: Option<FloodDepth>,
     /// 土砂災害警戒区域
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landslide_zone: Option<bool>,
     /// 旧耐震の木造住宅 (earthquake risk)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_wooden_house: Option<bool>,
 }
 
@@ -311,40 +336,58 @@ pub struct Recipient {
     /// 利用者ID
     pub id: RecipientId,
     /// 氏名
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// フリガナ
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kana: String,
     /// 生年月日
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<Date>,
     /// 性別
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sex: String,
     /// 住所
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub address: String,
     /// 地区
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub area: String,
     /// 電話
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub phone: String,
     /// 世帯状況
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub household: Option<Household>,
     /// 要介護度
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub care_level: Option<CareLevel>,
     /// 担当ケアマネ
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub care_manager: String,
     /// 認知症
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dementia: Option<bool>,
     /// 寝たきり
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedridden: Option<bool>,
     /// 安否確認方法: how to check on them (phone, visit, family…)
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub check_method: String,
     /// 特記事項
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
     /// 情報提供同意: consent to share with other agencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<bool>,
     /// Hazards at home.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub hazards: Hazards,
     /// 様式1
+    #[serde(default, skip_serializing_if = "is_default")]
     pub plan: EvacuationPlan,
     /// A manual priority, if a care manager set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_override: Option<PriorityOverride>,
 }
 

@@ -324,10 +324,6 @@ pub fn priority_list<'a>(
 ) -> Vec<PriorityEntry<'a>> {
     let kind = incident.map(|i| i.kind);
     let by_recipient = current_checks(checks);
-    let dup: HashSet<&RecipientId> = duplicates(checks)
-        .into_iter()
-        .map(|d| d.recipient)
-        .collect();
     let mut live: HashMap<&RecipientId, Vec<&Claim>> = HashMap::new();
     for c in claims.iter().filter(|c| c.is_live(now)) {
         live.entry(&c.recipient).or_default().push(c);
@@ -353,7 +349,9 @@ pub fn priority_list<'a>(
                 standing,
                 latest,
                 checks: mine.map_or(0, Vec::len),
-                duplicate: dup.contains(&r.id),
+                duplicate: mine.is_some_and(|cs| {
+                    !unaware_pairs(cs).is_empty() || !despite_claim(cs).is_empty()
+                }),
                 live_claims,
             }
         })
@@ -382,6 +380,35 @@ pub struct Duplicate<'a> {
     pub despite_claim: Vec<CheckId>,
 }
 
+/// Pairs of one recipient's checks made without knowledge of each other by
+/// different people, at least one conclusive: (earlier, later).
+fn unaware_pairs(cs: &[&Check]) -> Vec<(CheckId, CheckId)> {
+    let mut pairs = Vec::new();
+    for (i, a) in cs.iter().enumerate() {
+        for b in &cs[i + 1..] {
+            let unaware = !a.known.contains(&b.id) && !b.known.contains(&a.id);
+            let other_person = a.staff != b.staff;
+            let wasted = a.result.is_conclusive() || b.result.is_conclusive();
+            if unaware && other_person && wasted {
+                pairs.push(if (a.at, a.id) <= (b.at, b.id) {
+                    (a.id, b.id)
+                } else {
+                    (b.id, a.id)
+                });
+            }
+        }
+    }
+    pairs
+}
+
+/// Checks made while another person's claim was live and known.
+fn despite_claim(cs: &[&Check]) -> Vec<CheckId> {
+    cs.iter()
+        .filter(|c| c.known_claims.iter().any(|k| k.staff != c.staff))
+        .map(|c| c.id)
+        .collect()
+}
+
 /// Duplicate visits, decided by causality rather than clocks: two checks are
 /// a duplicate pair when neither device knew of the other check. A check made
 /// after its device had received a conclusive result is a follow-up, not a
@@ -390,27 +417,8 @@ pub fn duplicates(checks: &[Check]) -> Vec<Duplicate<'_>> {
     let by = current_checks(checks);
     let mut out: Vec<Duplicate<'_>> = Vec::new();
     for (recipient, cs) in by {
-        let mut pairs = Vec::new();
-        for (i, a) in cs.iter().enumerate() {
-            for b in &cs[i + 1..] {
-                let unaware = !a.known.contains(&b.id) && !b.known.contains(&a.id);
-                let other_person = a.staff != b.staff;
-                let wasted = a.result.is_conclusive() || b.result.is_conclusive();
-                if unaware && other_person && wasted {
-                    let (x, y) = if (a.at, a.id) <= (b.at, b.id) {
-                        (a.id, b.id)
-                    } else {
-                        (b.id, a.id)
-                    };
-                    pairs.push((x, y));
-                }
-            }
-        }
-        let despite_claim: Vec<CheckId> = cs
-            .iter()
-            .filter(|c| c.known_claims.iter().any(|k| k.staff != c.staff))
-            .map(|c| c.id)
-            .collect();
+        let mut pairs = unaware_pairs(&cs);
+        let despite_claim = despite_claim(&cs);
         if pairs.is_empty() && despite_claim.is_empty() {
             continue;
         }
