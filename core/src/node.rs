@@ -20,6 +20,7 @@ use crate::store::{
     Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
 };
 use crate::sync::{self, DocEntry, Kind, Message, PeerDoc};
+use serde::{Deserialize, Serialize};
 
 const META_DEVICE: &str = "device_id";
 const META_STAFF: &str = "staff";
@@ -123,12 +124,83 @@ impl Session {
     }
 }
 
+/// Journal entries of one document before they are written as changes
+/// during a user action. Flushing costs one pass over the document in
+/// automerge, so it is done before syncs and when idle, not per check.
+pub const FLUSH_AFTER_JOURNAL_ENTRIES: usize = 1000;
+
+/// A local operation as the journal keeps it: durable as soon as the user
+/// is told it is saved, replayed onto the document after a restart, and
+/// replaced by the automerge changes it produced when the journal is
+/// flushed. Each is a plain put or delete of a key only this device writes
+/// (or a field edit that overwrites), so replaying it after a crash yields
+/// the same document state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum JournalOp {
+    SpaceName(String),
+    PutRecipient(Box<Recipient>),
+    OpenIncident(DeviceId, Opening),
+    EndIncident(DeviceId, Ending),
+    PutCheck(Box<Check>),
+    PutClaim(Claim),
+    RemoveClaim(DeviceId, RecipientId),
+}
+
+impl JournalOp {
+    fn apply(&self, d: &mut AutoCommit) -> Result<()> {
+        match self {
+            JournalOp::SpaceName(name) => doc::set_space_name(d, name),
+            JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
+            JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
+            JournalOp::EndIncident(device, e) => doc::end_incident(d, device, e),
+            JournalOp::PutCheck(c) => doc::put_check(d, c),
+            JournalOp::PutClaim(c) => doc::put_claim(d, c),
+            JournalOp::RemoveClaim(device, r) => doc::remove_claim(d, device, r).map(|_| ()),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("journal entries always serialize")
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(format!("journal entry: {e}")))
+    }
+}
+
+/// A local edit in progress: applies operations to the document and keeps
+/// them for the journal.
+struct Edit<'a> {
+    doc: &'a mut AutoCommit,
+    ops: Vec<JournalOp>,
+}
+
+impl Edit<'_> {
+    fn apply(&mut self, op: JournalOp) -> Result<()> {
+        op.apply(self.doc)?;
+        self.ops.push(op);
+        Ok(())
+    }
+
+    fn doc(&self) -> &AutoCommit {
+        self.doc
+    }
+}
+
+/// A document in memory: what the store holds (`persisted` heads, written as
+/// changes) plus the journal entries replayed on top.
+struct Loaded {
+    doc: AutoCommit,
+    persisted: Vec<ChangeHash>,
+    journal: usize,
+}
+
 /// A device's node.
 pub struct Node {
     store: Box<dyn Store>,
     device: DeviceId,
     staff: Staff,
-    docs: HashMap<DocKey, AutoCommit>,
+    docs: HashMap<DocKey, Loaded>,
 }
 
 impl Node {
@@ -218,14 +290,26 @@ impl Node {
         Ok(())
     }
 
-    fn doc(&mut self, key: &DocKey) -> Result<&mut AutoCommit> {
+    fn loaded(&mut self, key: &DocKey) -> Result<&mut Loaded> {
         if !self.docs.contains_key(key) {
             let stored = self
                 .store
                 .load(key)?
                 .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
-            let loaded = doc::load(&stored.bytes(), &self.device)?;
-            self.docs.insert(key.clone(), loaded);
+            let mut d = doc::load(&stored.bytes(), &self.device)?;
+            let persisted = d.get_heads();
+            for entry in &stored.journal {
+                JournalOp::decode(entry)?.apply(&mut d)?;
+            }
+            d.commit();
+            self.docs.insert(
+                key.clone(),
+                Loaded {
+                    doc: d,
+                    persisted,
+                    journal: stored.journal.len(),
+                },
+            );
         }
         Ok(self
             .docs
@@ -233,64 +317,132 @@ impl Node {
             .expect("the document was just inserted"))
     }
 
+    fn doc(&mut self, key: &DocKey) -> Result<&mut AutoCommit> {
+        Ok(&mut self.loaded(key)?.doc)
+    }
+
+    /// Write a document's journaled operations as automerge changes.
+    fn flush(&mut self, key: &DocKey) -> Result<()> {
+        let Some(l) = self.docs.get_mut(key) else {
+            return Ok(());
+        };
+        if l.journal == 0 {
+            return Ok(());
+        }
+        let heads = l.doc.get_heads();
+        let mut w = DocWrite::new(key.clone(), heads.clone());
+        w.changes = l
+            .doc
+            .get_changes(&l.persisted)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        w.flush_journal = true;
+        self.store.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })?;
+        l.persisted = heads;
+        l.journal = 0;
+        Ok(())
+    }
+
+    /// Write every journaled operation as automerge changes. Runs before any
+    /// sync: a change must be on disk as a change before a peer may see it,
+    /// or a crash could make this device reuse its sequence number.
+    pub fn flush_all(&mut self) -> Result<()> {
+        // Documents with a journal that are not loaded yet are loaded (which
+        // replays it) and flushed too.
+        let pending: Vec<DocKey> = self
+            .store
+            .docs()?
+            .into_iter()
+            .filter(|d| d.journal_entries > 0)
+            .map(|d| d.key)
+            .collect();
+        for key in &pending {
+            self.loaded(key)?;
+        }
+        let keys: Vec<DocKey> = self.docs.keys().cloned().collect();
+        for key in keys {
+            self.flush(&key)?;
+        }
+        Ok(())
+    }
+
     fn has_doc(&self, key: &DocKey) -> Result<bool> {
         Ok(self.docs.contains_key(key) || self.store.load(key)?.is_some())
     }
 
-    /// Run `edit` on a document, commit, and persist the change with the
-    /// index rows `edit` returns. A new document is created first if `create`.
+    /// Run `edit` on a document and persist its operations (journal) with
+    /// the index rows `edit` returns, in one durable write. A new document
+    /// is created first if `create`.
     fn change<T>(
         &mut self,
         key: &DocKey,
         create: bool,
-        edit: impl FnOnce(&mut AutoCommit) -> Result<(T, Vec<IndexOp>)>,
+        edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
     ) -> Result<T> {
         let mut snapshot = None;
         if create && !self.has_doc(key)? {
             let mut fresh = doc::create(&key.kind, &self.device);
             snapshot = Some(fresh.save());
-            self.docs.insert(key.clone(), fresh);
+            let persisted = fresh.get_heads();
+            self.docs.insert(
+                key.clone(),
+                Loaded {
+                    doc: fresh,
+                    persisted,
+                    journal: 0,
+                },
+            );
         }
         let result = self.change_loaded(key, snapshot, edit);
         if result.is_err() {
             // Memory may hold what the disk does not: reload next time.
             self.docs.remove(key);
         }
-        result
+        let result = result?;
+        if self
+            .docs
+            .get(key)
+            .is_some_and(|l| l.journal >= FLUSH_AFTER_JOURNAL_ENTRIES)
+        {
+            self.flush(key)?;
+        }
+        Ok(result)
     }
 
     fn change_loaded<T>(
         &mut self,
         key: &DocKey,
         snapshot: Option<Vec<u8>>,
-        edit: impl FnOnce(&mut AutoCommit) -> Result<(T, Vec<IndexOp>)>,
+        edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
     ) -> Result<T> {
-        let doc = self.doc(key)?;
-        let before = doc.get_heads();
-        let (value, index) = edit(doc)?;
-        doc.commit();
-        let heads = doc.get_heads();
-        if heads == before && snapshot.is_none() {
+        let l = self.loaded(key)?;
+        let before = l.doc.get_heads();
+        let mut e = Edit {
+            doc: &mut l.doc,
+            ops: Vec::new(),
+        };
+        let (value, index) = edit(&mut e)?;
+        let ops = e.ops;
+        l.doc.commit();
+        if l.doc.get_heads() == before && snapshot.is_none() {
             return Ok(value);
         }
-        let changes = match doc.get_last_local_change() {
-            Some(c) if heads != before && c.deps() == before.as_slice() => {
-                vec![c.raw_bytes().to_vec()]
-            }
-            _ => doc
-                .get_changes(&before)
-                .iter()
-                .map(|c| c.raw_bytes().to_vec())
-                .collect(),
-        };
-        let mut w = DocWrite::new(key.clone(), heads);
+        let mut w = DocWrite::new(key.clone(), l.persisted.clone());
         w.snapshot = snapshot;
-        w.changes = changes;
+        w.journal = ops.iter().map(JournalOp::encode).collect();
         w.index = index;
+        let entries = w.journal.len();
         self.store.write(Batch {
             docs: vec![w],
             ..Default::default()
         })?;
+        if let Some(l) = self.docs.get_mut(key) {
+            l.journal += entries;
+        }
         Ok(value)
     }
 
@@ -304,8 +456,8 @@ impl Node {
         };
         let key = DocKey::roster(&space.id);
         let s = space.clone();
-        self.change(&key, true, |d| {
-            doc::set_space_name(d, name)?;
+        self.change(&key, true, |e| {
+            e.apply(JournalOp::SpaceName(name.to_string()))?;
             Ok(((), vec![IndexOp::Space(s)]))
         })?;
         Ok(space)
@@ -352,7 +504,7 @@ impl Node {
             .collect();
         let key = DocKey::roster(space);
         self.ensure_space(space)?;
-        self.change(&key, false, |d| {
+        self.change(&key, false, |e| {
             let mut counts = ImportCounts::default();
             let mut index = Vec::new();
             for mut r in recipients {
@@ -368,8 +520,8 @@ impl Node {
                     Some(_) => counts.updated += 1,
                     None => counts.added += 1,
                 }
-                doc::put_recipient(d, &r)?;
-                let conflicts = doc::recipient_conflicts(d, &r.id)?;
+                e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
+                let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
                 index.push(IndexOp::recipient(r, conflicts));
             }
             Ok((counts, index))
@@ -390,9 +542,9 @@ impl Node {
             .recipient;
         r.priority_override = value;
         let key = DocKey::roster(space);
-        self.change(&key, false, |d| {
-            doc::put_recipient(d, &r)?;
-            let conflicts = doc::recipient_conflicts(d, &r.id)?;
+        self.change(&key, false, |e| {
+            e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
+            let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
             Ok(((), vec![IndexOp::recipient(r, conflicts)]))
         })
     }
@@ -439,11 +591,11 @@ impl Node {
         };
         let device = self.device.clone();
         let (space, iid) = (space.clone(), id.clone());
-        self.change(&key, true, |d| {
-            if !doc::has_opened(d, &device)? {
-                doc::open_incident(d, &device, &opening)?;
+        self.change(&key, true, |e| {
+            if !doc::has_opened(e.doc(), &device)? {
+                e.apply(JournalOp::OpenIncident(device.clone(), opening))?;
             }
-            let incident = doc::incident(d, &space, &iid)?
+            let incident = doc::incident(e.doc(), &space, &iid)?
                 .ok_or_else(|| Error::corrupt("incident without an opening"))?;
             Ok((incident.clone(), vec![IndexOp::Incident(incident)]))
         })
@@ -466,9 +618,9 @@ impl Node {
         };
         let device = self.device.clone();
         let (space, iid) = (space.clone(), id.clone());
-        self.change(&key, false, |d| {
-            doc::end_incident(d, &device, &ending)?;
-            let incident = doc::incident(d, &space, &iid)?
+        self.change(&key, false, |e| {
+            e.apply(JournalOp::EndIncident(device.clone(), ending))?;
+            let incident = doc::incident(e.doc(), &space, &iid)?
                 .ok_or_else(|| Error::corrupt("incident without an opening"))?;
             Ok((incident.clone(), vec![IndexOp::Incident(incident)]))
         })
@@ -553,8 +705,8 @@ impl Node {
             known_claims,
         };
         let c = check.clone();
-        self.change(&key, false, |d| {
-            doc::put_check(d, &c)?;
+        self.change(&key, false, |e| {
+            e.apply(JournalOp::PutCheck(Box::new(c.clone())))?;
             Ok(((), vec![IndexOp::Check(c)]))
         })?;
         Ok(check)
@@ -588,8 +740,8 @@ impl Node {
         };
         let key = DocKey::incident(space, incident);
         let c = claim.clone();
-        self.change(&key, false, |d| {
-            doc::put_claim(d, &c)?;
+        self.change(&key, false, |e| {
+            e.apply(JournalOp::PutClaim(c.clone()))?;
             Ok((
                 (),
                 vec![IndexOp::Claim(format!("{}/{}", c.device, c.recipient), c)],
@@ -611,8 +763,11 @@ impl Node {
         }
         let device = self.device.clone();
         let k = format!("{device}/{recipient}");
-        self.change(&key, false, |d| {
-            let had = doc::remove_claim(d, &device, recipient)?;
+        self.change(&key, false, |e| {
+            let had = doc::claim(e.doc(), &k)?.is_some();
+            if had {
+                e.apply(JournalOp::RemoveClaim(device.clone(), recipient.clone()))?;
+            }
             Ok((
                 had,
                 if had {
@@ -662,6 +817,7 @@ impl Node {
     /// Call when idle (the CLI after each command, the phone when in the
     /// background). Returns how many documents were compacted.
     pub fn maintain(&mut self) -> Result<usize> {
+        self.flush_all()?;
         let mut n = 0;
         for info in self.store.docs()? {
             if info.pending_changes >= COMPACT_AFTER_CHANGES {
@@ -674,18 +830,26 @@ impl Node {
 
     /// Replace a document's stored changes with one snapshot.
     pub fn compact(&mut self, key: &DocKey) -> Result<()> {
-        let doc = self.doc(key)?;
-        let heads = doc.get_heads();
-        let mut w = DocWrite::new(key.clone(), heads);
-        w.snapshot = Some(doc.save());
+        let l = self.loaded(key)?;
+        let heads = l.doc.get_heads();
+        let mut w = DocWrite::new(key.clone(), heads.clone());
+        // The snapshot holds the journaled operations too.
+        w.snapshot = Some(l.doc.save());
+        w.flush_journal = true;
         self.store.write(Batch {
             docs: vec![w],
             ..Default::default()
-        })
+        })?;
+        if let Some(l) = self.docs.get_mut(key) {
+            l.persisted = heads;
+            l.journal = 0;
+        }
+        Ok(())
     }
 
     /// Heads of every document held, for convergence checks.
-    pub fn heads(&self) -> Result<BTreeMap<DocKey, Vec<ChangeHash>>> {
+    pub fn heads(&mut self) -> Result<BTreeMap<DocKey, Vec<ChangeHash>>> {
+        self.flush_all()?;
         Ok(self
             .store
             .docs()?
@@ -723,6 +887,7 @@ impl Node {
         peer: Option<&DeviceId>,
         want: &[SpaceId],
     ) -> Result<(Session, Vec<u8>)> {
+        self.flush_all()?;
         let mut spaces: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
         spaces.extend(want.iter().cloned());
         let mut session = Session {
@@ -772,6 +937,9 @@ impl Node {
     pub fn sync_receive(&mut self, session: &mut Session, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         session.stats.messages_received += 1;
         session.stats.bytes_received += bytes.len();
+        // Received changes are written as changes; journaled local ones must
+        // be too, first, so that the stored changes stay in causal order.
+        self.flush_all()?;
         let result = self.sync_receive_inner(session, bytes);
         if result.is_err() {
             // Forget in-memory state the failed message may have touched and
@@ -854,8 +1022,15 @@ impl Node {
                     session.peers.insert(key, pd);
                     continue;
                 }
-                self.docs
-                    .insert(key.clone(), doc::create(&key.kind, &self.device));
+                let fresh = doc::create(&key.kind, &self.device);
+                self.docs.insert(
+                    key.clone(),
+                    Loaded {
+                        doc: fresh,
+                        persisted: Vec::new(),
+                        journal: 0,
+                    },
+                );
             }
             let doc = self.doc(&key)?;
             let before = if existed { doc.get_heads() } else { Vec::new() };
@@ -900,11 +1075,20 @@ impl Node {
         }
         // Spaces received for the first time become known spaces once
         // their roster arrives (its index op names the space).
+        let written: Vec<(DocKey, Vec<ChangeHash>)> = writes
+            .iter()
+            .filter_map(|w| w.key.clone().map(|k| (k, w.heads.clone())))
+            .collect();
         self.store.write(Batch {
             docs: writes,
             peer_states: states,
             meta: vec![],
         })?;
+        for (key, heads) in written {
+            if let Some(l) = self.docs.get_mut(&key) {
+                l.persisted = heads;
+            }
+        }
         if replies.is_empty() && !is_hello {
             return Ok(None);
         }
@@ -939,6 +1123,14 @@ impl Node {
         let touched = doc::touched_by(doc, &changes)?;
         w.index = touched_index(doc, key, &touched)?;
         Ok(w)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Best effort: what is not flushed stays in the journal, durable,
+        // and is replayed on the next open.
+        let _ = self.flush_all();
     }
 }
 
@@ -1068,4 +1260,249 @@ pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalS
     Err(Error::sync(format!(
         "session did not settle within {MAX_LOCAL_MESSAGES} messages"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Household, RecipientId};
+    use crate::store::{MemoryStore, SqliteStore};
+
+    fn recipient(id: &str) -> Recipient {
+        Recipient {
+            id: RecipientId(id.into()),
+            name: format!("利用者{id}"),
+            household: Some(Household::Alone),
+            ..Default::default()
+        }
+    }
+
+    fn office() -> (Node, SpaceId) {
+        let mut n = Node::open(MemoryStore::new()).unwrap();
+        let space = n.create_space("ひまわり").unwrap().id;
+        n.upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+            .unwrap();
+        (n, space)
+    }
+
+    #[test]
+    fn reimporting_the_same_roster_changes_nothing() {
+        let (mut n, space) = office();
+        let heads = n.heads().unwrap();
+        let counts = n
+            .upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+            .unwrap();
+        assert_eq!(
+            counts,
+            ImportCounts {
+                added: 0,
+                updated: 0,
+                unchanged: 2
+            }
+        );
+        assert_eq!(n.heads().unwrap(), heads);
+        let mut changed = recipient("R2");
+        changed.phone = "03-1234-5678".into();
+        let counts = n
+            .upsert_recipients(&space, vec![changed, recipient("R3")])
+            .unwrap();
+        assert_eq!(
+            counts,
+            ImportCounts {
+                added: 1,
+                updated: 1,
+                unchanged: 0
+            }
+        );
+    }
+
+    #[test]
+    fn an_import_keeps_a_manual_priority() {
+        let (mut n, space) = office();
+        let o = PriorityOverride {
+            score: 999,
+            reason: "退院直後".into(),
+            by: "佐藤".into(),
+            at: Timestamp::from_millis(0),
+        };
+        n.set_priority_override(&space, &"R1".into(), Some(o.clone()))
+            .unwrap();
+        n.upsert_recipients(&space, vec![recipient("R1")]).unwrap();
+        let r = n.recipient(&space, &"R1".into()).unwrap().recipient;
+        assert_eq!(r.priority_override, Some(o));
+    }
+
+    #[test]
+    fn checks_need_an_open_incident_a_known_recipient_and_a_real_correction() {
+        let (mut n, space) = office();
+        let inc = n
+            .start_incident(
+                &space,
+                IncidentKind::Flood,
+                "大雨",
+                Timestamp::from_millis(0),
+            )
+            .unwrap();
+        let unknown = n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new("R9".into(), CheckMethod::Phone, CheckResult::Safe),
+        );
+        assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
+        let mut bad_fix = NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe);
+        bad_fix.supersedes = Some(CheckId::new());
+        assert!(n.record_check(&space, &inc.id, bad_fix).is_err());
+        let first = n
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Unreachable),
+            )
+            .unwrap();
+        let mut fix = NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe);
+        fix.supersedes = Some(first.id);
+        let second = n.record_check(&space, &inc.id, fix).unwrap();
+        assert_eq!(
+            second.known,
+            vec![first.id],
+            "the device knew the first check"
+        );
+        n.end_incident(&space, &inc.id, Timestamp::from_millis(10))
+            .unwrap();
+        let closed = n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new("R2".into(), CheckMethod::Phone, CheckResult::Safe),
+        );
+        assert!(matches!(closed, Err(Error::Invalid(_))), "{closed:?}");
+        assert_eq!(n.checks(&space, &inc.id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn claims_expire_and_are_released() {
+        let (mut n, space) = office();
+        let t0 = Timestamp::from_millis(0);
+        let inc = n
+            .start_incident(&space, IncidentKind::Earthquake, "", t0)
+            .unwrap();
+        let c = n.claim(&space, &inc.id, &"R1".into(), 30, t0).unwrap();
+        assert!(c.is_live(t0.plus_minutes(29)));
+        assert!(!c.is_live(t0.plus_minutes(30)));
+        assert!(n.release(&space, &inc.id, &"R1".into()).unwrap());
+        assert!(!n.release(&space, &inc.id, &"R1".into()).unwrap());
+        assert!(
+            n.incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_index_of_another_layout_is_rebuilt_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let space = {
+            let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+            let space = n.create_space("ひまわり").unwrap().id;
+            n.upsert_recipients(&space, vec![recipient("R1")]).unwrap();
+            space
+        };
+        let mut s = SqliteStore::open(&path).unwrap();
+        s.write(Batch {
+            meta: vec![(INDEX_VERSION_KEY.into(), b"0".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+        s.drop_index_for_test().unwrap();
+        let n = Node::open(s).unwrap();
+        assert_eq!(n.store().index_version().unwrap(), Some(INDEX_VERSION));
+        assert_eq!(n.recipients(&space).unwrap().len(), 1);
+        assert_eq!(n.spaces().unwrap()[0].name, "ひまわり");
+    }
+
+    #[test]
+    fn journaled_checks_survive_a_crash_and_sync_cleanly_afterwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let mut office = Node::open(MemoryStore::new()).unwrap();
+        let space = office.create_space("ひまわり").unwrap().id;
+        office
+            .upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+            .unwrap();
+        let inc = office
+            .start_incident(&space, IncidentKind::Flood, "", Timestamp::from_millis(0))
+            .unwrap();
+        let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        let mut ids = Vec::new();
+        for r in ["R1", "R2", "R1"] {
+            let c = phone
+                .record_check(
+                    &space,
+                    &inc.id,
+                    NewCheck::new(r.into(), CheckMethod::Visit, CheckResult::Safe),
+                )
+                .unwrap();
+            ids.push(c.id);
+        }
+        assert_eq!(
+            phone
+                .store()
+                .docs()
+                .unwrap()
+                .iter()
+                .map(|d| d.journal_entries)
+                .sum::<u64>(),
+            3
+        );
+        // A crash: no flush, no destructor.
+        std::mem::forget(phone);
+
+        let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let mut have: Vec<CheckId> = phone
+            .checks(&space, &inc.id)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        have.sort();
+        ids.sort();
+        assert_eq!(have, ids, "the index had them");
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        let mut at_office: Vec<CheckId> = office
+            .checks(&space, &inc.id)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        at_office.sort();
+        assert_eq!(at_office, ids, "replayed from the journal and synced");
+        // And the device goes on recording and syncing with the same actor.
+        phone
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R2".into(), CheckMethod::Phone, CheckResult::Safe),
+            )
+            .unwrap();
+        sync_local(&mut office, &mut phone, &[]).unwrap();
+        assert_eq!(office.heads().unwrap(), phone.heads().unwrap());
+        assert_eq!(office.checks(&space, &inc.id).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn the_device_id_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let first = Node::open(SqliteStore::open(&path).unwrap())
+            .unwrap()
+            .device()
+            .clone();
+        let again = Node::open(SqliteStore::open(&path).unwrap())
+            .unwrap()
+            .device()
+            .clone();
+        assert_eq!(first, again);
+    }
 }

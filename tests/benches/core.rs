@@ -100,12 +100,28 @@ fn new_check(i: usize, recipients: usize) -> NewCheck {
 
 /// A node at `path` holding `recipients` recipients and an incident with
 /// `checks` checks recorded one by one, compacted as a device would be.
-fn populated(path: &Path, recipients: usize, checks: usize) -> (Node, SpaceId, IncidentId) {
+/// Recipients kept free of checks in the history, so that the checks a
+/// benchmark measures are the same size at every history length (a check
+/// lists the earlier checks of its recipient it knew of).
+const FRESH: usize = 1_000;
+
+fn fresh_check(i: usize, recipients: usize) -> NewCheck {
+    let mut c = new_check(i, recipients);
+    c.recipient = RecipientId(format!("R{:06}", recipients + i % FRESH));
+    c
+}
+
+fn populated(
+    path: &Path,
+    recipients: usize,
+    fresh: usize,
+    checks: usize,
+) -> (Node, SpaceId, IncidentId) {
     let mut node = Node::open(SqliteStore::open(path).expect("store")).expect("node");
     node.set_staff(staff()).expect("staff");
     let space = node.create_space("ひまわり").expect("space").id;
     let t = Instant::now();
-    node.upsert_recipients(&space, (0..recipients).map(recipient).collect())
+    node.upsert_recipients(&space, (0..recipients + fresh).map(recipient).collect())
         .expect("roster");
     eprintln!(
         "setup: {recipients} recipients in {:.1} s",
@@ -158,7 +174,7 @@ fn bench_record(small: bool) {
         let dir = tempfile::tempdir().expect("tmp");
         let recipients = 1_000;
         let (mut node, space, incident) =
-            populated(&dir.path().join("anpi.db"), recipients, history);
+            populated(&dir.path().join("anpi.db"), recipients, FRESH, history);
         let key = DocKey::incident(&space, &incident);
         let mut plain =
             AutoCommit::load(&node.store().load(&key).expect("load").expect("doc").bytes())
@@ -172,7 +188,7 @@ fn bench_record(small: bool) {
         let rounds = if small { 300 } else { 1_000 };
         let (mut ours, mut am, mut sql) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..rounds {
-            let c = new_check(history + i, recipients);
+            let c = fresh_check(i, recipients);
 
             let t = Instant::now();
             let check = node.record_check(&space, &incident, c).expect("record");
@@ -240,7 +256,7 @@ fn bench_open(small: bool) {
             let incident = node.incidents(&space).expect("incidents")[0].id.clone();
             (node, space, incident)
         } else {
-            populated(&path, n, n)
+            populated(&path, n, 0, n)
         };
         let key = DocKey::incident(&space, &incident);
         let bytes = node.store().load(&key).expect("load").expect("doc").bytes();
@@ -326,7 +342,8 @@ fn bench_sync(small: bool) {
     for &history in histories {
         let dir = tempfile::tempdir().expect("tmp");
         let recipients = 1_000;
-        let (mut a, space, incident) = populated(&dir.path().join("a.db"), recipients, history);
+        let (mut a, space, incident) =
+            populated(&dir.path().join("a.db"), recipients, FRESH, history);
         let mut b =
             Node::open(SqliteStore::open(&dir.path().join("b.db")).expect("store")).expect("node");
         // B joins A's space, then one more session so both know each other.
@@ -352,11 +369,7 @@ fn bench_sync(small: bool) {
             let before_round = pa.get_heads();
             for i in 0..100 {
                 let check = a
-                    .record_check(
-                        &space,
-                        &incident,
-                        new_check(history + round * 100 + i, recipients),
-                    )
+                    .record_check(&space, &incident, fresh_check(round * 100 + i, recipients))
                     .expect("record");
                 let json = serde_json::to_string(&check).expect("json");
                 pa.put(&checks_obj, check.id.to_string(), json)

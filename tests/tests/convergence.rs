@@ -245,7 +245,7 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
     }
     sync_all(&mut nodes).unwrap();
 
-    let heads: Vec<_> = nodes.iter().map(|n| n.heads().unwrap()).collect();
+    let heads: Vec<_> = nodes.iter_mut().map(|n| n.heads().unwrap()).collect();
     for h in &heads[1..] {
         assert_eq!(h, &heads[0], "documents differ after merging");
     }

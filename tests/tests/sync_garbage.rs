@@ -65,7 +65,7 @@ fn fixture() -> Fixture {
 }
 
 /// Everything the phone's store holds that a bad message must not touch.
-fn holdings(n: &Node, space: &SpaceId, incident: &IncidentId) -> String {
+fn holdings(n: &mut Node, space: &SpaceId, incident: &IncidentId) -> String {
     format!(
         "{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         n.heads().unwrap(),
@@ -77,12 +77,12 @@ fn holdings(n: &Node, space: &SpaceId, incident: &IncidentId) -> String {
 }
 
 fn feed(f: &mut Fixture, bytes: &[u8]) -> bool {
-    let before = holdings(&f.phone, &f.space, &f.incident);
+    let before = holdings(&mut f.phone, &f.space, &f.incident);
     let mut session = f.phone.sync_accept();
     let result = f.phone.sync_receive(&mut session, bytes);
     if result.is_err() {
         assert_eq!(
-            holdings(&f.phone, &f.space, &f.incident),
+            holdings(&mut f.phone, &f.space, &f.incident),
             before,
             "a rejected message changed the store"
         );

@@ -16,6 +16,7 @@ use crate::model::{Check, CheckId, Claim, DeviceId, Incident, RecipientId, Space
 struct MemDoc {
     snapshot: Option<Vec<u8>>,
     changes: Vec<Vec<u8>>,
+    journal: Vec<Vec<u8>>,
     heads: Vec<automerge::ChangeHash>,
     pending: u64,
     index_current: bool,
@@ -58,6 +59,10 @@ impl MemoryStore {
     fn apply_doc(&mut self, w: &DocWrite) -> Result<()> {
         let key = w.doc_key()?.clone();
         let doc = self.docs.entry(key.clone()).or_default();
+        if w.flush_journal || w.snapshot.is_some() {
+            doc.journal.clear();
+        }
+        doc.journal.extend(w.journal.iter().cloned());
         if let Some(s) = &w.snapshot {
             doc.snapshot = Some(s.clone());
             doc.changes.clear();
@@ -65,7 +70,9 @@ impl MemoryStore {
         }
         doc.changes.extend(w.changes.iter().cloned());
         doc.pending += w.changes.len() as u64;
-        doc.heads = w.heads.clone();
+        if w.snapshot.is_some() || !w.changes.is_empty() || doc.heads.is_empty() {
+            doc.heads = w.heads.clone();
+        }
         doc.index_current = true;
         for op in &w.index {
             match op {
@@ -137,6 +144,7 @@ impl Store for MemoryStore {
                 key: k.clone(),
                 heads: d.heads.clone(),
                 pending_changes: d.pending,
+                journal_entries: d.journal.len() as u64,
                 index_current: d.index_current,
             })
             .collect())
@@ -146,6 +154,7 @@ impl Store for MemoryStore {
         Ok(self.docs.get(key).map(|d| StoredDoc {
             snapshot: d.snapshot.clone(),
             changes: d.changes.clone(),
+            journal: d.journal.clone(),
         }))
     }
 

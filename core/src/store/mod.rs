@@ -74,6 +74,12 @@ pub struct DocWrite {
     pub snapshot: Option<Vec<u8>>,
     /// Changes to append (after the snapshot, if one is given).
     pub changes: Vec<Vec<u8>>,
+    /// Remove the document's journal entries first: their changes are in
+    /// `changes` or `snapshot`.
+    pub flush_journal: bool,
+    /// Local operations to append to the document's journal: durable
+    /// facts whose automerge changes are written later (see `node`).
+    pub journal: Vec<Vec<u8>>,
     /// The document's heads once this write is applied.
     pub heads: Vec<ChangeHash>,
     /// Index rows to change, in order.
@@ -132,10 +138,13 @@ pub struct StoredDoc {
     pub snapshot: Option<Vec<u8>>,
     /// Changes appended since, in order.
     pub changes: Vec<Vec<u8>>,
+    /// Local operations not yet written as changes, in order.
+    pub journal: Vec<Vec<u8>>,
 }
 
 impl StoredDoc {
-    /// Snapshot and changes as one byte string automerge can load.
+    /// Snapshot and changes as one byte string automerge can load (the
+    /// journal is replayed by the node).
     pub fn bytes(&self) -> Vec<u8> {
         let len = self.snapshot.as_ref().map_or(0, Vec::len)
             + self.changes.iter().map(Vec::len).sum::<usize>();
@@ -159,6 +168,8 @@ pub struct DocInfo {
     pub heads: Vec<ChangeHash>,
     /// Changes appended since the last snapshot.
     pub pending_changes: u64,
+    /// Journal entries not yet written as changes.
+    pub journal_entries: u64,
     /// Whether the index rows reflect the document. Every write moves the
     /// document and its index rows together, so this is false only when the
     /// index was lost.
@@ -331,6 +342,49 @@ pub(crate) mod conformance {
         assert_eq!(s.docs().unwrap()[0].pending_changes, 0);
     }
 
+    pub fn the_journal_appends_and_flushes(s: &mut dyn Store) {
+        let mut w = DocWrite::new(roster(), vec![h(1)]);
+        w.snapshot = Some(b"S".to_vec());
+        w.journal = vec![b"op1".to_vec()];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut w = DocWrite::new(roster(), vec![h(1)]);
+        w.journal = vec![b"op2".to_vec(), b"op3".to_vec()];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        let d = s.load(&roster()).unwrap().unwrap();
+        assert_eq!(
+            d.journal,
+            vec![b"op1".to_vec(), b"op2".to_vec(), b"op3".to_vec()]
+        );
+        assert_eq!(d.bytes(), b"S", "journal entries are not automerge bytes");
+        let info = &s.docs().unwrap()[0];
+        assert_eq!(info.journal_entries, 3);
+        assert_eq!(info.heads, vec![h(1)], "a journal write keeps the heads");
+
+        // A flush replaces the journal with the changes it became.
+        let mut w = DocWrite::new(roster(), vec![h(2)]);
+        w.flush_journal = true;
+        w.changes = vec![b"c".to_vec()];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        let d = s.load(&roster()).unwrap().unwrap();
+        assert!(d.journal.is_empty());
+        assert_eq!(d.bytes(), b"Sc");
+        let info = &s.docs().unwrap()[0];
+        assert_eq!(info.journal_entries, 0);
+        assert_eq!(info.heads, vec![h(2)]);
+    }
+
     pub fn index_rows_follow_ops(s: &mut dyn Store) {
         let mut w = DocWrite::new(roster(), vec![h(1)]);
         w.index = vec![
@@ -474,6 +528,11 @@ pub(crate) mod conformance {
                 fn changes_append_and_snapshot_replaces() {
                     let mut s = $make;
                     c::changes_append_and_snapshot_replaces(&mut s);
+                }
+                #[test]
+                fn the_journal_appends_and_flushes() {
+                    let mut s = $make;
+                    c::the_journal_appends_and_flushes(&mut s);
                 }
                 #[test]
                 fn index_rows_follow_ops() {

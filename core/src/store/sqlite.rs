@@ -32,6 +32,13 @@ const MIGRATIONS: &[&str] = &[r#"
         heads BLOB NOT NULL,
         bytes BLOB NOT NULL
     );
+    -- Local operations acknowledged to the user whose automerge changes are
+    -- not written yet; replayed on load, replaced by changes on flush.
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY,
+        doc TEXT NOT NULL,
+        op BLOB NOT NULL
+    );
     CREATE TABLE peer_states (
         peer TEXT NOT NULL,
         doc TEXT NOT NULL,
@@ -154,6 +161,10 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
     let key = w.doc_key()?;
     let doc = key.to_string();
     let heads = encode_heads(&w.heads);
+    if w.flush_journal || w.snapshot.is_some() {
+        tx.prepare_cached("DELETE FROM journal WHERE doc = ?1")?
+            .execute([&doc])?;
+    }
     if let Some(snapshot) = &w.snapshot {
         tx.execute("DELETE FROM changes WHERE doc = ?1", [&doc])?;
         tx.execute(
@@ -162,7 +173,7 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
             params![doc, heads, snapshot],
         )?;
     } else if w.changes.is_empty() {
-        // Heads unchanged: an index rebuild.
+        // Heads unchanged: a journal append or an index rebuild.
         tx.execute(
             "INSERT INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)
              ON CONFLICT (doc) DO UPDATE SET index_current = 1",
@@ -182,6 +193,12 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
             insert.execute(params![doc, &[] as &[u8], c])?;
         }
         insert.execute(params![doc, heads, last])?;
+    }
+    if !w.journal.is_empty() {
+        let mut insert = tx.prepare_cached("INSERT INTO journal (doc, op) VALUES (?1, ?2)")?;
+        for op in &w.journal {
+            insert.execute(params![doc, op])?;
+        }
     }
     for op in &w.index {
         apply_index(tx, key, &doc, op)?;
@@ -312,7 +329,8 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare(
             "SELECT d.doc, d.heads, d.index_current,
                     (SELECT count(*) FROM changes c WHERE c.doc = d.doc),
-                    (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1)
+                    (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1),
+                    (SELECT count(*) FROM journal j WHERE j.doc = d.doc)
              FROM docs d ORDER BY d.doc",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -322,15 +340,17 @@ impl Store for SqliteStore {
                 r.get::<_, bool>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, Option<Vec<u8>>>(4)?,
+                r.get::<_, i64>(5)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (doc, snapshot_heads, index_current, pending, change_heads) = row?;
+            let (doc, snapshot_heads, index_current, pending, change_heads, journal) = row?;
             out.push(DocInfo {
                 key: doc.parse()?,
                 heads: decode_heads(change_heads.as_deref().unwrap_or(&snapshot_heads))?,
                 pending_changes: pending.max(0) as u64,
+                journal_entries: journal.max(0) as u64,
                 index_current,
             });
         }
@@ -354,7 +374,17 @@ impl Store for SqliteStore {
         let changes = stmt
             .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Some(StoredDoc { snapshot, changes }))
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT op FROM journal WHERE doc = ?1 ORDER BY id")?;
+        let journal = stmt
+            .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(StoredDoc {
+            snapshot,
+            changes,
+            journal,
+        }))
     }
 
     fn peer_state(&self, peer: &DeviceId, doc: &DocKey) -> Result<Option<Vec<u8>>> {
