@@ -16,12 +16,14 @@ use crate::model::{Check, CheckId, Claim, DeviceId, Incident, RecipientId, Space
 /// Schema migrations, applied in order; `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &[r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    -- Small rows only: a row holding a multi-megabyte snapshot would be
+    -- copied whole by every update of its other columns.
     CREATE TABLE docs (
         doc TEXT PRIMARY KEY,
         heads BLOB NOT NULL,
-        snapshot BLOB,
         index_current INTEGER NOT NULL DEFAULT 0
     );
+    CREATE TABLE snapshots (doc TEXT PRIMARY KEY, bytes BLOB NOT NULL);
     -- Changes since each document's snapshot. Compaction keeps this table
     -- small, so reading one document's rows needs no index of its own, and
     -- each row carries the heads after it: appending a change touches no
@@ -93,6 +95,10 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 16 MiB of page cache (SQLite's default is 2 MiB): the index of a
+        // large incident stays in memory, so recording a check at a long
+        // history does not wait on page reads.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(SqliteStore { conn })
@@ -168,12 +174,16 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
     if let Some(snapshot) = &w.snapshot {
         tx.execute("DELETE FROM changes WHERE doc = ?1", [&doc])?;
         tx.execute(
-            "INSERT INTO docs (doc, heads, snapshot, index_current) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT (doc) DO UPDATE SET heads = ?2, snapshot = ?3, index_current = 1",
-            params![doc, heads, snapshot],
+            "INSERT OR REPLACE INTO snapshots (doc, bytes) VALUES (?1, ?2)",
+            params![doc, snapshot],
         )?;
-    } else if w.changes.is_empty() {
-        // Heads unchanged: a journal append or an index rebuild.
+        tx.execute(
+            "INSERT INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)
+             ON CONFLICT (doc) DO UPDATE SET heads = ?2, index_current = 1",
+            params![doc, heads],
+        )?;
+    } else if w.changes.is_empty() && w.journal.is_empty() {
+        // An index rebuild.
         tx.execute(
             "INSERT INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)
              ON CONFLICT (doc) DO UPDATE SET index_current = 1",
@@ -359,15 +369,19 @@ impl Store for SqliteStore {
 
     fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
         let doc = key.to_string();
-        let snapshot: Option<Option<Vec<u8>>> = self
+        let exists: Option<i64> = self
             .conn
-            .query_row("SELECT snapshot FROM docs WHERE doc = ?1", [&doc], |r| {
+            .query_row("SELECT 1 FROM docs WHERE doc = ?1", [&doc], |r| r.get(0))
+            .optional()?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let snapshot: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT bytes FROM snapshots WHERE doc = ?1", [&doc], |r| {
                 r.get(0)
             })
             .optional()?;
-        let Some(snapshot) = snapshot else {
-            return Ok(None);
-        };
         let mut stmt = self
             .conn
             .prepare_cached("SELECT bytes FROM changes WHERE doc = ?1 ORDER BY id")?;
