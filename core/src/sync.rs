@@ -313,7 +313,7 @@ pub fn receive(
     let carried = !entry.data.is_none();
     match entry.data {
         Data::None => {}
-        Data::Changes(packed) => doc.apply_changes(unpack_changes(&packed)?)?,
+        Data::Changes(packed) => doc.apply_changes_batch(unpack_changes(&packed)?)?,
         Data::Snapshot(bytes) => {
             let mut other = AutoCommit::load(&bytes)
                 .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?;

@@ -338,8 +338,12 @@ fn bench_sync(small: bool) {
         "| history | anpi bytes | anpi round trips | anpi time p50 | plain automerge bytes | plain messages | plain time p50 | bytes ratio | plain, fresh states: bytes |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let histories: &[usize] = if small { &[1_000] } else { &[1_000, 50_000] };
-    for &history in histories {
+    let histories: Vec<usize> = match std::env::var("ANPI_BENCH_SYNC_HISTORY") {
+        Ok(h) => vec![h.parse().expect("ANPI_BENCH_SYNC_HISTORY is a number")],
+        Err(_) if small => vec![1_000],
+        Err(_) => vec![1_000, 50_000],
+    };
+    for history in histories {
         let dir = tempfile::tempdir().expect("tmp");
         let recipients = 1_000;
         let (mut a, space, incident) =
@@ -361,7 +365,10 @@ fn bench_sync(small: bool) {
             _ => panic!("no checks map"),
         };
 
-        let rounds = 5;
+        let rounds: usize = std::env::var("ANPI_BENCH_SYNC_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(5);
         let (mut ours_t, mut plain_t) = (Vec::new(), Vec::new());
         let (mut ours_bytes, mut ours_rt, mut plain_bytes, mut plain_msgs, mut fresh_bytes) =
             (0, 0, 0, 0, 0);
