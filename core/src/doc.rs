@@ -7,7 +7,7 @@
 //! roster                              incident/<kind>-<date>
 //! ├─ space: { name }                  ├─ opened:  { <device>: Opening (JSON) }
 //! └─ recipients:                      ├─ ended:   { <device>: Ending (JSON) }
-//!    └─ <利用者ID>: Recipient          ├─ checks:  { <check id>: Check (JSON) }
+//!    └─ <利用者ID>: Recipient          ├─ checks:  { <device>.<n>: { <check id>: Check (JSON) } }
 //!       (a map, one register per      └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
 //!        field, nested plan map)
 //! ```
@@ -21,6 +21,11 @@
 //!   map of registers: it is written once and never edited, so per-field
 //!   registers would buy nothing and cost ~12 ops per check in every load,
 //!   save and sync.
+//! - Checks sit in **buckets** of at most [`CHECKS_PER_BUCKET`], each
+//!   created and filled by one device (`<device>.<n>`). automerge applies
+//!   received changes by walking the map they land in; a bucket keeps that
+//!   walk short at any history length, and since only its device creates it,
+//!   no two devices ever create the same bucket concurrently.
 //! - Every top-level map is created by a deterministic **genesis** change
 //!   (fixed actor, time 0), identical on every device. Two phones that start
 //!   the same incident offline therefore share its containers instead of
@@ -36,8 +41,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    Check, CheckId, Claim, DeviceId, Incident, IncidentId, IncidentKind, Recipient, RecipientId,
-    SpaceId, Staff, Timestamp,
+    Check, Claim, DeviceId, Incident, IncidentId, IncidentKind, Recipient, RecipientId, SpaceId,
+    Staff, Timestamp,
 };
 
 /// Which document of a space.
@@ -415,20 +420,54 @@ pub fn incident(doc: &AutoCommit, space: &SpaceId, id: &IncidentId) -> Result<Op
     }))
 }
 
-/// Add a check. Checks are never changed or removed.
+/// Checks per bucket (see the module documentation).
+pub const CHECKS_PER_BUCKET: usize = 256;
+
+/// Add a check made on `device`, into that device's current bucket. Checks
+/// are never changed or removed.
 pub fn put_check(doc: &mut AutoCommit, check: &Check) -> Result<()> {
     let checks = top(doc, CHECKS)?;
-    put_json(doc, &checks, &check.id.to_string(), check)
+    let prefix = format!("{}.", check.device);
+    let mut last: Option<(u64, ObjId)> = None;
+    for item in doc.map_range(&checks, prefix.clone()..) {
+        let Some(n) = item.key.strip_prefix(&prefix) else {
+            break;
+        };
+        if let (Ok(n), automerge::ValueRef::Object(ObjType::Map)) = (n.parse::<u64>(), &item.value)
+            && last.as_ref().is_none_or(|(m, _)| n > *m)
+        {
+            last = Some((n, item.id()));
+        }
+    }
+    let bucket = match last {
+        Some((_, id)) if doc.length(&id) < CHECKS_PER_BUCKET => id,
+        other => {
+            let next = other.map_or(0, |(n, _)| n + 1);
+            doc.put_object(&checks, format!("{prefix}{next}"), ObjType::Map)?
+        }
+    };
+    put_json(doc, &bucket, &check.id.to_string(), check)
 }
 
-/// One check.
-pub fn check(doc: &AutoCommit, id: &CheckId) -> Result<Option<Check>> {
-    get_json(doc, &top(doc, CHECKS)?, &id.to_string())
+/// One check, by its bucket and id.
+pub fn check(doc: &AutoCommit, bucket: &str, id: &str) -> Result<Option<Check>> {
+    let checks = top(doc, CHECKS)?;
+    match doc.get(&checks, bucket)? {
+        Some((Value::Object(ObjType::Map), b)) => get_json(doc, &b, id),
+        _ => Ok(None),
+    }
 }
 
 /// Every check.
 pub fn checks(doc: &AutoCommit) -> Result<Vec<Check>> {
-    all_json(doc, &top(doc, CHECKS)?)
+    let checks = top(doc, CHECKS)?;
+    let mut out = Vec::new();
+    for item in doc.map_range(&checks, ..) {
+        if let automerge::ValueRef::Object(ObjType::Map) = item.value {
+            out.extend(all_json::<Check>(doc, &item.id())?);
+        }
+    }
+    Ok(out)
 }
 
 fn claim_key(device: &DeviceId, recipient: &RecipientId) -> String {
@@ -481,8 +520,8 @@ pub struct Touched {
     pub meta: bool,
     /// Recipients (roster) that changed.
     pub recipients: BTreeSet<String>,
-    /// Checks added.
-    pub checks: BTreeSet<String>,
+    /// Checks added, as (bucket, check id).
+    pub checks: BTreeSet<(String, String)>,
     /// Claim keys put or removed.
     pub claims: BTreeSet<String>,
 }
@@ -531,10 +570,18 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
                 }
                 Ok(None)
             };
-            if let Some(k) = entry_of(&recipients)? {
+            if checks.as_ref() == Some(&obj) {
+                // A device opened a new bucket: nothing to list yet.
+                continue;
+            }
+            let parent = doc.parents(&obj)?.next();
+            if let (Some(p), Some(k)) = (&parent, &key)
+                && checks.as_ref() == Some(&p.obj)
+                && let Prop::Map(bucket) = &p.prop
+            {
+                t.checks.insert((bucket.clone(), k.clone()));
+            } else if let Some(k) = entry_of(&recipients)? {
                 t.recipients.insert(k);
-            } else if let Some(k) = entry_of(&checks)? {
-                t.checks.insert(k);
             } else if let Some(k) = entry_of(&claims)? {
                 t.claims.insert(k);
             } else {
@@ -548,7 +595,7 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CheckMethod, CheckResult};
+    use crate::model::{CheckId, CheckMethod, CheckResult};
 
     fn dev(n: u8) -> DeviceId {
         DeviceId(format!("{n:02x}{n:02x}{n:02x}{n:02x}"))
@@ -591,6 +638,41 @@ mod tests {
         a.merge(&mut b).unwrap();
         // Both checks are visible: the two devices shared one `checks` map.
         assert_eq!(checks(&a).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn checks_fill_one_bucket_after_another() {
+        let mut a = create(&DocKind::Incident("flood-2026-11-21".into()), &dev(1));
+        let mut ids = Vec::new();
+        for i in 0..(CHECKS_PER_BUCKET + 10) {
+            let c = Check {
+                id: CheckId::new(),
+                recipient: format!("R{i}").as_str().into(),
+                incident: "flood-2026-11-21".into(),
+                staff: Staff::default(),
+                device: dev(1),
+                at: Timestamp::from_millis(i as i64),
+                method: CheckMethod::Phone,
+                result: CheckResult::Safe,
+                note: String::new(),
+                shelter: None,
+                supersedes: None,
+                known: vec![],
+                known_claims: vec![],
+            };
+            put_check(&mut a, &c).unwrap();
+            ids.push(c.id);
+        }
+        let buckets: Vec<String> = a.keys(top(&a, CHECKS).unwrap()).collect();
+        assert_eq!(buckets, [format!("{}.0", dev(1)), format!("{}.1", dev(1))]);
+        let mut got: Vec<_> = checks(&a).unwrap().into_iter().map(|c| c.id).collect();
+        got.sort();
+        ids.sort();
+        assert_eq!(got, ids);
+        let last = ids.last().unwrap().to_string();
+        let in_second = check(&a, &format!("{}.1", dev(1)), &last).unwrap();
+        let in_first = check(&a, &format!("{}.0", dev(1)), &last).unwrap();
+        assert!(in_second.is_some() != in_first.is_some());
     }
 
     #[test]

@@ -1191,11 +1191,14 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
             {
                 ops.push(IndexOp::Incident(i));
             }
-            for c in &t.checks {
-                let cid: CheckId = c
-                    .parse()
-                    .map_err(|_| Error::sync(format!("peer wrote a check with a bad id {c:?}")))?;
-                if let Some(check) = doc::check(d, &cid)? {
+            for (bucket, id) in &t.checks {
+                if let Some(check) = doc::check(d, bucket, id)? {
+                    if check.id.to_string() != *id {
+                        return Err(Error::sync(format!(
+                            "peer stored check {} under the key {id:?}",
+                            check.id
+                        )));
+                    }
                     ops.push(IndexOp::Check(check));
                 }
             }
