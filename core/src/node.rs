@@ -297,17 +297,35 @@ impl Node {
                 .load(key)?
                 .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
             let mut d = doc::load(&stored.bytes(), &self.device)?;
-            let persisted = d.get_heads();
+            let mut persisted = d.get_heads();
             for entry in &stored.journal {
                 JournalOp::decode(entry)?.apply(&mut d)?;
             }
             d.commit();
+            if !stored.journal.is_empty() {
+                // A journal left by a crash (or by a failed write): write its
+                // changes now, so that a document is only ever in memory with
+                // a journal the node is keeping track of.
+                let heads = d.get_heads();
+                let mut w = DocWrite::new(key.clone(), heads.clone());
+                w.changes = d
+                    .get_changes(&persisted)
+                    .iter()
+                    .map(|c| c.raw_bytes().to_vec())
+                    .collect();
+                w.flush_journal = true;
+                self.store.write(Batch {
+                    docs: vec![w],
+                    ..Default::default()
+                })?;
+                persisted = heads;
+            }
             self.docs.insert(
                 key.clone(),
                 Loaded {
                     doc: d,
                     persisted,
-                    journal: stored.journal.len(),
+                    journal: 0,
                 },
             );
         }
@@ -351,19 +369,16 @@ impl Node {
     /// sync: a change must be on disk as a change before a peer may see it,
     /// or a crash could make this device reuse its sequence number.
     pub fn flush_all(&mut self) -> Result<()> {
-        // Documents with a journal that are not loaded yet are loaded (which
-        // replays it) and flushed too.
-        let pending: Vec<DocKey> = self
-            .store
-            .docs()?
-            .into_iter()
-            .filter(|d| d.journal_entries > 0)
-            .map(|d| d.key)
+        // A document with a journal is always in memory: loading flushes
+        // any journal found on disk, and a document gaining entries stays
+        // loaded (an eviction after a failed write reloads, and so
+        // flushes, before the document is used again).
+        let keys: Vec<DocKey> = self
+            .docs
+            .iter()
+            .filter(|(_, l)| l.journal > 0)
+            .map(|(k, _)| k.clone())
             .collect();
-        for key in &pending {
-            self.loaded(key)?;
-        }
-        let keys: Vec<DocKey> = self.docs.keys().cloned().collect();
         for key in keys {
             self.flush(&key)?;
         }
@@ -863,9 +878,8 @@ impl Node {
     fn doc_keys(&self, spaces: &BTreeSet<SpaceId>) -> Result<Vec<DocKey>> {
         let mut keys: Vec<DocKey> = self
             .store
-            .docs()?
+            .doc_keys()?
             .into_iter()
-            .map(|d| d.key)
             .filter(|k| spaces.contains(&k.space))
             .collect();
         // Incident documents first: safety status before roster edits.

@@ -150,6 +150,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn doc_keys(&self) -> Result<Vec<DocKey>> {
+        Ok(self.docs.keys().cloned().collect())
+    }
+
     fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
         Ok(self.docs.get(key).map(|d| StoredDoc {
             snapshot: d.snapshot.clone(),

@@ -189,8 +189,10 @@ pub trait Store: Send {
     fn write(&mut self, batch: Batch) -> Result<()>;
     /// A device setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Every stored document.
+    /// Every stored document, with its heads and counts.
     fn docs(&self) -> Result<Vec<DocInfo>>;
+    /// The names of the stored documents (cheaper than [`Store::docs`]).
+    fn doc_keys(&self) -> Result<Vec<DocKey>>;
     /// One document's bytes.
     fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>>;
     /// The saved sync state with `peer` for `doc`.

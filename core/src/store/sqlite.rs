@@ -367,6 +367,16 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn doc_keys(&self) -> Result<Vec<DocKey>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc FROM docs ORDER BY doc")?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        names.iter().map(|n| n.parse()).collect()
+    }
+
     fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
         let doc = key.to_string();
         let exists: Option<i64> = self
