@@ -357,7 +357,7 @@ fn bench_sync(small: bool) {
         let rounds: usize = std::env::var("ANPI_BENCH_SYNC_ROUNDS")
             .ok()
             .and_then(|r| r.parse().ok())
-            .unwrap_or(5);
+            .unwrap_or(15);
         let (mut ours_t, mut plain_t) = (Vec::new(), Vec::new());
         let (mut ours_bytes, mut ours_rt, mut plain_bytes, mut plain_msgs, mut fresh_bytes) =
             (0, 0, 0, 0, 0);
