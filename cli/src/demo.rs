@@ -213,17 +213,11 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         phone_b.start_incident(&space, IncidentKind::Earthquake, "", quake.plus_minutes(4))?;
     let list = |node: &Node, inc: &IncidentId| -> Result<Vec<RecipientId>> {
         let data = node.incident_data(&space, Some(inc))?;
-        Ok(views::priority_list(
-            &data.recipients,
-            data.incident.as_ref(),
-            &data.checks,
-            &data.claims,
-            &PriorityConfig::default(),
-            quake,
-        )
-        .iter()
-        .map(|e| e.recipient.id.clone())
-        .collect())
+        Ok(data
+            .priority_list(&PriorityConfig::default(), quake)
+            .iter()
+            .map(|e| e.recipient.id.clone())
+            .collect())
     };
     let top = list(&phone_a, &inc_a.id)?;
     let results = [
@@ -279,14 +273,7 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         .ok_or("the incident did not reach the office")?;
     let data = office.incident_data(&space, Some(&incident.id))?;
     let now = at;
-    let list = views::priority_list(
-        &data.recipients,
-        data.incident.as_ref(),
-        &data.checks,
-        &data.claims,
-        &PriorityConfig::default(),
-        now,
-    );
+    let list = data.priority_list(&PriorityConfig::default(), now);
     println!(
         "\n5. {} — {} ({}: {})",
         t(

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod doc;
 pub mod error;
+pub mod io;
 pub mod model;
 pub mod node;
 pub mod store;

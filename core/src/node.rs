@@ -91,6 +91,24 @@ pub struct IncidentData {
     pub claims: Vec<Claim>,
 }
 
+impl IncidentData {
+    /// The priority list of this data.
+    pub fn priority_list(
+        &self,
+        config: &crate::views::PriorityConfig,
+        now: Timestamp,
+    ) -> Vec<crate::views::PriorityEntry<'_>> {
+        crate::views::priority_list(
+            &self.recipients,
+            self.incident.as_ref(),
+            &self.checks,
+            &self.claims,
+            config,
+            now,
+        )
+    }
+}
+
 /// Counters of one sync session, for people and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncStats {
@@ -306,19 +324,7 @@ impl Node {
                 // A journal left by a crash (or by a failed write): write its
                 // changes now, so that a document is only ever in memory with
                 // a journal the node is keeping track of.
-                let heads = d.get_heads();
-                let mut w = DocWrite::new(key.clone(), heads.clone());
-                w.changes = d
-                    .get_changes(&persisted)
-                    .iter()
-                    .map(|c| c.raw_bytes().to_vec())
-                    .collect();
-                w.flush_journal = true;
-                self.store.write(Batch {
-                    docs: vec![w],
-                    ..Default::default()
-                })?;
-                persisted = heads;
+                persisted = write_journal_as_changes(self.store.as_mut(), key, &mut d, &persisted)?;
             }
             self.docs.insert(
                 key.clone(),
@@ -347,20 +353,7 @@ impl Node {
         if l.journal == 0 {
             return Ok(());
         }
-        let heads = l.doc.get_heads();
-        let mut w = DocWrite::new(key.clone(), heads.clone());
-        w.changes = l
-            .doc
-            .get_changes(&l.persisted)
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
-        w.flush_journal = true;
-        self.store.write(Batch {
-            docs: vec![w],
-            ..Default::default()
-        })?;
-        l.persisted = heads;
+        l.persisted = write_journal_as_changes(self.store.as_mut(), key, &mut l.doc, &l.persisted)?;
         l.journal = 0;
         Ok(())
     }
@@ -1138,6 +1131,29 @@ impl Node {
         w.index = touched_index(doc, key, &touched)?;
         Ok(w)
     }
+}
+
+/// Replace a document's journal by the changes made since `persisted`, in
+/// one write. Returns the heads now stored.
+fn write_journal_as_changes(
+    store: &mut dyn Store,
+    key: &DocKey,
+    doc: &mut AutoCommit,
+    persisted: &[ChangeHash],
+) -> Result<Vec<ChangeHash>> {
+    let heads = doc.get_heads();
+    let mut w = DocWrite::new(key.clone(), heads.clone());
+    w.changes = doc
+        .get_changes(persisted)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    w.flush_journal = true;
+    store.write(Batch {
+        docs: vec![w],
+        ..Default::default()
+    })?;
+    Ok(heads)
 }
 
 impl Drop for Node {

@@ -14,7 +14,7 @@ use anpi_core::doc::DocKey;
 use anpi_core::model::*;
 use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::SqliteStore;
-use anpi_core::views::{self, PriorityConfig};
+use anpi_core::views::PriorityConfig;
 use automerge::AutoCommit;
 use automerge::sync::SyncDoc;
 use rusqlite::Connection;
@@ -262,14 +262,7 @@ fn bench_open(small: bool) {
             let opened = t.elapsed();
             let data = node.incident_data(&space, Some(&incident)).expect("data");
             let read = t.elapsed();
-            let list = views::priority_list(
-                &data.recipients,
-                data.incident.as_ref(),
-                &data.checks,
-                &data.claims,
-                &PriorityConfig::default(),
-                onset().plus_minutes(60),
-            );
+            let list = data.priority_list(&PriorityConfig::default(), onset().plus_minutes(60));
             assert_eq!(list.len(), n);
             total.push(t.elapsed());
             open.push(opened);

@@ -125,14 +125,7 @@ fn view(node: &Node, space: &SpaceId) -> String {
     let data = node
         .incident_data(space, has_incident.then_some(&id))
         .unwrap();
-    let list = views::priority_list(
-        &data.recipients,
-        data.incident.as_ref(),
-        &data.checks,
-        &data.claims,
-        &PriorityConfig::default(),
-        now(),
-    );
+    let list = data.priority_list(&PriorityConfig::default(), now());
     let dups = views::duplicates(&data.checks);
     let rows: Vec<String> = list
         .iter()

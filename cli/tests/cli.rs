@@ -1,0 +1,167 @@
+//! The `anpi` command end to end: a real binary, real data folders.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn anpi(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("ANPI_DATA")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ROSTER: &str = "利用者ID,氏名,住所,世帯状況,要介護度,医療機器,浸水想定,生年月日
+R001,山田 ハル,架空市東1-1,独居,要介護4,人工呼吸器,0.5-3m,昭和15年3月2日
+R002,鈴木 茂,架空市西2-2,同居,要支援1,,無,S10.12.1
+";
+
+fn office(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("office");
+    let o = anpi(
+        &data,
+        &["init", "--space", "ひまわり居宅", "--staff", "事務 花子"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("スペース「ひまわり居宅」を作成しました"),
+        "{}",
+        stdout(&o)
+    );
+    data
+}
+
+#[test]
+fn import_utf8_with_bom_then_reimport_then_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(ROSTER.as_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+
+    let o = anpi(&data, &["import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("追加 2 件・更新 0 件・変更なし 0 件（文字コード: UTF-8 (BOM)）"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = anpi(&data, &["import", file.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("追加 0 件・更新 0 件・変更なし 2 件"),
+        "{}",
+        stdout(&o)
+    );
+
+    let changed = ROSTER.replace("架空市西2-2", "架空市西2-3");
+    std::fs::write(&file, changed).unwrap();
+    let o = anpi(&data, &["--lang", "en", "import", file.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("0 added, 1 updated, 1 unchanged (encoding: UTF-8)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn import_shift_jis() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster-sjis.csv");
+    let (sjis, _, bad) = encoding_rs::SHIFT_JIS.encode(ROSTER);
+    assert!(!bad);
+    std::fs::write(&file, &sjis).unwrap();
+    let o = anpi(&data, &["import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("追加 2 件"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Shift_JIS (CP932)"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_bad_row_imports_nothing_and_names_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("bad.csv");
+    let bad =
+        format!("{ROSTER}R003,,架空市南3-3,一人暮らし,,,,平成2年2月30日\nR001,重複,架空市,,,,,\n");
+    std::fs::write(&file, bad).unwrap();
+    let o = anpi(&data, &["import", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("bad.csv"), "{err}");
+    assert!(err.contains("4行目 「氏名」: 必須項目が空です"), "{err}");
+    assert!(err.contains("4行目 「世帯状況」"), "{err}");
+    assert!(err.contains("\"一人暮らし\""), "{err}");
+    assert!(err.contains("4行目 「生年月日」"), "{err}");
+    assert!(
+        err.contains("5行目 「利用者ID」: 利用者IDが2行目と重複しています"),
+        "{err}"
+    );
+    assert!(err.contains("1件も登録していません"), "{err}");
+
+    // Nothing of the good rows went in: a valid import adds them all.
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, ROSTER).unwrap();
+    let o = anpi(&data, &["import", good.to_str().unwrap()]);
+    assert!(stdout(&o).contains("追加 2 件"), "{}", stdout(&o));
+}
+
+#[test]
+fn commands_say_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = anpi(&dir.path().join("nowhere"), &["import", "x.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("anpi のデータフォルダではありません"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .args(["import", "x.csv"])
+        .env_remove("ANPI_DATA")
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("--data DIR"), "{}", stderr(&o));
+    let data = office(dir.path());
+    let o = anpi(&data, &["init", "--space", "もう一つ"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("すでにスペース「ひまわり居宅」があります"),
+        "{}",
+        stderr(&o)
+    );
+    let o = anpi(
+        &data,
+        &["import", dir.path().join("missing.csv").to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.csv"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_demo_shows_a_merged_duplicate_visit() {
+    let o = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("事務所の安否確認優先順位リスト"), "{out}");
+    assert!(out.contains("⚠重複"), "{out}");
+    assert!(out.contains("重複訪問 (3)"), "{out}");
+    assert!(out.contains("往復 1 回"), "{out}");
+}
