@@ -4,6 +4,7 @@
 //! it changed on disk. Output is Japanese by default (`--lang en`).
 
 mod demo;
+mod office;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,10 +50,93 @@ enum Command {
         #[arg(long)]
         staff: Option<String>,
     },
+    /// A new device (its own identity) that joins the spaces of the data
+    /// folder SRC_DIR, copying them through the sync engine.
+    Clone {
+        /// The data folder to join from.
+        src_dir: PathBuf,
+        /// The person using this device.
+        #[arg(long)]
+        staff: Option<String>,
+        /// This device's organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Import the roster CSV (UTF-8 or Shift_JIS); all rows or none.
     Import {
         /// The CSV file.
         file: PathBuf,
+    },
+    /// The priority list (安否確認優先順位) of the open incident.
+    List {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One recipient: 様式1 evacuation plan and check history.
+    Show {
+        /// 利用者ID
+        id: String,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start, list or end incidents (災害).
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// Record a safety check (安否確認) in the open incident.
+    Check {
+        /// 利用者ID
+        id: String,
+        /// Result: safe, safe_needs_support, injured, needs_evacuation,
+        /// evacuated, hospitalized, deceased, unreachable, absent.
+        #[arg(long)]
+        status: String,
+        /// How: phone, visit, family, shelter_list, other.
+        #[arg(long)]
+        method: String,
+        /// Who checked, if not this device's person.
+        #[arg(long)]
+        staff: Option<String>,
+        /// Their organisation, if not this device's.
+        #[arg(long)]
+        org: Option<String>,
+        /// A note.
+        #[arg(long)]
+        note: Option<String>,
+        /// The shelter, when evacuated or found on a shelter list.
+        #[arg(long)]
+        shelter: Option<String>,
+        /// The id of a check this one corrects.
+        #[arg(long)]
+        supersedes: Option<String>,
+    },
+    /// Say that someone is on the way (向かっています).
+    Claim {
+        /// 利用者ID
+        id: String,
+        /// How long the claim holds.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+    },
+    /// Withdraw this device's claim.
+    Release {
+        /// 利用者ID
+        id: String,
+    },
+    /// Duplicate visits in the open incident.
+    Duplicates {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Two-way sync with another data folder (a USB stick when there is no
+    /// network).
+    Merge {
+        /// The other data folder.
+        other_dir: PathBuf,
     },
     /// An office and two phones of two organisations, offline checks, a
     /// duplicate visit, a merge, and the merged priority list.
@@ -63,16 +147,37 @@ enum Command {
     },
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+#[derive(Subcommand)]
+enum IncidentCommand {
+    /// Start (or join) the incident of KIND that began today.
+    Start {
+        /// earthquake, flood, landslide, storm, other (or 地震, 水害, …).
+        #[arg(long)]
+        kind: String,
+        /// A name people recognise.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// All incidents, newest first.
+    List {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End the open incident.
+    End,
+}
 
-fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+pub(crate) fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
     match lang {
         Lang::Ja => ja,
         Lang::En => en,
     }
 }
 
-const DB_FILE: &str = "anpi.db";
+pub(crate) const DB_FILE: &str = "anpi.db";
 
 fn data_dir(lang: Lang, data: Option<&Path>) -> Result<PathBuf> {
     data.map(Path::to_path_buf).ok_or_else(|| {
@@ -177,6 +282,65 @@ fn import(lang: Lang, data: Option<&Path>, file: &Path) -> Result<()> {
     Ok(())
 }
 
+fn clone(
+    lang: Lang,
+    data: Option<&Path>,
+    src: &Path,
+    staff: Option<String>,
+    org: Option<String>,
+) -> Result<()> {
+    let dir = data_dir(lang, data)?;
+    let mut source = open(lang, Some(src))?;
+    std::fs::create_dir_all(&dir)?;
+    let mut node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    if !node.spaces()?.is_empty() {
+        return Err(format!(
+            "{}: {}",
+            dir.display(),
+            t(lang, "すでにスペースがあります", "already holds a space")
+        )
+        .into());
+    }
+    let spaces: Vec<_> = source.spaces()?.into_iter().map(|s| s.id).collect();
+    let from = source.staff().clone();
+    node.set_staff(Staff {
+        name: staff.unwrap_or_default(),
+        organisation: org.unwrap_or(from.organisation),
+    })?;
+    let x = anpi_core::node::sync_local(&mut node, &mut source, &spaces)?;
+    node.maintain()?;
+    let names: Vec<String> = node.spaces()?.into_iter().map(|s| s.name).collect();
+    match lang {
+        Lang::Ja => println!(
+            "{} から「{}」を受け取りました（{} バイト）\n端末ID: {}",
+            src.display(),
+            names.join("」「"),
+            x.initiator.bytes_received,
+            node.device()
+        ),
+        Lang::En => println!(
+            "received \"{}\" from {} ({} bytes)\ndevice id: {}",
+            names.join("\", \""),
+            src.display(),
+            x.initiator.bytes_received,
+            node.device()
+        ),
+    }
+    Ok(())
+}
+
+/// Run a command on the data folder and leave it compacted.
+fn with_node(
+    lang: Lang,
+    data: Option<&Path>,
+    f: impl FnOnce(&mut Node) -> Result<()>,
+) -> Result<()> {
+    let mut node = open(lang, data)?;
+    f(&mut node)?;
+    node.maintain()?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let lang = match cli.lang {
@@ -187,6 +351,53 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init { space, org, staff } => init(lang, data, &space, org, staff),
         Command::Import { file } => import(lang, data, &file),
+        Command::Clone {
+            src_dir,
+            staff,
+            org,
+        } => clone(lang, data, &src_dir, staff, org),
+        Command::List { json } => with_node(lang, data, |n| office::list(lang, n, json)),
+        Command::Show { id, json } => with_node(lang, data, |n| office::show(lang, n, &id, json)),
+        Command::Incident { command } => with_node(lang, data, |n| match command {
+            IncidentCommand::Start { kind, name } => office::incident_start(lang, n, &kind, name),
+            IncidentCommand::List { json } => office::incident_list(lang, n, json),
+            IncidentCommand::End => office::incident_end(lang, n),
+        }),
+        Command::Check {
+            id,
+            status,
+            method,
+            staff,
+            org,
+            note,
+            shelter,
+            supersedes,
+        } => with_node(lang, data, |n| {
+            office::check(
+                lang,
+                n,
+                office::CheckArgs {
+                    id,
+                    status,
+                    method,
+                    staff,
+                    org,
+                    note,
+                    shelter,
+                    supersedes,
+                },
+            )
+        }),
+        Command::Claim { id, minutes } => {
+            with_node(lang, data, |n| office::claim(lang, n, &id, minutes))
+        }
+        Command::Release { id } => with_node(lang, data, |n| office::release(lang, n, &id)),
+        Command::Duplicates { json } => {
+            with_node(lang, data, |n| office::duplicates(lang, n, json))
+        }
+        Command::Merge { other_dir } => {
+            with_node(lang, data, |n| office::merge(lang, n, &other_dir))
+        }
         Command::Demo { keep } => demo::run(lang, keep),
     };
     match result {

@@ -165,3 +165,194 @@ fn the_demo_shows_a_merged_duplicate_visit() {
     assert!(out.contains("重複訪問 (3)"), "{out}");
     assert!(out.contains("往復 1 回"), "{out}");
 }
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn two_phones_of_two_organisations_check_offline_and_the_office_sees_the_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let office = office(dir.path());
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    ok(anpi(&office, &["import", roster.to_str().unwrap()]));
+    let empty = ok(anpi(&office, &["duplicates", "--json"]));
+    assert_eq!(empty.trim(), "[]");
+
+    let a = dir.path().join("phone-a");
+    let b = dir.path().join("phone-b");
+    let out = ok(anpi(
+        &a,
+        &[
+            "clone",
+            office.to_str().unwrap(),
+            "--staff",
+            "佐藤",
+            "--org",
+            "ひまわり居宅",
+        ],
+    ));
+    assert!(out.contains("「ひまわり居宅」を受け取りました"), "{out}");
+    ok(anpi(
+        &b,
+        &[
+            "clone",
+            office.to_str().unwrap(),
+            "--staff",
+            "田中",
+            "--org",
+            "架空市役所",
+        ],
+    ));
+
+    // Offline: each phone starts the same earthquake and checks R001.
+    ok(anpi(
+        &a,
+        &[
+            "incident",
+            "start",
+            "--kind",
+            "earthquake",
+            "--name",
+            "地震",
+        ],
+    ));
+    ok(anpi(&b, &["incident", "start", "--kind", "地震"]));
+    let out = ok(anpi(
+        &a,
+        &[
+            "check",
+            "R001",
+            "--status",
+            "safe",
+            "--method",
+            "visit",
+            "--note",
+            "本人と会話",
+        ],
+    ));
+    assert!(
+        out.contains("記録しました: R001 山田 ハル — 訪問 — 無事"),
+        "{out}"
+    );
+    ok(anpi(
+        &b,
+        &["check", "R001", "--status", "safe", "--method", "phone"],
+    ));
+    let out = ok(anpi(&b, &["claim", "R002", "--minutes", "30"]));
+    assert!(out.contains("R002 に向かっています"), "{out}");
+
+    // Back at the office.
+    let out = ok(anpi(&office, &["merge", a.to_str().unwrap()]));
+    assert!(out.contains("統合しました"), "{out}");
+    ok(anpi(&office, &["merge", b.to_str().unwrap()]));
+
+    let dups: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&office, &["duplicates", "--json"]))).unwrap();
+    assert_eq!(dups.as_array().unwrap().len(), 1, "{dups}");
+    assert_eq!(dups[0]["recipient_id"], "R001");
+    let orgs: Vec<&str> = dups[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["org"].as_str().unwrap())
+        .collect();
+    assert!(
+        orgs.contains(&"ひまわり居宅") && orgs.contains(&"架空市役所"),
+        "{orgs:?}"
+    );
+    assert!(dups[0]["checks"][0]["method"].is_string());
+    assert!(dups[0]["checks"][0]["status"] == "safe");
+
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&office, &["list", "--json"]))).unwrap();
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // R002 is not reached yet, so it comes first; R001 is settled.
+    assert_eq!(rows[0]["id"], "R002");
+    assert_eq!(rows[0]["status"], "unchecked");
+    assert_eq!(rows[0]["claims"][0]["staff"], "田中");
+    assert_eq!(rows[1]["id"], "R001");
+    assert_eq!(rows[1]["status"], "safe");
+    assert_eq!(rows[1]["duplicate"], true);
+    assert_eq!(rows[1]["rank"], 2);
+    assert!(rows[1]["checked_by"]["org"].is_string());
+    assert!(
+        rows[1]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "人工呼吸器使用")
+    );
+
+    let text = ok(anpi(&office, &["list"]));
+    assert!(text.contains("⚠重複"), "{text}");
+    let shown = ok(anpi(&office, &["show", "R001"]));
+    assert!(shown.contains("様式1 利用者避難情報"), "{shown}");
+    assert!(shown.contains("「本人と会話」"), "{shown}");
+    assert!(shown.contains("⚠重複"), "{shown}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&office, &["show", "R001", "--json"]))).unwrap();
+    assert_eq!(shown["history"].as_array().unwrap().len(), 2);
+
+    let out = ok(anpi(&b, &["release", "R002"]));
+    assert!(out.contains("取り消しました"), "{out}");
+    let incidents: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&office, &["incident", "list", "--json"]))).unwrap();
+    assert_eq!(
+        incidents.as_array().unwrap().len(),
+        1,
+        "one incident, started on two phones"
+    );
+    assert_eq!(incidents[0]["name"], "地震");
+    ok(anpi(&office, &["incident", "end"]));
+    let o = anpi(
+        &office,
+        &["check", "R002", "--status", "safe", "--method", "visit"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("開始中の災害がありません"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn unknown_codes_list_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let office = office(dir.path());
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    ok(anpi(&office, &["import", roster.to_str().unwrap()]));
+    let o = anpi(&office, &["incident", "start", "--kind", "tsunami"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("earthquake, flood, landslide, storm, other"),
+        "{}",
+        stderr(&o)
+    );
+    ok(anpi(&office, &["incident", "start", "--kind", "flood"]));
+    let o = anpi(
+        &office,
+        &["check", "R001", "--status", "fine", "--method", "visit"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("unknown check result 'fine'"), "{err}");
+    assert!(err.contains("safe, safe_needs_support, injured"), "{err}");
+    let o = anpi(
+        &office,
+        &["check", "R404", "--status", "safe", "--method", "visit"],
+    );
+    assert!(stderr(&o).contains("R404"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_empty_store_lists_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let office = office(dir.path());
+    assert_eq!(ok(anpi(&office, &["list", "--json"])).trim(), "[]");
+}

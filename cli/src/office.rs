@@ -1,0 +1,471 @@
+//! The office commands over one data folder: incidents, checks, claims, the
+//! lists, and merging with another data folder.
+
+use std::path::Path;
+
+use anpi_core::codes::Lang;
+use anpi_core::model::{
+    CheckMethod, CheckResult, Incident, IncidentKind, RecipientId, Staff, Timestamp,
+};
+use anpi_core::node::{NewCheck, Node, sync_local};
+use anpi_core::store::SqliteStore;
+use anpi_core::views::{self, PriorityConfig, Relation};
+use serde_json::{Value, json};
+
+use crate::{DB_FILE, Result, t};
+
+fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceId, Incident)> {
+    let space = node.only_space()?.id;
+    let incident = node.open_incident(&space)?.ok_or_else(|| {
+        t(
+            lang,
+            "開始中の災害がありません（`anpi incident start --kind 種類` で開始してください）",
+            "no open incident (start one with `anpi incident start --kind KIND`)",
+        )
+        .to_string()
+    })?;
+    Ok((space, incident))
+}
+
+/// `incident start`.
+pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<String>) -> Result<()> {
+    let space = node.only_space()?.id;
+    let kind: IncidentKind = kind.parse()?;
+    let i = node.start_incident(
+        &space,
+        kind,
+        name.as_deref().unwrap_or_default(),
+        Timestamp::now(),
+    )?;
+    match lang {
+        Lang::Ja => println!(
+            "災害「{}」({}) を開始しました: {}",
+            i.name,
+            i.kind.label_ja(),
+            i.id
+        ),
+        Lang::En => println!(
+            "incident \"{}\" ({}) started: {}",
+            i.name,
+            i.kind.label_en(),
+            i.id
+        ),
+    }
+    Ok(())
+}
+
+/// `incident list`.
+pub fn incident_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
+    let space = node.only_space()?.id;
+    let incidents = node.incidents(&space)?;
+    if as_json {
+        let rows: Vec<Value> = incidents
+            .iter()
+            .map(|i| {
+                json!({"id": i.id, "kind": i.kind, "name": i.name, "started_at": i.started_at,
+                       "ended_at": i.ended_at, "open": i.is_open()})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    for i in &incidents {
+        println!(
+            "{}  {}  {}  {} {}  {}",
+            i.id,
+            i.kind.label(lang),
+            i.name,
+            t(lang, "開始", "started"),
+            i.started_at,
+            match (i.ended_at, lang) {
+                (Some(e), Lang::Ja) => format!("終了 {e}"),
+                (Some(e), Lang::En) => format!("ended {e}"),
+                (None, _) => i.phase(now).label_ja().to_string(),
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `incident end`.
+pub fn incident_end(lang: Lang, node: &mut Node) -> Result<()> {
+    let (space, i) = current_incident(lang, node)?;
+    node.end_incident(&space, &i.id, Timestamp::now())?;
+    println!(
+        "{}: {}",
+        t(lang, "災害を終了しました", "incident ended"),
+        i.id
+    );
+    Ok(())
+}
+
+/// The options of `check`.
+pub struct CheckArgs {
+    pub id: String,
+    pub status: String,
+    pub method: String,
+    pub staff: Option<String>,
+    pub org: Option<String>,
+    pub note: Option<String>,
+    pub shelter: Option<String>,
+    pub supersedes: Option<String>,
+}
+
+/// `check`.
+pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
+    let result: CheckResult = a.status.parse()?;
+    let method: CheckMethod = a.method.parse()?;
+    let (space, incident) = current_incident(lang, node)?;
+    let mut c = NewCheck::new(RecipientId(a.id), method, result);
+    c.note = a.note.unwrap_or_default();
+    c.shelter = a.shelter;
+    c.supersedes = a
+        .supersedes
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|e| format!("--supersedes: {e}"))?;
+    if a.staff.is_some() || a.org.is_some() {
+        let me = node.staff().clone();
+        c.staff = Some(Staff {
+            name: a.staff.unwrap_or(me.name),
+            organisation: a.org.unwrap_or(me.organisation),
+        });
+    }
+    let check = node.record_check(&space, &incident.id, c)?;
+    let name = node.recipient(&space, &check.recipient)?.recipient.name;
+    match lang {
+        Lang::Ja => println!(
+            "記録しました: {} {} — {} — {}（{}）",
+            check.recipient,
+            name,
+            check.method.label_ja(),
+            check.result.label_ja(),
+            check.id
+        ),
+        Lang::En => println!(
+            "recorded: {} {} — {} — {} ({})",
+            check.recipient,
+            name,
+            check.method.label_en(),
+            check.result.label_en(),
+            check.id
+        ),
+    }
+    Ok(())
+}
+
+/// `claim`.
+pub fn claim(lang: Lang, node: &mut Node, id: &str, minutes: i64) -> Result<()> {
+    let (space, incident) = current_incident(lang, node)?;
+    let c = node.claim(
+        &space,
+        &incident.id,
+        &RecipientId(id.into()),
+        minutes,
+        Timestamp::now(),
+    )?;
+    match lang {
+        Lang::Ja => println!("{} に向かっています（{} まで）", c.recipient, c.expires),
+        Lang::En => println!("on the way to {} (until {})", c.recipient, c.expires),
+    }
+    Ok(())
+}
+
+/// `release`.
+pub fn release(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
+    let (space, incident) = current_incident(lang, node)?;
+    let had = node.release(&space, &incident.id, &RecipientId(id.into()))?;
+    println!(
+        "{}",
+        match (had, lang) {
+            (true, Lang::Ja) => format!("{id} の「向かっています」を取り消しました"),
+            (true, Lang::En) => format!("claim on {id} released"),
+            (false, Lang::Ja) => format!("{id} にこの端末の「向かっています」はありません"),
+            (false, Lang::En) => format!("this device has no claim on {id}"),
+        }
+    );
+    Ok(())
+}
+
+/// `list`: the priority list.
+pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
+    let space = node.only_space()?.id;
+    let incident = node.open_incident(&space)?;
+    let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
+    let now = Timestamp::now();
+    let list = data.priority_list(&PriorityConfig::default(), now);
+    let today = now.jst().date_naive();
+    if as_json {
+        let rows: Vec<Value> = list
+            .iter()
+            .map(|e| {
+                json!({
+                    "rank": e.rank,
+                    "id": e.recipient.id,
+                    "name": e.recipient.name,
+                    "age": e.recipient.age_on(today),
+                    "area": e.recipient.area,
+                    "care_manager": e.recipient.care_manager,
+                    "score": e.score,
+                    "reasons": e.reasons.iter().map(|r| &r.label).collect::<Vec<_>>(),
+                    "standing": e.standing,
+                    "status": e.latest.map_or("unchecked", |c| c.result.code()),
+                    "checked_by": e.latest.map(|c| json!({
+                        "staff": c.staff.name, "org": c.staff.organisation,
+                        "at": c.at, "method": c.method,
+                    })),
+                    "duplicate": e.duplicate,
+                    "claims": e.live_claims.iter().map(|c| json!({
+                        "staff": c.staff.name, "org": c.staff.organisation,
+                        "device": c.device, "expires": c.expires,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if let Some(i) = &incident {
+        println!(
+            "{} — {} ({})",
+            i.name,
+            i.kind.label(lang),
+            i.phase(now).label_ja()
+        );
+    }
+    for e in &list {
+        let status = match e.latest {
+            Some(c) => format!(
+                "{}（{}・{}）",
+                c.result.label(lang),
+                c.staff.name,
+                c.staff.organisation
+            ),
+            None => views::standing_label(e.standing, lang).to_string(),
+        };
+        let age = e
+            .recipient
+            .age_on(today)
+            .map(|a| format!("({a})"))
+            .unwrap_or_default();
+        let mut marks = String::new();
+        if e.duplicate {
+            marks.push_str(t(lang, " ⚠重複", " ⚠duplicate"));
+        }
+        for c in &e.live_claims {
+            marks.push_str(&format!(" →{}", c.staff.name));
+        }
+        if e.claim_conflict() {
+            marks.push_str(t(lang, " ⚠向かう人が複数", " ⚠several on the way"));
+        }
+        println!(
+            "{:>4}. {} {}{} {} [{}] {}{}",
+            e.rank,
+            e.recipient.id,
+            e.recipient.name,
+            age,
+            status,
+            e.reasons_line(),
+            e.recipient.area,
+            marks
+        );
+    }
+    Ok(())
+}
+
+/// `show`: one recipient, 様式1 and check history.
+pub fn show(lang: Lang, node: &Node, id: &str, as_json: bool) -> Result<()> {
+    let space = node.only_space()?.id;
+    let r = node.recipient(&space, &RecipientId(id.into()))?;
+    let incident = node.open_incident(&space)?;
+    let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
+    let detail = views::recipient_detail(
+        &r.recipient,
+        &r.conflicts,
+        &data.checks,
+        &data.claims,
+        Timestamp::now(),
+    );
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+        return Ok(());
+    }
+    let x = &r.recipient;
+    let p = &x.plan;
+    let yn = |v: Option<bool>| match v {
+        Some(true) => "有",
+        Some(false) => "無",
+        None => "不明",
+    };
+    println!("{} {}（{}）", x.id, x.name, x.kana);
+    println!("  住所: {}（{}）  電話: {}", x.address, x.area, x.phone);
+    println!(
+        "  世帯状況: {}  要介護度: {}  担当ケアマネ: {}",
+        x.household.map_or("", |h| h.label_ja()),
+        x.care_level.map_or("", |c| c.label_ja()),
+        x.care_manager
+    );
+    println!("  様式1 利用者避難情報");
+    println!("    想定避難所: {}  避難手段: {}", p.shelter, p.means);
+    println!(
+        "    避難支援者: {}（{}）  避難意思: {}",
+        p.supporter,
+        p.supporter_relation,
+        yn(p.intends_to_evacuate)
+    );
+    println!(
+        "    医療機器: {}  医療必要度: {}  常備薬: {}",
+        p.medical_devices
+            .iter()
+            .map(|d| d.label_ja())
+            .collect::<Vec<_>>()
+            .join("・"),
+        p.medical_needs,
+        yn(p.regular_medication)
+    );
+    println!(
+        "    非常持ち出し袋: {}  命のバトン: {}  民生委員: {} {}",
+        yn(p.emergency_bag),
+        yn(p.life_baton),
+        p.welfare_commissioner,
+        p.welfare_commissioner_phone
+    );
+    println!("    緊急連絡先: {}", p.emergency_contacts.join(" / "));
+    println!(
+        "    安否確認方法: {}  特記事項: {}",
+        x.check_method, x.notes
+    );
+    for c in detail.conflicts {
+        println!(
+            "  ⚠ {}: {}",
+            t(lang, "同時に変更された項目", "concurrently edited field"),
+            format_args!("{} = {}", c.field, c.values.join(" | "))
+        );
+    }
+    println!("  {}:", t(lang, "安否確認の記録", "checks"));
+    for h in &detail.history {
+        let c = h.check;
+        let rel = match (&h.relation, lang) {
+            (Relation::Check, _) => String::new(),
+            (Relation::FollowUp, Lang::Ja) => " （追加確認）".into(),
+            (Relation::FollowUp, Lang::En) => " (follow-up)".into(),
+            (Relation::Duplicate { .. }, Lang::Ja) => " ⚠重複".into(),
+            (Relation::Duplicate { .. }, Lang::En) => " ⚠duplicate".into(),
+            (Relation::Correction { of }, _) => format!(" ← {of}"),
+            (Relation::Superseded { by }, Lang::Ja) => format!(" （訂正済み → {by}）"),
+            (Relation::Superseded { by }, Lang::En) => format!(" (corrected by {by})"),
+        };
+        println!(
+            "    {} {}（{}） {} {}{}{}",
+            c.at,
+            c.staff.name,
+            c.staff.organisation,
+            c.method.label(lang),
+            c.result.label(lang),
+            if c.note.is_empty() {
+                String::new()
+            } else {
+                format!(" 「{}」", c.note)
+            },
+            rel
+        );
+    }
+    Ok(())
+}
+
+/// `duplicates`.
+pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
+    let space = node.only_space()?.id;
+    let Some(incident) = node
+        .open_incident(&space)?
+        .or(node.incidents(&space)?.into_iter().next())
+    else {
+        if as_json {
+            println!("[]");
+        } else {
+            println!("{}", t(lang, "災害がありません", "no incident"));
+        }
+        return Ok(());
+    };
+    let checks = node.checks(&space, &incident.id)?;
+    let dups = views::duplicates(&checks);
+    if as_json {
+        let rows: Vec<Value> = dups
+            .iter()
+            .map(|d| {
+                json!({
+                    "recipient_id": d.recipient,
+                    "checks": d.checks.iter().map(|c| json!({
+                        "id": c.id, "staff": c.staff.name, "org": c.staff.organisation,
+                        "at": c.at, "method": c.method, "status": c.result,
+                    })).collect::<Vec<_>>(),
+                    "pairs": d.pairs,
+                    "despite_claim": d.despite_claim,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for d in &dups {
+        let who: Vec<String> = d
+            .checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}（{}）{} {}",
+                    c.at,
+                    c.staff.name,
+                    c.staff.organisation,
+                    c.method.label(lang),
+                    c.result.label(lang)
+                )
+            })
+            .collect();
+        println!("{}: {}", d.recipient, who.join(" / "));
+    }
+    if dups.is_empty() {
+        println!("{}", t(lang, "重複訪問はありません", "no duplicate visits"));
+    }
+    Ok(())
+}
+
+/// `merge OTHER_DIR`: two-way sync with another data folder.
+pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
+    let db = other_dir.join(DB_FILE);
+    if !db.exists() {
+        return Err(format!(
+            "{}: {}",
+            other_dir.display(),
+            t(
+                lang,
+                "anpi のデータフォルダではありません",
+                "not an anpi data folder"
+            )
+        )
+        .into());
+    }
+    let mut other = Node::open(SqliteStore::open(&db)?)?;
+    let x = sync_local(node, &mut other, &[])?;
+    other.maintain()?;
+    match lang {
+        Lang::Ja => println!(
+            "統合しました: こちらで更新された文書 {}・相手で更新された文書 {}（送信 {} バイト・受信 {} バイト・往復 {} 回）",
+            x.initiator.docs_changed,
+            x.responder.docs_changed,
+            x.initiator.bytes_sent,
+            x.initiator.bytes_received,
+            x.round_trips
+        ),
+        Lang::En => println!(
+            "merged: {} documents changed here, {} there ({} bytes sent, {} received, {} round trips)",
+            x.initiator.docs_changed,
+            x.responder.docs_changed,
+            x.initiator.bytes_sent,
+            x.initiator.bytes_received,
+            x.round_trips
+        ),
+    }
+    Ok(())
+}
