@@ -312,21 +312,7 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         dups.len()
     );
     for d in &dups {
-        let who: Vec<String> = d
-            .checks
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}（{}）{} {}",
-                    c.at,
-                    c.staff.name,
-                    c.staff.organisation,
-                    c.method.label(lang),
-                    c.result.label(lang)
-                )
-            })
-            .collect();
-        println!("  {}: {}", d.recipient, who.join(" / "));
+        println!("  {}", crate::office::duplicate_line(lang, d));
     }
     let s = views::incident_summary(
         &incident,

@@ -409,26 +409,31 @@ pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
         return Ok(());
     }
     for d in &dups {
-        let who: Vec<String> = d
-            .checks
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}（{}）{} {}",
-                    c.at,
-                    c.staff.name,
-                    c.staff.organisation,
-                    c.method.label(lang),
-                    c.result.label(lang)
-                )
-            })
-            .collect();
-        println!("{}: {}", d.recipient, who.join(" / "));
+        println!("{}", duplicate_line(lang, d));
     }
     if dups.is_empty() {
         println!("{}", t(lang, "重複訪問はありません", "no duplicate visits"));
     }
     Ok(())
+}
+
+/// One duplicate visit on one line: who, when, how, with what result.
+pub fn duplicate_line(lang: Lang, d: &views::Duplicate<'_>) -> String {
+    let who: Vec<String> = d
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}（{}）{} {}",
+                c.at,
+                c.staff.name,
+                c.staff.organisation,
+                c.method.label(lang),
+                c.result.label(lang)
+            )
+        })
+        .collect();
+    format!("{}: {}", d.recipient, who.join(" / "))
 }
 
 /// `merge OTHER_DIR`: two-way sync with another data folder.
