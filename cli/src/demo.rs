@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anpi_core::codes::Lang;
+use anpi_core::io::form2;
 use anpi_core::model::*;
 use anpi_core::node::{LocalSync, NewCheck, Node, sync_local};
 use anpi_core::store::SqliteStore;
@@ -126,17 +127,19 @@ fn moved(lang: Lang, x: &LocalSync) -> String {
 
 /// Run the demo in `keep` (or a temporary folder).
 pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
-    let tmp;
-    let dir: &Path = match &keep {
+    // The folder stays after the demo: it holds the printable form 2 and
+    // the data folders people may want to look into.
+    let dir: PathBuf = match keep {
         Some(d) => {
-            std::fs::create_dir_all(d)?;
+            std::fs::create_dir_all(&d)?;
             d
         }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path()
-        }
+        None => tempfile::Builder::new()
+            .prefix("anpi-demo-")
+            .tempdir()?
+            .keep(),
     };
+    let dir = dir.as_path();
     println!("== anpi {} ==", t(lang, "デモ", "demo"));
     println!(
         "{}: {}",
@@ -333,13 +336,29 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         t(lang, "重複", "duplicates"),
         s.duplicates
     );
-    if keep.is_some() {
-        println!(
-            "\n{}: {}",
-            t(lang, "データフォルダ", "data folders"),
-            dir.display()
-        );
-    }
+    let form = form2::build(
+        office_org,
+        Some(&incident.name),
+        &list,
+        form2::GroupBy::CareManager,
+        now.jst(),
+    );
+    let form_path = dir.join("form2.html");
+    std::fs::write(&form_path, form2::to_html(&form))?;
+    println!(
+        "\n8. {}: {}",
+        t(
+            lang,
+            "印刷用の様式2（A4横・担当ケアマネごと）",
+            "printable form 2 (A4 landscape, by care manager)"
+        ),
+        form_path.display()
+    );
+    println!(
+        "   {}: {}",
+        t(lang, "データフォルダ", "data folders"),
+        dir.display()
+    );
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anpi_core::codes::Lang;
+use anpi_core::io::form2 as roster_form2;
 use anpi_core::io::roster;
 use anpi_core::model::Staff;
 use anpi_core::node::Node;
@@ -132,6 +133,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export 様式2 (the priority list) as CSV for Excel or as HTML for paper.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// Two-way sync with another data folder (a USB stick when there is no
     /// network).
     Merge {
@@ -145,6 +151,43 @@ enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// 様式2 災害時利用者一覧表（安否確認優先順位）.
+    Form2 {
+        /// csv (for Excel) or html (prints on A4 landscape).
+        #[arg(long, value_enum)]
+        format: Form2Format,
+        /// CSV encoding: utf8 (with BOM, Excel opens it) or cp932.
+        #[arg(long, value_enum, default_value_t = CsvEncodingArg::Utf8)]
+        encoding: CsvEncodingArg,
+        /// How the paper form is split into pages.
+        #[arg(long, value_enum, default_value_t = GroupByArg::CareManager)]
+        group_by: GroupByArg,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Form2Format {
+    Csv,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CsvEncodingArg {
+    Utf8,
+    Cp932,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GroupByArg {
+    CareManager,
+    Area,
 }
 
 #[derive(Subcommand)]
@@ -395,6 +438,43 @@ fn main() -> ExitCode {
         Command::Duplicates { json } => {
             with_node(lang, data, |n| office::duplicates(lang, n, json))
         }
+        Command::Export {
+            what:
+                ExportCommand::Form2 {
+                    format,
+                    encoding,
+                    group_by,
+                    out,
+                },
+        } => with_node(lang, data, |n| {
+            let bytes = office::form2(
+                n,
+                matches!(format, Form2Format::Html),
+                match encoding {
+                    CsvEncodingArg::Utf8 => roster_form2::CsvEncoding::Utf8Bom,
+                    CsvEncodingArg::Cp932 => roster_form2::CsvEncoding::Cp932,
+                },
+                match group_by {
+                    GroupByArg::CareManager => roster_form2::GroupBy::CareManager,
+                    GroupByArg::Area => roster_form2::GroupBy::Area,
+                },
+            )?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+                    println!(
+                        "{}: {}",
+                        t(lang, "様式2を書き出しました", "form 2 written to"),
+                        path.display()
+                    );
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&bytes)?;
+                }
+            }
+            Ok(())
+        }),
         Command::Merge { other_dir } => {
             with_node(lang, data, |n| office::merge(lang, n, &other_dir))
         }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anpi_core::codes::Lang;
+use anpi_core::io::form2;
 use anpi_core::model::{
     CheckMethod, CheckResult, Incident, IncidentKind, RecipientId, Staff, Timestamp,
 };
@@ -415,6 +416,32 @@ pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
         println!("{}", t(lang, "重複訪問はありません", "no duplicate visits"));
     }
     Ok(())
+}
+
+/// 様式2 of the open incident (or of the roster alone), as CSV or HTML.
+pub fn form2(
+    node: &Node,
+    html: bool,
+    encoding: form2::CsvEncoding,
+    group_by: form2::GroupBy,
+) -> Result<Vec<u8>> {
+    let space = node.only_space()?;
+    let incident = node.open_incident(&space.id)?;
+    let data = node.incident_data(&space.id, incident.as_ref().map(|i| &i.id))?;
+    let now = Timestamp::now();
+    let list = data.priority_list(&PriorityConfig::default(), now);
+    let form = form2::build(
+        &space.name,
+        incident.as_ref().map(|i| i.name.as_str()),
+        &list,
+        group_by,
+        now.jst(),
+    );
+    Ok(if html {
+        form2::to_html(&form).into_bytes()
+    } else {
+        form2::to_csv(&form, encoding)?
+    })
 }
 
 /// One duplicate visit on one line: who, when, how, with what result.

@@ -297,6 +297,39 @@ fn two_phones_of_two_organisations_check_offline_and_the_office_sees_the_duplica
         serde_json::from_str(&ok(anpi(&office, &["show", "R001", "--json"]))).unwrap();
     assert_eq!(shown["history"].as_array().unwrap().len(), 2);
 
+    let csv = dir.path().join("form2.csv");
+    let out = ok(anpi(
+        &office,
+        &[
+            "export",
+            "form2",
+            "--format",
+            "csv",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains("様式2を書き出しました"), "{out}");
+    let bytes = std::fs::read(&csv).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "Excel needs the BOM");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert!(
+        text.starts_with("順位,担当ケアマネ,利用者ID,氏名"),
+        "{text}"
+    );
+    assert!(text.contains("無事"), "{text}");
+    let o = anpi(
+        &office,
+        &["export", "form2", "--format", "csv", "--encoding", "cp932"],
+    );
+    let (decoded, _, bad) = encoding_rs::SHIFT_JIS.decode(&o.stdout);
+    assert!(!bad && decoded.contains("山田 ハル"), "{decoded}");
+    let html = ok(anpi(
+        &office,
+        &["export", "form2", "--format", "html", "--group-by", "area"],
+    ));
+    assert!(html.contains("地区: <strong>"), "{html}");
+
     let out = ok(anpi(&b, &["release", "R002"]));
     assert!(out.contains("取り消しました"), "{out}");
     let incidents: serde_json::Value =

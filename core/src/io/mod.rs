@@ -1,4 +1,6 @@
-//! Files people bring and take: the roster CSV in, and (with the CLI issue)
-//! 様式2 out. Parsing only; the node decides what to do with the result.
+//! Files people bring and take: the roster CSV in, 様式2 (the priority list
+//! on paper) out. No store, no document: the node and the CLI decide what to
+//! do with them.
 
+pub mod form2;
 pub mod roster;
