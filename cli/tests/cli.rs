@@ -113,6 +113,28 @@ fn a_bad_row_imports_nothing_and_names_every_problem() {
     );
     assert!(err.contains("1件も登録していません"), "{err}");
 
+    // An unknown yes/no value, and a file in neither UTF-8 nor Shift_JIS.
+    let yes_no = dir.path().join("yesno.csv");
+    std::fs::write(
+        &yes_no,
+        "利用者ID,氏名,住所,認知症\nR009,山田,架空市,たぶん\n",
+    )
+    .unwrap();
+    let o = anpi(&data, &["import", yes_no.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("2行目 「認知症」"), "{}", stderr(&o));
+    let mut garbled = "利用者ID,氏名,住所\n".as_bytes().to_vec();
+    garbled.extend_from_slice(b"R1,\x82,\xff\xfe\n");
+    let enc = dir.path().join("garbled.csv");
+    std::fs::write(&enc, garbled).unwrap();
+    let o = anpi(&data, &["import", enc.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("2行目: 文字コードが読めません"),
+        "{}",
+        stderr(&o)
+    );
+
     // Nothing of the good rows went in: a valid import adds them all.
     let good = dir.path().join("good.csv");
     std::fs::write(&good, ROSTER).unwrap();

@@ -328,6 +328,17 @@ mod tests {
             .collect()
     }
 
+    fn unchecked_list(rs: &[Recipient]) -> Vec<PriorityEntry<'_>> {
+        priority_list(
+            rs,
+            None,
+            &[],
+            &[],
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        )
+    }
+
     fn printed() -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339("2026-11-22T10:00:00+09:00").unwrap()
     }
@@ -345,14 +356,7 @@ mod tests {
     #[test]
     fn groups_follow_priority_and_html_is_escaped() {
         let rs = roster();
-        let list = priority_list(
-            &rs,
-            None,
-            &[],
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = unchecked_list(&rs);
         let form = build(
             "ひまわり",
             Some("地震"),
@@ -383,14 +387,7 @@ mod tests {
     #[test]
     fn csv_in_utf8_with_bom_and_in_cp932() {
         let rs = roster();
-        let list = priority_list(
-            &rs,
-            None,
-            &[],
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = unchecked_list(&rs);
         let form = build("ひまわり", None, &list, GroupBy::Area, printed());
         let utf8 = to_csv(&form, CsvEncoding::Utf8Bom).unwrap();
         assert!(utf8.starts_with(b"\xEF\xBB\xBF"));
@@ -406,14 +403,7 @@ mod tests {
 
         let mut odd = rs.clone();
         odd[0].name = "𠮷田 花子".into();
-        let list = priority_list(
-            &odd,
-            None,
-            &[],
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = unchecked_list(&odd);
         let form = build("ひまわり", None, &list, GroupBy::Area, printed());
         let err = to_csv(&form, CsvEncoding::Cp932).unwrap_err();
         assert_eq!(err.column, "氏名");
