@@ -6,6 +6,7 @@
 mod demo;
 mod office;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -310,7 +311,23 @@ fn import(lang: Lang, data: Option<&Path>, file: &Path) -> Result<()> {
             roster.ignored_columns.join(", ")
         );
     }
-    let counts = node.upsert_recipients(&space.id, roster.recipients)?;
+    let counts = if std::io::stderr().is_terminal() {
+        // A bar on a terminal only: scripts and logs get the summary line.
+        let bar = indicatif::ProgressBar::new(roster.recipients.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta})")
+                .expect("the progress template is valid"),
+        );
+        bar.set_message(t(lang, "取り込み中", "importing").to_string());
+        let counts =
+            node.upsert_recipients_with_progress(&space.id, roster.recipients, &mut |done, _| {
+                bar.set_position(done as u64)
+            })?;
+        bar.finish_and_clear();
+        counts
+    } else {
+        node.upsert_recipients(&space.id, roster.recipients)?
+    };
     node.maintain()?;
     match lang {
         Lang::Ja => println!(

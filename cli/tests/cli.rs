@@ -59,6 +59,11 @@ fn import_utf8_with_bom_then_reimport_then_update() {
         "{}",
         stdout(&o)
     );
+    assert!(
+        stderr(&o).is_empty(),
+        "no progress bar when not on a terminal: {}",
+        stderr(&o)
+    );
 
     let o = anpi(&data, &["import", file.to_str().unwrap()]);
     assert!(
@@ -410,4 +415,36 @@ fn an_empty_store_lists_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let office = office(dir.path());
     assert_eq!(ok(anpi(&office, &["list", "--json"])).trim(), "[]");
+}
+
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let Ok(probe) = Command::new("script").arg("--version").output() else {
+        panic!("`script` (util-linux) is needed to give the import a terminal");
+    };
+    assert!(probe.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("big.csv");
+    let mut csv = String::from("利用者ID,氏名,住所\n");
+    for i in 0..500 {
+        csv.push_str(&format!("P{i:04},試験 {i},架空市{i}\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let cmd = format!(
+        "{} --data {} import {}",
+        env!("CARGO_BIN_EXE_anpi"),
+        data.display(),
+        file.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("ANPI_DATA")
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(seen.contains("取り込み中"), "{seen}");
+    assert!(seen.contains("/500"), "{seen}");
+    assert!(seen.contains("追加 500 件"), "{seen}");
 }

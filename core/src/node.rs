@@ -504,6 +504,18 @@ impl Node {
         space: &SpaceId,
         recipients: Vec<Recipient>,
     ) -> Result<ImportCounts> {
+        self.upsert_recipients_with_progress(space, recipients, &mut |_, _| {})
+    }
+
+    /// [`Node::upsert_recipients`], telling `progress(done, total)` as it
+    /// goes (for a progress bar on long imports).
+    pub fn upsert_recipients_with_progress(
+        &mut self,
+        space: &SpaceId,
+        recipients: Vec<Recipient>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ImportCounts> {
+        let total = recipients.len();
         let existing: HashMap<RecipientId, IndexedRecipient> = self
             .store
             .recipients(space)?
@@ -515,7 +527,10 @@ impl Node {
         self.change(&key, false, |e| {
             let mut counts = ImportCounts::default();
             let mut index = Vec::new();
-            for mut r in recipients {
+            for (done, mut r) in recipients.into_iter().enumerate() {
+                if done % 64 == 0 {
+                    progress(done, total);
+                }
                 let old = existing.get(&r.id);
                 if r.priority_override.is_none() {
                     r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
@@ -532,6 +547,7 @@ impl Node {
                 let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
                 index.push(IndexOp::recipient(r, conflicts));
             }
+            progress(total, total);
             Ok((counts, index))
         })
     }
