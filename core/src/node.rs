@@ -544,7 +544,11 @@ impl Node {
                     None => counts.added += 1,
                 }
                 e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
-                let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
+                // A recipient new to this device has no concurrent values yet.
+                let conflicts = match old {
+                    Some(_) => doc::recipient_conflicts(e.doc(), &r.id)?,
+                    None => Vec::new(),
+                };
                 index.push(IndexOp::recipient(r, conflicts));
             }
             progress(total, total);

@@ -4,7 +4,7 @@
 //! ratios on a noisy machine.
 //!
 //! `cargo bench -p anpi-tests --bench core` (all), or name a part:
-//! `cargo bench -p anpi-tests --bench core -- record|open|sync`.
+//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import`.
 //! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
 
 use std::path::Path;
@@ -397,6 +397,79 @@ fn bench_sync(small: bool) {
     }
 }
 
+/// The roster of `n` recipients as the CSV a care system exports.
+fn roster_csv(n: usize) -> Vec<u8> {
+    let mut out = String::from(
+        "利用者ID,氏名,フリガナ,住所,地区,電話,世帯状況,要介護度,担当ケアマネ,想定避難所,避難支援者,医療機器,浸水想定,安否確認方法\n",
+    );
+    for i in 0..n {
+        let r = recipient(i);
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.id,
+            r.name,
+            r.kana,
+            r.address,
+            r.area,
+            r.phone,
+            r.household.map_or("", |h| h.label_ja()),
+            r.care_level.map_or("", |c| c.label_ja()),
+            r.care_manager,
+            r.plan.shelter,
+            r.plan.supporter,
+            r.plan
+                .medical_devices
+                .iter()
+                .map(|d| d.label_ja())
+                .collect::<Vec<_>>()
+                .join("・"),
+            r.hazards.flood_depth.map_or("", |d| d.label_ja()),
+            r.check_method,
+        ));
+    }
+    out.into_bytes()
+}
+
+fn bench_import(small: bool) {
+    println!("\n## Importing the roster CSV\n");
+    println!("| rows | anpi import (parse + durable write) | of which parsing the CSV | plain automerge: the same recipients reconciled into a new roster in one transaction | ratio |");
+    println!("|---|---|---|---|---|");
+    let sizes: &[usize] = if small { &[5_000] } else { &[5_000, 50_000] };
+    for &n in sizes {
+        let bytes = roster_csv(n);
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut node = Node::open(SqliteStore::open(&dir.path().join("anpi.db")).expect("store"))
+            .expect("node");
+        let space = node.create_space("ひまわり").expect("space").id;
+
+        let t = Instant::now();
+        let roster = anpi_core::io::roster::read(&bytes).expect("roster");
+        let parsed = t.elapsed();
+        let counts = node
+            .upsert_recipients(&space, roster.recipients.clone())
+            .expect("import");
+        node.maintain().expect("flush");
+        let ours = t.elapsed();
+        assert_eq!(counts.added, n);
+
+        let device = DeviceId::random();
+        let mut plain = anpi_core::doc::create(&anpi_core::doc::DocKind::Roster, &device);
+        let t = Instant::now();
+        for r in &roster.recipients {
+            anpi_core::doc::put_recipient(&mut plain, r).expect("put");
+        }
+        plain.commit();
+        let am = t.elapsed();
+        println!(
+            "| {n} | {:.1} s | {:.2} s | {:.1} s | {:.2} |",
+            ours.as_secs_f64(),
+            parsed.as_secs_f64(),
+            am.as_secs_f64(),
+            ours.as_secs_f64() / am.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -416,5 +489,8 @@ fn main() {
     }
     if want("sync") {
         bench_sync(small);
+    }
+    if want("import") {
+        bench_import(small);
     }
 }
