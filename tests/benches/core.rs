@@ -432,7 +432,9 @@ fn roster_csv(n: usize) -> Vec<u8> {
 
 fn bench_import(small: bool) {
     println!("\n## Importing the roster CSV\n");
-    println!("| rows | anpi import (parse + durable write) | of which parsing the CSV | plain automerge: the same recipients reconciled into a new roster in one transaction | ratio |");
+    println!(
+        "| rows | anpi import (parse + durable write) | of which parsing the CSV | plain automerge: the same recipients reconciled into a new roster in one transaction | ratio |"
+    );
     println!("|---|---|---|---|---|");
     let sizes: &[usize] = if small { &[5_000] } else { &[5_000, 50_000] };
     for &n in sizes {
