@@ -595,7 +595,6 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CheckId, CheckMethod, CheckResult};
 
     fn dev(n: u8) -> DeviceId {
         DeviceId(format!("{n:02x}{n:02x}{n:02x}{n:02x}"))
@@ -618,23 +617,8 @@ mod tests {
         let mut b = create(&kind, &dev(2));
         assert_eq!(a.get_heads(), b.get_heads());
 
-        let check = |device: DeviceId| Check {
-            id: CheckId::new(),
-            recipient: "R1".into(),
-            incident: "flood-2026-11-21".into(),
-            staff: Staff::default(),
-            device,
-            at: Timestamp::from_millis(5),
-            method: CheckMethod::Phone,
-            result: CheckResult::Safe,
-            note: String::new(),
-            shelter: None,
-            supersedes: None,
-            known: vec![],
-            known_claims: vec![],
-        };
-        put_check(&mut a, &check(dev(1))).unwrap();
-        put_check(&mut b, &check(dev(2))).unwrap();
+        put_check(&mut a, &Check::sample("R1", dev(1).as_str())).unwrap();
+        put_check(&mut b, &Check::sample("R1", dev(2).as_str())).unwrap();
         a.merge(&mut b).unwrap();
         // Both checks are visible: the two devices shared one `checks` map.
         assert_eq!(checks(&a).unwrap().len(), 2);
@@ -645,21 +629,7 @@ mod tests {
         let mut a = create(&DocKind::Incident("flood-2026-11-21".into()), &dev(1));
         let mut ids = Vec::new();
         for i in 0..(CHECKS_PER_BUCKET + 10) {
-            let c = Check {
-                id: CheckId::new(),
-                recipient: format!("R{i}").as_str().into(),
-                incident: "flood-2026-11-21".into(),
-                staff: Staff::default(),
-                device: dev(1),
-                at: Timestamp::from_millis(i as i64),
-                method: CheckMethod::Phone,
-                result: CheckResult::Safe,
-                note: String::new(),
-                shelter: None,
-                supersedes: None,
-                known: vec![],
-                known_claims: vec![],
-            };
+            let c = Check::sample(&format!("R{i}"), dev(1).as_str());
             put_check(&mut a, &c).unwrap();
             ids.push(c.id);
         }

@@ -550,6 +550,32 @@ impl Claim {
 }
 
 #[cfg(test)]
+impl Check {
+    /// A check for tests: 佐藤 of organisation A visited `recipient` from
+    /// `device` in flood-2026-11-21 and found them safe.
+    pub(crate) fn sample(recipient: &str, device: &str) -> Check {
+        Check {
+            id: CheckId::new(),
+            recipient: recipient.into(),
+            incident: "flood-2026-11-21".into(),
+            staff: Staff {
+                name: "佐藤".into(),
+                organisation: "A".into(),
+            },
+            device: device.into(),
+            at: Timestamp::from_millis(1_000),
+            method: CheckMethod::Visit,
+            result: CheckResult::Safe,
+            note: String::new(),
+            shelter: None,
+            supersedes: None,
+            known: vec![],
+            known_claims: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -578,24 +604,7 @@ mod tests {
 
     #[test]
     fn check_json_uses_codes() {
-        let c = Check {
-            id: CheckId::new(),
-            recipient: "R1".into(),
-            incident: "flood-2026-11-21".into(),
-            staff: Staff {
-                name: "佐藤".into(),
-                organisation: "A".into(),
-            },
-            device: "d1".into(),
-            at: Timestamp::from_millis(1_000),
-            method: CheckMethod::Visit,
-            result: CheckResult::Safe,
-            note: String::new(),
-            shelter: None,
-            supersedes: None,
-            known: vec![],
-            known_claims: vec![],
-        };
+        let c = Check::sample("R1", "d1");
         let json = serde_json::to_string(&c).unwrap();
         assert!(json.contains("\"method\":\"visit\""), "{json}");
         assert!(json.contains("\"result\":\"safe\""), "{json}");

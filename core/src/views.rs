@@ -650,19 +650,11 @@ mod tests {
         known: &[CheckId],
     ) -> Check {
         Check {
-            id: CheckId::new(),
-            recipient: recipient.into(),
-            incident: "flood-2026-11-21".into(),
             staff: who,
-            device: "d".into(),
-            at: Timestamp::from_millis(at),
-            method: CheckMethod::Visit,
             result,
-            note: String::new(),
-            shelter: None,
-            supersedes: None,
+            at: Timestamp::from_millis(at),
             known: known.to_vec(),
-            known_claims: vec![],
+            ..Check::sample(recipient, "d")
         }
     }
 
@@ -675,6 +667,18 @@ mod tests {
             started_at: Timestamp::from_millis(0),
             ended_at: None,
         }
+    }
+
+    /// The list for a flood, default weights, no claims.
+    fn flood_list<'a>(rs: &'a [Recipient], checks: &'a [Check]) -> Vec<PriorityEntry<'a>> {
+        priority_list(
+            rs,
+            Some(&flood()),
+            checks,
+            &[],
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        )
     }
 
     fn ventilator_alone_in_flood_zone() -> Recipient {
@@ -705,14 +709,7 @@ mod tests {
     #[test]
     fn ventilator_alone_in_flood_zone_ranks_above_support_1_with_family() {
         let rs = vec![support_1_with_family(), ventilator_alone_in_flood_zone()];
-        let list = priority_list(
-            &rs,
-            Some(&flood()),
-            &[],
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = flood_list(&rs, &[]);
         assert_eq!(list[0].recipient.id.as_str(), "R1");
         assert_eq!(list[0].rank, 1);
         let line = list[0].reasons_line();
@@ -761,14 +758,7 @@ mod tests {
             at: Timestamp::from_millis(0),
         });
         let rs = vec![ventilator_alone_in_flood_zone(), low];
-        let list = priority_list(
-            &rs,
-            Some(&flood()),
-            &[],
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = flood_list(&rs, &[]);
         assert_eq!(list[0].recipient.id.as_str(), "R2");
         assert_eq!(list[0].score, 1000);
         assert_eq!(list[0].reasons[0].label, "手動設定: 転倒リスク高");
@@ -786,14 +776,7 @@ mod tests {
             check("R1", a.clone(), CheckResult::Safe, 10, &[]),
             check("R3", a.clone(), CheckResult::Unreachable, 10, &[]),
         ];
-        let list = priority_list(
-            &rs,
-            Some(&flood()),
-            &checks,
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = flood_list(&rs, &checks);
         let order: Vec<&str> = list.iter().map(|e| e.recipient.id.as_str()).collect();
         // R2 and R3 are not reached (R3 tried, unreachable); R1 is settled
         // and drops below them despite the highest score.
@@ -812,14 +795,7 @@ mod tests {
             10,
             &[],
         )];
-        let list = priority_list(
-            &rs,
-            Some(&flood()),
-            &checks,
-            &[],
-            &PriorityConfig::default(),
-            Timestamp::from_millis(0),
-        );
+        let list = flood_list(&rs, &checks);
         assert_eq!(list[0].recipient.id.as_str(), "R2");
         assert_eq!(list[0].standing, Standing::ActionNeeded);
     }

@@ -269,24 +269,7 @@ pub(crate) mod conformance {
     }
 
     pub fn check(recipient: &str) -> Check {
-        Check {
-            id: CheckId::new(),
-            recipient: recipient.into(),
-            incident: "flood-2026-11-21".into(),
-            staff: Staff {
-                name: "佐藤".into(),
-                organisation: "A".into(),
-            },
-            device: "d1".into(),
-            at: Timestamp::from_millis(1000),
-            method: CheckMethod::Visit,
-            result: CheckResult::Safe,
-            note: String::new(),
-            shelter: None,
-            supersedes: None,
-            known: vec![],
-            known_claims: vec![],
-        }
+        Check::sample(recipient, "d1")
     }
 
     fn rec(id: &str, name: &str) -> IndexedRecipient {
