@@ -118,10 +118,16 @@ fn incident_id() -> IncidentId {
     IncidentId::derive(IncidentKind::Flood, Timestamp::from_millis(ONSET_MS))
 }
 
+/// Whether the node has the incident the ops use yet.
+fn has_incident(node: &Node, space: &SpaceId) -> bool {
+    let id = incident_id();
+    node.incidents(space).unwrap().iter().any(|i| i.id == id)
+}
+
 /// Everything a user could see, in a comparable form.
 fn view(node: &Node, space: &SpaceId) -> String {
     let id = incident_id();
-    let has_incident = node.incidents(space).unwrap().iter().any(|i| i.id == id);
+    let has_incident = has_incident(node, space);
     let data = node
         .incident_data(space, has_incident.then_some(&id))
         .unwrap();
@@ -174,12 +180,7 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
                 result,
             } => {
                 let id = incident_id();
-                if !nodes[node]
-                    .incidents(&space)
-                    .unwrap()
-                    .iter()
-                    .any(|i| i.id == id)
-                {
+                if !has_incident(&nodes[node], &space) {
                     continue;
                 }
                 let mut c = NewCheck::new(
@@ -193,12 +194,7 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
             }
             Op::Claim { node, recipient: r } => {
                 let id = incident_id();
-                if nodes[node]
-                    .incidents(&space)
-                    .unwrap()
-                    .iter()
-                    .any(|i| i.id == id)
-                {
+                if has_incident(&nodes[node], &space) {
                     nodes[node]
                         .claim(&space, &id, &RecipientId(format!("R{r:03}")), 600, at(k))
                         .unwrap();
@@ -206,12 +202,7 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
             }
             Op::Release { node, recipient: r } => {
                 let id = incident_id();
-                if nodes[node]
-                    .incidents(&space)
-                    .unwrap()
-                    .iter()
-                    .any(|i| i.id == id)
-                {
+                if has_incident(&nodes[node], &space) {
                     nodes[node]
                         .release(&space, &id, &RecipientId(format!("R{r:03}")))
                         .unwrap();

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anpi_core::model::CheckId;
+use anpi_core::model::{CheckId, SpaceId};
 use anpi_core::node::Node;
 use anpi_core::store::SqliteStore;
 
@@ -25,6 +25,16 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % bound
     }
+}
+
+/// The ids of every check the node lists, in every incident.
+fn check_ids(node: &Node, space: &SpaceId) -> BTreeSet<CheckId> {
+    node.incidents(space)
+        .unwrap()
+        .iter()
+        .flat_map(|i| node.checks(space, &i.id).unwrap())
+        .map(|c| c.id)
+        .collect()
 }
 
 #[test]
@@ -90,13 +100,7 @@ fn checks_reported_saved_survive_sigkill() {
             assert!(reported.is_empty());
             continue;
         };
-        let present: BTreeSet<CheckId> = node
-            .incidents(&space.id)
-            .unwrap()
-            .iter()
-            .flat_map(|i| node.checks(&space.id, &i.id).unwrap())
-            .map(|c| c.id)
-            .collect();
+        let present: BTreeSet<CheckId> = check_ids(&node, &space.id);
         let lost: Vec<_> = reported.difference(&present).collect();
         assert!(
             lost.is_empty(),
@@ -113,13 +117,7 @@ fn checks_reported_saved_survive_sigkill() {
     store.drop_index_for_test().unwrap();
     let node = Node::open(store).unwrap();
     let space = node.spaces().unwrap().pop().unwrap();
-    let rebuilt: BTreeSet<CheckId> = node
-        .incidents(&space.id)
-        .unwrap()
-        .iter()
-        .flat_map(|i| node.checks(&space.id, &i.id).unwrap())
-        .map(|c| c.id)
-        .collect();
+    let rebuilt: BTreeSet<CheckId> = check_ids(&node, &space.id);
     assert!(
         reported.is_subset(&rebuilt),
         "a check is in the index but not in its document"
