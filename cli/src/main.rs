@@ -89,32 +89,7 @@ enum Command {
         command: IncidentCommand,
     },
     /// Record a safety check (安否確認) in the open incident.
-    Check {
-        /// 利用者ID
-        id: String,
-        /// Result: safe, safe_needs_support, injured, needs_evacuation,
-        /// evacuated, hospitalized, deceased, unreachable, absent.
-        #[arg(long)]
-        status: String,
-        /// How: phone, visit, family, shelter_list, other.
-        #[arg(long)]
-        method: String,
-        /// Who checked, if not this device's person.
-        #[arg(long)]
-        staff: Option<String>,
-        /// Their organisation, if not this device's.
-        #[arg(long)]
-        org: Option<String>,
-        /// A note.
-        #[arg(long)]
-        note: Option<String>,
-        /// The shelter, when evacuated or found on a shelter list.
-        #[arg(long)]
-        shelter: Option<String>,
-        /// The id of a check this one corrects.
-        #[arg(long)]
-        supersedes: Option<String>,
-    },
+    Check(office::CheckArgs),
     /// Say that someone is on the way (向かっています).
     Claim {
         /// 利用者ID
@@ -423,31 +398,7 @@ fn main() -> ExitCode {
             IncidentCommand::List { json } => office::incident_list(lang, n, json),
             IncidentCommand::End => office::incident_end(lang, n),
         }),
-        Command::Check {
-            id,
-            status,
-            method,
-            staff,
-            org,
-            note,
-            shelter,
-            supersedes,
-        } => with_node(lang, data, |n| {
-            office::check(
-                lang,
-                n,
-                office::CheckArgs {
-                    id,
-                    status,
-                    method,
-                    staff,
-                    org,
-                    note,
-                    shelter,
-                    supersedes,
-                },
-            )
-        }),
+        Command::Check(args) => with_node(lang, data, |n| office::check(lang, n, args)),
         Command::Claim { id, minutes } => {
             with_node(lang, data, |n| office::claim(lang, n, &id, minutes))
         }

@@ -101,15 +101,32 @@ pub fn incident_end(lang: Lang, node: &mut Node) -> Result<()> {
     Ok(())
 }
 
-/// The options of `check`.
+/// The arguments of `check`.
+#[derive(clap::Args)]
 pub struct CheckArgs {
+    /// 利用者ID
     pub id: String,
+    /// Result: safe, safe_needs_support, injured, needs_evacuation,
+    /// evacuated, hospitalized, deceased, unreachable, absent.
+    #[arg(long)]
     pub status: String,
+    /// How: phone, visit, family, shelter_list, other.
+    #[arg(long)]
     pub method: String,
+    /// Who checked, if not this device's person.
+    #[arg(long)]
     pub staff: Option<String>,
+    /// Their organisation, if not this device's.
+    #[arg(long)]
     pub org: Option<String>,
+    /// A note.
+    #[arg(long)]
     pub note: Option<String>,
+    /// The shelter, when evacuated or found on a shelter list.
+    #[arg(long)]
     pub shelter: Option<String>,
+    /// The id of a check this one corrects.
+    #[arg(long)]
     pub supersedes: Option<String>,
 }
 
