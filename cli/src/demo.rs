@@ -12,8 +12,6 @@ use anpi_core::views::{self, PriorityConfig};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-const RECIPIENTS: usize = 200;
-
 fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
     match lang {
         Lang::Ja => ja,
@@ -21,88 +19,10 @@ fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
     }
 }
 
-/// A fictional roster: names from common surnames and given names of the
-/// generation, addresses in a city that does not exist.
-pub fn synthetic_roster(n: usize) -> Vec<Recipient> {
-    const SURNAMES: &[&str] = &[
-        "佐藤",
-        "鈴木",
-        "高橋",
-        "田中",
-        "伊藤",
-        "渡辺",
-        "山本",
-        "中村",
-        "小林",
-        "加藤",
-        "吉田",
-        "山田",
-        "佐々木",
-        "山口",
-        "松本",
-        "井上",
-        "木村",
-        "林",
-        "斎藤",
-        "清水",
-    ];
-    const GIVEN: &[&str] = &[
-        "ハル", "キヨ", "正雄", "茂", "清", "幸子", "和子", "節子", "勝", "実", "トミ", "文子",
-        "昭", "武", "弘", "久子", "光子", "博", "稔", "千代", "ミツ",
-    ];
-    const AREAS: &[&str] = &["東地区", "西地区", "南地区", "北地区", "中央地区"];
-    const MANAGERS: &[&str] = &["佐藤 美咲", "高木 健", "森 由美", "岡田 誠", "石井 綾"];
-    (0..n)
-        .map(|i| {
-            let area = AREAS[i % AREAS.len()];
-            let mut r = Recipient {
-                id: RecipientId(format!("R{:04}", i + 1)),
-                name: format!(
-                    "{} {}",
-                    SURNAMES[(i * 7) % SURNAMES.len()],
-                    GIVEN[(i * 11) % GIVEN.len()]
-                ),
-                address: format!("架空市{area}{}丁目{}番", i % 9 + 1, i % 30 + 1),
-                area: area.to_string(),
-                phone: format!("0120-000-{:03}", i % 1000),
-                household: Some(match i % 5 {
-                    0 | 3 => Household::Alone,
-                    1 => Household::ElderlyOnly,
-                    2 => Household::WithFamily,
-                    _ => Household::AloneDaytime,
-                }),
-                care_level: Some(CareLevel::ALL[(i * 3) % CareLevel::ALL.len()]),
-                care_manager: MANAGERS[i % MANAGERS.len()].to_string(),
-                dementia: Some(i.is_multiple_of(6)),
-                bedridden: Some(i.is_multiple_of(9)),
-                check_method: if i.is_multiple_of(4) {
-                    "訪問"
-                } else {
-                    "電話→不通なら訪問"
-                }
-                .into(),
-                birth_date: Date::from_ymd(1930 + (i % 20) as i32, (i % 12) as u32 + 1, 1),
-                ..Default::default()
-            };
-            r.plan.shelter = format!("{area}小学校");
-            r.plan.supporter = if i.is_multiple_of(3) {
-                String::new()
-            } else {
-                "長女".into()
-            };
-            if i.is_multiple_of(17) {
-                r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
-            }
-            if i.is_multiple_of(29) {
-                r.plan.medical_devices = vec![MedicalDevice::Ventilator, MedicalDevice::Suction];
-                r.plan.medical_needs = "24時間人工呼吸器、バッテリー6時間".into();
-            }
-            r.hazards.old_wooden_house = Some(i % 4 == 1);
-            r.hazards.flood_depth = Some(FloodDepth::ALL[i % FloodDepth::ALL.len()]);
-            r
-        })
-        .collect()
-}
+/// The bundled roster: 200 fictional recipients in a city that does not
+/// exist, in the roster CSV format of DOMAIN.md (UTF-8 with BOM, half the
+/// birth dates in 和暦, as care software exports them).
+const DEMO_ROSTER: &[u8] = include_bytes!("../data/demo-roster.csv");
 
 fn open(dir: &Path, name: &str, staff: Staff) -> Result<Node> {
     let folder = dir.join(name);
@@ -157,17 +77,24 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         },
     )?;
     let space = office.create_space(office_org)?.id;
-    let counts = office.upsert_recipients(&space, synthetic_roster(RECIPIENTS))?;
+    // The office imports the roster file the way `anpi import` does.
+    let roster_file = dir.join("roster.csv");
+    std::fs::write(&roster_file, DEMO_ROSTER)?;
+    let roster = anpi_core::io::roster::read(&std::fs::read(&roster_file)?)
+        .map_err(|e| format!("{}: {e}", roster_file.display()))?;
+    let counts = office.upsert_recipients(&space, roster.recipients)?;
     println!(
         "\n1. {}",
         match lang {
             Lang::Ja => format!(
-                "事務所: スペース「{office_org}」を作成し、利用者 {} 名を登録しました",
+                "事務所: スペース「{office_org}」を作成し、名簿 {} から利用者 {} 名を取り込みました",
+                roster_file.display(),
                 counts.added
             ),
             Lang::En => format!(
-                "Office: created space \"{office_org}\" and registered {} recipients",
-                counts.added
+                "Office: created space \"{office_org}\" and imported {} recipients from {}",
+                counts.added,
+                roster_file.display()
             ),
         }
     );

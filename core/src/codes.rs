@@ -7,7 +7,7 @@
 
 /// Defines a code enum with its ASCII code, Japanese and English labels, and
 /// the conversions every code needs: `FromStr` (accepting the code or either
-/// label), `Display` (the code), serde and autosurgeon as the code string.
+/// label), `Display` (the code), serde as the code string.
 macro_rules! code_enum {
     (
         $(#[$meta:meta])*
@@ -86,21 +86,6 @@ macro_rules! code_enum {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
                 s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl autosurgeon::Reconcile for $name {
-            type Key<'a> = autosurgeon::reconcile::NoKey;
-            fn reconcile<R: autosurgeon::Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
-                r.str(self.code())
-            }
-        }
-
-        impl autosurgeon::Hydrate for $name {
-            fn hydrate_string(s: &'_ str) -> Result<Self, autosurgeon::HydrateError> {
-                s.parse().map_err(|e: $crate::codes::UnknownCode| {
-                    autosurgeon::HydrateError::unexpected("a code", e.to_string())
-                })
             }
         }
     };

@@ -8,14 +8,15 @@
 //! ├─ space: { name }                  ├─ opened:  { <device>: Opening (JSON) }
 //! └─ recipients:                      ├─ ended:   { <device>: Ending (JSON) }
 //!    └─ <利用者ID>: Recipient          ├─ checks:  { <device>.<n>: { <check id>: Check (JSON) } }
-//!       (a map, one register per      └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
-//!        field, nested plan map)
+//!       (a map of seven group         └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
+//!        registers, JSON each)
 //! ```
 //!
 //! Why this shape:
-//! - Roster fields are edited by several people; one register per field means
-//!   concurrent edits of *different* fields merge and concurrent edits of the
-//!   *same* field keep every value (see [`recipient_conflicts`]).
+//! - Roster fields are edited by several people; one register per group of
+//!   fields means concurrent edits of *different* groups merge and concurrent
+//!   edits within one group keep every value (see [`recipient_conflicts`]),
+//!   at ~8 ops per recipient instead of ~45 (ARCHITECTURE.md, the import).
 //! - Checks and claims are immutable facts keyed by an id that nobody else
 //!   writes, so they never conflict. A check is one JSON string rather than a
 //!   map of registers: it is written once and never edited, so per-field
@@ -39,10 +40,11 @@ use automerge::{ActorId, AutoCommit, ObjId, ObjType, Prop, ROOT, ReadDoc, Value}
 use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
 use crate::model::{
-    Check, Claim, DeviceId, Incident, IncidentId, IncidentKind, Recipient, RecipientId, SpaceId,
-    Staff, Timestamp,
+    Check, Claim, Date, DeviceId, EvacuationPlan, Hazards, Incident, IncidentId, IncidentKind,
+    PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
 };
 
 /// Which document of a space.
@@ -183,10 +185,10 @@ fn top(doc: &AutoCommit, name: &str) -> Result<ObjId> {
 /// A value stored as one JSON string: written once, read whole.
 struct Json<T>(T);
 
-impl<T: Serialize> Reconcile for Json<&T> {
+impl<T: Serialize> Reconcile for Json<T> {
     type Key<'a> = autosurgeon::reconcile::NoKey;
     fn reconcile<R: Reconciler>(&self, mut r: R) -> std::result::Result<(), R::Error> {
-        let text = serde_json::to_string(self.0).expect("model types always serialize");
+        let text = serde_json::to_string(&self.0).expect("model types always serialize");
         r.str(text)
     }
 }
@@ -239,25 +241,245 @@ pub fn space_name(doc: &AutoCommit) -> Result<String> {
     )
 }
 
-/// Insert or update a recipient, field by field: fields that did not change
-/// produce no operations.
+/// A recipient as stored: a map of a few JSON registers, one per group of
+/// fields that are edited together (ARCHITECTURE.md, "Roster shape"). The
+/// id is the map's key. Groups with nothing in them are not written.
+#[derive(Default)]
+struct StoredRecipient {
+    person: Option<Person>,
+    home: Option<Home>,
+    care: Option<Care>,
+    checking: Option<Checking>,
+    hazards: Option<Hazards>,
+    plan: Option<EvacuationPlan>,
+    priority_override: Option<PriorityOverride>,
+}
+
+/// 氏名・フリガナ・生年月日・性別
+#[derive(Default, PartialEq, Serialize, Deserialize)]
+struct Person {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    kana: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    birth_date: Option<Date>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    sex: String,
+}
+
+/// 住所・地区・電話・世帯状況
+#[derive(Default, PartialEq, Serialize, Deserialize)]
+struct Home {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    address: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    area: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    phone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    household: Option<Household>,
+}
+
+/// 要介護度・担当ケアマネ・認知症・寝たきり
+#[derive(Default, PartialEq, Serialize, Deserialize)]
+struct Care {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    care_level: Option<CareLevel>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    care_manager: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dementia: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bedridden: Option<bool>,
+}
+
+/// 安否確認方法・特記事項・情報提供同意
+#[derive(Default, PartialEq, Serialize, Deserialize)]
+struct Checking {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    check_method: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    notes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consent: Option<bool>,
+}
+
+/// `Some` unless the group holds nothing, so that empty groups cost no
+/// operation.
+fn non_empty<T: Default + PartialEq>(group: T) -> Option<T> {
+    (group != T::default()).then_some(group)
+}
+
+impl StoredRecipient {
+    fn from_recipient(r: &Recipient) -> Self {
+        let r = r.clone();
+        StoredRecipient {
+            person: non_empty(Person {
+                name: r.name,
+                kana: r.kana,
+                birth_date: r.birth_date,
+                sex: r.sex,
+            }),
+            home: non_empty(Home {
+                address: r.address,
+                area: r.area,
+                phone: r.phone,
+                household: r.household,
+            }),
+            care: non_empty(Care {
+                care_level: r.care_level,
+                care_manager: r.care_manager,
+                dementia: r.dementia,
+                bedridden: r.bedridden,
+            }),
+            checking: non_empty(Checking {
+                check_method: r.check_method,
+                notes: r.notes,
+                consent: r.consent,
+            }),
+            hazards: non_empty(r.hazards),
+            plan: non_empty(r.plan),
+            priority_override: r.priority_override,
+        }
+    }
+
+    fn into_recipient(self, id: RecipientId) -> Recipient {
+        let StoredRecipient {
+            person,
+            home,
+            care,
+            checking,
+            hazards,
+            plan,
+            priority_override,
+        } = self;
+        let (person, home, care, checking) = (
+            person.unwrap_or_default(),
+            home.unwrap_or_default(),
+            care.unwrap_or_default(),
+            checking.unwrap_or_default(),
+        );
+        Recipient {
+            id,
+            name: person.name,
+            kana: person.kana,
+            birth_date: person.birth_date,
+            sex: person.sex,
+            address: home.address,
+            area: home.area,
+            phone: home.phone,
+            household: home.household,
+            care_level: care.care_level,
+            care_manager: care.care_manager,
+            dementia: care.dementia,
+            bedridden: care.bedridden,
+            check_method: checking.check_method,
+            notes: checking.notes,
+            consent: checking.consent,
+            hazards: hazards.unwrap_or_default(),
+            plan: plan.unwrap_or_default(),
+            priority_override,
+        }
+    }
+}
+
+/// The group registers of a stored recipient, by key. A group's conflicts
+/// are shown per field; the prefix names the field the way users see it.
+const GROUPS: [(&str, &str); 7] = [
+    ("person", ""),
+    ("home", ""),
+    ("care", ""),
+    ("checking", ""),
+    ("hazards", "hazards."),
+    ("plan", "plan."),
+    ("priority_override", "priority_override."),
+];
+
+impl Reconcile for StoredRecipient {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: Reconciler>(&self, mut r: R) -> std::result::Result<(), R::Error> {
+        use autosurgeon::reconcile::MapReconciler;
+        let mut m = r.map()?;
+        fn group<M: MapReconciler, T: Serialize>(
+            m: &mut M,
+            key: &str,
+            value: &Option<T>,
+        ) -> std::result::Result<(), M::Error> {
+            match value {
+                // automerge writes nothing when the value is unchanged and
+                // unconflicted, so re-importing the same row costs no ops,
+                // while writing the shown value over a conflict resolves it.
+                Some(v) => m.put(key, Json(v)),
+                None if m.entry(key).is_some() => m.delete(key),
+                None => Ok(()),
+            }
+        }
+        group(&mut m, "person", &self.person)?;
+        group(&mut m, "home", &self.home)?;
+        group(&mut m, "care", &self.care)?;
+        group(&mut m, "checking", &self.checking)?;
+        group(&mut m, "hazards", &self.hazards)?;
+        group(&mut m, "plan", &self.plan)?;
+        group(&mut m, "priority_override", &self.priority_override)?;
+        Ok(())
+    }
+}
+
+impl Hydrate for StoredRecipient {
+    fn hydrate_map<D: autosurgeon::ReadDoc>(
+        doc: &D,
+        obj: &ObjId,
+    ) -> std::result::Result<Self, HydrateError> {
+        fn group<D: autosurgeon::ReadDoc, T: DeserializeOwned>(
+            doc: &D,
+            obj: &ObjId,
+            key: &str,
+        ) -> std::result::Result<Option<T>, HydrateError> {
+            // autosurgeon reads a missing key as an error, not as `None`.
+            if doc.get(obj, key)?.is_none() {
+                return Ok(None);
+            }
+            let v: Json<T> = autosurgeon::hydrate_prop(doc, obj, key)?;
+            Ok(Some(v.0))
+        }
+        Ok(StoredRecipient {
+            person: group(doc, obj, "person")?,
+            home: group(doc, obj, "home")?,
+            care: group(doc, obj, "care")?,
+            checking: group(doc, obj, "checking")?,
+            hazards: group(doc, obj, "hazards")?,
+            plan: group(doc, obj, "plan")?,
+            priority_override: group(doc, obj, "priority_override")?,
+        })
+    }
+}
+
+/// Insert or update a recipient. Only the groups that changed produce
+/// operations.
 pub fn put_recipient(doc: &mut AutoCommit, r: &Recipient) -> Result<()> {
     let recipients = top(doc, RECIPIENTS)?;
-    autosurgeon::reconcile_prop(doc, &recipients, r.id.as_str(), r)?;
+    autosurgeon::reconcile_prop(
+        doc,
+        &recipients,
+        r.id.as_str(),
+        StoredRecipient::from_recipient(r),
+    )?;
     Ok(())
 }
 
-/// A recipient, with the winning value of any conflicted field.
+fn hydrate_recipient(doc: &AutoCommit, recipients: &ObjId, key: &str) -> Result<Recipient> {
+    let stored: StoredRecipient = autosurgeon::hydrate_prop(doc, recipients, key)?;
+    Ok(stored.into_recipient(RecipientId(key.to_string())))
+}
+
+/// A recipient, with the winning value of any conflicted group.
 pub fn recipient(doc: &AutoCommit, id: &RecipientId) -> Result<Option<Recipient>> {
     let recipients = top(doc, RECIPIENTS)?;
     if doc.get(&recipients, id.as_str())?.is_none() {
         return Ok(None);
     }
-    Ok(Some(autosurgeon::hydrate_prop(
-        doc,
-        &recipients,
-        id.as_str(),
-    )?))
+    hydrate_recipient(doc, &recipients, id.as_str()).map(Some)
 }
 
 /// Every recipient id.
@@ -270,10 +492,7 @@ pub fn recipient_ids(doc: &AutoCommit) -> Result<Vec<RecipientId>> {
 pub fn recipients(doc: &AutoCommit) -> Result<Vec<Recipient>> {
     let recipients = top(doc, RECIPIENTS)?;
     doc.keys(&recipients)
-        .map(|k| {
-            autosurgeon::hydrate_prop::<_, Recipient, _, _>(doc, &recipients, k.as_str())
-                .map_err(Error::from)
-        })
+        .map(|k| hydrate_recipient(doc, &recipients, &k))
         .collect()
 }
 
@@ -281,75 +500,84 @@ pub fn recipients(doc: &AutoCommit) -> Result<Vec<Recipient>> {
 /// changed it at the same time and neither saw the other's change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldConflict {
-    /// Dotted field path, e.g. `plan.shelter`.
+    /// Dotted field path, e.g. `phone` or `plan.shelter`.
     pub field: String,
     /// Every value, as text; the first is the one shown by default.
     pub values: Vec<String>,
 }
 
-/// Every conflicted field of a recipient.
+/// Every conflicted field of a recipient. A group register holding several
+/// values is shown field by field: the fields whose values differ.
 pub fn recipient_conflicts(doc: &AutoCommit, id: &RecipientId) -> Result<Vec<FieldConflict>> {
     let recipients = top(doc, RECIPIENTS)?;
     let mut out = Vec::new();
     let mut all = doc.get_all(&recipients, id.as_str())?;
     if all.len() > 1 {
-        let mut shown: Vec<String> = all.iter().map(|(v, o)| render_value(doc, v, o)).collect();
+        // Two devices created the same recipient concurrently (for example
+        // both imported the roster offline): show each whole record.
+        let mut shown: Vec<String> = all
+            .iter()
+            .map(|(_, obj)| match StoredRecipient::hydrate_map(doc, obj) {
+                Ok(s) => serde_json::to_string(&s.into_recipient(id.clone()))
+                    .expect("model types always serialize"),
+                Err(_) => "(object)".to_string(),
+            })
+            .collect();
+        // The winner (last in automerge's order) first.
         shown.reverse();
         out.push(FieldConflict {
             field: "*".to_string(),
             values: shown,
         });
     }
-    if let Some((Value::Object(_), obj)) = all.pop() {
-        collect_conflicts(doc, &obj, "", &mut out)?;
-    }
-    Ok(out)
-}
-
-fn collect_conflicts(
-    doc: &AutoCommit,
-    obj: &ObjId,
-    prefix: &str,
-    out: &mut Vec<FieldConflict>,
-) -> Result<()> {
-    for key in doc.keys(obj) {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        let values = doc.get_all(obj, key.as_str())?;
-        if values.len() > 1 {
-            let mut shown: Vec<String> = values
-                .iter()
-                .map(|(v, id)| render_value(doc, v, id))
-                .collect();
-            // The winner (last in automerge's order) first.
-            shown.reverse();
-            out.push(FieldConflict {
-                field: path,
-                values: shown,
-            });
-        } else if let Some((Value::Object(ObjType::Map), child)) = values.into_iter().next() {
-            collect_conflicts(doc, &child, &path, out)?;
+    let Some((Value::Object(ObjType::Map), obj)) = all.pop() else {
+        return Ok(out);
+    };
+    for (group, prefix) in GROUPS {
+        let values = doc.get_all(&obj, group)?;
+        if values.len() < 2 {
+            continue;
+        }
+        let mut versions: Vec<serde_json::Map<String, serde_json::Value>> = values
+            .iter()
+            .map(|(v, _)| match v {
+                Value::Scalar(s) => match s.as_ref() {
+                    automerge::ScalarValue::Str(s) => serde_json::from_str(s).unwrap_or_default(),
+                    _ => Default::default(),
+                },
+                Value::Object(_) => Default::default(),
+            })
+            .collect();
+        versions.reverse();
+        let mut fields: Vec<&String> = Vec::new();
+        for v in &versions {
+            for k in v.keys() {
+                if !fields.contains(&k) {
+                    fields.push(k);
+                }
+            }
+        }
+        for field in fields {
+            let mut shown: Vec<String> = Vec::new();
+            for v in &versions {
+                let text = match v.get(field) {
+                    None => String::new(),
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                };
+                if !shown.contains(&text) {
+                    shown.push(text);
+                }
+            }
+            if shown.len() > 1 {
+                out.push(FieldConflict {
+                    field: format!("{prefix}{field}"),
+                    values: shown,
+                });
+            }
         }
     }
-    Ok(())
-}
-
-fn render_value(doc: &AutoCommit, v: &Value<'_>, id: &ObjId) -> String {
-    match v {
-        Value::Scalar(s) => match s.as_ref() {
-            automerge::ScalarValue::Str(s) => s.to_string(),
-            other => other.to_string(),
-        },
-        // Two devices created the same recipient concurrently (for example
-        // both imported the roster offline): show each whole record.
-        Value::Object(_) => match <Recipient as Hydrate>::hydrate_map(doc, id) {
-            Ok(r) => serde_json::to_string(&r).expect("model types always serialize"),
-            Err(_) => "(object)".to_string(),
-        },
-    }
+    Ok(out)
 }
 
 // -------------------------------------------------------------- incident
@@ -670,6 +898,62 @@ mod tests {
         assert_eq!(values, ["中央公民館", "第一小学校"]);
         // The field nobody else touched merged without conflict.
         assert_eq!(recipient(&a, &r.id).unwrap().unwrap().phone, "03-0000-0000");
+    }
+
+    #[test]
+    fn concurrent_edits_of_one_group_show_each_changed_field() {
+        let mut a = create(&DocKind::Roster, &dev(1));
+        let mut r = Recipient {
+            id: "R1".into(),
+            address: "東京都架空区一丁目1番".into(),
+            phone: "03-0000-0000".into(),
+            ..Default::default()
+        };
+        put_recipient(&mut a, &r).unwrap();
+        a.commit();
+        let mut b = a.fork().with_actor(actor_for(&dev(2)));
+        let mut ra = r.clone();
+        ra.phone = "090-1111-1111".into();
+        put_recipient(&mut a, &ra).unwrap();
+        r.address = "東京都架空区二丁目2番".into();
+        put_recipient(&mut b, &r).unwrap();
+        a.merge(&mut b).unwrap();
+        // Address and phone share a register: both edits stay readable, as
+        // conflicts of the two fields that differ, and nothing else.
+        let conflicts = recipient_conflicts(&a, &r.id).unwrap();
+        let fields: Vec<&str> = conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["address", "phone"], "{conflicts:?}");
+        // Writing the shown record over the conflict resolves it.
+        let shown = recipient(&a, &r.id).unwrap().unwrap();
+        put_recipient(&mut a, &shown).unwrap();
+        assert!(recipient_conflicts(&a, &r.id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn empty_groups_cost_no_operations() {
+        let mut a = create(&DocKind::Roster, &dev(1));
+        let before = a.get_heads();
+        put_recipient(
+            &mut a,
+            &Recipient {
+                id: "R1".into(),
+                name: "山田 花子".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let ops: usize = a.get_changes(&before).iter().map(|c| c.len()).sum();
+        // The recipient's map and its one non-empty group.
+        assert_eq!(ops, 2);
+        let before = a.get_heads();
+        let same = recipient(&a, &"R1".into()).unwrap().unwrap();
+        put_recipient(&mut a, &same).unwrap();
+        a.commit();
+        assert_eq!(
+            a.get_changes(&before).len(),
+            0,
+            "an unchanged put writes nothing"
+        );
     }
 
     #[test]

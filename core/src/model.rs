@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,19 +45,6 @@ macro_rules! string_id {
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
                 $name(s.to_string())
-            }
-        }
-
-        impl Reconcile for $name {
-            type Key<'a> = autosurgeon::reconcile::NoKey;
-            fn reconcile<R: Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
-                r.str(&self.0)
-            }
-        }
-
-        impl Hydrate for $name {
-            fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
-                Ok($name(s.to_string()))
             }
         }
     };
@@ -176,19 +162,6 @@ impl fmt::Display for Timestamp {
     }
 }
 
-impl Reconcile for Timestamp {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-    fn reconcile<R: Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
-        r.timestamp(self.millis())
-    }
-}
-
-impl Hydrate for Timestamp {
-    fn hydrate_timestamp(t: i64) -> Result<Self, HydrateError> {
-        Ok(Timestamp::from_millis(t))
-    }
-}
-
 /// A calendar date (birth date, plan as-of date).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -204,21 +177,6 @@ impl Date {
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.format("%Y-%m-%d"))
-    }
-}
-
-impl Reconcile for Date {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-    fn reconcile<R: Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
-        r.str(self.to_string())
-    }
-}
-
-impl Hydrate for Date {
-    fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(Date)
-            .map_err(|_| HydrateError::unexpected("a YYYY-MM-DD date", s.to_string()))
     }
 }
 
@@ -248,7 +206,7 @@ pub struct Staff {
 
 /// 様式1 利用者避難情報: a recipient's evacuation plan, kept current at each
 /// monitoring visit. `None` means unknown, which is not the same as "no".
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvacuationPlan {
     /// 記入日: the date the plan was last confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,7 +260,7 @@ pub struct EvacuationPlan {
 
 /// Hazards at the recipient's home, used by the priority rules for the
 /// incident at hand.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hazards {
     /// 浸水想定
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,7 +275,7 @@ pub struct Hazards {
 
 /// A care manager's manual priority, which replaces the computed score and is
 /// shown with its reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriorityOverride {
     /// The score to use instead of the computed one.
     pub score: i64,
@@ -331,7 +289,7 @@ pub struct PriorityOverride {
 
 /// A person the team looks after (利用者), with the columns of 様式2 and the
 /// evacuation plan of 様式1.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
     /// 利用者ID
     pub id: RecipientId,

@@ -439,6 +439,16 @@ impl Node {
         if l.doc.get_heads() == before && snapshot.is_none() {
             return Ok(value);
         }
+        if l.journal + ops.len() >= FLUSH_AFTER_JOURNAL_ENTRIES {
+            // A bulk edit (an import) would be flushed at once anyway:
+            // write its changes directly instead of journal entries that
+            // are deleted again in the next transaction.
+            let mut w = settled_write(key, &mut l.doc, &l.persisted);
+            w.snapshot = snapshot;
+            w.index = index;
+            self.write_settled(key, w)?;
+            return Ok(value);
+        }
         let mut w = DocWrite::new(key.clone(), l.persisted.clone());
         w.snapshot = snapshot;
         w.journal = ops.iter().map(JournalOp::encode).collect();
@@ -536,7 +546,9 @@ impl Node {
                     r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
                 }
                 match old {
-                    Some(o) if o.recipient == r => {
+                    // The same row over a conflict is written again: the
+                    // office's roster settles what two edits left open.
+                    Some(o) if o.recipient == r && o.conflicts.is_empty() => {
                         counts.unchanged += 1;
                         continue;
                     }
@@ -856,14 +868,11 @@ impl Node {
         Ok(n)
     }
 
-    /// Replace a document's stored changes with one snapshot.
-    pub fn compact(&mut self, key: &DocKey) -> Result<()> {
-        let l = self.loaded(key)?;
-        let heads = l.doc.get_heads();
-        let mut w = DocWrite::new(key.clone(), heads.clone());
-        // The snapshot holds the journaled operations too.
-        w.snapshot = Some(l.doc.save());
+    /// Write `w`, which holds the document up to its heads as changes or a
+    /// snapshot, and drop the journal it makes redundant.
+    fn write_settled(&mut self, key: &DocKey, mut w: DocWrite) -> Result<()> {
         w.flush_journal = true;
+        let heads = w.heads.clone();
         self.store.write(Batch {
             docs: vec![w],
             ..Default::default()
@@ -873,6 +882,16 @@ impl Node {
             l.journal = 0;
         }
         Ok(())
+    }
+
+    /// Replace a document's stored changes with one snapshot.
+    pub fn compact(&mut self, key: &DocKey) -> Result<()> {
+        let l = self.loaded(key)?;
+        let heads = l.doc.get_heads();
+        let mut w = DocWrite::new(key.clone(), heads);
+        // The snapshot holds the journaled operations too.
+        w.snapshot = Some(l.doc.save());
+        self.write_settled(key, w)
     }
 
     /// Heads of every document held, for convergence checks.
@@ -1161,19 +1180,26 @@ fn write_journal_as_changes(
     doc: &mut AutoCommit,
     persisted: &[ChangeHash],
 ) -> Result<Vec<ChangeHash>> {
-    let heads = doc.get_heads();
-    let mut w = DocWrite::new(key.clone(), heads.clone());
+    let w = settled_write(key, doc, persisted);
+    let heads = w.heads.clone();
+    store.write(Batch {
+        docs: vec![w],
+        ..Default::default()
+    })?;
+    Ok(heads)
+}
+
+/// A write of everything after `persisted` as automerge changes, which makes
+/// the document's journal redundant.
+fn settled_write(key: &DocKey, doc: &mut AutoCommit, persisted: &[ChangeHash]) -> DocWrite {
+    let mut w = DocWrite::new(key.clone(), doc.get_heads());
     w.changes = doc
         .get_changes(persisted)
         .iter()
         .map(|c| c.raw_bytes().to_vec())
         .collect();
     w.flush_journal = true;
-    store.write(Batch {
-        docs: vec![w],
-        ..Default::default()
-    })?;
-    Ok(heads)
+    w
 }
 
 impl Drop for Node {
