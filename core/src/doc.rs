@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! roster                              incident/<kind>-<date>
-//! ├─ space: { name }                  ├─ opened:  { <device>: Opening (JSON) }
+//! ├─ space: { name, creator }         ├─ opened:  { <device>: Opening (JSON) }
+//! ├─ members: { <device>: Member }    │
 //! └─ recipients:                      ├─ ended:   { <device>: Ending (JSON) }
 //!    └─ <利用者ID>: Recipient          ├─ checks:  { <device>.<n>: { <check id>: Check (JSON) } }
 //!       (a map of seven group         └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
@@ -44,7 +45,7 @@ use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
 use crate::model::{
     Check, Claim, Date, DeviceId, EvacuationPlan, Hazards, Incident, IncidentId, IncidentKind,
-    PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
+    Member, PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
 };
 
 /// Which document of a space.
@@ -145,6 +146,7 @@ const GENESIS_ACTOR: &[u8] = b"anpi-genesis-v1";
 
 const SPACE: &str = "space";
 const RECIPIENTS: &str = "recipients";
+const MEMBERS: &str = "members";
 const OPENED: &str = "opened";
 const ENDED: &str = "ended";
 const CHECKS: &str = "checks";
@@ -155,7 +157,7 @@ const CLAIMS: &str = "claims";
 pub fn create(kind: &DocKind, device: &DeviceId) -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
     let maps: &[&str] = match kind {
-        DocKind::Roster => &[SPACE, RECIPIENTS],
+        DocKind::Roster => &[SPACE, RECIPIENTS, MEMBERS],
         DocKind::Incident(_) => &[OPENED, ENDED, CHECKS, CLAIMS],
     };
     for name in maps {
@@ -239,6 +241,56 @@ pub fn space_name(doc: &AutoCommit) -> Result<String> {
         autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "name")?
             .unwrap_or_default(),
     )
+}
+
+/// Record the device that created the space: its first admin, from whom
+/// every other admin's standing derives.
+pub fn set_space_creator(doc: &mut AutoCommit, device: &DeviceId) -> Result<()> {
+    let space = top(doc, SPACE)?;
+    doc.put(&space, "creator", device.as_str())?;
+    Ok(())
+}
+
+/// The device that created the space, if recorded.
+pub fn space_creator(doc: &AutoCommit) -> Result<Option<DeviceId>> {
+    let space = top(doc, SPACE)?;
+    Ok(autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "creator")?.map(DeviceId))
+}
+
+/// Add or change a member entry (one register per device).
+pub fn put_member(doc: &mut AutoCommit, member: &Member) -> Result<()> {
+    let members = top(doc, MEMBERS)?;
+    put_json(doc, &members, member.device.as_str(), member)
+}
+
+/// Every member entry. Where two admins wrote a device's entry at the same
+/// time, a revocation wins: a lost phone must not come back because someone
+/// else edited its name concurrently.
+pub fn members(doc: &AutoCommit) -> Result<Vec<Member>> {
+    let members = top(doc, MEMBERS)?;
+    let mut out = Vec::new();
+    for key in doc.keys(&members) {
+        let mut versions: Vec<Member> = Vec::new();
+        for (v, _) in doc.get_all(&members, key.as_str())? {
+            if let Value::Scalar(s) = v
+                && let automerge::ScalarValue::Str(text) = s.as_ref()
+            {
+                versions.push(
+                    serde_json::from_str(text)
+                        .map_err(|e| Error::corrupt(format!("member {key}: {e}")))?,
+                );
+            }
+        }
+        // The winner is last in automerge's order.
+        let chosen = versions
+            .iter()
+            .rev()
+            .find(|m| m.revoked.is_some())
+            .or(versions.last())
+            .cloned();
+        out.extend(chosen);
+    }
+    Ok(out)
 }
 
 /// A recipient as stored: a map of a few JSON registers, one per group of

@@ -34,6 +34,9 @@ pub enum Error {
     /// session is affected.
     #[error("sync with peer failed: {0}")]
     Sync(String),
+    /// A network peer could not be reached, refused us, or was refused.
+    #[error("{0}")]
+    Network(String),
     /// The store was created by a newer anpi.
     #[error(
         "this data folder was written by a newer anpi (schema {found}, this build knows {known})"
@@ -72,6 +75,10 @@ impl Error {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::Invalid(msg.into())
     }
+    pub(crate) fn network(msg: impl Into<String>) -> Self {
+        Error::Network(msg.into())
+    }
+
     pub(crate) fn sync(msg: impl Into<String>) -> Self {
         Error::Sync(msg.into())
     }

@@ -4,8 +4,10 @@
 pub mod codes;
 pub mod doc;
 pub mod error;
+pub mod identity;
 pub mod io;
 pub mod model;
+pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;

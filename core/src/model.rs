@@ -195,6 +195,47 @@ pub struct Space {
     pub name: String,
 }
 
+/// A device that belongs to a space: who carries it and what they may do.
+/// Only admins add members; an entry added by anyone else does not count
+/// (see [`crate::node::Node::members`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The device (its key's id).
+    pub device: DeviceId,
+    /// Who carries it.
+    pub staff: Staff,
+    /// What they may do.
+    pub role: Role,
+    /// The admin device that added it.
+    pub added_by: DeviceId,
+    /// When.
+    pub added_at: Timestamp,
+    /// Set when the device was revoked (lost, or its carrier left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+}
+
+/// A member's revocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The admin device that revoked it.
+    pub by: DeviceId,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Whether a member entry counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStanding {
+    /// A current member.
+    Active,
+    /// Revoked by an admin.
+    Revoked,
+    /// Added by a device that is not an admin: ignored.
+    Unauthorised,
+}
+
 /// A staff member as recorded on checks and claims.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Staff {

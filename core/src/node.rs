@@ -12,9 +12,11 @@ use automerge::{AutoCommit, ChangeHash};
 
 use crate::doc::{self, DocKey, DocKind, Ending, Opening};
 use crate::error::{Error, Result};
+use crate::identity::Identity;
 use crate::model::{
     Check, CheckId, CheckMethod, CheckResult, Claim, DeviceId, Incident, IncidentId, IncidentKind,
-    KnownClaim, PriorityOverride, Recipient, RecipientId, Space, SpaceId, Staff, Timestamp,
+    KnownClaim, Member, MemberStanding, PriorityOverride, Recipient, RecipientId, Role, Space,
+    SpaceId, Staff, Timestamp,
 };
 use crate::store::{
     Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
@@ -23,6 +25,7 @@ use crate::sync::{self, DocEntry, Kind, Message, PeerDoc};
 use serde::{Deserialize, Serialize};
 
 const META_DEVICE: &str = "device_id";
+const META_IDENTITY: &str = "identity";
 const META_STAFF: &str = "staff";
 
 /// Changes appended since the last snapshot before [`Node::maintain`]
@@ -128,6 +131,14 @@ pub struct SyncStats {
 #[derive(Debug)]
 pub struct Session {
     peer: Option<DeviceId>,
+    /// A hello was sent (initiator) or received (responder).
+    greeted: bool,
+    /// A network session: the spaces are fixed by membership before the
+    /// first message, whatever the peer lists.
+    network: bool,
+    /// Spaces this device does not hold may arrive (joining through the
+    /// office, whose key the person joining named).
+    accept_new: bool,
     want: BTreeSet<SpaceId>,
     shared_spaces: BTreeSet<SpaceId>,
     peers: HashMap<DocKey, PeerDoc>,
@@ -136,6 +147,19 @@ pub struct Session {
 }
 
 impl Session {
+    fn new(peer: Option<DeviceId>, initiator: bool) -> Self {
+        Session {
+            peer,
+            greeted: initiator,
+            network: false,
+            accept_new: false,
+            want: BTreeSet::new(),
+            shared_spaces: BTreeSet::new(),
+            peers: HashMap::new(),
+            stats: SyncStats::default(),
+        }
+    }
+
     /// The peer, once its hello arrived (or it answered ours).
     pub fn peer(&self) -> Option<&DeviceId> {
         self.peer.as_ref()
@@ -156,6 +180,8 @@ pub const FLUSH_AFTER_JOURNAL_ENTRIES: usize = 1000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum JournalOp {
     SpaceName(String),
+    SpaceCreator(DeviceId),
+    PutMember(Box<Member>),
     PutRecipient(Box<Recipient>),
     OpenIncident(DeviceId, Opening),
     EndIncident(DeviceId, Ending),
@@ -168,6 +194,8 @@ impl JournalOp {
     fn apply(&self, d: &mut AutoCommit) -> Result<()> {
         match self {
             JournalOp::SpaceName(name) => doc::set_space_name(d, name),
+            JournalOp::SpaceCreator(device) => doc::set_space_creator(d, device),
+            JournalOp::PutMember(m) => doc::put_member(d, m),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
             JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
             JournalOp::EndIncident(device, e) => doc::end_incident(d, device, e),
@@ -216,6 +244,7 @@ struct Loaded {
 /// A device's node.
 pub struct Node {
     store: Box<dyn Store>,
+    identity: Identity,
     device: DeviceId,
     staff: Staff,
     docs: HashMap<DocKey, Loaded>,
@@ -226,19 +255,21 @@ impl Node {
     /// kept; a missing or stale index is rebuilt from the documents.
     pub fn open(store: impl Store + 'static) -> Result<Self> {
         let mut store: Box<dyn Store> = Box::new(store);
-        let device = match store.meta(META_DEVICE)? {
-            Some(bytes) => DeviceId(
-                String::from_utf8(bytes).map_err(|_| Error::corrupt("device id is not text"))?,
-            ),
+        let identity = match store.meta(META_IDENTITY)? {
+            Some(bytes) => Identity::decode(&bytes)?,
             None => {
-                let id = DeviceId::random();
+                let identity = Identity::generate()?;
                 store.write(Batch {
-                    meta: vec![(META_DEVICE.into(), id.0.clone().into_bytes())],
+                    meta: vec![
+                        (META_IDENTITY.into(), identity.encode()),
+                        (META_DEVICE.into(), identity.device()?.0.into_bytes()),
+                    ],
                     ..Default::default()
                 })?;
-                id
+                identity
             }
         };
+        let device = identity.device()?;
         let staff = match store.meta(META_STAFF)? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| Error::corrupt(format!("staff setting: {e}")))?,
@@ -246,6 +277,7 @@ impl Node {
         };
         let mut node = Node {
             store,
+            identity,
             device,
             staff,
             docs: HashMap::new(),
@@ -257,6 +289,11 @@ impl Node {
     /// This device's id.
     pub fn device(&self) -> &DeviceId {
         &self.device
+    }
+
+    /// This device's key pair and certificate, for the network layer.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// Who uses this device (recorded on checks and claims).
@@ -474,11 +511,111 @@ impl Node {
         };
         let key = DocKey::roster(&space.id);
         let s = space.clone();
+        let me = Member {
+            device: self.device.clone(),
+            staff: self.staff.clone(),
+            role: Role::Admin,
+            added_by: self.device.clone(),
+            added_at: Timestamp::now(),
+            revoked: None,
+        };
         self.change(&key, true, |e| {
             e.apply(JournalOp::SpaceName(name.to_string()))?;
+            e.apply(JournalOp::SpaceCreator(me.device.clone()))?;
+            e.apply(JournalOp::PutMember(Box::new(me)))?;
             Ok(((), vec![IndexOp::Space(s)]))
         })?;
         Ok(space)
+    }
+
+    // -------------------------------------------------------- membership
+
+    /// Every member entry of a space with its standing (active, revoked, or
+    /// ignored because no admin added it).
+    pub fn members(&mut self, space: &SpaceId) -> Result<Vec<(Member, MemberStanding)>> {
+        let d = self.doc(&DocKey::roster(space))?;
+        let creator = doc::space_creator(d)?;
+        let members = doc::members(d)?;
+        Ok(crate::views::member_standing(creator.as_ref(), &members))
+    }
+
+    fn active_members(&mut self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
+        Ok(self
+            .members(space)?
+            .into_iter()
+            .filter(|(_, s)| *s == MemberStanding::Active)
+            .map(|(m, _)| m.device)
+            .collect())
+    }
+
+    /// Add a device to a space (or change its entry). Only an active admin
+    /// of the space may.
+    pub fn add_member(
+        &mut self,
+        space: &SpaceId,
+        device: &DeviceId,
+        staff: Staff,
+        role: Role,
+    ) -> Result<Member> {
+        self.ensure_admin(space)?;
+        let member = Member {
+            device: device.clone(),
+            staff,
+            role,
+            added_by: self.device.clone(),
+            added_at: Timestamp::now(),
+            revoked: None,
+        };
+        let m = member.clone();
+        self.change(&DocKey::roster(space), false, |e| {
+            e.apply(JournalOp::PutMember(Box::new(m)))?;
+            Ok(((), Vec::new()))
+        })?;
+        Ok(member)
+    }
+
+    fn ensure_admin(&mut self, space: &SpaceId) -> Result<()> {
+        let me = self.device.clone();
+        let admin = self
+            .members(space)?
+            .iter()
+            .any(|(m, s)| m.device == me && m.role == Role::Admin && *s == MemberStanding::Active);
+        if admin {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "only an admin of the space may change its members (this device is not one)",
+            ))
+        }
+    }
+
+    /// The spaces both this device and `peer` are active members of: what a
+    /// network session with `peer` may exchange.
+    pub fn spaces_shared_with(&mut self, peer: &DeviceId) -> Result<BTreeSet<SpaceId>> {
+        let me = self.device.clone();
+        let mut out = BTreeSet::new();
+        for space in self.spaces()? {
+            let active = self.active_members(&space.id)?;
+            if active.contains(peer) && active.contains(&me) {
+                out.insert(space.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every device this device may sync with over the network: active
+    /// members of a space this device is an active member of.
+    pub fn trusted_peers(&mut self) -> Result<BTreeSet<DeviceId>> {
+        let me = self.device.clone();
+        let mut out = BTreeSet::new();
+        for space in self.spaces()? {
+            let active = self.active_members(&space.id)?;
+            if active.contains(&me) {
+                out.extend(active);
+            }
+        }
+        out.remove(&me);
+        Ok(out)
     }
 
     /// The spaces this device holds.
@@ -933,19 +1070,39 @@ impl Node {
         peer: Option<&DeviceId>,
         want: &[SpaceId],
     ) -> Result<(Session, Vec<u8>)> {
-        self.flush_all()?;
         let mut spaces: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
         spaces.extend(want.iter().cloned());
-        let mut session = Session {
-            peer: peer.cloned(),
-            want: want.iter().cloned().collect(),
-            shared_spaces: spaces.clone(),
-            peers: HashMap::new(),
-            stats: SyncStats::default(),
-        };
+        let mut session = Session::new(peer.cloned(), true);
+        session.want = want.iter().cloned().collect();
+        self.open_session(session, spaces)
+    }
+
+    /// Open a session with a network peer whose key the handshake proved:
+    /// only `spaces` (those both are members of, [`Node::spaces_shared_with`])
+    /// are exchanged. With `accept_new`, spaces this device does not hold
+    /// yet are taken from the peer: joining through the office.
+    pub fn sync_start_network(
+        &mut self,
+        peer: &DeviceId,
+        spaces: BTreeSet<SpaceId>,
+        accept_new: bool,
+    ) -> Result<(Session, Vec<u8>)> {
+        let mut session = Session::new(Some(peer.clone()), true);
+        session.network = true;
+        session.accept_new = accept_new;
+        self.open_session(session, spaces)
+    }
+
+    fn open_session(
+        &mut self,
+        mut session: Session,
+        spaces: BTreeSet<SpaceId>,
+    ) -> Result<(Session, Vec<u8>)> {
+        self.flush_all()?;
+        session.shared_spaces = spaces.clone();
         let mut docs = Vec::new();
         for key in self.doc_keys(&spaces)? {
-            let pd = match peer {
+            let pd = match &session.peer {
                 Some(p) => self.peer_doc(p, &key)?,
                 None => PeerDoc::default(),
             };
@@ -968,13 +1125,17 @@ impl Node {
 
     /// A session as the responder, before the peer's hello.
     pub fn sync_accept(&self) -> Session {
-        Session {
-            peer: None,
-            want: BTreeSet::new(),
-            shared_spaces: BTreeSet::new(),
-            peers: HashMap::new(),
-            stats: SyncStats::default(),
-        }
+        Session::new(None, false)
+    }
+
+    /// A session as the responder to a network peer whose key the handshake
+    /// proved: only `spaces` are exchanged, and a hello naming another
+    /// device ends it.
+    pub fn sync_accept_network(&self, peer: &DeviceId, spaces: BTreeSet<SpaceId>) -> Session {
+        let mut session = Session::new(Some(peer.clone()), false);
+        session.network = true;
+        session.shared_spaces = spaces;
+        session
     }
 
     /// Handle a message from the peer: apply what it carries, persist it
@@ -1017,17 +1178,23 @@ impl Node {
             if session.peer.as_ref().is_some_and(|p| p != device) {
                 return Err(Error::sync("peer changed its device id mid-session"));
             }
+            if session.greeted {
+                return Err(Error::sync("peer sent a second hello"));
+            }
+            session.greeted = true;
             session.peer = Some(device.clone());
-            let mine: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
-            // A space moves when one side holds it and the other holds or
-            // wants it.
-            session.shared_spaces = spaces
-                .iter()
-                .filter(|s| mine.contains(*s))
-                .cloned()
-                .collect();
+            if !session.network {
+                let mine: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
+                // A space moves when one side holds it and the other holds
+                // or wants it.
+                session.shared_spaces = spaces
+                    .iter()
+                    .filter(|s| mine.contains(*s))
+                    .cloned()
+                    .collect();
+            }
         } else if let Kind::Reply { device } = &msg.kind {
-            if session.shared_spaces.is_empty() && session.want.is_empty() {
+            if !session.greeted {
                 return Err(Error::sync("reply before hello"));
             }
             if session.peer.as_ref().is_some_and(|p| p != device) {
@@ -1050,8 +1217,12 @@ impl Node {
                 .doc
                 .parse()
                 .map_err(|_| Error::sync(format!("peer named a bad document {:?}", entry.doc)))?;
-            let allowed =
+            let mut allowed =
                 session.shared_spaces.contains(&key.space) || session.want.contains(&key.space);
+            if !allowed && session.accept_new && !self.has_doc(&DocKey::roster(&key.space))? {
+                session.shared_spaces.insert(key.space.clone());
+                allowed = true;
+            }
             if !allowed {
                 continue;
             }

@@ -1,0 +1,160 @@
+//! A device's identity: an ECDSA P-256 key pair and a self-signed
+//! certificate, made on first open and kept in the device's store. The
+//! device id is derived from the public key, so a peer's id is proven by the
+//! TLS handshake itself: nobody can claim an id without the private key.
+
+use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData};
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::DeviceId;
+
+/// Bytes of the public key's SHA-256 kept in the device id (128 bits).
+const ID_BYTES: usize = 16;
+
+/// This device's key pair and certificate.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Identity {
+    /// The private key, PKCS#8 DER.
+    key: Vec<u8>,
+    /// The self-signed certificate, DER.
+    cert: Vec<u8>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the private key.
+        f.debug_struct("Identity")
+            .field("device", &self.device().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// A new key pair and its certificate.
+    pub fn generate() -> Result<Self> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| Error::invalid(format!("cannot make a key pair: {e}")))?;
+        // The certificate carries no name: peers trust the key, checked
+        // against their member lists, not a name or an authority.
+        let params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| Error::invalid(format!("certificate parameters: {e}")))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| Error::invalid(format!("cannot sign the certificate: {e}")))?;
+        Ok(Identity {
+            key: key.serialize_der(),
+            cert: cert.der().to_vec(),
+        })
+    }
+
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an identity always serializes")
+    }
+
+    /// From the stored form.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let id: Identity = serde_json::from_slice(bytes)
+            .map_err(|e| Error::corrupt(format!("device identity: {e}")))?;
+        id.device()?;
+        Ok(id)
+    }
+
+    /// The device id this identity proves.
+    pub fn device(&self) -> Result<DeviceId> {
+        device_of_cert(&self.cert)
+    }
+
+    /// The certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert
+    }
+
+    /// The private key, PKCS#8 DER.
+    pub fn key_der(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// The device id of the key in a certificate: the first 128 bits of the
+/// SHA-256 of its SubjectPublicKeyInfo, as 32 hex digits.
+pub fn device_of_cert(cert: &[u8]) -> Result<DeviceId> {
+    let der = CertificateDer::from(cert);
+    let parsed = rustls::server::ParsedCertificate::try_from(&der)
+        .map_err(|e| Error::invalid(format!("not a certificate: {e}")))?;
+    Ok(device_of_spki(parsed.subject_public_key_info().as_ref()))
+}
+
+fn device_of_spki(spki: &[u8]) -> DeviceId {
+    let hash = ring::digest::digest(&ring::digest::SHA256, spki);
+    DeviceId(
+        hash.as_ref()[..ID_BYTES]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// The device id of a key pair (for checking a certificate against its key).
+pub fn device_of_key(key_der: &[u8]) -> Result<DeviceId> {
+    let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(key_der);
+    let key = KeyPair::try_from(&pkcs8).map_err(|e| Error::corrupt(format!("device key: {e}")))?;
+    Ok(device_of_spki(&key.subject_public_key_info()))
+}
+
+impl DeviceId {
+    /// The id as people read it aloud or compare it on two screens: groups
+    /// of four digits.
+    pub fn readable(&self) -> String {
+        self.0
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// Parse an id as typed: with or without the dashes of
+    /// [`DeviceId::readable`], any case.
+    pub fn parse(text: &str) -> Result<Self> {
+        let hex: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != ' ')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if hex.len() != ID_BYTES * 2 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid(format!(
+                "{text:?} is not a device id (32 hex digits, as `anpi device id` prints)"
+            )));
+        }
+        Ok(DeviceId(hex))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_is_the_key_not_the_certificate() {
+        let a = Identity::generate().unwrap();
+        let b = Identity::generate().unwrap();
+        assert_ne!(a.device().unwrap(), b.device().unwrap());
+        assert_eq!(a.device().unwrap(), device_of_key(a.key_der()).unwrap());
+        let again = Identity::decode(&a.encode()).unwrap();
+        assert_eq!(again.device().unwrap(), a.device().unwrap());
+        assert_eq!(a.device().unwrap().as_str().len(), 32);
+    }
+
+    #[test]
+    fn ids_parse_as_people_type_them() {
+        let id = Identity::generate().unwrap().device().unwrap();
+        assert_eq!(DeviceId::parse(&id.readable()).unwrap(), id);
+        assert_eq!(DeviceId::parse(&id.readable().to_uppercase()).unwrap(), id);
+        assert!(DeviceId::parse("1234").is_err());
+        assert!(DeviceId::parse(&"g".repeat(32)).is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! A long-running node: answers peers, syncs with peers it discovers, and
+//! keeps the office link. It sleeps until something happens — a peer
+//! connects or is heard, data changed here, or an office retry falls due —
+//! so it never wakes the radio when nothing changed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::time::Instant;
+
+use super::discovery::{Discovery, FoundPeer, Tokens};
+use super::{NetNode, SyncReport, with_node};
+use crate::error::Result;
+use crate::model::DeviceId;
+
+/// How a node runs.
+pub struct Options {
+    /// Discovery on the local network, if any.
+    pub discovery: Option<Arc<dyn Discovery>>,
+    /// The office: synced on start, after local changes, and when
+    /// connectivity returns, with exponential backoff while unreachable.
+    pub office: Option<(SocketAddr, DeviceId)>,
+    /// Peers to sync with on start and after changes (known addresses).
+    pub peers: Vec<(SocketAddr, Option<DeviceId>)>,
+    /// Wait this long after a change before passing it on, so a burst of
+    /// changes makes one sync.
+    pub debounce: Duration,
+    /// Do not sync again with a peer heard within this long.
+    pub resync_after: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            discovery: None,
+            office: None,
+            peers: Vec::new(),
+            debounce: Duration::from_secs(2),
+            resync_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a running node reports.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Listening at this address.
+    Listening(SocketAddr),
+    /// A peer of a shared space was heard on the local network.
+    PeerFound(SocketAddr),
+    /// A session finished.
+    Synced(SyncReport),
+    /// A session failed; nothing was lost.
+    Failed {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        error: String,
+    },
+    /// A device was refused at the handshake.
+    Refused {
+        /// From where.
+        addr: SocketAddr,
+        /// Why.
+        error: String,
+    },
+    /// The office could not be reached; the next try is after this long.
+    OfficeRetry(Duration),
+}
+
+/// Longest wait between office retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+struct Done {
+    addr: SocketAddr,
+    office: bool,
+    result: Result<SyncReport>,
+}
+
+/// A random factor in [0.5, 1.5): spreads the retries of many phones that
+/// lost the office at the same moment.
+fn jitter(d: Duration) -> Duration {
+    let r = uuid::Uuid::new_v4().as_bytes()[0] as f64 / 256.0;
+    d.mul_f64(0.5 + r)
+}
+
+/// Run until `stop` turns true.
+pub async fn run(
+    net: Arc<NetNode>,
+    options: Options,
+    events: UnboundedSender<Event>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let _ = events.send(Event::Listening(net.local_addr()?));
+    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<FoundPeer>();
+    if let Some(d) = &options.discovery {
+        let spaces = with_node(net.node(), |n| {
+            Ok(n.spaces()?.into_iter().map(|s| s.id).collect::<Vec<_>>())
+        })
+        .await?;
+        d.start(
+            net.local_addr()?.port(),
+            Tokens::for_spaces(&spaces),
+            found_tx,
+        )?;
+    }
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    // Peers to pass changes on to: address → expected id, when last synced.
+    let mut known: BTreeMap<SocketAddr, (Option<DeviceId>, Option<Instant>)> = options
+        .peers
+        .iter()
+        .map(|(a, id)| (*a, (id.clone(), None)))
+        .collect();
+    let mut busy: std::collections::BTreeSet<SocketAddr> = Default::default();
+    let mut backoff = Duration::from_secs(1);
+    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    // Start: the office and every configured peer at once.
+    let mut office_at = if options.office.is_some() {
+        Instant::now()
+    } else {
+        far
+    };
+    let mut pass_on_at = if known.is_empty() {
+        far
+    } else {
+        Instant::now()
+    };
+
+    let start = |addr: SocketAddr,
+                 expected: Option<DeviceId>,
+                 office: bool,
+                 busy: &mut std::collections::BTreeSet<SocketAddr>| {
+        if !busy.insert(addr) {
+            return;
+        }
+        let net = net.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let result = net.sync_with(addr, expected.as_ref()).await;
+            let _ = done.send(Done {
+                addr,
+                office,
+                result,
+            });
+        });
+    };
+
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                if *stop.borrow() { break; }
+            }
+            incoming = net.accept() => {
+                match incoming {
+                    None => break,
+                    Some(Err((addr, e))) => {
+                        let _ = events.send(Event::Refused { addr, error: e.to_string() });
+                    }
+                    Some(Ok(conn)) => {
+                        let net = net.clone();
+                        let done = done_tx.clone();
+                        let addr = conn.remote_address();
+                        tokio::spawn(async move {
+                            let result = net.respond(conn).await;
+                            let _ = done.send(Done { addr, office: false, result });
+                        });
+                    }
+                }
+            }
+            Some(found) = found_rx.recv() => {
+                for addr in found.addrs {
+                    let _ = events.send(Event::PeerFound(addr));
+                    let recent = known.get(&addr).and_then(|(_, t)| *t)
+                        .is_some_and(|t| t.elapsed() < options.resync_after);
+                    known.entry(addr).or_insert((None, None));
+                    if !recent {
+                        start(addr, None, false, &mut busy);
+                    }
+                }
+            }
+            Some(done) = done_rx.recv() => {
+                busy.remove(&done.addr);
+                match done.result {
+                    Ok(report) => {
+                        let changed = report.stats.docs_changed > 0;
+                        if done.office {
+                            backoff = Duration::from_secs(1);
+                            office_at = far;
+                        } else {
+                            // A peer that connected here is reachable at
+                            // the address it came from (one socket dials
+                            // and listens), so changes can be passed on.
+                            known.insert(report.addr, (Some(report.peer.clone()), Some(Instant::now())));
+                        }
+                        let _ = events.send(Event::Synced(report));
+                        if changed {
+                            pass_on_at = Instant::now() + options.debounce;
+                        }
+                        // A peer answered: the network is back, so try the
+                        // office now rather than at the end of its backoff.
+                        if !done.office && office_at != far && backoff > Duration::from_secs(1) {
+                            office_at = Instant::now();
+                        }
+                    }
+                    Err(e) => {
+                        let _ = events.send(Event::Failed { addr: done.addr, error: e.to_string() });
+                        if done.office {
+                            let wait = jitter(backoff);
+                            office_at = Instant::now() + wait;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            let _ = events.send(Event::OfficeRetry(wait));
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(office_at) => {
+                office_at = far;
+                if let Some((addr, id)) = &options.office {
+                    start(*addr, Some(id.clone()), true, &mut busy);
+                }
+            }
+            _ = tokio::time::sleep_until(pass_on_at) => {
+                pass_on_at = far;
+                for (addr, (id, _)) in known.clone() {
+                    start(addr, id, false, &mut busy);
+                }
+                if let Some((addr, id)) = &options.office {
+                    start(*addr, Some(id.clone()), true, &mut busy);
+                }
+            }
+        }
+    }
+    if let Some(d) = &options.discovery {
+        d.stop();
+    }
+    net.close().await;
+    Ok(())
+}
