@@ -4,11 +4,13 @@
 //! it changed on disk. Output is Japanese by default (`--lang en`).
 
 mod demo;
+mod network;
 mod office;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anpi_core::codes::Lang;
 use anpi_core::io::form2 as roster_form2;
@@ -120,12 +122,97 @@ enum Command {
         /// The other data folder.
         other_dir: PathBuf,
     },
+    /// This device's id, and the devices that belong to the space.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Join through the office: fetch the spaces this device was added to.
+    Join {
+        /// The office node's address.
+        #[arg(long, value_name = "HOST:PORT")]
+        office: String,
+        /// The office device's id (as `anpi device id` prints it there).
+        #[arg(long, value_name = "ID")]
+        office_id: String,
+    },
+    /// A long-running node (the office, or a laptop at a shelter): answers
+    /// peers, syncs with peers it finds, keeps the office link.
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "0.0.0.0:7150", value_name = "ADDR")]
+        listen: String,
+        #[command(flatten)]
+        net: NetOptions,
+    },
+    /// Sync once with peers, the office and devices found nearby, until
+    /// quiet; print what moved.
+    Sync {
+        #[command(flatten)]
+        net: NetOptions,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30, value_name = "S")]
+        timeout: u64,
+    },
     /// An office and two phones of two organisations, offline checks, a
     /// duplicate visit, a merge, and the merged priority list.
     Demo {
         /// Keep the data folders here instead of a temporary folder.
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct NetOptions {
+    /// A peer to sync with (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    peer: Vec<String>,
+    /// The id the peer's key must prove, one per --peer, in order.
+    #[arg(long, value_name = "ID")]
+    peer_id: Vec<String>,
+    /// Find peers of the same space on the local network (mDNS).
+    #[arg(long)]
+    mdns: bool,
+    /// An interface mDNS may use (repeatable; required with --mdns).
+    #[arg(long, value_name = "IF")]
+    interface: Vec<String>,
+}
+
+impl From<NetOptions> for network::NetArgs {
+    fn from(o: NetOptions) -> Self {
+        network::NetArgs {
+            peers: o.peer,
+            peer_ids: o.peer_id,
+            mdns: o.mdns,
+            interfaces: o.interface,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Print this device's id (making the data folder and its key if new).
+    Id,
+    /// Add a device to the space (admins only).
+    Add {
+        /// The device's id (as `anpi device id` printed it on that device).
+        id: String,
+        /// Who carries it.
+        #[arg(long)]
+        staff: String,
+        /// Their organisation (default: this device's).
+        #[arg(long)]
+        org: Option<String>,
+        /// admin, care_manager or partner.
+        #[arg(long, default_value = "care_manager")]
+        role: String,
+    },
+    /// The devices of the space and their standing.
+    List {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -446,6 +533,28 @@ fn main() -> ExitCode {
         Command::Merge { other_dir } => {
             with_node(lang, data, |n| office::merge(lang, n, &other_dir))
         }
+        Command::Device { command } => match command {
+            DeviceCommand::Id => data_dir(lang, data).and_then(|d| network::device_id(lang, &d)),
+            DeviceCommand::Add {
+                id,
+                staff,
+                org,
+                role,
+            } => with_node(lang, data, |n| {
+                network::device_add(lang, n, &id, staff, org, &role)
+            }),
+            DeviceCommand::List { json } => {
+                with_node(lang, data, |n| network::device_list(lang, n, json))
+            }
+        },
+        Command::Join { office, office_id } => {
+            data_dir(lang, data).and_then(|d| network::join(lang, &d, &office, &office_id))
+        }
+        Command::Serve { listen, net } => {
+            open(lang, data).and_then(|n| network::serve(lang, n, &listen, net.into()))
+        }
+        Command::Sync { net, timeout } => open(lang, data)
+            .and_then(|n| network::sync(lang, n, net.into(), Duration::from_secs(timeout))),
         Command::Demo { keep } => demo::run(lang, keep),
     };
     match result {

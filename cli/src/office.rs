@@ -35,7 +35,8 @@ pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<Stri
     let i = node.start_incident(
         &space,
         kind,
-        name.as_deref().unwrap_or_default(),
+        // A name everyone on the team reads the same, whatever their --lang.
+        &name.unwrap_or_else(|| kind.label_ja().to_string()),
         Timestamp::now(),
     )?;
     match lang {

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 const META_DEVICE: &str = "device_id";
 const META_IDENTITY: &str = "identity";
 const META_STAFF: &str = "staff";
+const META_OFFICE: &str = "office";
 
 /// Changes appended since the last snapshot before [`Node::maintain`]
 /// compacts a document.
@@ -110,6 +111,16 @@ impl IncidentData {
             now,
         )
     }
+}
+
+/// Where the office node is: an address as people typed it (HOST:PORT) and
+/// the id its key must prove.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficeLink {
+    /// HOST:PORT.
+    pub address: String,
+    /// The office device's id.
+    pub device: DeviceId,
 }
 
 /// Counters of one sync session, for people and benchmarks.
@@ -310,6 +321,25 @@ impl Node {
         })?;
         self.staff = staff;
         Ok(())
+    }
+
+    /// Remember the office this device syncs with (set when joining).
+    pub fn set_office(&mut self, office: &OfficeLink) -> Result<()> {
+        let bytes = serde_json::to_vec(office).expect("an office link always serializes");
+        self.store.write(Batch {
+            meta: vec![(META_OFFICE.into(), bytes)],
+            ..Default::default()
+        })
+    }
+
+    /// The office this device syncs with, if it joined through one.
+    pub fn office(&self) -> Result<Option<OfficeLink>> {
+        match self.store.meta(META_OFFICE)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::corrupt(format!("office setting: {e}"))),
+        }
     }
 
     /// The store (read access, for tools and tests).

@@ -3,6 +3,8 @@
 //! left to say ([`anpi_core::node::sync_local`]). Nothing is random here;
 //! the tests bring the randomness.
 
+pub mod netns;
+
 use anpi_core::Result;
 use anpi_core::node::{LocalSync, Node, sync_local};
 

@@ -119,6 +119,12 @@ pub fn peer_device(conn: &Connection) -> Result<DeviceId> {
 }
 
 fn describe(e: &quinn::ConnectionError) -> String {
+    let refused = |text: &str| text.contains("certificate") || text.contains("Certificate");
+    let alpn = |text: &str| {
+        text.contains("error 120")
+            || text.contains("no_application_protocol")
+            || text.contains("known protocol")
+    };
     match e {
         quinn::ConnectionError::ApplicationClosed(c) => {
             let reason = String::from_utf8_lossy(&c.reason).into_owned();
@@ -129,28 +135,19 @@ fn describe(e: &quinn::ConnectionError) -> String {
             }
         }
         quinn::ConnectionError::TimedOut => "no answer (timed out)".into(),
-        quinn::ConnectionError::TransportError(t) => {
-            let text = t.to_string();
-            if text.contains("no_application_protocol") || text.contains("no application protocol")
-            {
-                "the peer speaks an incompatible protocol version (ALPN anpi/1 refused)".into()
-            } else if text.contains("certificate") || text.contains("Certificate") {
-                format!(
-                    "the handshake was refused: the peer does not accept this device, or this device does not accept the peer ({text})"
-                )
-            } else {
-                text
-            }
+        // Raised here: this device's verifier refused the peer's key.
+        quinn::ConnectionError::TransportError(t) if refused(&t.to_string()) => {
+            "refused at the handshake: the peer's key is not the expected device, or not a current member of a space this device holds".into()
         }
-        quinn::ConnectionError::ConnectionClosed(c) => {
-            let text = c.to_string();
-            if text.contains("certificate") || text.contains("Certificate") {
-                format!("the handshake was refused: the peer does not accept this device ({text})")
-            } else if text.contains("no_application_protocol") || text.contains("120") {
-                "the peer speaks an incompatible protocol version (ALPN anpi/1 refused)".into()
-            } else {
-                format!("the peer closed the connection: {text}")
-            }
+        quinn::ConnectionError::TransportError(t) if alpn(&t.to_string()) => {
+            "the peer speaks an incompatible protocol version (ALPN anpi/1 refused)".into()
+        }
+        // Sent by the peer: it refused this device's key.
+        quinn::ConnectionError::ConnectionClosed(c) if refused(&c.to_string()) => {
+            "refused at the handshake: the peer does not accept this device (an admin adds it with `anpi device add`; a revoked device stays refused)".into()
+        }
+        quinn::ConnectionError::ConnectionClosed(c) if alpn(&c.to_string()) => {
+            "the peer speaks an incompatible protocol version (ALPN anpi/1 refused)".into()
         }
         other => other.to_string(),
     }
@@ -180,6 +177,9 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Option<Vec<u8>>> {
         Err(quinn::ReadExactError::FinishedEarly(_)) => {
             return Err(Error::network("the peer sent a truncated message"));
         }
+        Err(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(
+            quinn::ConnectionError::ApplicationClosed(c),
+        ))) if c.error_code == VarInt::from_u32(CLOSE_DONE) => return Ok(None),
         Err(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(e))) => {
             return Err(Error::network(describe(&e)));
         }
@@ -429,6 +429,9 @@ async fn converse(
                 if !finished {
                     let _ = send.finish();
                 }
+                // Let the peer read our end before the connection closes:
+                // a close discards whatever is still in flight.
+                let _ = tokio::time::timeout(Duration::from_secs(5), send.stopped()).await;
                 return Ok((session, answered));
             }
             Some(msg) => {
@@ -568,13 +571,48 @@ mod tests {
         let stranger =
             NetNode::bind(shared(Node::open(MemoryStore::new()).unwrap()), loopback()).unwrap();
         let err = stranger.join(office_addr, &office_id).await.unwrap_err();
-        assert!(err.to_string().contains("handshake"), "{err}");
+        assert!(
+            err.to_string().contains("refused at the handshake"),
+            "{err}"
+        );
         // And a device that expects another office id refuses this one.
         let wrong = DeviceId("0".repeat(32));
         let err = phone
             .sync_with(office_addr, Some(&wrong))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("handshake"), "{err}");
+        assert!(
+            err.to_string().contains("refused at the handshake"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_incompatible_protocol_version_gets_a_clear_error() {
+        let mut office = Node::open(MemoryStore::new()).unwrap();
+        let space = office.create_space("ひまわり").unwrap().id;
+        let phone = Node::open(MemoryStore::new()).unwrap();
+        office
+            .add_member(&space, phone.device(), staff("佐藤"), Role::CareManager)
+            .unwrap();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let addr = office.local_addr().unwrap();
+        let server = office.clone();
+        let refused = tokio::spawn(async move {
+            match server.accept().await {
+                Some(Err((_, e))) => e.to_string(),
+                other => format!("unexpected: {:?}", other.map(|r| r.is_ok())),
+            }
+        });
+        // A later anpi speaking anpi/2 only.
+        let newer = NetNode::bind_with_alpn(shared(phone), loopback(), b"anpi/2").unwrap();
+        let err = newer.join(addr, &office_id).await.unwrap_err();
+        assert!(
+            err.to_string().contains("incompatible protocol version"),
+            "{err}"
+        );
+        let seen = refused.await.unwrap();
+        assert!(seen.contains("incompatible protocol version"), "{seen}");
     }
 }

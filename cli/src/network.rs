@@ -1,0 +1,514 @@
+//! The network commands: this device's id and the member list, joining
+//! through the office, a long-running node (`serve`) and a one-shot sync.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anpi_core::codes::Lang;
+use anpi_core::model::{DeviceId, MemberStanding, Role, Staff};
+use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
+use anpi_core::net::serve::{self, Event, Options};
+use anpi_core::net::{NetNode, SyncReport};
+use anpi_core::node::{Node, OfficeLink};
+use anpi_core::store::SqliteStore;
+use serde_json::json;
+
+use crate::{DB_FILE, Result, t};
+
+/// One tokio runtime for the command; two workers match this machine and a
+/// phone's efficiency cores.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Resolve HOST:PORT to one address.
+pub fn resolve(lang: Lang, text: &str) -> Result<SocketAddr> {
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            match lang {
+                Lang::Ja => format!(
+                    "アドレス {text:?} を解決できません（HOST:PORT の形で指定してください）"
+                ),
+                Lang::En => format!("cannot resolve {text:?} (give HOST:PORT)"),
+            }
+            .into()
+        })
+}
+
+/// `device id`: make the identity in a new folder if needed; print the id
+/// alone on the last line, for scripts.
+pub fn device_id(lang: Lang, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    let id = node.device();
+    println!(
+        "{}: {}",
+        t(lang, "端末ID（読み上げ用）", "device id (to read aloud)"),
+        id.readable()
+    );
+    println!("{id}");
+    Ok(())
+}
+
+fn role_label(lang: Lang, role: Role) -> &'static str {
+    match lang {
+        Lang::Ja => role.label_ja(),
+        Lang::En => role.label_en(),
+    }
+}
+
+/// `device add`.
+pub fn device_add(
+    lang: Lang,
+    node: &mut Node,
+    id: &str,
+    staff: String,
+    org: Option<String>,
+    role: &str,
+) -> Result<()> {
+    let space = node.only_space()?;
+    let device = DeviceId::parse(id)?;
+    let role: Role = role.parse()?;
+    let organisation = org.unwrap_or_else(|| node.staff().organisation.clone());
+    let m = node.add_member(
+        &space.id,
+        &device,
+        Staff {
+            name: staff,
+            organisation,
+        },
+        role,
+    )?;
+    match lang {
+        Lang::Ja => println!(
+            "「{}」に端末 {} を追加しました: {}（{}）{}",
+            space.name,
+            m.device.readable(),
+            m.staff.name,
+            m.staff.organisation,
+            role_label(lang, m.role)
+        ),
+        Lang::En => println!(
+            "added device {} to \"{}\": {} ({}), {}",
+            m.device.readable(),
+            space.name,
+            m.staff.name,
+            m.staff.organisation,
+            role_label(lang, m.role)
+        ),
+    }
+    Ok(())
+}
+
+/// `device list`.
+pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
+    let space = node.only_space()?;
+    let me = node.device().clone();
+    let members = node.members(&space.id)?;
+    if as_json {
+        let rows: Vec<_> = members
+            .iter()
+            .map(|(m, s)| {
+                json!({
+                    "device": m.device,
+                    "staff": m.staff.name,
+                    "org": m.staff.organisation,
+                    "role": m.role.code(),
+                    "added_by": m.added_by,
+                    "added_at": m.added_at.millis(),
+                    "standing": s,
+                    "this_device": m.device == me,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for (m, s) in &members {
+        let standing = match (lang, s) {
+            (Lang::Ja, MemberStanding::Active) => "有効",
+            (Lang::Ja, MemberStanding::Revoked) => "失効",
+            (Lang::Ja, MemberStanding::Unauthorised) => "無効（管理者以外が追加）",
+            (Lang::En, MemberStanding::Active) => "active",
+            (Lang::En, MemberStanding::Revoked) => "revoked",
+            (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
+        };
+        println!(
+            "{}{}  {}（{}）  {}  {}",
+            if m.device == me { "* " } else { "  " },
+            m.device.readable(),
+            m.staff.name,
+            m.staff.organisation,
+            role_label(lang, m.role),
+            standing
+        );
+    }
+    Ok(())
+}
+
+fn print_report(lang: Lang, r: &SyncReport) {
+    let who = r.peer.readable();
+    match lang {
+        Lang::Ja => println!(
+            "  {} ({}) と同期: 送信 {} バイト・受信 {} バイト・往復 {} 回・更新された文書 {}",
+            who,
+            r.addr,
+            r.stats.bytes_sent,
+            r.stats.bytes_received,
+            r.round_trips,
+            r.stats.docs_changed
+        ),
+        Lang::En => println!(
+            "  synced with {} ({}): {} bytes sent, {} received, {} round trips, {} documents updated",
+            who,
+            r.addr,
+            r.stats.bytes_sent,
+            r.stats.bytes_received,
+            r.round_trips,
+            r.stats.docs_changed
+        ),
+    }
+}
+
+/// `join`: fetch the spaces this device was added to from the office.
+pub fn join(lang: Lang, dir: &Path, office: &str, office_id: &str) -> Result<()> {
+    let addr = resolve(lang, office)?;
+    let office_id = DeviceId::parse(office_id)?;
+    std::fs::create_dir_all(dir)?;
+    let node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    let shared = Arc::new(Mutex::new(node));
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let net = NetNode::bind(shared.clone(), "0.0.0.0:0".parse()?)?;
+        let r = net.join(addr, &office_id).await;
+        net.close().await;
+        Ok::<_, Box<dyn std::error::Error>>(r?)
+    })?;
+    let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let spaces = node.spaces()?;
+    if spaces.is_empty() {
+        return Err(t(
+            lang,
+            "事務所はこの端末をどのスペースにも追加していません（事務所で `anpi device add この端末のID --staff 名前` を実行してください）",
+            "the office has not added this device to any space (run `anpi device add THIS_DEVICE_ID --staff NAME` at the office)",
+        )
+        .into());
+    }
+    node.set_office(&OfficeLink {
+        address: office.to_string(),
+        device: office_id,
+    })?;
+    // The person and organisation the office entered for this device.
+    let me = node.device().clone();
+    if node.staff().name.is_empty() {
+        for s in &spaces {
+            if let Some((m, _)) = node
+                .members(&s.id)?
+                .into_iter()
+                .find(|(m, _)| m.device == me)
+            {
+                node.set_staff(m.staff)?;
+                break;
+            }
+        }
+    }
+    node.maintain()?;
+    let names: Vec<String> = spaces.iter().map(|s| s.name.clone()).collect();
+    match lang {
+        Lang::Ja => println!(
+            "事務所 {} から「{}」に参加しました（受信 {} バイト）",
+            office,
+            names.join("」「"),
+            report.stats.bytes_received
+        ),
+        Lang::En => println!(
+            "joined \"{}\" through the office at {} ({} bytes received)",
+            names.join("\", \""),
+            office,
+            report.stats.bytes_received
+        ),
+    }
+    Ok(())
+}
+
+/// Pair `--peer` addresses with `--peer-id` ids (ids may be left out).
+pub fn peers(
+    lang: Lang,
+    addrs: &[String],
+    ids: &[String],
+) -> Result<Vec<(SocketAddr, Option<DeviceId>)>> {
+    if !ids.is_empty() && ids.len() != addrs.len() {
+        return Err(t(
+            lang,
+            "--peer-id は --peer と同じ数だけ、同じ順に指定してください",
+            "give one --peer-id per --peer, in the same order",
+        )
+        .into());
+    }
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let id = ids.get(i).map(|s| DeviceId::parse(s)).transpose()?;
+            Ok((resolve(lang, a)?, id))
+        })
+        .collect()
+}
+
+fn office_of(lang: Lang, node: &Node) -> Result<Option<(SocketAddr, DeviceId)>> {
+    match node.office()? {
+        None => Ok(None),
+        Some(o) => Ok(Some((resolve(lang, &o.address)?, o.device))),
+    }
+}
+
+/// The network options shared by `serve` and `sync`.
+pub struct NetArgs {
+    pub peers: Vec<String>,
+    pub peer_ids: Vec<String>,
+    pub mdns: bool,
+    pub interfaces: Vec<String>,
+}
+
+fn discovery(lang: Lang, args: &NetArgs) -> Result<Option<Arc<dyn Discovery>>> {
+    if !args.mdns {
+        return Ok(None);
+    }
+    if args.interfaces.is_empty() {
+        return Err(t(
+            lang,
+            "--mdns には --interface IF が必要です（anpi はすべてのインターフェースにマルチキャストを送りません）",
+            "--mdns needs --interface IF (anpi never multicasts on every interface)",
+        )
+        .into());
+    }
+    Ok(Some(Arc::new(Mdns::new(&args.interfaces)?)))
+}
+
+/// `serve`: a long-running node until interrupted.
+pub fn serve(lang: Lang, node: Node, listen: &str, args: NetArgs) -> Result<()> {
+    let listen = resolve(lang, listen)?;
+    let office = office_of(lang, &node)?;
+    let peers = peers(lang, &args.peers, &args.peer_ids)?;
+    let discovery = discovery(lang, &args)?;
+    let shared = Arc::new(Mutex::new(node));
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let net = Arc::new(NetNode::bind(shared.clone(), listen)?);
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let options = Options {
+            discovery,
+            office,
+            peers,
+            ..Default::default()
+        };
+        let device = net.device().clone();
+        let runner = tokio::spawn(serve::run(net, options, events_tx, stop_rx));
+        let printer = tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                print_event(lang, &device, &e);
+            }
+        });
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+        let result = runner.await;
+        let _ = printer.await;
+        let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
+        node.maintain()?;
+        match result {
+            Ok(r) => r.map_err(Into::into),
+            Err(e) => Err(format!("node stopped: {e}").into()),
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, run until the process is killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn print_event(lang: Lang, me: &DeviceId, e: &Event) {
+    use std::io::Write;
+    match (lang, e) {
+        (Lang::Ja, Event::Listening(a)) => {
+            println!("待ち受け中: {a}（端末ID {}）", me.readable())
+        }
+        (Lang::En, Event::Listening(a)) => {
+            println!("listening on {a} (device id {})", me.readable())
+        }
+        (Lang::Ja, Event::PeerFound(a)) => println!("近くの端末を発見: {a}"),
+        (Lang::En, Event::PeerFound(a)) => println!("found a nearby device: {a}"),
+        (_, Event::Synced(r)) => print_report(lang, r),
+        (Lang::Ja, Event::Failed { addr, error }) => println!("  {addr} との同期に失敗: {error}"),
+        (Lang::En, Event::Failed { addr, error }) => println!("  sync with {addr} failed: {error}"),
+        (Lang::Ja, Event::Refused { addr, error }) => {
+            println!("  {addr} からの接続を拒否: {error}")
+        }
+        (Lang::En, Event::Refused { addr, error }) => {
+            println!("  refused a connection from {addr}: {error}")
+        }
+        (Lang::Ja, Event::OfficeRetry(d)) => {
+            println!(
+                "  事務所に接続できません。{} 秒後に再試行します",
+                d.as_secs()
+            )
+        }
+        (Lang::En, Event::OfficeRetry(d)) => {
+            println!("  the office is unreachable; retrying in {} s", d.as_secs())
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// `sync`: one-shot, until quiet; an error when no peer could be synced.
+pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<()> {
+    let mut targets = peers(lang, &args.peers, &args.peer_ids)?;
+    if let Some((addr, id)) = office_of(lang, &node)? {
+        targets.push((addr, Some(id)));
+    }
+    let discovery = discovery(lang, &args)?;
+    if targets.is_empty() && discovery.is_none() {
+        return Err(t(
+            lang,
+            "同期する相手がいません（--peer HOST:PORT か --mdns --interface IF を指定するか、先に join してください）",
+            "no one to sync with (give --peer HOST:PORT or --mdns --interface IF, or join an office first)",
+        )
+        .into());
+    }
+    let shared = Arc::new(Mutex::new(node));
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let net = NetNode::bind(shared.clone(), "0.0.0.0:0".parse()?)?;
+        if let Some(d) = &discovery {
+            // Listen for a moment: every peer that answers within it.
+            let spaces: Vec<_> = {
+                let n = shared.lock().unwrap_or_else(|e| e.into_inner());
+                n.spaces()?.into_iter().map(|s| s.id).collect()
+            };
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FoundPeer>();
+            d.start(net.local_addr()?.port(), Tokens::for_spaces(&spaces), tx)?;
+            let listen_for = timeout.min(Duration::from_secs(3));
+            let deadline = tokio::time::Instant::now() + listen_for;
+            while let Ok(Some(found)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                for addr in found.addrs {
+                    if !targets.iter().any(|(a, _)| *a == addr) {
+                        println!(
+                            "{}: {addr}",
+                            t(lang, "近くの端末を発見", "found a nearby device")
+                        );
+                        targets.push((addr, None));
+                    }
+                }
+            }
+            d.stop();
+        }
+        let r = tokio::time::timeout(timeout, sync_until_quiet(lang, &net, &targets)).await;
+        net.close().await;
+        match r {
+            Ok(r) => Ok::<_, Box<dyn std::error::Error>>(r),
+            Err(_) => Err(t(
+                lang,
+                "時間内に同期が終わりませんでした",
+                "sync did not finish in time",
+            )
+            .into()),
+        }
+    })?;
+    shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .maintain()?;
+    let (reports, failures) = outcome;
+    let peers: std::collections::BTreeSet<_> = reports.iter().map(|r| r.peer.clone()).collect();
+    let sent: usize = reports.iter().map(|r| r.stats.bytes_sent).sum();
+    let received: usize = reports.iter().map(|r| r.stats.bytes_received).sum();
+    let trips: usize = reports.iter().map(|r| r.round_trips).sum();
+    let docs: usize = reports.iter().map(|r| r.stats.docs_changed).sum();
+    match lang {
+        Lang::Ja => println!(
+            "同期した相手 {} 台・更新された文書 {}・送信 {} バイト・受信 {} バイト・往復 {} 回",
+            peers.len(),
+            docs,
+            sent,
+            received,
+            trips
+        ),
+        Lang::En => println!(
+            "{} peers synced, {} documents updated, {} bytes sent, {} received, {} round trips",
+            peers.len(),
+            docs,
+            sent,
+            received,
+            trips
+        ),
+    }
+    if reports.is_empty() {
+        let why: Vec<String> = failures.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+        return Err(match lang {
+            Lang::Ja => format!("どの相手とも同期できませんでした\n{}", why.join("\n")),
+            Lang::En => format!("no peer could be synced\n{}", why.join("\n")),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+type Outcome = (Vec<SyncReport>, Vec<(SocketAddr, String)>);
+
+/// Sync with every target; while something arrived here that the others
+/// may lack, go round again (at most three rounds).
+async fn sync_until_quiet(
+    lang: Lang,
+    net: &NetNode,
+    targets: &[(SocketAddr, Option<DeviceId>)],
+) -> Outcome {
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    let mut unreachable = std::collections::BTreeSet::new();
+    for _round in 0..3 {
+        let mut arrived = false;
+        for (addr, id) in targets {
+            if unreachable.contains(addr) {
+                continue;
+            }
+            match net.sync_with(*addr, id.as_ref()).await {
+                Ok(r) => {
+                    print_report(lang, &r);
+                    arrived |= r.stats.docs_changed > 0;
+                    reports.push(r);
+                }
+                Err(e) => {
+                    match lang {
+                        Lang::Ja => println!("  {addr} との同期に失敗: {e}"),
+                        Lang::En => println!("  sync with {addr} failed: {e}"),
+                    }
+                    failures.push((*addr, e.to_string()));
+                    unreachable.insert(*addr);
+                }
+            }
+        }
+        if !arrived || targets.len() < 2 {
+            break;
+        }
+    }
+    (reports, failures)
+}

@@ -1,0 +1,373 @@
+//! Devices as separate `anpi` processes syncing over QUIC, each test in its
+//! own network namespace (see `anpi_tests::netns`).
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anpi_tests::netns::{Serving, anpi, device_id, enter, ok};
+
+const ROSTER: &str = "利用者ID,氏名,住所,世帯状況,要介護度,医療機器
+R001,山田 ハル,架空市東1-1,独居,要介護4,人工呼吸器
+R002,鈴木 茂,架空市西2-2,同居,要支援1,
+R003,高橋 キヨ,架空市南3-3,独居,要介護2,在宅酸素
+R004,田中 正雄,架空市北4-4,高齢者世帯,要介護3,
+";
+
+struct Team {
+    office: PathBuf,
+    office_id: String,
+    phones: Vec<PathBuf>,
+}
+
+/// An office with the roster and `phones` phone folders added as members
+/// (of two organisations), not yet joined.
+fn team(dir: &Path, phones: usize) -> Team {
+    let office = dir.join("office");
+    ok(
+        &office,
+        &[
+            "init",
+            "--space",
+            "ひまわり",
+            "--org",
+            "ひまわり居宅",
+            "--staff",
+            "事務",
+        ],
+    );
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    ok(&office, &["import", roster.to_str().unwrap()]);
+    let office_id = device_id(&office);
+    let mut folders = Vec::new();
+    for i in 0..phones {
+        let phone = dir.join(format!("phone{i}"));
+        let id = device_id(&phone);
+        let org = if i % 2 == 0 {
+            "ひまわり居宅"
+        } else {
+            "架空市役所"
+        };
+        ok(
+            &office,
+            &[
+                "device",
+                "add",
+                &id,
+                "--staff",
+                &format!("職員{i}"),
+                "--org",
+                org,
+            ],
+        );
+        folders.push(phone);
+    }
+    Team {
+        office,
+        office_id,
+        phones: folders,
+    }
+}
+
+/// A team whose phones all joined through the running office.
+fn joined(dir: &Path, phones: usize) -> (Team, Serving) {
+    let t = team(dir, phones);
+    let office = Serving::start(&t.office, &[]);
+    for p in &t.phones {
+        join(&t, p, &office);
+    }
+    (t, office)
+}
+
+fn join(team: &Team, phone: &Path, office: &Serving) {
+    ok(
+        phone,
+        &[
+            "join",
+            "--office",
+            &office.addr,
+            "--office-id",
+            &team.office_id,
+        ],
+    );
+}
+
+fn check(phone: &Path, id: &str, status: &str, method: &str) {
+    ok(
+        phone,
+        &["check", id, "--status", status, "--method", method],
+    );
+}
+
+/// The checks a folder holds, as (recipient, staff, status), sorted.
+fn checks(data: &Path) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for id in ["R001", "R002", "R003", "R004"] {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(data, &["show", id, "--json"])).unwrap();
+        for h in v["history"].as_array().unwrap() {
+            let c = &h["check"];
+            out.push((
+                id.to_string(),
+                c["staff"]["name"].as_str().unwrap().to_string(),
+                c["result"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn two_phones_discover_each_other_over_mdns_and_converge() {
+    if !enter("two_phones_discover_each_other_over_mdns_and_converge") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (t, office) = joined(dir.path(), 2);
+    office.stop();
+    // The office is gone (an outage); both phones start the incident and
+    // record offline.
+    for p in &t.phones {
+        ok(p, &["incident", "start", "--kind", "earthquake"]);
+    }
+    check(&t.phones[0], "R001", "safe", "visit");
+    check(&t.phones[1], "R001", "safe", "phone");
+    check(&t.phones[1], "R003", "unreachable", "phone");
+
+    let a = Serving::start(&t.phones[0], &["--mdns", "--interface", "lo"]);
+    let o = ok(
+        &t.phones[1],
+        &[
+            "--lang",
+            "en",
+            "sync",
+            "--mdns",
+            "--interface",
+            "lo",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(o.contains("found a nearby device"), "{o}");
+    assert!(o.contains("1 peers synced"), "{o}");
+    a.wait_for("synced with", Duration::from_secs(10));
+    a.stop();
+    let (ca, cb) = (checks(&t.phones[0]), checks(&t.phones[1]));
+    assert_eq!(ca.len(), 3, "{ca:?}");
+    assert_eq!(ca, cb);
+    // The duplicate visit is visible on both.
+    for p in &t.phones {
+        let d: serde_json::Value = serde_json::from_str(&ok(p, &["duplicates", "--json"])).unwrap();
+        assert_eq!(d.as_array().unwrap().len(), 1, "{d}");
+        assert_eq!(d[0]["recipient_id"], "R001");
+    }
+}
+
+#[test]
+fn three_phones_and_an_office_converge() {
+    if !enter("three_phones_and_an_office_converge") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (t, office) = joined(dir.path(), 3);
+    for p in &t.phones {
+        ok(p, &["incident", "start", "--kind", "flood"]);
+    }
+    check(&t.phones[0], "R001", "safe", "visit");
+    check(&t.phones[1], "R002", "injured", "visit");
+    check(&t.phones[2], "R003", "evacuated", "family");
+    check(&t.phones[2], "R001", "safe", "phone");
+    // Each phone syncs with the office (the address it joined); a second
+    // round brings everyone what the later ones carried.
+    for _ in 0..2 {
+        for p in &t.phones {
+            ok(p, &["sync"]);
+        }
+    }
+    let out = office.stop();
+    assert!(
+        out.iter().filter(|l| l.contains("synced with")).count() >= 6,
+        "{out:?}"
+    );
+    let want = checks(&t.office);
+    assert_eq!(want.len(), 4, "{want:?}");
+    for p in &t.phones {
+        assert_eq!(checks(p), want);
+    }
+    let list = |d: &Path| {
+        let v: serde_json::Value = serde_json::from_str(&ok(d, &["list", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["id"].clone(), r["status"].clone(), r["duplicate"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let office_list = list(&t.office);
+    for p in &t.phones {
+        assert_eq!(list(p), office_list);
+    }
+}
+
+#[test]
+fn a_phone_carries_another_phones_checks_to_the_office() {
+    if !enter("a_phone_carries_another_phones_checks_to_the_office") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (t, office) = joined(dir.path(), 2);
+    let office_addr = office.addr.clone();
+    office.stop();
+    ok(&t.phones[0], &["incident", "start", "--kind", "earthquake"]);
+    check(&t.phones[0], "R004", "needs_evacuation", "visit");
+    // A meets B at a shelter: B reaches A directly.
+    let a = Serving::start(&t.phones[0], &[]);
+    let a_id = device_id(&t.phones[0]);
+    ok(
+        &t.phones[1],
+        &["sync", "--peer", &a.addr, "--peer-id", &a_id],
+    );
+    a.stop();
+    // Later B reaches the office (A never does).
+    let office = Serving::start_at(&t.office, &office_addr, &[]);
+    ok(&t.phones[1], &["sync"]);
+    office.stop();
+    let at_office = checks(&t.office);
+    assert_eq!(
+        at_office,
+        [("R004".into(), "職員0".into(), "needs_evacuation".into())]
+    );
+}
+
+#[test]
+fn a_node_killed_mid_sync_converges_after_restart() {
+    if !enter("a_node_killed_mid_sync_converges_after_restart") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = team(dir.path(), 1);
+    // A roster large enough that the first sync takes a while.
+    let mut big = String::from("利用者ID,氏名,住所,特記事項\n");
+    for i in 0..20_000 {
+        big.push_str(&format!(
+            "X{i:05},試験 利用者{i},架空市{i}番地,{}\n",
+            "記録".repeat(20)
+        ));
+    }
+    let roster = dir.path().join("big.csv");
+    std::fs::write(&roster, big).unwrap();
+    ok(&t.office, &["import", roster.to_str().unwrap()]);
+    let phone = &t.phones[0];
+    let mut killed_mid_sync = 0;
+    for delay_ms in [30u64, 80, 150] {
+        let office = Serving::start(&t.office, &[]);
+        let addr = office.addr.clone();
+        let join = std::process::Command::new(anpi_tests::netns::anpi_bin())
+            .arg("--data")
+            .arg(phone)
+            .args(["join", "--office", &addr, "--office-id", &t.office_id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        office.kill();
+        let status = join.wait_with_output().unwrap().status;
+        if !status.success() {
+            killed_mid_sync += 1;
+        }
+    }
+    // The office restarts; the phone joins again and has everything.
+    let office = Serving::start(&t.office, &[]);
+    join(&t, phone, &office);
+    office.stop();
+    let list: serde_json::Value = serde_json::from_str(&ok(phone, &["list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 20_004);
+    assert!(killed_mid_sync > 0, "no kill landed mid-sync");
+    // Both stores are sound.
+    for d in [&t.office, phone] {
+        let conn = rusqlite::Connection::open(d.join("anpi.db")).unwrap();
+        let r: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(r, "ok");
+    }
+}
+
+#[test]
+fn strangers_and_other_spaces_are_refused_at_the_handshake() {
+    if !enter("strangers_and_other_spaces_are_refused_at_the_handshake") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = team(dir.path(), 1);
+    // Another office with its own space and its own member.
+    let other = dir.path().join("other-office");
+    ok(&other, &["init", "--space", "あおば"]);
+    let outsider = dir.path().join("outsider");
+    let outsider_id = device_id(&outsider);
+    ok(&other, &["device", "add", &outsider_id, "--staff", "他所"]);
+    let other_srv = Serving::start(&other, &[]);
+    ok(
+        &outsider,
+        &[
+            "join",
+            "--office",
+            &other_srv.addr,
+            "--office-id",
+            &device_id(&other),
+        ],
+    );
+    other_srv.stop();
+
+    let office = Serving::start(&t.office, &[]);
+    // Never added anywhere.
+    let stranger = dir.path().join("stranger");
+    let o = anpi(
+        &stranger,
+        &[
+            "--lang",
+            "en",
+            "join",
+            "--office",
+            &office.addr,
+            "--office-id",
+            &t.office_id,
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("refused at the handshake"), "{err}");
+    // A member of another space.
+    let o = anpi(
+        &outsider,
+        &[
+            "--lang",
+            "en",
+            "sync",
+            "--peer",
+            &office.addr,
+            "--peer-id",
+            &t.office_id,
+        ],
+    );
+    assert!(!o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("refused at the handshake"), "{text}");
+    office.wait_for("refused a connection", Duration::from_secs(5));
+    let out = office.stop();
+    // Refused twice, and no session ever started: no application stream
+    // was accepted from either.
+    assert_eq!(
+        out.iter()
+            .filter(|l| l.contains("refused a connection"))
+            .count(),
+        2,
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|l| l.contains("synced with")), "{out:?}");
+    // The outsider learned nothing of this space.
+    assert!(!ok(&outsider, &["list", "--json"]).contains("山田"));
+}
