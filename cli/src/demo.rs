@@ -1,14 +1,30 @@
 //! `anpi demo`: the story anpi exists for, on one machine, with real data
-//! folders (SQLite, durable writes) and the real sync engine between them.
+//! folders (SQLite, durable writes), real QUIC connections between the
+//! devices and, inside a private network namespace, real mDNS discovery.
+//!
+//! The demo runs itself again inside `unshare -rn` (a user and network
+//! namespace holding only its own `lo`) when the system allows it, so its
+//! multicast can never reach the machine's real network; otherwise it stays
+//! on loopback with direct addresses and no mDNS at all.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anpi_core::codes::Lang;
 use anpi_core::io::form2;
 use anpi_core::model::*;
-use anpi_core::node::{LocalSync, NewCheck, Node, sync_local};
+use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
+use anpi_core::net::serve::{self, Options};
+use anpi_core::net::{NetNode, SharedNode, SyncReport};
+use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::SqliteStore;
 use anpi_core::views::{self, PriorityConfig};
+
+/// Set inside the namespace the demo made for itself.
+const IN_NETNS: &str = "ANPI_DEMO_NETNS";
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -32,21 +48,66 @@ fn open(dir: &Path, name: &str, staff: Staff) -> Result<Node> {
     Ok(node)
 }
 
-fn moved(lang: Lang, x: &LocalSync) -> String {
+fn moved(lang: Lang, r: &SyncReport) -> String {
     match lang {
         Lang::Ja => format!(
-            "送信 {} バイト・受信 {} バイト・往復 {} 回",
-            x.initiator.bytes_sent, x.initiator.bytes_received, x.round_trips
+            "QUIC 送信 {} バイト・受信 {} バイト・往復 {} 回",
+            r.stats.bytes_sent, r.stats.bytes_received, r.round_trips
         ),
         Lang::En => format!(
-            "{} bytes sent, {} received, {} round trips",
-            x.initiator.bytes_sent, x.initiator.bytes_received, x.round_trips
+            "QUIC: {} bytes sent, {} received, {} round trips",
+            r.stats.bytes_sent, r.stats.bytes_received, r.round_trips
         ),
     }
 }
 
+/// Whether this process may make a private network namespace.
+fn netns_possible() -> bool {
+    Command::new("unshare")
+        .args(["-rn", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run the demo again inside a private network namespace with `lo` up and
+/// multicast on; its exit status is the demo's.
+fn rerun_in_netns() -> Result<Option<i32>> {
+    let exe = std::env::current_exe()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let status = Command::new("unshare")
+        .args(["-rn", "sh", "-c"])
+        .arg(r#"ip link set lo up && ip link set lo multicast on && exec "$0" "$@""#)
+        .arg(exe)
+        .args(args)
+        .env(IN_NETNS, "1")
+        .status();
+    match status {
+        Ok(s) => Ok(s.code()),
+        Err(_) => Ok(None),
+    }
+}
+
+fn lock(node: &SharedNode) -> std::sync::MutexGuard<'_, Node> {
+    node.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 /// Run the demo in `keep` (or a temporary folder).
 pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
+    let in_netns = std::env::var(IN_NETNS).is_ok_and(|v| v == "1");
+    if !in_netns
+        && netns_possible()
+        && let Some(code) = rerun_in_netns()?
+    {
+        return if code == 0 {
+            Ok(())
+        } else {
+            Err(format!("the demo failed (exit status {code})").into())
+        };
+    }
     // The folder stays after the demo: it holds the printable form 2 and
     // the data folders people may want to look into.
     let dir: PathBuf = match keep {
@@ -59,15 +120,35 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
             .tempdir()?
             .keep(),
     };
-    let dir = dir.as_path();
+    crate::network::runtime()?.block_on(story(lang, &dir, in_netns))
+}
+
+async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     println!("== anpi {} ==", t(lang, "デモ", "demo"));
     println!(
         "{}: {}",
         t(lang, "作業フォルダ", "working folder"),
         dir.display()
     );
+    println!(
+        "{}",
+        if in_netns {
+            t(
+                lang,
+                "ネットワーク: このデモ専用の名前空間（lo のみ）。端末は QUIC で接続し、mDNS で互いを見つけます",
+                "Network: a namespace of the demo's own (only lo). Devices connect over QUIC and find each other with mDNS",
+            )
+        } else {
+            t(
+                lang,
+                "ネットワーク: 名前空間を作れないため loopback で直接アドレスを使います（mDNS なし）",
+                "Network: no private namespace could be made, so loopback with direct addresses (no mDNS)",
+            )
+        }
+    );
 
     let office_org = "ひまわり居宅介護支援事業所";
+    let city_org = "架空市役所 防災課";
     let mut office = open(
         dir,
         "office",
@@ -99,57 +180,88 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         }
     );
 
-    let mut phone_a = open(
-        dir,
-        "phone-a",
-        Staff {
-            name: "佐藤 美咲".into(),
-            organisation: office_org.into(),
-        },
-    )?;
-    let mut phone_b = open(
-        dir,
-        "phone-b",
-        Staff {
-            name: "田中 一郎".into(),
-            organisation: "架空市役所 防災課".into(),
-        },
-    )?;
-    for phone in [&mut phone_a, &mut phone_b] {
-        let x = sync_local(phone, &mut office, std::slice::from_ref(&space))?;
-        println!(
-            "2. {} {}（{}）: {}",
-            t(lang, "端末", "Phone"),
-            phone.staff().name,
-            phone.staff().organisation,
-            match lang {
-                Lang::Ja => format!("事務所から名簿を受け取りました（{}）", moved(lang, &x)),
-                Lang::En => format!("received the roster from the office ({})", moved(lang, &x)),
-            }
-        );
+    // Three phones of two organisations; the office adds each by its id.
+    let people = [
+        ("phone-a", "佐藤 美咲", office_org, "A"),
+        ("phone-b", "田中 一郎", city_org, "B"),
+        ("phone-c", "高木 健", office_org, "C"),
+    ];
+    let mut phones: Vec<SharedNode> = Vec::new();
+    for (folder, name, org, _) in people {
+        let staff = Staff {
+            name: name.into(),
+            organisation: org.into(),
+        };
+        let phone = open(dir, folder, staff.clone())?;
+        office.add_member(&space, phone.device(), staff, Role::CareManager)?;
+        phones.push(Arc::new(Mutex::new(phone)));
     }
+    let office_id = office.device().clone();
+    let office: SharedNode = Arc::new(Mutex::new(office));
+
+    // The office node runs; each phone joins it over QUIC.
+    let (office_addr, office_stop, office_task) = start_node(&office, loopback(), None).await?;
+    println!(
+        "\n2. {}",
+        match lang {
+            Lang::Ja => format!(
+                "事務所ノードが {office_addr} で待ち受けます（端末ID {}）。各端末を登録し、参加させます",
+                office_id.readable()
+            ),
+            Lang::En => format!(
+                "The office node listens on {office_addr} (device id {}). Each phone is added and joins",
+                office_id.readable()
+            ),
+        }
+    );
+    let mut nets = Vec::new();
+    for (phone, (_, name, org, label)) in phones.iter().zip(people) {
+        let net = NetNode::bind(phone.clone(), loopback())?;
+        let r = net.join(office_addr, &office_id).await?;
+        println!(
+            "   {} {label} {name}（{org}）: {} — {}",
+            t(lang, "端末", "Phone"),
+            match lang {
+                Lang::Ja => "名簿を受け取りました",
+                Lang::En => "received the roster",
+            },
+            moved(lang, &r)
+        );
+        net.close().await;
+        nets.push(net);
+    }
+    drop(nets);
+    let _ = office_stop.send(true);
+    let _ = office_task.await;
 
     let quake = Timestamp::now();
     println!(
         "\n3. {}",
         t(
             lang,
-            "地震発生。通信は途絶。各端末がそれぞれ災害を開始し、オフラインで安否確認を記録します",
-            "An earthquake. The network is down. Each phone starts the incident on its own and records checks offline",
+            "地震発生。事務所のネットワークは停止。各端末がそれぞれ災害を開始し、オフラインで安否確認を記録します",
+            "An earthquake. The office's network is down. Each phone starts the incident on its own and records checks offline",
         )
     );
-    let inc_a = phone_a.start_incident(&space, IncidentKind::Earthquake, "地震", quake)?;
-    let inc_b =
-        phone_b.start_incident(&space, IncidentKind::Earthquake, "", quake.plus_minutes(4))?;
-    let list = |node: &Node, inc: &IncidentId| -> Result<Vec<RecipientId>> {
-        let data = node.incident_data(&space, Some(inc))?;
-        Ok(data
-            .priority_list(&PriorityConfig::default(), quake)
+    let (a, b, c) = (&phones[0], &phones[1], &phones[2]);
+    let inc = lock(a).start_incident(&space, IncidentKind::Earthquake, "地震", quake)?;
+    lock(b).start_incident(&space, IncidentKind::Earthquake, "", quake.plus_minutes(4))?;
+    lock(c).start_incident(&space, IncidentKind::Earthquake, "", quake.plus_minutes(6))?;
+    let top: Vec<RecipientId> = {
+        let data = lock(a).incident_data(&space, Some(&inc.id))?;
+        data.priority_list(&PriorityConfig::default(), quake)
             .iter()
             .map(|e| e.recipient.id.clone())
-            .collect())
+            .collect()
     };
-    let top = list(&phone_a, &inc_a.id)?;
+    let record =
+        |node: &SharedNode, id: &RecipientId, method, result, at: Timestamp| -> Result<()> {
+            let mut n = lock(node);
+            let mut check = NewCheck::new(id.clone(), method, result);
+            check.at = at;
+            let c = n.record_check(&space, &inc.id, check)?;
+            print_check(lang, &n, &space, &c)
+        };
     let results = [
         CheckResult::Safe,
         CheckResult::NeedsEvacuation,
@@ -159,45 +271,88 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
     ];
     let mut at = quake.plus_minutes(15);
     for (i, id) in top.iter().take(5).enumerate() {
-        let mut c = NewCheck::new(id.clone(), CheckMethod::Visit, results[i]);
-        c.at = at;
+        record(a, id, CheckMethod::Visit, results[i], at)?;
         at = at.plus_minutes(12);
-        let check = phone_a.record_check(&space, &inc_a.id, c)?;
-        print_check(lang, &phone_a, &space, &check)?;
     }
     // Phone B works from the same list by phone calls, unaware of A's visits.
     for (i, id) in top.iter().take(3).enumerate() {
-        let mut c = NewCheck::new(
-            id.clone(),
+        let result = if i == 1 {
+            CheckResult::NeedsEvacuation
+        } else {
+            CheckResult::Safe
+        };
+        record(
+            b,
+            id,
             CheckMethod::Phone,
-            if i == 1 {
-                CheckResult::NeedsEvacuation
-            } else {
-                CheckResult::Safe
-            },
-        );
-        c.at = quake.plus_minutes(20 + 5 * i as i64);
-        let check = phone_b.record_check(&space, &inc_b.id, c)?;
-        print_check(lang, &phone_b, &space, &check)?;
+            result,
+            quake.plus_minutes(20 + 5 * i as i64),
+        )?;
+    }
+    // Phone C takes the next ones on the list.
+    for (i, id) in top.iter().skip(5).take(2).enumerate() {
+        record(
+            c,
+            id,
+            CheckMethod::Visit,
+            CheckResult::Safe,
+            quake.plus_minutes(30 + 10 * i as i64),
+        )?;
     }
 
     println!(
         "\n4. {}",
         t(
             lang,
-            "通信回復。端末Aが端末Bと出会い、端末Bが事務所に戻ります（端末Aの記録も運びます）",
-            "The network returns. Phone A meets phone B; phone B reaches the office, carrying A's checks too",
+            "避難所で端末Aと端末Bが出会います（事務所にはまだつながりません）",
+            "Phones A and B meet at a shelter (the office is still out of reach)",
         )
     );
-    let x = sync_local(&mut phone_a, &mut phone_b, &[])?;
-    println!("   A ⇄ B: {}", moved(lang, &x));
-    let x = sync_local(&mut phone_b, &mut office, &[])?;
-    println!(
-        "   B ⇄ {}: {}",
-        t(lang, "事務所", "office"),
-        moved(lang, &x)
-    );
+    let (a_addr, a_stop, a_task) = start_node(a, loopback(), in_netns.then_some("lo")).await?;
+    let b_net = NetNode::bind(b.clone(), loopback())?;
+    let a_found = if in_netns {
+        let found = discover(b, &b_net).await?;
+        println!(
+            "   {}: {found}",
+            t(
+                lang,
+                "端末B が mDNS で端末A を発見",
+                "phone B found phone A over mDNS"
+            )
+        );
+        found
+    } else {
+        a_addr
+    };
+    let r = b_net.sync_with(a_found, None).await?;
+    println!("   A ⇄ B: {}", moved(lang, &r));
+    b_net.close().await;
+    let _ = a_stop.send(true);
+    let _ = a_task.await;
 
+    println!(
+        "\n5. {}",
+        t(
+            lang,
+            "端末Bが事務所に戻ります（端末Aの記録も運びます）。端末Cもあとから事務所につながります",
+            "Phone B reaches the office, carrying A's checks too. Later phone C reaches it as well",
+        )
+    );
+    let (office_addr, office_stop, office_task) = start_node(&office, office_addr, None).await?;
+    for (phone, label) in [(b, "B"), (c, "C")] {
+        let net = NetNode::bind(phone.clone(), loopback())?;
+        let r = net.sync_with(office_addr, Some(&office_id)).await?;
+        println!(
+            "   {label} ⇄ {}: {}",
+            t(lang, "事務所", "office"),
+            moved(lang, &r)
+        );
+        net.close().await;
+    }
+    let _ = office_stop.send(true);
+    let _ = office_task.await;
+
+    let office = lock(&office);
     let incident = office
         .open_incident(&space)?
         .ok_or("the incident did not reach the office")?;
@@ -205,7 +360,7 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
     let now = at;
     let list = data.priority_list(&PriorityConfig::default(), now);
     println!(
-        "\n5. {} — {} ({}: {})",
+        "\n6. {} — {} ({}: {})",
         t(
             lang,
             "事務所の安否確認優先順位リスト（上位15名）",
@@ -237,7 +392,7 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
 
     let dups = views::duplicates(&data.checks);
     println!(
-        "\n6. {} ({})",
+        "\n7. {} ({})",
         t(lang, "重複訪問", "Duplicate visits"),
         dups.len()
     );
@@ -252,7 +407,7 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         now,
     );
     println!(
-        "\n7. {}: {} {} / {} {} / {} {} / {} {}",
+        "\n8. {}: {} {} / {} {} / {} {} / {} {}",
         t(lang, "集計", "Summary"),
         t(lang, "利用者", "recipients"),
         s.recipients,
@@ -273,7 +428,7 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
     let form_path = dir.join("form2.html");
     std::fs::write(&form_path, form2::to_html(&form))?;
     println!(
-        "\n8. {}: {}",
+        "\n9. {}: {}",
         t(
             lang,
             "印刷用の様式2（A4横・担当ケアマネごと）",
@@ -287,6 +442,50 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+type Running = (
+    SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<anpi_core::Result<()>>,
+);
+
+/// A long-running node (as `anpi serve`), with mDNS on `mdns` if given.
+async fn start_node(node: &SharedNode, at: SocketAddr, mdns: Option<&str>) -> Result<Running> {
+    let net = Arc::new(NetNode::bind(node.clone(), at)?);
+    let addr = net.local_addr()?;
+    let discovery: Option<Arc<dyn Discovery>> = match mdns {
+        Some(interface) => Some(Arc::new(Mdns::new(&[interface.to_string()])?)),
+        None => None,
+    };
+    let options = Options {
+        discovery,
+        ..Default::default()
+    };
+    let (events, mut quiet) = tokio::sync::mpsc::unbounded_channel();
+    // The demo prints its own story; the node's events are not needed.
+    tokio::spawn(async move { while quiet.recv().await.is_some() {} });
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(serve::run(net, options, events, stop_rx));
+    Ok((addr, stop, task))
+}
+
+/// Find a peer of the same space over mDNS on `lo` (bounded wait).
+async fn discover(node: &SharedNode, net: &NetNode) -> Result<SocketAddr> {
+    let mdns = Mdns::new(&["lo".to_string()])?;
+    let spaces: Vec<SpaceId> = lock(node).spaces()?.into_iter().map(|s| s.id).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FoundPeer>();
+    mdns.start(net.local_addr()?.port(), Tokens::for_spaces(&spaces), tx)?;
+    let found = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    mdns.stop();
+    match found {
+        Ok(Some(p)) => p
+            .addrs
+            .first()
+            .copied()
+            .ok_or_else(|| "a peer without an address".into()),
+        _ => Err("no peer answered over mDNS within 10 s".into()),
+    }
 }
 
 fn print_check(lang: Lang, node: &Node, space: &SpaceId, c: &Check) -> Result<()> {
