@@ -1061,6 +1061,17 @@ impl Node {
         self.write_settled(key, w)
     }
 
+    /// Every document this device holds.
+    pub fn documents(&self) -> Result<Vec<DocKey>> {
+        self.store.doc_keys()
+    }
+
+    /// A document's whole saved form (`automerge` save format), for tools
+    /// and benchmarks.
+    pub fn saved_document(&mut self, key: &DocKey) -> Result<Vec<u8>> {
+        Ok(self.doc(key)?.save())
+    }
+
     /// Heads of every document held, for convergence checks.
     pub fn heads(&mut self) -> Result<BTreeMap<DocKey, Vec<ChangeHash>>> {
         self.flush_all()?;

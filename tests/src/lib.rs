@@ -41,3 +41,34 @@ pub fn pair(nodes: &mut [Node], i: usize, j: usize) -> (&mut Node, &mut Node) {
         (&mut r[0], &mut l[j])
     }
 }
+
+/// What the fuzzer (`fuzz/`) and the crash replay test run on one input:
+/// the wire decoder over the bytes as a received stream, then the bytes as
+/// one message to a node that holds a space — as a responder and as an
+/// initiator mid-session. Errors are fine; a panic is the bug.
+pub fn feed_untrusted(bytes: &[u8]) {
+    use anpi_core::model::{Recipient, RecipientId};
+    use anpi_core::store::MemoryStore;
+    let _ = anpi_core::net::wire::decode_stream(bytes);
+    let open = || -> Result<Node> {
+        let mut node = Node::open(MemoryStore::new())?;
+        let space = node.create_space("ひまわり")?.id;
+        node.upsert_recipients(
+            &space,
+            vec![Recipient {
+                id: RecipientId("R1".into()),
+                name: "山田 花子".into(),
+                ..Default::default()
+            }],
+        )?;
+        Ok(node)
+    };
+    let Ok(mut node) = open() else { return };
+    let mut session = node.sync_accept();
+    let _ = node.sync_receive(&mut session, bytes);
+    let Ok(mut node) = open() else { return };
+    let peer = anpi_core::model::DeviceId("00".repeat(16));
+    if let Ok((mut session, _hello)) = node.sync_start(Some(&peer), &[]) {
+        let _ = node.sync_receive(&mut session, bytes);
+    }
+}

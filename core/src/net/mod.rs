@@ -18,6 +18,7 @@
 pub mod discovery;
 pub mod serve;
 pub mod tls;
+pub mod wire;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -32,7 +33,6 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, device_of_cert};
 use crate::model::{DeviceId, SpaceId};
 use crate::node::{Node, Session, SyncStats};
-use crate::sync::MAX_MESSAGE_BYTES;
 
 pub use tls::{ALPN, Trust};
 
@@ -65,6 +65,10 @@ pub struct SyncReport {
     pub round_trips: usize,
     /// Whether this device started the session.
     pub initiator: bool,
+    /// UDP bytes this device sent on the connection (QUIC and TLS included).
+    pub wire_sent: u64,
+    /// UDP bytes it received.
+    pub wire_received: u64,
 }
 
 /// A device on the network: its node, its QUIC endpoint (listening and
@@ -87,6 +91,9 @@ fn transport() -> Arc<quinn::TransportConfig> {
             .expect("the idle timeout fits QUIC's range"),
     ));
     t.keep_alive_interval(Some(Duration::from_secs(5)));
+    // Sessions are short and most are small: path-MTU probes would cost
+    // more bytes (and radio time) than larger packets save.
+    t.mtu_discovery_config(None);
     Arc::new(t)
 }
 
@@ -161,11 +168,9 @@ fn write_error(e: quinn::WriteError) -> Error {
 }
 
 async fn write_frame(send: &mut SendStream, msg: &[u8]) -> Result<()> {
-    let len = u32::try_from(msg.len()).map_err(|_| Error::network("message too large"))?;
-    send.write_all(&len.to_be_bytes())
+    send.write_all(&wire::encode_frame(msg)?)
         .await
-        .map_err(write_error)?;
-    send.write_all(msg).await.map_err(write_error)
+        .map_err(write_error)
 }
 
 /// The next message, or `None` once the peer finished its side.
@@ -187,12 +192,7 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Option<Vec<u8>>> {
             return Err(Error::network(format!("receive failed: {e}")));
         }
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE_BYTES {
-        return Err(Error::network(format!(
-            "the peer announced a message of {len} bytes (limit {MAX_MESSAGE_BYTES})"
-        )));
-    }
+    let len = wire::frame_len(len)?;
     let mut buf = vec![0u8; len];
     recv.read_exact(&mut buf).await.map_err(|e| match e {
         quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(e)) => {
@@ -336,12 +336,15 @@ impl NetNode {
         finish(&conn, &result);
         let (session, round_trips) = result?;
         self.refresh_trust().await?;
+        let udp = conn.stats();
         Ok(SyncReport {
             peer,
             addr,
             stats: session.stats,
             round_trips,
             initiator: true,
+            wire_sent: udp.udp_tx.bytes,
+            wire_received: udp.udp_rx.bytes,
         })
     }
 
@@ -372,12 +375,15 @@ impl NetNode {
         }
         let (session, round_trips) = result?;
         self.refresh_trust().await?;
+        let udp = conn.stats();
         Ok(SyncReport {
             peer,
             addr,
             stats: session.stats,
             round_trips,
             initiator: false,
+            wire_sent: udp.udp_tx.bytes,
+            wire_received: udp.udp_rx.bytes,
         })
     }
 
