@@ -459,7 +459,7 @@ async fn start_node(node: &SharedNode, at: SocketAddr, mdns: Option<&str>) -> Re
         None => None,
     };
     let options = Options {
-        discovery,
+        discovery: discovery.into_iter().collect(),
         ..Default::default()
     };
     let (events, mut quiet) = tokio::sync::mpsc::unbounded_channel();

@@ -305,7 +305,7 @@ pub fn serve(lang: Lang, node: Node, listen: &str, args: NetArgs) -> Result<()> 
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let options = Options {
-            discovery,
+            discovery: discovery.into_iter().collect(),
             office,
             peers,
             ..Default::default()

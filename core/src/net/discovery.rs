@@ -81,6 +81,42 @@ impl Tokens {
     }
 }
 
+/// Peers the host finds itself (iOS Bonjour through NWBrowser, Android NSD,
+/// a QR code on the shelter wall): each [`Manual::add_peer`] is reported as
+/// found, while started.
+#[derive(Default)]
+pub struct Manual {
+    found: std::sync::Mutex<Option<UnboundedSender<FoundPeer>>>,
+}
+
+impl Manual {
+    /// A host-fed discovery.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Report a peer at `addr`. Returns `false` when discovery is not
+    /// running (the peer is not remembered).
+    pub fn add_peer(&self, addr: SocketAddr) -> bool {
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|tx| tx.send(FoundPeer { addrs: vec![addr] }).is_ok())
+    }
+}
+
+impl Discovery for Manual {
+    fn start(&self, _port: u16, _tokens: Tokens, found: UnboundedSender<FoundPeer>) -> Result<()> {
+        *self.found.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+        Ok(())
+    }
+
+    fn stop(&self) {
+        self.found.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
 /// mDNS discovery restricted to named interfaces: it never sends on any
 /// other, so a test or a demo cannot multicast on the machine's real
 /// network by accident.

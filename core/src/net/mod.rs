@@ -621,4 +621,98 @@ mod tests {
         let seen = refused.await.unwrap();
         assert!(seen.contains("incompatible protocol version"), "{seen}");
     }
+
+    async fn next_sync(rx: &mut tokio::sync::mpsc::UnboundedReceiver<serve::Event>) -> SyncReport {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(serve::Event::Synced(r))) => return r,
+                Ok(Some(_)) => continue,
+                other => panic!("no sync within 10 s: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_node_syncs_peers_the_host_feeds_in_and_passes_local_changes_on() {
+        use serve::Options;
+        let mut office = Node::open(MemoryStore::new()).unwrap();
+        let space = office.create_space("ひまわり").unwrap().id;
+        office
+            .upsert_recipients(
+                &space,
+                vec![Recipient {
+                    id: RecipientId("R1".into()),
+                    name: "山田 花子".into(),
+                    ..Default::default()
+                }],
+            )
+            .unwrap();
+        let phone = Node::open(MemoryStore::new()).unwrap();
+        office
+            .add_member(&space, phone.device(), staff("佐藤"), Role::CareManager)
+            .unwrap();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let office_addr = office.local_addr().unwrap();
+        let (office_events, _office_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_office, stop_rx) = tokio::sync::watch::channel(false);
+        let office_task = tokio::spawn(serve::run(
+            office.clone(),
+            Options::default(),
+            office_events,
+            stop_rx,
+        ));
+
+        let phone_net = Arc::new(NetNode::bind(shared(phone), loopback()).unwrap());
+        phone_net.join(office_addr, &office_id).await.unwrap();
+        let manual = Arc::new(discovery::Manual::new());
+        let options = Options {
+            discovery: vec![manual.clone()],
+            debounce: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let changes = options.local_changes.clone();
+        let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_phone, stop_rx) = tokio::sync::watch::channel(false);
+        let phone_task = tokio::spawn(serve::run(phone_net.clone(), options, events, stop_rx));
+        // The host found the office itself (say, through Bonjour).
+        while !manual.add_peer(office_addr) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(next_sync(&mut rx).await.peer, office_id);
+        // A check recorded here reaches the office after the debounce.
+        {
+            let mut n = phone_net.node().lock().unwrap();
+            let incident = n
+                .start_incident(
+                    &space,
+                    crate::model::IncidentKind::Flood,
+                    "水害",
+                    crate::model::Timestamp::now(),
+                )
+                .unwrap();
+            n.record_check(
+                &space,
+                &incident.id,
+                NewCheck::new(
+                    RecipientId("R1".into()),
+                    CheckMethod::Visit,
+                    CheckResult::Safe,
+                ),
+            )
+            .unwrap();
+        }
+        changes.notify_one();
+        assert_eq!(next_sync(&mut rx).await.peer, office_id);
+        {
+            let n = office.node().lock().unwrap();
+            let incident = n.open_incident(&space).unwrap().unwrap();
+            assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 1);
+        }
+        stop_phone.send(true).unwrap();
+        stop_office.send(true).unwrap();
+        phone_task.await.unwrap().unwrap();
+        office_task.await.unwrap().unwrap();
+    }
 }

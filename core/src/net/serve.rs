@@ -18,8 +18,11 @@ use crate::model::DeviceId;
 
 /// How a node runs.
 pub struct Options {
-    /// Discovery on the local network, if any.
-    pub discovery: Option<Arc<dyn Discovery>>,
+    /// Ways to find peers on the local network (mDNS, host-fed).
+    pub discovery: Vec<Arc<dyn Discovery>>,
+    /// Notified by the host after each local change (a check recorded on
+    /// this device): peers and the office hear of it after the debounce.
+    pub local_changes: Arc<tokio::sync::Notify>,
     /// The office: synced on start, after local changes, and when
     /// connectivity returns, with exponential backoff while unreachable.
     pub office: Option<(SocketAddr, DeviceId)>,
@@ -35,7 +38,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            discovery: None,
+            discovery: Vec::new(),
+            local_changes: Arc::new(tokio::sync::Notify::new()),
             office: None,
             peers: Vec::new(),
             debounce: Duration::from_secs(2),
@@ -96,17 +100,17 @@ pub async fn run(
 ) -> Result<()> {
     let _ = events.send(Event::Listening(net.local_addr()?));
     let (found_tx, mut found_rx) = mpsc::unbounded_channel::<FoundPeer>();
-    if let Some(d) = &options.discovery {
+    if !options.discovery.is_empty() {
         let spaces = with_node(net.node(), |n| {
             Ok(n.spaces()?.into_iter().map(|s| s.id).collect::<Vec<_>>())
         })
         .await?;
-        d.start(
-            net.local_addr()?.port(),
-            Tokens::for_spaces(&spaces),
-            found_tx,
-        )?;
+        let port = net.local_addr()?.port();
+        for d in &options.discovery {
+            d.start(port, Tokens::for_spaces(&spaces), found_tx.clone())?;
+        }
     }
+    drop(found_tx);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     // Peers to pass changes on to: address → expected id, when last synced.
     let mut known: BTreeMap<SocketAddr, (Option<DeviceId>, Option<Instant>)> = options
@@ -152,6 +156,9 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => {
                 if *stop.borrow() { break; }
+            }
+            _ = options.local_changes.notified() => {
+                pass_on_at = Instant::now() + options.debounce;
             }
             incoming = net.accept() => {
                 match incoming {
@@ -233,7 +240,7 @@ pub async fn run(
             }
         }
     }
-    if let Some(d) = &options.discovery {
+    for d in &options.discovery {
         d.stop();
     }
     net.close().await;
