@@ -485,6 +485,29 @@ mod tests {
         }
     }
 
+    /// Start a flood incident on `node` (or reuse the open one) and record
+    /// one check of R1 there.
+    fn record(node: &SharedNode, space: &SpaceId, method: CheckMethod) {
+        let mut n = node.lock().unwrap();
+        let incident = match n.open_incident(space).unwrap() {
+            Some(i) => i,
+            None => n
+                .start_incident(
+                    space,
+                    crate::model::IncidentKind::Flood,
+                    "水害",
+                    crate::model::Timestamp::now(),
+                )
+                .unwrap(),
+        };
+        n.record_check(
+            space,
+            &incident.id,
+            NewCheck::new(RecipientId("R1".into()), method, CheckResult::Safe),
+        )
+        .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_member_joins_syncs_and_a_stranger_is_refused() {
         let mut office = Node::open(MemoryStore::new()).unwrap();
@@ -521,47 +544,14 @@ mod tests {
         let report = phone.join(office_addr, &office_id).await.unwrap();
         assert_eq!(report.peer, office_id);
         assert!(report.stats.docs_changed > 0);
-        {
-            let mut n = phone.node().lock().unwrap();
-            assert_eq!(n.spaces().unwrap().len(), 1);
-            let incident = n
-                .start_incident(
-                    &space,
-                    crate::model::IncidentKind::Earthquake,
-                    "地震",
-                    crate::model::Timestamp::now(),
-                )
-                .unwrap();
-            n.record_check(
-                &space,
-                &incident.id,
-                NewCheck::new(
-                    RecipientId("R1".into()),
-                    CheckMethod::Visit,
-                    CheckResult::Safe,
-                ),
-            )
-            .unwrap();
-        }
+        assert_eq!(phone.node().lock().unwrap().spaces().unwrap().len(), 1);
+        record(phone.node(), &space, CheckMethod::Visit);
         phone
             .sync_with(office_addr, Some(&office_id))
             .await
             .unwrap();
         // A known peer and one side changed: one round trip.
-        {
-            let mut n = phone.node().lock().unwrap();
-            let incident = n.open_incident(&space).unwrap().unwrap();
-            n.record_check(
-                &space,
-                &incident.id,
-                NewCheck::new(
-                    RecipientId("R1".into()),
-                    CheckMethod::Phone,
-                    CheckResult::Safe,
-                ),
-            )
-            .unwrap();
-        }
+        record(phone.node(), &space, CheckMethod::Phone);
         let report = phone
             .sync_with(office_addr, Some(&office_id))
             .await
@@ -682,27 +672,7 @@ mod tests {
         }
         assert_eq!(next_sync(&mut rx).await.peer, office_id);
         // A check recorded here reaches the office after the debounce.
-        {
-            let mut n = phone_net.node().lock().unwrap();
-            let incident = n
-                .start_incident(
-                    &space,
-                    crate::model::IncidentKind::Flood,
-                    "水害",
-                    crate::model::Timestamp::now(),
-                )
-                .unwrap();
-            n.record_check(
-                &space,
-                &incident.id,
-                NewCheck::new(
-                    RecipientId("R1".into()),
-                    CheckMethod::Visit,
-                    CheckResult::Safe,
-                ),
-            )
-            .unwrap();
-        }
+        record(phone_net.node(), &space, CheckMethod::Visit);
         changes.notify_one();
         assert_eq!(next_sync(&mut rx).await.peer, office_id);
         {
