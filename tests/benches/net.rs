@@ -41,36 +41,63 @@ fn recipient(i: usize) -> Recipient {
     r
 }
 
-/// Plain automerge sync from `from` to an empty document with fresh
-/// states, until neither side has a message: (bytes both ways, messages).
+type State = automerge::sync::State;
+
+/// One automerge sync message from `from` to `to`, if it has one: its size.
+fn step(
+    from: &mut AutoCommit,
+    to: &mut AutoCommit,
+    sf: &mut State,
+    st: &mut State,
+) -> Option<usize> {
+    let m = from.sync().generate_sync_message(sf)?;
+    let enc = m.encode();
+    let m = automerge::sync::Message::decode(&enc).expect("decode");
+    to.sync().receive_sync_message(st, m).expect("receive");
+    Some(enc.len())
+}
+
+/// Plain automerge sync until neither side has a message: (bytes both
+/// ways, messages).
+fn exchange(
+    a: &mut AutoCommit,
+    b: &mut AutoCommit,
+    sa: &mut State,
+    sb: &mut State,
+) -> (usize, usize) {
+    let (mut bytes, mut messages) = (0, 0);
+    for _ in 0..100 {
+        let sent: Vec<usize> = [step(a, b, sa, sb), step(b, a, sb, sa)]
+            .into_iter()
+            .flatten()
+            .collect();
+        if sent.is_empty() {
+            break;
+        }
+        bytes += sent.iter().sum::<usize>();
+        messages += sent.len();
+    }
+    (bytes, messages)
+}
+
+/// Plain automerge sync of a saved document to an empty one, fresh states.
 fn plain_sync(from: &[u8]) -> (usize, usize) {
     let mut a = AutoCommit::load(from).expect("load");
     let mut b = AutoCommit::new();
-    let (mut sa, mut sb) = (automerge::sync::State::new(), automerge::sync::State::new());
-    let (mut bytes, mut messages) = (0, 0);
-    for _ in 0..100 {
-        let mut quiet = true;
-        if let Some(m) = a.sync().generate_sync_message(&mut sa) {
-            let enc = m.encode();
-            bytes += enc.len();
-            messages += 1;
-            quiet = false;
-            let m = automerge::sync::Message::decode(&enc).expect("decode");
-            b.sync().receive_sync_message(&mut sb, m).expect("receive");
-        }
-        if let Some(m) = b.sync().generate_sync_message(&mut sb) {
-            let enc = m.encode();
-            bytes += enc.len();
-            messages += 1;
-            quiet = false;
-            let m = automerge::sync::Message::decode(&enc).expect("decode");
-            a.sync().receive_sync_message(&mut sa, m).expect("receive");
-        }
-        if quiet {
-            break;
-        }
-    }
-    (bytes, messages)
+    exchange(&mut a, &mut b, &mut State::new(), &mut State::new())
+}
+
+/// Plain automerge sync of what `after` has beyond `before`, between two
+/// peers whose sync states are already warm.
+fn plain_incremental(before: &[u8], after: &[u8]) -> (usize, usize) {
+    let mut a = AutoCommit::load(before).expect("load");
+    let mut b = a.fork();
+    let (mut sa, mut sb) = (State::new(), State::new());
+    exchange(&mut a, &mut b, &mut sa, &mut sb);
+    let mut newer = AutoCommit::load(after).expect("load");
+    let changes = newer.get_changes(&a.get_heads());
+    a.apply_changes(changes).expect("apply");
+    exchange(&mut a, &mut b, &mut sa, &mut sb)
 }
 
 fn open(dir: &std::path::Path, name: &str) -> Node {
@@ -178,7 +205,14 @@ async fn main() {
     let mut bytes = Vec::new();
     let mut wires = Vec::new();
     let mut trips = Vec::new();
+    let mut plain = Vec::new();
+    let incident_key = anpi_core::doc::DocKey::incident(&space, &incident.id);
     for round in 0..rounds {
+        let before = phone
+            .lock()
+            .expect("phone")
+            .saved_document(&incident_key)
+            .expect("save");
         {
             let mut p = phone.lock().expect("phone");
             for i in 0..100 {
@@ -200,20 +234,32 @@ async fn main() {
         bytes.push(r.stats.bytes_sent + r.stats.bytes_received);
         wires.push(r.wire_sent + r.wire_received);
         trips.push(r.round_trips);
+        let after = phone
+            .lock()
+            .expect("phone")
+            .saved_document(&incident_key)
+            .expect("save");
+        plain.push(plain_incremental(&before, &after));
     }
+    plain.sort();
     times.sort();
     bytes.sort();
     wires.sort();
     trips.sort();
     let mid = rounds / 2;
-    println!("| history | sync message bytes | bytes on the wire (UDP) | round trips | time p50 |");
-    println!("|---|---|---|---|---|");
     println!(
-        "| {n} checks | {} | {} | {} | {:.1} ms |",
+        "| history | sync message bytes | bytes on the wire (UDP) | round trips | time p50 | plain automerge, states kept: bytes | messages | wire / plain |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {n} checks | {} | {} | {} | {:.1} ms | {} | {} | {:.2} |",
         bytes[mid],
         wires[mid],
         trips[mid],
-        ms(times[mid])
+        ms(times[mid]),
+        plain[mid].0,
+        plain[mid].1,
+        wires[mid] as f64 / plain[mid].0 as f64
     );
     phone_net.close().await;
     office_net.close().await;
