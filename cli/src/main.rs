@@ -127,14 +127,34 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
-    /// Join through the office: fetch the spaces this device was added to.
+    /// Make an invite for a new phone (admins): prints the code and writes
+    /// it as a QR code. It works once, at this office, until it expires.
+    Invite {
+        #[command(flatten)]
+        carrier: CarrierArgs,
+        /// Where this office's `serve` is reached from the phones
+        /// (repeatable).
+        #[arg(long = "address", value_name = "HOST:PORT", required = true)]
+        addresses: Vec<String>,
+        /// Hours until the invite expires.
+        #[arg(long, default_value_t = 24)]
+        valid_hours: i64,
+        /// Also write the code as a QR code (PNG) here.
+        #[arg(long, value_name = "FILE.png")]
+        qr: Option<PathBuf>,
+    },
+    /// Join through the office: with an invite code, or with the office's
+    /// address and id once an admin added this device.
     Join {
+        /// An invite code from `anpi invite`.
+        #[arg(long, value_name = "CODE", conflicts_with_all = ["office", "office_id"])]
+        invite: Option<String>,
         /// The office node's address.
-        #[arg(long, value_name = "HOST:PORT")]
-        office: String,
+        #[arg(long, value_name = "HOST:PORT", requires = "office_id")]
+        office: Option<String>,
         /// The office device's id (as `anpi device id` prints it there).
-        #[arg(long, value_name = "ID")]
-        office_id: String,
+        #[arg(long, value_name = "ID", requires = "office")]
+        office_id: Option<String>,
     },
     /// A long-running node (the office, or a laptop at a shelter): answers
     /// peers, syncs with peers it finds, keeps the office link.
@@ -190,6 +210,30 @@ impl From<NetOptions> for network::NetArgs {
     }
 }
 
+/// Who carries a device, and what they may do.
+#[derive(clap::Args)]
+struct CarrierArgs {
+    /// Who carries the device.
+    #[arg(long)]
+    staff: String,
+    /// Their organisation (default: this device's).
+    #[arg(long)]
+    org: Option<String>,
+    /// admin, care_manager or partner.
+    #[arg(long, default_value = "care_manager")]
+    role: String,
+}
+
+impl From<CarrierArgs> for network::Carrier {
+    fn from(c: CarrierArgs) -> Self {
+        network::Carrier {
+            staff: c.staff,
+            org: c.org,
+            role: c.role,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum DeviceCommand {
     /// Print this device's id (making the data folder and its key if new).
@@ -198,15 +242,14 @@ enum DeviceCommand {
     Add {
         /// The device's id (as `anpi device id` printed it on that device).
         id: String,
-        /// Who carries it.
-        #[arg(long)]
-        staff: String,
-        /// Their organisation (default: this device's).
-        #[arg(long)]
-        org: Option<String>,
-        /// admin, care_manager or partner.
-        #[arg(long, default_value = "care_manager")]
-        role: String,
+        #[command(flatten)]
+        carrier: CarrierArgs,
+    },
+    /// Revoke a device (lost, or its carrier left); admins only. Every
+    /// device refuses it once the revocation reaches it.
+    Revoke {
+        /// The device's id.
+        id: String,
     },
     /// The devices of the space and their standing.
     List {
@@ -535,21 +578,47 @@ fn main() -> ExitCode {
         }
         Command::Device { command } => match command {
             DeviceCommand::Id => data_dir(lang, data).and_then(|d| network::device_id(lang, &d)),
-            DeviceCommand::Add {
-                id,
-                staff,
-                org,
-                role,
-            } => with_node(lang, data, |n| {
-                network::device_add(lang, n, &id, staff, org, &role)
+            DeviceCommand::Add { id, carrier } => with_node(lang, data, |n| {
+                network::device_add(lang, n, &id, carrier.into())
             }),
+            DeviceCommand::Revoke { id } => {
+                with_node(lang, data, |n| network::device_revoke(lang, n, &id))
+            }
             DeviceCommand::List { json } => {
                 with_node(lang, data, |n| network::device_list(lang, n, json))
             }
         },
-        Command::Join { office, office_id } => {
-            data_dir(lang, data).and_then(|d| network::join(lang, &d, &office, &office_id))
-        }
+        Command::Invite {
+            carrier,
+            addresses,
+            valid_hours,
+            qr,
+        } => with_node(lang, data, |n| {
+            network::invite(
+                lang,
+                n,
+                carrier.into(),
+                network::InviteArgs {
+                    addresses,
+                    valid_hours,
+                    qr,
+                },
+            )
+        }),
+        Command::Join {
+            invite,
+            office,
+            office_id,
+        } => data_dir(lang, data).and_then(|d| match (invite, office, office_id) {
+            (Some(code), _, _) => network::join_invite(lang, &d, &code),
+            (None, Some(office), Some(id)) => network::join(lang, &d, &office, &id),
+            _ => Err(t(
+                lang,
+                "--invite CODE か、--office HOST:PORT と --office-id ID を指定してください",
+                "give --invite CODE, or --office HOST:PORT with --office-id ID",
+            )
+            .into()),
+        }),
         Command::Serve { listen, net } => {
             open(lang, data).and_then(|n| network::serve(lang, n, &listen, net.into()))
         }

@@ -2,12 +2,13 @@
 //! through the office, a long-running node (`serve`) and a one-shot sync.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anpi_core::codes::Lang;
-use anpi_core::model::{DeviceId, MemberStanding, Role, Staff};
+use anpi_core::invite::Invite;
+use anpi_core::model::{DeviceId, MemberStanding, Role, Staff, Timestamp};
 use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Event, Options};
 use anpi_core::net::{NetNode, SyncReport};
@@ -64,28 +65,37 @@ fn role_label(lang: Lang, role: Role) -> &'static str {
     }
 }
 
+/// Who carries a device, and what they may do.
+pub struct Carrier {
+    pub staff: String,
+    pub org: Option<String>,
+    pub role: String,
+}
+
+impl Carrier {
+    /// The staff member (of this device's organisation unless named) and
+    /// the role.
+    fn resolve(self, node: &Node) -> Result<(Staff, Role)> {
+        let role: Role = self.role.parse()?;
+        let organisation = self
+            .org
+            .unwrap_or_else(|| node.staff().organisation.clone());
+        Ok((
+            Staff {
+                name: self.staff,
+                organisation,
+            },
+            role,
+        ))
+    }
+}
+
 /// `device add`.
-pub fn device_add(
-    lang: Lang,
-    node: &mut Node,
-    id: &str,
-    staff: String,
-    org: Option<String>,
-    role: &str,
-) -> Result<()> {
+pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Result<()> {
     let space = node.only_space()?;
     let device = DeviceId::parse(id)?;
-    let role: Role = role.parse()?;
-    let organisation = org.unwrap_or_else(|| node.staff().organisation.clone());
-    let m = node.add_member(
-        &space.id,
-        &device,
-        Staff {
-            name: staff,
-            organisation,
-        },
-        role,
-    )?;
+    let (staff, role) = carrier.resolve(node)?;
+    let m = node.add_member(&space.id, &device, staff, role)?;
     match lang {
         Lang::Ja => println!(
             "「{}」に端末 {} を追加しました: {}（{}）{}",
@@ -102,6 +112,28 @@ pub fn device_add(
             m.staff.name,
             m.staff.organisation,
             role_label(lang, m.role)
+        ),
+    }
+    Ok(())
+}
+
+/// `device revoke`.
+pub fn device_revoke(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
+    let space = node.only_space()?;
+    let device = DeviceId::parse(id)?;
+    let m = node.revoke_member(&space.id, &device)?;
+    match lang {
+        Lang::Ja => println!(
+            "端末 {}（{}）を「{}」から失効させました。同期のたびに各端末へ伝わり、以後の接続は拒否されます",
+            m.device.readable(),
+            m.staff.name,
+            space.name
+        ),
+        Lang::En => println!(
+            "revoked device {} ({}) from \"{}\"; every device refuses it once this reaches it",
+            m.device.readable(),
+            m.staff.name,
+            space.name
         ),
     }
     Ok(())
@@ -136,6 +168,8 @@ pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
             (Lang::Ja, MemberStanding::Active) => "有効",
             (Lang::Ja, MemberStanding::Revoked) => "失効",
             (Lang::Ja, MemberStanding::Unauthorised) => "無効（管理者以外が追加）",
+            (Lang::Ja, MemberStanding::BadSignature) => "無効（署名が不正）",
+            (Lang::En, MemberStanding::BadSignature) => "ignored (bad signature)",
             (Lang::En, MemberStanding::Active) => "active",
             (Lang::En, MemberStanding::Revoked) => "revoked",
             (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
@@ -181,13 +215,36 @@ fn print_report(lang: Lang, r: &SyncReport) {
 pub fn join(lang: Lang, dir: &Path, office: &str, office_id: &str) -> Result<()> {
     let addr = resolve(lang, office)?;
     let office_id = DeviceId::parse(office_id)?;
+    let expected = office_id.clone();
+    joined(lang, dir, office, &office_id, |net| async move {
+        net.join(addr, &expected).await
+    })
+}
+
+/// `join --invite`: redeem an invite at its office.
+pub fn join_invite(lang: Lang, dir: &Path, code: &str) -> Result<()> {
+    let invite = Invite::decode(code)?;
+    let office = invite.addresses.first().cloned().unwrap_or_default();
+    let office_id = invite.office.clone();
+    joined(lang, dir, &office, &office_id, |net| async move {
+        net.join_invite(&invite).await
+    })
+}
+
+/// Open (or make) the data folder, run `how` on it over the network, and
+/// keep what a joined device needs: the office link and its carrier.
+fn joined<F, Fut>(lang: Lang, dir: &Path, office: &str, office_id: &DeviceId, how: F) -> Result<()>
+where
+    F: FnOnce(Arc<NetNode>) -> Fut,
+    Fut: std::future::Future<Output = anpi_core::Result<SyncReport>>,
+{
     std::fs::create_dir_all(dir)?;
     let node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
     let shared = Arc::new(Mutex::new(node));
     let rt = runtime()?;
     let report = rt.block_on(async {
-        let net = NetNode::bind(shared.clone(), "0.0.0.0:0".parse()?)?;
-        let r = net.join(addr, &office_id).await;
+        let net = Arc::new(NetNode::bind(shared.clone(), "0.0.0.0:0".parse()?)?);
+        let r = how(net.clone()).await;
         net.close().await;
         Ok::<_, Box<dyn std::error::Error>>(r?)
     })?;
@@ -203,7 +260,7 @@ pub fn join(lang: Lang, dir: &Path, office: &str, office_id: &str) -> Result<()>
     }
     node.set_office(&OfficeLink {
         address: office.to_string(),
-        device: office_id,
+        device: office_id.clone(),
     })?;
     // The person and organisation the office entered for this device.
     let me = node.device().clone();
@@ -223,18 +280,112 @@ pub fn join(lang: Lang, dir: &Path, office: &str, office_id: &str) -> Result<()>
     let names: Vec<String> = spaces.iter().map(|s| s.name.clone()).collect();
     match lang {
         Lang::Ja => println!(
-            "事務所 {} から「{}」に参加しました（受信 {} バイト）",
+            "事務所 {} から「{}」に参加しました（受信 {} バイト）\n端末ID: {}",
             office,
             names.join("」「"),
-            report.stats.bytes_received
+            report.stats.bytes_received,
+            me.readable()
         ),
         Lang::En => println!(
-            "joined \"{}\" through the office at {} ({} bytes received)",
+            "joined \"{}\" through the office at {} ({} bytes received)\ndevice id: {}",
             names.join("\", \""),
             office,
-            report.stats.bytes_received
+            report.stats.bytes_received,
+            me.readable()
         ),
     }
+    Ok(())
+}
+
+/// What `anpi invite` takes besides the carrier.
+pub struct InviteArgs {
+    pub addresses: Vec<String>,
+    pub valid_hours: i64,
+    pub qr: Option<PathBuf>,
+}
+
+/// `invite`: make an invite, print its code, write its QR code.
+pub fn invite(lang: Lang, node: &mut Node, carrier: Carrier, args: InviteArgs) -> Result<()> {
+    let space = node.only_space()?;
+    let (staff, role) = carrier.resolve(node)?;
+    if args.valid_hours <= 0 {
+        return Err(t(
+            lang,
+            "--valid-hours は 1 以上にしてください",
+            "--valid-hours must be at least 1",
+        )
+        .into());
+    }
+    for a in &args.addresses {
+        resolve(lang, a)?;
+    }
+    let expires = Timestamp::now().plus_minutes(args.valid_hours * 60);
+    let invite = node.create_invite(&space.id, staff.clone(), role, args.addresses, expires)?;
+    let code = invite.encode();
+    if let Some(path) = &args.qr {
+        write_qr(&code, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!(
+        "{}",
+        match lang {
+            Lang::Ja => format!(
+                "「{}」への招待: {}（{}）{}・有効期限 {}・1回限り",
+                space.name,
+                staff.name,
+                staff.organisation,
+                role_label(lang, role),
+                expires
+            ),
+            Lang::En => format!(
+                "invite to \"{}\": {} ({}), {}, expires {}, works once",
+                space.name,
+                staff.name,
+                staff.organisation,
+                role_label(lang, role),
+                expires
+            ),
+        }
+    );
+    if let Some(path) = &args.qr {
+        println!("{}: {}", t(lang, "QRコード", "QR code"), path.display());
+    }
+    println!(
+        "{}",
+        t(
+            lang,
+            "端末で: anpi --data DIR join --invite <コード>",
+            "on the phone: anpi --data DIR join --invite <code>"
+        )
+    );
+    println!("{code}");
+    Ok(())
+}
+
+/// Draw `text` as a QR code into a PNG (8 pixels a module, the standard
+/// quiet zone of 4 modules), black on white, for printing or a screen.
+fn write_qr(text: &str, path: &Path) -> Result<()> {
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let code = qrcode::QrCode::new(text.as_bytes())?;
+    let width = code.width();
+    let colors = code.to_colors();
+    let side = (width + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % width + QUIET, i / width + QUIET);
+            for dy in 0..SCALE {
+                let row = (y * SCALE + dy) * side;
+                pixels[row + x * SCALE..row + (x + 1) * SCALE].fill(0);
+            }
+        }
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let side = u32::try_from(side)?;
+    let mut encoder = png::Encoder::new(file, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header()?.write_image_data(&pixels)?;
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! roster                              incident/<kind>-<date>
-//! ├─ space: { name, creator }         ├─ opened:  { <device>: Opening (JSON) }
-//! ├─ members: { <device>: Member }    │
+//! ├─ space: { name, founding }        ├─ opened:  { <device>: Opening (JSON) }
+//! ├─ members: { <device>: signed }    │
 //! └─ recipients:                      ├─ ended:   { <device>: Ending (JSON) }
 //!    └─ <利用者ID>: Recipient          ├─ checks:  { <device>.<n>: { <check id>: Check (JSON) } }
 //!       (a map of seven group         └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
@@ -43,9 +43,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
+use crate::membership::{Founding, SignedMember};
 use crate::model::{
     Check, Claim, Date, DeviceId, EvacuationPlan, Hazards, Incident, IncidentId, IncidentKind,
-    Member, PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
+    PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
 };
 
 /// Which document of a space.
@@ -126,20 +127,10 @@ impl std::str::FromStr for DocKey {
 
 /// The automerge actor of a device: its id's bytes.
 pub fn actor_for(device: &DeviceId) -> ActorId {
-    match hex_decode(device.as_str()) {
-        Some(bytes) if !bytes.is_empty() => ActorId::from(bytes),
+    match data_encoding::HEXLOWER_PERMISSIVE.decode(device.as_str().as_bytes()) {
+        Ok(bytes) if !bytes.is_empty() => ActorId::from(bytes),
         _ => ActorId::from(device.as_str().as_bytes()),
     }
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 const GENESIS_ACTOR: &[u8] = b"anpi-genesis-v1";
@@ -243,52 +234,45 @@ pub fn space_name(doc: &AutoCommit) -> Result<String> {
     )
 }
 
-/// Record the device that created the space: its first admin, from whom
-/// every other admin's standing derives.
-pub fn set_space_creator(doc: &mut AutoCommit, device: &DeviceId) -> Result<()> {
+/// Record the space's founding statement (its creator's key), from which
+/// every admin's standing derives.
+pub fn set_space_founding(doc: &mut AutoCommit, founding: &Founding) -> Result<()> {
     let space = top(doc, SPACE)?;
-    doc.put(&space, "creator", device.as_str())?;
-    Ok(())
+    put_json(doc, &space, "founding", founding)
 }
 
-/// The device that created the space, if recorded.
-pub fn space_creator(doc: &AutoCommit) -> Result<Option<DeviceId>> {
+/// The space's founding statement, if recorded and readable.
+pub fn space_founding(doc: &AutoCommit) -> Result<Option<Founding>> {
     let space = top(doc, SPACE)?;
-    Ok(autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "creator")?.map(DeviceId))
+    // A garbled statement founds nothing; it is not an error for the reader.
+    Ok(get_json(doc, &space, "founding").unwrap_or(None))
 }
 
-/// Add or change a member entry (one register per device).
-pub fn put_member(doc: &mut AutoCommit, member: &Member) -> Result<()> {
+/// Write a member entry (one register per device).
+pub fn put_member(doc: &mut AutoCommit, entry: &SignedMember) -> Result<()> {
     let members = top(doc, MEMBERS)?;
-    put_json(doc, &members, member.device.as_str(), member)
+    put_json(doc, &members, entry.member.device.as_str(), entry)
 }
 
-/// Every member entry. Where two admins wrote a device's entry at the same
-/// time, a revocation wins: a lost phone must not come back because someone
-/// else edited its name concurrently.
-pub fn members(doc: &AutoCommit) -> Result<Vec<Member>> {
+/// Every version of every member entry, by device key: concurrent writes
+/// all stay readable, and a version that cannot be read is `None` (it is
+/// for [`crate::membership::standing`] to decide what counts).
+pub fn member_versions(doc: &AutoCommit) -> Result<Vec<(String, Vec<Option<SignedMember>>)>> {
     let members = top(doc, MEMBERS)?;
     let mut out = Vec::new();
     for key in doc.keys(&members) {
-        let mut versions: Vec<Member> = Vec::new();
-        for (v, _) in doc.get_all(&members, key.as_str())? {
-            if let Value::Scalar(s) = v
-                && let automerge::ScalarValue::Str(text) = s.as_ref()
-            {
-                versions.push(
-                    serde_json::from_str(text)
-                        .map_err(|e| Error::corrupt(format!("member {key}: {e}")))?,
-                );
-            }
-        }
-        // The winner is last in automerge's order.
-        let chosen = versions
-            .iter()
-            .rev()
-            .find(|m| m.revoked.is_some())
-            .or(versions.last())
-            .cloned();
-        out.extend(chosen);
+        let versions = doc
+            .get_all(&members, key.as_str())?
+            .into_iter()
+            .map(|(v, _)| match v {
+                Value::Scalar(s) => match s.as_ref() {
+                    automerge::ScalarValue::Str(text) => serde_json::from_str(text).ok(),
+                    _ => None,
+                },
+                Value::Object(_) => None,
+            })
+            .collect();
+        out.push((key, versions));
     }
     Ok(out)
 }

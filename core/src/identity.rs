@@ -49,6 +49,23 @@ impl Identity {
         })
     }
 
+    /// The same key with a certificate that also carries `name` (a DNS
+    /// name): how a device presents an invite's proof.
+    pub fn with_name(&self, name: &str) -> Result<Self> {
+        let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.as_slice());
+        let key =
+            KeyPair::try_from(&pkcs8).map_err(|e| Error::corrupt(format!("device key: {e}")))?;
+        let params = CertificateParams::new(vec![name.to_string()])
+            .map_err(|e| Error::invalid(format!("certificate name {name:?}: {e}")))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| Error::invalid(format!("cannot sign the certificate: {e}")))?;
+        Ok(Identity {
+            key: self.key.clone(),
+            cert: cert.der().to_vec(),
+        })
+    }
+
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an identity always serializes")
@@ -76,6 +93,52 @@ impl Identity {
     pub fn key_der(&self) -> &[u8] {
         &self.key
     }
+
+    /// The public key as an uncompressed P-256 point (65 bytes): what a
+    /// signed statement carries so that anyone can check it.
+    pub fn public_key(&self) -> Result<Vec<u8>> {
+        let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.as_slice());
+        let key =
+            KeyPair::try_from(&pkcs8).map_err(|e| Error::corrupt(format!("device key: {e}")))?;
+        Ok(key.public_key_raw().to_vec())
+    }
+
+    /// Sign `message` with this device's key (ECDSA P-256, SHA-256, fixed
+    /// 64-byte signature).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &self.key,
+            &rng,
+        )
+        .map_err(|e| Error::corrupt(format!("device key: {e}")))?;
+        key.sign(&rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| Error::invalid("signing failed"))
+    }
+}
+
+/// The DER prefix of a P-256 SubjectPublicKeyInfo (ecPublicKey, prime256v1,
+/// a 66-byte bit string) before the 65-byte point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The device id of a raw P-256 public key (as [`Identity::public_key`]
+/// gives it): the same id its certificate proves.
+pub fn device_of_public_key(raw: &[u8]) -> DeviceId {
+    let mut spki = P256_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(raw);
+    device_of_spki(&spki)
+}
+
+/// Whether `signature` is `public_key`'s signature of `message`.
+pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, public_key)
+        .verify(message, signature)
+        .is_ok()
 }
 
 /// The device id of the key in a certificate: the first 128 bits of the
@@ -87,14 +150,18 @@ pub fn device_of_cert(cert: &[u8]) -> Result<DeviceId> {
     Ok(device_of_spki(parsed.subject_public_key_info().as_ref()))
 }
 
+/// The DNS names a certificate carries.
+pub fn names_of_cert(cert: &[u8]) -> Vec<String> {
+    let der = CertificateDer::from(cert);
+    match webpki::EndEntityCert::try_from(&der) {
+        Ok(c) => c.valid_dns_names().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn device_of_spki(spki: &[u8]) -> DeviceId {
     let hash = ring::digest::digest(&ring::digest::SHA256, spki);
-    DeviceId(
-        hash.as_ref()[..ID_BYTES]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    DeviceId(data_encoding::HEXLOWER.encode(&hash.as_ref()[..ID_BYTES]))
 }
 
 /// The device id of a key pair (for checking a certificate against its key).
@@ -147,6 +214,27 @@ mod tests {
         let again = Identity::decode(&a.encode()).unwrap();
         assert_eq!(again.device().unwrap(), a.device().unwrap());
         assert_eq!(a.device().unwrap().as_str().len(), 32);
+    }
+
+    #[test]
+    fn signatures_verify_with_the_key_the_id_names() {
+        let a = Identity::generate().unwrap();
+        let raw = a.public_key().unwrap();
+        assert_eq!(device_of_public_key(&raw), a.device().unwrap());
+        let sig = a.sign(b"member R1").unwrap();
+        assert!(verify(&raw, b"member R1", &sig));
+        assert!(!verify(&raw, b"member R2", &sig));
+        let b = Identity::generate().unwrap();
+        assert!(!verify(&b.public_key().unwrap(), b"member R1", &sig));
+    }
+
+    #[test]
+    fn a_named_certificate_keeps_the_device_id() {
+        let a = Identity::generate().unwrap();
+        let named = a.with_name("0123-abcd.invite.anpi").unwrap();
+        assert_eq!(named.device().unwrap(), a.device().unwrap());
+        assert_eq!(names_of_cert(named.cert_der()), ["0123-abcd.invite.anpi"]);
+        assert!(names_of_cert(a.cert_der()).is_empty());
     }
 
     #[test]

@@ -196,8 +196,8 @@ pub struct Space {
 }
 
 /// A device that belongs to a space: who carries it and what they may do.
-/// Only admins add members; an entry added by anyone else does not count
-/// (see [`crate::node::Node::members`]).
+/// Only admins add members, and each entry is signed by the admin who wrote
+/// it (see [`crate::membership`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The device (its key's id).
@@ -234,6 +234,9 @@ pub enum MemberStanding {
     Revoked,
     /// Added by a device that is not an admin: ignored.
     Unauthorised,
+    /// Its signature does not hold (forged or changed after signing):
+    /// ignored, and shown so that an admin can see the attempt.
+    BadSignature,
 }
 
 /// A staff member as recorded on checks and claims.

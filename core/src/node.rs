@@ -13,10 +13,12 @@ use automerge::{AutoCommit, ChangeHash};
 use crate::doc::{self, DocKey, DocKind, Ending, Opening};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::invite::{Invite, Pending};
+use crate::membership::{self, Founding, SignedMember};
 use crate::model::{
     Check, CheckId, CheckMethod, CheckResult, Claim, DeviceId, Incident, IncidentId, IncidentKind,
-    KnownClaim, Member, MemberStanding, PriorityOverride, Recipient, RecipientId, Role, Space,
-    SpaceId, Staff, Timestamp,
+    KnownClaim, Member, MemberStanding, PriorityOverride, Recipient, RecipientId, Revocation, Role,
+    Space, SpaceId, Staff, Timestamp,
 };
 use crate::store::{
     Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
@@ -28,6 +30,7 @@ const META_DEVICE: &str = "device_id";
 const META_IDENTITY: &str = "identity";
 const META_STAFF: &str = "staff";
 const META_OFFICE: &str = "office";
+const META_INVITES: &str = "invites";
 
 /// Changes appended since the last snapshot before [`Node::maintain`]
 /// compacts a document.
@@ -191,8 +194,8 @@ pub const FLUSH_AFTER_JOURNAL_ENTRIES: usize = 1000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum JournalOp {
     SpaceName(String),
-    SpaceCreator(DeviceId),
-    PutMember(Box<Member>),
+    SpaceFounding(Founding),
+    PutMember(Box<SignedMember>),
     PutRecipient(Box<Recipient>),
     OpenIncident(DeviceId, Opening),
     EndIncident(DeviceId, Ending),
@@ -205,7 +208,7 @@ impl JournalOp {
     fn apply(&self, d: &mut AutoCommit) -> Result<()> {
         match self {
             JournalOp::SpaceName(name) => doc::set_space_name(d, name),
-            JournalOp::SpaceCreator(device) => doc::set_space_creator(d, device),
+            JournalOp::SpaceFounding(f) => doc::set_space_founding(d, f),
             JournalOp::PutMember(m) => doc::put_member(d, m),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
             JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
@@ -535,23 +538,30 @@ impl Node {
 
     /// Create a new space with this device as its first member.
     pub fn create_space(&mut self, name: &str) -> Result<Space> {
+        // The id commits to this device's key: no one else can claim to
+        // have founded the space (see `membership`).
+        let (id, founding) = Founding::new(&self.identity)?;
         let space = Space {
-            id: SpaceId::random(),
+            id,
             name: name.to_string(),
         };
         let key = DocKey::roster(&space.id);
         let s = space.clone();
-        let me = Member {
-            device: self.device.clone(),
-            staff: self.staff.clone(),
-            role: Role::Admin,
-            added_by: self.device.clone(),
-            added_at: Timestamp::now(),
-            revoked: None,
-        };
+        let me = SignedMember::sign(
+            &space.id,
+            Member {
+                device: self.device.clone(),
+                staff: self.staff.clone(),
+                role: Role::Admin,
+                added_by: self.device.clone(),
+                added_at: Timestamp::now(),
+                revoked: None,
+            },
+            &self.identity,
+        )?;
         self.change(&key, true, |e| {
             e.apply(JournalOp::SpaceName(name.to_string()))?;
-            e.apply(JournalOp::SpaceCreator(me.device.clone()))?;
+            e.apply(JournalOp::SpaceFounding(founding))?;
             e.apply(JournalOp::PutMember(Box::new(me)))?;
             Ok(((), vec![IndexOp::Space(s)]))
         })?;
@@ -560,13 +570,13 @@ impl Node {
 
     // -------------------------------------------------------- membership
 
-    /// Every member entry of a space with its standing (active, revoked, or
-    /// ignored because no admin added it).
+    /// Every member entry of a space with its standing (active, revoked,
+    /// or ignored: not added by an admin, or not signed by who it claims).
     pub fn members(&mut self, space: &SpaceId) -> Result<Vec<(Member, MemberStanding)>> {
         let d = self.doc(&DocKey::roster(space))?;
-        let creator = doc::space_creator(d)?;
-        let members = doc::members(d)?;
-        Ok(crate::views::member_standing(creator.as_ref(), &members))
+        let founding = doc::space_founding(d)?;
+        let entries = doc::member_versions(d)?;
+        Ok(membership::standing(space, founding.as_ref(), &entries))
     }
 
     fn active_members(&mut self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
@@ -579,7 +589,7 @@ impl Node {
     }
 
     /// Add a device to a space (or change its entry). Only an active admin
-    /// of the space may.
+    /// of the space may; the entry is signed with this device's key.
     pub fn add_member(
         &mut self,
         space: &SpaceId,
@@ -596,9 +606,117 @@ impl Node {
             added_at: Timestamp::now(),
             revoked: None,
         };
-        let m = member.clone();
+        self.put_member(space, member)
+    }
+
+    /// Revoke a device (lost, or its carrier left): every device refuses
+    /// its key as soon as this entry reaches it. Only an active admin may.
+    pub fn revoke_member(&mut self, space: &SpaceId, device: &DeviceId) -> Result<Member> {
+        self.ensure_admin(space)?;
+        if device == &self.device {
+            return Err(Error::invalid("a device cannot revoke itself"));
+        }
+        let mut member = self
+            .members(space)?
+            .into_iter()
+            .find(|(m, s)| &m.device == device && *s != MemberStanding::BadSignature)
+            .map(|(m, _)| m)
+            .ok_or_else(|| Error::NotFound(format!("member {}", device.readable())))?;
+        member.revoked = Some(Revocation {
+            by: self.device.clone(),
+            at: Timestamp::now(),
+        });
+        self.put_member(space, member)
+    }
+
+    /// Make an invite to `space` for `staff` with `role`, redeemable once at
+    /// this device (listening at `addresses`) until `expires`. Admins only.
+    pub fn create_invite(
+        &mut self,
+        space: &SpaceId,
+        staff: Staff,
+        role: Role,
+        addresses: Vec<String>,
+        expires: Timestamp,
+    ) -> Result<Invite> {
+        self.ensure_admin(space)?;
+        if addresses.is_empty() {
+            return Err(Error::invalid(
+                "an invite needs the address (HOST:PORT) where this office listens",
+            ));
+        }
+        let invite = Invite::new(space.clone(), self.device.clone(), addresses, expires);
+        let mut all = self.invites()?;
+        // Expired invites are of no further use; keep the list short.
+        let now = Timestamp::now();
+        all.retain(|p| !p.invite.expired(now) || p.used.is_some());
+        all.push(Pending {
+            invite: invite.clone(),
+            staff,
+            role,
+            used: None,
+        });
+        self.write_invites(&all)?;
+        Ok(invite)
+    }
+
+    /// The invites this device made (read from disk each time: an invite
+    /// made by another process is seen by a running node at once).
+    pub fn invites(&self) -> Result<Vec<Pending>> {
+        match self.store.meta(META_INVITES)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(format!("invites: {e}")))
+            }
+        }
+    }
+
+    fn write_invites(&mut self, all: &[Pending]) -> Result<()> {
+        let bytes = serde_json::to_vec(all).expect("invites always serialize");
+        self.store.write(Batch {
+            meta: vec![(META_INVITES.into(), bytes)],
+            ..Default::default()
+        })
+    }
+
+    /// Whether `device`, presenting certificate `names`, holds a pending
+    /// invite of this device (checked during the handshake).
+    pub fn invite_admits(&self, device: &DeviceId, names: &[String]) -> bool {
+        let now = Timestamp::now();
+        self.invites().is_ok_and(|all| {
+            all.iter()
+                .any(|p| names.iter().any(|n| p.admits(device, n, now)))
+        })
+    }
+
+    /// Redeem the invite `device` presented: add it as a member (signed by
+    /// this device) and mark the invite used, in that order, so that a
+    /// crash between them leaves a member and a reusable-once-more invite
+    /// rather than a used invite and no member. The space joined, if any.
+    pub fn redeem_invite(
+        &mut self,
+        device: &DeviceId,
+        names: &[String],
+    ) -> Result<Option<SpaceId>> {
+        let now = Timestamp::now();
+        let mut all = self.invites()?;
+        let Some(i) = all
+            .iter()
+            .position(|p| names.iter().any(|n| p.admits(device, n, now)))
+        else {
+            return Ok(None);
+        };
+        let p = all[i].clone();
+        self.add_member(&p.invite.space, device, p.staff, p.role)?;
+        all[i].used = Some((device.clone(), now));
+        self.write_invites(&all)?;
+        Ok(Some(p.invite.space))
+    }
+
+    fn put_member(&mut self, space: &SpaceId, member: Member) -> Result<Member> {
+        let entry = SignedMember::sign(space, member.clone(), &self.identity)?;
         self.change(&DocKey::roster(space), false, |e| {
-            e.apply(JournalOp::PutMember(Box::new(m)))?;
+            e.apply(JournalOp::PutMember(Box::new(entry)))?;
             Ok(((), Vec::new()))
         })?;
         Ok(member)

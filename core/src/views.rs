@@ -5,15 +5,14 @@
 //! caller passes `now`). The same inputs give the same list on every device,
 //! which is what lets merged devices agree.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{CareLevel, FloodDepth, Household, IncidentKind, Lang};
 use crate::doc::FieldConflict;
 use crate::model::{
-    Check, CheckId, CheckResult, Claim, DeviceId, Incident, Member, MemberStanding, Phase,
-    Recipient, RecipientId, Role, Timestamp,
+    Check, CheckId, CheckResult, Claim, Incident, Phase, Recipient, RecipientId, Timestamp,
 };
 
 /// The factors of the priority rules (DOMAIN.md "Priority").
@@ -631,44 +630,6 @@ pub fn standing_label(s: Standing, lang: Lang) -> &'static str {
     }
 }
 
-/// The standing of every member entry of a space. The creator is the first
-/// admin; an entry counts only if an admin (transitively from the creator)
-/// added it, and a revocation counts only if an admin made it. Signatures
-/// that make `added_by` unforgeable come with the trust issue; until then
-/// this is the rule every device applies alike.
-pub fn member_standing(
-    creator: Option<&DeviceId>,
-    members: &[Member],
-) -> Vec<(Member, MemberStanding)> {
-    let mut admins: BTreeSet<&DeviceId> = creator.into_iter().collect();
-    // Grow the admin set to a fixed point: an admin added by an admin.
-    loop {
-        let before = admins.len();
-        for m in members {
-            let revoked = m.revoked.as_ref().is_some_and(|r| admins.contains(&r.by));
-            if m.role == Role::Admin && !revoked && admins.contains(&m.added_by) {
-                admins.insert(&m.device);
-            }
-        }
-        if admins.len() == before {
-            break;
-        }
-    }
-    members
-        .iter()
-        .map(|m| {
-            let standing = if creator != Some(&m.device) && !admins.contains(&m.added_by) {
-                MemberStanding::Unauthorised
-            } else if m.revoked.as_ref().is_some_and(|r| admins.contains(&r.by)) {
-                MemberStanding::Revoked
-            } else {
-                MemberStanding::Active
-            };
-            (m.clone(), standing)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -939,49 +900,5 @@ mod tests {
         assert_eq!(s.by_result.get(&CheckResult::Safe), Some(&1));
         assert_eq!(s.high_priority_not_reached, 1);
         assert_eq!(s.phase, Phase::FirstHours);
-    }
-
-    #[test]
-    fn only_admins_add_members_and_revoke_them() {
-        use crate::model::{Member, MemberStanding, Revocation, Role, Staff};
-        let dev = |n: u8| DeviceId(format!("{n:032x}"));
-        let member = |d: u8, by: u8, role: Role| Member {
-            device: dev(d),
-            staff: Staff::default(),
-            role,
-            added_by: dev(by),
-            added_at: Timestamp::from_millis(0),
-            revoked: None,
-        };
-        let mut revoked = member(4, 1, Role::CareManager);
-        revoked.revoked = Some(Revocation {
-            by: dev(2),
-            at: Timestamp::from_millis(1),
-        });
-        let mut fake_revocation = member(5, 1, Role::CareManager);
-        fake_revocation.revoked = Some(Revocation {
-            by: dev(3),
-            at: Timestamp::from_millis(1),
-        });
-        let members = vec![
-            member(1, 1, Role::Admin),
-            // An admin added by the creator may add and revoke.
-            member(2, 1, Role::Admin),
-            member(3, 2, Role::CareManager),
-            revoked,
-            // A care manager's revocation does not count.
-            fake_revocation,
-            // Nor does a member a care manager added.
-            member(6, 3, Role::Partner),
-        ];
-        let standing: Vec<MemberStanding> = member_standing(Some(&dev(1)), &members)
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
-        use MemberStanding::*;
-        assert_eq!(
-            standing,
-            [Active, Active, Active, Revoked, Active, Unauthorised]
-        );
     }
 }

@@ -297,8 +297,8 @@ fn a_node_killed_mid_sync_converges_after_restart() {
 }
 
 #[test]
-fn strangers_and_other_spaces_are_refused_at_the_handshake() {
-    if !enter("strangers_and_other_spaces_are_refused_at_the_handshake") {
+fn strangers_revoked_devices_and_other_spaces_are_refused_at_the_handshake() {
+    if !enter("strangers_revoked_devices_and_other_spaces_are_refused_at_the_handshake") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -322,7 +322,29 @@ fn strangers_and_other_spaces_are_refused_at_the_handshake() {
     );
     other_srv.stop();
 
+    // A phone that joined, then was lost and revoked.
+    let lost = dir.path().join("lost");
+    let lost_id = device_id(&lost);
+    ok(&t.office, &["device", "add", &lost_id, "--staff", "紛失"]);
     let office = Serving::start(&t.office, &[]);
+    ok(
+        &lost,
+        &[
+            "join",
+            "--office",
+            &office.addr,
+            "--office-id",
+            &t.office_id,
+        ],
+    );
+    let office_addr = office.addr.clone();
+    office.stop();
+    ok(&t.office, &["device", "revoke", &lost_id]);
+    let office = Serving::start_at(&t.office, &office_addr, &[]);
+    let o = anpi(&lost, &["--lang", "en", "sync"]);
+    assert!(!o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("refused at the handshake"), "{text}");
     // Never added anywhere.
     let stranger = dir.path().join("stranger");
     let o = anpi(
@@ -358,16 +380,71 @@ fn strangers_and_other_spaces_are_refused_at_the_handshake() {
     assert!(text.contains("refused at the handshake"), "{text}");
     office.wait_for("refused a connection", Duration::from_secs(5));
     let out = office.stop();
-    // Refused twice, and no session ever started: no application stream
-    // was accepted from either.
+    // Refused three times, and no session ever started: no application
+    // stream was accepted from any of them.
     assert_eq!(
         out.iter()
             .filter(|l| l.contains("refused a connection"))
             .count(),
-        2,
+        3,
         "{out:?}"
     );
     assert!(!out.iter().any(|l| l.contains("synced with")), "{out:?}");
     // The outsider learned nothing of this space.
     assert!(!ok(&outsider, &["list", "--json"]).contains("山田"));
+}
+
+#[test]
+fn an_invite_enrolls_a_phone_once_while_the_office_runs() {
+    if !enter("an_invite_enrolls_a_phone_once_while_the_office_runs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = team(dir.path(), 0);
+    let office = Serving::start(&t.office, &[]);
+    // Made while the office node runs: it honours it at once.
+    let qr = dir.path().join("invite.png");
+    let out = ok(
+        &t.office,
+        &[
+            "invite",
+            "--staff",
+            "佐藤 美咲",
+            "--address",
+            &office.addr,
+            "--qr",
+            qr.to_str().unwrap(),
+        ],
+    );
+    let code = out.lines().last().unwrap().to_string();
+    assert!(code.starts_with("ANPI1-"), "{out}");
+    assert!(std::fs::read(&qr).unwrap().starts_with(b"\x89PNG"));
+    let phone = dir.path().join("phone");
+    let joined = ok(&phone, &["join", "--invite", &code]);
+    assert!(joined.contains("「ひまわり」に参加しました"), "{joined}");
+    // The phone knows its carrier and the office, and syncs as a member.
+    ok(&phone, &["incident", "start", "--kind", "earthquake"]);
+    check(&phone, "R002", "safe", "phone");
+    ok(&phone, &["sync"]);
+    let members: serde_json::Value =
+        serde_json::from_str(&ok(&t.office, &["device", "list", "--json"])).unwrap();
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["staff"] == "佐藤 美咲" && m["standing"] == "active"),
+        "{members}"
+    );
+    // The same code on another device: refused, and nothing moves.
+    let copy = dir.path().join("copy");
+    let o = anpi(&copy, &["--lang", "en", "join", "--invite", &code]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("refused this invite"), "{err}");
+    office.stop();
+    assert_eq!(
+        checks(&t.office),
+        [("R002".into(), "佐藤 美咲".into(), "safe".into())]
+    );
 }

@@ -60,10 +60,7 @@ fn hour_now() -> u64 {
 pub fn token(space: &SpaceId, hour: u64) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, space.as_str().as_bytes());
     let tag = ring::hmac::sign(&key, format!("anpi-discovery/{hour}").as_bytes());
-    tag.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    data_encoding::HEXLOWER.encode(&tag.as_ref()[..8])
 }
 
 impl Tokens {

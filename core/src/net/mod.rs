@@ -81,6 +81,9 @@ pub struct NetNode {
     trust: Trust,
     endpoint: Endpoint,
     alpn: Vec<u8>,
+    /// Connections in a session now, so that a device revoked meanwhile is
+    /// cut off at once rather than at its next handshake.
+    active: Mutex<Vec<(DeviceId, Connection)>>,
 }
 
 fn transport() -> Arc<quinn::TransportConfig> {
@@ -123,6 +126,14 @@ pub fn peer_device(conn: &Connection) -> Result<DeviceId> {
         .first()
         .ok_or_else(|| Error::network("peer presented no certificate"))?;
     device_of_cert(cert)
+}
+
+/// The names in the certificate a connection's peer presented.
+fn peer_names(conn: &Connection) -> Vec<String> {
+    conn.peer_identity()
+        .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|certs| certs.first().map(|c| crate::identity::names_of_cert(c)))
+        .unwrap_or_default()
 }
 
 fn describe(e: &quinn::ConnectionError) -> String {
@@ -219,7 +230,15 @@ impl NetNode {
         };
         let trust = Trust::default();
         trust.set(trusted);
-        let tls = tls::server_config(&identity, trust.clone())?;
+        let invites = {
+            let node = node.clone();
+            tls::InviteCheck(Arc::new(move |device: &DeviceId, names: &[String]| {
+                node.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .invite_admits(device, names)
+            }))
+        };
+        let tls = tls::server_config(&identity, trust.clone(), Some(invites))?;
         let quic = QuicServerConfig::try_from(tls)
             .map_err(|e| Error::network(format!("QUIC setup: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -233,6 +252,7 @@ impl NetNode {
             trust,
             endpoint,
             alpn: alpn.to_vec(),
+            active: Mutex::new(Vec::new()),
         })
     }
 
@@ -253,11 +273,35 @@ impl NetNode {
         &self.node
     }
 
-    /// Re-read the member lists into the set of accepted devices.
+    /// Re-read the member lists into the set of accepted devices, and
+    /// close the connections of devices no longer in it (revoked).
     pub async fn refresh_trust(&self) -> Result<()> {
         let trusted = with_node(&self.node, |n| n.trusted_peers()).await?;
         self.trust.set(trusted);
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        for (device, conn) in active.iter() {
+            if !self.trust.accepts(device) {
+                conn.close(
+                    VarInt::from_u32(CLOSE_ERROR),
+                    b"this device was revoked from the space",
+                );
+            }
+        }
         Ok(())
+    }
+
+    fn track(&self, device: &DeviceId, conn: &Connection) {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((device.clone(), conn.clone()));
+    }
+
+    fn untrack(&self, conn: &Connection) {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, c)| c.stable_id() != conn.stable_id());
     }
 
     async fn connect(
@@ -266,8 +310,19 @@ impl NetNode {
         expected: Option<&DeviceId>,
         pinned: bool,
     ) -> Result<Connection> {
+        self.connect_as(&self.identity, addr, expected, pinned)
+            .await
+    }
+
+    async fn connect_as(
+        &self,
+        identity: &Identity,
+        addr: SocketAddr,
+        expected: Option<&DeviceId>,
+        pinned: bool,
+    ) -> Result<Connection> {
         let tls = tls::client_config(
-            &self.identity,
+            identity,
             self.trust.clone(),
             expected.cloned(),
             pinned,
@@ -311,8 +366,58 @@ impl NetNode {
         Ok(report)
     }
 
+    /// Redeem `invite` at its office: this device presents the invite's
+    /// proof in its certificate, the office adds it as a member, and every
+    /// space it now belongs to is taken as in [`NetNode::join`]. Tries each
+    /// address of the invite in turn.
+    pub async fn join_invite(&self, invite: &crate::invite::Invite) -> Result<SyncReport> {
+        if invite.expired(crate::model::Timestamp::now()) {
+            return Err(Error::invalid(format!(
+                "this invite expired at {}; ask the office for a new one",
+                invite.expires
+            )));
+        }
+        let named = self
+            .identity
+            .with_name(&invite.redemption_name(&self.device))?;
+        let mut last = Error::invalid("the invite names no address");
+        for text in &invite.addresses {
+            let Some(addr) = tokio::net::lookup_host(text.as_str())
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+            else {
+                last = Error::network(format!("cannot resolve {text}"));
+                continue;
+            };
+            let attempt = async {
+                let conn = self
+                    .connect_as(&named, addr, Some(&invite.office), true)
+                    .await?;
+                self.initiate(conn, addr, true).await
+            };
+            match attempt.await {
+                Ok(report) => {
+                    self.refresh_trust().await?;
+                    return Ok(report);
+                }
+                Err(e) => {
+                    last = if e.to_string().contains("does not accept this device") {
+                        Error::network(format!(
+                            "{addr}: the office refused this invite (it was used already, has expired, or was made by another office)"
+                        ))
+                    } else {
+                        e
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
     async fn initiate(&self, conn: Connection, addr: SocketAddr, join: bool) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
+        self.track(&peer, &conn);
         let result = tokio::time::timeout(SESSION_TIMEOUT, async {
             let (mut send, mut recv) = conn
                 .open_bi()
@@ -334,6 +439,7 @@ impl NetNode {
         .await
         .unwrap_or_else(|_| Err(Error::network("the session took too long")));
         finish(&conn, &result);
+        self.untrack(&conn);
         let (session, round_trips) = result?;
         self.refresh_trust().await?;
         let udp = conn.stats();
@@ -352,6 +458,19 @@ impl NetNode {
     pub async fn respond(&self, conn: Connection) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
         let addr = conn.remote_address();
+        if !self.trust.accepts(&peer) {
+            // Past the handshake without being a member: it holds an
+            // invite. Redeem it before anything is sent.
+            let names = peer_names(&conn);
+            let p = peer.clone();
+            let joined = with_node(&self.node, move |n| n.redeem_invite(&p, &names)).await?;
+            if joined.is_none() {
+                conn.close(VarInt::from_u32(CLOSE_ERROR), b"not a member");
+                return Err(Error::network("a non-member got past the handshake"));
+            }
+            self.refresh_trust().await?;
+        }
+        self.track(&peer, &conn);
         let result = tokio::time::timeout(SESSION_TIMEOUT, async {
             let (mut send, mut recv) = conn
                 .accept_bi()
@@ -373,6 +492,7 @@ impl NetNode {
             // The initiator closes once it has our last word.
             let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
         }
+        self.untrack(&conn);
         let (session, round_trips) = result?;
         self.refresh_trust().await?;
         let udp = conn.stats();
@@ -485,6 +605,18 @@ mod tests {
         }
     }
 
+    /// Answer every incoming connection of `net`, as a running node would.
+    fn answer_all(net: Arc<NetNode>) {
+        tokio::spawn(async move {
+            while let Some(incoming) = net.accept().await {
+                if let Ok(conn) = incoming {
+                    let n = net.clone();
+                    tokio::spawn(async move { n.respond(conn).await });
+                }
+            }
+        });
+    }
+
     /// Start a flood incident on `node` (or reuse the open one) and record
     /// one check of R1 there.
     fn record(node: &SharedNode, space: &SpaceId, method: CheckMethod) {
@@ -530,15 +662,7 @@ mod tests {
         let office_id = office.device().clone();
         let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
         let office_addr = office.local_addr().unwrap();
-        let server = office.clone();
-        tokio::spawn(async move {
-            while let Some(incoming) = server.accept().await {
-                if let Ok(conn) = incoming {
-                    let s = server.clone();
-                    tokio::spawn(async move { s.respond(conn).await });
-                }
-            }
-        });
+        answer_all(office.clone());
 
         let phone = NetNode::bind(shared(phone), loopback()).unwrap();
         let report = phone.join(office_addr, &office_id).await.unwrap();
@@ -562,6 +686,22 @@ mod tests {
             let incidents = n.incidents(&space).unwrap();
             assert_eq!(n.checks(&space, &incidents[0].id).unwrap().len(), 2);
         }
+
+        // Once revoked, the phone is refused at the handshake.
+        {
+            let phone_id = phone.device().clone();
+            let mut n = office.node().lock().unwrap();
+            n.revoke_member(&space, &phone_id).unwrap();
+        }
+        office.refresh_trust().await.unwrap();
+        let err = phone
+            .sync_with(office_addr, Some(&office_id))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("refused at the handshake"),
+            "{err}"
+        );
 
         // A device nobody added is refused during the handshake.
         let stranger =
@@ -684,5 +824,56 @@ mod tests {
         stop_office.send(true).unwrap();
         phone_task.await.unwrap().unwrap();
         office_task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invite_enrolls_one_device_once_before_it_expires() {
+        let mut office = Node::open(MemoryStore::new()).unwrap();
+        let space = office.create_space("ひまわり").unwrap().id;
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let addr = office.local_addr().unwrap();
+        answer_all(office.clone());
+        let invite = |valid_ms: i64| {
+            let mut n = office.node().lock().unwrap();
+            n.create_invite(
+                &space,
+                staff("佐藤"),
+                Role::CareManager,
+                vec![addr.to_string()],
+                crate::model::Timestamp::from_millis(
+                    crate::model::Timestamp::now().millis() + valid_ms,
+                ),
+            )
+            .unwrap()
+        };
+        let code = invite(600_000).encode();
+
+        let phone =
+            NetNode::bind(shared(Node::open(MemoryStore::new()).unwrap()), loopback()).unwrap();
+        let parsed = crate::invite::Invite::decode(&code).unwrap();
+        let report = phone.join_invite(&parsed).await.unwrap();
+        assert!(report.stats.docs_changed > 0);
+        assert_eq!(phone.node().lock().unwrap().spaces().unwrap().len(), 1);
+        let members = office.node().lock().unwrap().members(&space).unwrap();
+        assert!(members.iter().any(|(m, s)| &m.device == phone.device()
+            && *s == crate::model::MemberStanding::Active
+            && m.staff.name == "佐藤"));
+        // The enrolled phone now syncs as a member.
+        phone.sync_with(addr, Some(office.device())).await.unwrap();
+
+        // The same code again, from another device: refused.
+        let other =
+            NetNode::bind(shared(Node::open(MemoryStore::new()).unwrap()), loopback()).unwrap();
+        let err = other.join_invite(&parsed).await.unwrap_err();
+        assert!(err.to_string().contains("refused this invite"), "{err}");
+        // An expired invite is refused before it is even tried.
+        let stale = invite(-1);
+        let err = other.join_invite(&stale).await.unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        // And the office refuses it too, whatever the phone's clock says.
+        let mut lying = stale.clone();
+        lying.expires = crate::model::Timestamp::now().plus_minutes(60 * 24 * 365);
+        let err = other.join_invite(&lying).await.unwrap_err();
+        assert!(err.to_string().contains("refused this invite"), "{err}");
     }
 }

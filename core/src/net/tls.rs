@@ -65,8 +65,24 @@ fn check_peer(
     }
 }
 
+/// Asked, for a key that is not a member, whether the names its
+/// certificate carries redeem a pending invite (see [`crate::invite`]).
+#[derive(Clone)]
+pub struct InviteCheck(pub Arc<InviteFn>);
+
+/// Whether a device presenting these certificate names holds an invite.
+pub type InviteFn = dyn Fn(&DeviceId, &[String]) -> bool + Send + Sync;
+
+impl std::fmt::Debug for InviteCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InviteCheck")
+    }
+}
+
 #[derive(Debug)]
 struct PeerVerifier {
+    /// For a server: a stranger holding a pending invite gets in.
+    invites: Option<InviteCheck>,
     trust: Trust,
     /// For a client: the one device it means to reach, if it knows it.
     expected: Option<DeviceId>,
@@ -141,7 +157,13 @@ impl ClientCertVerifier for PeerVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        check_peer(end_entity, &|d| self.accepts(d))?;
+        check_peer(end_entity, &|d| {
+            self.accepts(d)
+                || self
+                    .invites
+                    .as_ref()
+                    .is_some_and(|check| (check.0)(d, &crate::identity::names_of_cert(end_entity)))
+        })?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -179,10 +201,16 @@ fn tls_error(e: impl std::fmt::Display) -> Error {
     Error::network(format!("TLS setup: {e}"))
 }
 
-/// The server side: accepts clients whose key `trust` accepts.
-pub fn server_config(identity: &Identity, trust: Trust) -> Result<rustls::ServerConfig> {
+/// The server side: accepts clients whose key `trust` accepts, or that
+/// redeem an invite `invites` admits.
+pub fn server_config(
+    identity: &Identity,
+    trust: Trust,
+    invites: Option<InviteCheck>,
+) -> Result<rustls::ServerConfig> {
     let provider = provider();
     let verifier = Arc::new(PeerVerifier {
+        invites,
         trust,
         expected: None,
         pinned: false,
@@ -211,6 +239,7 @@ pub fn client_config(
 ) -> Result<rustls::ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(PeerVerifier {
+        invites: None,
         trust,
         expected,
         pinned,

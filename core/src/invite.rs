@@ -1,0 +1,206 @@
+//! Enrollment by invite: the office makes a code (text, and a QR code of the
+//! same text) holding the space, the office's addresses, the office's key
+//! id, a one-time secret and an expiry. The phone redeems it over QUIC:
+//!
+//! - The phone connects with a certificate for its own key that also names
+//!   `<invite id>-<proof>.invite.anpi`, where the proof is an HMAC of the
+//!   phone's device id under the invite's secret. TLS 1.3 encrypts client
+//!   certificates, so an eavesdropper never sees the proof, and the proof is
+//!   bound to the phone's key, so it is useless to anyone else.
+//! - The office accepts that one unknown key in the handshake only if the
+//!   invite is pending, unexpired and the proof holds; it then adds the
+//!   phone as a member (a signed entry) and marks the invite used, before
+//!   the phone receives anything. A used or expired invite is refused in the
+//!   handshake like any stranger.
+//! - The phone accepts the office only by the key id in the code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{DeviceId, Role, SpaceId, Staff, Timestamp};
+
+/// What the text code starts with (and the version of its layout).
+pub const PREFIX: &str = "ANPI1-";
+const NAME_SUFFIX: &str = ".invite.anpi";
+
+/// What the phone is given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The space to join.
+    pub space: SpaceId,
+    /// The office device, proven by its key.
+    pub office: DeviceId,
+    /// Where the office listens (HOST:PORT).
+    pub addresses: Vec<String>,
+    /// Which invite.
+    pub id: String,
+    /// The one-time secret (16 bytes).
+    pub secret: Vec<u8>,
+    /// When it stops working.
+    pub expires: Timestamp,
+}
+
+/// What the office keeps of an invite it made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The invite.
+    pub invite: Invite,
+    /// Who will carry the phone.
+    pub staff: Staff,
+    /// Their role.
+    pub role: Role,
+    /// Set once redeemed: by which device, when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<(DeviceId, Timestamp)>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(bytes)
+}
+
+/// The proof a device gives for an invite: HMAC-SHA256 of its id under the
+/// secret, 12 bytes.
+fn proof(secret: &[u8], device: &DeviceId) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, format!("anpi-invite/v1\n{device}").as_bytes());
+    hex(&tag.as_ref()[..12])
+}
+
+impl Invite {
+    /// A new invite to `space` through `office` at `addresses`, valid until
+    /// `expires`.
+    pub fn new(
+        space: SpaceId,
+        office: DeviceId,
+        addresses: Vec<String>,
+        expires: Timestamp,
+    ) -> Self {
+        let random = *uuid::Uuid::new_v4().as_bytes();
+        let id = *uuid::Uuid::new_v4().as_bytes();
+        Invite {
+            space,
+            office,
+            addresses,
+            id: hex(&id[..8]),
+            secret: random.to_vec(),
+            expires,
+        }
+    }
+
+    /// The text code (what the QR code holds too).
+    pub fn encode(&self) -> String {
+        let bytes = postcard::to_allocvec(self).expect("an invite always serializes");
+        format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
+    }
+
+    /// Read a code as typed or scanned (spaces, dashes after the prefix
+    /// and case are forgiven).
+    pub fn decode(code: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid(format!(
+                "this is not an anpi invite code (it starts with {PREFIX} and was printed by `anpi invite`)"
+            ))
+        };
+        let code = code.trim();
+        let body = code
+            .get(..PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(PREFIX))
+            .map(|_| &code[PREFIX.len()..])
+            .ok_or_else(bad)?;
+        let body: String = body
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(body.as_bytes())
+            .map_err(|_| bad())?;
+        let invite: Invite = postcard::from_bytes(&bytes).map_err(|_| bad())?;
+        if invite.secret.len() != 16 || invite.addresses.is_empty() {
+            return Err(bad());
+        }
+        Ok(invite)
+    }
+
+    /// The name a redeeming device puts in its certificate.
+    pub fn redemption_name(&self, device: &DeviceId) -> String {
+        format!("{}-{}{NAME_SUFFIX}", self.id, proof(&self.secret, device))
+    }
+
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        now >= self.expires
+    }
+}
+
+/// The invite id and proof a certificate name carries, if it is a
+/// redemption name.
+pub fn parse_redemption_name(name: &str) -> Option<(&str, &str)> {
+    name.strip_suffix(NAME_SUFFIX)?.split_once('-')
+}
+
+/// Equal, compared without an early exit (the proof is a secret's MAC).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Pending {
+    /// Whether `device`, presenting `name`, may redeem this invite at `now`.
+    pub fn admits(&self, device: &DeviceId, name: &str, now: Timestamp) -> bool {
+        let Some((id, given)) = parse_redemption_name(name) else {
+            return false;
+        };
+        let want = proof(&self.invite.secret, device);
+        id == self.invite.id
+            && self.used.is_none()
+            && !self.invite.expired(now)
+            && same(want.as_bytes(), given.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite() -> Invite {
+        Invite::new(
+            SpaceId("ab".repeat(16)),
+            DeviceId("cd".repeat(16)),
+            vec!["192.0.2.1:7150".into()],
+            Timestamp::from_millis(2_000_000_000_000),
+        )
+    }
+
+    #[test]
+    fn codes_round_trip_as_typed() {
+        let i = invite();
+        let code = i.encode();
+        assert!(code.starts_with(PREFIX));
+        assert_eq!(Invite::decode(&code).unwrap(), i);
+        let typed = format!("  {}  ", code.to_lowercase());
+        assert_eq!(Invite::decode(&typed).unwrap(), i);
+        assert!(Invite::decode("ANPI1-AAAA").is_err());
+        assert!(Invite::decode("hello").is_err());
+    }
+
+    #[test]
+    fn only_the_device_the_proof_names_redeems_once_before_expiry() {
+        let i = invite();
+        let phone = DeviceId("11".repeat(16));
+        let thief = DeviceId("22".repeat(16));
+        let mut p = Pending {
+            invite: i.clone(),
+            staff: Staff::default(),
+            role: Role::CareManager,
+            used: None,
+        };
+        let name = i.redemption_name(&phone);
+        let before = Timestamp::from_millis(1_000);
+        assert!(p.admits(&phone, &name, before));
+        // The same name presented with another key proves nothing.
+        assert!(!p.admits(&thief, &name, before));
+        assert!(!p.admits(&phone, &name, i.expires));
+        p.used = Some((phone.clone(), before));
+        assert!(!p.admits(&phone, &name, before));
+    }
+}
