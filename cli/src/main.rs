@@ -122,6 +122,11 @@ enum Command {
         /// The other data folder.
         other_dir: PathBuf,
     },
+    /// The audit trail of this device: list it, or verify its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// This device's id, and the devices that belong to the space.
     Device {
         #[command(subcommand)]
@@ -232,6 +237,19 @@ impl From<CarrierArgs> for network::Carrier {
             role: c.role,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Every entry, oldest first: when, who, what, of what.
+    List {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that no entry was changed, removed or reordered; exit 1 naming
+    /// the first entry that was.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -557,6 +575,16 @@ fn main() -> ExitCode {
                     GroupByArg::Area => roster_form2::GroupBy::Area,
                 },
             )?;
+            n.record_audit(
+                anpi_core::audit::Action::Exported,
+                "form 2",
+                match (&out, format) {
+                    (Some(p), Form2Format::Html) => format!("HTML to {}", p.display()),
+                    (Some(p), Form2Format::Csv) => format!("CSV to {}", p.display()),
+                    (None, Form2Format::Html) => "HTML to standard output".to_string(),
+                    (None, Form2Format::Csv) => "CSV to standard output".to_string(),
+                },
+            )?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -576,6 +604,10 @@ fn main() -> ExitCode {
         Command::Merge { other_dir } => {
             with_node(lang, data, |n| office::merge(lang, n, &other_dir))
         }
+        Command::Audit { command } => with_node(lang, data, |n| match command {
+            AuditCommand::List { json } => office::audit_list(lang, n, json),
+            AuditCommand::Verify => office::audit_verify(lang, n),
+        }),
         Command::Device { command } => match command {
             DeviceCommand::Id => data_dir(lang, data).and_then(|d| network::device_id(lang, &d)),
             DeviceCommand::Add { id, carrier } => with_node(lang, data, |n| {

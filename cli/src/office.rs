@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use anpi_core::audit::Action;
 use anpi_core::codes::Lang;
 use anpi_core::io::form2;
 use anpi_core::model::{
@@ -294,9 +295,11 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 }
 
 /// `show`: one recipient, 様式1 and check history.
-pub fn show(lang: Lang, node: &Node, id: &str, as_json: bool) -> Result<()> {
+pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
     let space = node.only_space()?.id;
     let r = node.recipient(&space, &RecipientId(id.into()))?;
+    // Health information was looked at: the trail says by whom.
+    node.record_audit(Action::Viewed, id, "recipient record")?;
     let incident = node.open_incident(&space)?;
     let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
     let detail = views::recipient_detail(
@@ -516,6 +519,46 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
             x.initiator.bytes_received,
             x.round_trips
         ),
+    }
+    Ok(())
+}
+
+/// `audit list`.
+pub fn audit_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
+    let trail = node.audit_trail()?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&trail)?);
+        return Ok(());
+    }
+    for e in &trail {
+        let r = &e.record;
+        println!(
+            "{:>5}  {}  {}（{}）  {}  {}  {}",
+            e.seq,
+            r.at,
+            r.staff.name,
+            r.staff.organisation,
+            match lang {
+                Lang::Ja => r.action.label_ja(),
+                Lang::En => r.action.code(),
+            },
+            r.subject,
+            r.detail
+        );
+    }
+    Ok(())
+}
+
+/// `audit verify`.
+pub fn audit_verify(lang: Lang, node: &Node) -> Result<()> {
+    let trail = node.audit_trail()?;
+    anpi_core::audit::verify(&trail).map_err(|b| match lang {
+        Lang::Ja => format!("監査ログが改ざんされています（{} 件目: {}）", b.seq, b.why),
+        Lang::En => b.to_string(),
+    })?;
+    match lang {
+        Lang::Ja => println!("監査ログ {} 件: 改ざんはありません", trail.len()),
+        Lang::En => println!("audit trail of {} entries: intact", trail.len()),
     }
     Ok(())
 }

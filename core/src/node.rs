@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{AutoCommit, ChangeHash};
 
+use crate::audit;
 use crate::doc::{self, DocKey, DocKind, Ending, Opening};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -258,6 +259,9 @@ struct Loaded {
 /// A device's node.
 pub struct Node {
     store: Box<dyn Store>,
+    /// What the next change records in the audit trail, written in the
+    /// same transaction.
+    pending_audit: Vec<audit::Record>,
     identity: Identity,
     device: DeviceId,
     staff: Staff,
@@ -291,6 +295,7 @@ impl Node {
         };
         let mut node = Node {
             store,
+            pending_audit: Vec::new(),
             identity,
             device,
             staff,
@@ -343,6 +348,43 @@ impl Node {
                 .map(Some)
                 .map_err(|e| Error::corrupt(format!("office setting: {e}"))),
         }
+    }
+
+    fn note(
+        &mut self,
+        action: audit::Action,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.pending_audit.push(audit::Record {
+            at: Timestamp::now(),
+            device: self.device.clone(),
+            staff: self.staff.clone(),
+            action,
+            subject: subject.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Record in the audit trail something that changes no document: a
+    /// record viewed, a form exported, data shared with a peer.
+    pub fn record_audit(
+        &mut self,
+        action: audit::Action,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Result<()> {
+        self.note(action, subject, detail);
+        let audit = std::mem::take(&mut self.pending_audit);
+        self.store.write(Batch {
+            audit,
+            ..Default::default()
+        })
+    }
+
+    /// This device's audit trail, oldest first.
+    pub fn audit_trail(&self) -> Result<Vec<audit::Entry>> {
+        self.store.audit()
     }
 
     /// The store (read access, for tools and tests).
@@ -475,7 +517,8 @@ impl Node {
                 },
             );
         }
-        let result = self.change_loaded(key, snapshot, edit);
+        let audit = std::mem::take(&mut self.pending_audit);
+        let result = self.change_loaded(key, snapshot, audit, edit);
         if result.is_err() {
             // Memory may hold what the disk does not: reload next time.
             self.docs.remove(key);
@@ -495,6 +538,7 @@ impl Node {
         &mut self,
         key: &DocKey,
         snapshot: Option<Vec<u8>>,
+        audit: Vec<audit::Record>,
         edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
     ) -> Result<T> {
         let l = self.loaded(key)?;
@@ -516,7 +560,7 @@ impl Node {
             let mut w = settled_write(key, &mut l.doc, &l.persisted);
             w.snapshot = snapshot;
             w.index = index;
-            self.write_settled(key, w)?;
+            self.write_settled(key, w, audit)?;
             return Ok(value);
         }
         let mut w = DocWrite::new(key.clone(), l.persisted.clone());
@@ -526,6 +570,7 @@ impl Node {
         let entries = w.journal.len();
         self.store.write(Batch {
             docs: vec![w],
+            audit,
             ..Default::default()
         })?;
         if let Some(l) = self.docs.get_mut(key) {
@@ -650,6 +695,16 @@ impl Node {
         // Expired invites are of no further use; keep the list short.
         let now = Timestamp::now();
         all.retain(|p| !p.invite.expired(now) || p.used.is_some());
+        self.note(
+            audit::Action::Changed,
+            format!("invite {}", invite.id),
+            format!(
+                "for {} ({}), {}",
+                staff.name,
+                staff.organisation,
+                role.code()
+            ),
+        );
         all.push(Pending {
             invite: invite.clone(),
             staff,
@@ -673,8 +728,10 @@ impl Node {
 
     fn write_invites(&mut self, all: &[Pending]) -> Result<()> {
         let bytes = serde_json::to_vec(all).expect("invites always serialize");
+        let audit = std::mem::take(&mut self.pending_audit);
         self.store.write(Batch {
             meta: vec![(META_INVITES.into(), bytes)],
+            audit,
             ..Default::default()
         })
     }
@@ -715,6 +772,20 @@ impl Node {
 
     fn put_member(&mut self, space: &SpaceId, member: Member) -> Result<Member> {
         let entry = SignedMember::sign(space, member.clone(), &self.identity)?;
+        self.note(
+            audit::Action::Changed,
+            format!("member {}", member.device.readable()),
+            if member.revoked.is_some() {
+                "revoked".to_string()
+            } else {
+                format!(
+                    "{} ({}), {}",
+                    member.staff.name,
+                    member.staff.organisation,
+                    member.role.code()
+                )
+            },
+        );
         self.change(&DocKey::roster(space), false, |e| {
             e.apply(JournalOp::PutMember(Box::new(entry)))?;
             Ok(((), Vec::new()))
@@ -819,6 +890,11 @@ impl Node {
             .collect();
         let key = DocKey::roster(space);
         self.ensure_space(space)?;
+        self.note(
+            audit::Action::Changed,
+            "roster",
+            format!("import of {total} rows"),
+        );
         self.change(&key, false, |e| {
             let mut counts = ImportCounts::default();
             let mut index = Vec::new();
@@ -867,6 +943,7 @@ impl Node {
             .recipient;
         r.priority_override = value;
         let key = DocKey::roster(space);
+        self.note(audit::Action::Changed, id.as_str(), "manual priority");
         self.change(&key, false, |e| {
             e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
             let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
@@ -916,6 +993,11 @@ impl Node {
         };
         let device = self.device.clone();
         let (space, iid) = (space.clone(), id.clone());
+        self.note(
+            audit::Action::Changed,
+            key.to_string(),
+            "incident started here",
+        );
         self.change(&key, true, |e| {
             if !doc::has_opened(e.doc(), &device)? {
                 e.apply(JournalOp::OpenIncident(device.clone(), opening))?;
@@ -943,6 +1025,11 @@ impl Node {
         };
         let device = self.device.clone();
         let (space, iid) = (space.clone(), id.clone());
+        self.note(
+            audit::Action::Changed,
+            key.to_string(),
+            "incident ended here",
+        );
         self.change(&key, false, |e| {
             e.apply(JournalOp::EndIncident(device.clone(), ending))?;
             let incident = doc::incident(e.doc(), &space, &iid)?
@@ -1030,6 +1117,11 @@ impl Node {
             known_claims,
         };
         let c = check.clone();
+        self.note(
+            audit::Action::Recorded,
+            c.recipient.as_str(),
+            format!("check {} {} ({})", c.method.code(), c.result.code(), c.id),
+        );
         self.change(&key, false, |e| {
             e.apply(JournalOp::PutCheck(Box::new(c.clone())))?;
             Ok(((), vec![IndexOp::Check(c)]))
@@ -1065,6 +1157,11 @@ impl Node {
         };
         let key = DocKey::incident(space, incident);
         let c = claim.clone();
+        self.note(
+            audit::Action::Recorded,
+            c.recipient.as_str(),
+            format!("claim for {minutes} minutes"),
+        );
         self.change(&key, false, |e| {
             e.apply(JournalOp::PutClaim(c.clone()))?;
             Ok((
@@ -1155,11 +1252,17 @@ impl Node {
 
     /// Write `w`, which holds the document up to its heads as changes or a
     /// snapshot, and drop the journal it makes redundant.
-    fn write_settled(&mut self, key: &DocKey, mut w: DocWrite) -> Result<()> {
+    fn write_settled(
+        &mut self,
+        key: &DocKey,
+        mut w: DocWrite,
+        audit: Vec<audit::Record>,
+    ) -> Result<()> {
         w.flush_journal = true;
         let heads = w.heads.clone();
         self.store.write(Batch {
             docs: vec![w],
+            audit,
             ..Default::default()
         })?;
         if let Some(l) = self.docs.get_mut(key) {
@@ -1176,7 +1279,7 @@ impl Node {
         let mut w = DocWrite::new(key.clone(), heads);
         // The snapshot holds the journaled operations too.
         w.snapshot = Some(l.doc.save());
-        self.write_settled(key, w)
+        self.write_settled(key, w, Vec::new())
     }
 
     /// Every document this device holds.
@@ -1458,7 +1561,7 @@ impl Node {
         self.store.write(Batch {
             docs: writes,
             peer_states: states,
-            meta: vec![],
+            ..Default::default()
         })?;
         for (key, heads) in written {
             if let Some(l) = self.docs.get_mut(&key) {

@@ -290,6 +290,32 @@ impl NetNode {
         Ok(())
     }
 
+    /// Each session is a provision of data to another device: the audit
+    /// trail names the device and who carries it.
+    async fn audit_session(&self, peer: &DeviceId, stats: &SyncStats) -> Result<()> {
+        let peer = peer.clone();
+        let (sent, received) = (stats.bytes_sent, stats.bytes_received);
+        with_node(&self.node, move |n| {
+            let carrier = n
+                .spaces()?
+                .into_iter()
+                .find_map(|s| {
+                    n.members(&s.id)
+                        .ok()?
+                        .into_iter()
+                        .find(|(m, _)| m.device == peer)
+                })
+                .map(|(m, _)| format!("{}（{}）", m.staff.name, m.staff.organisation))
+                .unwrap_or_default();
+            n.record_audit(
+                crate::audit::Action::Shared,
+                format!("device {} {carrier}", peer.readable()),
+                format!("sync: {sent} bytes sent, {received} received"),
+            )
+        })
+        .await
+    }
+
     fn track(&self, device: &DeviceId, conn: &Connection) {
         self.active
             .lock()
@@ -442,6 +468,7 @@ impl NetNode {
         self.untrack(&conn);
         let (session, round_trips) = result?;
         self.refresh_trust().await?;
+        self.audit_session(&peer, &session.stats).await?;
         let udp = conn.stats();
         Ok(SyncReport {
             peer,
@@ -495,6 +522,7 @@ impl NetNode {
         self.untrack(&conn);
         let (session, round_trips) = result?;
         self.refresh_trust().await?;
+        self.audit_session(&peer, &session.stats).await?;
         let udp = conn.stats();
         Ok(SyncReport {
             peer,

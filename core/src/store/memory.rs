@@ -33,6 +33,7 @@ pub struct MemoryStore {
     recipients: BTreeMap<SpaceId, BTreeMap<String, IndexedRecipient>>,
     peer_states: BTreeMap<(DeviceId, DocKey), Vec<u8>>,
     meta: BTreeMap<String, Vec<u8>>,
+    audit: Vec<crate::audit::Entry>,
 }
 
 impl Default for MemoryStore {
@@ -46,6 +47,7 @@ impl Default for MemoryStore {
                 INDEX_VERSION_KEY.to_string(),
                 INDEX_VERSION.to_string().into_bytes(),
             )]),
+            audit: Vec::new(),
         }
     }
 }
@@ -128,12 +130,20 @@ impl Store for MemoryStore {
             next.peer_states.insert((peer, doc), state);
         }
         next.meta.extend(batch.meta);
+        for r in batch.audit {
+            let e = crate::audit::seal(next.audit.last(), r);
+            next.audit.push(e);
+        }
         *self = next;
         Ok(())
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.meta.get(key).cloned())
+    }
+
+    fn audit(&self) -> Result<Vec<crate::audit::Entry>> {
+        Ok(self.audit.clone())
     }
 
     fn docs(&self) -> Result<Vec<DocInfo>> {

@@ -122,12 +122,18 @@ pub struct Batch {
     pub peer_states: Vec<(DeviceId, DocKey, Vec<u8>)>,
     /// Device settings to save.
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Audit entries to append, in order (sealed by the store, in this
+    /// transaction, after the trail's last entry).
+    pub audit: Vec<crate::audit::Record>,
 }
 
 impl Batch {
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty() && self.peer_states.is_empty() && self.meta.is_empty()
+        self.docs.is_empty()
+            && self.peer_states.is_empty()
+            && self.meta.is_empty()
+            && self.audit.is_empty()
     }
 }
 
@@ -189,6 +195,8 @@ pub trait Store: Send {
     fn write(&mut self, batch: Batch) -> Result<()>;
     /// A device setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The whole audit trail, oldest first.
+    fn audit(&self) -> Result<Vec<crate::audit::Entry>>;
     /// Every stored document, with its heads and counts.
     fn docs(&self) -> Result<Vec<DocInfo>>;
     /// The names of the stored documents (cheaper than [`Store::docs`]).
@@ -480,6 +488,43 @@ pub(crate) mod conformance {
         assert_eq!(s.index_version().unwrap(), Some(INDEX_VERSION));
     }
 
+    pub fn the_audit_trail_appends_in_order_and_verifies(s: &mut dyn Store) {
+        use crate::audit::{Action, Record, verify};
+        let record = |subject: &str| Record {
+            at: crate::model::Timestamp::from_millis(7),
+            device: DeviceId("ab".repeat(16)),
+            staff: crate::model::Staff::default(),
+            action: Action::Recorded,
+            subject: subject.into(),
+            detail: String::new(),
+        };
+        s.write(Batch {
+            audit: vec![record("R1"), record("R2")],
+            ..Default::default()
+        })
+        .unwrap();
+        s.write(Batch {
+            meta: vec![("k".into(), b"v".to_vec())],
+            audit: vec![record("R3")],
+            ..Default::default()
+        })
+        .unwrap();
+        let trail = s.audit().unwrap();
+        let subjects: Vec<&str> = trail.iter().map(|e| e.record.subject.as_str()).collect();
+        assert_eq!(subjects, ["R1", "R2", "R3"]);
+        assert_eq!(verify(&trail), Ok(()));
+        // A failed batch appends nothing.
+        assert!(
+            s.write(Batch {
+                docs: vec![DocWrite::default()],
+                audit: vec![record("R4")],
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert_eq!(s.audit().unwrap().len(), 3);
+    }
+
     pub fn a_failed_batch_writes_nothing(s: &mut dyn Store) {
         let mut good = DocWrite::new(roster(), vec![h(1)]);
         good.changes = vec![b"a".to_vec()];
@@ -528,6 +573,11 @@ pub(crate) mod conformance {
                 fn peer_states_and_meta_persist() {
                     let mut s = $make;
                     c::peer_states_and_meta_persist(&mut s);
+                }
+                #[test]
+                fn the_audit_trail_appends_in_order_and_verifies() {
+                    let mut s = $make;
+                    c::the_audit_trail_appends_in_order_and_verifies(&mut s);
                 }
                 #[test]
                 fn a_failed_batch_writes_nothing() {

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::model::{Check, CheckId, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
 
 /// Schema migrations, applied in order; `user_version` is how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     -- Small rows only: a row holding a multi-megabyte snapshot would be
     -- copied whole by every update of its other columns.
@@ -73,7 +74,21 @@ const MIGRATIONS: &[&str] = &[r#"
         data TEXT NOT NULL,
         PRIMARY KEY (doc, key)
     ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+    -- The audit trail: append-only (the triggers refuse any other write)
+    -- and hash-chained (see `audit`), so tampering with the file itself is
+    -- found by `anpi audit verify`.
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        entry TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
+];
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -325,6 +340,29 @@ impl Store for SqliteStore {
                 params![k, v],
             )?;
         }
+        if !batch.audit.is_empty() {
+            let mut last: Option<crate::audit::Entry> = tx
+                .query_row(
+                    "SELECT entry FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .map(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| Error::corrupt(format!("audit trail: {e}")))
+                })
+                .transpose()?;
+            for r in batch.audit {
+                let e = crate::audit::seal(last.as_ref(), r);
+                tx.prepare_cached("INSERT INTO audit (seq, entry) VALUES (?1, ?2)")?
+                    .execute(params![
+                        e.seq as i64,
+                        serde_json::to_string(&e).expect("an audit entry always serializes")
+                    ])?;
+                last = Some(e);
+            }
+        }
         // Dropping an uncommitted transaction rolls it back: any `?` above
         // leaves the database as it was.
         tx.commit()?;
@@ -336,6 +374,25 @@ impl Store for SqliteStore {
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
+    }
+
+    fn audit(&self) -> Result<Vec<crate::audit::Entry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, entry FROM audit ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, text) = row?;
+            let mut e: crate::audit::Entry = serde_json::from_str(&text).map_err(|e| {
+                Error::corrupt(format!("audit entry {seq} is not an audit entry: {e}"))
+            })?;
+            // The row's own number is what counts: an entry moved to
+            // another row must not pass as in place.
+            e.seq = u64::try_from(seq).unwrap_or_default();
+            out.push(e);
+        }
+        Ok(out)
     }
 
     fn docs(&self) -> Result<Vec<DocInfo>> {

@@ -1,0 +1,196 @@
+//! The audit trail: who (staff, device) did what (viewed, recorded,
+//! changed, exported, shared) and when, kept per device, append-only and
+//! hash-chained. Each entry's hash covers the previous entry's hash and the
+//! entry itself, so changing, removing or reordering any entry breaks the
+//! chain from there on ([`verify`]). The store writes an entry in the same
+//! transaction as what it records, so the trail and the data never
+//! disagree.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DeviceId, Staff, Timestamp};
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A recipient's record was looked at.
+    Viewed,
+    /// A safety check or a claim was recorded.
+    Recorded,
+    /// The roster, an incident or the member list was changed.
+    Changed,
+    /// Data left the system on paper or in a file (form 2).
+    Exported,
+    /// Data went to another device (a sync session).
+    Shared,
+}
+
+impl Action {
+    /// The code, as stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            Action::Viewed => "viewed",
+            Action::Recorded => "recorded",
+            Action::Changed => "changed",
+            Action::Exported => "exported",
+            Action::Shared => "shared",
+        }
+    }
+
+    /// From the stored code.
+    pub fn from_code(s: &str) -> Option<Self> {
+        [
+            Action::Viewed,
+            Action::Recorded,
+            Action::Changed,
+            Action::Exported,
+            Action::Shared,
+        ]
+        .into_iter()
+        .find(|a| a.code() == s)
+    }
+
+    /// Japanese label.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Action::Viewed => "閲覧",
+            Action::Recorded => "記録",
+            Action::Changed => "変更",
+            Action::Exported => "出力",
+            Action::Shared => "提供",
+        }
+    }
+}
+
+/// An entry to append (the store numbers and seals it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// When.
+    pub at: Timestamp,
+    /// On which device.
+    pub device: DeviceId,
+    /// By whom.
+    pub staff: Staff,
+    /// What.
+    pub action: Action,
+    /// Of what (a recipient id, an incident, a file, a peer).
+    pub subject: String,
+    /// Anything more, in words.
+    pub detail: String,
+}
+
+/// An entry as kept: numbered and chained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the trail, from 1.
+    pub seq: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub record: Record,
+    /// The previous entry's hash (zeros for the first).
+    pub prev: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// The hash before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn hash_of(seq: u64, prev: &str, r: &Record) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"anpi-audit/v1\n");
+    ctx.update(&seq.to_be_bytes());
+    ctx.update(prev.as_bytes());
+    ctx.update(&serde_json::to_vec(r).expect("an audit record always serializes"));
+    data_encoding::HEXLOWER.encode(ctx.finish().as_ref())
+}
+
+/// Number and chain `record` after `last` (the trail's last entry, if any).
+pub fn seal(last: Option<&Entry>, record: Record) -> Entry {
+    let seq = last.map_or(1, |e| e.seq + 1);
+    let prev = last.map_or(GENESIS.to_string(), |e| e.hash.clone());
+    let hash = hash_of(seq, &prev, &record);
+    Entry {
+        seq,
+        record,
+        prev,
+        hash,
+    }
+}
+
+/// Where a trail stops being what was written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the audit trail was altered at entry {seq}: {why}")]
+pub struct Broken {
+    /// The first entry that does not check out.
+    pub seq: u64,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// Check a whole trail, in order.
+pub fn verify(entries: &[Entry]) -> Result<(), Broken> {
+    let mut prev = GENESIS.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let broken = |why: &str| Broken {
+            seq,
+            why: why.to_string(),
+        };
+        if e.seq != seq {
+            return Err(broken("entries are missing or out of order"));
+        }
+        if e.prev != prev {
+            return Err(broken("it does not follow the entry before it"));
+        }
+        if hash_of(e.seq, &e.prev, &e.record) != e.hash {
+            return Err(broken("its content does not match its hash"));
+        }
+        prev = e.hash.clone();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(subject: &str) -> Record {
+        Record {
+            at: Timestamp::from_millis(1),
+            device: DeviceId("ab".repeat(16)),
+            staff: Staff {
+                name: "佐藤".into(),
+                organisation: "ひまわり".into(),
+            },
+            action: Action::Viewed,
+            subject: subject.into(),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn any_change_to_the_trail_is_found() {
+        let mut trail: Vec<Entry> = Vec::new();
+        for s in ["R1", "R2", "R3"] {
+            let e = seal(trail.last(), record(s));
+            trail.push(e);
+        }
+        assert_eq!(verify(&trail), Ok(()));
+
+        let mut edited = trail.clone();
+        edited[1].record.subject = "R9".into();
+        assert_eq!(verify(&edited).unwrap_err().seq, 2);
+
+        let mut removed = trail.clone();
+        removed.remove(1);
+        assert_eq!(verify(&removed).unwrap_err().seq, 2);
+
+        // Re-sealing the edited entry does not help: the next one no
+        // longer follows it.
+        let mut resealed = trail.clone();
+        resealed[1] = seal(Some(&trail[0]), record("R9"));
+        assert_eq!(verify(&resealed).unwrap_err().seq, 3);
+    }
+}
