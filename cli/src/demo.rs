@@ -20,7 +20,6 @@ use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Options};
 use anpi_core::net::{NetNode, SharedNode, SyncReport};
 use anpi_core::node::{NewCheck, Node};
-use anpi_core::store::SqliteStore;
 use anpi_core::views::{self, PriorityConfig};
 
 /// Set inside the namespace the demo made for itself.
@@ -40,10 +39,12 @@ fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
 /// birth dates in 和暦, as care software exports them).
 const DEMO_ROSTER: &[u8] = include_bytes!("../data/demo-roster.csv");
 
+/// The demo's data folders are encrypted like any other, with this
+/// passphrase (printed, so that they can be opened afterwards).
+const DEMO_PASSPHRASE: &str = "anpi-demo";
+
 fn open(dir: &Path, name: &str, staff: Staff) -> Result<Node> {
-    let folder = dir.join(name);
-    std::fs::create_dir_all(&folder)?;
-    let mut node = Node::open(SqliteStore::open(&folder.join("anpi.db"))?)?;
+    let mut node = crate::key::open_with(&dir.join(name), DEMO_PASSPHRASE.as_bytes())?;
     node.set_staff(staff)?;
     Ok(node)
 }
@@ -126,9 +127,10 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
 async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     println!("== anpi {} ==", t(lang, "デモ", "demo"));
     println!(
-        "{}: {}",
+        "{}: {}（{}: ANPI_PASSPHRASE={DEMO_PASSPHRASE}）",
         t(lang, "作業フォルダ", "working folder"),
-        dir.display()
+        dir.display(),
+        t(lang, "暗号化済み。開くには", "encrypted; to open")
     );
     println!(
         "{}",

@@ -4,6 +4,7 @@
 //! it changed on disk. Output is Japanese by default (`--lang en`).
 
 mod demo;
+mod key;
 mod network;
 mod office;
 
@@ -17,7 +18,6 @@ use anpi_core::io::form2 as roster_form2;
 use anpi_core::io::roster;
 use anpi_core::model::Staff;
 use anpi_core::node::Node;
-use anpi_core::store::SqliteStore;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// anpi (安否): offline-first safety checks for home-care teams.
@@ -30,6 +30,10 @@ struct Cli {
     /// The data folder of this device.
     #[arg(long, env = "ANPI_DATA", global = true)]
     data: Option<PathBuf>,
+    /// A file whose first line is the passphrase of the data folder's
+    /// encryption (or set ANPI_PASSPHRASE).
+    #[arg(long, global = true, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -376,7 +380,7 @@ fn open(lang: Lang, data: Option<&Path>) -> Result<Node> {
         }
         .into());
     }
-    Ok(Node::open(SqliteStore::open(&db)?)?)
+    key::open_node(lang, &dir)
 }
 
 fn init(
@@ -387,8 +391,7 @@ fn init(
     staff: Option<String>,
 ) -> Result<()> {
     let dir = data_dir(lang, data)?;
-    std::fs::create_dir_all(&dir)?;
-    let mut node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    let mut node = key::open_node(lang, &dir)?;
     if let Some(s) = node.spaces()?.first() {
         return Err(match lang {
             Lang::Ja => format!(
@@ -474,8 +477,7 @@ fn clone(
 ) -> Result<()> {
     let dir = data_dir(lang, data)?;
     let mut source = open(lang, Some(src))?;
-    std::fs::create_dir_all(&dir)?;
-    let mut node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    let mut node = key::open_node(lang, &dir)?;
     if !node.spaces()?.is_empty() {
         return Err(format!(
             "{}: {}",
@@ -531,6 +533,7 @@ fn main() -> ExitCode {
         LangArg::En => Lang::En,
     };
     let data = cli.data.as_deref();
+    key::set_key_file(cli.key_file.clone());
     let result = match cli.command {
         Command::Init { space, org, staff } => init(lang, data, &space, org, staff),
         Command::Import { file } => import(lang, data, &file),

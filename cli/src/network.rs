@@ -13,10 +13,9 @@ use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Event, Options};
 use anpi_core::net::{NetNode, SyncReport};
 use anpi_core::node::{Node, OfficeLink};
-use anpi_core::store::SqliteStore;
 use serde_json::json;
 
-use crate::{DB_FILE, Result, t};
+use crate::{Result, t};
 
 /// One tokio runtime for the command; two workers match this machine and a
 /// phone's efficiency cores.
@@ -46,8 +45,7 @@ pub fn resolve(lang: Lang, text: &str) -> Result<SocketAddr> {
 /// `device id`: make the identity in a new folder if needed; print the id
 /// alone on the last line, for scripts.
 pub fn device_id(lang: Lang, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    let node = crate::key::open_node(lang, dir)?;
     let id = node.device();
     println!(
         "{}: {}",
@@ -238,8 +236,7 @@ where
     F: FnOnce(Arc<NetNode>) -> Fut,
     Fut: std::future::Future<Output = anpi_core::Result<SyncReport>>,
 {
-    std::fs::create_dir_all(dir)?;
-    let node = Node::open(SqliteStore::open(&dir.join(DB_FILE))?)?;
+    let node = crate::key::open_node(lang, dir)?;
     let shared = Arc::new(Mutex::new(node));
     let rt = runtime()?;
     let report = rt.block_on(async {

@@ -10,7 +10,6 @@ use anpi_core::model::{
     CheckMethod, CheckResult, Incident, IncidentKind, RecipientId, Staff, Timestamp,
 };
 use anpi_core::node::{NewCheck, Node, sync_local};
-use anpi_core::store::SqliteStore;
 use anpi_core::views::{self, PriorityConfig, Relation};
 use serde_json::{Value, json};
 
@@ -499,7 +498,8 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
         )
         .into());
     }
-    let mut other = Node::open(SqliteStore::open(&db)?)?;
+    // The other folder opens with the same passphrase as this one.
+    let mut other = crate::key::open_node(lang, other_dir)?;
     let x = sync_local(node, &mut other, &[])?;
     other.maintain()?;
     match lang {

@@ -5,12 +5,16 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The passphrase the tests' data folders are encrypted with.
+const PASSPHRASE: &str = "試験用のパスフレーズ";
+
 fn anpi(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_anpi"))
         .arg("--data")
         .arg(data)
         .args(args)
         .env_remove("ANPI_DATA")
+        .env("ANPI_PASSPHRASE", PASSPHRASE)
         .output()
         .unwrap()
 }
@@ -457,10 +461,72 @@ fn a_terminal_gets_a_progress_bar() {
     let o = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .env_remove("ANPI_DATA")
+        .env("ANPI_PASSPHRASE", PASSPHRASE)
         .output()
         .unwrap();
     let seen = String::from_utf8_lossy(&o.stdout);
     assert!(seen.contains("取り込み中"), "{seen}");
     assert!(seen.contains("/500"), "{seen}");
     assert!(seen.contains("追加 500 件"), "{seen}");
+}
+
+#[test]
+fn data_folders_are_encrypted_and_need_their_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    ok(anpi(&data, &["import", file.to_str().unwrap()]));
+    ok(anpi(&data, &["show", "R001"]));
+    // No recipient's name anywhere in the folder's files (database, WAL,
+    // shared memory, salt).
+    for f in std::fs::read_dir(&data).unwrap() {
+        let path = f.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for name in ["山田 ハル", "鈴木 茂", "架空市東1-1"] {
+            assert!(
+                !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+                "{name} in plaintext in {}",
+                path.display()
+            );
+        }
+    }
+    // Without a passphrase: how to give one.
+    let o = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .args(["--data", data.to_str().unwrap(), "list"])
+        .env_remove("ANPI_DATA")
+        .env_remove("ANPI_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--key-file"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ANPI_PASSPHRASE"), "{}", stderr(&o));
+    // A wrong one: a clear refusal, nothing changed.
+    let o = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .args(["--lang", "en", "--data", data.to_str().unwrap(), "list"])
+        .env("ANPI_PASSPHRASE", "まちがい")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not open this data folder"),
+        "{}",
+        stderr(&o)
+    );
+    // The passphrase from a key file (its first line) works the same.
+    let key = dir.path().join("key.txt");
+    std::fs::write(&key, format!("{PASSPHRASE}\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "list",
+            "--json",
+        ])
+        .env_remove("ANPI_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(ok(o).contains("R001"));
 }

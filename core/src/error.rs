@@ -37,6 +37,11 @@ pub enum Error {
     /// A network peer could not be reached, refused us, or was refused.
     #[error("{0}")]
     Network(String),
+    /// The database key does not open this store.
+    #[error(
+        "the database key does not open this data folder (wrong passphrase or key file, or not an anpi data folder)"
+    )]
+    WrongKey,
     /// The store was created by a newer anpi.
     #[error(
         "this data folder was written by a newer anpi (schema {found}, this build knows {known})"

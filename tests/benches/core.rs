@@ -4,7 +4,7 @@
 //! ratios on a noisy machine.
 //!
 //! `cargo bench -p anpi-tests --bench core` (all), or name a part:
-//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import`.
+//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt`.
 //! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
 
 use std::path::Path;
@@ -116,7 +116,21 @@ fn populated(
     fresh: usize,
     checks: usize,
 ) -> (Node, SpaceId, IncidentId) {
-    let mut node = Node::open(SqliteStore::open(path).expect("store")).expect("node");
+    populated_in(
+        SqliteStore::open(path).expect("store"),
+        recipients,
+        fresh,
+        checks,
+    )
+}
+
+fn populated_in(
+    store: SqliteStore,
+    recipients: usize,
+    fresh: usize,
+    checks: usize,
+) -> (Node, SpaceId, IncidentId) {
+    let mut node = Node::open(store).expect("node");
     node.set_staff(staff()).expect("staff");
     let space = node.create_space("ひまわり").expect("space").id;
     let t = Instant::now();
@@ -282,6 +296,68 @@ fn bench_open(small: bool) {
             ms(stats(load).p50)
         );
     }
+}
+
+fn bench_crypt(small: bool) {
+    use anpi_core::store::DatabaseKey;
+    println!("\n## Encryption at rest (SQLCipher) against the unencrypted store\n");
+    let n = if small { 1_000 } else { 5_000 };
+    let key = DatabaseKey::from_bytes([42; 32]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let open = |path: &Path, encrypted: bool| {
+        if encrypted {
+            SqliteStore::open_encrypted(path, &key).expect("store")
+        } else {
+            SqliteStore::open(path).expect("store")
+        }
+    };
+    let mut rows = Vec::new();
+    for encrypted in [false, true] {
+        let path = dir.path().join(format!("crypt-{encrypted}.db"));
+        let (mut node, space, incident) = populated_in(open(&path, encrypted), n, 200, n);
+        let mut record = Vec::new();
+        for i in 0..200 {
+            let c = new_check(n + i, n);
+            let t = Instant::now();
+            node.record_check(&space, &incident, c).expect("check");
+            record.push(t.elapsed());
+        }
+        node.maintain().expect("flush");
+        drop(node);
+        let mut opened = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            let node = Node::open(open(&path, encrypted)).expect("node");
+            let data = node.incident_data(&space, Some(&incident)).expect("data");
+            let list = data.priority_list(&PriorityConfig::default(), onset().plus_minutes(60));
+            assert_eq!(list.len(), n + 200);
+            opened.push(t.elapsed());
+        }
+        rows.push((encrypted, stats(record), stats(opened)));
+    }
+    println!("| store ({n} recipients, {n} checks) | record a check p50 | p99 | open + list p50 |");
+    println!("|---|---|---|---|");
+    for (encrypted, r, o) in &rows {
+        println!(
+            "| {} | {:.0} µs | {:.0} µs | {:.0} ms |",
+            if *encrypted {
+                "encrypted"
+            } else {
+                "unencrypted"
+            },
+            us(r.p50),
+            us(r.p99),
+            ms(o.p50)
+        );
+    }
+    let (_, r0, o0) = &rows[0];
+    let (_, r1, o1) = &rows[1];
+    println!(
+        "| ratio | {:.2} | {:.2} | {:.2} |",
+        us(r1.p50) / us(r0.p50),
+        us(r1.p99) / us(r0.p99),
+        ms(o1.p50) / ms(o0.p50)
+    );
 }
 
 /// Plain automerge sync of two documents until neither has anything to say.
@@ -545,5 +621,8 @@ fn main() {
     }
     if want("import") {
         bench_import(small);
+    }
+    if want("crypt") {
+        bench_crypt(small);
     }
 }

@@ -86,6 +86,17 @@ pub fn anpi_bin() -> PathBuf {
     bin
 }
 
+/// The passphrase the tests' data folders are encrypted with.
+pub const PASSPHRASE: &str = "試験用のパスフレーズ";
+
+/// The database key of a data folder the tests made (its salt and
+/// [`PASSPHRASE`]), for opening the file directly.
+pub fn folder_key(data: &Path) -> anpi_core::store::DatabaseKey {
+    let salt = std::fs::read(data.join("anpi.salt")).expect("the folder's salt");
+    anpi_core::store::DatabaseKey::from_passphrase(PASSPHRASE.as_bytes(), &salt)
+        .expect("key derivation")
+}
+
 /// Run `anpi --data DATA ARGS…` to completion.
 pub fn anpi(data: &Path, args: &[&str]) -> Output {
     Command::new(anpi_bin())
@@ -93,6 +104,7 @@ pub fn anpi(data: &Path, args: &[&str]) -> Output {
         .arg(data)
         .args(args)
         .env_remove("ANPI_DATA")
+        .env("ANPI_PASSPHRASE", PASSPHRASE)
         .output()
         .expect("run anpi")
 }
@@ -141,6 +153,7 @@ impl Serving {
             .args(["--lang", "en", "serve", "--listen", listen])
             .args(extra)
             .env_remove("ANPI_DATA")
+            .env("ANPI_PASSPHRASE", PASSPHRASE)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

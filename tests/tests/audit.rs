@@ -65,9 +65,12 @@ fn the_trail_records_who_did_what_and_tampering_fails_verify() {
     );
     assert!(ok(&office, &["audit", "verify"]).contains("改ざんはありません"));
 
+    // Someone who holds the passphrase opens the file with SQLite itself.
+    let key = anpi_tests::netns::folder_key(&office);
+    let conn = rusqlite::Connection::open(office.join("anpi.db")).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))
+        .unwrap();
     // The table refuses changes through SQLite…
-    let db = office.join("anpi.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
     assert!(conn.execute("DELETE FROM audit WHERE seq = 2", []).is_err());
     // …and whoever edits the file anyway is found out.
     conn.execute_batch(

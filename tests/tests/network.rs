@@ -268,6 +268,7 @@ fn a_node_killed_mid_sync_converges_after_restart() {
             .arg("--data")
             .arg(phone)
             .args(["join", "--office", &addr, "--office-id", &t.office_id])
+            .env("ANPI_PASSPHRASE", anpi_tests::netns::PASSPHRASE)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -288,11 +289,11 @@ fn a_node_killed_mid_sync_converges_after_restart() {
     assert!(killed_mid_sync > 0, "no kill landed mid-sync");
     // Both stores are sound.
     for d in [&t.office, phone] {
-        let conn = rusqlite::Connection::open(d.join("anpi.db")).unwrap();
-        let r: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        let key = anpi_tests::netns::folder_key(d);
+        anpi_core::store::SqliteStore::open_encrypted(&d.join("anpi.db"), &key)
+            .unwrap()
+            .integrity_check()
             .unwrap();
-        assert_eq!(r, "ok");
     }
 }
 

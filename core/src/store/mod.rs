@@ -189,6 +189,46 @@ impl DocInfo {
     }
 }
 
+/// The 256-bit key a device's database is encrypted with. Phones get it
+/// from the platform's key store (Android Keystore, iOS Keychain); the CLI
+/// derives it from a passphrase ([`DatabaseKey::from_passphrase`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseKey([u8; 32]);
+
+impl std::fmt::Debug for DatabaseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseKey(…)")
+    }
+}
+
+impl DatabaseKey {
+    /// A key the host already holds.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        DatabaseKey(bytes)
+    }
+
+    /// Derive a key from a passphrase with Argon2id (64 MiB, 3 passes), so
+    /// that guessing passphrases against a stolen file is slow and costly.
+    /// `salt` is random per data folder and not secret.
+    pub fn from_passphrase(passphrase: &[u8], salt: &[u8]) -> Result<Self> {
+        let params = argon2::Params::new(64 * 1024, 3, 1, Some(32))
+            .map_err(|e| Error::invalid(format!("key derivation: {e}")))?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut key = [0u8; 32];
+        argon
+            .hash_password_into(passphrase, salt, &mut key)
+            .map_err(|e| Error::invalid(format!("key derivation: {e}")))?;
+        Ok(DatabaseKey(key))
+    }
+
+    /// The key as hex, as SQLCipher's `PRAGMA key = "x'…'"` takes it (for
+    /// tools that open the file themselves).
+    pub fn hex(&self) -> String {
+        data_encoding::HEXLOWER.encode(&self.0)
+    }
+}
+
 /// Durable storage for one device.
 pub trait Store: Send {
     /// Apply a batch atomically and durably.

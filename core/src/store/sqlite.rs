@@ -6,8 +6,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    Batch, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
-    StoredDoc, decode_heads, encode_heads,
+    Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
+    IndexedRecipient, Store, StoredDoc, decode_heads, encode_heads,
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};
@@ -96,9 +96,34 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Open (creating if needed) the store at `path`.
+    /// Open (creating if needed) the store at `path`, unencrypted. For
+    /// tests and benchmarks; devices use [`SqliteStore::open_encrypted`].
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    /// Open (creating if needed) the store at `path`, encrypted with `key`
+    /// (SQLCipher: every page of the database and its WAL). A wrong key is
+    /// [`Error::WrongKey`], and nothing is written.
+    pub fn open_encrypted(path: &Path, key: &DatabaseKey) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        // The key must be the first statement on the connection; a raw key
+        // (x'…') skips SQLCipher's own slow derivation.
+        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
+        // A wrong key shows on the first read of the schema.
+        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            return Err(match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    Error::WrongKey
+                }
+                other => other.into(),
+            });
+        }
         Self::setup(conn)
     }
 
@@ -114,6 +139,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Sorting and temporary tables stay in memory: no plaintext temp
+        // files beside the encrypted database.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // 16 MiB of page cache (SQLite's default is 2 MiB): the index of a
         // large incident stays in memory, so recording a check at a long
         // history does not wait on page reads.
@@ -568,6 +596,54 @@ mod tests {
         sqlite_conformance,
         SqliteStore::open_in_memory().expect("in-memory sqlite")
     );
+
+    #[test]
+    fn an_encrypted_store_holds_no_plaintext_and_needs_its_key() {
+        use crate::model::{Recipient, RecipientId};
+        use crate::node::Node;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let key = DatabaseKey::from_bytes([7; 32]);
+        let name = "暗号 花子ユニーク";
+        {
+            let mut node = Node::open(SqliteStore::open_encrypted(&path, &key).unwrap()).unwrap();
+            let space = node.create_space("ひまわり").unwrap().id;
+            node.upsert_recipients(
+                &space,
+                vec![Recipient {
+                    id: RecipientId("R1".into()),
+                    name: name.into(),
+                    ..Default::default()
+                }],
+            )
+            .unwrap();
+            // Still open: the WAL holds the latest pages.
+            for file in std::fs::read_dir(dir.path()).unwrap() {
+                let bytes = std::fs::read(file.unwrap().path()).unwrap();
+                assert!(
+                    !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+                    "plaintext name on disk"
+                );
+            }
+        }
+        let wrong = DatabaseKey::from_bytes([8; 32]);
+        assert!(matches!(
+            SqliteStore::open_encrypted(&path, &wrong),
+            Err(Error::WrongKey)
+        ));
+        let node = Node::open(SqliteStore::open_encrypted(&path, &key).unwrap()).unwrap();
+        let space = node.only_space().unwrap().id;
+        assert_eq!(node.recipients(&space).unwrap()[0].recipient.name, name);
+    }
+
+    #[test]
+    fn a_passphrase_derives_the_same_key_for_the_same_salt_only() {
+        let a = DatabaseKey::from_passphrase(b"correct horse", b"salt-of-folder-1").unwrap();
+        let b = DatabaseKey::from_passphrase(b"correct horse", b"salt-of-folder-1").unwrap();
+        let c = DatabaseKey::from_passphrase(b"correct horse", b"salt-of-folder-2").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
 
     #[test]
     fn a_file_store_reopens_with_its_data() {
