@@ -7,6 +7,7 @@ mod demo;
 mod key;
 mod network;
 mod office;
+mod sharing;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,10 @@ struct Cli {
     /// The data folder of this device.
     #[arg(long, env = "ANPI_DATA", global = true)]
     data: Option<PathBuf>,
+    /// Which space, when this device holds several (its office and a shared
+    /// area): a name or an id.
+    #[arg(long, global = true, value_name = "NAME|ID")]
+    space: Option<String>,
     /// A file whose first line is the passphrase of the data folder's
     /// encryption (or set ANPI_PASSPHRASE).
     #[arg(long, global = true, value_name = "FILE")]
@@ -125,6 +130,30 @@ enum Command {
     Merge {
         /// The other data folder.
         other_dir: PathBuf,
+    },
+    /// Shared area spaces of several agencies (連携型BCP): create one, share
+    /// consented recipients with it, see declared disaster exceptions.
+    Area {
+        #[command(subcommand)]
+        command: AreaCommand,
+    },
+    /// Record a recipient's consent to share with other agencies
+    /// (情報提供同意), or withdraw it.
+    Consent {
+        /// 利用者ID
+        id: String,
+        /// 同意日 (2026-04-01, 令和8年4月1日, …).
+        #[arg(long, required_unless_present = "withdraw")]
+        date: Option<String>,
+        /// 同意範囲: what may be shared, with whom.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// 同意取得者: who obtained it.
+        #[arg(long, required_unless_present = "withdraw")]
+        by: Option<String>,
+        /// Withdraw the consent instead.
+        #[arg(long, conflicts_with_all = ["date", "by"])]
+        withdraw: bool,
     },
     /// The audit trail of this device: list it, or verify its hash chain.
     Audit {
@@ -244,6 +273,37 @@ impl From<CarrierArgs> for network::Carrier {
 }
 
 #[derive(Subcommand)]
+enum AreaCommand {
+    /// A new area space on this device (its first admin); add other
+    /// agencies' devices with `device add --space NAME` or `invite --space NAME`.
+    Create {
+        /// Its name (e.g. 東地区連携).
+        name: String,
+    },
+    /// Share this office's consented recipients with an area space (only
+    /// what safety checks need). With --exception-hours, first declare a
+    /// disaster exception: recipients without consent are shared too, for
+    /// that long, visibly to every member and in the audit trail.
+    Share {
+        /// The area space (name or id).
+        #[arg(long)]
+        to: String,
+        /// Declare a disaster exception lasting this many hours.
+        #[arg(long, requires = "reason", value_name = "HOURS")]
+        exception_hours: Option<i64>,
+        /// Why life is at risk (required with --exception-hours).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Disaster exceptions declared in the area spaces this device holds.
+    Exceptions {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Every entry, oldest first: when, who, what, of what.
     List {
@@ -350,6 +410,35 @@ pub(crate) fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
 
 pub(crate) const DB_FILE: &str = "anpi.db";
 
+static SPACE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The space a command works on: the one named with `--space`, or the only
+/// one this device holds.
+pub(crate) fn space(node: &Node) -> anpi_core::Result<anpi_core::model::Space> {
+    match SPACE.get().and_then(Option::as_ref) {
+        None => node.only_space(),
+        Some(want) => named_space(node, want),
+    }
+}
+
+/// A space of this device by name or id.
+pub(crate) fn named_space(node: &Node, want: &str) -> anpi_core::Result<anpi_core::model::Space> {
+    let spaces = node.spaces()?;
+    let names: Vec<String> = spaces
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.id))
+        .collect();
+    spaces
+        .into_iter()
+        .find(|s| s.name == want || s.id.as_str() == want)
+        .ok_or_else(|| {
+            anpi_core::Error::NotFound(format!(
+                "space {want:?} (this device holds: {})",
+                names.join(", ")
+            ))
+        })
+}
+
 fn data_dir(lang: Lang, data: Option<&Path>) -> Result<PathBuf> {
     data.map(Path::to_path_buf).ok_or_else(|| {
         t(
@@ -427,7 +516,7 @@ fn init(
 
 fn import(lang: Lang, data: Option<&Path>, file: &Path) -> Result<()> {
     let mut node = open(lang, data)?;
-    let space = node.only_space()?;
+    let space = crate::space(&node)?;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let roster = roster::read(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     if !roster.ignored_columns.is_empty() {
@@ -534,6 +623,7 @@ fn main() -> ExitCode {
     };
     let data = cli.data.as_deref();
     key::set_key_file(cli.key_file.clone());
+    let _ = SPACE.set(cli.space.clone());
     let result = match cli.command {
         Command::Init { space, org, staff } => init(lang, data, &space, org, staff),
         Command::Import { file } => import(lang, data, &file),
@@ -607,6 +697,24 @@ fn main() -> ExitCode {
         Command::Merge { other_dir } => {
             with_node(lang, data, |n| office::merge(lang, n, &other_dir))
         }
+        Command::Area { command } => with_node(lang, data, |n| match command {
+            AreaCommand::Create { name } => sharing::area_create(lang, n, &name),
+            AreaCommand::Share {
+                to,
+                exception_hours,
+                reason,
+            } => sharing::area_share(lang, n, &to, exception_hours, reason.as_deref()),
+            AreaCommand::Exceptions { json } => sharing::area_exceptions(lang, n, json),
+        }),
+        Command::Consent {
+            id,
+            date,
+            scope,
+            by,
+            withdraw,
+        } => with_node(lang, data, |n| {
+            sharing::consent(lang, n, &id, date.as_deref(), scope, by, withdraw)
+        }),
         Command::Audit { command } => with_node(lang, data, |n| match command {
             AuditCommand::List { json } => office::audit_list(lang, n, json),
             AuditCommand::Verify => office::audit_verify(lang, n),

@@ -90,7 +90,7 @@ impl Carrier {
 
 /// `device add`.
 pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Result<()> {
-    let space = node.only_space()?;
+    let space = crate::space(node)?;
     let device = DeviceId::parse(id)?;
     let (staff, role) = carrier.resolve(node)?;
     let m = node.add_member(&space.id, &device, staff, role)?;
@@ -117,7 +117,7 @@ pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Re
 
 /// `device revoke`.
 pub fn device_revoke(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
-    let space = node.only_space()?;
+    let space = crate::space(node)?;
     let device = DeviceId::parse(id)?;
     let m = node.revoke_member(&space.id, &device)?;
     match lang {
@@ -139,7 +139,7 @@ pub fn device_revoke(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
 
 /// `device list`.
 pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
-    let space = node.only_space()?;
+    let space = crate::space(node)?;
     let me = node.device().clone();
     let members = node.members(&space.id)?;
     if as_json {
@@ -303,7 +303,7 @@ pub struct InviteArgs {
 
 /// `invite`: make an invite, print its code, write its QR code.
 pub fn invite(lang: Lang, node: &mut Node, carrier: Carrier, args: InviteArgs) -> Result<()> {
-    let space = node.only_space()?;
+    let space = crate::space(node)?;
     let (staff, role) = carrier.resolve(node)?;
     if args.valid_hours <= 0 {
         return Err(t(

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::{DB_FILE, Result, t};
 
 fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceId, Incident)> {
-    let space = node.only_space()?.id;
+    let space = crate::space(node)?.id;
     let incident = node.open_incident(&space)?.ok_or_else(|| {
         t(
             lang,
@@ -30,7 +30,7 @@ fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceI
 
 /// `incident start`.
 pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<String>) -> Result<()> {
-    let space = node.only_space()?.id;
+    let space = crate::space(node)?.id;
     let kind: IncidentKind = kind.parse()?;
     let i = node.start_incident(
         &space,
@@ -58,7 +58,7 @@ pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<Stri
 
 /// `incident list`.
 pub fn incident_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = node.only_space()?.id;
+    let space = crate::space(node)?.id;
     let incidents = node.incidents(&space)?;
     if as_json {
         let rows: Vec<Value> = incidents
@@ -209,7 +209,7 @@ pub fn release(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
 
 /// `list`: the priority list.
 pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = node.only_space()?.id;
+    let space = crate::space(node)?.id;
     let incident = node.open_incident(&space)?;
     let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
     let now = Timestamp::now();
@@ -295,7 +295,7 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 
 /// `show`: one recipient, 様式1 and check history.
 pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
-    let space = node.only_space()?.id;
+    let space = crate::space(node)?.id;
     let r = node.recipient(&space, &RecipientId(id.into()))?;
     // Health information was looked at: the trail says by whom.
     node.record_audit(Action::Viewed, id, "recipient record")?;
@@ -397,7 +397,7 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
 
 /// `duplicates`.
 pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = node.only_space()?.id;
+    let space = crate::space(node)?.id;
     let Some(incident) = node
         .open_incident(&space)?
         .or(node.incidents(&space)?.into_iter().next())
@@ -445,7 +445,7 @@ pub fn form2(
     encoding: form2::CsvEncoding,
     group_by: form2::GroupBy,
 ) -> Result<Vec<u8>> {
-    let space = node.only_space()?;
+    let space = crate::space(node)?;
     let incident = node.open_incident(&space.id)?;
     let data = node.incident_data(&space.id, incident.as_ref().map(|i| &i.id))?;
     let now = Timestamp::now();

@@ -45,9 +45,10 @@ use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
 use crate::membership::{Founding, SignedMember};
 use crate::model::{
-    Check, Claim, Date, DeviceId, EvacuationPlan, Hazards, Incident, IncidentId, IncidentKind,
-    PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
+    Check, Claim, ConsentRecord, Date, DeviceId, EvacuationPlan, Hazards, Incident, IncidentId,
+    IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
 };
+use crate::sharing::Exception;
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -248,6 +249,30 @@ pub fn space_founding(doc: &AutoCommit) -> Result<Option<Founding>> {
     Ok(get_json(doc, &space, "founding").unwrap_or(None))
 }
 
+/// Record a disaster exception in an area space (`space` map, key
+/// `exception/<id>`, written once by the device that declared it).
+pub fn put_exception(doc: &mut AutoCommit, e: &Exception) -> Result<()> {
+    let space = top(doc, SPACE)?;
+    put_json(doc, &space, &format!("exception/{}", e.id), e)
+}
+
+/// Every disaster exception declared in this space.
+pub fn exceptions(doc: &AutoCommit) -> Result<Vec<Exception>> {
+    let space = top(doc, SPACE)?;
+    let keys: Vec<String> = doc
+        .keys(&space)
+        .filter(|k| k.starts_with("exception/"))
+        .collect();
+    let mut out = Vec::new();
+    for k in keys {
+        // One that cannot be read grants nothing.
+        if let Ok(Some(e)) = get_json::<Exception>(doc, &space, &k) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 /// Write a member entry (one register per device).
 pub fn put_member(doc: &mut AutoCommit, entry: &SignedMember) -> Result<()> {
     let members = top(doc, MEMBERS)?;
@@ -339,6 +364,8 @@ struct Checking {
     notes: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     consent: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consent_record: Option<ConsentRecord>,
 }
 
 /// `Some` unless the group holds nothing, so that empty groups cost no
@@ -373,6 +400,7 @@ impl StoredRecipient {
                 check_method: r.check_method,
                 notes: r.notes,
                 consent: r.consent,
+                consent_record: r.consent_record,
             }),
             hazards: non_empty(r.hazards),
             plan: non_empty(r.plan),
@@ -413,6 +441,7 @@ impl StoredRecipient {
             check_method: checking.check_method,
             notes: checking.notes,
             consent: checking.consent,
+            consent_record: checking.consent_record,
             hazards: hazards.unwrap_or_default(),
             plan: plan.unwrap_or_default(),
             priority_override,

@@ -302,6 +302,18 @@ pub struct EvacuationPlan {
     pub emergency_contacts: Vec<String>,
 }
 
+/// 個人情報提供同意: a recipient's consent to share with other agencies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    /// 同意日
+    pub date: Date,
+    /// 同意範囲: what may be shared, with whom.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// 同意取得者: who obtained it.
+    pub obtained_by: String,
+}
+
 /// Hazards at the recipient's home, used by the priority rules for the
 /// incident at hand.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,6 +394,11 @@ pub struct Recipient {
     /// 情報提供同意: consent to share with other agencies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<bool>,
+    /// The record of that consent: when, for what, who obtained it. Only a
+    /// recipient with both `consent` and this record is shared with other
+    /// agencies (outside a declared disaster exception).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_record: Option<ConsentRecord>,
     /// Hazards at home.
     #[serde(default, skip_serializing_if = "is_default")]
     pub hazards: Hazards,

@@ -17,10 +17,11 @@ use crate::identity::Identity;
 use crate::invite::{Invite, Pending};
 use crate::membership::{self, Founding, SignedMember};
 use crate::model::{
-    Check, CheckId, CheckMethod, CheckResult, Claim, DeviceId, Incident, IncidentId, IncidentKind,
-    KnownClaim, Member, MemberStanding, PriorityOverride, Recipient, RecipientId, Revocation, Role,
-    Space, SpaceId, Staff, Timestamp,
+    Check, CheckId, CheckMethod, CheckResult, Claim, ConsentRecord, DeviceId, Incident, IncidentId,
+    IncidentKind, KnownClaim, Member, MemberStanding, PriorityOverride, Recipient, RecipientId,
+    Revocation, Role, Space, SpaceId, Staff, Timestamp,
 };
+use crate::sharing::{self, Exception};
 use crate::store::{
     Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
 };
@@ -127,6 +128,21 @@ pub struct OfficeLink {
     pub device: DeviceId,
 }
 
+/// What one provision to an area space did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShareReport {
+    /// Recipients shared because their consent is recorded.
+    pub with_consent: usize,
+    /// Recipients shared without consent under a disaster exception.
+    pub under_exception: usize,
+    /// Recipients not shared (no recorded consent, no exception).
+    pub withheld: usize,
+    /// The exception in force, if any.
+    pub exception: Option<Exception>,
+    /// What changed in the area space.
+    pub counts: ImportCounts,
+}
+
 /// Counters of one sync session, for people and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncStats {
@@ -196,6 +212,7 @@ pub const FLUSH_AFTER_JOURNAL_ENTRIES: usize = 1000;
 enum JournalOp {
     SpaceName(String),
     SpaceFounding(Founding),
+    PutException(Box<Exception>),
     PutMember(Box<SignedMember>),
     PutRecipient(Box<Recipient>),
     OpenIncident(DeviceId, Opening),
@@ -210,6 +227,7 @@ impl JournalOp {
         match self {
             JournalOp::SpaceName(name) => doc::set_space_name(d, name),
             JournalOp::SpaceFounding(f) => doc::set_space_founding(d, f),
+            JournalOp::PutException(e) => doc::put_exception(d, e),
             JournalOp::PutMember(m) => doc::put_member(d, m),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
             JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
@@ -770,6 +788,141 @@ impl Node {
         Ok(Some(p.invite.space))
     }
 
+    // ----------------------------------------------------------- sharing
+
+    /// Disaster exceptions declared in an area space (every member sees
+    /// them).
+    pub fn exceptions(&mut self, area: &SpaceId) -> Result<Vec<Exception>> {
+        doc::exceptions(self.doc(&DocKey::roster(area))?)
+    }
+
+    /// Declare a disaster exception for the recipients of office `origin`
+    /// in area space `area`: for `hours`, recipients without recorded
+    /// consent may be shared there to protect life. Only an admin of the
+    /// office may; it is kept in the area space, visible to all its
+    /// members, and in the audit trail.
+    pub fn declare_exception(
+        &mut self,
+        origin: &SpaceId,
+        area: &SpaceId,
+        hours: i64,
+        reason: &str,
+    ) -> Result<Exception> {
+        self.ensure_admin(origin)?;
+        self.ensure_member(area)?;
+        if hours <= 0 || reason.trim().is_empty() {
+            return Err(Error::invalid(
+                "a disaster exception needs a duration in hours and a reason",
+            ));
+        }
+        let now = Timestamp::now();
+        let e = Exception {
+            id: CheckId::new().to_string(),
+            origin: origin.clone(),
+            by: self.device.clone(),
+            staff: self.staff.clone(),
+            from: now,
+            until: now.plus_minutes(hours * 60),
+            reason: reason.to_string(),
+        };
+        self.note(
+            audit::Action::Changed,
+            format!("disaster exception {}", e.id),
+            format!("sharing without consent until {}: {}", e.until, e.reason),
+        );
+        let x = e.clone();
+        self.change(&DocKey::roster(area), false, |ed| {
+            ed.apply(JournalOp::PutException(Box::new(x)))?;
+            Ok(((), Vec::new()))
+        })?;
+        Ok(e)
+    }
+
+    fn ensure_member(&mut self, space: &SpaceId) -> Result<()> {
+        let me = self.device.clone();
+        if self.active_members(space)?.contains(&me) {
+            Ok(())
+        } else {
+            Err(Error::invalid("this device is not a member of that space"))
+        }
+    }
+
+    /// Share the recipients of office `origin` with area space `area`:
+    /// those whose consent is recorded, and, while a disaster exception
+    /// declared by an admin of the office is in force, the others too —
+    /// each with only the fields safety checks need
+    /// ([`sharing::shared_record`]). Logged in the audit trail with the
+    /// items provided. Only an admin of the office may.
+    pub fn share_to_area(&mut self, origin: &SpaceId, area: &SpaceId) -> Result<ShareReport> {
+        self.ensure_admin(origin)?;
+        self.ensure_member(area)?;
+        if origin == area {
+            return Err(Error::invalid("an office shares with another (area) space"));
+        }
+        let now = Timestamp::now();
+        let admins: BTreeSet<DeviceId> = self
+            .members(origin)?
+            .into_iter()
+            .filter(|(m, s)| *s == MemberStanding::Active && m.role == Role::Admin)
+            .map(|(m, _)| m.device)
+            .collect();
+        let exception = self
+            .exceptions(area)?
+            .into_iter()
+            .filter(|e| &e.origin == origin && admins.contains(&e.by) && e.active(now))
+            .max_by_key(|e| e.until);
+        let organisation = self
+            .spaces()?
+            .into_iter()
+            .find(|s| &s.id == origin)
+            .map(|s| s.name)
+            .unwrap_or_default();
+        let kind = self.open_incident(origin)?.map(|i| i.kind);
+        let mut report = ShareReport {
+            exception: exception.clone(),
+            ..Default::default()
+        };
+        let mut shared = Vec::new();
+        for r in self.recipients(origin)? {
+            let r = r.recipient;
+            if sharing::consented(&r) {
+                report.with_consent += 1;
+            } else if exception.is_some() {
+                report.under_exception += 1;
+            } else {
+                report.withheld += 1;
+                continue;
+            }
+            shared.push(sharing::shared_record(origin, &organisation, &r, kind, now));
+        }
+        let area_name = self
+            .spaces()?
+            .into_iter()
+            .find(|s| &s.id == area)
+            .map(|s| s.name)
+            .unwrap_or_default();
+        let counts = self.upsert_recipients(area, shared)?;
+        // Logged once the area holds them (the provision happened).
+        self.record_audit(
+            audit::Action::Shared,
+            format!("area space {area_name}"),
+            format!(
+                "{} recipients ({} with consent, {} under a disaster exception{}); {} withheld; items: {}",
+                report.with_consent + report.under_exception,
+                report.with_consent,
+                report.under_exception,
+                exception
+                    .as_ref()
+                    .map(|e| format!(" until {}", e.until))
+                    .unwrap_or_default(),
+                report.withheld,
+                sharing::SHARED_ITEMS
+            ),
+        )?;
+        report.counts = counts;
+        Ok(report)
+    }
+
     fn put_member(&mut self, space: &SpaceId, member: Member) -> Result<Member> {
         let entry = SignedMember::sign(space, member.clone(), &self.identity)?;
         self.note(
@@ -929,6 +1082,25 @@ impl Node {
         })
     }
 
+    /// Record a recipient's consent to share with other agencies (or, with
+    /// `None`, its withdrawal).
+    pub fn record_consent(
+        &mut self,
+        space: &SpaceId,
+        id: &RecipientId,
+        consent: Option<ConsentRecord>,
+    ) -> Result<()> {
+        let what = if consent.is_some() {
+            "consent to share recorded"
+        } else {
+            "consent to share withdrawn"
+        };
+        self.edit_recipient(space, id, what, |r| {
+            r.consent = Some(consent.is_some());
+            r.consent_record = consent;
+        })
+    }
+
     /// Set or clear a care manager's manual priority.
     pub fn set_priority_override(
         &mut self,
@@ -936,15 +1108,28 @@ impl Node {
         id: &RecipientId,
         value: Option<PriorityOverride>,
     ) -> Result<()> {
+        self.edit_recipient(space, id, "manual priority", |r| {
+            r.priority_override = value;
+        })
+    }
+
+    /// Change one recipient as `edit` says, recorded in the audit trail as
+    /// `what`.
+    fn edit_recipient(
+        &mut self,
+        space: &SpaceId,
+        id: &RecipientId,
+        what: &str,
+        edit: impl FnOnce(&mut Recipient),
+    ) -> Result<()> {
         let mut r = self
             .store
             .recipient(space, id)?
             .ok_or_else(|| Error::NotFound(format!("recipient {id}")))?
             .recipient;
-        r.priority_override = value;
-        let key = DocKey::roster(space);
-        self.note(audit::Action::Changed, id.as_str(), "manual priority");
-        self.change(&key, false, |e| {
+        edit(&mut r);
+        self.note(audit::Action::Changed, id.as_str(), what);
+        self.change(&DocKey::roster(space), false, |e| {
             e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
             let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
             Ok(((), vec![IndexOp::recipient(r, conflicts)]))
@@ -2016,5 +2201,63 @@ mod tests {
             .device()
             .clone();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn only_consented_recipients_reach_an_area_space_outside_an_exception() {
+        use crate::model::{ConsentRecord, Date};
+        let (mut n, office) = office();
+        let mut r1 = recipient("R1");
+        r1.consent = Some(true);
+        r1.consent_record = Some(ConsentRecord {
+            date: Date::from_ymd(2026, 4, 1).unwrap(),
+            scope: "安否確認のため連携先へ".into(),
+            obtained_by: "佐藤".into(),
+        });
+        let mut r2 = recipient("R2");
+        r2.name = "同意なし 太郎".into();
+        r2.consent = Some(false);
+        n.upsert_recipients(&office, vec![r1, r2]).unwrap();
+        let area = n.create_space("東地区連携").unwrap().id;
+
+        let report = n.share_to_area(&office, &area).unwrap();
+        assert_eq!((report.with_consent, report.withheld), (1, 1));
+        let shared: Vec<String> = n
+            .recipients(&area)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.recipient.name)
+            .collect();
+        assert_eq!(shared, ["利用者R1"]);
+        // Not a byte of the withheld recipient in the area's documents.
+        for key in n
+            .documents()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.space == area)
+        {
+            let bytes = n.saved_document(&key).unwrap();
+            let name = "同意なし 太郎".as_bytes();
+            assert!(!bytes.windows(name.len()).any(|w| w == name));
+        }
+        // A declared exception lets the others through, visibly.
+        n.declare_exception(&office, &area, 72, "震度6強、安否不明者多数")
+            .unwrap();
+        let report = n.share_to_area(&office, &area).unwrap();
+        assert_eq!(report.under_exception, 1);
+        assert_eq!(n.recipients(&area).unwrap().len(), 2);
+        assert_eq!(n.exceptions(&area).unwrap().len(), 1);
+        let trail = n.audit_trail().unwrap();
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.record.action == audit::Action::Shared
+                    && e.record.detail.contains("1 withheld"))
+        );
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.record.subject.starts_with("disaster exception"))
+        );
     }
 }

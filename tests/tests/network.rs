@@ -449,3 +449,122 @@ fn an_invite_enrolls_a_phone_once_while_the_office_runs() {
         [("R002".into(), "佐藤 美咲".into(), "safe".into())]
     );
 }
+
+#[test]
+fn only_consented_recipients_reach_a_partner_agency_until_an_exception_is_declared() {
+    if !enter("only_consented_recipients_reach_a_partner_agency_until_an_exception_is_declared") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let office = dir.path().join("office");
+    ok(
+        &office,
+        &[
+            "init",
+            "--space",
+            "ひまわり",
+            "--org",
+            "ひまわり居宅",
+            "--staff",
+            "事務",
+        ],
+    );
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "利用者ID,氏名,住所,医療機器,情報提供同意,同意日,同意範囲,同意取得者\n\
+         R001,山田 ハル,架空市東1-1,人工呼吸器,有,令和8年4月1日,安否確認のため連携機関へ,佐藤\n\
+         R002,鈴木 茂,架空市西2-2,,無,,,\n",
+    )
+    .unwrap();
+    ok(&office, &["import", roster.to_str().unwrap()]);
+    ok(&office, &["area", "create", "東地区連携"]);
+    let out = ok(
+        &office,
+        &["--lang", "en", "area", "share", "--to", "東地区連携"],
+    );
+    assert!(
+        out.contains("1 with consent, 0 under the disaster exception, 1 withheld"),
+        "{out}"
+    );
+
+    // A partner agency's phone joins the area space only, by invite.
+    let srv = Serving::start(&office, &[]);
+    let out = ok(
+        &office,
+        &[
+            "--space",
+            "東地区連携",
+            "invite",
+            "--staff",
+            "見守り 一郎",
+            "--org",
+            "あおば訪問看護",
+            "--address",
+            &srv.addr,
+        ],
+    );
+    let code = out.lines().last().unwrap().to_string();
+    let partner = dir.path().join("partner");
+    ok(&partner, &["join", "--invite", &code]);
+    let listed = |d: &Path| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&ok(d, &["list", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // One space, one recipient, and none of the care record.
+    assert_eq!(listed(&partner), ["山田 ハル"]);
+    let shown = ok(&partner, &["show", listed_id(&partner).as_str(), "--json"]);
+    assert!(
+        !shown.contains("ventilator") && !shown.contains("care_level"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("人工呼吸器"),
+        "the reason travels with the priority: {shown}"
+    );
+    let office_addr = srv.addr.clone();
+    srv.stop();
+
+    // A disaster exception, declared by the office's admin: the other
+    // recipient is shared too, and every member sees the declaration.
+    let out = ok(
+        &office,
+        &[
+            "--lang",
+            "en",
+            "area",
+            "share",
+            "--to",
+            "東地区連携",
+            "--exception-hours",
+            "72",
+            "--reason",
+            "震度6強、安否不明者多数",
+        ],
+    );
+    assert!(out.contains("1 under the disaster exception"), "{out}");
+    let srv = Serving::start_at(&office, &office_addr, &[]);
+    ok(&partner, &["sync"]);
+    srv.stop();
+    let mut names = listed(&partner);
+    names.sort();
+    assert_eq!(names, ["山田 ハル", "鈴木 茂"]);
+    let ex: serde_json::Value =
+        serde_json::from_str(&ok(&partner, &["area", "exceptions", "--json"])).unwrap();
+    assert_eq!(ex[0]["reason"], "震度6強、安否不明者多数");
+    assert_eq!(ex[0]["active"], true);
+    // The office's audit trail names each provision and its items.
+    let trail = ok(&office, &["--lang", "en", "audit", "list"]);
+    assert_eq!(trail.matches("area space 東地区連携").count(), 2, "{trail}");
+    assert!(trail.contains("disaster exception"), "{trail}");
+}
+
+/// The id of the only recipient a folder lists.
+fn listed_id(d: &Path) -> String {
+    let v: serde_json::Value = serde_json::from_str(&ok(d, &["list", "--json"])).unwrap();
+    v[0]["id"].as_str().unwrap().to_string()
+}

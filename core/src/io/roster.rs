@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::codes::{CareLevel, FloodDepth, Household, MedicalDevice};
-use crate::model::{Date, Recipient, RecipientId};
+use crate::model::{ConsentRecord, Date, Recipient, RecipientId};
 
 /// The text encoding a roster file was read in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +128,9 @@ pub const COLUMNS: &[&str] = &[
     "安否確認方法",
     "特記事項",
     "情報提供同意",
+    "同意日",
+    "同意範囲",
+    "同意取得者",
     "旧耐震木造",
 ];
 
@@ -432,6 +435,13 @@ impl Row<'_> {
         r.dementia = self.yes_no("認知症");
         r.bedridden = self.yes_no("寝たきり");
         r.consent = self.yes_no("情報提供同意");
+        if let Some(date) = self.date("同意日") {
+            r.consent_record = Some(ConsentRecord {
+                date,
+                scope: self.get("同意範囲"),
+                obtained_by: self.get("同意取得者"),
+            });
+        }
 
         let p = &mut r.plan;
         p.shelter = self.get("想定避難所");

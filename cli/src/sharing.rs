@@ -1,0 +1,193 @@
+//! Sharing with other agencies (連携型BCP): area spaces, consent, disaster
+//! exceptions.
+
+use anpi_core::codes::Lang;
+use anpi_core::io::roster::parse_date;
+use anpi_core::model::{ConsentRecord, Date, RecipientId, Space};
+use anpi_core::node::Node;
+use serde_json::json;
+
+use crate::{Result, t};
+
+/// `area create`.
+pub fn area_create(lang: Lang, node: &mut Node, name: &str) -> Result<()> {
+    if node.spaces()?.iter().any(|s| s.name == name) {
+        return Err(match lang {
+            Lang::Ja => format!("スペース「{name}」はすでにあります"),
+            Lang::En => format!("a space \"{name}\" exists already"),
+        }
+        .into());
+    }
+    let s = node.create_space(name)?;
+    match lang {
+        Lang::Ja => println!(
+            "連携用のエリアスペース「{}」を作成しました（{}）。他機関の端末は `anpi --space {} invite …` で招待します",
+            s.name, s.id, s.name
+        ),
+        Lang::En => println!(
+            "created the area space \"{}\" ({}); invite other agencies' devices with `anpi --space {} invite …`",
+            s.name, s.id, s.name
+        ),
+    }
+    Ok(())
+}
+
+/// The office to share from: `--space`, or the one space besides the area.
+fn origin(node: &Node, area: &Space) -> anpi_core::Result<Space> {
+    if let Ok(s) = crate::space(node)
+        && s.id != area.id
+    {
+        return Ok(s);
+    }
+    let others: Vec<Space> = node
+        .spaces()?
+        .into_iter()
+        .filter(|s| s.id != area.id)
+        .collect();
+    match others.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(anpi_core::Error::NotFound(
+            "the office space to share from (name it with --space)".into(),
+        )),
+    }
+}
+
+/// `area share`.
+pub fn area_share(
+    lang: Lang,
+    node: &mut Node,
+    to: &str,
+    exception_hours: Option<i64>,
+    reason: Option<&str>,
+) -> Result<()> {
+    let area = crate::named_space(node, to)?;
+    let office = origin(node, &area)?;
+    if let Some(hours) = exception_hours {
+        let e = node.declare_exception(&office.id, &area.id, hours, reason.unwrap_or_default())?;
+        match lang {
+            Lang::Ja => println!(
+                "災害時の例外を宣言しました: {} まで、同意のない利用者も「{}」に提供します（理由: {}）",
+                e.until, area.name, e.reason
+            ),
+            Lang::En => println!(
+                "declared a disaster exception: until {}, recipients without consent are shared with \"{}\" too (reason: {})",
+                e.until, area.name, e.reason
+            ),
+        }
+    }
+    let r = node.share_to_area(&office.id, &area.id)?;
+    match lang {
+        Lang::Ja => println!(
+            "「{}」から「{}」へ提供: 同意あり {} 名・例外による提供 {} 名・提供しなかった {} 名（項目: {}）",
+            office.name,
+            area.name,
+            r.with_consent,
+            r.under_exception,
+            r.withheld,
+            anpi_core::sharing::SHARED_ITEMS
+        ),
+        Lang::En => println!(
+            "shared from \"{}\" with \"{}\": {} with consent, {} under the disaster exception, {} withheld (items: {})",
+            office.name,
+            area.name,
+            r.with_consent,
+            r.under_exception,
+            r.withheld,
+            anpi_core::sharing::SHARED_ITEMS
+        ),
+    }
+    Ok(())
+}
+
+/// `area exceptions`.
+pub fn area_exceptions(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
+    let now = anpi_core::model::Timestamp::now();
+    let mut rows = Vec::new();
+    for s in node.spaces()? {
+        for e in node.exceptions(&s.id)? {
+            rows.push((s.name.clone(), e));
+        }
+    }
+    if as_json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|(space, e)| {
+                json!({
+                    "space": space, "id": e.id, "by": e.staff.name, "org": e.staff.organisation,
+                    "from": e.from, "until": e.until, "reason": e.reason, "active": e.active(now),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!(
+            "{}",
+            t(
+                lang,
+                "宣言された例外はありません",
+                "no disaster exception was declared"
+            )
+        );
+    }
+    for (space, e) in rows {
+        println!(
+            "{space}: {} 〜 {}  {}（{}）  {}  {}",
+            e.from,
+            e.until,
+            e.staff.name,
+            e.staff.organisation,
+            e.reason,
+            if e.active(now) {
+                t(lang, "有効", "in force")
+            } else {
+                t(lang, "終了", "ended")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `consent`.
+pub fn consent(
+    lang: Lang,
+    node: &mut Node,
+    id: &str,
+    date: Option<&str>,
+    scope: String,
+    by: Option<String>,
+    withdraw: bool,
+) -> Result<()> {
+    let space = crate::space(node)?;
+    let record = if withdraw {
+        None
+    } else {
+        let text = date.unwrap_or_default();
+        let date = parse_date(text).ok_or_else(|| match lang {
+            Lang::Ja => {
+                format!("--date {text:?} が日付として読めません（例: 2026-04-01、令和8年4月1日）")
+            }
+            Lang::En => format!("--date {text:?} is not a date (e.g. 2026-04-01)"),
+        })?;
+        Some(ConsentRecord {
+            date: Date(date),
+            scope,
+            obtained_by: by.unwrap_or_default(),
+        })
+    };
+    node.record_consent(&space.id, &RecipientId(id.into()), record.clone())?;
+    match (lang, record) {
+        (Lang::Ja, Some(c)) => println!(
+            "{id}: 情報提供同意を記録しました（{}、取得者 {}）",
+            c.date, c.obtained_by
+        ),
+        (Lang::En, Some(c)) => println!(
+            "{id}: consent recorded ({}, obtained by {})",
+            c.date, c.obtained_by
+        ),
+        (Lang::Ja, None) => println!("{id}: 情報提供同意を撤回しました"),
+        (Lang::En, None) => println!("{id}: consent withdrawn"),
+    }
+    Ok(())
+}
