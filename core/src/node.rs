@@ -902,10 +902,20 @@ impl Node {
             .map(|s| s.name)
             .unwrap_or_default();
         let counts = self.upsert_recipients(area, shared)?;
+        // The organisations that receive them: the area's other members.
+        let own = self.staff.organisation.clone();
+        let mut receivers: Vec<String> = self
+            .members(area)?
+            .into_iter()
+            .filter(|(m, s)| *s == MemberStanding::Active && m.staff.organisation != own)
+            .map(|(m, _)| m.staff.organisation)
+            .collect();
+        receivers.sort();
+        receivers.dedup();
         // Logged once the area holds them (the provision happened).
         self.record_audit(
             audit::Action::Shared,
-            format!("area space {area_name}"),
+            format!("area space {area_name} ({})", receivers.join(", ")),
             format!(
                 "{} recipients ({} with consent, {} under a disaster exception{}); {} withheld; items: {}",
                 report.with_consent + report.under_exception,

@@ -561,6 +561,11 @@ fn only_consented_recipients_reach_a_partner_agency_until_an_exception_is_declar
     let trail = ok(&office, &["--lang", "en", "audit", "list"]);
     assert_eq!(trail.matches("area space 東地区連携").count(), 2, "{trail}");
     assert!(trail.contains("disaster exception"), "{trail}");
+    // …and the organisations it went to.
+    assert!(
+        trail.contains("area space 東地区連携 (あおば訪問看護)"),
+        "{trail}"
+    );
 }
 
 /// The id of the only recipient a folder lists.
