@@ -971,6 +971,24 @@ impl Node {
         }
     }
 
+    /// Drop cached documents that another process changed on disk since
+    /// (an admin's `anpi device add`, `import` or `check` while this node
+    /// runs as `anpi serve`), so that the next read sees them. Cheap when
+    /// nothing changed: one look at the stored heads.
+    pub fn reload_changed(&mut self) -> Result<()> {
+        self.flush_all()?;
+        for info in self.store.docs()? {
+            if self
+                .docs
+                .get(&info.key)
+                .is_some_and(|l| l.journal == 0 && l.persisted != info.heads)
+            {
+                self.docs.remove(&info.key);
+            }
+        }
+        Ok(())
+    }
+
     /// The spaces both this device and `peer` are active members of: what a
     /// network session with `peer` may exchange.
     pub fn spaces_shared_with(&mut self, peer: &DeviceId) -> Result<BTreeSet<SpaceId>> {
@@ -2269,5 +2287,35 @@ mod tests {
                 .iter()
                 .any(|e| e.record.subject.starts_with("disaster exception"))
         );
+    }
+
+    #[test]
+    fn only_documents_changed_by_another_process_are_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let mut a = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let space = a.create_space("ひまわり").unwrap().id;
+        a.upsert_recipients(&space, vec![recipient("R1")]).unwrap();
+        let incident = a
+            .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+            .unwrap();
+        a.record_check(
+            &space,
+            &incident.id,
+            NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe),
+        )
+        .unwrap();
+        let cached = a.docs.len();
+        // Nothing changed underneath: everything stays cached.
+        a.reload_changed().unwrap();
+        assert_eq!(a.docs.len(), cached);
+        // Another process (another node on the same file) adds a recipient.
+        let mut b = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        b.upsert_recipients(&space, vec![recipient("R2")]).unwrap();
+        drop(b);
+        a.reload_changed().unwrap();
+        assert_eq!(a.docs.len(), cached - 1, "only the roster is dropped");
+        let roster = doc::recipient_ids(a.doc(&DocKey::roster(&space)).unwrap()).unwrap();
+        assert_eq!(roster.len(), 2);
     }
 }

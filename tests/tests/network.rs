@@ -573,3 +573,29 @@ fn listed_id(d: &Path) -> String {
     let v: serde_json::Value = serde_json::from_str(&ok(d, &["list", "--json"])).unwrap();
     v[0]["id"].as_str().unwrap().to_string()
 }
+
+#[test]
+fn what_an_admin_does_while_the_office_node_runs_takes_effect_at_once() {
+    if !enter("what_an_admin_does_while_the_office_node_runs_takes_effect_at_once") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = team(dir.path(), 0);
+    let office = Serving::start(&t.office, &[]);
+    // Added by another process while `serve` runs: accepted on the first try.
+    let phone = dir.path().join("phone");
+    let id = device_id(&phone);
+    ok(&t.office, &["device", "add", &id, "--staff", "佐藤"]);
+    join(&t, &phone, &office);
+    // A roster imported meanwhile reaches the phone on its next sync.
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, "利用者ID,氏名,住所\nR005,伊藤 トミ,架空市中央5-5\n").unwrap();
+    ok(&t.office, &["import", more.to_str().unwrap()]);
+    ok(&phone, &["sync"]);
+    office.stop();
+    let list: serde_json::Value = serde_json::from_str(&ok(&phone, &["list", "--json"])).unwrap();
+    assert!(
+        list.as_array().unwrap().iter().any(|r| r["id"] == "R005"),
+        "{list}"
+    );
+}

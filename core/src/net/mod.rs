@@ -233,9 +233,12 @@ impl NetNode {
         let invites = {
             let node = node.clone();
             tls::InviteCheck(Arc::new(move |device: &DeviceId, names: &[String]| {
-                node.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .invite_admits(device, names)
+                let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
+                // A pending invite, or a member an admin added from another
+                // process since the member lists were last read.
+                n.invite_admits(device, names)
+                    || (n.reload_changed().is_ok()
+                        && n.trusted_peers().is_ok_and(|t| t.contains(device)))
             }))
         };
         let tls = tls::server_config(&identity, trust.clone(), Some(invites))?;
@@ -276,7 +279,11 @@ impl NetNode {
     /// Re-read the member lists into the set of accepted devices, and
     /// close the connections of devices no longer in it (revoked).
     pub async fn refresh_trust(&self) -> Result<()> {
-        let trusted = with_node(&self.node, |n| n.trusted_peers()).await?;
+        let trusted = with_node(&self.node, |n| {
+            n.reload_changed()?;
+            n.trusted_peers()
+        })
+        .await?;
         self.trust.set(trusted);
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         for (device, conn) in active.iter() {
@@ -451,6 +458,7 @@ impl NetNode {
                 .map_err(|e| Error::network(describe(&e)))?;
             let p = peer.clone();
             let (session, hello) = with_node(&self.node, move |n| {
+                n.reload_changed()?;
                 let spaces = if join {
                     BTreeSet::new()
                 } else {
@@ -486,6 +494,10 @@ impl NetNode {
         let peer = peer_device(&conn)?;
         let addr = conn.remote_address();
         if !self.trust.accepts(&peer) {
+            // Added by another process since the lists were last read?
+            self.refresh_trust().await?;
+        }
+        if !self.trust.accepts(&peer) {
             // Past the handshake without being a member: it holds an
             // invite. Redeem it before anything is sent.
             let names = peer_names(&conn);
@@ -505,6 +517,7 @@ impl NetNode {
                 .map_err(|e| Error::network(describe(&e)))?;
             let p = peer.clone();
             let session = with_node(&self.node, move |n| {
+                n.reload_changed()?;
                 let spaces: BTreeSet<SpaceId> = n.spaces_shared_with(&p)?;
                 Ok(n.sync_accept_network(&p, spaces))
             })
