@@ -7,7 +7,11 @@
 //! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt`.
 //! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
 
+mod common;
+
 use std::path::Path;
+
+use common::{plain_sync, recipient};
 use std::time::{Duration, Instant};
 
 use anpi_core::doc::DocKey;
@@ -16,7 +20,6 @@ use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::SqliteStore;
 use anpi_core::views::PriorityConfig;
 use automerge::AutoCommit;
-use automerge::sync::SyncDoc;
 use rusqlite::Connection;
 
 const ONSET_MS: i64 = 1_795_000_000_000;
@@ -45,38 +48,6 @@ fn us(d: Duration) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn recipient(i: usize) -> Recipient {
-    let mut r = Recipient {
-        id: RecipientId(format!("R{i:06}")),
-        name: format!("試験 利用者{i}"),
-        kana: format!("シケン リヨウシャ{i}"),
-        address: format!("東京都架空区一丁目{i}番"),
-        area: format!("第{}地区", i % 12),
-        phone: "03-0000-0000".into(),
-        household: Some(match i % 4 {
-            0 => Household::Alone,
-            1 => Household::ElderlyOnly,
-            2 => Household::WithFamily,
-            _ => Household::AloneDaytime,
-        }),
-        care_level: Some(CareLevel::ALL[i % CareLevel::ALL.len()]),
-        care_manager: format!("ケアマネ{}", i % 30),
-        check_method: "電話→訪問".into(),
-        ..Default::default()
-    };
-    r.plan.shelter = format!("第{}小学校", i % 9);
-    r.plan.supporter = if i.is_multiple_of(3) {
-        String::new()
-    } else {
-        "長女".into()
-    };
-    if i.is_multiple_of(10) {
-        r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
-    }
-    r.hazards.flood_depth = Some(FloodDepth::ALL[i % FloodDepth::ALL.len()]);
-    r
 }
 
 fn staff() -> Staff {
@@ -358,40 +329,6 @@ fn bench_crypt(small: bool) {
         us(r1.p99) / us(r0.p99),
         ms(o1.p50) / ms(o0.p50)
     );
-}
-
-/// Plain automerge sync of two documents until neither has anything to say.
-fn plain_sync(
-    a: &mut AutoCommit,
-    sa: &mut automerge::sync::State,
-    b: &mut AutoCommit,
-    sb: &mut automerge::sync::State,
-) -> (usize, usize) {
-    let (mut bytes, mut messages) = (0, 0);
-    loop {
-        let mut quiet = true;
-        if let Some(m) = a.sync().generate_sync_message(sa) {
-            let enc = m.encode();
-            bytes += enc.len();
-            messages += 1;
-            b.sync()
-                .receive_sync_message(sb, automerge::sync::Message::decode(&enc).expect("msg"))
-                .expect("recv");
-            quiet = false;
-        }
-        if let Some(m) = b.sync().generate_sync_message(sb) {
-            let enc = m.encode();
-            bytes += enc.len();
-            messages += 1;
-            a.sync()
-                .receive_sync_message(sa, automerge::sync::Message::decode(&enc).expect("msg"))
-                .expect("recv");
-            quiet = false;
-        }
-        if quiet {
-            return (bytes, messages);
-        }
-    }
 }
 
 fn bench_sync(small: bool) {

@@ -11,6 +11,8 @@
 //!   trips, time (median of rounds);
 //! - plain automerge sync with fresh sync states on the same documents.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,71 +22,15 @@ use anpi_core::net::{NetNode, SharedNode};
 use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::SqliteStore;
 use automerge::AutoCommit;
-use automerge::sync::SyncDoc;
-
-fn recipient(i: usize) -> Recipient {
-    let mut r = Recipient {
-        id: RecipientId(format!("R{i:06}")),
-        name: format!("試験 利用者{i}"),
-        kana: format!("シケン リヨウシャ{i}"),
-        address: format!("東京都架空区一丁目{i}番"),
-        area: format!("第{}地区", i % 12),
-        phone: "03-0000-0000".into(),
-        household: Some(Household::Alone),
-        care_level: Some(CareLevel::ALL[i % CareLevel::ALL.len()]),
-        care_manager: format!("ケアマネ{}", i % 30),
-        check_method: "電話→訪問".into(),
-        ..Default::default()
-    };
-    r.plan.shelter = format!("第{}小学校", i % 9);
-    r.hazards.flood_depth = Some(FloodDepth::ALL[i % FloodDepth::ALL.len()]);
-    r
-}
+use common::{plain_sync, recipient};
 
 type State = automerge::sync::State;
 
-/// One automerge sync message from `from` to `to`, if it has one: its size.
-fn step(
-    from: &mut AutoCommit,
-    to: &mut AutoCommit,
-    sf: &mut State,
-    st: &mut State,
-) -> Option<usize> {
-    let m = from.sync().generate_sync_message(sf)?;
-    let enc = m.encode();
-    let m = automerge::sync::Message::decode(&enc).expect("decode");
-    to.sync().receive_sync_message(st, m).expect("receive");
-    Some(enc.len())
-}
-
-/// Plain automerge sync until neither side has a message: (bytes both
-/// ways, messages).
-fn exchange(
-    a: &mut AutoCommit,
-    b: &mut AutoCommit,
-    sa: &mut State,
-    sb: &mut State,
-) -> (usize, usize) {
-    let (mut bytes, mut messages) = (0, 0);
-    for _ in 0..100 {
-        let sent: Vec<usize> = [step(a, b, sa, sb), step(b, a, sb, sa)]
-            .into_iter()
-            .flatten()
-            .collect();
-        if sent.is_empty() {
-            break;
-        }
-        bytes += sent.iter().sum::<usize>();
-        messages += sent.len();
-    }
-    (bytes, messages)
-}
-
 /// Plain automerge sync of a saved document to an empty one, fresh states.
-fn plain_sync(from: &[u8]) -> (usize, usize) {
+fn plain_first_sync(from: &[u8]) -> (usize, usize) {
     let mut a = AutoCommit::load(from).expect("load");
     let mut b = AutoCommit::new();
-    exchange(&mut a, &mut b, &mut State::new(), &mut State::new())
+    plain_sync(&mut a, &mut State::new(), &mut b, &mut State::new())
 }
 
 /// Plain automerge sync of what `after` has beyond `before`, between two
@@ -93,11 +39,11 @@ fn plain_incremental(before: &[u8], after: &[u8]) -> (usize, usize) {
     let mut a = AutoCommit::load(before).expect("load");
     let mut b = a.fork();
     let (mut sa, mut sb) = (State::new(), State::new());
-    exchange(&mut a, &mut b, &mut sa, &mut sb);
+    plain_sync(&mut a, &mut sa, &mut b, &mut sb);
     let mut newer = AutoCommit::load(after).expect("load");
     let changes = newer.get_changes(&a.get_heads());
     a.apply_changes(changes).expect("apply");
-    exchange(&mut a, &mut b, &mut sa, &mut sb)
+    plain_sync(&mut a, &mut sa, &mut b, &mut sb)
 }
 
 fn open(dir: &std::path::Path, name: &str) -> Node {
@@ -186,7 +132,7 @@ async fn main() {
     let wire = first.wire_sent + first.wire_received;
     let (plain_bytes, plain_messages) = saved
         .iter()
-        .map(|s| plain_sync(s))
+        .map(|s| plain_first_sync(s))
         .fold((0, 0), |(b, m), (b2, m2)| (b + b2, m + m2));
     println!(
         "| recipients / checks | time | bytes on the wire (UDP) | of which sync messages | documents' saved size | wire / saved | plain automerge sync, fresh states: bytes | plain / saved | plain messages |"
