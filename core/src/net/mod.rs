@@ -646,6 +646,28 @@ mod tests {
         }
     }
 
+    /// An office holding recipient R1, and a phone it added as a member
+    /// (not yet joined).
+    fn office_and_phone() -> (Node, Node, SpaceId) {
+        let mut office = Node::open(MemoryStore::new()).unwrap();
+        let space = office.create_space("ひまわり").unwrap().id;
+        office
+            .upsert_recipients(
+                &space,
+                vec![Recipient {
+                    id: RecipientId("R1".into()),
+                    name: "山田 花子".into(),
+                    ..Default::default()
+                }],
+            )
+            .unwrap();
+        let phone = Node::open(MemoryStore::new()).unwrap();
+        office
+            .add_member(&space, phone.device(), staff("佐藤"), Role::CareManager)
+            .unwrap();
+        (office, phone, space)
+    }
+
     /// Answer every incoming connection of `net`, as a running node would.
     fn answer_all(net: Arc<NetNode>) {
         tokio::spawn(async move {
@@ -683,23 +705,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_member_joins_syncs_and_a_stranger_is_refused() {
-        let mut office = Node::open(MemoryStore::new()).unwrap();
-        let space = office.create_space("ひまわり").unwrap().id;
-        office
-            .upsert_recipients(
-                &space,
-                vec![Recipient {
-                    id: RecipientId("R1".into()),
-                    name: "山田 花子".into(),
-                    ..Default::default()
-                }],
-            )
-            .unwrap();
-        let phone = Node::open(MemoryStore::new()).unwrap();
-        let phone_id = phone.device().clone();
-        office
-            .add_member(&space, &phone_id, staff("佐藤"), Role::CareManager)
-            .unwrap();
+        let (office, phone, space) = office_and_phone();
         let office_id = office.device().clone();
         let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
         let office_addr = office.local_addr().unwrap();
@@ -766,12 +772,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_incompatible_protocol_version_gets_a_clear_error() {
-        let mut office = Node::open(MemoryStore::new()).unwrap();
-        let space = office.create_space("ひまわり").unwrap().id;
-        let phone = Node::open(MemoryStore::new()).unwrap();
-        office
-            .add_member(&space, phone.device(), staff("佐藤"), Role::CareManager)
-            .unwrap();
+        let (office, phone, _space) = office_and_phone();
         let office_id = office.device().clone();
         let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
         let addr = office.local_addr().unwrap();
@@ -807,22 +808,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_running_node_syncs_peers_the_host_feeds_in_and_passes_local_changes_on() {
         use serve::Options;
-        let mut office = Node::open(MemoryStore::new()).unwrap();
-        let space = office.create_space("ひまわり").unwrap().id;
-        office
-            .upsert_recipients(
-                &space,
-                vec![Recipient {
-                    id: RecipientId("R1".into()),
-                    name: "山田 花子".into(),
-                    ..Default::default()
-                }],
-            )
-            .unwrap();
-        let phone = Node::open(MemoryStore::new()).unwrap();
-        office
-            .add_member(&space, phone.device(), staff("佐藤"), Role::CareManager)
-            .unwrap();
+        let (office, phone, space) = office_and_phone();
         let office_id = office.device().clone();
         let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
         let office_addr = office.local_addr().unwrap();
