@@ -246,33 +246,22 @@ where
         Ok::<_, Box<dyn std::error::Error>>(r?)
     })?;
     let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
-    let spaces = node.spaces()?;
-    if spaces.is_empty() {
-        return Err(t(
-            lang,
-            "事務所はこの端末をどのスペースにも追加していません（事務所で `anpi device add この端末のID --staff 名前` を実行してください）",
-            "the office has not added this device to any space (run `anpi device add THIS_DEVICE_ID --staff NAME` at the office)",
-        )
-        .into());
-    }
-    node.set_office(&OfficeLink {
+    let link = OfficeLink {
         address: office.to_string(),
         device: office_id.clone(),
-    })?;
-    // The person and organisation the office entered for this device.
-    let me = node.device().clone();
-    if node.staff().name.is_empty() {
-        for s in &spaces {
-            if let Some((m, _)) = node
-                .members(&s.id)?
-                .into_iter()
-                .find(|(m, _)| m.device == me)
-            {
-                node.set_staff(m.staff)?;
-                break;
-            }
+    };
+    let spaces = match node.adopt_office(&link) {
+        Err(anpi_core::Error::NotFound(_)) => {
+            return Err(t(
+                lang,
+                "事務所はこの端末をどのスペースにも追加していません（事務所で `anpi device add この端末のID --staff 名前` を実行してください）",
+                "the office has not added this device to any space (run `anpi device add THIS_DEVICE_ID --staff NAME` at the office)",
+            )
+            .into());
         }
-    }
+        r => r?,
+    };
+    let me = node.device().clone();
     node.maintain()?;
     let names: Vec<String> = spaces.iter().map(|s| s.name.clone()).collect();
     match lang {

@@ -37,6 +37,9 @@ pub enum Error {
     /// A network peer could not be reached, refused us, or was refused.
     #[error("{0}")]
     Network(String),
+    /// This device may not do that (it is not an admin of the space).
+    #[error("{0}")]
+    NotAllowed(String),
     /// The database key does not open this store.
     #[error(
         "the database key does not open this data folder (wrong passphrase or key file, or not an anpi data folder)"

@@ -358,6 +358,36 @@ impl Node {
         })
     }
 
+    /// After joining through `office`: remember it, and take on the person
+    /// and organisation an admin entered for this device (unless the device
+    /// already has a carrier). Returns the spaces this device now holds; an
+    /// error when the office added it to none.
+    pub fn adopt_office(&mut self, office: &OfficeLink) -> Result<Vec<Space>> {
+        let spaces = self.spaces()?;
+        if spaces.is_empty() {
+            return Err(Error::NotFound(format!(
+                "membership: the office {} has not added this device ({}) to any space",
+                office.address,
+                self.device.readable()
+            )));
+        }
+        self.set_office(office)?;
+        if self.staff.name.is_empty() {
+            let me = self.device.clone();
+            for s in &spaces {
+                if let Some((m, _)) = self
+                    .members(&s.id)?
+                    .into_iter()
+                    .find(|(m, _)| m.device == me)
+                {
+                    self.set_staff(m.staff)?;
+                    break;
+                }
+            }
+        }
+        Ok(spaces)
+    }
+
     /// The office this device syncs with, if it joined through one.
     pub fn office(&self) -> Result<Option<OfficeLink>> {
         match self.store.meta(META_OFFICE)? {
@@ -965,8 +995,8 @@ impl Node {
         if admin {
             Ok(())
         } else {
-            Err(Error::invalid(
-                "only an admin of the space may change its members (this device is not one)",
+            Err(Error::NotAllowed(
+                "only an admin of the space may change its members (this device is not one)".into(),
             ))
         }
     }

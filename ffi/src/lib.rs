@@ -1,21 +1,26 @@
-//! anpi for phones. The uniffi bindings (`AnpiNode`, listener traits, the
-//! error enum) are built under the phone-SDK issue; until then this crate
-//! only re-exports the version the bindings will report.
+#![doc = include_str!("../README.md")]
 
-/// The anpi version the phone SDK reports.
-pub fn version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
+uniffi::setup_scaffolding!();
+
+mod error;
+mod events;
+mod node;
+mod runtime;
+mod types;
+
+pub use error::AnpiError;
+pub use events::{AnpiListener, EventHandle};
+pub use node::{AnpiNode, Staff};
+pub use types::*;
+
+/// The anpi version of this library.
+#[uniffi::export]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// The sync protocol version the phone SDK speaks.
+/// The sync protocol version this library speaks.
+#[uniffi::export]
 pub fn protocol_version() -> u32 {
     anpi_core::sync::PROTOCOL_VERSION
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reports_the_core_protocol() {
-        assert_eq!(super::protocol_version(), anpi_core::sync::PROTOCOL_VERSION);
-    }
 }

@@ -1,0 +1,90 @@
+//! The one error the apps see. Each variant is something an app can act on
+//! (ask for the key again, show a form error, start an incident, retry
+//! later); the message says what happened in words a person can read.
+
+use anpi_core::Error as CoreError;
+
+/// What went wrong, for an app to act on.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum AnpiError {
+    /// The database key does not open this data folder (a different key,
+    /// or not an anpi database).
+    #[error("the database key does not open this data folder")]
+    WrongKey,
+    /// Input the app passed is not valid: a code, an id, a roster file
+    /// (the message names the line and the field).
+    #[error("{message}")]
+    InvalidInput {
+        /// What and where.
+        message: String,
+    },
+    /// The recipient, space, incident or member does not exist here.
+    #[error("{message}")]
+    NotFound {
+        /// What was looked for.
+        message: String,
+    },
+    /// No incident is open in this space: checks and claims need one.
+    #[error("no open incident in this space")]
+    NoOpenIncident,
+    /// This device may not do that (not an admin of the space).
+    #[error("{message}")]
+    NotAllowed {
+        /// Why.
+        message: String,
+    },
+    /// A peer or the office could not be reached, refused this device, or
+    /// the session broke off. Nothing was lost; try again later.
+    #[error("{message}")]
+    Network {
+        /// What happened.
+        message: String,
+    },
+    /// The data folder could not be read or written (disk full, damaged).
+    #[error("{message}")]
+    Storage {
+        /// What happened.
+        message: String,
+    },
+    /// The node was shut down; open it again.
+    #[error("the node is shut down")]
+    Closed,
+    /// A listener implemented by the app failed (threw).
+    #[error("the app's listener failed: {message}")]
+    Listener {
+        /// What it reported.
+        message: String,
+    },
+}
+
+impl AnpiError {
+    pub(crate) fn invalid(message: impl std::fmt::Display) -> Self {
+        AnpiError::InvalidInput {
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<CoreError> for AnpiError {
+    fn from(e: CoreError) -> Self {
+        let message = e.to_string();
+        match e {
+            CoreError::WrongKey => AnpiError::WrongKey,
+            CoreError::NotFound(_) => AnpiError::NotFound { message },
+            CoreError::Invalid(_) | CoreError::UnknownCode(_) => {
+                AnpiError::InvalidInput { message }
+            }
+            CoreError::Sync(_) | CoreError::Network(_) => AnpiError::Network { message },
+            CoreError::NotAllowed(_) => AnpiError::NotAllowed { message },
+            _ => AnpiError::Storage { message },
+        }
+    }
+}
+
+// A listener that throws something other than an AnpiError still comes
+// back as an error, never as a crash.
+impl From<uniffi::UnexpectedUniFFICallbackError> for AnpiError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        AnpiError::Listener { message: e.reason }
+    }
+}

@@ -1,0 +1,953 @@
+//! `AnpiNode`: one data folder, its sync, and its events, for an app.
+//!
+//! Every call is safe from any thread. Calls that read or write the data
+//! folder block for the disk write (milliseconds; call them off the main
+//! thread); the network calls are async.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anpi_core::audit::Action;
+use anpi_core::codes::Lang;
+use anpi_core::io::roster;
+use anpi_core::model::{
+    self as core, DeviceId, RecipientId, SpaceId, Staff as CoreStaff, Timestamp,
+};
+use anpi_core::net::discovery::{Discovery, Manual, Mdns};
+use anpi_core::net::serve::{self, Event, Options};
+use anpi_core::net::{NetNode, SharedNode, SyncReport};
+use anpi_core::node::{self as cnode, Node, OfficeLink};
+use anpi_core::store::{DatabaseKey, SqliteStore};
+use anpi_core::views::{self, PriorityConfig};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::AnpiError;
+use crate::events::{AnpiListener, EventHandle, Events};
+use crate::runtime::{on_runtime, runtime};
+use crate::types::*;
+
+type Result<T> = std::result::Result<T, AnpiError>;
+
+/// The database file inside a data folder (the CLI's name too).
+const DB_FILE: &str = "anpi.db";
+
+/// A person and their organisation.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Staff {
+    /// Name.
+    pub name: String,
+    /// Organisation (事業所・機関).
+    pub organisation: String,
+}
+
+impl From<Staff> for CoreStaff {
+    fn from(s: Staff) -> Self {
+        CoreStaff {
+            name: s.name,
+            organisation: s.organisation,
+        }
+    }
+}
+
+/// A data folder open on this device: the roster, incidents, checks, the
+/// members, and sync with peers and the office.
+#[derive(uniffi::Object)]
+pub struct AnpiNode {
+    lang: Lang,
+    open: Mutex<Option<Arc<Inner>>>,
+    events: Arc<Events>,
+}
+
+struct Inner {
+    node: SharedNode,
+    manual: Arc<Manual>,
+    local_changes: Arc<Notify>,
+    events: Arc<Events>,
+    sync: Mutex<Option<Running>>,
+    peers: Mutex<BTreeMap<SocketAddr, Peer>>,
+    /// Local changes made since the node opened; a peer's pending count is
+    /// the difference from the value at its last sync.
+    changes: AtomicU64,
+}
+
+struct Running {
+    net: Arc<NetNode>,
+    listening: SocketAddr,
+    office: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anpi_core::Result<()>>,
+}
+
+#[derive(Default)]
+struct Peer {
+    id: Option<DeviceId>,
+    office: bool,
+    last_sync: Option<Timestamp>,
+    last_error: Option<String>,
+    changes_at_sync: u64,
+}
+
+impl Peer {
+    fn office(id: DeviceId) -> Self {
+        Peer {
+            id: Some(id),
+            office: true,
+            ..Default::default()
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn address(text: &str) -> Result<SocketAddr> {
+    text.to_socket_addrs()
+        .map_err(|e| AnpiError::invalid(format!("{text}: not an address (HOST:PORT): {e}")))?
+        .next()
+        .ok_or_else(|| AnpiError::invalid(format!("{text}: no address found")))
+}
+
+fn device_id(text: &str) -> Result<DeviceId> {
+    DeviceId::parse(text).map_err(|e| AnpiError::invalid(format!("device id {text}: {e}")))
+}
+
+/// An unspecified address of `peer`'s family, for a one-off endpoint.
+fn any_for(peer: SocketAddr) -> SocketAddr {
+    match peer {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    }
+}
+
+impl Inner {
+    fn with<T>(&self, f: impl FnOnce(&mut Node) -> anpi_core::Result<T>) -> Result<T> {
+        let mut node = lock(&self.node);
+        f(&mut node).map_err(Into::into)
+    }
+
+    /// A change was made here: the peers and the office hear of it after
+    /// the debounce, the app refreshes.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        self.local_changes.notify_one();
+        self.events.emit(AnpiEvent::DataChanged { local: true });
+    }
+
+    fn status(&self) -> AnpiEvent {
+        let (running, listening) = match &*lock(&self.sync) {
+            Some(r) => (true, Some(r.listening.to_string())),
+            None => (false, None),
+        };
+        AnpiEvent::Status {
+            running,
+            listening,
+            peers: self.peer_statuses(),
+        }
+    }
+
+    fn peer_statuses(&self) -> Vec<PeerStatus> {
+        let now = self.changes.load(Ordering::Relaxed);
+        lock(&self.peers)
+            .iter()
+            .map(|(addr, p)| PeerStatus {
+                address: addr.to_string(),
+                peer_id: p.id.as_ref().map(|d| d.0.clone()),
+                office: p.office,
+                last_sync_ms: p.last_sync.map(millis),
+                last_error: p.last_error.clone(),
+                pending_changes: now.saturating_sub(p.changes_at_sync),
+            })
+            .collect()
+    }
+
+    /// Keep what a session did and tell the app.
+    fn session_done(&self, addr: SocketAddr, office: bool, result: &anpi_core::Result<SyncReport>) {
+        let changes = self.changes.load(Ordering::Relaxed);
+        let lost = {
+            let mut peers = lock(&self.peers);
+            let p = peers.entry(addr).or_default();
+            p.office |= office;
+            match result {
+                Ok(r) => {
+                    p.id = Some(r.peer.clone());
+                    p.last_sync = Some(Timestamp::now());
+                    p.last_error = None;
+                    // What the session started with is on the peer now; a
+                    // change made during it may not be, and stays counted
+                    // only until the next session.
+                    p.changes_at_sync = changes;
+                    false
+                }
+                Err(e) => {
+                    let was_reached = p.last_sync.is_some() && p.last_error.is_none();
+                    p.last_error = Some(e.to_string());
+                    was_reached
+                }
+            }
+        };
+        match result {
+            Ok(r) => {
+                self.events.emit(AnpiEvent::Synced { result: r.into() });
+                if r.stats.docs_changed > 0 {
+                    self.events.emit(AnpiEvent::DataChanged { local: false });
+                }
+            }
+            Err(e) => {
+                self.events.emit(AnpiEvent::SyncFailed {
+                    address: addr.to_string(),
+                    message: e.to_string(),
+                });
+                if lost {
+                    self.events.emit(AnpiEvent::PeerLost {
+                        address: addr.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The space and its open incident, which checks and claims go into.
+    fn open_incident(&self, space_id: &str) -> Result<(SpaceId, core::Incident)> {
+        let (space, incident) = self.with(|n| {
+            let space = space_of(n, space_id)?;
+            let incident = n.open_incident(&space)?;
+            Ok((space, incident))
+        })?;
+        Ok((space, incident.ok_or(AnpiError::NoOpenIncident)?))
+    }
+
+    /// The member list changed here: a running node accepts and refuses
+    /// by the new list at once (and closes a revoked device's sessions).
+    fn members_changed(&self) {
+        self.changed();
+        if let Some(r) = lock(&self.sync).as_ref()
+            && let Ok(rt) = runtime()
+        {
+            let net = r.net.clone();
+            rt.spawn(async move { net.refresh_trust().await });
+        }
+    }
+
+    /// The office was just synced with by joining it.
+    fn joined(&self, addr: SocketAddr, office: DeviceId) {
+        let changes = self.changes.load(Ordering::Relaxed);
+        lock(&self.peers).insert(
+            addr,
+            Peer {
+                last_sync: Some(Timestamp::now()),
+                changes_at_sync: changes,
+                ..Peer::office(office)
+            },
+        );
+        self.events.emit(AnpiEvent::DataChanged { local: false });
+    }
+
+    fn stop_sync(&self) {
+        let Some(running) = lock(&self.sync).take() else {
+            return;
+        };
+        let _ = running.stop.send(true);
+        if let Ok(rt) = runtime() {
+            // The loop closes its endpoint and returns at once; bounded in
+            // case a session hangs on a dead peer.
+            let task = running.task;
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+        }
+    }
+}
+
+/// Turn the background loop's events into the app's, keeping peer status.
+async fn forward(
+    inner: Arc<Inner>,
+    office: Option<SocketAddr>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+) {
+    while let Some(e) = rx.recv().await {
+        match e {
+            Event::Listening(_) => {}
+            Event::PeerFound(addr) => {
+                lock(&inner.peers).entry(addr).or_default();
+                inner.events.emit(AnpiEvent::PeerSeen {
+                    address: addr.to_string(),
+                });
+            }
+            Event::Synced(report) => {
+                let addr = report.addr;
+                inner.session_done(addr, Some(addr) == office, &Ok(report));
+            }
+            Event::Failed { addr, error } => {
+                inner.session_done(
+                    addr,
+                    Some(addr) == office,
+                    &Err(anpi_core::Error::Network(error)),
+                );
+            }
+            Event::Refused { addr, error } => inner.events.emit(AnpiEvent::Refused {
+                address: addr.to_string(),
+                message: error,
+            }),
+            Event::OfficeRetry(d) => inner.events.emit(AnpiEvent::OfficeRetry {
+                seconds: d.as_secs(),
+            }),
+        }
+    }
+}
+
+impl AnpiNode {
+    /// Fetch the spaces from the office (redeeming `invite` if given) and
+    /// remember the office.
+    async fn join_office(
+        &self,
+        office_address: String,
+        office: DeviceId,
+        invite: Option<anpi_core::invite::Invite>,
+    ) -> Result<Vec<Space>> {
+        let inner = self.inner()?;
+        let addr = address(&office_address)?;
+        let node = inner.node.clone();
+        let expected = office.clone();
+        on_runtime(async move {
+            let net = NetNode::bind(node, any_for(addr))?;
+            let r = match &invite {
+                Some(invite) => net.join_invite(invite).await,
+                None => net.join(addr, &expected).await,
+            };
+            net.close().await;
+            r.map_err(Into::into)
+        })
+        .await?;
+        let link = OfficeLink {
+            address: office_address,
+            device: office,
+        };
+        let spaces = inner.with(|n| n.adopt_office(&link))?;
+        inner.joined(addr, link.device);
+        Ok(spaces.into_iter().map(Into::into).collect())
+    }
+
+    fn inner(&self) -> Result<Arc<Inner>> {
+        lock(&self.open).clone().ok_or(AnpiError::Closed)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Node) -> anpi_core::Result<T>) -> Result<T> {
+        self.inner()?.with(f)
+    }
+}
+
+/// A space id this device holds.
+fn space_of(node: &Node, id: &str) -> anpi_core::Result<SpaceId> {
+    let space = SpaceId(id.to_string());
+    if node.spaces()?.iter().any(|s| s.id == space) {
+        Ok(space)
+    } else {
+        Err(anpi_core::Error::NotFound(format!("space {id}")))
+    }
+}
+
+/// The incident the lists show: the open one, else the latest.
+fn shown_incident(node: &Node, space: &SpaceId) -> anpi_core::Result<Option<core::Incident>> {
+    Ok(match node.open_incident(space)? {
+        Some(i) => Some(i),
+        None => node.incidents(space)?.into_iter().next(),
+    })
+}
+
+#[uniffi::export]
+impl AnpiNode {
+    /// Open (or create) the data folder `folder`, encrypted with
+    /// `database_key`: 32 random bytes the app keeps in the Android Keystore
+    /// or the iOS Keychain. `language` is `ja` or `en`, for labels.
+    #[uniffi::constructor]
+    pub fn open(folder: String, database_key: Vec<u8>, language: String) -> Result<Arc<Self>> {
+        let lang = match language.as_str() {
+            "ja" | "" => Lang::Ja,
+            "en" => Lang::En,
+            other => {
+                return Err(AnpiError::invalid(format!(
+                    "language {other}: use ja or en"
+                )));
+            }
+        };
+        let key: [u8; 32] = database_key.try_into().map_err(|k: Vec<u8>| {
+            AnpiError::invalid(format!(
+                "the database key must be 32 bytes (it has {}); keep 32 random bytes in the Keystore or Keychain",
+                k.len()
+            ))
+        })?;
+        let dir = PathBuf::from(&folder);
+        std::fs::create_dir_all(&dir).map_err(|e| AnpiError::Storage {
+            message: format!("{folder}: {e}"),
+        })?;
+        let store = SqliteStore::open_encrypted(&dir.join(DB_FILE), &DatabaseKey::from_bytes(key))?;
+        let node = Node::open(store)?;
+        let mut peers = BTreeMap::new();
+        if let Some(link) = node.office()?
+            && let Ok(addr) = address(&link.address)
+        {
+            peers.insert(addr, Peer::office(link.device));
+        }
+        let events = Arc::new(Events::default());
+        let inner = Inner {
+            node: Arc::new(Mutex::new(node)),
+            manual: Arc::new(Manual::new()),
+            local_changes: Arc::new(Notify::new()),
+            events: events.clone(),
+            sync: Mutex::new(None),
+            peers: Mutex::new(peers),
+            changes: AtomicU64::new(0),
+        };
+        Ok(Arc::new(AnpiNode {
+            lang,
+            open: Mutex::new(Some(Arc::new(inner))),
+            events,
+        }))
+    }
+
+    /// Stop sync and events and close the data folder. Every later call
+    /// fails with `Closed`.
+    pub fn shutdown(&self) -> Result<()> {
+        let Some(inner) = lock(&self.open).take() else {
+            return Ok(());
+        };
+        inner.stop_sync();
+        self.events.clear();
+        inner.with(|n| n.maintain().map(|_| ()))
+    }
+
+    // ------------------------------------------------------------ device
+
+    /// This device's id (derived from its key).
+    pub fn device_id(&self) -> Result<String> {
+        self.with(|n| Ok(n.device().0.clone()))
+    }
+
+    /// This device's id in the short form people read out and compare.
+    pub fn device_id_readable(&self) -> Result<String> {
+        self.with(|n| Ok(n.device().readable()))
+    }
+
+    /// Who carries this device.
+    pub fn staff(&self) -> Result<Staff> {
+        self.with(|n| {
+            let s = n.staff();
+            Ok(Staff {
+                name: s.name.clone(),
+                organisation: s.organisation.clone(),
+            })
+        })
+    }
+
+    /// Set who carries this device (recorded on their checks and claims).
+    pub fn set_staff(&self, staff: Staff) -> Result<()> {
+        self.with(|n| n.set_staff(staff.into()))
+    }
+
+    /// The spaces this device holds.
+    pub fn spaces(&self) -> Result<Vec<Space>> {
+        self.with(|n| Ok(n.spaces()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Make a new space with this device as its first admin (an office).
+    pub fn create_space(&self, name: String) -> Result<Space> {
+        let inner = self.inner()?;
+        let space = inner.with(|n| n.create_space(&name))?;
+        inner.changed();
+        Ok(space.into())
+    }
+
+    // ------------------------------------------------------------ roster
+
+    /// Import a roster CSV (UTF-8 or Shift_JIS, DOMAIN.md's columns). All or
+    /// nothing: a bad file imports no row, and the error names every line
+    /// and field at fault.
+    pub fn import_roster(&self, space_id: String, csv: Vec<u8>) -> Result<ImportSummary> {
+        let inner = self.inner()?;
+        let r = roster::read(&csv).map_err(AnpiError::invalid)?;
+        let counts = inner.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let counts = n.upsert_recipients(&space, r.recipients)?;
+            n.maintain()?;
+            Ok(counts)
+        })?;
+        inner.changed();
+        Ok(ImportSummary {
+            added: counts.added as u32,
+            updated: counts.updated as u32,
+            unchanged: counts.unchanged as u32,
+            encoding: r.encoding.to_string(),
+            ignored_columns: r.ignored_columns,
+        })
+    }
+
+    /// The priority list of the open incident (or the roster alone): whom
+    /// to check first, with the reasons.
+    pub fn priority_list(&self, space_id: String) -> Result<Vec<PriorityRow>> {
+        let lang = self.lang;
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let incident = n.open_incident(&space)?;
+            let data = n.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
+            let now = Timestamp::now();
+            let today = now.jst().date_naive();
+            Ok(data
+                .priority_list(&PriorityConfig::default(), now)
+                .iter()
+                .map(|e| PriorityRow::from_core(e, lang, today))
+                .collect())
+        })
+    }
+
+    /// A recipient's page: 様式1, the checks of the current incident and
+    /// claims. The view is written to the audit trail.
+    pub fn recipient(&self, space_id: String, recipient_id: String) -> Result<RecipientDetail> {
+        let lang = self.lang;
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let r = n.recipient(&space, &RecipientId(recipient_id.clone()))?;
+            let (checks, claims) = match shown_incident(n, &space)? {
+                Some(i) => {
+                    let d = n.incident_data(&space, Some(&i.id))?;
+                    (d.checks, d.claims)
+                }
+                None => (vec![], vec![]),
+            };
+            n.record_audit(Action::Viewed, &recipient_id, "recipient record")?;
+            let d = views::recipient_detail(
+                &r.recipient,
+                &r.conflicts,
+                &checks,
+                &claims,
+                Timestamp::now(),
+            );
+            Ok(RecipientDetail {
+                recipient: Recipient::from_core(d.recipient, lang),
+                conflicts: d
+                    .conflicts
+                    .iter()
+                    .map(|c| FieldConflict {
+                        field: c.field.clone(),
+                        values: c.values.clone(),
+                    })
+                    .collect(),
+                history: d
+                    .history
+                    .iter()
+                    .map(|h| HistoryLine::from_core(h, lang))
+                    .collect(),
+                latest: d.latest.map(|c| Check::from_core(c, lang)),
+                claims: d.live_claims.iter().map(|c| Claim::from(*c)).collect(),
+            })
+        })
+    }
+
+    // ------------------------------------------------------------ incidents
+
+    /// The incidents of a space, newest first.
+    pub fn incidents(&self, space_id: String) -> Result<Vec<Incident>> {
+        let lang = self.lang;
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            Ok(n.incidents(&space)?
+                .iter()
+                .map(|i| Incident::from_core(i, lang))
+                .collect())
+        })
+    }
+
+    /// Open an incident (BCP発動). `name` defaults to the kind's Japanese
+    /// name, which everyone on the team reads the same.
+    pub fn start_incident(
+        &self,
+        space_id: String,
+        kind: IncidentKind,
+        name: Option<String>,
+    ) -> Result<Incident> {
+        let inner = self.inner()?;
+        let kind: anpi_core::codes::IncidentKind = kind.into();
+        let i = inner.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let name = name.unwrap_or_else(|| kind.label_ja().to_string());
+            n.start_incident(&space, kind, &name, Timestamp::now())
+        })?;
+        inner.changed();
+        Ok(Incident::from_core(&i, self.lang))
+    }
+
+    /// End the open incident.
+    pub fn end_incident(&self, space_id: String) -> Result<Incident> {
+        let inner = self.inner()?;
+        let i = inner.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let open = n
+                .open_incident(&space)?
+                .ok_or_else(|| anpi_core::Error::NotFound("open incident".into()))?;
+            n.end_incident(&space, &open.id, Timestamp::now())
+        })?;
+        inner.changed();
+        Ok(Incident::from_core(&i, self.lang))
+    }
+
+    /// The open incident's situation board, if one is open.
+    pub fn incident_summary(&self, space_id: String) -> Result<Option<IncidentSummary>> {
+        let lang = self.lang;
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let Some(incident) = n.open_incident(&space)? else {
+                return Ok(None);
+            };
+            let data = n.incident_data(&space, Some(&incident.id))?;
+            let now = Timestamp::now();
+            let config = PriorityConfig::default();
+            let list = data.priority_list(&config, now);
+            let s = views::incident_summary(&incident, &list, data.checks.len(), &config, now);
+            Ok(Some(IncidentSummary {
+                incident: Incident::from_core(&s.incident, lang),
+                recipients: s.recipients as u32,
+                unchecked: s.unchecked as u32,
+                not_reached: s.not_reached as u32,
+                high_priority_not_reached: s.high_priority_not_reached as u32,
+                duplicates: s.duplicates as u32,
+                checks: s.checks as u32,
+                by_result: s
+                    .by_result
+                    .iter()
+                    .map(|(r, count)| {
+                        let result: CheckResult = (*r).into();
+                        ResultCount {
+                            result,
+                            label: result.label(lang),
+                            count: *count as u32,
+                        }
+                    })
+                    .collect(),
+            }))
+        })
+    }
+
+    // ------------------------------------------------------------ checks
+
+    /// The results a check can have, with labels, for the result buttons.
+    pub fn check_results(&self) -> Vec<ResultChoice> {
+        result_choices(self.lang)
+    }
+
+    /// The ways a check can be made, with labels.
+    pub fn check_methods(&self) -> Vec<MethodChoice> {
+        method_choices(self.lang)
+    }
+
+    /// Record a safety check in the open incident. It is on disk when this
+    /// returns, and reaches peers and the office at the next sync.
+    pub fn record_check(&self, space_id: String, check: NewCheck) -> Result<Check> {
+        let inner = self.inner()?;
+        let supersedes = check
+            .supersedes
+            .as_deref()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| AnpiError::invalid(format!("supersedes {s}: {e}")))
+            })
+            .transpose()?;
+        let (space, incident) = inner.open_incident(&space_id)?;
+        let mut new = cnode::NewCheck::new(
+            RecipientId(check.recipient_id),
+            check.method.into(),
+            check.result.into(),
+        );
+        new.note = check.note;
+        new.shelter = check.shelter.filter(|s| !s.is_empty());
+        new.supersedes = supersedes;
+        let c = inner.with(|n| n.record_check(&space, &incident.id, new))?;
+        inner.changed();
+        Ok(Check::from_core(&c, self.lang))
+    }
+
+    /// "向かっています": tell the others someone is on the way, for
+    /// `minutes`.
+    pub fn claim(&self, space_id: String, recipient_id: String, minutes: u32) -> Result<Claim> {
+        let inner = self.inner()?;
+        let (space, incident) = inner.open_incident(&space_id)?;
+        let claim = inner.with(|n| {
+            n.claim(
+                &space,
+                &incident.id,
+                &RecipientId(recipient_id),
+                minutes.into(),
+                Timestamp::now(),
+            )
+        })?;
+        inner.changed();
+        Ok(Claim::from(&claim))
+    }
+
+    /// Withdraw this device's claim. Returns whether there was one.
+    pub fn release(&self, space_id: String, recipient_id: String) -> Result<bool> {
+        let inner = self.inner()?;
+        let (space, incident) = inner.open_incident(&space_id)?;
+        let had = inner.with(|n| n.release(&space, &incident.id, &RecipientId(recipient_id)))?;
+        if had {
+            inner.changed();
+        }
+        Ok(had)
+    }
+
+    /// Duplicate visits in the open (or latest) incident: who, when, with
+    /// what result.
+    pub fn duplicates(&self, space_id: String) -> Result<Vec<Duplicate>> {
+        let lang = self.lang;
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            let Some(incident) = shown_incident(n, &space)? else {
+                return Ok(vec![]);
+            };
+            let data = n.incident_data(&space, Some(&incident.id))?;
+            let names: BTreeMap<&RecipientId, &str> = data
+                .recipients
+                .iter()
+                .map(|r| (&r.id, r.name.as_str()))
+                .collect();
+            Ok(views::duplicates(&data.checks)
+                .iter()
+                .map(|d| Duplicate {
+                    recipient_id: d.recipient.0.clone(),
+                    name: names
+                        .get(d.recipient)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    checks: d.checks.iter().map(|c| Check::from_core(c, lang)).collect(),
+                    despite_claim: d.despite_claim.iter().map(|c| c.0.to_string()).collect(),
+                })
+                .collect())
+        })
+    }
+
+    // ------------------------------------------------------------ members
+
+    /// The members of a space, with whether each entry counts.
+    pub fn members(&self, space_id: String) -> Result<Vec<Member>> {
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            Ok(n.members(&space)?
+                .iter()
+                .map(|(m, s)| Member::from_core(m, *s))
+                .collect())
+        })
+    }
+
+    /// Add a device to a space (admins only), signed by this device.
+    pub fn add_member(
+        &self,
+        space_id: String,
+        device_id_text: String,
+        staff: Staff,
+        role: Role,
+    ) -> Result<Member> {
+        let inner = self.inner()?;
+        let device = device_id(&device_id_text)?;
+        let m = inner.with(|n| {
+            let space = space_of(n, &space_id)?;
+            n.add_member(&space, &device, staff.into(), role.into())
+        })?;
+        inner.members_changed();
+        Ok(Member::from_core(&m, core::MemberStanding::Active))
+    }
+
+    /// Revoke a device (lost, or its carrier left): every device refuses it
+    /// once the revocation reaches them, this one at once.
+    pub fn revoke_member(&self, space_id: String, device_id_text: String) -> Result<Member> {
+        let inner = self.inner()?;
+        let device = device_id(&device_id_text)?;
+        let m = inner.with(|n| {
+            let space = space_of(n, &space_id)?;
+            n.revoke_member(&space, &device)
+        })?;
+        inner.members_changed();
+        Ok(Member::from_core(&m, core::MemberStanding::Revoked))
+    }
+
+    /// An invite for a new phone (admins only): works once, until it
+    /// expires, at the `addresses` (HOST:PORT) where this device listens.
+    pub fn create_invite(
+        &self,
+        space_id: String,
+        staff: Staff,
+        role: Role,
+        addresses: Vec<String>,
+        valid_hours: u32,
+    ) -> Result<Invite> {
+        let inner = self.inner()?;
+        let expires = Timestamp::now().plus_minutes(i64::from(valid_hours) * 60);
+        let invite = inner.with(|n| {
+            let space = space_of(n, &space_id)?;
+            n.create_invite(&space, staff.into(), role.into(), addresses, expires)
+        })?;
+        Ok(Invite {
+            code: invite.encode(),
+            expires_at_ms: millis(expires),
+        })
+    }
+
+    // ------------------------------------------------------------ sync
+
+    /// Join the spaces an admin added this device to, at the office
+    /// `office_address` (HOST:PORT) whose key must prove `office_id`.
+    pub async fn join(&self, office_address: String, office_id: String) -> Result<Vec<Space>> {
+        let office = device_id(&office_id)?;
+        self.join_office(office_address, office, None).await
+    }
+
+    /// Redeem an invite code (`ANPI1-…`, from the office's QR code): the
+    /// office adds this device and sends its spaces.
+    pub async fn join_invite(&self, code: String) -> Result<Vec<Space>> {
+        let invite = anpi_core::invite::Invite::decode(&code)?;
+        let office_address = invite
+            .addresses
+            .first()
+            .cloned()
+            .ok_or_else(|| AnpiError::invalid("the invite names no office address"))?;
+        let office = invite.office.clone();
+        self.join_office(office_address, office, Some(invite)).await
+    }
+
+    /// Start background sync: listen for peers, sync with peers found
+    /// (mDNS, `add_peer`, `config.peers`) and with the office this device
+    /// joined, again after each local change. Returns the address it
+    /// listens on.
+    pub fn start_sync(&self, config: SyncConfig) -> Result<String> {
+        let inner = self.inner()?;
+        let mut sync = lock(&inner.sync);
+        if sync.is_some() {
+            return Err(AnpiError::invalid(
+                "background sync already runs; stop it first",
+            ));
+        }
+        let listen = address(&config.listen)?;
+        let peers = config
+            .peers
+            .iter()
+            .map(|p| address(p).map(|a| (a, None)))
+            .collect::<Result<Vec<_>>>()?;
+        let office = match inner.with(|n| n.office())? {
+            None => None,
+            Some(link) => match address(&link.address) {
+                Ok(a) => Some((a, link.device)),
+                Err(e) => {
+                    // Unresolvable now (no DNS offline): peers still sync,
+                    // and the app hears why the office does not.
+                    inner.events.emit(AnpiEvent::SyncFailed {
+                        address: link.address,
+                        message: e.to_string(),
+                    });
+                    None
+                }
+            },
+        };
+        let office_addr = office.as_ref().map(|(a, _)| *a);
+        if let Some(a) = office_addr {
+            lock(&inner.peers).entry(a).or_default().office = true;
+        }
+        let rt = runtime()?;
+        let _entered = rt.enter();
+        let net = Arc::new(NetNode::bind(inner.node.clone(), listen)?);
+        let listening = net.local_addr()?;
+        let mut discovery: Vec<Arc<dyn Discovery>> = vec![inner.manual.clone()];
+        if config.mdns {
+            discovery.push(Arc::new(Mdns::new(&config.interfaces)?));
+        }
+        let options = Options {
+            discovery,
+            local_changes: inner.local_changes.clone(),
+            office,
+            peers,
+            debounce: Duration::from_millis(config.debounce_ms),
+            ..Default::default()
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = rt.spawn(serve::run(net.clone(), options, tx, stop_rx));
+        rt.spawn(forward(inner.clone(), office_addr, rx));
+        *sync = Some(Running {
+            net,
+            listening,
+            office: office_addr,
+            stop,
+            task,
+        });
+        Ok(listening.to_string())
+    }
+
+    /// Stop background sync (nothing is lost; sessions resume next time).
+    pub fn stop_sync(&self) -> Result<()> {
+        self.inner()?.stop_sync();
+        Ok(())
+    }
+
+    /// A peer the app found itself (Bonjour on iOS, NSD, a QR code on a
+    /// shelter wall): synced with at once while background sync runs.
+    /// Returns false when background sync is not running.
+    pub fn add_peer(&self, address_text: String) -> Result<bool> {
+        let inner = self.inner()?;
+        let addr = address(&address_text)?;
+        Ok(inner.manual.add_peer(addr))
+    }
+
+    /// Sync now with the peer at `address` (HOST:PORT); `peer_id`, when
+    /// given, is the device id its key must prove.
+    pub async fn sync_now(
+        &self,
+        address_text: String,
+        peer_id: Option<String>,
+    ) -> Result<SyncResult> {
+        let inner = self.inner()?;
+        let addr = address(&address_text)?;
+        let expected = peer_id.as_deref().map(device_id).transpose()?;
+        let (running, office) = match &*lock(&inner.sync) {
+            Some(r) => (Some(r.net.clone()), r.office),
+            None => (None, None),
+        };
+        let node = inner.node.clone();
+        let result = on_runtime(async move {
+            Ok(match running {
+                Some(net) => net.sync_with(addr, expected.as_ref()).await,
+                None => match NetNode::bind(node, any_for(addr)) {
+                    Ok(net) => {
+                        let r = net.sync_with(addr, expected.as_ref()).await;
+                        net.close().await;
+                        r
+                    }
+                    Err(e) => Err(e),
+                },
+            })
+        })
+        .await?;
+        inner.session_done(addr, Some(addr) == office, &result);
+        Ok(SyncResult::from(&result?))
+    }
+
+    /// How sync stands with each peer known: last sync, last error,
+    /// changes not yet passed on.
+    pub fn sync_status(&self) -> Result<Vec<PeerStatus>> {
+        Ok(self.inner()?.peer_statuses())
+    }
+
+    /// Hear what happens. The first event is the sync status now; then
+    /// changes as they come. Events stop when the handle is dropped.
+    pub fn subscribe(&self, listener: Arc<dyn AnpiListener>) -> Result<Arc<EventHandle>> {
+        let inner = self.inner()?;
+        self.events.subscribe(listener, inner.status())
+    }
+}
+
+impl Drop for AnpiNode {
+    fn drop(&mut self) {
+        if let Some(inner) = lock(&self.open).take() {
+            inner.stop_sync();
+        }
+    }
+}

@@ -1,0 +1,229 @@
+"""The phone SDK driven from Python through the generated bindings: the same
+scenario as the Kotlin (android/jvm-test) and Swift (ios/linux-test) suites,
+against the real library. Run by tests/python/run."""
+
+import asyncio
+import os
+import pathlib
+import tempfile
+import threading
+import time
+import unittest
+
+import anpi_ffi as anpi
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROSTER = (HERE.parent / "sdk" / "roster.csv").read_bytes()
+BAD_ROSTER = (HERE.parent / "sdk" / "bad-roster.csv").read_bytes()
+
+
+def key(byte):
+    return bytes([byte]) * 32
+
+
+def check(recipient, result, method=anpi.CheckMethod.VISIT, note=""):
+    return anpi.NewCheck(recipient_id=recipient, method=method, result=result,
+                         note=note, shelter=None, supersedes=None)
+
+
+class Recorder(anpi.AnpiListener):
+    """Keeps every event; wait() blocks until one matches."""
+
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def on_event(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=20):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for e in self.events:
+                    if pred(e):
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching event in {timeout}s: {self.events}")
+                self.cond.wait(left)
+
+
+class Thrower(anpi.AnpiListener):
+    def __init__(self):
+        self.calls = 0
+
+    def on_event(self, event):
+        self.calls += 1
+        raise ValueError("the app's listener broke")
+
+
+class Office:
+    """An office node with a space, the roster and an open earthquake."""
+
+    def __init__(self, folder):
+        self.node = anpi.AnpiNode.open(folder, key(1), "ja")
+        self.node.set_staff(anpi.Staff(name="事務所 管理者", organisation="A居宅"))
+        self.space = self.node.create_space("A居宅介護支援事業所").id
+        self.node.import_roster(self.space, ROSTER)
+        self.node.start_incident(self.space, anpi.IncidentKind.EARTHQUAKE, None)
+
+
+class SdkTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = pathlib.Path(self.tmp.name)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_open_import_list_and_record(self):
+        office = Office(str(self.dir / "office"))
+        rows = office.node.priority_list(office.space)
+        self.assertEqual(len(rows), 4)
+        first = rows[0]
+        self.assertEqual(first.rank, 1)
+        self.assertEqual(first.recipient_id, "R0001")
+        self.assertIn("人工呼吸器", "・".join(first.reasons))
+        self.assertEqual(first.standing, anpi.Standing.NOT_REACHED)
+
+        saved = office.node.record_check(office.space, check("R0001", anpi.CheckResult.SAFE))
+        self.assertEqual(saved.result_label, "無事")
+        self.assertEqual(saved.organisation, "A居宅")
+        row = [r for r in office.node.priority_list(office.space) if r.recipient_id == "R0001"][0]
+        self.assertEqual(row.standing, anpi.Standing.SETTLED)
+        self.assertEqual(row.latest.id, saved.id)
+
+        detail = office.node.recipient(office.space, "R0001")
+        self.assertEqual(detail.recipient.name, "佐藤 ハル")
+        self.assertIn("人工呼吸器", detail.recipient.plan.medical_devices)
+        self.assertEqual([h.check.id for h in detail.history], [saved.id])
+
+        summary = office.node.incident_summary(office.space)
+        self.assertEqual(summary.recipients, 4)
+        self.assertEqual(summary.checks, 1)
+        self.assertEqual(summary.unchecked, 3)
+
+        claim = office.node.claim(office.space, "R0002", 30)
+        self.assertEqual(claim.staff, "事務所 管理者")
+        self.assertTrue(office.node.release(office.space, "R0002"))
+        self.assertFalse(office.node.release(office.space, "R0002"))
+        labels = [c.label for c in office.node.check_results()]
+        self.assertIn("連絡不通", labels)
+        office.node.shutdown()
+
+        # Reopened with its key, everything is there.
+        again = anpi.AnpiNode.open(str(self.dir / "office"), key(1), "en")
+        row = [r for r in again.priority_list(office.space) if r.recipient_id == "R0001"][0]
+        self.assertEqual(row.latest.result_label, "safe")
+        self.assertEqual(len(again.incidents(office.space)), 1)
+        again.shutdown()
+
+    def test_errors_reach_python_as_exceptions(self):
+        folder = str(self.dir / "office")
+        office = Office(folder)
+        with self.assertRaises(anpi.AnpiError.InvalidInput) as bad:
+            office.node.import_roster(office.space, BAD_ROSTER)
+        self.assertIn("3行目", str(bad.exception))  # the line at fault
+        self.assertIn("要介護度", str(bad.exception))  # and the field
+        self.assertEqual(len(office.node.priority_list(office.space)), 4)  # nothing half-imported
+        with self.assertRaises(anpi.AnpiError.NotFound):
+            office.node.record_check(office.space, check("R9999", anpi.CheckResult.SAFE))
+        with self.assertRaises(anpi.AnpiError.NotFound):
+            office.node.priority_list("no-such-space")
+        office.node.end_incident(office.space)
+        with self.assertRaises(anpi.AnpiError.NoOpenIncident):
+            office.node.record_check(office.space, check("R0001", anpi.CheckResult.SAFE))
+        with self.assertRaises(anpi.AnpiError.InvalidInput):
+            anpi.AnpiNode.open(str(self.dir / "x"), b"short", "ja")
+        office.node.shutdown()
+        with self.assertRaises(anpi.AnpiError.Closed):
+            office.node.priority_list(office.space)
+        with self.assertRaises(anpi.AnpiError.WrongKey):
+            anpi.AnpiNode.open(folder, key(2), "ja")
+
+    def test_listeners_hear_changes_and_a_throwing_one_does_not_crash(self):
+        office = Office(str(self.dir / "office"))
+        heard = Recorder()
+        handle = office.node.subscribe(heard)
+        first = heard.wait(lambda e: True)
+        self.assertIsInstance(first, anpi.AnpiEvent.STATUS)
+        self.assertFalse(first.running)
+
+        thrower = Thrower()
+        bad = office.node.subscribe(thrower)
+        office.node.record_check(office.space, check("R0003", anpi.CheckResult.ABSENT))
+        heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.DATA_CHANGED) and e.local)
+        deadline = time.monotonic() + 10
+        while bad.listener_failures() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(bad.listener_failures(), 2)
+        self.assertIn("the app's listener broke", bad.last_listener_error())
+        # The node goes on working after the listener threw.
+        self.assertEqual(len(office.node.priority_list(office.space)), 4)
+
+        handle.cancel()
+        count = len(heard.events)
+        office.node.record_check(office.space, check("R0004", anpi.CheckResult.SAFE))
+        time.sleep(0.3)
+        self.assertEqual(len(heard.events), count)
+        office.node.shutdown()
+
+    def test_two_nodes_sync_over_loopback_quic(self):
+        asyncio.run(self.two_nodes())
+
+    async def two_nodes(self):
+        office = Office(str(self.dir / "office"))
+        office_id = office.node.device_id()
+        heard = Recorder()
+        handle = office.node.subscribe(heard)
+        addr = office.node.start_sync(anpi.SyncConfig(
+            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+
+        phone = anpi.AnpiNode.open(str(self.dir / "phone"), key(3), "ja")
+        office.node.add_member(office.space, phone.device_id(),
+                               anpi.Staff(name="佐藤 美咲", organisation="B訪問看護"),
+                               anpi.Role.CARE_MANAGER)
+        spaces = await phone.join(addr, office_id)
+        self.assertEqual([s.id for s in spaces], [office.space])
+        self.assertEqual(phone.staff().name, "佐藤 美咲")
+        self.assertEqual(len(phone.priority_list(office.space)), 4)
+
+        # Both visit the same person without knowing of each other.
+        phone.record_check(office.space, check("R0002", anpi.CheckResult.SAFE))
+        office.node.record_check(office.space, check("R0002", anpi.CheckResult.SAFE_NEEDS_SUPPORT,
+                                                     method=anpi.CheckMethod.PHONE))
+        status = phone.sync_status()
+        self.assertEqual(status[0].pending_changes, 1)
+        result = await phone.sync_now(addr, office_id)
+        self.assertEqual(result.peer_id, office_id)
+        self.assertGreater(result.documents_changed, 0)
+        self.assertEqual(phone.sync_status()[0].pending_changes, 0)
+
+        for node in (office.node, phone):
+            dups = node.duplicates(office.space)
+            self.assertEqual([d.recipient_id for d in dups], ["R0002"])
+            self.assertEqual(sorted(c.organisation for c in dups[0].checks), ["A居宅", "B訪問看護"])
+        heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.SYNCED) and e.result.peer_id == phone.device_id())
+        heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.DATA_CHANGED) and not e.local)
+
+        # An invite: a second phone joins once; the code is spent after.
+        invite = office.node.create_invite(office.space, anpi.Staff(name="高木 健", organisation="A居宅"),
+                                           anpi.Role.CARE_MANAGER, [addr], 24)
+        second = anpi.AnpiNode.open(str(self.dir / "second"), key(4), "ja")
+        spaces = await second.join_invite(invite.code)
+        self.assertEqual([s.id for s in spaces], [office.space])
+        self.assertEqual(len(second.duplicates(office.space)), 1)
+        third = anpi.AnpiNode.open(str(self.dir / "third"), key(5), "ja")
+        with self.assertRaises(anpi.AnpiError.Network):
+            await third.join_invite(invite.code)
+
+        handle.cancel()
+        for n in (phone, second, third, office.node):
+            n.shutdown()
+
+
+if __name__ == "__main__":
+    unittest.main()
