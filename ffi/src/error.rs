@@ -6,6 +6,8 @@ use anpi_core::Error as CoreError;
 
 /// What went wrong, for an app to act on.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
+// Fields are named `detail`, not `message`: Kotlin exceptions already have
+// a `message`, and a field of that name does not compile there.
 pub enum AnpiError {
     /// The database key does not open this data folder (a different key,
     /// or not an anpi database).
@@ -13,70 +15,68 @@ pub enum AnpiError {
     WrongKey,
     /// Input the app passed is not valid: a code, an id, a roster file
     /// (the message names the line and the field).
-    #[error("{message}")]
+    #[error("{detail}")]
     InvalidInput {
         /// What and where.
-        message: String,
+        detail: String,
     },
     /// The recipient, space, incident or member does not exist here.
-    #[error("{message}")]
+    #[error("{detail}")]
     NotFound {
         /// What was looked for.
-        message: String,
+        detail: String,
     },
     /// No incident is open in this space: checks and claims need one.
     #[error("no open incident in this space")]
     NoOpenIncident,
     /// This device may not do that (not an admin of the space).
-    #[error("{message}")]
+    #[error("{detail}")]
     NotAllowed {
         /// Why.
-        message: String,
+        detail: String,
     },
     /// A peer or the office could not be reached, refused this device, or
     /// the session broke off. Nothing was lost; try again later.
-    #[error("{message}")]
+    #[error("{detail}")]
     Network {
         /// What happened.
-        message: String,
+        detail: String,
     },
     /// The data folder could not be read or written (disk full, damaged).
-    #[error("{message}")]
+    #[error("{detail}")]
     Storage {
         /// What happened.
-        message: String,
+        detail: String,
     },
     /// The node was shut down; open it again.
     #[error("the node is shut down")]
     Closed,
     /// A listener implemented by the app failed (threw).
-    #[error("the app's listener failed: {message}")]
+    #[error("the app's listener failed: {detail}")]
     Listener {
         /// What it reported.
-        message: String,
+        detail: String,
     },
 }
 
 impl AnpiError {
     pub(crate) fn invalid(message: impl std::fmt::Display) -> Self {
         AnpiError::InvalidInput {
-            message: message.to_string(),
+            detail: message.to_string(),
         }
     }
 }
 
 impl From<CoreError> for AnpiError {
     fn from(e: CoreError) -> Self {
-        let message = e.to_string();
+        let detail = e.to_string();
         match e {
             CoreError::WrongKey => AnpiError::WrongKey,
-            CoreError::NotFound(_) => AnpiError::NotFound { message },
-            CoreError::Invalid(_) | CoreError::UnknownCode(_) => {
-                AnpiError::InvalidInput { message }
-            }
-            CoreError::Sync(_) | CoreError::Network(_) => AnpiError::Network { message },
-            CoreError::NotAllowed(_) => AnpiError::NotAllowed { message },
-            _ => AnpiError::Storage { message },
+            CoreError::NotFound(_) => AnpiError::NotFound { detail },
+            CoreError::Invalid(_) | CoreError::UnknownCode(_) => AnpiError::InvalidInput { detail },
+            CoreError::Sync(_) | CoreError::Network(_) => AnpiError::Network { detail },
+            CoreError::NotAllowed(_) => AnpiError::NotAllowed { detail },
+            _ => AnpiError::Storage { detail },
         }
     }
 }
@@ -85,6 +85,6 @@ impl From<CoreError> for AnpiError {
 // back as an error, never as a crash.
 impl From<uniffi::UnexpectedUniFFICallbackError> for AnpiError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        AnpiError::Listener { message: e.reason }
+        AnpiError::Listener { detail: e.reason }
     }
 }

@@ -70,7 +70,7 @@ impl Events {
                 }
             })
             .map_err(|e| AnpiError::Listener {
-                message: format!("could not start event delivery: {e}"),
+                detail: format!("could not start event delivery: {e}"),
             })?;
         self.subscribers
             .lock()

@@ -382,7 +382,7 @@ impl AnpiNode {
         })?;
         let dir = PathBuf::from(&folder);
         std::fs::create_dir_all(&dir).map_err(|e| AnpiError::Storage {
-            message: format!("{folder}: {e}"),
+            detail: format!("{folder}: {e}"),
         })?;
         let store = SqliteStore::open_encrypted(&dir.join(DB_FILE), &DatabaseKey::from_bytes(key))?;
         let node = Node::open(store)?;

@@ -26,7 +26,7 @@ pub(crate) fn runtime() -> Result<&'static Runtime, AnpiError> {
         })
         .as_ref()
         .map_err(|e| AnpiError::Network {
-            message: format!("could not start the network runtime: {e}"),
+            detail: format!("could not start the network runtime: {e}"),
         })
 }
 
@@ -39,6 +39,6 @@ pub(crate) async fn on_runtime<T: Send + 'static>(
         .spawn(fut)
         .await
         .map_err(|e| AnpiError::Network {
-            message: format!("the network task stopped: {e}"),
+            detail: format!("the network task stopped: {e}"),
         })?
 }

@@ -1,0 +1,143 @@
+package jp.anpi
+
+import jp.anpi.ffi.AnpiEvent
+import jp.anpi.ffi.AnpiListener
+import jp.anpi.ffi.AnpiNode
+import jp.anpi.ffi.Check
+import jp.anpi.ffi.Claim
+import jp.anpi.ffi.Duplicate
+import jp.anpi.ffi.ImportSummary
+import jp.anpi.ffi.Incident
+import jp.anpi.ffi.IncidentKind
+import jp.anpi.ffi.IncidentSummary
+import jp.anpi.ffi.Invite
+import jp.anpi.ffi.Member
+import jp.anpi.ffi.NewCheck
+import jp.anpi.ffi.PeerStatus
+import jp.anpi.ffi.PriorityRow
+import jp.anpi.ffi.RecipientDetail
+import jp.anpi.ffi.Role
+import jp.anpi.ffi.Space
+import jp.anpi.ffi.Staff
+import jp.anpi.ffi.SyncConfig
+import jp.anpi.ffi.SyncResult
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.withContext
+
+/**
+ * anpi for a Kotlin app: the generated [AnpiNode] behind suspend functions
+ * that do their disk work on [io] (never the main thread), and the node's
+ * events as a [Flow]. Errors arrive as [jp.anpi.ffi.AnpiException]
+ * subclasses: `WrongKey`, `InvalidInput`, `NotFound`, `NoOpenIncident`,
+ * `NotAllowed`, `Network`, `Storage`, `Closed`, `Listener`.
+ */
+class Anpi private constructor(
+    /** The generated node, for what this layer does not wrap. */
+    val node: AnpiNode,
+    private val io: CoroutineDispatcher,
+) : AutoCloseable {
+    companion object {
+        /**
+         * Open (or create) the data folder [folder], encrypted with
+         * [databaseKey] (32 random bytes kept in the Android Keystore).
+         */
+        suspend fun open(
+            folder: String,
+            databaseKey: ByteArray,
+            language: String = "ja",
+            io: CoroutineDispatcher = Dispatchers.IO,
+        ): Anpi = withContext(io) { Anpi(AnpiNode.open(folder, databaseKey, language), io) }
+
+        /** A sync config with the defaults a phone uses. */
+        fun syncConfig(
+            listen: String = "0.0.0.0:0",
+            mdns: Boolean = false,
+            interfaces: List<String> = emptyList(),
+            peers: List<String> = emptyList(),
+            debounceMs: Long = 2000,
+        ) = SyncConfig(listen, mdns, interfaces, peers, debounceMs.toULong())
+    }
+
+    val deviceId: String get() = node.deviceId()
+    val readableDeviceId: String get() = node.deviceIdReadable()
+
+    suspend fun spaces(): List<Space> = withContext(io) { node.spaces() }
+    suspend fun createSpace(name: String): Space = withContext(io) { node.createSpace(name) }
+    suspend fun setStaff(name: String, organisation: String) =
+        withContext(io) { node.setStaff(Staff(name, organisation)) }
+    suspend fun staff(): Staff = withContext(io) { node.staff() }
+
+    suspend fun importRoster(space: String, csv: ByteArray): ImportSummary =
+        withContext(io) { node.importRoster(space, csv) }
+    suspend fun priorityList(space: String): List<PriorityRow> = withContext(io) { node.priorityList(space) }
+    suspend fun recipient(space: String, id: String): RecipientDetail = withContext(io) { node.recipient(space, id) }
+
+    suspend fun incidents(space: String): List<Incident> = withContext(io) { node.incidents(space) }
+    suspend fun startIncident(space: String, kind: IncidentKind, name: String? = null): Incident =
+        withContext(io) { node.startIncident(space, kind, name) }
+    suspend fun endIncident(space: String): Incident = withContext(io) { node.endIncident(space) }
+    suspend fun incidentSummary(space: String): IncidentSummary? = withContext(io) { node.incidentSummary(space) }
+
+    suspend fun recordCheck(space: String, check: NewCheck): Check = withContext(io) { node.recordCheck(space, check) }
+    suspend fun claim(space: String, recipient: String, minutes: Int = 30): Claim =
+        withContext(io) { node.claim(space, recipient, minutes.toUInt()) }
+    suspend fun release(space: String, recipient: String): Boolean = withContext(io) { node.release(space, recipient) }
+    suspend fun duplicates(space: String): List<Duplicate> = withContext(io) { node.duplicates(space) }
+
+    suspend fun members(space: String): List<Member> = withContext(io) { node.members(space) }
+    suspend fun addMember(space: String, deviceId: String, staff: Staff, role: Role): Member =
+        withContext(io) { node.addMember(space, deviceId, staff, role) }
+    suspend fun revokeMember(space: String, deviceId: String): Member =
+        withContext(io) { node.revokeMember(space, deviceId) }
+    suspend fun createInvite(space: String, staff: Staff, role: Role, addresses: List<String>, validHours: Int = 24): Invite =
+        withContext(io) { node.createInvite(space, staff, role, addresses, validHours.toUInt()) }
+
+    suspend fun join(officeAddress: String, officeId: String): List<Space> = node.join(officeAddress, officeId)
+    suspend fun joinInvite(code: String): List<Space> = node.joinInvite(code)
+
+    /** Start background sync; returns the address it listens on. */
+    suspend fun startSync(config: SyncConfig = syncConfig()): String = withContext(io) { node.startSync(config) }
+    suspend fun stopSync() = withContext(io) { node.stopSync() }
+    fun addPeer(address: String): Boolean = node.addPeer(address)
+    suspend fun syncNow(address: String, peerId: String? = null): SyncResult = node.syncNow(address, peerId)
+    fun syncStatus(): List<PeerStatus> = node.syncStatus()
+
+    /**
+     * The node's events: the sync status first, then changes. Collecting
+     * subscribes; cancelling the collector stops the events. Events are
+     * buffered, so a slow collector never blocks the node.
+     */
+    fun events(): Flow<AnpiEvent> = callbackFlow {
+        val handle = node.subscribe(object : AnpiListener {
+            override fun onEvent(event: AnpiEvent) {
+                trySend(event)
+            }
+        })
+        awaitClose {
+            handle.cancel()
+            handle.destroy()
+        }
+    }.buffer(Channel.UNLIMITED)
+
+    /** Stop sync and events and close the data folder. */
+    override fun close() {
+        node.shutdown()
+        node.destroy()
+    }
+}
+
+/** A check as recorded from the big result buttons. */
+fun newCheck(
+    recipientId: String,
+    result: jp.anpi.ffi.CheckResult,
+    method: jp.anpi.ffi.CheckMethod = jp.anpi.ffi.CheckMethod.VISIT,
+    note: String = "",
+    shelter: String? = null,
+    supersedes: String? = null,
+) = NewCheck(recipientId, method, result, note, shelter, supersedes)

@@ -1,0 +1,227 @@
+package jp.anpi.test
+
+import java.io.File
+import java.nio.file.Files
+import java.util.concurrent.CopyOnWriteArrayList
+import jp.anpi.Anpi
+import jp.anpi.ffi.AnpiEvent
+import jp.anpi.ffi.AnpiException
+import jp.anpi.ffi.AnpiListener
+import jp.anpi.ffi.AnpiNode
+import jp.anpi.ffi.CheckMethod
+import jp.anpi.ffi.CheckResult
+import jp.anpi.ffi.IncidentKind
+import jp.anpi.ffi.Role
+import jp.anpi.ffi.Staff
+import jp.anpi.ffi.Standing
+import jp.anpi.newCheck
+import kotlinx.coroutines.flow.filterIsInstance
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.flow.onEach
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.After
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Before
+import org.junit.Test
+
+/**
+ * The phone SDK from Kotlin on the host JVM, against the real library: the
+ * same scenario as the Python and Swift suites.
+ */
+class AnpiTest {
+    private lateinit var dir: File
+    private val fixtures = File(System.getProperty("anpi.fixtures"))
+    private val roster get() = File(fixtures, "roster.csv").readBytes()
+
+    private fun key(b: Int) = ByteArray(32) { b.toByte() }
+
+    @Before
+    fun setUp() {
+        dir = Files.createTempDirectory("anpi-kotlin").toFile()
+    }
+
+    @After
+    fun tearDown() {
+        dir.deleteRecursively()
+    }
+
+    /** An office node with a space, the roster and an open earthquake. */
+    private suspend fun office(name: String = "office"): Pair<Anpi, String> {
+        val office = Anpi.open(File(dir, name).path, key(1))
+        office.setStaff("事務所 管理者", "A居宅")
+        val space = office.createSpace("A居宅介護支援事業所").id
+        office.importRoster(space, roster)
+        office.startIncident(space, IncidentKind.EARTHQUAKE)
+        return office to space
+    }
+
+    private inline fun <reified E : Throwable> assertThrows(block: () -> Unit): E {
+        try {
+            block()
+        } catch (e: Throwable) {
+            if (e is E) return e
+            throw AssertionError("expected ${E::class.simpleName}, got $e", e)
+        }
+        fail("expected ${E::class.simpleName}, nothing was thrown")
+        throw IllegalStateException()
+    }
+
+    @Test
+    fun openImportListAndRecord() = runBlocking {
+        val (office, space) = office()
+        val rows = office.priorityList(space)
+        assertEquals(4, rows.size)
+        assertEquals("R0001", rows[0].recipientId)
+        assertTrue(rows[0].reasons.joinToString("・").contains("人工呼吸器"))
+        assertEquals(Standing.NOT_REACHED, rows[0].standing)
+
+        val saved = office.recordCheck(space, newCheck("R0001", CheckResult.SAFE))
+        assertEquals("無事", saved.resultLabel)
+        assertEquals("A居宅", saved.organisation)
+        val row = office.priorityList(space).first { it.recipientId == "R0001" }
+        assertEquals(Standing.SETTLED, row.standing)
+        assertEquals(saved.id, row.latest?.id)
+
+        val detail = office.recipient(space, "R0001")
+        assertEquals("佐藤 ハル", detail.recipient.name)
+        assertTrue(detail.recipient.plan.medicalDevices.contains("人工呼吸器"))
+        assertEquals(listOf(saved.id), detail.history.map { it.check.id })
+
+        val summary = office.incidentSummary(space)!!
+        assertEquals(4u, summary.recipients)
+        assertEquals(1u, summary.checks)
+        assertEquals(3u, summary.unchecked)
+
+        assertEquals("事務所 管理者", office.claim(space, "R0002").staff)
+        assertTrue(office.release(space, "R0002"))
+        assertFalse(office.release(space, "R0002"))
+        assertTrue(office.node.checkResults().any { it.label == "連絡不通" })
+        office.close()
+
+        val again = Anpi.open(File(dir, "office").path, key(1), language = "en")
+        assertEquals("safe", again.priorityList(space).first { it.recipientId == "R0001" }.latest?.resultLabel)
+        again.close()
+    }
+
+    @Test
+    fun errorsAreKotlinExceptions() = runBlocking {
+        val (office, space) = office()
+        val bad = assertThrows<AnpiException.InvalidInput> {
+            runBlocking { office.importRoster(space, File(fixtures, "bad-roster.csv").readBytes()) }
+        }
+        assertTrue(bad.message!!, bad.message!!.contains("3行目") && bad.message!!.contains("要介護度"))
+        assertEquals(4, office.priorityList(space).size)
+        assertThrows<AnpiException.NotFound> {
+            runBlocking { office.recordCheck(space, newCheck("R9999", CheckResult.SAFE)) }
+        }
+        assertThrows<AnpiException.NotFound> { runBlocking { office.priorityList("no-such-space") } }
+        office.endIncident(space)
+        assertThrows<AnpiException.NoOpenIncident> {
+            runBlocking { office.recordCheck(space, newCheck("R0001", CheckResult.SAFE)) }
+        }
+        assertThrows<AnpiException.InvalidInput> { AnpiNode.open(File(dir, "x").path, ByteArray(5), "ja") }
+        office.node.shutdown()
+        assertThrows<AnpiException.Closed> { office.node.priorityList(space) }
+        office.node.destroy()
+        assertThrows<AnpiException.WrongKey> { AnpiNode.open(File(dir, "office").path, key(2), "ja") }
+        Unit
+    }
+
+    @Test
+    fun listenersHearChangesAndAThrowingOneDoesNotCrash() = runBlocking {
+        val (office, space) = office()
+        val first = withTimeout(10_000) { office.events().first() }
+        assertTrue(first is AnpiEvent.Status && !first.running)
+
+        // Collect on another thread, and wait for the subscription's first
+        // event so that the change below cannot come before it.
+        val subscribed = CompletableDeferred<Unit>()
+        val changed = async(Dispatchers.Default) {
+            withTimeout(10_000) {
+                office.events()
+                    .onEach { if (it is AnpiEvent.Status) subscribed.complete(Unit) }
+                    .filterIsInstance<AnpiEvent.DataChanged>()
+                    .first()
+            }
+        }
+        val thrower = object : AnpiListener {
+            override fun onEvent(event: AnpiEvent) = throw IllegalStateException("the app's listener broke")
+        }
+        val bad = office.node.subscribe(thrower)
+        subscribed.await()
+        office.recordCheck(space, newCheck("R0003", CheckResult.ABSENT))
+        assertTrue(changed.await().local)
+        val deadline = System.currentTimeMillis() + 10_000
+        while (bad.listenerFailures() < 2uL && System.currentTimeMillis() < deadline) Thread.sleep(50)
+        assertTrue(bad.listenerFailures() >= 2uL)
+        assertTrue(bad.lastListenerError()!!.contains("the app's listener broke"))
+        assertEquals(4, office.priorityList(space).size)
+
+        val heard = CopyOnWriteArrayList<AnpiEvent>()
+        val handle = office.node.subscribe(object : AnpiListener {
+            override fun onEvent(event: AnpiEvent) { heard.add(event) }
+        })
+        Thread.sleep(100)
+        handle.cancel()
+        val count = heard.size
+        office.recordCheck(space, newCheck("R0004", CheckResult.SAFE))
+        Thread.sleep(300)
+        assertEquals(count, heard.size)
+        bad.destroy()
+        office.close()
+    }
+
+    @Test
+    fun twoNodesSyncOverLoopbackQuic() = runBlocking {
+        val (office, space) = office()
+        val officeId = office.deviceId
+        val subscribed = CompletableDeferred<Unit>()
+        val synced = async(Dispatchers.Default) {
+            withTimeout(20_000) {
+                office.events()
+                    .onEach { if (it is AnpiEvent.Status) subscribed.complete(Unit) }
+                    .filterIsInstance<AnpiEvent.Synced>()
+                    .first()
+            }
+        }
+        subscribed.await()
+        val addr = office.startSync(Anpi.syncConfig(listen = "127.0.0.1:0", debounceMs = 200))
+
+        val phone = Anpi.open(File(dir, "phone").path, key(3))
+        office.addMember(space, phone.deviceId, Staff("佐藤 美咲", "B訪問看護"), Role.CARE_MANAGER)
+        assertEquals(listOf(space), phone.join(addr, officeId).map { it.id })
+        assertEquals("佐藤 美咲", phone.staff().name)
+        assertEquals(4, phone.priorityList(space).size)
+
+        phone.recordCheck(space, newCheck("R0002", CheckResult.SAFE))
+        office.recordCheck(space, newCheck("R0002", CheckResult.SAFE_NEEDS_SUPPORT, CheckMethod.PHONE))
+        assertEquals(1uL, phone.syncStatus()[0].pendingChanges)
+        val result = phone.syncNow(addr, officeId)
+        assertEquals(officeId, result.peerId)
+        assertTrue(result.documentsChanged > 0u)
+        assertEquals(0uL, phone.syncStatus()[0].pendingChanges)
+
+        for (node in listOf(office, phone)) {
+            val dups = node.duplicates(space)
+            assertEquals(listOf("R0002"), dups.map { it.recipientId })
+            assertEquals(listOf("A居宅", "B訪問看護"), dups[0].checks.map { it.organisation }.sorted())
+        }
+        assertEquals(phone.deviceId, synced.await().result.peerId)
+
+        val invite = office.createInvite(space, Staff("高木 健", "A居宅"), Role.CARE_MANAGER, listOf(addr))
+        val second = Anpi.open(File(dir, "second").path, key(4))
+        assertEquals(listOf(space), second.joinInvite(invite.code).map { it.id })
+        assertEquals(1, second.duplicates(space).size)
+        val third = Anpi.open(File(dir, "third").path, key(5))
+        assertThrows<AnpiException.Network> { runBlocking { third.joinInvite(invite.code) } }
+
+        for (n in listOf(phone, second, third, office)) n.close()
+    }
+}
