@@ -295,6 +295,14 @@ enum AreaCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// 支援代行: bring the checks partner agencies made in an area space
+    /// for this office's recipients into the office's open incident (its
+    /// list, duplicates and 様式2). Safe to repeat.
+    Collect {
+        /// The area space (name or id).
+        #[arg(long)]
+        from: String,
+    },
     /// Disaster exceptions declared in the area spaces this device holds.
     Exceptions {
         /// JSON for scripts.
@@ -704,6 +712,7 @@ fn main() -> ExitCode {
                 exception_hours,
                 reason,
             } => sharing::area_share(lang, n, &to, exception_hours, reason.as_deref()),
+            AreaCommand::Collect { from } => sharing::area_collect(lang, n, &from),
             AreaCommand::Exceptions { json } => sharing::area_exceptions(lang, n, json),
         }),
         Command::Consent {

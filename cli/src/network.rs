@@ -494,6 +494,8 @@ fn print_event(lang: Lang, me: &DeviceId, e: &Event) {
         }
         (Lang::Ja, Event::PeerFound(a)) => println!("近くの端末を発見: {a}"),
         (Lang::En, Event::PeerFound(a)) => println!("found a nearby device: {a}"),
+        // The report at the end says what a session did.
+        (_, Event::Syncing(_)) => {}
         (_, Event::Synced(r)) => print_report(lang, r),
         (Lang::Ja, Event::Failed { addr, error }) => println!("  {addr} との同期に失敗: {error}"),
         (Lang::En, Event::Failed { addr, error }) => println!("  sync with {addr} failed: {error}"),

@@ -78,22 +78,43 @@ pub fn area_share(
     let r = node.share_to_area(&office.id, &area.id)?;
     match lang {
         Lang::Ja => println!(
-            "「{}」から「{}」へ提供: 同意あり {} 名・例外による提供 {} 名・提供しなかった {} 名（項目: {}）",
+            "「{}」から「{}」へ提供: 同意あり {} 名・例外による提供 {} 名・提供しなかった {} 名・同意撤回で削除 {} 名（項目: {}）",
             office.name,
             area.name,
             r.with_consent,
             r.under_exception,
             r.withheld,
+            r.removed,
             anpi_core::sharing::SHARED_ITEMS
         ),
         Lang::En => println!(
-            "shared from \"{}\" with \"{}\": {} with consent, {} under the disaster exception, {} withheld (items: {})",
+            "shared from \"{}\" with \"{}\": {} with consent, {} under the disaster exception, {} withheld, {} removed as consent was withdrawn (items: {})",
             office.name,
             area.name,
             r.with_consent,
             r.under_exception,
             r.withheld,
+            r.removed,
             anpi_core::sharing::SHARED_ITEMS
+        ),
+    }
+    Ok(())
+}
+
+/// `area collect`.
+pub fn area_collect(lang: Lang, node: &mut Node, from: &str) -> Result<()> {
+    let area = crate::named_space(node, from)?;
+    let office = origin(node, &area)?;
+    let r = node.collect_area_checks(&office.id, &area.id)?;
+    node.maintain()?;
+    match lang {
+        Lang::Ja => println!(
+            "「{}」で連携先が行った安否確認 {} 件を「{}」の災害「{}」に取り込みました（取り込み済み {} 件）",
+            area.name, r.collected, office.name, r.incident.name, r.already
+        ),
+        Lang::En => println!(
+            "collected {} checks partner agencies made in \"{}\" into \"{}\", incident \"{}\" ({} collected before)",
+            r.collected, area.name, office.name, r.incident.name, r.already
         ),
     }
     Ok(())

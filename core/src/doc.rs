@@ -533,6 +533,15 @@ pub fn put_recipient(doc: &mut AutoCommit, r: &Recipient) -> Result<()> {
     Ok(())
 }
 
+/// Remove a recipient (an area space's copy whose consent was withdrawn).
+pub fn remove_recipient(doc: &mut AutoCommit, id: &RecipientId) -> Result<()> {
+    let recipients = top(doc, RECIPIENTS)?;
+    if doc.get(&recipients, id.as_str())?.is_some() {
+        doc.delete(&recipients, id.as_str())?;
+    }
+    Ok(())
+}
+
 fn hydrate_recipient(doc: &AutoCommit, recipients: &ObjId, key: &str) -> Result<Recipient> {
     let stored: StoredRecipient = autosurgeon::hydrate_prop(doc, recipients, key)?;
     Ok(stored.into_recipient(RecipientId(key.to_string())))
@@ -719,8 +728,16 @@ pub const CHECKS_PER_BUCKET: usize = 256;
 /// Add a check made on `device`, into that device's current bucket. Checks
 /// are never changed or removed.
 pub fn put_check(doc: &mut AutoCommit, check: &Check) -> Result<()> {
+    put_check_by(doc, &check.device, check)
+}
+
+/// Put a check recorded elsewhere into the buckets of `writer`, the device
+/// writing it here: only `writer` creates its buckets, so two devices
+/// copying the same check never race for one bucket key. A check found in
+/// two buckets is one check (see [`checks`]).
+pub fn put_check_by(doc: &mut AutoCommit, writer: &DeviceId, check: &Check) -> Result<()> {
     let checks = top(doc, CHECKS)?;
-    let prefix = format!("{}.", check.device);
+    let prefix = format!("{writer}.");
     let mut last: Option<(u64, ObjId)> = None;
     for item in doc.map_range(&checks, prefix.clone()..) {
         let Some(n) = item.key.strip_prefix(&prefix) else {
@@ -755,9 +772,15 @@ pub fn check(doc: &AutoCommit, bucket: &str, id: &str) -> Result<Option<Check>> 
 pub fn checks(doc: &AutoCommit) -> Result<Vec<Check>> {
     let checks = top(doc, CHECKS)?;
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for item in doc.map_range(&checks, ..) {
         if let automerge::ValueRef::Object(ObjType::Map) = item.value {
-            out.extend(all_json::<Check>(doc, &item.id())?);
+            for c in all_json::<Check>(doc, &item.id())? {
+                // Checks are immutable: a copy in another bucket is the same.
+                if seen.insert(c.id) {
+                    out.push(c);
+                }
+            }
         }
     }
     Ok(out)

@@ -141,6 +141,20 @@ pub struct ShareReport {
     pub exception: Option<Exception>,
     /// What changed in the area space.
     pub counts: ImportCounts,
+    /// Records taken out of the area space: shared before, but their
+    /// consent is withdrawn now (and no exception covers them).
+    pub removed: usize,
+}
+
+/// What [`Node::collect_area_checks`] brought in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectReport {
+    /// The office's incident they went into.
+    pub incident: Incident,
+    /// Partners' checks brought in now.
+    pub collected: usize,
+    /// Partners' checks brought in before.
+    pub already: usize,
 }
 
 /// Counters of one sync session, for people and benchmarks.
@@ -215,9 +229,11 @@ enum JournalOp {
     PutException(Box<Exception>),
     PutMember(Box<SignedMember>),
     PutRecipient(Box<Recipient>),
+    RemoveRecipient(RecipientId),
     OpenIncident(DeviceId, Opening),
     EndIncident(DeviceId, Ending),
     PutCheck(Box<Check>),
+    CopyCheck(DeviceId, Box<Check>),
     PutClaim(Claim),
     RemoveClaim(DeviceId, RecipientId),
 }
@@ -230,9 +246,11 @@ impl JournalOp {
             JournalOp::PutException(e) => doc::put_exception(d, e),
             JournalOp::PutMember(m) => doc::put_member(d, m),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
+            JournalOp::RemoveRecipient(id) => doc::remove_recipient(d, id),
             JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
             JournalOp::EndIncident(device, e) => doc::end_incident(d, device, e),
             JournalOp::PutCheck(c) => doc::put_check(d, c),
+            JournalOp::CopyCheck(writer, c) => doc::put_check_by(d, writer, c),
             JournalOp::PutClaim(c) => doc::put_claim(d, c),
             JournalOp::RemoveClaim(device, r) => doc::remove_claim(d, device, r).map(|_| ()),
         }
@@ -931,7 +949,28 @@ impl Node {
             .find(|s| &s.id == area)
             .map(|s| s.name)
             .unwrap_or_default();
+        // This office's records in the area that may no longer be there:
+        // consent withdrawn (or the recipient left the roster).
+        let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
+        let keep: BTreeSet<RecipientId> = shared.iter().map(|r| r.id.clone()).collect();
+        let stale: Vec<RecipientId> = self
+            .recipients(area)?
+            .into_iter()
+            .map(|r| r.recipient.id)
+            .filter(|id| id.as_str().starts_with(&ours) && !keep.contains(id))
+            .collect();
         let counts = self.upsert_recipients(area, shared)?;
+        if !stale.is_empty() {
+            self.change(&DocKey::roster(area), false, |e| {
+                let mut index = Vec::new();
+                for id in &stale {
+                    e.apply(JournalOp::RemoveRecipient(id.clone()))?;
+                    index.push(IndexOp::RemoveRecipient(id.clone()));
+                }
+                Ok(((), index))
+            })?;
+        }
+        report.removed = stale.len();
         // The organisations that receive them: the area's other members.
         let own = self.staff.organisation.clone();
         let mut receivers: Vec<String> = self
@@ -947,7 +986,7 @@ impl Node {
             audit::Action::Shared,
             format!("area space {area_name} ({})", receivers.join(", ")),
             format!(
-                "{} recipients ({} with consent, {} under a disaster exception{}); {} withheld; items: {}",
+                "{} recipients ({} with consent, {} under a disaster exception{}); {} withheld; {} removed (consent withdrawn); items: {}",
                 report.with_consent + report.under_exception,
                 report.with_consent,
                 report.under_exception,
@@ -956,11 +995,95 @@ impl Node {
                     .map(|e| format!(" until {}", e.until))
                     .unwrap_or_default(),
                 report.withheld,
+                stale.len(),
                 sharing::SHARED_ITEMS
             ),
         )?;
         report.counts = counts;
         Ok(report)
+    }
+
+    /// 支援代行: bring the checks partner agencies recorded in the area
+    /// space for this office's shared recipients into the office's own open
+    /// incident, so that its priority list, duplicates and 様式2 show them.
+    /// Each keeps its id, who made it, when and how, so collecting again
+    /// (or on another device of the office) adds nothing twice.
+    pub fn collect_area_checks(
+        &mut self,
+        origin: &SpaceId,
+        area: &SpaceId,
+    ) -> Result<CollectReport> {
+        self.ensure_member(origin)?;
+        self.ensure_member(area)?;
+        if origin == area {
+            return Err(Error::invalid(
+                "checks are collected from another (area) space",
+            ));
+        }
+        let incident = self.open_incident(origin)?.ok_or_else(|| {
+            Error::NotFound("open incident in the office space (start one first)".into())
+        })?;
+        let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
+        let roster: BTreeSet<RecipientId> = self
+            .recipients(origin)?
+            .into_iter()
+            .map(|r| r.recipient.id)
+            .collect();
+        let have: BTreeSet<CheckId> = self
+            .checks(origin, &incident.id)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let mut already = 0;
+        let mut new = Vec::new();
+        for inc in self.incidents(area)? {
+            for c in self.checks(area, &inc.id)? {
+                let Some(id) = c.recipient.as_str().strip_prefix(&ours) else {
+                    continue;
+                };
+                let id = RecipientId(id.to_string());
+                if !roster.contains(&id) {
+                    continue;
+                }
+                if have.contains(&c.id) {
+                    already += 1;
+                    continue;
+                }
+                new.push(Check {
+                    recipient: id,
+                    incident: incident.id.clone(),
+                    ..c
+                });
+            }
+        }
+        if !new.is_empty() {
+            let organisations: BTreeSet<&str> =
+                new.iter().map(|c| c.staff.organisation.as_str()).collect();
+            self.note(
+                audit::Action::Recorded,
+                format!("area space {area}"),
+                format!(
+                    "{} checks by partner agencies collected ({})",
+                    new.len(),
+                    organisations.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            let writer = self.device.clone();
+            let copies = new.clone();
+            self.change(&DocKey::incident(origin, &incident.id), false, |e| {
+                let mut index = Vec::new();
+                for c in copies {
+                    e.apply(JournalOp::CopyCheck(writer.clone(), Box::new(c.clone())))?;
+                    index.push(IndexOp::Check(c));
+                }
+                Ok(((), index))
+            })?;
+        }
+        Ok(CollectReport {
+            incident,
+            collected: new.len(),
+            already,
+        })
     }
 
     fn put_member(&mut self, space: &SpaceId, member: Member) -> Result<Member> {
@@ -2040,6 +2163,22 @@ mod tests {
         (n, space)
     }
 
+    /// An office whose R1 consented to sharing, and an area space.
+    fn office_with_area() -> (Node, SpaceId, SpaceId) {
+        use crate::model::{ConsentRecord, Date};
+        let (mut n, office) = office();
+        let mut r1 = recipient("R1");
+        r1.consent = Some(true);
+        r1.consent_record = Some(ConsentRecord {
+            date: Date::from_ymd(2026, 4, 1).unwrap(),
+            scope: "安否確認のため連携先へ".into(),
+            obtained_by: "佐藤".into(),
+        });
+        n.upsert_recipients(&office, vec![r1]).unwrap();
+        let area = n.create_space("東地区連携").unwrap().id;
+        (n, office, area)
+    }
+
     #[test]
     fn reimporting_the_same_roster_changes_nothing() {
         let (mut n, space) = office();
@@ -2263,20 +2402,11 @@ mod tests {
 
     #[test]
     fn only_consented_recipients_reach_an_area_space_outside_an_exception() {
-        use crate::model::{ConsentRecord, Date};
-        let (mut n, office) = office();
-        let mut r1 = recipient("R1");
-        r1.consent = Some(true);
-        r1.consent_record = Some(ConsentRecord {
-            date: Date::from_ymd(2026, 4, 1).unwrap(),
-            scope: "安否確認のため連携先へ".into(),
-            obtained_by: "佐藤".into(),
-        });
+        let (mut n, office, area) = office_with_area();
         let mut r2 = recipient("R2");
         r2.name = "同意なし 太郎".into();
         r2.consent = Some(false);
-        n.upsert_recipients(&office, vec![r1, r2]).unwrap();
-        let area = n.create_space("東地区連携").unwrap().id;
+        n.upsert_recipients(&office, vec![r2]).unwrap();
 
         let report = n.share_to_area(&office, &area).unwrap();
         assert_eq!((report.with_consent, report.withheld), (1, 1));
@@ -2317,6 +2447,61 @@ mod tests {
                 .iter()
                 .any(|e| e.record.subject.starts_with("disaster exception"))
         );
+    }
+
+    #[test]
+    fn a_withdrawn_consent_takes_the_record_out_of_the_area_at_the_next_share() {
+        let (mut n, office, area) = office_with_area();
+        let before = n.share_to_area(&office, &area).unwrap();
+        assert_eq!(n.recipients(&area).unwrap().len(), 1);
+
+        n.record_consent(&office, &RecipientId("R1".into()), None)
+            .unwrap();
+        let report = n.share_to_area(&office, &area).unwrap();
+        assert_eq!((report.withheld, report.removed), (before.withheld + 1, 1));
+        assert!(n.recipients(&area).unwrap().is_empty());
+        // Also after reopening (the index and the document agree).
+        let key = DocKey::roster(&area);
+        let doc = AutoCommit::load(&n.saved_document(&key).unwrap()).unwrap();
+        assert!(doc::recipient_ids(&doc).unwrap().is_empty());
+        assert!(
+            n.audit_trail()
+                .unwrap()
+                .iter()
+                .any(|e| e.record.detail.contains("1 removed (consent withdrawn)"))
+        );
+    }
+
+    #[test]
+    fn checks_partners_made_in_the_area_come_into_the_office_list_once() {
+        let (mut n, office, area) = office_with_area();
+        n.share_to_area(&office, &area).unwrap();
+        let at = Timestamp::now();
+        let own = n
+            .start_incident(&office, IncidentKind::Earthquake, "地震", at)
+            .unwrap();
+        let shared = n
+            .start_incident(&area, IncidentKind::Earthquake, "地震", at)
+            .unwrap();
+        // A partner's visit to the shared record (its staff and organisation).
+        let copy = sharing::shared_id(&office, &RecipientId("R1".into()));
+        let mut visit = NewCheck::new(copy, CheckMethod::Visit, CheckResult::Safe);
+        visit.staff = Some(Staff {
+            name: "見守り 一郎".into(),
+            organisation: "あおば訪問看護".into(),
+        });
+        let partner = n.record_check(&area, &shared.id, visit).unwrap();
+
+        let report = n.collect_area_checks(&office, &area).unwrap();
+        assert_eq!((report.collected, report.already), (1, 0));
+        let checks = n.checks(&office, &own.id).unwrap();
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].id, partner.id);
+        assert_eq!(checks[0].recipient.as_str(), "R1");
+        assert_eq!(checks[0].staff.organisation, "あおば訪問看護");
+        let again = n.collect_area_checks(&office, &area).unwrap();
+        assert_eq!((again.collected, again.already), (0, 1));
+        assert_eq!(n.checks(&office, &own.id).unwrap().len(), 1);
     }
 
     #[test]

@@ -277,6 +277,9 @@ async fn forward(
                     address: addr.to_string(),
                 });
             }
+            Event::Syncing(addr) => inner.events.emit(AnpiEvent::SyncStarted {
+                address: addr.to_string(),
+            }),
             Event::Synced(report) => {
                 let addr = report.addr;
                 inner.session_done(addr, Some(addr) == office, &Ok(report));
@@ -912,6 +915,9 @@ impl AnpiNode {
             None => (None, None),
         };
         let node = inner.node.clone();
+        inner.events.emit(AnpiEvent::SyncStarted {
+            address: addr.to_string(),
+        });
         let result = on_runtime(async move {
             Ok(match running {
                 Some(net) => net.sync_with(addr, expected.as_ref()).await,

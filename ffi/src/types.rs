@@ -866,6 +866,12 @@ pub enum AnpiEvent {
         /// Where.
         address: String,
     },
+    /// A sync with a peer began (the matching `Synced` or `SyncFailed`
+    /// follows).
+    SyncStarted {
+        /// With whom.
+        address: String,
+    },
     /// A sync finished.
     Synced {
         /// What it moved.

@@ -207,6 +207,7 @@ class SdkTest(unittest.TestCase):
             self.assertEqual([d.recipient_id for d in dups], ["R0002"])
             self.assertEqual(sorted(c.organisation for c in dups[0].checks), ["A居宅", "B訪問看護"])
         heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.SYNCED) and e.result.peer_id == phone.device_id())
+        heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.SYNC_STARTED))
         heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.DATA_CHANGED) and not e.local)
 
         # An invite: a second phone joins once; the code is spent after.

@@ -566,6 +566,61 @@ fn only_consented_recipients_reach_a_partner_agency_until_an_exception_is_declar
         trail.contains("area space 東地区連携 (あおば訪問看護)"),
         "{trail}"
     );
+
+    // 支援代行: the partner visits the office's client during an incident in
+    // the area; the office brings that check into its own list.
+    let rows: serde_json::Value = serde_json::from_str(&ok(&partner, &["list", "--json"])).unwrap();
+    let yamada = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "山田 ハル")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&partner, &["incident", "start", "--kind", "earthquake"]);
+    ok(
+        &partner,
+        &["check", &yamada, "--status", "safe", "--method", "visit"],
+    );
+    let srv = Serving::start_at(&office, &office_addr, &[]);
+    ok(&partner, &["sync"]);
+    srv.stop();
+    ok(
+        &office,
+        &[
+            "--space",
+            "ひまわり",
+            "incident",
+            "start",
+            "--kind",
+            "earthquake",
+        ],
+    );
+    let out = ok(
+        &office,
+        &["--lang", "en", "area", "collect", "--from", "東地区連携"],
+    );
+    assert!(out.contains("collected 1 checks"), "{out}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&office, &["--space", "ひまわり", "list", "--json"])).unwrap();
+    let r001 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "R001")
+        .unwrap();
+    assert_eq!(r001["status"], "safe", "{r001}");
+    assert_eq!(r001["checked_by"]["org"], "あおば訪問看護", "{r001}");
+    let out = ok(
+        &office,
+        &["--lang", "en", "area", "collect", "--from", "東地区連携"],
+    );
+    assert!(
+        out.contains("collected 0 checks") && out.contains("(1 collected before)"),
+        "{out}"
+    );
 }
 
 /// The id of the only recipient a folder lists.

@@ -55,6 +55,9 @@ pub enum Event {
     Listening(SocketAddr),
     /// A peer of a shared space was heard on the local network.
     PeerFound(SocketAddr),
+    /// A session began: this node dialled the address, or a member's
+    /// connection was accepted from it.
+    Syncing(SocketAddr),
     /// A session finished.
     Synced(SyncReport),
     /// A session failed; nothing was lost.
@@ -140,6 +143,7 @@ pub async fn run(
         if !busy.insert(addr) {
             return;
         }
+        let _ = events.send(Event::Syncing(addr));
         let net = net.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
@@ -170,6 +174,7 @@ pub async fn run(
                         let net = net.clone();
                         let done = done_tx.clone();
                         let addr = conn.remote_address();
+                        let _ = events.send(Event::Syncing(addr));
                         tokio::spawn(async move {
                             let result = net.respond(conn).await;
                             let _ = done.send(Done { addr, office: false, result });
