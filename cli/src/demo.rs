@@ -20,7 +20,7 @@ use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Options};
 use anpi_core::net::{NetNode, SharedNode, SyncReport};
 use anpi_core::node::{NewCheck, Node};
-use anpi_core::views::{self, PriorityConfig};
+use anpi_core::views;
 
 /// Set inside the namespace the demo made for itself.
 const IN_NETNS: &str = "ANPI_DEMO_NETNS";
@@ -251,7 +251,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     lock(c).start_incident(&space, IncidentKind::Earthquake, "", quake.plus_minutes(6))?;
     let top: Vec<RecipientId> = {
         let data = lock(a).incident_data(&space, Some(&inc.id))?;
-        data.priority_list(&PriorityConfig::default(), quake)
+        data.priority_list(quake)
             .iter()
             .map(|e| e.recipient.id.clone())
             .collect()
@@ -360,7 +360,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         .ok_or("the incident did not reach the office")?;
     let data = office.incident_data(&space, Some(&incident.id))?;
     let now = at;
-    let list = data.priority_list(&PriorityConfig::default(), now);
+    let list = data.priority_list(now);
     println!(
         "\n6. {} — {} ({}: {})",
         t(
@@ -401,13 +401,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     for d in &dups {
         println!("  {}", crate::office::duplicate_line(lang, d));
     }
-    let s = views::incident_summary(
-        &incident,
-        &list,
-        data.checks.len(),
-        &PriorityConfig::default(),
-        now,
-    );
+    let s = views::incident_summary(&incident, &list, data.checks.len(), &data.weights, now);
     println!(
         "\n8. {}: {} {} / {} {} / {} {} / {} {}",
         t(lang, "集計", "Summary"),

@@ -8,6 +8,7 @@ mod key;
 mod network;
 mod office;
 mod sharing;
+mod weights;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,12 @@ enum Command {
         /// Withdraw the consent instead.
         #[arg(long, conflicts_with_all = ["date", "by"])]
         withdraw: bool,
+    },
+    /// The office's priority weights: show them, or (admins) set them for
+    /// every device of the space.
+    Priority {
+        #[command(subcommand)]
+        command: PriorityCommand,
     },
     /// The audit trail of this device: list it, or verify its hash chain.
     Audit {
@@ -308,6 +315,26 @@ enum AreaCommand {
         /// JSON for scripts.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PriorityCommand {
+    /// Every weight with its name, points and meaning.
+    Show {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change weights: NAME=POINTS... (e.g. lives_alone=30 dementia=15).
+    /// All or nothing; the audit trail keeps the change.
+    Set {
+        /// NAME=POINTS pairs.
+        #[arg(required_unless_present = "reset")]
+        weights: Vec<String>,
+        /// Start from the defaults instead of the current weights.
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -623,7 +650,28 @@ fn with_node(
     Ok(())
 }
 
+/// `anpi list | head` closes the pipe early: end quietly, as other command
+/// line tools do, instead of printing a panic. (Rust ignores SIGPIPE, and
+/// resetting it needs unsafe code.) Every write is durable before it is
+/// reported, so stopping mid-output loses nothing.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let lang = match cli.lang {
         LangArg::Ja => Lang::Ja,
@@ -723,6 +771,10 @@ fn main() -> ExitCode {
             withdraw,
         } => with_node(lang, data, |n| {
             sharing::consent(lang, n, &id, date.as_deref(), scope, by, withdraw)
+        }),
+        Command::Priority { command } => with_node(lang, data, |n| match command {
+            PriorityCommand::Show { json } => weights::show(lang, n, json),
+            PriorityCommand::Set { weights, reset } => weights::set(lang, n, &weights, reset),
         }),
         Command::Audit { command } => with_node(lang, data, |n| match command {
             AuditCommand::List { json } => office::audit_list(lang, n, json),

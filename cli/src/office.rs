@@ -10,7 +10,7 @@ use anpi_core::model::{
     CheckMethod, CheckResult, Incident, IncidentKind, RecipientId, Staff, Timestamp,
 };
 use anpi_core::node::{NewCheck, Node, sync_local};
-use anpi_core::views::{self, PriorityConfig, Relation};
+use anpi_core::views::{self, Relation};
 use serde_json::{Value, json};
 
 use crate::{DB_FILE, Result, t};
@@ -213,7 +213,7 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
     let incident = node.open_incident(&space)?;
     let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
     let now = Timestamp::now();
-    let list = data.priority_list(&PriorityConfig::default(), now);
+    let list = data.priority_list(now);
     let today = now.jst().date_naive();
     if as_json {
         let rows: Vec<Value> = list
@@ -449,7 +449,7 @@ pub fn form2(
     let incident = node.open_incident(&space.id)?;
     let data = node.incident_data(&space.id, incident.as_ref().map(|i| &i.id))?;
     let now = Timestamp::now();
-    let list = data.priority_list(&PriorityConfig::default(), now);
+    let list = data.priority_list(now);
     let form = form2::build(
         &space.name,
         incident.as_ref().map(|i| i.name.as_str()),

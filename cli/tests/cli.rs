@@ -530,3 +530,60 @@ fn data_folders_are_encrypted_and_need_their_passphrase() {
         .unwrap();
     assert!(ok(o).contains("R001"));
 }
+
+#[test]
+fn the_offices_priority_weights_reach_its_phones_and_reorder_their_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let office = office(dir.path());
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    ok(anpi(&office, &["import", roster.to_str().unwrap()]));
+    let phone = dir.path().join("phone");
+    ok(anpi(
+        &phone,
+        &["clone", office.to_str().unwrap(), "--staff", "佐藤"],
+    ));
+    let order = |d: &Path| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&ok(anpi(d, &["list", "--json"]))).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(order(&phone), ["R001", "R002"]);
+
+    // This office puts people living with family first (an example only a
+    // weight change can produce: R002 lives with family, R001 alone).
+    let bad = anpi(
+        &office,
+        &["priority", "set", "lives_alone=-500", "nonsense=3"],
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("nonsense"), "{}", stderr(&bad));
+    ok(anpi(
+        &office,
+        &[
+            "priority",
+            "set",
+            "lives_alone=-500",
+            "life_sustaining_device=0",
+        ],
+    ));
+    let shown = ok(anpi(&office, &["priority", "show"]));
+    assert!(shown.contains("lives_alone=-500  独居（変更）"), "{shown}");
+    assert_eq!(order(&office), ["R002", "R001"]);
+    // Not yet on the phone; after one merge, the same order there.
+    assert_eq!(order(&phone), ["R001", "R002"]);
+    ok(anpi(&office, &["merge", phone.to_str().unwrap()]));
+    assert_eq!(order(&phone), ["R002", "R001"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&phone, &["priority", "show", "--json"]))).unwrap();
+    assert_eq!(json["lives_alone"], -500);
+    // A phone that is not an admin cannot change them.
+    let refused = anpi(&phone, &["priority", "set", "dementia=99"]);
+    assert!(!refused.status.success());
+    // Back to the defaults.
+    ok(anpi(&office, &["priority", "set", "--reset"]));
+    assert_eq!(order(&office), ["R001", "R002"]);
+}

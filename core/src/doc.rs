@@ -49,6 +49,7 @@ use crate::model::{
     IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
 };
 use crate::sharing::Exception;
+use crate::views::PriorityConfig;
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -233,6 +234,18 @@ pub fn space_name(doc: &AutoCommit) -> Result<String> {
         autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &space, "name")?
             .unwrap_or_default(),
     )
+}
+
+/// The office's priority weights, shared by every device of the space so
+/// that all of them rank recipients the same way.
+pub fn set_priority_weights(doc: &mut AutoCommit, weights: &PriorityConfig) -> Result<()> {
+    let space = top(doc, SPACE)?;
+    put_json(doc, &space, "priority_weights", weights)
+}
+
+/// The office's priority weights, if an admin set them.
+pub fn priority_weights(doc: &AutoCommit) -> Result<Option<PriorityConfig>> {
+    get_json(doc, &top(doc, SPACE)?, "priority_weights")
 }
 
 /// Record the space's founding statement (its creator's key), from which

@@ -26,6 +26,7 @@ use crate::store::{
     Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
 };
 use crate::sync::{self, DocEntry, Kind, Message, PeerDoc};
+use crate::views::PriorityConfig;
 use serde::{Deserialize, Serialize};
 
 const META_DEVICE: &str = "device_id";
@@ -98,21 +99,19 @@ pub struct IncidentData {
     pub checks: Vec<Check>,
     /// Its claims, live or expired.
     pub claims: Vec<Claim>,
+    /// The office's priority weights.
+    pub weights: PriorityConfig,
 }
 
 impl IncidentData {
-    /// The priority list of this data.
-    pub fn priority_list(
-        &self,
-        config: &crate::views::PriorityConfig,
-        now: Timestamp,
-    ) -> Vec<crate::views::PriorityEntry<'_>> {
+    /// The priority list of this data, by the office's weights.
+    pub fn priority_list(&self, now: Timestamp) -> Vec<crate::views::PriorityEntry<'_>> {
         crate::views::priority_list(
             &self.recipients,
             self.incident.as_ref(),
             &self.checks,
             &self.claims,
-            config,
+            &self.weights,
             now,
         )
     }
@@ -226,6 +225,7 @@ pub const FLUSH_AFTER_JOURNAL_ENTRIES: usize = 1000;
 enum JournalOp {
     SpaceName(String),
     SpaceFounding(Founding),
+    PriorityWeights(Box<PriorityConfig>),
     PutException(Box<Exception>),
     PutMember(Box<SignedMember>),
     PutRecipient(Box<Recipient>),
@@ -243,6 +243,7 @@ impl JournalOp {
         match self {
             JournalOp::SpaceName(name) => doc::set_space_name(d, name),
             JournalOp::SpaceFounding(f) => doc::set_space_founding(d, f),
+            JournalOp::PriorityWeights(w) => doc::set_priority_weights(d, w),
             JournalOp::PutException(e) => doc::put_exception(d, e),
             JournalOp::PutMember(m) => doc::put_member(d, m),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
@@ -926,6 +927,7 @@ impl Node {
             .map(|s| s.name)
             .unwrap_or_default();
         let kind = self.open_incident(origin)?.map(|i| i.kind);
+        let weights = self.priority_weights(origin)?;
         let mut report = ShareReport {
             exception: exception.clone(),
             ..Default::default()
@@ -941,7 +943,14 @@ impl Node {
                 report.withheld += 1;
                 continue;
             }
-            shared.push(sharing::shared_record(origin, &organisation, &r, kind, now));
+            shared.push(sharing::shared_record(
+                origin,
+                &organisation,
+                &r,
+                kind,
+                &weights,
+                now,
+            ));
         }
         let area_name = self
             .spaces()?
@@ -1169,6 +1178,31 @@ impl Node {
         }
         out.remove(&me);
         Ok(out)
+    }
+
+    /// The office's priority weights: what an admin set for the space
+    /// (shared by every device of it), else the defaults.
+    pub fn priority_weights(&self, space: &SpaceId) -> Result<PriorityConfig> {
+        match self.store.meta(&crate::store::weights_key(space))? {
+            None => Ok(PriorityConfig::default()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("priority weights of {space}: {e}"))),
+        }
+    }
+
+    /// Set the office's priority weights (admins): every device of the
+    /// space ranks recipients by them once this reaches it.
+    pub fn set_priority_weights(&mut self, space: &SpaceId, weights: PriorityConfig) -> Result<()> {
+        self.ensure_admin(space)?;
+        self.note(
+            audit::Action::Changed,
+            format!("priority weights of {space}"),
+            serde_json::to_string(&weights).unwrap_or_default(),
+        );
+        self.change(&DocKey::roster(space), false, |e| {
+            e.apply(JournalOp::PriorityWeights(Box::new(weights.clone())))?;
+            Ok(((), vec![IndexOp::Weights(Box::new(weights))]))
+        })
     }
 
     /// The spaces this device holds.
@@ -1579,9 +1613,11 @@ impl Node {
             .into_iter()
             .map(|r| r.recipient)
             .collect();
+        let weights = self.priority_weights(space)?;
         let Some(id) = incident else {
             return Ok(IncidentData {
                 recipients,
+                weights,
                 ..Default::default()
             });
         };
@@ -1591,6 +1627,7 @@ impl Node {
             incident: Some(self.incident(space, id)?),
             checks: self.store.checks(&key)?,
             claims: self.store.claims(&key)?,
+            weights,
         })
     }
 
@@ -2018,6 +2055,9 @@ fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
                 id: key.space.clone(),
                 name: doc::space_name(d)?,
             }));
+            if let Some(w) = doc::priority_weights(d)? {
+                ops.push(IndexOp::Weights(Box::new(w)));
+            }
             for r in doc::recipients(d)? {
                 let conflicts = doc::recipient_conflicts(d, &r.id)?;
                 ops.push(IndexOp::recipient(r, conflicts));
@@ -2048,6 +2088,9 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
                     id: key.space.clone(),
                     name: doc::space_name(d)?,
                 }));
+                if let Some(w) = doc::priority_weights(d)? {
+                    ops.push(IndexOp::Weights(Box::new(w)));
+                }
             }
             for id in &t.recipients {
                 let rid = RecipientId(id.clone());

@@ -72,12 +72,13 @@ pub fn shared_record(
     organisation: &str,
     r: &Recipient,
     kind: Option<IncidentKind>,
+    weights: &PriorityConfig,
     now: Timestamp,
 ) -> Recipient {
     let priority = match &r.priority_override {
         Some(o) => o.clone(),
         None => {
-            let (points, reasons) = score(r, kind, &PriorityConfig::default());
+            let (points, reasons) = score(r, kind, weights);
             PriorityOverride {
                 score: points,
                 reason: reasons
@@ -130,7 +131,14 @@ mod tests {
         });
         assert!(consented(&r));
         let space = SpaceId("ab".repeat(16));
-        let s = shared_record(&space, "ひまわり", &r, None, Timestamp::from_millis(0));
+        let s = shared_record(
+            &space,
+            "ひまわり",
+            &r,
+            None,
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        );
         assert_eq!(s.id.as_str(), "abababab:R1");
         assert_eq!(s.name, r.name);
         assert_eq!(s.care_level, None);

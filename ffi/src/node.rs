@@ -22,7 +22,7 @@ use anpi_core::net::serve::{self, Event, Options};
 use anpi_core::net::{NetNode, SharedNode, SyncReport};
 use anpi_core::node::{self as cnode, Node, OfficeLink};
 use anpi_core::store::{DatabaseKey, SqliteStore};
-use anpi_core::views::{self, PriorityConfig};
+use anpi_core::views;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -253,6 +253,11 @@ impl Inner {
             return;
         };
         let _ = running.stop.send(true);
+        // On a thread of the runtime itself (the last reference dropped by
+        // a network task) waiting would panic; the loop stops on its own.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
         if let Ok(rt) = runtime() {
             // The loop closes its endpoint and returns at once; bounded in
             // case a session hangs on a dead peer.
@@ -499,7 +504,7 @@ impl AnpiNode {
             let now = Timestamp::now();
             let today = now.jst().date_naive();
             Ok(data
-                .priority_list(&PriorityConfig::default(), now)
+                .priority_list(now)
                 .iter()
                 .map(|e| PriorityRow::from_core(e, lang, today))
                 .collect())
@@ -606,9 +611,9 @@ impl AnpiNode {
             };
             let data = n.incident_data(&space, Some(&incident.id))?;
             let now = Timestamp::now();
-            let config = PriorityConfig::default();
-            let list = data.priority_list(&config, now);
-            let s = views::incident_summary(&incident, &list, data.checks.len(), &config, now);
+            let list = data.priority_list(now);
+            let s =
+                views::incident_summary(&incident, &list, data.checks.len(), &data.weights, now);
             Ok(Some(IncidentSummary {
                 incident: Incident::from_core(&s.incident, lang),
                 recipients: s.recipients as u32,

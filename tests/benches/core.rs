@@ -18,7 +18,6 @@ use anpi_core::doc::DocKey;
 use anpi_core::model::*;
 use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::SqliteStore;
-use anpi_core::views::PriorityConfig;
 use automerge::AutoCommit;
 use rusqlite::Connection;
 
@@ -247,7 +246,7 @@ fn bench_open(small: bool) {
             let opened = t.elapsed();
             let data = node.incident_data(&space, Some(&incident)).expect("data");
             let read = t.elapsed();
-            let list = data.priority_list(&PriorityConfig::default(), onset().plus_minutes(60));
+            let list = data.priority_list(onset().plus_minutes(60));
             assert_eq!(list.len(), n);
             total.push(t.elapsed());
             open.push(opened);
@@ -300,7 +299,7 @@ fn bench_crypt(small: bool) {
             let t = Instant::now();
             let node = Node::open(open(&path, encrypted)).expect("node");
             let data = node.incident_data(&space, Some(&incident)).expect("data");
-            let list = data.priority_list(&PriorityConfig::default(), onset().plus_minutes(60));
+            let list = data.priority_list(onset().plus_minutes(60));
             assert_eq!(list.len(), n + 200);
             opened.push(t.elapsed());
         }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anpi_core::model::*;
 use anpi_core::node::{NewCheck, Node};
 use anpi_core::store::MemoryStore;
-use anpi_core::views::{self, PriorityConfig};
+use anpi_core::views;
 use anpi_tests::{pair, sync, sync_all};
 use proptest::prelude::*;
 
@@ -131,7 +131,7 @@ fn view(node: &Node, space: &SpaceId) -> String {
     let data = node
         .incident_data(space, has_incident.then_some(&id))
         .unwrap();
-    let list = data.priority_list(&PriorityConfig::default(), now());
+    let list = data.priority_list(now());
     let dups = views::duplicates(&data.checks);
     let rows: Vec<String> = list
         .iter()

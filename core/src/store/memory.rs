@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Batch, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
-    StoredDoc,
+    StoredDoc, weights_key,
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::Result;
@@ -82,6 +82,7 @@ impl MemoryStore {
                     DocKind::Roster => {
                         self.spaces.remove(&key.space);
                         self.recipients.remove(&key.space);
+                        self.meta.remove(&weights_key(&key.space));
                     }
                     DocKind::Incident(_) => {
                         doc.incident = None;
@@ -91,6 +92,10 @@ impl MemoryStore {
                 },
                 IndexOp::Space(s) => {
                     self.spaces.insert(key.space.clone(), s.clone());
+                }
+                IndexOp::Weights(w) => {
+                    let bytes = serde_json::to_vec(w).expect("weights always serialize");
+                    self.meta.insert(weights_key(&key.space), bytes);
                 }
                 IndexOp::Recipient(r) => {
                     self.recipients

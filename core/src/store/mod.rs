@@ -43,6 +43,11 @@ pub struct IndexedRecipient {
     pub conflicts: Vec<FieldConflict>,
 }
 
+/// The meta key of a space's priority weights.
+pub fn weights_key(space: &SpaceId) -> String {
+    format!("weights/{space}")
+}
+
 /// One change to the index of a document.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexOp {
@@ -50,6 +55,9 @@ pub enum IndexOp {
     Clear,
     /// The space's name (roster documents).
     Space(Space),
+    /// The office's priority weights (roster documents), kept under
+    /// [`weights_key`] in the store's meta rows.
+    Weights(Box<crate::views::PriorityConfig>),
     /// Insert or replace a recipient (roster documents).
     Recipient(Box<IndexedRecipient>),
     /// Remove a recipient (roster documents).

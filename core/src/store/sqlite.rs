@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
     Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
-    IndexedRecipient, Store, StoredDoc, decode_heads, encode_heads,
+    IndexedRecipient, Store, StoredDoc, decode_heads, encode_heads, weights_key,
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};
@@ -270,6 +270,7 @@ fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> R
             DocKind::Roster => {
                 tx.execute("DELETE FROM idx_spaces WHERE space = ?1", [space])?;
                 tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
+                tx.execute("DELETE FROM meta WHERE key = ?1", [weights_key(&key.space)])?;
             }
             DocKind::Incident(_) => {
                 tx.execute("DELETE FROM idx_incidents WHERE doc = ?1", [doc])?;
@@ -281,6 +282,12 @@ fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> R
             tx.execute(
                 "INSERT OR REPLACE INTO idx_spaces (space, data) VALUES (?1, ?2)",
                 params![space, json(s)],
+            )?;
+        }
+        IndexOp::Weights(w) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![weights_key(&key.space), json(w).into_bytes()],
             )?;
         }
         IndexOp::Recipient(r) => {
