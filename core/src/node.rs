@@ -952,34 +952,27 @@ impl Node {
                 now,
             ));
         }
+        // This office's records in the area that may no longer be there:
+        // consent withdrawn (or the recipient left the roster).
+        let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
+        let keep: BTreeSet<RecipientId> = shared.iter().map(|r| r.id.clone()).collect();
+        let existing: HashMap<RecipientId, IndexedRecipient> = self
+            .store
+            .recipients(area)?
+            .into_iter()
+            .map(|r| (r.recipient.id.clone(), r))
+            .collect();
+        let stale: Vec<RecipientId> = existing
+            .keys()
+            .filter(|id| id.as_str().starts_with(&ours) && !keep.contains(*id))
+            .cloned()
+            .collect();
         let area_name = self
             .spaces()?
             .into_iter()
             .find(|s| &s.id == area)
             .map(|s| s.name)
             .unwrap_or_default();
-        // This office's records in the area that may no longer be there:
-        // consent withdrawn (or the recipient left the roster).
-        let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
-        let keep: BTreeSet<RecipientId> = shared.iter().map(|r| r.id.clone()).collect();
-        let stale: Vec<RecipientId> = self
-            .recipients(area)?
-            .into_iter()
-            .map(|r| r.recipient.id)
-            .filter(|id| id.as_str().starts_with(&ours) && !keep.contains(id))
-            .collect();
-        let counts = self.upsert_recipients(area, shared)?;
-        if !stale.is_empty() {
-            self.change(&DocKey::roster(area), false, |e| {
-                let mut index = Vec::new();
-                for id in &stale {
-                    e.apply(JournalOp::RemoveRecipient(id.clone()))?;
-                    index.push(IndexOp::RemoveRecipient(id.clone()));
-                }
-                Ok(((), index))
-            })?;
-        }
-        report.removed = stale.len();
         // The organisations that receive them: the area's other members.
         let own = self.staff.organisation.clone();
         let mut receivers: Vec<String> = self
@@ -990,8 +983,9 @@ impl Node {
             .collect();
         receivers.sort();
         receivers.dedup();
-        // Logged once the area holds them (the provision happened).
-        self.record_audit(
+        report.removed = stale.len();
+        // Logged in the same transaction as the provision itself.
+        self.note(
             audit::Action::Shared,
             format!("area space {area_name} ({})", receivers.join(", ")),
             format!(
@@ -1007,7 +1001,15 @@ impl Node {
                 stale.len(),
                 sharing::SHARED_ITEMS
             ),
-        )?;
+        );
+        let counts = self.change(&DocKey::roster(area), false, |e| {
+            let (counts, mut index) = put_recipients(e, shared, &existing, &mut |_, _| {})?;
+            for id in stale {
+                e.apply(JournalOp::RemoveRecipient(id.clone()))?;
+                index.push(IndexOp::RemoveRecipient(id));
+            }
+            Ok((counts, index))
+        })?;
         report.counts = counts;
         Ok(report)
     }
@@ -1264,36 +1266,7 @@ impl Node {
             format!("import of {total} rows"),
         );
         self.change(&key, false, |e| {
-            let mut counts = ImportCounts::default();
-            let mut index = Vec::new();
-            for (done, mut r) in recipients.into_iter().enumerate() {
-                if done % 64 == 0 {
-                    progress(done, total);
-                }
-                let old = existing.get(&r.id);
-                if r.priority_override.is_none() {
-                    r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
-                }
-                match old {
-                    // The same row over a conflict is written again: the
-                    // office's roster settles what two edits left open.
-                    Some(o) if o.recipient == r && o.conflicts.is_empty() => {
-                        counts.unchanged += 1;
-                        continue;
-                    }
-                    Some(_) => counts.updated += 1,
-                    None => counts.added += 1,
-                }
-                e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
-                // A recipient new to this device has no concurrent values yet.
-                let conflicts = match old {
-                    Some(_) => doc::recipient_conflicts(e.doc(), &r.id)?,
-                    None => Vec::new(),
-                };
-                index.push(IndexOp::recipient(r, conflicts));
-            }
-            progress(total, total);
-            Ok((counts, index))
+            put_recipients(e, recipients, &existing, progress)
         })
     }
 
@@ -2044,6 +2017,48 @@ impl Drop for Node {
         // and is replayed on the next open.
         let _ = self.flush_all();
     }
+}
+
+/// Write the recipients that differ from `existing` (the index as it
+/// stands) into the roster being edited; a manual priority survives a row
+/// that does not carry one. Returns the counts and the index rows.
+fn put_recipients(
+    e: &mut Edit<'_>,
+    recipients: Vec<Recipient>,
+    existing: &HashMap<RecipientId, IndexedRecipient>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(ImportCounts, Vec<IndexOp>)> {
+    let total = recipients.len();
+    let mut counts = ImportCounts::default();
+    let mut index = Vec::new();
+    for (done, mut r) in recipients.into_iter().enumerate() {
+        if done % 64 == 0 {
+            progress(done, total);
+        }
+        let old = existing.get(&r.id);
+        if r.priority_override.is_none() {
+            r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
+        }
+        match old {
+            // The same row over a conflict is written again: the
+            // office's roster settles what two edits left open.
+            Some(o) if o.recipient == r && o.conflicts.is_empty() => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Some(_) => counts.updated += 1,
+            None => counts.added += 1,
+        }
+        e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
+        // A recipient new to this device has no concurrent values yet.
+        let conflicts = match old {
+            Some(_) => doc::recipient_conflicts(e.doc(), &r.id)?,
+            None => Vec::new(),
+        };
+        index.push(IndexOp::recipient(r, conflicts));
+    }
+    progress(total, total);
+    Ok((counts, index))
 }
 
 /// Every index row of a document.
