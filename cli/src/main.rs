@@ -432,6 +432,16 @@ enum IncidentCommand {
     },
     /// End the open incident.
     End,
+    /// One disaster recorded as two incidents (phones started it either
+    /// side of midnight): bring FROM's checks into INTO and end FROM.
+    /// Safe to repeat.
+    Merge {
+        /// The incident to merge away (its id, from `incident list`).
+        from: String,
+        /// The incident to keep.
+        #[arg(long)]
+        into: String,
+    },
 }
 
 pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -694,6 +704,7 @@ fn main() -> ExitCode {
             IncidentCommand::Start { kind, name } => office::incident_start(lang, n, &kind, name),
             IncidentCommand::List { json } => office::incident_list(lang, n, json),
             IncidentCommand::End => office::incident_end(lang, n),
+            IncidentCommand::Merge { from, into } => office::incident_merge(lang, n, &from, &into),
         }),
         Command::Check(args) => with_node(lang, data, |n| office::check(lang, n, args)),
         Command::Claim { id, minutes } => {

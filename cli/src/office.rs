@@ -102,6 +102,27 @@ pub fn incident_end(lang: Lang, node: &mut Node) -> Result<()> {
     Ok(())
 }
 
+/// `incident merge`.
+pub fn incident_merge(lang: Lang, node: &mut Node, from: &str, into: &str) -> Result<()> {
+    let space = crate::space(node)?.id;
+    let r = node.merge_incidents(
+        &space,
+        &anpi_core::model::IncidentId(from.into()),
+        &anpi_core::model::IncidentId(into.into()),
+    )?;
+    match lang {
+        Lang::Ja => println!(
+            "災害 {from} の安否確認 {} 件を「{}」({}) に統合し、{from} を終了しました（統合済み {} 件）",
+            r.collected, r.incident.name, r.incident.id, r.already
+        ),
+        Lang::En => println!(
+            "merged {} checks of incident {from} into \"{}\" ({}) and ended {from} ({} merged before)",
+            r.collected, r.incident.name, r.incident.id, r.already
+        ),
+    }
+    Ok(())
+}
+
 /// The arguments of `check`.
 #[derive(clap::Args)]
 pub struct CheckArgs {

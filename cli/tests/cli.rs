@@ -531,18 +531,24 @@ fn data_folders_are_encrypted_and_need_their_passphrase() {
     assert!(ok(o).contains("R001"));
 }
 
-#[test]
-fn the_offices_priority_weights_reach_its_phones_and_reorder_their_lists() {
-    let dir = tempfile::tempdir().unwrap();
-    let office = office(dir.path());
-    let roster = dir.path().join("roster.csv");
+/// An office with ROSTER imported, and a phone cloned from it.
+fn office_and_phone(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let office = office(dir);
+    let roster = dir.join("roster.csv");
     std::fs::write(&roster, ROSTER).unwrap();
     ok(anpi(&office, &["import", roster.to_str().unwrap()]));
-    let phone = dir.path().join("phone");
+    let phone = dir.join("phone");
     ok(anpi(
         &phone,
         &["clone", office.to_str().unwrap(), "--staff", "佐藤"],
     ));
+    (office, phone)
+}
+
+#[test]
+fn the_offices_priority_weights_reach_its_phones_and_reorder_their_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (office, phone) = office_and_phone(dir.path());
     let order = |d: &Path| -> Vec<String> {
         let v: serde_json::Value = serde_json::from_str(&ok(anpi(d, &["list", "--json"]))).unwrap();
         v.as_array()
@@ -586,4 +592,69 @@ fn the_offices_priority_weights_reach_its_phones_and_reorder_their_lists() {
     // Back to the defaults.
     ok(anpi(&office, &["priority", "set", "--reset"]));
     assert_eq!(order(&office), ["R001", "R002"]);
+}
+
+#[test]
+fn two_incidents_of_one_disaster_merge_into_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (office, phone) = office_and_phone(dir.path());
+    // Offline, the office and the phone open the same disaster differently.
+    ok(anpi(&office, &["incident", "start", "--kind", "flood"]));
+    ok(anpi(&phone, &["incident", "start", "--kind", "storm"]));
+    ok(anpi(
+        &office,
+        &["check", "R001", "--status", "safe", "--method", "phone"],
+    ));
+    ok(anpi(
+        &phone,
+        &[
+            "check",
+            "R001",
+            "--status",
+            "evacuated",
+            "--method",
+            "visit",
+        ],
+    ));
+    ok(anpi(&office, &["merge", phone.to_str().unwrap()]));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&office, &["incident", "list", "--json"]))).unwrap();
+    let id = |kind: &str| -> String {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == kind)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (flood, storm) = (id("flood"), id("storm"));
+    let out = ok(anpi(
+        &office,
+        &[
+            "--lang", "en", "incident", "merge", &storm, "--into", &flood,
+        ],
+    ));
+    assert!(out.contains("merged 1 checks"), "{out}");
+    // One open incident, both visits in it: a duplicate now shows.
+    let dups: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&office, &["duplicates", "--json"]))).unwrap();
+    assert_eq!(dups[0]["checks"].as_array().unwrap().len(), 2, "{dups}");
+    ok(anpi(&office, &["merge", phone.to_str().unwrap()]));
+    let out = ok(anpi(
+        &phone,
+        &["check", "R002", "--status", "safe", "--method", "phone"],
+    ));
+    assert!(out.contains("R002"), "{out}");
+    let phone_list: serde_json::Value =
+        serde_json::from_str(&ok(anpi(&phone, &["incident", "list", "--json"]))).unwrap();
+    let open: Vec<&serde_json::Value> = phone_list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["open"] == true)
+        .collect();
+    assert_eq!(open.len(), 1, "{phone_list}");
+    assert_eq!(open[0]["id"], flood.as_str());
 }

@@ -1070,30 +1070,101 @@ impl Node {
         if !new.is_empty() {
             let organisations: BTreeSet<&str> =
                 new.iter().map(|c| c.staff.organisation.as_str()).collect();
-            self.note(
-                audit::Action::Recorded,
-                format!("area space {area}"),
-                format!(
-                    "{} checks by partner agencies collected ({})",
-                    new.len(),
-                    organisations.into_iter().collect::<Vec<_>>().join(", ")
-                ),
+            let detail = format!(
+                "{} checks by partner agencies collected ({})",
+                new.len(),
+                organisations.into_iter().collect::<Vec<_>>().join(", ")
             );
-            let writer = self.device.clone();
-            let copies = new.clone();
-            self.change(&DocKey::incident(origin, &incident.id), false, |e| {
-                let mut index = Vec::new();
-                for c in copies {
-                    e.apply(JournalOp::CopyCheck(writer.clone(), Box::new(c.clone())))?;
-                    index.push(IndexOp::Check(c));
-                }
-                Ok(((), index))
-            })?;
+            self.copy_checks(
+                origin,
+                &incident,
+                &new,
+                format!("area space {area}"),
+                detail,
+            )?;
         }
         Ok(CollectReport {
             incident,
             collected: new.len(),
             already,
+        })
+    }
+
+    /// Write checks recorded elsewhere into `incident` (they already carry
+    /// its id), into this device's buckets, with one audit entry.
+    fn copy_checks(
+        &mut self,
+        space: &SpaceId,
+        incident: &Incident,
+        checks: &[Check],
+        subject: String,
+        detail: String,
+    ) -> Result<()> {
+        self.note(audit::Action::Recorded, subject, detail);
+        let writer = self.device.clone();
+        self.change(&DocKey::incident(space, &incident.id), false, |e| {
+            let mut index = Vec::new();
+            for c in checks {
+                e.apply(JournalOp::CopyCheck(writer.clone(), Box::new(c.clone())))?;
+                index.push(IndexOp::Check(c.clone()));
+            }
+            Ok(((), index))
+        })
+    }
+
+    /// Two incidents that are one disaster (phones that started it on
+    /// either side of midnight get two ids): copy `from`'s checks into
+    /// `into`, keeping their ids, authors and times, and end `from` so that
+    /// devices record into `into` once this reaches them. Safe to repeat
+    /// (checks recorded into `from` meanwhile come over then).
+    pub fn merge_incidents(
+        &mut self,
+        space: &SpaceId,
+        from: &IncidentId,
+        into: &IncidentId,
+    ) -> Result<CollectReport> {
+        if from == into {
+            return Err(Error::invalid("an incident is merged into another one"));
+        }
+        let source = self.incident(space, from)?;
+        let target = self.incident(space, into)?;
+        if !target.is_open() {
+            return Err(Error::invalid(format!(
+                "incident {into} has ended; merge into the open one"
+            )));
+        }
+        let have: BTreeSet<CheckId> = self
+            .checks(space, into)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let (old, new): (Vec<Check>, Vec<Check>) = self
+            .checks(space, from)?
+            .into_iter()
+            .partition(|c| have.contains(&c.id));
+        let new: Vec<Check> = new
+            .into_iter()
+            .map(|c| Check {
+                incident: into.clone(),
+                ..c
+            })
+            .collect();
+        if !new.is_empty() {
+            self.copy_checks(
+                space,
+                &target,
+                &new,
+                DocKey::incident(space, into).to_string(),
+                format!("{} checks of incident {from} merged in", new.len()),
+            )?;
+        }
+        if source.is_open() {
+            self.end_incident(space, from, Timestamp::now())?;
+        }
+        Ok(CollectReport {
+            incident: target,
+            collected: new.len(),
+            already: old.len(),
         })
     }
 
@@ -2560,6 +2631,48 @@ mod tests {
         let again = n.collect_area_checks(&office, &area).unwrap();
         assert_eq!((again.collected, again.already), (0, 1));
         assert_eq!(n.checks(&office, &own.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_incident_started_either_side_of_midnight_merges_into_one() {
+        let (mut n, space) = office();
+        let before = Timestamp::from_millis(1_763_736_600_000); // 2025-11-21 23:50 JST
+        let after = before.plus_minutes(20); // 00:10 the next day
+        let late = n
+            .start_incident(&space, IncidentKind::Earthquake, "地震", before)
+            .unwrap();
+        let early = n
+            .start_incident(&space, IncidentKind::Earthquake, "地震", after)
+            .unwrap();
+        assert_ne!(late.id, early.id);
+        let a = n
+            .record_check(
+                &space,
+                &late.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe),
+            )
+            .unwrap();
+        n.record_check(
+            &space,
+            &early.id,
+            NewCheck::new("R2".into(), CheckMethod::Phone, CheckResult::Absent),
+        )
+        .unwrap();
+
+        let report = n.merge_incidents(&space, &late.id, &early.id).unwrap();
+        assert_eq!((report.collected, report.already), (1, 0));
+        let merged = n.checks(&space, &early.id).unwrap();
+        assert_eq!(merged.len(), 2);
+        assert!(
+            merged
+                .iter()
+                .any(|c| c.id == a.id && c.incident == early.id)
+        );
+        assert!(!n.incident(&space, &late.id).unwrap().is_open());
+        assert_eq!(n.open_incident(&space).unwrap().unwrap().id, early.id);
+        let again = n.merge_incidents(&space, &late.id, &early.id).unwrap();
+        assert_eq!((again.collected, again.already), (0, 1));
+        assert!(n.merge_incidents(&space, &early.id, &late.id).is_err());
     }
 
     #[test]
