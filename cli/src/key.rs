@@ -76,13 +76,29 @@ pub fn key_for(dir: &Path, passphrase: &[u8]) -> Result<DatabaseKey> {
 pub fn open_with(dir: &Path, passphrase: &[u8]) -> Result<Node> {
     std::fs::create_dir_all(dir)?;
     let key = key_for(dir, passphrase)?;
-    let store = SqliteStore::open_encrypted(&dir.join(DB_FILE), &key)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let store = match SqliteStore::open_encrypted(&dir.join(DB_FILE), &key) {
+        // Kept as it is, for open_node to say it in the user's language.
+        Err(anpi_core::Error::WrongKey) => return Err(Box::new(anpi_core::Error::WrongKey)),
+        other => other.map_err(|e| format!("{}: {e}", dir.display()))?,
+    };
     Ok(Node::open(store)?)
 }
 
 /// Open (or create) the node of data folder `dir` with this run's
 /// passphrase.
 pub fn open_node(lang: Lang, dir: &Path) -> Result<Node> {
-    open_with(dir, &passphrase(lang)?)
+    open_with(dir, &passphrase(lang)?).map_err(|e| {
+        let wrong = e
+            .downcast_ref::<anpi_core::Error>()
+            .is_some_and(|e| matches!(e, anpi_core::Error::WrongKey));
+        match (lang, wrong) {
+            (Lang::Ja, true) => format!(
+                "{}: パスフレーズが違います（またはanpiのデータフォルダではありません）。--key-file か {PASSPHRASE_ENV} を確かめてください",
+                dir.display()
+            )
+            .into(),
+            (Lang::En, true) => format!("{}: {e}", dir.display()).into(),
+            _ => e,
+        }
+    })
 }

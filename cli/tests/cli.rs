@@ -513,6 +513,19 @@ fn data_folders_are_encrypted_and_need_their_passphrase() {
         "{}",
         stderr(&o)
     );
+    // In Japanese by default, and without SQLCipher's own log lines.
+    let o = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .args(["--data", data.to_str().unwrap(), "list"])
+        .env("ANPI_PASSPHRASE", "まちがい")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("パスフレーズが違います"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("hmac"), "{}", stderr(&o));
     // The passphrase from a key file (its first line) works the same.
     let key = dir.path().join("key.txt");
     std::fs::write(&key, format!("{PASSPHRASE}\n")).unwrap();

@@ -111,6 +111,10 @@ impl SqliteStore {
         // The key must be the first statement on the connection; a raw key
         // (x'…') skips SQLCipher's own slow derivation.
         conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
+        // SQLCipher would also print its own low-level lines ("hmac check
+        // failed for pgno=1") on stderr or logcat for a wrong key; the error
+        // returned says it in words people act on.
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
         // A wrong key shows on the first read of the schema.
         if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
