@@ -34,8 +34,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{DeviceId, SpaceId};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. 2: each document of a message
+/// travels on a QUIC stream of its own (`net::wire`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest message accepted from a peer.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -127,6 +128,22 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
         )));
     }
     postcard::from_bytes(bytes).map_err(|e| Error::sync(format!("unreadable message: {e}")))
+}
+
+/// Encode one document's entry (its own stream on the wire).
+pub fn encode_entry(entry: &DocEntry) -> Vec<u8> {
+    postcard::to_allocvec(entry).expect("sync messages always serialize")
+}
+
+/// Decode one document's entry.
+pub fn decode_entry(bytes: &[u8]) -> Result<DocEntry> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::sync(format!(
+            "document entry of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES}",
+            bytes.len()
+        )));
+    }
+    postcard::from_bytes(bytes).map_err(|e| Error::sync(format!("unreadable document entry: {e}")))
 }
 
 /// Pack changes into one zlib stream: consecutive changes share actors,
@@ -405,7 +422,10 @@ mod tests {
             docs: vec![],
         };
         let err = decode(&encode(&m)).unwrap_err().to_string();
-        assert!(err.contains("protocol 2"), "{err}");
+        assert!(
+            err.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
+            "{err}"
+        );
         assert!(err.contains("update anpi"), "{err}");
     }
 

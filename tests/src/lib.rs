@@ -50,6 +50,9 @@ pub fn feed_untrusted(bytes: &[u8]) {
     use anpi_core::model::{Recipient, RecipientId};
     use anpi_core::store::MemoryStore;
     let _ = anpi_core::net::wire::decode_stream(bytes);
+    // The per-document stream layout: a control frame, a document's entry.
+    let _ = anpi_core::net::wire::decode_control(bytes);
+    let _ = anpi_core::net::wire::decode_entry(bytes);
     let open = || -> Result<Node> {
         let mut node = Node::open(MemoryStore::new())?;
         let space = node.create_space("ひまわり")?.id;

@@ -6,12 +6,12 @@
 //! ## On the wire
 //!
 //! One QUIC connection per session, ALPN `anpi/1`, mutual TLS 1.3. The
-//! initiator opens one bidirectional stream and both sides exchange
-//! length-prefixed sync messages (4 bytes big-endian, then the message) in
-//! turn. A side with nothing left to say finishes its send direction; when
-//! both have, the session is over. Everything a message carries is applied
-//! and written in one durable transaction, so the whole message is the unit
-//! (ARCHITECTURE.md says why this is one stream, not one per document). A
+//! initiator opens one bidirectional stream and both sides exchange sync
+//! messages on it in turn: each message's control frame there, each of its
+//! documents on a unidirectional stream of its own, incident documents
+//! first (`wire`). A side with nothing left to say finishes its send
+//! direction; when both have, the session is over. Everything a message
+//! carries is applied and written in one durable transaction. A
 //! side that cannot accept a message closes the connection with the reason
 //! as text, so the peer can say what went wrong.
 
@@ -178,10 +178,51 @@ fn write_error(e: quinn::WriteError) -> Error {
     }
 }
 
-async fn write_frame(send: &mut SendStream, msg: &[u8]) -> Result<()> {
-    send.write_all(&wire::encode_frame(msg)?)
-        .await
-        .map_err(write_error)
+/// Send one sync message: its control frame on the session's stream, then
+/// each document on a stream of its own, in order (incident documents
+/// first). The peer accepts the document streams as it reads them, so
+/// QUIC's stream limit paces a message of many documents.
+async fn send_message(conn: &Connection, control: &mut SendStream, msg: &[u8]) -> Result<()> {
+    let (head, docs) = wire::split_message(msg)?;
+    control.write_all(&head).await.map_err(write_error)?;
+    for frame in docs {
+        let mut stream = conn
+            .open_uni()
+            .await
+            .map_err(|e| Error::network(describe(&e)))?;
+        stream.write_all(&frame).await.map_err(write_error)?;
+        let _ = stream.finish();
+    }
+    Ok(())
+}
+
+/// The next sync message put back together from its control frame and
+/// its document streams, or `None` once the peer finished its side.
+async fn receive_message(conn: &Connection, control: &mut RecvStream) -> Result<Option<Vec<u8>>> {
+    let Some(frame) = read_frame(control).await? else {
+        return Ok(None);
+    };
+    let (count, head) = wire::decode_control(&frame)?;
+    let mut docs = Vec::with_capacity(count);
+    let mut bytes = frame.len();
+    for _ in 0..count {
+        let mut stream = conn
+            .accept_uni()
+            .await
+            .map_err(|e| Error::network(describe(&e)))?;
+        let frame = read_frame(&mut stream)
+            .await?
+            .ok_or_else(|| Error::network("the peer sent an empty document stream"))?;
+        bytes += frame.len();
+        if bytes > crate::sync::MAX_MESSAGE_BYTES {
+            return Err(Error::network(format!(
+                "the peer's documents passed the message limit of {} bytes",
+                crate::sync::MAX_MESSAGE_BYTES
+            )));
+        }
+        docs.push(wire::decode_entry(&frame)?);
+    }
+    wire::join_message(head, docs, bytes).map(Some)
 }
 
 /// The next message, or `None` once the peer finished its side.
@@ -467,7 +508,7 @@ impl NetNode {
                 n.sync_start_network(&p, spaces, join)
             })
             .await?;
-            write_frame(&mut send, &hello).await?;
+            send_message(&conn, &mut send, &hello).await?;
             converse(&self.node, &conn, session, &mut send, &mut recv).await
         })
         .await
@@ -587,11 +628,10 @@ async fn converse(
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Result<(Session, usize)> {
-    let _ = conn;
     let mut finished = false;
     let mut answered = 0;
     loop {
-        match read_frame(recv).await? {
+        match receive_message(conn, recv).await? {
             None => {
                 if !finished {
                     let _ = send.finish();
@@ -613,7 +653,7 @@ async fn converse(
                 .await?;
                 session = s;
                 match reply? {
-                    Some(r) => write_frame(send, &r).await?,
+                    Some(r) => send_message(conn, send, &r).await?,
                     None => {
                         let _ = send.finish();
                         finished = true;

@@ -1,9 +1,20 @@
-//! Framing of sync messages on a QUIC stream: a 4-byte big-endian length,
-//! then the message ([`crate::sync::encode`]). Sans-I/O, so that the decoder
-//! the network reads with is the one the fuzzer runs (`fuzz/`).
+//! Framing of sync messages on QUIC streams: a 4-byte big-endian length,
+//! then the bytes. Sans-I/O, so that the decoder the network reads with is
+//! the one the fuzzer runs (`fuzz/`).
+//!
+//! A session's message goes out as one *control* frame on the session's
+//! bidirectional stream — how many documents follow, then the message
+//! without its documents — and one stream per document, each carrying one
+//! [`DocEntry`] frame, opened in the message's order (incident documents
+//! first). The receiver puts the message back together and applies it in
+//! one transaction, as before; on the wire, a large roster never holds up an
+//! incident's checks behind a lost packet.
 
 use crate::error::{Error, Result};
-use crate::sync::{self, MAX_MESSAGE_BYTES, Message};
+use crate::sync::{self, DocEntry, MAX_MESSAGE_BYTES, Message};
+
+/// Most document streams one message may announce.
+pub const MAX_DOCS_PER_MESSAGE: usize = 4096;
 
 /// Bytes of the length prefix.
 pub const HEADER: usize = 4;
@@ -67,9 +78,107 @@ pub fn decode_stream(bytes: &[u8]) -> Result<Vec<Message>> {
     Ok(out)
 }
 
+/// A message (as [`sync::encode`] wrote it) as it goes on the wire: the
+/// control frame and one frame per document, in order.
+pub fn split_message(msg: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let mut m = sync::decode(msg)?;
+    let docs = std::mem::take(&mut m.docs);
+    let count = u32::try_from(docs.len())
+        .ok()
+        .filter(|n| *n as usize <= MAX_DOCS_PER_MESSAGE)
+        .ok_or_else(|| {
+            Error::network(format!("a message of {} documents is too many", docs.len()))
+        })?;
+    // The count goes last, so that the frame begins like every message
+    // with its protocol version, and an older peer says so clearly.
+    let mut control = sync::encode(&m);
+    control.extend_from_slice(&count.to_be_bytes());
+    let entries = docs
+        .iter()
+        .map(|e| encode_frame(&sync::encode_entry(e)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((encode_frame(&control)?, entries))
+}
+
+/// A control frame's body: how many document streams follow, and the
+/// message without its documents.
+pub fn decode_control(body: &[u8]) -> Result<(usize, Message)> {
+    let split = body
+        .len()
+        .checked_sub(4)
+        .ok_or_else(|| Error::network("a control frame without its document count"))?;
+    let (message, count) = body.split_at(split);
+    // The version first: an incompatible peer gets that error, not a
+    // complaint about the layout.
+    let m = sync::decode(message)?;
+    let count = u32::from_be_bytes([count[0], count[1], count[2], count[3]]) as usize;
+    if count > MAX_DOCS_PER_MESSAGE {
+        return Err(Error::network(format!(
+            "the peer announced {count} document streams (limit {MAX_DOCS_PER_MESSAGE})"
+        )));
+    }
+    if !m.docs.is_empty() {
+        return Err(Error::network("a control frame carried documents"));
+    }
+    Ok((count, m))
+}
+
+/// A document stream's frame body.
+pub fn decode_entry(body: &[u8]) -> Result<DocEntry> {
+    sync::decode_entry(body)
+}
+
+/// The message a control frame and its documents make, encoded for the
+/// sync engine; refused when the documents together pass the size limit.
+pub fn join_message(mut head: Message, docs: Vec<DocEntry>, bytes: usize) -> Result<Vec<u8>> {
+    if bytes > MAX_MESSAGE_BYTES {
+        return Err(Error::network(format!(
+            "the peer's documents came to {bytes} bytes (limit {MAX_MESSAGE_BYTES})"
+        )));
+    }
+    head.docs = docs;
+    Ok(sync::encode(&head))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_splits_into_streams_and_comes_back_whole() {
+        let entry = |doc: &str| DocEntry {
+            doc: doc.into(),
+            heads: vec![[7; 32]],
+            need: false,
+            data: sync::Data::Snapshot(vec![1, 2, 3]),
+        };
+        let msg = Message {
+            version: sync::PROTOCOL_VERSION,
+            kind: sync::Kind::Reply {
+                device: crate::model::DeviceId("00".repeat(16)),
+            },
+            docs: vec![entry("incident/a"), entry("roster/b")],
+        };
+        let (control, docs) = split_message(&sync::encode(&msg)).unwrap();
+        assert_eq!(docs.len(), 2);
+        let body = split_frames(&control).unwrap()[0];
+        let (count, head) = decode_control(body).unwrap();
+        assert_eq!(count, 2);
+        let entries: Vec<DocEntry> = docs
+            .iter()
+            .map(|d| decode_entry(split_frames(d).unwrap()[0]).unwrap())
+            .collect();
+        assert_eq!(entries[0].doc, "incident/a", "the order is kept");
+        let whole = join_message(head, entries, 0).unwrap();
+        assert_eq!(sync::decode(&whole).unwrap(), msg);
+        // Truncated or oversized announcements are refused.
+        assert!(decode_control(&body[..3]).is_err());
+        let mut many = body.to_vec();
+        let n = many.len();
+        many[n - 4..].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_control(&many).is_err());
+        assert!(decode_entry(&[0xff; 3]).is_err());
+    }
 
     #[test]
     fn frames_round_trip_and_truncation_is_an_error() {
