@@ -7,8 +7,9 @@
 //! - first sync of a roster and an incident to a new device: time, and
 //!   bytes on the wire (UDP, QUIC and TLS included) against the documents'
 //!   saved size;
-//! - incremental sync of 100 new checks between known peers: bytes, round
-//!   trips, time (median of rounds);
+//! - incremental sync of 100 new checks between known peers, at 1,000 and
+//!   50,000 checks of history: bytes, round trips, time (median of rounds),
+//!   and how they grow with history;
 //! - plain automerge sync with fresh sync states on the same documents.
 
 mod common;
@@ -67,34 +68,41 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let small = std::env::var("ANPI_BENCH_SMALL").is_ok();
-    let n = if small { 500 } else { 5_000 };
-    let rounds = 9;
-    let dir = tempfile::tempdir().expect("tmp");
-    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+/// An office with a roster of `recipients` and an incident of `checks`
+/// checks, and a new phone it added as a member, both as shared nodes.
+struct Pair {
+    office: SharedNode,
+    office_id: DeviceId,
+    phone: SharedNode,
+    space: SpaceId,
+    incident: IncidentId,
+    saved: Vec<Vec<u8>>,
+}
 
-    // The office: a roster of n recipients and an incident of n checks.
-    let mut office = open(dir.path(), "office");
+fn pair(dir: &std::path::Path, recipients: usize, checks: usize) -> Pair {
+    let mut office = open(dir, "office");
     let space = office.create_space("ひまわり").expect("space").id;
     office
-        .upsert_recipients(&space, (0..n).map(recipient).collect())
+        .upsert_recipients(&space, (0..recipients).map(recipient).collect())
         .expect("roster");
     let incident = office
         .start_incident(&space, IncidentKind::Earthquake, "地震", Timestamp::now())
         .expect("incident");
-    for i in 0..n {
+    for i in 0..checks {
         office
             .record_check(
                 &space,
                 &incident.id,
-                NewCheck::new(recipient(i).id, CheckMethod::Phone, CheckResult::Safe),
+                NewCheck::new(
+                    recipient(i % recipients).id,
+                    CheckMethod::Phone,
+                    CheckResult::Safe,
+                ),
             )
             .expect("check");
     }
     office.maintain().expect("compact");
-    let phone = open(dir.path(), "phone");
+    let phone = open(dir, "phone");
     office
         .add_member(
             &space,
@@ -106,31 +114,124 @@ async fn main() {
             Role::CareManager,
         )
         .expect("member");
-    let saved: Vec<Vec<u8>> = office
+    let saved = office
         .documents()
         .expect("docs")
         .iter()
         .map(|k| office.saved_document(k).expect("save"))
         .collect();
-    let saved_size: usize = saved.iter().map(Vec::len).sum();
-    let office_id = office.device().clone();
-    let office: SharedNode = Arc::new(Mutex::new(office));
-    let office_net = Arc::new(NetNode::bind(office.clone(), loopback).expect("bind"));
-    let addr = office_net.local_addr().expect("addr");
-    serve(office_net.clone());
-    let phone: SharedNode = Arc::new(Mutex::new(phone));
-    let phone_net = NetNode::bind(phone.clone(), loopback).expect("bind");
+    Pair {
+        office_id: office.device().clone(),
+        office: Arc::new(Mutex::new(office)),
+        phone: Arc::new(Mutex::new(phone)),
+        space,
+        incident: incident.id,
+        saved,
+    }
+}
+
+/// One row of the incremental table: 100 new checks on the phone, synced
+/// to the office, `rounds` times.
+struct Incremental {
+    bytes: usize,
+    wire: u64,
+    trips: usize,
+    time: Duration,
+    plain: (usize, usize),
+}
+
+async fn incremental(
+    p: &Pair,
+    phone_net: &NetNode,
+    addr: SocketAddr,
+    first_fresh: usize,
+    rounds: usize,
+) -> Incremental {
+    let (mut times, mut bytes, mut wires, mut trips, mut plain) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let key = anpi_core::doc::DocKey::incident(&p.space, &p.incident);
+    for round in 0..rounds {
+        let before = p
+            .phone
+            .lock()
+            .expect("phone")
+            .saved_document(&key)
+            .expect("save");
+        {
+            let mut phone = p.phone.lock().expect("phone");
+            for i in 0..100 {
+                let who = recipient(first_fresh + round * 100 + i).id;
+                phone
+                    .record_check(
+                        &p.space,
+                        &p.incident,
+                        NewCheck::new(who, CheckMethod::Visit, CheckResult::Safe),
+                    )
+                    .expect("check");
+            }
+        }
+        let t = Instant::now();
+        let r = phone_net
+            .sync_with(addr, Some(&p.office_id))
+            .await
+            .expect("sync");
+        times.push(t.elapsed());
+        bytes.push(r.stats.bytes_sent + r.stats.bytes_received);
+        wires.push(r.wire_sent + r.wire_received);
+        trips.push(r.round_trips);
+        let after = p
+            .phone
+            .lock()
+            .expect("phone")
+            .saved_document(&key)
+            .expect("save");
+        plain.push(plain_incremental(&before, &after));
+    }
+    plain.sort();
+    times.sort();
+    bytes.sort();
+    wires.sort();
+    trips.sort();
+    let mid = rounds / 2;
+    Incremental {
+        bytes: bytes[mid],
+        wire: wires[mid],
+        trips: trips[mid],
+        time: times[mid],
+        plain: plain[mid],
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let small = std::env::var("ANPI_BENCH_SMALL").is_ok();
+    let n = if small { 500 } else { 5_000 };
+    let histories: Vec<usize> = if small {
+        vec![1_000]
+    } else {
+        vec![1_000, 50_000]
+    };
+    let rounds = 9;
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
 
     println!(
         "anpi network benchmarks (loopback QUIC){}",
         if small { " (small)" } else { "" }
     );
     println!("\n## First sync to a new device\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = pair(dir.path(), n, n);
+    let saved_size: usize = p.saved.iter().map(Vec::len).sum();
+    let office_net = Arc::new(NetNode::bind(p.office.clone(), loopback).expect("bind"));
+    let addr = office_net.local_addr().expect("addr");
+    serve(office_net.clone());
+    let phone_net = NetNode::bind(p.phone.clone(), loopback).expect("bind");
     let t = Instant::now();
-    let first = phone_net.join(addr, &office_id).await.expect("join");
+    let first = phone_net.join(addr, &p.office_id).await.expect("join");
     let first_time = t.elapsed();
     let wire = first.wire_sent + first.wire_received;
-    let (plain_bytes, plain_messages) = saved
+    let (plain_bytes, plain_messages) = p
+        .saved
         .iter()
         .map(|s| plain_first_sync(s))
         .fold((0, 0), |(b, m), (b2, m2)| (b + b2, m + m2));
@@ -145,68 +246,49 @@ async fn main() {
         wire as f64 / saved_size as f64,
         plain_bytes as f64 / saved_size as f64,
     );
+    phone_net.close().await;
+    office_net.close().await;
 
     println!("\n## 100 new checks between known peers (median of {rounds} rounds)\n");
-    let mut times = Vec::new();
-    let mut bytes = Vec::new();
-    let mut wires = Vec::new();
-    let mut trips = Vec::new();
-    let mut plain = Vec::new();
-    let incident_key = anpi_core::doc::DocKey::incident(&space, &incident.id);
-    for round in 0..rounds {
-        let before = phone
-            .lock()
-            .expect("phone")
-            .saved_document(&incident_key)
-            .expect("save");
-        {
-            let mut p = phone.lock().expect("phone");
-            for i in 0..100 {
-                let who = recipient((round * 100 + i) % n).id;
-                p.record_check(
-                    &space,
-                    &incident.id,
-                    NewCheck::new(who, CheckMethod::Visit, CheckResult::Safe),
-                )
-                .expect("check");
-            }
-        }
-        let t = Instant::now();
-        let r = phone_net
-            .sync_with(addr, Some(&office_id))
-            .await
-            .expect("sync");
-        times.push(t.elapsed());
-        bytes.push(r.stats.bytes_sent + r.stats.bytes_received);
-        wires.push(r.wire_sent + r.wire_received);
-        trips.push(r.round_trips);
-        let after = phone
-            .lock()
-            .expect("phone")
-            .saved_document(&incident_key)
-            .expect("save");
-        plain.push(plain_incremental(&before, &after));
-    }
-    plain.sort();
-    times.sort();
-    bytes.sort();
-    wires.sort();
-    trips.sort();
-    let mid = rounds / 2;
     println!(
         "| history | sync message bytes | bytes on the wire (UDP) | round trips | time p50 | plain automerge, states kept: bytes | messages | wire / plain |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {n} checks | {} | {} | {} | {:.1} ms | {} | {} | {:.2} |",
-        bytes[mid],
-        wires[mid],
-        trips[mid],
-        ms(times[mid]),
-        plain[mid].0,
-        plain[mid].1,
-        wires[mid] as f64 / plain[mid].0 as f64
-    );
-    phone_net.close().await;
-    office_net.close().await;
+    let mut rows = Vec::new();
+    for history in histories {
+        let dir = tempfile::tempdir().expect("tmp");
+        // As in the core benchmark: the history's checks go one to each of
+        // the first `history` recipients, and the measured checks to
+        // recipients without earlier checks, so that they are the same size
+        // at every history length (a check names the earlier checks of its
+        // recipient).
+        let recipients = history + rounds * 100;
+        let p = pair(dir.path(), recipients, history);
+        let office_net = Arc::new(NetNode::bind(p.office.clone(), loopback).expect("bind"));
+        let addr = office_net.local_addr().expect("addr");
+        serve(office_net.clone());
+        let phone_net = NetNode::bind(p.phone.clone(), loopback).expect("bind");
+        phone_net.join(addr, &p.office_id).await.expect("join");
+        let r = incremental(&p, &phone_net, addr, history, rounds).await;
+        println!(
+            "| {history} checks | {} | {} | {} | {:.1} ms | {} | {} | {:.2} |",
+            r.bytes,
+            r.wire,
+            r.trips,
+            ms(r.time),
+            r.plain.0,
+            r.plain.1,
+            r.wire as f64 / r.plain.0 as f64
+        );
+        rows.push((history, r));
+        phone_net.close().await;
+        office_net.close().await;
+    }
+    if let [(h1, a), .., (h2, b)] = rows.as_slice() {
+        println!(
+            "\nFrom {h1} to {h2} checks of history: time ×{:.2}, bytes on the wire ×{:.2}",
+            b.time.as_secs_f64() / a.time.as_secs_f64(),
+            b.wire as f64 / a.wire as f64
+        );
+    }
 }
