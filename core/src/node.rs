@@ -1040,76 +1040,76 @@ impl Node {
             .into_iter()
             .map(|r| r.recipient.id)
             .collect();
-        let have: BTreeSet<CheckId> = self
-            .checks(origin, &incident.id)?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        let mut already = 0;
-        let mut new = Vec::new();
+        let mut found = Vec::new();
         for inc in self.incidents(area)? {
             for c in self.checks(area, &inc.id)? {
                 let Some(id) = c.recipient.as_str().strip_prefix(&ours) else {
                     continue;
                 };
                 let id = RecipientId(id.to_string());
-                if !roster.contains(&id) {
-                    continue;
+                if roster.contains(&id) {
+                    found.push(Check { recipient: id, ..c });
                 }
-                if have.contains(&c.id) {
-                    already += 1;
-                    continue;
-                }
-                new.push(Check {
-                    recipient: id,
-                    incident: incident.id.clone(),
-                    ..c
-                });
             }
         }
-        if !new.is_empty() {
+        let (collected, already) = self.copy_checks(origin, &incident, found, |new| {
             let organisations: BTreeSet<&str> =
                 new.iter().map(|c| c.staff.organisation.as_str()).collect();
-            let detail = format!(
-                "{} checks by partner agencies collected ({})",
-                new.len(),
-                organisations.into_iter().collect::<Vec<_>>().join(", ")
-            );
-            self.copy_checks(
-                origin,
-                &incident,
-                &new,
+            (
                 format!("area space {area}"),
-                detail,
-            )?;
-        }
+                format!(
+                    "{} checks by partner agencies collected ({})",
+                    new.len(),
+                    organisations.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
         Ok(CollectReport {
             incident,
-            collected: new.len(),
+            collected,
             already,
         })
     }
 
-    /// Write checks recorded elsewhere into `incident` (they already carry
-    /// its id), into this device's buckets, with one audit entry.
+    /// Copy checks recorded elsewhere into `incident`, keeping their ids,
+    /// into this device's buckets, with one audit entry that `describe`
+    /// words from the checks copied. Checks the incident holds already are
+    /// skipped, so copying again adds nothing. Returns (copied, skipped).
     fn copy_checks(
         &mut self,
         space: &SpaceId,
         incident: &Incident,
-        checks: &[Check],
-        subject: String,
-        detail: String,
-    ) -> Result<()> {
-        self.note(audit::Action::Recorded, subject, detail);
-        let writer = self.device.clone();
-        self.change(&DocKey::incident(space, &incident.id), false, |e| {
-            let mut index = Vec::new();
-            for c in checks {
-                e.apply(JournalOp::CopyCheck(writer.clone(), Box::new(c.clone())))?;
-                index.push(IndexOp::Check(c.clone()));
-            }
-            Ok(((), index))
-        })
+        found: Vec<Check>,
+        describe: impl FnOnce(&[Check]) -> (String, String),
+    ) -> Result<(usize, usize)> {
+        let have: BTreeSet<CheckId> = self
+            .checks(space, &incident.id)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let (old, new): (Vec<Check>, Vec<Check>) =
+            found.into_iter().partition(|c| have.contains(&c.id));
+        let new: Vec<Check> = new
+            .into_iter()
+            .map(|c| Check {
+                incident: incident.id.clone(),
+                ..c
+            })
+            .collect();
+        if !new.is_empty() {
+            let (subject, detail) = describe(&new);
+            self.note(audit::Action::Recorded, subject, detail);
+            let writer = self.device.clone();
+            self.change(&DocKey::incident(space, &incident.id), false, |e| {
+                let mut index = Vec::new();
+                for c in &new {
+                    e.apply(JournalOp::CopyCheck(writer.clone(), Box::new(c.clone())))?;
+                    index.push(IndexOp::Check(c.clone()));
+                }
+                Ok(((), index))
+            })?;
+        }
+        Ok((new.len(), old.len()))
     }
 
     /// Two incidents that are one disaster (phones that started it on
@@ -1133,38 +1133,20 @@ impl Node {
                 "incident {into} has ended; merge into the open one"
             )));
         }
-        let have: BTreeSet<CheckId> = self
-            .checks(space, into)?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        let (old, new): (Vec<Check>, Vec<Check>) = self
-            .checks(space, from)?
-            .into_iter()
-            .partition(|c| have.contains(&c.id));
-        let new: Vec<Check> = new
-            .into_iter()
-            .map(|c| Check {
-                incident: into.clone(),
-                ..c
-            })
-            .collect();
-        if !new.is_empty() {
-            self.copy_checks(
-                space,
-                &target,
-                &new,
+        let found = self.checks(space, from)?;
+        let (collected, already) = self.copy_checks(space, &target, found, |new| {
+            (
                 DocKey::incident(space, into).to_string(),
                 format!("{} checks of incident {from} merged in", new.len()),
-            )?;
-        }
+            )
+        })?;
         if source.is_open() {
             self.end_incident(space, from, Timestamp::now())?;
         }
         Ok(CollectReport {
             incident: target,
-            collected: new.len(),
-            already: old.len(),
+            collected,
+            already,
         })
     }
 
