@@ -18,6 +18,8 @@ import jp.anpi.newCheck
 import kotlinx.coroutines.flow.filterIsInstance
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.flow.onEach
@@ -60,6 +62,25 @@ class AnpiTest {
         office.importRoster(space, roster)
         office.startIncident(space, IncidentKind.EARTHQUAKE)
         return office to space
+    }
+
+    /**
+     * The first event of type [E] from [anpi], collected on another thread.
+     * Returns once the subscription is live (its status event came), so that
+     * what the caller does next cannot happen before it.
+     */
+    private suspend inline fun <reified E : AnpiEvent> CoroutineScope.nextEvent(anpi: Anpi, timeoutMs: Long): Deferred<E> {
+        val subscribed = CompletableDeferred<Unit>()
+        val event = async(Dispatchers.Default) {
+            withTimeout(timeoutMs) {
+                anpi.events()
+                    .onEach { if (it is AnpiEvent.Status) subscribed.complete(Unit) }
+                    .filterIsInstance<E>()
+                    .first()
+            }
+        }
+        subscribed.await()
+        return event
     }
 
     private inline fun <reified E : Throwable> assertThrows(block: () -> Unit): E {
@@ -140,22 +161,11 @@ class AnpiTest {
         val first = withTimeout(10_000) { office.events().first() }
         assertTrue(first is AnpiEvent.Status && !first.running)
 
-        // Collect on another thread, and wait for the subscription's first
-        // event so that the change below cannot come before it.
-        val subscribed = CompletableDeferred<Unit>()
-        val changed = async(Dispatchers.Default) {
-            withTimeout(10_000) {
-                office.events()
-                    .onEach { if (it is AnpiEvent.Status) subscribed.complete(Unit) }
-                    .filterIsInstance<AnpiEvent.DataChanged>()
-                    .first()
-            }
-        }
+        val changed = nextEvent<AnpiEvent.DataChanged>(office, 10_000)
         val thrower = object : AnpiListener {
             override fun onEvent(event: AnpiEvent) = throw IllegalStateException("the app's listener broke")
         }
         val bad = office.node.subscribe(thrower)
-        subscribed.await()
         office.recordCheck(space, newCheck("R0003", CheckResult.ABSENT))
         assertTrue(changed.await().local)
         val deadline = System.currentTimeMillis() + 10_000
@@ -182,16 +192,7 @@ class AnpiTest {
     fun twoNodesSyncOverLoopbackQuic() = runBlocking {
         val (office, space) = office()
         val officeId = office.deviceId
-        val subscribed = CompletableDeferred<Unit>()
-        val synced = async(Dispatchers.Default) {
-            withTimeout(20_000) {
-                office.events()
-                    .onEach { if (it is AnpiEvent.Status) subscribed.complete(Unit) }
-                    .filterIsInstance<AnpiEvent.Synced>()
-                    .first()
-            }
-        }
-        subscribed.await()
+        val synced = nextEvent<AnpiEvent.Synced>(office, 20_000)
         val addr = office.startSync(Anpi.syncConfig(listen = "127.0.0.1:0", debounceMs = 200))
 
         val phone = Anpi.open(File(dir, "phone").path, key(3))
