@@ -33,7 +33,7 @@
 //!   the same incident offline therefore share its containers instead of
 //!   creating two competing `checks` maps of which only one would be visible.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -202,12 +202,21 @@ fn put_json<T: Serialize>(doc: &mut AutoCommit, obj: &ObjId, key: &str, value: &
 }
 
 fn get_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>> {
-    // autosurgeon reads a missing key as an error, not as `None`.
-    if doc.get(obj, key)?.is_none() {
-        return Ok(None);
+    match doc.get(obj, key)? {
+        // autosurgeon reads a missing key as an error, not as `None`.
+        None => Ok(None),
+        // The string at hand, rather than autosurgeon looking it up again:
+        // a sync reads every check it brings.
+        Some((Value::Scalar(v), _)) if v.is_str() => {
+            let text = v.as_str().expect("a string scalar");
+            Ok(Some(Json::<T>::hydrate_string(text)?.0))
+        }
+        // Anything else: autosurgeon's error names what was found.
+        Some(_) => {
+            let v: Json<T> = autosurgeon::hydrate_prop(doc, obj, key)?;
+            Ok(Some(v.0))
+        }
     }
-    let v: Json<T> = autosurgeon::hydrate_prop(doc, obj, key)?;
-    Ok(Some(v.0))
 }
 
 fn all_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId) -> Result<Vec<T>> {
@@ -772,6 +781,20 @@ pub fn put_check_by(doc: &mut AutoCommit, writer: &DeviceId, check: &Check) -> R
     put_json(doc, &bucket, &check.id.to_string(), check)
 }
 
+/// A check that changes just added: from the JSON they wrote when given
+/// (see [`Touched::checks`]), else looked up in `doc`.
+pub fn touched_check(
+    doc: &AutoCommit,
+    bucket: &str,
+    id: &str,
+    written: Option<&str>,
+) -> Result<Option<Check>> {
+    match written {
+        Some(text) => Ok(Some(Json::<Check>::hydrate_string(text)?.0)),
+        None => check(doc, bucket, id),
+    }
+}
+
 /// One check, by its bucket and id.
 pub fn check(doc: &AutoCommit, bucket: &str, id: &str) -> Result<Option<Check>> {
     let checks = top(doc, CHECKS)?;
@@ -849,8 +872,12 @@ pub struct Touched {
     pub meta: bool,
     /// Recipients (roster) that changed.
     pub recipients: BTreeSet<String>,
-    /// Checks added, as (bucket, check id).
-    pub checks: BTreeSet<(String, String)>,
+    /// Checks added, as (bucket, check id), each with the JSON the changes
+    /// wrote for it when that was their only write under the key and it
+    /// replaced nothing. A check is immutable and its bucket has one
+    /// writer, so that JSON is the check without looking it up in the
+    /// document (a look-up that costs more the larger the document).
+    pub checks: BTreeMap<(String, String), Option<String>>,
     /// Claim keys put or removed.
     pub claims: BTreeSet<String>,
 }
@@ -867,22 +894,34 @@ impl Touched {
 /// change can alter what is *not* visible (it may overwrite a losing
 /// concurrent value), and the conflicts shown for that field must follow.
 pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Touched> {
-    use automerge::legacy::{Key, ObjectId};
+    use automerge::legacy::{Key, ObjectId, OpType};
+    use std::collections::btree_map::Entry;
     let find = |name: &str| top(doc, name).ok();
     let (recipients, checks, claims) = (find(RECIPIENTS), find(CHECKS), find(CLAIMS));
     let mut t = Touched::default();
+    // A session's changes land in a handful of objects (a bucket, a
+    // recipient): find each object and its parent once, not per operation.
+    let mut objects: HashMap<String, (ObjId, Option<(ObjId, Prop)>)> = HashMap::new();
     for change in changes {
         for op in change.decode().operations {
             let key = match &op.key {
                 Key::Map(k) => Some(k.to_string()),
                 Key::Seq(_) => None,
             };
-            let obj = match &op.obj {
+            let (obj, parent) = match &op.obj {
                 ObjectId::Root => {
                     t.meta = true;
                     continue;
                 }
-                ObjectId::Id(id) => doc.import_obj(&id.to_string())?,
+                ObjectId::Id(id) => {
+                    let id = id.to_string();
+                    if !objects.contains_key(&id) {
+                        let obj = doc.import_obj(&id)?;
+                        let parent = doc.parents(&obj)?.next().map(|p| (p.obj, p.prop));
+                        objects.insert(id.clone(), (obj, parent));
+                    }
+                    objects[&id].clone()
+                }
             };
             let entry_of = |map: &Option<ObjId>| -> Result<Option<String>> {
                 let Some(map) = map else { return Ok(None) };
@@ -903,12 +942,22 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
                 // A device opened a new bucket: nothing to list yet.
                 continue;
             }
-            let parent = doc.parents(&obj)?.next();
-            if let (Some(p), Some(k)) = (&parent, &key)
-                && checks.as_ref() == Some(&p.obj)
-                && let Prop::Map(bucket) = &p.prop
+            if let (Some((parent, Prop::Map(bucket))), Some(k)) = (&parent, &key)
+                && checks.as_ref() == Some(parent)
             {
-                t.checks.insert((bucket.clone(), k.clone()));
+                let written = match &op.action {
+                    OpType::Put(v) if op.pred.is_empty() => v.as_str().map(str::to_string),
+                    _ => None,
+                };
+                match t.checks.entry((bucket.clone(), k.clone())) {
+                    Entry::Vacant(e) => {
+                        e.insert(written);
+                    }
+                    // Written twice: the document says which value stands.
+                    Entry::Occupied(mut e) => {
+                        e.insert(None);
+                    }
+                }
             } else if let Some(k) = entry_of(&recipients)? {
                 t.recipients.insert(k);
             } else if let Some(k) = entry_of(&claims)? {

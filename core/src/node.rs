@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, Change, ChangeHash};
 
 use crate::audit;
 use crate::doc::{self, DocKey, DocKind, Ending, Opening};
@@ -291,6 +292,8 @@ struct Loaded {
     doc: AutoCommit,
     persisted: Vec<ChangeHash>,
     journal: usize,
+    /// The changes persisted lately, which the next session will send.
+    recent: sync::Recent,
 }
 
 /// A device's node.
@@ -495,6 +498,7 @@ impl Node {
                 .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
             let mut d = doc::load(&stored.bytes(), &self.device)?;
             let mut persisted = d.get_heads();
+            let mut recent = sync::Recent::default();
             for entry in &stored.journal {
                 JournalOp::decode(entry)?.apply(&mut d)?;
             }
@@ -503,7 +507,13 @@ impl Node {
                 // A journal left by a crash (or by a failed write): write its
                 // changes now, so that a document is only ever in memory with
                 // a journal the node is keeping track of.
-                persisted = write_journal_as_changes(self.store.as_mut(), key, &mut d, &persisted)?;
+                persisted = write_journal_as_changes(
+                    self.store.as_mut(),
+                    key,
+                    &mut d,
+                    &persisted,
+                    &mut recent,
+                )?;
             }
             self.docs.insert(
                 key.clone(),
@@ -511,6 +521,7 @@ impl Node {
                     doc: d,
                     persisted,
                     journal: 0,
+                    recent,
                 },
             );
         }
@@ -532,7 +543,13 @@ impl Node {
         if l.journal == 0 {
             return Ok(());
         }
-        l.persisted = write_journal_as_changes(self.store.as_mut(), key, &mut l.doc, &l.persisted)?;
+        l.persisted = write_journal_as_changes(
+            self.store.as_mut(),
+            key,
+            &mut l.doc,
+            &l.persisted,
+            &mut l.recent,
+        )?;
         l.journal = 0;
         Ok(())
     }
@@ -581,6 +598,7 @@ impl Node {
                     doc: fresh,
                     persisted,
                     journal: 0,
+                    recent: sync::Recent::default(),
                 },
             );
         }
@@ -609,25 +627,34 @@ impl Node {
         edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
     ) -> Result<T> {
         let l = self.loaded(key)?;
-        let before = l.doc.get_heads();
+        let before = l.doc.pending_ops();
         let mut e = Edit {
             doc: &mut l.doc,
             ops: Vec::new(),
         };
         let (value, index) = edit(&mut e)?;
         let ops = e.ops;
-        l.doc.commit();
-        if l.doc.get_heads() == before && snapshot.is_none() {
+        // The edit stays in automerge's open transaction: the journal holds
+        // it durably, and the flush before the next sync (or anything that
+        // asks for the heads) commits every edit since as one change. One
+        // change per check would cost a hash, a dependency graph node and a
+        // header each, in every later save, load and sync.
+        if l.doc.pending_ops() == before && snapshot.is_none() {
             return Ok(value);
         }
         if l.journal + ops.len() >= FLUSH_AFTER_JOURNAL_ENTRIES {
             // A bulk edit (an import) would be flushed at once anyway:
             // write its changes directly instead of journal entries that
             // are deleted again in the next transaction.
-            let mut w = settled_write(key, &mut l.doc, &l.persisted);
+            let from = l.persisted.clone();
+            let (mut w, changes) = settled_write(key, &mut l.doc, &from);
+            let to = w.heads.clone();
             w.snapshot = snapshot;
             w.index = index;
             self.write_settled(key, w, audit)?;
+            if let Some(l) = self.docs.get_mut(key) {
+                l.recent.record(&from, &to, changes);
+            }
             return Ok(value);
         }
         let mut w = DocWrite::new(key.clone(), l.persisted.clone());
@@ -1797,7 +1824,8 @@ impl Node {
                 Some(p) => self.peer_doc(p, &key)?,
                 None => PeerDoc::default(),
             };
-            docs.push(sync::opening(self.doc(&key)?, &key.to_string(), &pd));
+            let l = self.loaded(&key)?;
+            docs.push(sync::opening(&mut l.doc, &l.recent, &key.to_string(), &pd));
             session.peers.insert(key, pd);
         }
         let msg = Message {
@@ -1937,15 +1965,17 @@ impl Node {
                         doc: fresh,
                         persisted: Vec::new(),
                         journal: 0,
+                        recent: sync::Recent::default(),
                     },
                 );
             }
             let doc = self.doc(&key)?;
             let before = if existed { doc.get_heads() } else { Vec::new() };
-            let reply = sync::receive(doc, &mut pd, entry)?;
+            let received = sync::receive(doc, &mut pd, entry)?;
+            let reply = received.reply;
             let after = doc.get_heads();
             if after != before {
-                writes.push(self.merged_write(&key, &before, existed)?);
+                writes.push(self.merged_write(&key, &before, existed, received.applied)?);
                 session.stats.docs_changed += 1;
             }
             states.push((peer.clone(), key.clone(), pd.encode()));
@@ -2017,19 +2047,25 @@ impl Node {
         key: &DocKey,
         before: &[ChangeHash],
         existed: bool,
+        applied: Option<Vec<Change>>,
     ) -> Result<DocWrite> {
-        let doc = self.doc(key)?;
+        let l = self.loaded(key)?;
+        let doc = &mut l.doc;
         let heads = doc.get_heads();
         let mut w = DocWrite::new(key.clone(), heads.clone());
         if !existed {
             w.snapshot = Some(doc.save());
             w.index = full_index(doc, key)?;
+            l.recent.clear();
             return Ok(w);
         }
-        let changes = doc.get_changes(before);
+        let changes = applied.unwrap_or_else(|| doc.get_changes(before));
         w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
         let touched = doc::touched_by(doc, &changes)?;
         w.index = touched_index(doc, key, &touched)?;
+        // Kept before the write lands: a failed write drops the document,
+        // and with it these steps.
+        l.recent.record(before, &heads, changes);
         Ok(w)
     }
 }
@@ -2041,27 +2077,30 @@ fn write_journal_as_changes(
     key: &DocKey,
     doc: &mut AutoCommit,
     persisted: &[ChangeHash],
+    recent: &mut sync::Recent,
 ) -> Result<Vec<ChangeHash>> {
-    let w = settled_write(key, doc, persisted);
+    let (w, changes) = settled_write(key, doc, persisted);
     let heads = w.heads.clone();
     store.write(Batch {
         docs: vec![w],
         ..Default::default()
     })?;
+    recent.record(persisted, &heads, changes);
     Ok(heads)
 }
 
 /// A write of everything after `persisted` as automerge changes, which makes
 /// the document's journal redundant.
-fn settled_write(key: &DocKey, doc: &mut AutoCommit, persisted: &[ChangeHash]) -> DocWrite {
+fn settled_write(
+    key: &DocKey,
+    doc: &mut AutoCommit,
+    persisted: &[ChangeHash],
+) -> (DocWrite, Vec<Change>) {
     let mut w = DocWrite::new(key.clone(), doc.get_heads());
-    w.changes = doc
-        .get_changes(persisted)
-        .iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
+    let changes = doc.get_changes(persisted);
+    w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
     w.flush_journal = true;
-    w
+    (w, changes)
 }
 
 impl Drop for Node {
@@ -2177,8 +2216,8 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
             {
                 ops.push(IndexOp::Incident(i));
             }
-            for (bucket, id) in &t.checks {
-                if let Some(check) = doc::check(d, bucket, id)? {
+            for ((bucket, id), written) in &t.checks {
+                if let Some(check) = doc::touched_check(d, bucket, id, written.as_deref())? {
                     if check.id.to_string() != *id {
                         return Err(Error::sync(format!(
                             "peer stored check {} under the key {id:?}",

@@ -22,6 +22,7 @@
 //! that has nothing of a document gets its saved form, which is smaller
 //! than its changes.
 
+use std::collections::{HashSet, VecDeque};
 use std::io::{Read, Write};
 
 use automerge::sync::SyncDoc;
@@ -149,8 +150,8 @@ pub fn decode_entry(bytes: &[u8]) -> Result<DocEntry> {
 /// Pack changes into one zlib stream: consecutive changes share actors,
 /// keys and structure, which compresses far better together than apart, and
 /// zlib's checksum catches a payload damaged on the way.
-pub fn pack_changes(changes: &[Change]) -> Vec<u8> {
-    let raw: Vec<&[u8]> = changes.iter().map(|c| c.raw_bytes()).collect();
+pub fn pack_changes<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Vec<u8> {
+    let raw: Vec<&[u8]> = changes.into_iter().map(|c| c.raw_bytes()).collect();
     let plain = postcard::to_allocvec(&raw).expect("byte lists always serialize");
     let mut enc = ZlibEncoder::new(Vec::new(), Compression::default());
     enc.write_all(&plain).expect("writing to a Vec cannot fail");
@@ -272,17 +273,109 @@ fn has_all(doc: &mut AutoCommit, heads: &[ChangeHash]) -> bool {
     doc.get_missing_deps(heads).is_empty()
 }
 
+/// The changes a document gained lately, step by step as they were
+/// persisted (a flush of local edits, a merge of a peer's changes). A known
+/// peer usually lacks exactly the steps since the last session, and
+/// automerge 0.12 rebuilds every change it is asked for from its op set, at
+/// a cost that grows with the document; serving them from here keeps a
+/// session's work independent of the history (BENCHMARKS.md, "Sync").
+#[derive(Clone, Debug, Default)]
+pub struct Recent {
+    steps: VecDeque<Step>,
+    changes: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    from: Vec<ChangeHash>,
+    to: Vec<ChangeHash>,
+    changes: Vec<Change>,
+}
+
+fn sorted(heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    let mut h = heads.to_vec();
+    h.sort_unstable();
+    h
+}
+
+impl Recent {
+    /// Most changes kept: a day of a busy device's checks; an import is
+    /// larger and is not kept at all.
+    pub const MAX_CHANGES: usize = 4096;
+
+    /// The document went from heads `from` to heads `to` by exactly
+    /// `changes`, in causal order.
+    pub fn record(&mut self, from: &[ChangeHash], to: &[ChangeHash], changes: Vec<Change>) {
+        let (from, to) = (sorted(from), sorted(to));
+        if from == to {
+            return;
+        }
+        if changes.len() > Self::MAX_CHANGES
+            || self.steps.back().is_some_and(|last| last.to != from)
+        {
+            // Not a continuation of what is kept: the older steps could no
+            // longer be joined to the new one.
+            self.clear();
+        }
+        if changes.len() > Self::MAX_CHANGES {
+            return;
+        }
+        self.changes += changes.len();
+        self.steps.push_back(Step { from, to, changes });
+        while self.changes > Self::MAX_CHANGES {
+            let old = self
+                .steps
+                .pop_front()
+                .expect("more changes than steps hold");
+            self.changes -= old.changes.len();
+        }
+    }
+
+    /// The changes from `from` to `heads` (the document's heads now), if
+    /// the steps kept cover exactly that.
+    pub fn since(&self, from: &[ChangeHash], heads: &[ChangeHash]) -> Option<Vec<&Change>> {
+        let (from, heads) = (sorted(from), sorted(heads));
+        if self.steps.back()?.to != heads {
+            return None;
+        }
+        // A known peer is usually a step or two behind: look from the end.
+        let at = self.steps.iter().rposition(|s| s.from == from)?;
+        Some(
+            self.steps
+                .iter()
+                .skip(at)
+                .flat_map(|s| s.changes.iter())
+                .collect(),
+        )
+    }
+
+    /// Forget every step (the document was replaced or reloaded).
+    pub fn clear(&mut self) {
+        self.steps.clear();
+        self.changes = 0;
+    }
+}
+
+/// The changes `doc` has beyond `since`, packed: from `recent` when it
+/// covers them, else from automerge. `None` when there are none.
+fn packed_since(doc: &mut AutoCommit, recent: &Recent, since: &[ChangeHash]) -> Option<Vec<u8>> {
+    let heads = doc.get_heads();
+    if heads.iter().all(|h| since.contains(h)) {
+        return None;
+    }
+    let packed = match recent.since(since, &heads) {
+        Some(changes) => pack_changes(changes),
+        None => pack_changes(&doc.get_changes(since)),
+    };
+    Some(packed)
+}
+
 /// The entry that opens a session for `doc`: our heads, and the changes
 /// since what the peer is known to have, if we know that.
-pub fn opening(doc: &mut AutoCommit, name: &str, peer: &PeerDoc) -> DocEntry {
+pub fn opening(doc: &mut AutoCommit, recent: &Recent, name: &str, peer: &PeerDoc) -> DocEntry {
     let heads = doc.get_heads();
     let data = if !peer.shared.is_empty() && has_all(doc, &peer.shared) {
-        let changes = doc.get_changes(&peer.shared);
-        if changes.is_empty() {
-            Data::None
-        } else {
-            Data::Changes(pack_changes(&changes))
-        }
+        packed_since(doc, recent, &peer.shared).map_or(Data::None, Data::Changes)
     } else {
         Data::None
     };
@@ -317,20 +410,39 @@ fn fallback(doc: &mut AutoCommit, name: &str, peer: &mut PeerDoc) -> Option<DocE
     })
 }
 
+/// What [`receive`] did with a peer's entry.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The answer for this document, if there is anything to say.
+    pub reply: Option<DocEntry>,
+    /// The changes the entry added to the document, in causal order, when
+    /// they are known without asking automerge (the entry carried changes
+    /// and all of them could be applied); `None` otherwise.
+    pub applied: Option<Vec<Change>>,
+}
+
 /// Apply an entry from the peer to `doc` and decide the answer for this
-/// document (`None`: nothing to say). On error the caller must drop `doc`
-/// and reload it from the store: it may hold part of what was received.
-pub fn receive(
-    doc: &mut AutoCommit,
-    peer: &mut PeerDoc,
-    entry: DocEntry,
-) -> Result<Option<DocEntry>> {
+/// document. On error the caller must drop `doc` and reload it from the
+/// store: it may hold part of what was received.
+pub fn receive(doc: &mut AutoCommit, peer: &mut PeerDoc, entry: DocEntry) -> Result<Received> {
     let name = entry.doc;
     let their_heads = heads_from_wire(&entry.heads);
     let carried = !entry.data.is_none();
+    let mut applied = None;
     match entry.data {
         Data::None => {}
-        Data::Changes(packed) => doc.apply_changes_batch(unpack_changes(&packed)?)?,
+        Data::Changes(packed) => {
+            let changes = unpack_changes(&packed)?;
+            let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+            let new: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
+            let added: Vec<Change> = changes
+                .iter()
+                .filter(|c| new.contains(&c.hash()))
+                .cloned()
+                .collect();
+            doc.apply_changes_batch(changes)?;
+            applied = Some(added);
+        }
         Data::Snapshot(bytes) => {
             let mut other = AutoCommit::load(&bytes)
                 .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?;
@@ -345,47 +457,60 @@ pub fn receive(
                 .get_or_insert_with(automerge::sync::State::new);
             doc.sync().receive_sync_message(state, msg)?;
             peer.shared = state.shared_heads.clone();
-            return Ok(fallback(doc, &name, peer));
+            return Ok(Received {
+                reply: fallback(doc, &name, peer),
+                applied: None,
+            });
         }
     }
     if peer.automerge.is_some() || !doc.get_missing_deps(&[]).is_empty() {
         // Changes arrived whose dependencies we lack: the peer's idea of
         // what we have was wrong. Let automerge's protocol find the gap.
-        return Ok(fallback(doc, &name, peer));
+        return Ok(Received {
+            reply: fallback(doc, &name, peer),
+            applied: None,
+        });
     }
     let ours = doc.get_heads();
+    let reply = |data, need| {
+        Some(DocEntry {
+            doc: name.clone(),
+            heads: heads_to_wire(&ours),
+            need,
+            data,
+        })
+    };
     if has_all(doc, &their_heads) {
         peer.shared = their_heads.clone();
         let data = if their_heads.is_empty() && !doc.is_empty() {
             Data::Snapshot(doc.save())
+        } else if ours.iter().all(|h| their_heads.contains(h)) {
+            Data::None
         } else {
-            let changes = doc.get_changes(&their_heads);
-            if changes.is_empty() {
-                Data::None
-            } else {
-                Data::Changes(pack_changes(&changes))
-            }
+            Data::Changes(pack_changes(&doc.get_changes(&their_heads)))
         };
         if data.is_none() && !carried && !entry.need {
-            return Ok(None);
+            return Ok(Received {
+                reply: None,
+                applied,
+            });
         }
-        return Ok(Some(DocEntry {
-            doc: name,
-            heads: heads_to_wire(&ours),
-            need: false,
-            data,
-        }));
+        return Ok(Received {
+            reply: reply(data, false),
+            applied,
+        });
     }
     if entry.need {
         // Each side lacks some of the other's: neither knows the base.
-        return Ok(fallback(doc, &name, peer));
+        return Ok(Received {
+            reply: fallback(doc, &name, peer),
+            applied,
+        });
     }
-    Ok(Some(DocEntry {
-        doc: name,
-        heads: heads_to_wire(&ours),
-        need: true,
-        data: Data::None,
-    }))
+    Ok(Received {
+        reply: reply(Data::None, true),
+        applied,
+    })
 }
 
 #[cfg(test)]

@@ -74,6 +74,12 @@ fn new_check(i: usize, recipients: usize) -> NewCheck {
 /// lists the earlier checks of its recipient it knew of).
 const FRESH: usize = 1_000;
 
+/// How many checks of the history share one automerge change: a device
+/// commits its checks as one change when it syncs, so this is checks per
+/// sync. Ten is a phone syncing often (the more changes, the more a history
+/// weighs on every later sync).
+const CHECKS_PER_CHANGE: usize = 10;
+
 fn fresh_check(i: usize, recipients: usize) -> NewCheck {
     let mut c = new_check(i, recipients);
     c.recipient = RecipientId(format!("R{:06}", recipients + i % FRESH));
@@ -118,6 +124,10 @@ fn populated_in(
     for i in 0..checks {
         node.record_check(&space, &incident, new_check(i, recipients))
             .expect("check");
+        if i % CHECKS_PER_CHANGE == CHECKS_PER_CHANGE - 1 {
+            // As if the device synced: its checks since become one change.
+            node.flush_all().expect("flush");
+        }
         if i % 5_000 == 4_999 {
             node.maintain().expect("compact");
             eprintln!(
