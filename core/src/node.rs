@@ -2056,7 +2056,6 @@ impl Node {
         if !existed {
             w.snapshot = Some(doc.save());
             w.index = full_index(doc, key)?;
-            l.recent.clear();
             return Ok(w);
         }
         let changes = applied.unwrap_or_else(|| doc.get_changes(before));

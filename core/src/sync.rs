@@ -310,15 +310,14 @@ impl Recent {
         if from == to {
             return;
         }
-        if changes.len() > Self::MAX_CHANGES
-            || self.steps.back().is_some_and(|last| last.to != from)
-        {
+        if changes.len() > Self::MAX_CHANGES {
+            self.clear();
+            return;
+        }
+        if self.steps.back().is_some_and(|last| last.to != from) {
             // Not a continuation of what is kept: the older steps could no
             // longer be joined to the new one.
             self.clear();
-        }
-        if changes.len() > Self::MAX_CHANGES {
-            return;
         }
         self.changes += changes.len();
         self.steps.push_back(Step { from, to, changes });
@@ -552,6 +551,36 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("update anpi"), "{err}");
+    }
+
+    #[test]
+    fn recent_serves_the_steps_since_a_peer_s_heads_and_nothing_across_a_gap() {
+        let mut doc = AutoCommit::new();
+        let mut heads = vec![doc.get_heads()];
+        for i in 0..3 {
+            doc.put(ROOT, format!("k{i}"), i as i64).unwrap();
+            doc.commit();
+            heads.push(doc.get_heads());
+        }
+        let step =
+            |doc: &mut AutoCommit, i: usize| doc.get_changes(&heads[i]).split_off(0)[..1].to_vec();
+        let mut recent = Recent::default();
+        recent.record(
+            &heads[0],
+            &heads[1],
+            doc.get_changes(&heads[0])[..1].to_vec(),
+        );
+        recent.record(&heads[1], &heads[2], step(&mut doc, 1));
+        let hashes =
+            |c: Option<Vec<&Change>>| c.map(|c| c.iter().map(|c| c.hash()).collect::<Vec<_>>());
+        assert_eq!(hashes(recent.since(&heads[0], &heads[2])).unwrap().len(), 2);
+        assert_eq!(hashes(recent.since(&heads[1], &heads[2])).unwrap().len(), 1);
+        // Not the document's heads now: nothing is served.
+        assert!(recent.since(&heads[0], &heads[3]).is_none());
+        // A step that does not continue the last one drops the older ones.
+        recent.record(&heads[0], &heads[3], doc.get_changes(&heads[0]));
+        assert!(recent.since(&heads[1], &heads[3]).is_none());
+        assert_eq!(hashes(recent.since(&heads[0], &heads[3])).unwrap().len(), 3);
     }
 
     #[test]
