@@ -410,20 +410,47 @@ pub(crate) mod conformance {
         assert_eq!(info.heads, vec![h(1)], "a journal write keeps the heads");
 
         // A flush replaces the journal with the changes it became.
-        let mut w = DocWrite::new(roster(), vec![h(2)]);
-        w.flush_journal = true;
-        w.changes = vec![b"c".to_vec()];
-        s.write(Batch {
-            docs: vec![w],
-            ..Default::default()
-        })
-        .unwrap();
+        flush_as(s, roster(), b"c");
         let d = s.load(&roster()).unwrap().unwrap();
         assert!(d.journal.is_empty());
         assert_eq!(d.bytes(), b"Sc");
         let info = &s.docs().unwrap()[0];
         assert_eq!(info.journal_entries, 0);
         assert_eq!(info.heads, vec![h(2)]);
+    }
+
+    /// A flush of `key`'s journal as the one change `change` (heads h(2)).
+    fn flush_as(s: &mut dyn Store, key: DocKey, change: &[u8]) {
+        let mut w = DocWrite::new(key, vec![h(2)]);
+        w.flush_journal = true;
+        w.changes = vec![change.to_vec()];
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    pub fn a_flush_keeps_other_documents_journals(s: &mut dyn Store) {
+        for (key, op) in [(roster(), b"r1"), (incident(), b"i1")] {
+            let mut w = DocWrite::new(key, vec![h(1)]);
+            w.snapshot = Some(b"S".to_vec());
+            w.journal = vec![op.to_vec()];
+            s.write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        // The roster's flush while the incident has a journal of its own,
+        // then the incident's, when it is the only one left.
+        for (key, other) in [(roster(), Some((incident(), b"i1"))), (incident(), None)] {
+            flush_as(s, key.clone(), b"c");
+            assert!(s.load(&key).unwrap().unwrap().journal.is_empty());
+            if let Some((other, op)) = other {
+                assert_eq!(s.load(&other).unwrap().unwrap().journal, vec![op.to_vec()]);
+            }
+        }
     }
 
     pub fn index_rows_follow_ops(s: &mut dyn Store) {
@@ -611,6 +638,11 @@ pub(crate) mod conformance {
                 fn the_journal_appends_and_flushes() {
                     let mut s = $make;
                     c::the_journal_appends_and_flushes(&mut s);
+                }
+                #[test]
+                fn a_flush_keeps_other_documents_journals() {
+                    let mut s = $make;
+                    c::a_flush_keeps_other_documents_journals(&mut s);
                 }
                 #[test]
                 fn index_rows_follow_ops() {

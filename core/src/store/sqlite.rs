@@ -219,8 +219,7 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
     let doc = key.to_string();
     let heads = encode_heads(&w.heads);
     if w.flush_journal || w.snapshot.is_some() {
-        tx.prepare_cached("DELETE FROM journal WHERE doc = ?1")?
-            .execute([&doc])?;
+        clear_journal(tx, &doc)?;
     }
     if let Some(snapshot) = &w.snapshot {
         tx.execute("DELETE FROM changes WHERE doc = ?1", [&doc])?;
@@ -263,6 +262,26 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
     }
     for op in &w.index {
         apply_index(tx, key, &doc, op)?;
+    }
+    Ok(())
+}
+
+/// Delete a document's journal. Deleting rows one by one rebalances the
+/// journal's B-tree, and SQLite renumbers pages in a rebalance through a
+/// page number past the end of the file (the pending-byte page); the commit
+/// then scans the whole page cache to drop it, which cost ~0.4 ms a flush
+/// at a long history (BENCHMARKS.md, "Sync"). When the journal holds only
+/// this document's rows, the usual case, the table is cleared instead:
+/// SQLite frees its pages without rebalancing.
+fn clear_journal(tx: &Transaction<'_>, doc: &str) -> Result<()> {
+    let others: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal WHERE doc != ?1)")?
+        .query_row([doc], |r| r.get(0))?;
+    if others {
+        tx.prepare_cached("DELETE FROM journal WHERE doc = ?1")?
+            .execute([doc])?;
+    } else {
+        tx.prepare_cached("DELETE FROM journal")?.execute([])?;
     }
     Ok(())
 }
