@@ -1969,9 +1969,10 @@ impl Node {
                     },
                 );
             }
-            let doc = self.doc(&key)?;
+            let l = self.loaded(&key)?;
+            let doc = &mut l.doc;
             let before = if existed { doc.get_heads() } else { Vec::new() };
-            let received = sync::receive(doc, &mut pd, entry)?;
+            let received = sync::receive(doc, &l.recent, &mut pd, entry)?;
             let reply = received.reply;
             let after = doc.get_heads();
             if after != before {

@@ -421,9 +421,15 @@ pub struct Received {
 }
 
 /// Apply an entry from the peer to `doc` and decide the answer for this
-/// document. On error the caller must drop `doc` and reload it from the
-/// store: it may hold part of what was received.
-pub fn receive(doc: &mut AutoCommit, peer: &mut PeerDoc, entry: DocEntry) -> Result<Received> {
+/// document; changes the peer lacks come from `recent` when it covers them.
+/// On error the caller must drop `doc` and reload it from the store: it
+/// may hold part of what was received.
+pub fn receive(
+    doc: &mut AutoCommit,
+    recent: &Recent,
+    peer: &mut PeerDoc,
+    entry: DocEntry,
+) -> Result<Received> {
     let name = entry.doc;
     let their_heads = heads_from_wire(&entry.heads);
     let carried = !entry.data.is_none();
@@ -483,10 +489,8 @@ pub fn receive(doc: &mut AutoCommit, peer: &mut PeerDoc, entry: DocEntry) -> Res
         peer.shared = their_heads.clone();
         let data = if their_heads.is_empty() && !doc.is_empty() {
             Data::Snapshot(doc.save())
-        } else if ours.iter().all(|h| their_heads.contains(h)) {
-            Data::None
         } else {
-            Data::Changes(pack_changes(&doc.get_changes(&their_heads)))
+            packed_since(doc, recent, &their_heads).map_or(Data::None, Data::Changes)
         };
         if data.is_none() && !carried && !entry.need {
             return Ok(Received {
