@@ -67,8 +67,6 @@ fn new_check(i: usize, recipients: usize) -> NewCheck {
     c
 }
 
-/// A node at `path` holding `recipients` recipients and an incident with
-/// `checks` checks recorded one by one, compacted as a device would be.
 /// Recipients kept free of checks in the history, so that the checks a
 /// benchmark measures are the same size at every history length (a check
 /// lists the earlier checks of its recipient it knew of).
@@ -80,12 +78,17 @@ const FRESH: usize = 1_000;
 /// weighs on every later sync).
 const CHECKS_PER_CHANGE: usize = 10;
 
+/// The `i`th measured check, to the `i`th recipient after the history's:
+/// the node must hold at least `i + 1` fresh recipients.
 fn fresh_check(i: usize, recipients: usize) -> NewCheck {
     let mut c = new_check(i, recipients);
-    c.recipient = RecipientId(format!("R{:06}", recipients + i % FRESH));
+    c.recipient = RecipientId(format!("R{:06}", recipients + i));
     c
 }
 
+/// A node at `path` holding `recipients` recipients, `fresh` more without
+/// checks, and an incident with `checks` checks recorded one by one,
+/// compacted as a device would be.
 fn populated(
     path: &Path,
     recipients: usize,
@@ -340,22 +343,59 @@ fn bench_crypt(small: bool) {
     );
 }
 
-fn bench_sync(small: bool) {
-    println!("\n## Sync 100 new checks between two stores that were in sync\n");
-    println!(
-        "| history | anpi bytes | anpi round trips | anpi time p50 | plain automerge bytes | plain messages | plain time p50 | bytes ratio | plain, fresh states: bytes |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let histories: Vec<usize> = match std::env::var("ANPI_BENCH_SYNC_HISTORY") {
-        Ok(h) => vec![h.parse().expect("ANPI_BENCH_SYNC_HISTORY is a number")],
-        Err(_) if small => vec![1_000],
-        Err(_) => vec![1_000, 50_000],
-    };
-    for history in histories {
+/// One history length of the sync benchmark, anpi's side: A and B, two
+/// devices in sync. Plain automerge runs the same checks in a process of
+/// its own ([`PlainPair`]), and each history length has its own pair of
+/// processes: no side runs on another's heap or in another's caches.
+struct SyncPair {
+    _dir: tempfile::TempDir,
+    a: Node,
+    b: Node,
+    space: SpaceId,
+    incident: IncidentId,
+}
+
+/// Plain automerge's side: two copies of A's incident document, their sync
+/// states kept.
+struct PlainPair {
+    pa: AutoCommit,
+    pb: AutoCommit,
+    psa: automerge::sync::State,
+    psb: automerge::sync::State,
+}
+
+/// What one round measured, as the children report it.
+#[derive(Clone, Copy, Default)]
+struct SyncRound {
+    ours: Duration,
+    phases: [Duration; 4],
+    ours_bytes: usize,
+    ours_rt: usize,
+    plain: Duration,
+    plain_bytes: usize,
+    plain_msgs: usize,
+    fresh_bytes: usize,
+}
+
+fn figures_line(durations: &[Duration], counts: &[usize]) -> String {
+    let d = durations.iter().map(|d| d.as_nanos().to_string());
+    let c = counts.iter().map(|c| c.to_string());
+    d.chain(c).collect::<Vec<_>>().join(" ")
+}
+
+fn figures(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .map(|x| x.parse().expect("a child's figure"))
+        .collect()
+}
+
+impl SyncPair {
+    /// Built at `dir`; A's incident document is left in `saved` for the
+    /// plain side to start from.
+    fn new(history: usize, fresh: usize, saved: &Path) -> SyncPair {
         let dir = tempfile::tempdir().expect("tmp");
-        let recipients = 1_000;
         let (mut a, space, incident) =
-            populated(&dir.path().join("a.db"), recipients, FRESH, history);
+            populated(&dir.path().join("a.db"), SYNC_RECIPIENTS, fresh, history);
         let mut b =
             Node::open(SqliteStore::open(&dir.path().join("b.db")).expect("store")).expect("node");
         // B joins A's space, then one more session so both know each other.
@@ -363,60 +403,307 @@ fn bench_sync(small: bool) {
         anpi_tests::sync(&mut a, &mut b).expect("sync");
         let key = DocKey::incident(&space, &incident);
         let bytes = a.store().load(&key).expect("load").expect("doc").bytes();
+        std::fs::write(saved, bytes).expect("saved incident");
+        SyncPair {
+            _dir: dir,
+            a,
+            b,
+            space,
+            incident,
+        }
+    }
+
+    /// A records 100 checks (not timed), then one session A → B, timed.
+    /// Returns the figures and the checks.
+    fn round(&mut self, round: usize) -> (String, Vec<Check>) {
+        let checks: Vec<Check> = (0..100)
+            .map(|i| {
+                self.a
+                    .record_check(
+                        &self.space,
+                        &self.incident,
+                        fresh_check(round * 100 + i, SYNC_RECIPIENTS),
+                    )
+                    .expect("record")
+            })
+            .collect();
+        let t = Instant::now();
+        let ((bytes, rt), phases) = timed_session(&mut self.a, &mut self.b);
+        let took = t.elapsed();
+        let mut durations = vec![took];
+        durations.extend(phases);
+        (figures_line(&durations, &[bytes, rt]), checks)
+    }
+}
+
+impl PlainPair {
+    fn new(saved: &Path) -> PlainPair {
+        let bytes = std::fs::read(saved).expect("saved incident");
         let mut pa = AutoCommit::load(&bytes).expect("plain a");
         pa.set_actor(automerge::ActorId::random());
         let mut pb = pa.fork();
         let (mut psa, mut psb) = (automerge::sync::State::new(), automerge::sync::State::new());
         plain_sync(&mut pa, &mut psa, &mut pb, &mut psb);
+        PlainPair { pa, pb, psa, psb }
+    }
 
-        let rounds: usize = std::env::var("ANPI_BENCH_SYNC_ROUNDS")
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(15);
-        let (mut ours_t, mut plain_t) = (Vec::new(), Vec::new());
-        let (mut ours_bytes, mut ours_rt, mut plain_bytes, mut plain_msgs, mut fresh_bytes) =
-            (0, 0, 0, 0, 0);
-        for round in 0..rounds {
-            let before_round = pa.get_heads();
-            for i in 0..100 {
-                let check = a
-                    .record_check(&space, &incident, fresh_check(round * 100 + i, recipients))
-                    .expect("record");
-                // The same check in the same shape, synced by plain automerge.
-                anpi_core::doc::put_check(&mut pa, &check).expect("put");
-                pa.commit();
-            }
-            let t = Instant::now();
-            let x = anpi_tests::sync(&mut a, &mut b).expect("sync");
-            ours_t.push(t.elapsed());
-            ours_bytes = x.bytes();
-            ours_rt = x.round_trips;
+    /// The same checks in the same shape (`doc::put_check`), one change
+    /// each as plain automerge makes them, then one plain sync, timed.
+    fn round(&mut self, checks: &[Check], last: bool) -> String {
+        let before_round = self.pa.get_heads();
+        for check in checks {
+            anpi_core::doc::put_check(&mut self.pa, check).expect("put");
+            self.pa.commit();
+        }
+        let t = Instant::now();
+        let (bytes, msgs) = plain_sync(&mut self.pa, &mut self.psa, &mut self.pb, &mut self.psb);
+        let took = t.elapsed();
+        let mut fresh = 0;
+        if last {
+            // The same last 100 checks with sync states forgotten: the
+            // Bloom filter has to describe the whole history.
+            let mut ahead = self.pa.fork();
+            let mut behind = self.pa.fork_at(&before_round).expect("fork at");
+            let (mut s1, mut s2) = (automerge::sync::State::new(), automerge::sync::State::new());
+            fresh = plain_sync(&mut ahead, &mut s1, &mut behind, &mut s2).0;
+        }
+        figures_line(&[took], &[bytes, msgs, fresh])
+    }
+}
 
-            let t = Instant::now();
-            let (pbytes, pmsgs) = plain_sync(&mut pa, &mut psa, &mut pb, &mut psb);
-            plain_t.push(t.elapsed());
-            plain_bytes = pbytes;
-            plain_msgs = pmsgs;
+/// Recipients holding the history's checks in the sync benchmark.
+const SYNC_RECIPIENTS: usize = 1_000;
 
-            if round == rounds - 1 {
-                // The same last 100 checks with sync states forgotten: the
-                // Bloom filter has to describe the whole history.
-                let mut ahead = pa.fork();
-                let mut behind = pa.fork_at(&before_round).expect("fork at");
-                let (mut s1, mut s2) =
-                    (automerge::sync::State::new(), automerge::sync::State::new());
-                fresh_bytes = plain_sync(&mut ahead, &mut s1, &mut behind, &mut s2).0;
+fn sync_rounds() -> usize {
+    std::env::var("ANPI_BENCH_SYNC_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(30)
+}
+
+/// A child of [`bench_sync`] (`ANPI_BENCH_SYNC_CHILD=anpi:HISTORY:FILE` or
+/// `plain:FILE`): build its side, say `ready`, then answer each round.
+/// anpi reads `ROUND` and answers with its figures and, on a second line,
+/// the checks as JSON; plain reads `ROUND LAST` and the checks' line, and
+/// answers with its figures. On `check`, anpi compares A's and B's heads.
+fn sync_child(role: &str) {
+    use std::io::BufRead;
+    let mut lines = std::io::stdin().lock().lines().map(|l| l.expect("stdin"));
+    match role.split(':').collect::<Vec<_>>().as_slice() {
+        ["anpi", history, saved] => {
+            // Every measured check goes to a recipient with no earlier
+            // check, so a round's 100 checks are the same size in every
+            // round and history.
+            let fresh = FRESH.max(sync_rounds() * 100);
+            let history = history.parse().expect("history");
+            let mut pair = SyncPair::new(history, fresh, Path::new(saved));
+            println!("ready");
+            for line in lines.by_ref() {
+                if line == "check" {
+                    let (a, b) = (pair.a.heads().expect("a"), pair.b.heads().expect("b"));
+                    assert_eq!(a, b, "A and B differ after the rounds");
+                    println!("ok");
+                    continue;
+                }
+                let (figures, checks) = pair.round(line.parse().expect("round"));
+                println!("{figures}");
+                println!("{}", serde_json::to_string(&checks).expect("checks"));
             }
         }
-        assert_eq!(a.heads().expect("heads"), b.heads().expect("heads"));
-        let (o, p) = (stats(ours_t), stats(plain_t));
+        ["plain", saved] => {
+            let mut pair = PlainPair::new(Path::new(saved));
+            println!("ready");
+            while let Some(line) = lines.next() {
+                let checks: Vec<Check> =
+                    serde_json::from_str(&lines.next().expect("checks")).expect("checks");
+                println!("{}", pair.round(&checks, line.ends_with(" 1")));
+            }
+        }
+        _ => panic!("ANPI_BENCH_SYNC_CHILD={role}: not a role"),
+    }
+}
+
+/// A child process of the sync benchmark and its pipes.
+struct Child {
+    process: std::process::Child,
+    to: std::process::ChildStdin,
+    from: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Child {
+    fn spawn(role: &str) -> Child {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().expect("this benchmark's path");
+        let mut process = Command::new(exe)
+            .env("ANPI_BENCH_SYNC_CHILD", role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("child");
+        let to = process.stdin.take().expect("stdin");
+        let from = BufReader::new(process.stdout.take().expect("stdout")).lines();
+        let mut child = Child { process, to, from };
+        assert_eq!(child.line(), "ready");
+        child
+    }
+
+    fn say(&mut self, what: &str) {
+        use std::io::Write;
+        writeln!(self.to, "{what}").expect("to child");
+    }
+
+    fn line(&mut self) -> String {
+        self.from
+            .next()
+            .expect("child answered")
+            .expect("child's line")
+    }
+
+    fn end(self) {
+        let Child {
+            mut process, to, ..
+        } = self;
+        drop(to);
+        assert!(process.wait().expect("child").success());
+    }
+}
+
+fn bench_sync(small: bool) {
+    let histories: Vec<usize> = match std::env::var("ANPI_BENCH_SYNC_HISTORY") {
+        Ok(h) => h
+            .split(',')
+            .map(|h| h.parse().expect("ANPI_BENCH_SYNC_HISTORY is numbers"))
+            .collect(),
+        Err(_) if small => vec![1_000],
+        Err(_) => vec![1_000, 50_000],
+    };
+    let rounds = sync_rounds();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut children: Vec<(Child, Child)> = histories
+        .iter()
+        .map(|h| {
+            let saved = dir.path().join(format!("incident-{h}.automerge"));
+            let saved = saved.to_str().expect("a UTF-8 temporary path");
+            let anpi = Child::spawn(&format!("anpi:{h}:{saved}"));
+            (anpi, Child::spawn(&format!("plain:{saved}")))
+        })
+        .collect();
+    // Rounds alternate between the history lengths, so the machine's drift
+    // (disk, other load) falls on all of them alike.
+    let mut all: Vec<Vec<SyncRound>> = vec![Vec::new(); histories.len()];
+    for round in 0..rounds {
+        for ((anpi, plain), f) in children.iter_mut().zip(&mut all) {
+            anpi.say(&round.to_string());
+            let ours = figures(&anpi.line());
+            let checks = anpi.line();
+            plain.say(&format!("{round} {}", u8::from(round == rounds - 1)));
+            plain.say(&checks);
+            let theirs = figures(&plain.line());
+            let d = Duration::from_nanos;
+            f.push(SyncRound {
+                ours: d(ours[0]),
+                phases: [d(ours[1]), d(ours[2]), d(ours[3]), d(ours[4])],
+                ours_bytes: ours[5] as usize,
+                ours_rt: ours[6] as usize,
+                plain: d(theirs[0]),
+                plain_bytes: theirs[1] as usize,
+                plain_msgs: theirs[2] as usize,
+                fresh_bytes: theirs[3] as usize,
+            });
+        }
+    }
+    for (mut anpi, plain) in children {
+        anpi.say("check");
+        assert_eq!(anpi.line(), "ok");
+        anpi.end();
+        plain.end();
+    }
+
+    println!("\n## Sync 100 new checks between two stores that were in sync\n");
+    println!("{rounds} rounds, alternating between the history lengths.\n");
+    println!(
+        "| history | anpi bytes | anpi round trips | anpi time p50 | plain automerge bytes | plain messages | plain time p50 | bytes ratio | plain, fresh states: bytes |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let p50 = |f: &[SyncRound], pick: &dyn Fn(&SyncRound) -> Duration| {
+        stats(f.iter().map(pick).collect()).p50
+    };
+    for (h, f) in histories.iter().zip(&all) {
+        let last = f.last().expect("a round");
         println!(
-            "| {history} | {ours_bytes} | {ours_rt} | {:.1} ms | {plain_bytes} | {plain_msgs} | {:.1} ms | {:.2} | {fresh_bytes} |",
-            ms(o.p50),
-            ms(p.p50),
-            ours_bytes as f64 / plain_bytes as f64
+            "| {h} | {} | {} | {:.1} ms | {} | {} | {:.1} ms | {:.2} | {} |",
+            last.ours_bytes,
+            last.ours_rt,
+            ms(p50(f, &|r| r.ours)),
+            last.plain_bytes,
+            last.plain_msgs,
+            ms(p50(f, &|r| r.plain)),
+            last.ours_bytes as f64 / last.plain_bytes as f64,
+            last.fresh_bytes
         );
     }
+    println!("\nWhere a session's time goes (p50 of each step):\n");
+    println!(
+        "| history | A flushes its journal | A opens | B merges and answers | A takes the answer |"
+    );
+    println!("|---|---|---|---|---|");
+    for (h, f) in histories.iter().zip(&all) {
+        let step = |i: usize| ms(p50(f, &|r| r.phases[i]));
+        println!(
+            "| {h} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            step(0),
+            step(1),
+            step(2),
+            step(3)
+        );
+    }
+    if let [first, .., last] = all.as_slice() {
+        let ratio = |pick: &dyn Fn(&SyncRound) -> Duration| {
+            p50(last, pick).as_secs_f64() / p50(first, pick).as_secs_f64()
+        };
+        println!(
+            "\nanpi time {} → {}: ×{:.2} (target ±20%); plain automerge ×{:.2}",
+            histories[0],
+            histories[histories.len() - 1],
+            ratio(&|r| r.ours),
+            ratio(&|r| r.plain)
+        );
+    }
+}
+
+/// One session from `a` to `b`, as `node::sync_local` runs it, timed step
+/// by step: A's flush of its journal, A's opening message, B's merge and
+/// answer, A taking the answer. Returns (bytes, round trips) and the times.
+fn timed_session(a: &mut Node, b: &mut Node) -> ((usize, usize), [Duration; 4]) {
+    let t = Instant::now();
+    a.flush_all().expect("flush");
+    let flush = t.elapsed();
+    let t = Instant::now();
+    let peer = b.device().clone();
+    let (mut sa, hello) = a.sync_start(Some(&peer), &[]).expect("start");
+    let opening = t.elapsed();
+    let mut sb = b.sync_accept();
+    let (mut merge, mut close) = (Duration::ZERO, Duration::ZERO);
+    let mut round_trips = 0;
+    let mut to_b = Some(hello);
+    let mut to_a = None;
+    for _ in 0..64 {
+        if let Some(m) = to_b.take() {
+            let t = Instant::now();
+            to_a = b.sync_receive(&mut sb, &m).expect("merge");
+            merge += t.elapsed();
+            round_trips += usize::from(to_a.is_some());
+        } else if let Some(m) = to_a.take() {
+            let t = Instant::now();
+            to_b = a.sync_receive(&mut sa, &m).expect("answer");
+            close += t.elapsed();
+        } else {
+            let bytes = sa.stats.bytes_sent + sb.stats.bytes_sent;
+            return ((bytes, round_trips), [flush, opening, merge, close]);
+        }
+    }
+    panic!("session did not settle");
 }
 
 /// The roster of `n` recipients as the CSV a care system exports.
@@ -546,6 +833,10 @@ fn bench_import(small: bool) {
 }
 
 fn main() {
+    if let Ok(role) = std::env::var("ANPI_BENCH_SYNC_CHILD") {
+        sync_child(&role);
+        return;
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
