@@ -269,7 +269,7 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
 /// Delete a document's journal. Deleting rows one by one rebalances the
 /// journal's B-tree, and SQLite renumbers pages in a rebalance through a
 /// page number past the end of the file (the pending-byte page); the commit
-/// then scans the whole page cache to drop it, which cost ~0.4 ms a flush
+/// then scans the whole page cache to drop it, which cost ~0.6 ms a flush
 /// at a long history (BENCHMARKS.md, "Sync"). When the journal holds only
 /// this document's rows, the usual case, the table is cleared instead:
 /// SQLite frees its pages without rebalancing.
