@@ -1660,12 +1660,7 @@ impl Node {
         space: &SpaceId,
         incident: Option<&IncidentId>,
     ) -> Result<IncidentData> {
-        let recipients = self
-            .store
-            .recipients(space)?
-            .into_iter()
-            .map(|r| r.recipient)
-            .collect();
+        let recipients = self.store.recipient_list(space)?;
         let weights = self.priority_weights(space)?;
         let Some(id) = incident else {
             return Ok(IncidentData {

@@ -83,7 +83,7 @@ pub fn shared_record(
                 score: points,
                 reason: reasons
                     .iter()
-                    .map(|x| x.label.as_str())
+                    .map(|x| x.label.as_ref())
                     .collect::<Vec<_>>()
                     .join("・"),
                 by: organisation.to_string(),

@@ -427,7 +427,7 @@ impl PriorityRow {
             phone: r.phone.clone(),
             care_manager: r.care_manager.clone(),
             score: e.score,
-            reasons: e.reasons.iter().map(|x| x.label.clone()).collect(),
+            reasons: e.reasons.iter().map(|x| x.label.to_string()).collect(),
             standing: e.standing.into(),
             status_label: match e.latest {
                 Some(c) => c.result.label(lang).to_string(),

@@ -253,7 +253,10 @@ fn bench_open(small: bool) {
         drop(node);
         let (mut total, mut open, mut load, mut reads) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..7 {
+        let rounds: usize = std::env::var("ANPI_BENCH_OPEN_ROUNDS").map_or(7, |n| {
+            n.parse().expect("ANPI_BENCH_OPEN_ROUNDS is a number")
+        });
+        for _ in 0..rounds {
             let t = Instant::now();
             let node = Node::open(SqliteStore::open(&path).expect("store")).expect("node");
             let opened = t.elapsed();

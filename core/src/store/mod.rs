@@ -266,6 +266,15 @@ pub trait Store: Send {
     fn spaces(&self) -> Result<Vec<Space>>;
     /// Recipients of a space (from the index).
     fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>>;
+    /// Recipients of a space without their conflicts, ordered by id, as a
+    /// list shows them (from the index).
+    fn recipient_list(&self, space: &SpaceId) -> Result<Vec<Recipient>> {
+        Ok(self
+            .recipients(space)?
+            .into_iter()
+            .map(|r| r.recipient)
+            .collect())
+    }
     /// One recipient (from the index).
     fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>>;
     /// Incidents of a space (from the index).
@@ -541,6 +550,45 @@ pub(crate) mod conformance {
         assert_eq!(s.recipients(&space()).unwrap().len(), 1);
     }
 
+    /// Enough rows that a store reading them in parts (the SQLite one
+    /// parses long lists on several threads) must join every part, in order.
+    pub fn long_lists_come_whole_and_in_order(s: &mut dyn Store) {
+        const N: usize = 5_003;
+        let ids: Vec<String> = (0..N).map(|i| format!("R{:05}", (i * 7_919) % N)).collect();
+        let mut w = DocWrite::new(roster(), vec![h(1)]);
+        w.index = ids
+            .iter()
+            .map(|id| IndexOp::Recipient(Box::new(rec(id, &format!("利用者{id}")))))
+            .collect();
+        let mut wi = DocWrite::new(incident(), vec![h(2)]);
+        let checks: Vec<Check> = ids.iter().map(|id| check(id)).collect();
+        wi.index = checks.iter().cloned().map(IndexOp::Check).collect();
+        s.write(Batch {
+            docs: vec![w, wi],
+            ..Default::default()
+        })
+        .unwrap();
+
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let list = s.recipient_list(&space()).unwrap();
+        let listed: Vec<&str> = list.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(listed, sorted);
+        assert!(list.iter().all(|r| r.name == format!("利用者{}", r.id)));
+        let full: Vec<Recipient> = s
+            .recipients(&space())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.recipient)
+            .collect();
+        assert_eq!(full, list);
+        let mut read = s.checks(&incident()).unwrap();
+        read.sort_by_key(|c| c.id);
+        let mut made = checks;
+        made.sort_by_key(|c| c.id);
+        assert_eq!(read, made);
+    }
+
     pub fn peer_states_and_meta_persist(s: &mut dyn Store) {
         let peer = DeviceId("p1".into());
         s.write(Batch {
@@ -648,6 +696,11 @@ pub(crate) mod conformance {
                 fn index_rows_follow_ops() {
                     let mut s = $make;
                     c::index_rows_follow_ops(&mut s);
+                }
+                #[test]
+                fn long_lists_come_whole_and_in_order() {
+                    let mut s = $make;
+                    c::long_lists_come_whole_and_in_order(&mut s);
                 }
                 #[test]
                 fn peer_states_and_meta_persist() {

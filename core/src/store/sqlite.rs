@@ -11,7 +11,9 @@ use super::{
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};
-use crate::model::{Check, CheckId, Claim, DeviceId, Incident, RecipientId, Space, SpaceId};
+use crate::model::{
+    Check, CheckId, Claim, DeviceId, Incident, Recipient, RecipientId, Space, SpaceId,
+};
 
 /// Schema migrations, applied in order; `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -210,9 +212,9 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("model types always serialize")
 }
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| Error::corrupt(format!("index row ({what}): {e}")))
-}
+/// Below this many rows, one thread parses them: starting threads would
+/// cost more than it saves.
+const PARALLEL_PARSE_ROWS: usize = 2_000;
 
 fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
     let key = w.doc_key()?;
@@ -361,18 +363,84 @@ fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> R
 }
 
 impl SqliteStore {
-    fn rows<T: serde::de::DeserializeOwned>(
+    fn rows<T: serde::de::DeserializeOwned + Send>(
         &self,
         what: &str,
         sql: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<T>> {
+        self.rows_map(what, sql, args, |row: T| row)
+    }
+
+    /// The rows of `sql`'s one text column, parsed and passed through `f`.
+    /// A long list is parsed on several threads: parsing the JSON was most
+    /// of opening a 50,000-recipient list, and a phone has cores to spare.
+    fn rows_map<T, U>(
+        &self,
+        what: &str,
+        sql: &str,
+        args: impl rusqlite::Params,
+        f: impl Fn(T) -> U + Sync,
+    ) -> Result<Vec<U>>
+    where
+        T: serde::de::DeserializeOwned,
+        U: Send,
+    {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(args)?;
-        let mut out = Vec::new();
+        // Bytes, not text: the JSON parser checks UTF-8 as it goes, and a
+        // check here first was a tenth of reading a long list.
+        let mut texts: Vec<u8> = Vec::new();
+        let mut ends = Vec::new();
         while let Some(row) = rows.next()? {
-            let text = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            out.push(parse(what, text)?);
+            texts.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
+            ends.push(texts.len());
+        }
+        // Rows `first..first + count`, each error naming its row.
+        let parse_rows = |first: usize, count: usize| -> Result<Vec<U>> {
+            let mut out = Vec::with_capacity(count);
+            let mut from = first.checked_sub(1).map_or(0, |i| ends[i]);
+            for (row, &end) in ends[first..first + count].iter().enumerate() {
+                let text = &texts[from..end];
+                let parsed = serde_json::from_slice(text).map_err(|e| {
+                    Error::corrupt(format!("index row ({what}, row {}): {e}", first + row + 1))
+                })?;
+                out.push(f(parsed));
+                from = end;
+            }
+            Ok(out)
+        };
+        if ends.len() < PARALLEL_PARSE_ROWS {
+            return parse_rows(0, ends.len());
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if threads == 1 {
+            return parse_rows(0, ends.len());
+        }
+        let (total, per) = (ends.len(), ends.len().div_ceil(threads));
+        let parts: Vec<Result<Vec<U>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..total)
+                .step_by(per)
+                .map(|first| {
+                    let parse_rows = &parse_rows;
+                    scope.spawn(move || parse_rows(first, per.min(total - first)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        // Grown from the first part: a large block grows by remapping, so
+        // only the later parts are copied.
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().transpose()?.unwrap_or_default();
+        out.reserve(total - out.len());
+        for part in parts {
+            out.append(&mut part?);
         }
         Ok(out)
     }
@@ -550,6 +618,20 @@ impl Store for SqliteStore {
         )
     }
 
+    fn recipient_list(&self, space: &SpaceId) -> Result<Vec<Recipient>> {
+        /// An index row without its conflicts, which a list does not show.
+        #[derive(serde::Deserialize)]
+        struct Row {
+            recipient: Recipient,
+        }
+        self.rows_map(
+            "recipient",
+            "SELECT data FROM idx_recipients WHERE space = ?1 ORDER BY id",
+            [space.as_str()],
+            |row: Row| row.recipient,
+        )
+    }
+
     fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>> {
         Ok(self
             .rows(
@@ -664,6 +746,38 @@ mod tests {
         let node = Node::open(SqliteStore::open_encrypted(&path, &key).unwrap()).unwrap();
         let space = node.only_space().unwrap().id;
         assert_eq!(node.recipients(&space).unwrap()[0].recipient.name, name);
+    }
+
+    #[test]
+    fn a_damaged_row_in_a_long_list_is_named_and_the_list_refused() {
+        use crate::store::{IndexedRecipient, conformance::space};
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let mut w = DocWrite::new(DocKey::roster(&space()), vec![]);
+        w.index = (0..3 * PARALLEL_PARSE_ROWS)
+            .map(|i| {
+                IndexOp::Recipient(Box::new(IndexedRecipient {
+                    recipient: Recipient {
+                        id: RecipientId(format!("R{i:05}")),
+                        ..Default::default()
+                    },
+                    conflicts: vec![],
+                }))
+            })
+            .collect();
+        s.write(Batch {
+            docs: vec![w],
+            ..Default::default()
+        })
+        .unwrap();
+        s.conn
+            .execute(
+                "UPDATE idx_recipients SET data = '{\"recipient\":' WHERE id = 'R05000'",
+                [],
+            )
+            .unwrap();
+        let err = s.recipient_list(&space()).unwrap_err().to_string();
+        assert!(err.contains("row 5001"), "{err}");
+        assert!(s.recipients(&space()).is_err());
     }
 
     #[test]
