@@ -162,9 +162,9 @@ fn bare_sqlite(path: &Path) -> Connection {
 fn bench_record(small: bool) {
     println!("\n## Recording one check (durable)\n");
     println!(
-        "| history | anpi p50 | anpi p99 | p99/p50 | automerge put+commit p50 | bare SQLite insert+commit p50 | sum of the two | anpi overhead |"
+        "| history | anpi p50 | anpi p99 | p99/p50 | automerge put+commit p50 | bare SQLite insert+commit p50 | bare SQLite p99/p50 | sum of the two p50 | anpi overhead |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let histories: &[usize] = if small { &[1_000] } else { &[1_000, 50_000] };
     for &history in histories {
         let dir = tempfile::tempdir().expect("tmp");
@@ -210,93 +210,108 @@ fn bench_record(small: bool) {
         let (o, a, s) = (stats(ours), stats(am), stats(sql));
         let base = us(a.p50) + us(s.p50);
         println!(
-            "| {history} | {:.0} µs | {:.0} µs | {:.1}× | {:.0} µs | {:.0} µs | {:.0} µs | {:+.0}% |",
+            "| {history} | {:.0} µs | {:.0} µs | {:.1}× | {:.0} µs | {:.0} µs | {:.1}× | {:.0} µs | {:+.0}% |",
             us(o.p50),
             us(o.p99),
             us(o.p99) / us(o.p50),
             us(a.p50),
             us(s.p50),
+            // The disk's own jitter, beside anpi's p99/p50.
+            us(s.p99) / us(s.p50),
             base,
             (us(o.p50) / base - 1.0) * 100.0
         );
     }
 }
 
+/// A store at `path`, encrypted with a fixed key or not.
+fn open(path: &Path, encrypted: bool) -> SqliteStore {
+    if encrypted {
+        let key = anpi_core::store::DatabaseKey::from_bytes([42; 32]);
+        SqliteStore::open_encrypted(path, &key).expect("store")
+    } else {
+        SqliteStore::open(path).expect("store")
+    }
+}
+
 fn bench_open(small: bool) {
     println!("\n## Open a store and produce the priority list (one check per recipient)\n");
     println!(
-        "| recipients | open + list p50 | of which open | of which reading the index | plain `AutoCommit::load` of the incident document p50 |"
+        "| recipients | store | open + list p50 | of which open | of which reading the index | plain `AutoCommit::load` of the incident document p50 | open + list / plain load |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let sizes: Vec<usize> = match std::env::var("ANPI_BENCH_OPEN_SIZE") {
         Ok(n) => vec![n.parse().expect("ANPI_BENCH_OPEN_SIZE is a number")],
         Err(_) if small => vec![5_000],
         Err(_) => vec![5_000, 50_000],
     };
+    let rounds: usize = std::env::var("ANPI_BENCH_OPEN_ROUNDS").map_or(7, |n| {
+        n.parse().expect("ANPI_BENCH_OPEN_ROUNDS is a number")
+    });
     for n in sizes {
         let dir = tempfile::tempdir().expect("tmp");
-        // ANPI_BENCH_KEEP=DIR keeps the populated store there and reuses it.
-        let path = match std::env::var("ANPI_BENCH_KEEP") {
-            Ok(keep) => Path::new(&keep).join(format!("open-{n}.db")),
-            Err(_) => dir.path().join("anpi.db"),
-        };
-        let (node, space, incident) = if path.exists() {
-            let node = Node::open(SqliteStore::open(&path).expect("store")).expect("node");
-            let space = node.spaces().expect("spaces")[0].id.clone();
-            let incident = node.incidents(&space).expect("incidents")[0].id.clone();
-            (node, space, incident)
-        } else {
-            populated(&path, n, 0, n)
-        };
-        let key = DocKey::incident(&space, &incident);
-        let bytes = node.store().load(&key).expect("load").expect("doc").bytes();
-        drop(node);
-        let (mut total, mut open, mut load, mut reads) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let rounds: usize = std::env::var("ANPI_BENCH_OPEN_ROUNDS").map_or(7, |n| {
-            n.parse().expect("ANPI_BENCH_OPEN_ROUNDS is a number")
-        });
-        for _ in 0..rounds {
-            let t = Instant::now();
-            let node = Node::open(SqliteStore::open(&path).expect("store")).expect("node");
-            let opened = t.elapsed();
-            let data = node.incident_data(&space, Some(&incident)).expect("data");
-            let read = t.elapsed();
-            let list = data.priority_list(onset().plus_minutes(60));
-            assert_eq!(list.len(), n);
-            total.push(t.elapsed());
-            open.push(opened);
-            reads.push(read - opened);
+        // The CLI and the phones always open an encrypted store (SQLCipher);
+        // the unencrypted one shows what the encryption adds.
+        for encrypted in [false, true] {
+            let name = format!("open-{n}{}.db", if encrypted { "-encrypted" } else { "" });
+            // ANPI_BENCH_KEEP=DIR keeps the populated stores there and reuses them.
+            let path = match std::env::var("ANPI_BENCH_KEEP") {
+                Ok(keep) => Path::new(&keep).join(name),
+                Err(_) => dir.path().join(name),
+            };
+            let (node, space, incident) = if path.exists() {
+                let node = Node::open(open(&path, encrypted)).expect("node");
+                let space = node.spaces().expect("spaces")[0].id.clone();
+                let incident = node.incidents(&space).expect("incidents")[0].id.clone();
+                (node, space, incident)
+            } else {
+                populated_in(open(&path, encrypted), n, 0, n)
+            };
+            let doc = DocKey::incident(&space, &incident);
+            let bytes = node.store().load(&doc).expect("load").expect("doc").bytes();
             drop(node);
+            let (mut total, mut opened, mut load, mut reads) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let t = Instant::now();
+                let node = Node::open(open(&path, encrypted)).expect("node");
+                let o = t.elapsed();
+                let data = node.incident_data(&space, Some(&incident)).expect("data");
+                let read = t.elapsed();
+                let list = data.priority_list(onset().plus_minutes(60));
+                assert_eq!(list.len(), n);
+                total.push(t.elapsed());
+                opened.push(o);
+                reads.push(read - o);
+                drop(node);
 
-            let t = Instant::now();
-            let doc = AutoCommit::load(&bytes).expect("load");
-            load.push(t.elapsed());
-            drop(doc);
+                let t = Instant::now();
+                let doc = AutoCommit::load(&bytes).expect("load");
+                load.push(t.elapsed());
+                drop(doc);
+            }
+            let (total, load) = (stats(total), stats(load));
+            println!(
+                "| {n} | {} | {:.0} ms | {:.1} ms | {:.0} ms | {:.0} ms | {:.1}× |",
+                if encrypted {
+                    "encrypted"
+                } else {
+                    "unencrypted"
+                },
+                ms(total.p50),
+                ms(stats(opened).p50),
+                ms(stats(reads).p50),
+                ms(load.p50),
+                ms(total.p50) / ms(load.p50)
+            );
         }
-        println!(
-            "| {n} | {:.0} ms | {:.1} ms | {:.0} ms | {:.0} ms |",
-            ms(stats(total).p50),
-            ms(stats(open).p50),
-            ms(stats(reads).p50),
-            ms(stats(load).p50)
-        );
     }
 }
 
 fn bench_crypt(small: bool) {
-    use anpi_core::store::DatabaseKey;
     println!("\n## Encryption at rest (SQLCipher) against the unencrypted store\n");
     let n = if small { 1_000 } else { 5_000 };
-    let key = DatabaseKey::from_bytes([42; 32]);
     let dir = tempfile::tempdir().expect("tmp");
-    let open = |path: &Path, encrypted: bool| {
-        if encrypted {
-            SqliteStore::open_encrypted(path, &key).expect("store")
-        } else {
-            SqliteStore::open(path).expect("store")
-        }
-    };
     let mut rows = Vec::new();
     for encrypted in [false, true] {
         let path = dir.path().join(format!("crypt-{encrypted}.db"));
