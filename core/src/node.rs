@@ -1660,21 +1660,22 @@ impl Node {
         space: &SpaceId,
         incident: Option<&IncidentId>,
     ) -> Result<IncidentData> {
-        let recipients = self.store.recipient_list(space)?;
         let weights = self.priority_weights(space)?;
         let Some(id) = incident else {
             return Ok(IncidentData {
-                recipients,
+                recipients: self.store.recipient_list(space)?,
                 weights,
                 ..Default::default()
             });
         };
-        let key = DocKey::incident(space, id);
+        let inputs = self
+            .store
+            .list_inputs(space, &DocKey::incident(space, id))?;
         Ok(IncidentData {
-            recipients,
+            recipients: inputs.recipients,
             incident: Some(self.incident(space, id)?),
-            checks: self.store.checks(&key)?,
-            claims: self.store.claims(&key)?,
+            checks: inputs.checks,
+            claims: inputs.claims,
             weights,
         })
     }

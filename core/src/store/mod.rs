@@ -43,6 +43,18 @@ pub struct IndexedRecipient {
     pub conflicts: Vec<FieldConflict>,
 }
 
+/// What an incident's priority list is made from (see
+/// [`Store::list_inputs`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListInputs {
+    /// The space's recipients, ordered by id, without conflicts.
+    pub recipients: Vec<Recipient>,
+    /// The incident's checks.
+    pub checks: Vec<Check>,
+    /// The incident's claims, live or expired.
+    pub claims: Vec<Claim>,
+}
+
 /// The meta key of a space's priority weights.
 pub fn weights_key(space: &SpaceId) -> String {
     format!("weights/{space}")
@@ -274,6 +286,16 @@ pub trait Store: Send {
             .into_iter()
             .map(|r| r.recipient)
             .collect())
+    }
+    /// What an incident's priority list is made from, read together: the
+    /// space's recipients as [`Store::recipient_list`] gives them, and the
+    /// incident document's checks and claims.
+    fn list_inputs(&self, space: &SpaceId, doc: &DocKey) -> Result<ListInputs> {
+        Ok(ListInputs {
+            recipients: self.recipient_list(space)?,
+            checks: self.checks(doc)?,
+            claims: self.claims(doc)?,
+        })
     }
     /// One recipient (from the index).
     fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>>;
@@ -587,6 +609,11 @@ pub(crate) mod conformance {
         let mut made = checks;
         made.sort_by_key(|c| c.id);
         assert_eq!(read, made);
+        let mut inputs = s.list_inputs(&space(), &incident()).unwrap();
+        assert_eq!(inputs.recipients, list);
+        inputs.checks.sort_by_key(|c| c.id);
+        assert_eq!(inputs.checks, made);
+        assert_eq!(inputs.claims, s.claims(&incident()).unwrap());
     }
 
     pub fn peer_states_and_meta_persist(s: &mut dyn Store) {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
     Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
-    IndexedRecipient, Store, StoredDoc, decode_heads, encode_heads, weights_key,
+    IndexedRecipient, ListInputs, Store, StoredDoc, decode_heads, encode_heads, weights_key,
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};
@@ -95,6 +95,44 @@ const MIGRATIONS: &[&str] = &[
 /// A store in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
+    /// A second connection for reading, opened when first needed (none in
+    /// memory): a priority list reads the recipients on one connection and
+    /// the checks on the other at once. Decrypting their pages was most of
+    /// opening an encrypted 50,000-recipient list, and a phone has cores.
+    reader: Option<Reader>,
+}
+
+struct Reader {
+    path: std::path::PathBuf,
+    key: Option<DatabaseKey>,
+    conn: std::sync::Mutex<Option<Connection>>,
+}
+
+impl Reader {
+    /// Run `read` on the reading connection, opening it first if needed.
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = match &mut *conn {
+            Some(conn) => conn,
+            empty => empty.insert(self.open()?),
+        };
+        read(conn)
+    }
+
+    fn open(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        if let Some(key) = &self.key {
+            conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
+            conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        }
+        conn.pragma_update(None, "query_only", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
 }
 
 impl SqliteStore {
@@ -102,7 +140,15 @@ impl SqliteStore {
     /// tests and benchmarks; devices use [`SqliteStore::open_encrypted`].
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        Self::setup(conn)
+        Self::setup(conn, Some(Self::reader(path, None)))
+    }
+
+    fn reader(path: &Path, key: Option<&DatabaseKey>) -> Reader {
+        Reader {
+            path: path.to_owned(),
+            key: key.cloned(),
+            conn: std::sync::Mutex::new(None),
+        }
     }
 
     /// Open (creating if needed) the store at `path`, encrypted with `key`
@@ -130,15 +176,15 @@ impl SqliteStore {
                 other => other.into(),
             });
         }
-        Self::setup(conn)
+        Self::setup(conn, Some(Self::reader(path, Some(key))))
     }
 
     /// A store in memory (tests and benchmarks of the SQL itself).
     pub fn open_in_memory() -> Result<Self> {
-        Self::setup(Connection::open_in_memory()?)
+        Self::setup(Connection::open_in_memory()?, None)
     }
 
-    fn setup(mut conn: Connection) -> Result<Self> {
+    fn setup(mut conn: Connection, reader: Option<Reader>) -> Result<Self> {
         // WAL: readers never block the writer; FULL: a commit is on disk
         // (the WAL fsynced) before it returns, so an acknowledged check
         // survives power loss.
@@ -154,7 +200,7 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore { conn, reader })
     }
 
     /// Run `PRAGMA integrity_check`; `Ok(())` when SQLite reports "ok".
@@ -210,6 +256,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("model types always serialize")
+}
+
+/// The checks of one incident document.
+const CHECKS_OF_DOC: &str = "SELECT data FROM idx_checks WHERE doc = ?1";
+
+fn id<T>(row: T) -> T {
+    row
 }
 
 /// Below this many rows, one thread parses them: starting threads would
@@ -369,81 +422,82 @@ impl SqliteStore {
         sql: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<T>> {
-        self.rows_map(what, sql, args, |row: T| row)
+        rows_on(&self.conn, what, sql, args, id)
     }
+}
 
-    /// The rows of `sql`'s one text column, parsed and passed through `f`.
-    /// A long list is parsed on several threads: parsing the JSON was most
-    /// of opening a 50,000-recipient list, and a phone has cores to spare.
-    fn rows_map<T, U>(
-        &self,
-        what: &str,
-        sql: &str,
-        args: impl rusqlite::Params,
-        f: impl Fn(T) -> U + Sync,
-    ) -> Result<Vec<U>>
-    where
-        T: serde::de::DeserializeOwned,
-        U: Send,
-    {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let mut rows = stmt.query(args)?;
-        // Bytes, not text: the JSON parser checks UTF-8 as it goes, and a
-        // check here first was a tenth of reading a long list.
-        let mut texts: Vec<u8> = Vec::new();
-        let mut ends = Vec::new();
-        while let Some(row) = rows.next()? {
-            texts.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
-            ends.push(texts.len());
-        }
-        // Rows `first..first + count`, each error naming its row.
-        let parse_rows = |first: usize, count: usize| -> Result<Vec<U>> {
-            let mut out = Vec::with_capacity(count);
-            let mut from = first.checked_sub(1).map_or(0, |i| ends[i]);
-            for (row, &end) in ends[first..first + count].iter().enumerate() {
-                let text = &texts[from..end];
-                let parsed = serde_json::from_slice(text).map_err(|e| {
-                    Error::corrupt(format!("index row ({what}, row {}): {e}", first + row + 1))
-                })?;
-                out.push(f(parsed));
-                from = end;
-            }
-            Ok(out)
-        };
-        if ends.len() < PARALLEL_PARSE_ROWS {
-            return parse_rows(0, ends.len());
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        if threads == 1 {
-            return parse_rows(0, ends.len());
-        }
-        let (total, per) = (ends.len(), ends.len().div_ceil(threads));
-        let parts: Vec<Result<Vec<U>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..total)
-                .step_by(per)
-                .map(|first| {
-                    let parse_rows = &parse_rows;
-                    scope.spawn(move || parse_rows(first, per.min(total - first)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        // Grown from the first part: a large block grows by remapping, so
-        // only the later parts are copied.
-        let mut parts = parts.into_iter();
-        let mut out = parts.next().transpose()?.unwrap_or_default();
-        out.reserve(total - out.len());
-        for part in parts {
-            out.append(&mut part?);
+/// The rows of `sql`'s one text column on `conn`, parsed and passed
+/// through `f`. A long list is parsed on several threads: parsing the JSON
+/// was most of opening a 50,000-recipient list, and a phone has cores to
+/// spare.
+fn rows_on<T, U>(
+    conn: &Connection,
+    what: &str,
+    sql: &str,
+    args: impl rusqlite::Params,
+    f: impl Fn(T) -> U + Sync,
+) -> Result<Vec<U>>
+where
+    T: serde::de::DeserializeOwned,
+    U: Send,
+{
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    // Bytes, not text: the JSON parser checks UTF-8 as it goes, and a
+    // check here first was a tenth of reading a long list.
+    let mut texts: Vec<u8> = Vec::new();
+    let mut ends = Vec::new();
+    while let Some(row) = rows.next()? {
+        texts.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
+        ends.push(texts.len());
+    }
+    // Rows `first..first + count`, each error naming its row.
+    let parse_rows = |first: usize, count: usize| -> Result<Vec<U>> {
+        let mut out = Vec::with_capacity(count);
+        let mut from = first.checked_sub(1).map_or(0, |i| ends[i]);
+        for (row, &end) in ends[first..first + count].iter().enumerate() {
+            let text = &texts[from..end];
+            let parsed = serde_json::from_slice(text).map_err(|e| {
+                Error::corrupt(format!("index row ({what}, row {}): {e}", first + row + 1))
+            })?;
+            out.push(f(parsed));
+            from = end;
         }
         Ok(out)
+    };
+    if ends.len() < PARALLEL_PARSE_ROWS {
+        return parse_rows(0, ends.len());
     }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads == 1 {
+        return parse_rows(0, ends.len());
+    }
+    let (total, per) = (ends.len(), ends.len().div_ceil(threads));
+    let parts: Vec<Result<Vec<U>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..total)
+            .step_by(per)
+            .map(|first| {
+                let parse_rows = &parse_rows;
+                scope.spawn(move || parse_rows(first, per.min(total - first)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    // Grown from the first part: a large block grows by remapping, so
+    // only the later parts are copied.
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().transpose()?.unwrap_or_default();
+    out.reserve(total - out.len());
+    for part in parts {
+        out.append(&mut part?);
+    }
+    Ok(out)
 }
 
 impl Store for SqliteStore {
@@ -624,12 +678,38 @@ impl Store for SqliteStore {
         struct Row {
             recipient: Recipient,
         }
-        self.rows_map(
+        rows_on(
+            &self.conn,
             "recipient",
             "SELECT data FROM idx_recipients WHERE space = ?1 ORDER BY id",
             [space.as_str()],
             |row: Row| row.recipient,
         )
+    }
+
+    fn list_inputs(&self, space: &SpaceId, doc: &DocKey) -> Result<ListInputs> {
+        let Some(reader) = &self.reader else {
+            return Ok(ListInputs {
+                recipients: self.recipient_list(space)?,
+                checks: self.checks(doc)?,
+                claims: self.claims(doc)?,
+            });
+        };
+        std::thread::scope(|scope| {
+            let checks = scope.spawn(|| {
+                reader.with(|conn| rows_on(conn, "check", CHECKS_OF_DOC, [doc.to_string()], id))
+            });
+            let recipients = self.recipient_list(space);
+            let claims = self.claims(doc);
+            let checks = checks
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok(ListInputs {
+                recipients: recipients?,
+                checks: checks?,
+                claims: claims?,
+            })
+        })
     }
 
     fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>> {
@@ -651,11 +731,7 @@ impl Store for SqliteStore {
     }
 
     fn checks(&self, doc: &DocKey) -> Result<Vec<Check>> {
-        self.rows(
-            "check",
-            "SELECT data FROM idx_checks WHERE doc = ?1",
-            [doc.to_string()],
-        )
+        self.rows("check", CHECKS_OF_DOC, [doc.to_string()])
     }
 
     fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>> {
@@ -778,6 +854,55 @@ mod tests {
         let err = s.recipient_list(&space()).unwrap_err().to_string();
         assert!(err.contains("row 5001"), "{err}");
         assert!(s.recipients(&space()).is_err());
+    }
+
+    /// `list_inputs` reads the checks on a second connection: it must see
+    /// every commit made on the first, encrypted or not.
+    #[test]
+    fn list_inputs_on_two_connections_see_the_latest_commit() {
+        use crate::store::conformance::{check, space};
+        use crate::store::{IndexedRecipient, ListInputs};
+        let dir = tempfile::tempdir().unwrap();
+        let key = DatabaseKey::from_bytes([9; 32]);
+        for encrypted in [false, true] {
+            let path = dir.path().join(format!("anpi-{encrypted}.db"));
+            let mut s = if encrypted {
+                SqliteStore::open_encrypted(&path, &key).unwrap()
+            } else {
+                SqliteStore::open(&path).unwrap()
+            };
+            let incident = DocKey::incident(&space(), &"flood-2026-11-21".into());
+            let mut made = Vec::new();
+            for round in 0..3 {
+                let mut w = DocWrite::new(DocKey::roster(&space()), vec![]);
+                w.index = vec![IndexOp::Recipient(Box::new(IndexedRecipient {
+                    recipient: Recipient {
+                        id: RecipientId(format!("R{round}")),
+                        ..Default::default()
+                    },
+                    conflicts: vec![],
+                }))];
+                let c = check(&format!("R{round}"));
+                made.push(c.clone());
+                let mut wi = DocWrite::new(incident.clone(), vec![]);
+                wi.index = vec![IndexOp::Check(c)];
+                s.write(Batch {
+                    docs: vec![w, wi],
+                    ..Default::default()
+                })
+                .unwrap();
+                let mut inputs = s.list_inputs(&space(), &incident).unwrap();
+                inputs.checks.sort_by_key(|c| c.id);
+                let mut want = ListInputs {
+                    recipients: s.recipient_list(&space()).unwrap(),
+                    checks: made.clone(),
+                    claims: vec![],
+                };
+                want.checks.sort_by_key(|c| c.id);
+                assert_eq!(inputs, want, "round {round}, encrypted {encrypted}");
+                assert_eq!(inputs.recipients.len(), round + 1);
+            }
+        }
     }
 
     #[test]
