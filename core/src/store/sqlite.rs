@@ -95,44 +95,24 @@ const MIGRATIONS: &[&str] = &[
 /// A store in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
-    /// A second connection for reading, opened when first needed (none in
-    /// memory): a priority list reads the recipients on one connection and
-    /// the checks on the other at once. Decrypting their pages was most of
+    /// A second, read-only connection to the same file (none in memory): a
+    /// priority list reads the recipients on the store's connection and the
+    /// checks on this one at once. Decrypting their pages was most of
     /// opening an encrypted 50,000-recipient list, and a phone has cores.
-    reader: Option<Reader>,
+    /// Opened with the store, so the key is not kept for later.
+    reader: Option<std::sync::Mutex<Connection>>,
 }
 
-struct Reader {
-    path: std::path::PathBuf,
-    key: Option<DatabaseKey>,
-    conn: std::sync::Mutex<Option<Connection>>,
-}
-
-impl Reader {
-    /// Run `read` on the reading connection, opening it first if needed.
-    fn with<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let conn = match &mut *conn {
-            Some(conn) => conn,
-            empty => empty.insert(self.open()?),
-        };
-        read(conn)
+fn open_reader(path: &Path, key: Option<&DatabaseKey>) -> Result<std::sync::Mutex<Connection>> {
+    let conn = Connection::open(path)?;
+    if let Some(key) = key {
+        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     }
-
-    fn open(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path)?;
-        if let Some(key) = &self.key {
-            conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
-            conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
-        }
-        conn.pragma_update(None, "query_only", "ON")?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(conn)
-    }
+    conn.pragma_update(None, "query_only", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(std::sync::Mutex::new(conn))
 }
 
 impl SqliteStore {
@@ -140,15 +120,9 @@ impl SqliteStore {
     /// tests and benchmarks; devices use [`SqliteStore::open_encrypted`].
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        Self::setup(conn, Some(Self::reader(path, None)))
-    }
-
-    fn reader(path: &Path, key: Option<&DatabaseKey>) -> Reader {
-        Reader {
-            path: path.to_owned(),
-            key: key.cloned(),
-            conn: std::sync::Mutex::new(None),
-        }
+        let mut store = Self::setup(conn)?;
+        store.reader = Some(open_reader(path, None)?);
+        Ok(store)
     }
 
     /// Open (creating if needed) the store at `path`, encrypted with `key`
@@ -176,15 +150,17 @@ impl SqliteStore {
                 other => other.into(),
             });
         }
-        Self::setup(conn, Some(Self::reader(path, Some(key))))
+        let mut store = Self::setup(conn)?;
+        store.reader = Some(open_reader(path, Some(key))?);
+        Ok(store)
     }
 
     /// A store in memory (tests and benchmarks of the SQL itself).
     pub fn open_in_memory() -> Result<Self> {
-        Self::setup(Connection::open_in_memory()?, None)
+        Self::setup(Connection::open_in_memory()?)
     }
 
-    fn setup(mut conn: Connection, reader: Option<Reader>) -> Result<Self> {
+    fn setup(mut conn: Connection) -> Result<Self> {
         // WAL: readers never block the writer; FULL: a commit is on disk
         // (the WAL fsynced) before it returns, so an acknowledged check
         // survives power loss.
@@ -200,7 +176,7 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn, reader })
+        Ok(SqliteStore { conn, reader: None })
     }
 
     /// Run `PRAGMA integrity_check`; `Ok(())` when SQLite reports "ok".
@@ -697,7 +673,10 @@ impl Store for SqliteStore {
         };
         std::thread::scope(|scope| {
             let checks = scope.spawn(|| {
-                reader.with(|conn| rows_on(conn, "check", CHECKS_OF_DOC, [doc.to_string()], id))
+                let conn = reader
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                rows_on(&conn, "check", CHECKS_OF_DOC, [doc.to_string()], id)
             });
             let recipients = self.recipient_list(space);
             let claims = self.claims(doc);
