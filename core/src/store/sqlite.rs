@@ -1,5 +1,6 @@
 //! The device store: one SQLite file, WAL, `synchronous=FULL`, one writer
-//! connection, migrations by `PRAGMA user_version`.
+//! connection (and a read-only one for long lists), migrations by
+//! `PRAGMA user_version`.
 
 use std::path::Path;
 
