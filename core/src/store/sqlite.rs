@@ -238,7 +238,8 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 /// The checks of one incident document.
 const CHECKS_OF_DOC: &str = "SELECT data FROM idx_checks WHERE doc = ?1";
 
-fn id<T>(row: T) -> T {
+/// For lists whose rows are parsed as they are.
+fn unchanged<T>(row: T) -> T {
     row
 }
 
@@ -399,7 +400,7 @@ impl SqliteStore {
         sql: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<T>> {
-        rows_on(&self.conn, what, sql, args, id)
+        rows_on(&self.conn, what, sql, args, unchanged)
     }
 }
 
@@ -420,8 +421,8 @@ where
 {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(args)?;
-    // Bytes, not text: the JSON parser checks UTF-8 as it goes, and a
-    // check here first was a tenth of reading a long list.
+    // Bytes, not text: the JSON parser validates UTF-8 as it goes, and
+    // validating each row here first cost a tenth of reading a long list.
     let mut texts: Vec<u8> = Vec::new();
     let mut ends = Vec::new();
     while let Some(row) = rows.next()? {
@@ -442,10 +443,11 @@ where
         }
         Ok(out)
     };
-    if ends.len() < PARALLEL_PARSE_ROWS {
-        return parse_rows(0, ends.len());
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = if ends.len() < PARALLEL_PARSE_ROWS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
     if threads == 1 {
         return parse_rows(0, ends.len());
     }
@@ -677,7 +679,7 @@ impl Store for SqliteStore {
                 let conn = reader
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                rows_on(&conn, "check", CHECKS_OF_DOC, [doc.to_string()], id)
+                rows_on(&conn, "check", CHECKS_OF_DOC, [doc.to_string()], unchanged)
             });
             let recipients = self.recipient_list(space);
             let claims = self.claims(doc);
