@@ -55,6 +55,19 @@ pub struct ListInputs {
     pub claims: Vec<Claim>,
 }
 
+/// [`Store::list_inputs`] as three reads one after another.
+pub(crate) fn list_inputs_one_by_one<S: Store + ?Sized>(
+    s: &S,
+    space: &SpaceId,
+    doc: &DocKey,
+) -> Result<ListInputs> {
+    Ok(ListInputs {
+        recipients: s.recipient_list(space)?,
+        checks: s.checks(doc)?,
+        claims: s.claims(doc)?,
+    })
+}
+
 /// The meta key of a space's priority weights.
 pub fn weights_key(space: &SpaceId) -> String {
     format!("weights/{space}")
@@ -291,11 +304,7 @@ pub trait Store: Send {
     /// space's recipients as [`Store::recipient_list`] gives them, and the
     /// incident document's checks and claims.
     fn list_inputs(&self, space: &SpaceId, doc: &DocKey) -> Result<ListInputs> {
-        Ok(ListInputs {
-            recipients: self.recipient_list(space)?,
-            checks: self.checks(doc)?,
-            claims: self.claims(doc)?,
-        })
+        list_inputs_one_by_one(self, space, doc)
     }
     /// One recipient (from the index).
     fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>>;

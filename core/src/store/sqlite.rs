@@ -107,13 +107,24 @@ pub struct SqliteStore {
 fn open_reader(path: &Path, key: Option<&DatabaseKey>) -> Result<std::sync::Mutex<Connection>> {
     let conn = Connection::open(path)?;
     if let Some(key) = key {
-        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
-        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        unlock(&conn, key)?;
     }
     conn.pragma_update(None, "query_only", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(std::sync::Mutex::new(conn))
+}
+
+/// Give a just-opened connection its key.
+fn unlock(conn: &Connection, key: &DatabaseKey) -> Result<()> {
+    // The key must be the first statement on the connection; a raw key
+    // (x'…') skips SQLCipher's own slow derivation.
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
+    // SQLCipher would also print its own low-level lines ("hmac check
+    // failed for pgno=1") on stderr or logcat for a wrong key; the error
+    // returned says it in words people act on.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -131,13 +142,7 @@ impl SqliteStore {
     /// [`Error::WrongKey`], and nothing is written.
     pub fn open_encrypted(path: &Path, key: &DatabaseKey) -> Result<Self> {
         let conn = Connection::open(path)?;
-        // The key must be the first statement on the connection; a raw key
-        // (x'…') skips SQLCipher's own slow derivation.
-        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
-        // SQLCipher would also print its own low-level lines ("hmac check
-        // failed for pgno=1") on stderr or logcat for a wrong key; the error
-        // returned says it in words people act on.
-        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        unlock(&conn, key)?;
         // A wrong key shows on the first read of the schema.
         if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -234,6 +239,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("model types always serialize")
 }
+
+/// The recipients of one space, by id.
+const RECIPIENTS_OF_SPACE: &str = "SELECT data FROM idx_recipients WHERE space = ?1 ORDER BY id";
 
 /// The checks of one incident document.
 const CHECKS_OF_DOC: &str = "SELECT data FROM idx_checks WHERE doc = ?1";
@@ -644,11 +652,7 @@ impl Store for SqliteStore {
     }
 
     fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>> {
-        self.rows(
-            "recipient",
-            "SELECT data FROM idx_recipients WHERE space = ?1 ORDER BY id",
-            [space.as_str()],
-        )
+        self.rows("recipient", RECIPIENTS_OF_SPACE, [space.as_str()])
     }
 
     fn recipient_list(&self, space: &SpaceId) -> Result<Vec<Recipient>> {
@@ -660,7 +664,7 @@ impl Store for SqliteStore {
         rows_on(
             &self.conn,
             "recipient",
-            "SELECT data FROM idx_recipients WHERE space = ?1 ORDER BY id",
+            RECIPIENTS_OF_SPACE,
             [space.as_str()],
             |row: Row| row.recipient,
         )
@@ -668,11 +672,7 @@ impl Store for SqliteStore {
 
     fn list_inputs(&self, space: &SpaceId, doc: &DocKey) -> Result<ListInputs> {
         let Some(reader) = &self.reader else {
-            return Ok(ListInputs {
-                recipients: self.recipient_list(space)?,
-                checks: self.checks(doc)?,
-                claims: self.claims(doc)?,
-            });
+            return super::list_inputs_one_by_one(self, space, doc);
         };
         std::thread::scope(|scope| {
             let checks = scope.spawn(|| {
