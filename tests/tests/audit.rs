@@ -68,8 +68,13 @@ fn the_trail_records_who_did_what_and_tampering_fails_verify() {
     // Someone who holds the passphrase opens the file with SQLite itself.
     let key = anpi_tests::netns::folder_key(&office);
     let conn = rusqlite::Connection::open(office.join("anpi.db")).unwrap();
-    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))
-        .unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\";
+         PRAGMA cipher_page_size = 8192;
+         PRAGMA cipher_hmac_algorithm = HMAC_SHA256;",
+        key.hex()
+    ))
+    .unwrap();
     // The table refuses changes through SQLite…
     assert!(conn.execute("DELETE FROM audit WHERE seq = 2", []).is_err());
     // …and whoever edits the file anyway is found out.
