@@ -8,6 +8,12 @@ pub mod netns;
 use anpi_core::Result;
 use anpi_core::node::{LocalSync, Node, sync_local};
 
+/// The key of the durability test's encrypted store, shared by the test
+/// and the writer it kills.
+pub fn durability_key() -> anpi_core::store::DatabaseKey {
+    anpi_core::store::DatabaseKey::from_bytes([3; 32])
+}
+
 /// Run one sync session from `a` to `b` until quiescent.
 pub fn sync(a: &mut Node, b: &mut Node) -> Result<LocalSync> {
     sync_local(a, b, &[])

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,24 @@ fn check_ids(node: &Node, space: &SpaceId) -> BTreeSet<CheckId> {
 
 #[test]
 fn checks_reported_saved_survive_sigkill() {
+    survive_sigkill(false);
+}
+
+/// What devices open: SQLCipher's pages and WAL frames, cut by the kill.
+#[test]
+fn checks_reported_saved_survive_sigkill_encrypted() {
+    survive_sigkill(true);
+}
+
+fn open(db: &Path, encrypted: bool) -> SqliteStore {
+    if encrypted {
+        SqliteStore::open_encrypted(db, &anpi_tests::durability_key()).unwrap()
+    } else {
+        SqliteStore::open(db).unwrap()
+    }
+}
+
+fn survive_sigkill(encrypted: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("anpi.db");
     let seed = std::env::var("ANPI_DURABILITY_SEED")
@@ -51,6 +70,7 @@ fn checks_reported_saved_survive_sigkill() {
     for round in 0..KILLS {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anpi-check-writer"))
             .arg(&db)
+            .args(encrypted.then_some("--encrypted"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -92,7 +112,7 @@ fn checks_reported_saved_survive_sigkill() {
             kills_during_writes += 1;
         }
 
-        let store = SqliteStore::open(&db).unwrap();
+        let store = open(&db, encrypted);
         store.integrity_check().unwrap();
         let node = Node::open(store).unwrap();
         let space = node.spaces().unwrap().pop();
@@ -113,7 +133,7 @@ fn checks_reported_saved_survive_sigkill() {
         "most kills should land while checks are being written ({kills_during_writes})"
     );
     // The index said so; the documents themselves must hold them too.
-    let mut store = SqliteStore::open(&db).unwrap();
+    let mut store = open(&db, encrypted);
     store.drop_index_for_test().unwrap();
     let node = Node::open(store).unwrap();
     let space = node.spaces().unwrap().pop().unwrap();

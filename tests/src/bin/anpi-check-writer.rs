@@ -3,7 +3,10 @@
 //! kills this process with SIGKILL at random moments and then requires every
 //! printed id to be in the store.
 //!
-//! Usage: anpi-check-writer DB_PATH
+//! Usage: anpi-check-writer DB_PATH [--encrypted]
+//!
+//! `--encrypted` opens the store as devices do, with SQLCipher and the key
+//! [`anpi_tests::durability_key`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,12 +18,17 @@ use anpi_core::store::SqliteStore;
 const RECIPIENTS: usize = 50;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
     let path = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: anpi-check-writer DB_PATH")?,
+        args.next()
+            .ok_or("usage: anpi-check-writer DB_PATH [--encrypted]")?,
     );
-    let mut node = Node::open(SqliteStore::open(&path)?)?;
+    let store = match args.next().as_deref() {
+        None => SqliteStore::open(&path)?,
+        Some("--encrypted") => SqliteStore::open_encrypted(&path, &anpi_tests::durability_key())?,
+        Some(other) => return Err(format!("unknown argument {other}").into()),
+    };
+    let mut node = Node::open(store)?;
     let space = match node.spaces()?.pop() {
         Some(s) => s.id,
         None => {
