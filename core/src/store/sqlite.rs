@@ -918,6 +918,12 @@ mod tests {
             for name in ["before.db", "before.db-wal"] {
                 std::fs::copy(dir.path().join(name), crash.join(name)).unwrap();
             }
+            assert!(
+                std::fs::metadata(crash.join("before.db-wal"))
+                    .unwrap()
+                    .len()
+                    > 0
+            );
         }
         for path in [before.clone(), crash.join("before.db")] {
             let node = Node::open(SqliteStore::open_encrypted(&path, &key).unwrap()).unwrap();
