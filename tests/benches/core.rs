@@ -224,14 +224,9 @@ fn bench_record(small: bool) {
     }
 }
 
-/// A store at `path`, encrypted with a fixed key or not.
+/// A store at `path`, encrypted or not.
 fn open(path: &Path, encrypted: bool) -> SqliteStore {
-    if encrypted {
-        let key = anpi_core::store::DatabaseKey::from_bytes([42; 32]);
-        SqliteStore::open_encrypted(path, &key).expect("store")
-    } else {
-        SqliteStore::open(path).expect("store")
-    }
+    anpi_tests::open_store(path, encrypted).expect("store")
 }
 
 fn bench_open(small: bool) {

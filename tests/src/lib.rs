@@ -8,10 +8,19 @@ pub mod netns;
 use anpi_core::Result;
 use anpi_core::node::{LocalSync, Node, sync_local};
 
-/// The key of the durability test's encrypted store, shared by the test
-/// and the writer it kills.
-pub fn durability_key() -> anpi_core::store::DatabaseKey {
-    anpi_core::store::DatabaseKey::from_bytes([3; 32])
+/// A store at `path`, encrypted (as devices open it) with a fixed key, or
+/// not. One key for the tests, the processes they start and kill, and the
+/// benchmarks, so each can reopen what another made.
+pub fn open_store(
+    path: &std::path::Path,
+    encrypted: bool,
+) -> Result<anpi_core::store::SqliteStore> {
+    use anpi_core::store::{DatabaseKey, SqliteStore};
+    if encrypted {
+        SqliteStore::open_encrypted(path, &DatabaseKey::from_bytes([3; 32]))
+    } else {
+        SqliteStore::open(path)
+    }
 }
 
 /// Run one sync session from `a` to `b` until quiescent.

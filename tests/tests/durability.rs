@@ -6,13 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anpi_core::model::{CheckId, SpaceId};
 use anpi_core::node::Node;
-use anpi_core::store::SqliteStore;
 
 const KILLS: usize = 60;
 
@@ -47,14 +45,6 @@ fn checks_reported_saved_survive_sigkill() {
 #[test]
 fn checks_reported_saved_survive_sigkill_encrypted() {
     survive_sigkill(true);
-}
-
-fn open(db: &Path, encrypted: bool) -> SqliteStore {
-    if encrypted {
-        SqliteStore::open_encrypted(db, &anpi_tests::durability_key()).unwrap()
-    } else {
-        SqliteStore::open(db).unwrap()
-    }
 }
 
 fn survive_sigkill(encrypted: bool) {
@@ -112,7 +102,7 @@ fn survive_sigkill(encrypted: bool) {
             kills_during_writes += 1;
         }
 
-        let store = open(&db, encrypted);
+        let store = anpi_tests::open_store(&db, encrypted).unwrap();
         store.integrity_check().unwrap();
         let node = Node::open(store).unwrap();
         let space = node.spaces().unwrap().pop();
@@ -133,7 +123,7 @@ fn survive_sigkill(encrypted: bool) {
         "most kills should land while checks are being written ({kills_during_writes})"
     );
     // The index said so; the documents themselves must hold them too.
-    let mut store = open(&db, encrypted);
+    let mut store = anpi_tests::open_store(&db, encrypted).unwrap();
     store.drop_index_for_test().unwrap();
     let node = Node::open(store).unwrap();
     let space = node.spaces().unwrap().pop().unwrap();

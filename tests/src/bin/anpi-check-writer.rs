@@ -5,15 +5,14 @@
 //!
 //! Usage: anpi-check-writer DB_PATH [--encrypted]
 //!
-//! `--encrypted` opens the store as devices do, with SQLCipher and the key
-//! [`anpi_tests::durability_key`].
+//! `--encrypted` opens the store as devices do, with SQLCipher
+//! ([`anpi_tests::open_store`]).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anpi_core::model::{CheckMethod, CheckResult, IncidentKind, Recipient, RecipientId, Timestamp};
 use anpi_core::node::{NewCheck, Node};
-use anpi_core::store::SqliteStore;
 
 const RECIPIENTS: usize = 50;
 
@@ -23,11 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.next()
             .ok_or("usage: anpi-check-writer DB_PATH [--encrypted]")?,
     );
-    let store = match args.next().as_deref() {
-        None => SqliteStore::open(&path)?,
-        Some("--encrypted") => SqliteStore::open_encrypted(&path, &anpi_tests::durability_key())?,
+    let encrypted = match args.next().as_deref() {
+        None => false,
+        Some("--encrypted") => true,
         Some(other) => return Err(format!("unknown argument {other}").into()),
     };
+    let store = anpi_tests::open_store(&path, encrypted)?;
     let mut node = Node::open(store)?;
     let space = match node.spaces()?.pop() {
         Some(s) => s.id,
