@@ -588,7 +588,7 @@ fn import(lang: Lang, data: Option<&Path>, file: &Path) -> Result<()> {
     } else {
         node.upsert_recipients(&space.id, roster.recipients)?
     };
-    node.maintain()?;
+    tidy(lang, &mut node);
     match lang {
         Lang::Ja => println!(
             "追加 {} 件・更新 {} 件・変更なし {} 件（文字コード: {}）",
@@ -627,7 +627,7 @@ fn clone(
         organisation: org.unwrap_or(from.organisation),
     })?;
     let x = anpi_core::node::sync_local(&mut node, &mut source, &spaces)?;
-    node.maintain()?;
+    tidy(lang, &mut node);
     let names: Vec<String> = node.spaces()?.into_iter().map(|s| s.name).collect();
     match lang {
         Lang::Ja => println!(
@@ -656,8 +656,25 @@ fn with_node(
 ) -> Result<()> {
     let mut node = open(lang, data)?;
     f(&mut node)?;
-    node.maintain()?;
+    tidy(lang, &mut node);
     Ok(())
+}
+
+/// Compact the folder after a command that succeeded. What the command
+/// saved is on disk already, so a failure here (a full disk) is said as a
+/// warning, never as the command's failure: people would record a check
+/// again that was saved. What is not compacted now is next time.
+pub(crate) fn tidy(lang: Lang, node: &mut Node) {
+    if let Err(e) = node.maintain() {
+        eprintln!(
+            "anpi: {}: {e}",
+            t(
+                lang,
+                "保存は済んでいます。データフォルダの整理は次回に行います",
+                "everything is saved; tidying the data folder is left for next time"
+            )
+        );
+    }
 }
 
 /// `anpi list | head` closes the pipe early: end quietly, as other command

@@ -262,7 +262,7 @@ where
         r => r?,
     };
     let me = node.device().clone();
-    node.maintain()?;
+    crate::tidy(lang, &mut node);
     let names: Vec<String> = spaces.iter().map(|s| s.name.clone()).collect();
     match lang {
         Lang::Ja => println!(
@@ -459,7 +459,7 @@ pub fn serve(lang: Lang, node: Node, listen: &str, args: NetArgs) -> Result<()> 
         let result = runner.await;
         let _ = printer.await;
         let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
-        node.maintain()?;
+        crate::tidy(lang, &mut node);
         match result {
             Ok(r) => r.map_err(Into::into),
             Err(e) => Err(format!("node stopped: {e}").into()),
@@ -572,10 +572,7 @@ pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<
             .into()),
         }
     })?;
-    shared
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .maintain()?;
+    crate::tidy(lang, &mut shared.lock().unwrap_or_else(|e| e.into_inner()));
     let (reports, failures) = outcome;
     let peers: std::collections::BTreeSet<_> = reports.iter().map(|r| r.peer.clone()).collect();
     let sent: usize = reports.iter().map(|r| r.stats.bytes_sent).sum();

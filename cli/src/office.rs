@@ -172,8 +172,10 @@ pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
             organisation: a.org.unwrap_or(me.organisation),
         });
     }
+    // Everything that can fail comes before the check is saved: once it
+    // is, the only answer is that it was (people would record it again).
+    let name = node.recipient(&space, &c.recipient)?.recipient.name;
     let check = node.record_check(&space, &incident.id, c)?;
-    let name = node.recipient(&space, &check.recipient)?.recipient.name;
     match lang {
         Lang::Ja => println!(
             "記録しました: {} {} — {} — {}（{}）",
@@ -522,7 +524,7 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
     // The other folder opens with the same passphrase as this one.
     let mut other = crate::key::open_node(lang, other_dir)?;
     let x = sync_local(node, &mut other, &[])?;
-    other.maintain()?;
+    crate::tidy(lang, &mut other);
     match lang {
         Lang::Ja => println!(
             "統合しました: こちらで更新された文書 {}・相手で更新された文書 {}（送信 {} バイト・受信 {} バイト・往復 {} 回）",

@@ -106,7 +106,6 @@ pub fn area_collect(lang: Lang, node: &mut Node, from: &str) -> Result<()> {
     let area = crate::named_space(node, from)?;
     let office = origin(node, &area)?;
     let r = node.collect_area_checks(&office.id, &area.id)?;
-    node.maintain()?;
     match lang {
         Lang::Ja => println!(
             "「{}」で連携先が行った安否確認 {} 件を「{}」の災害「{}」に取り込みました（取り込み済み {} 件）",

@@ -145,9 +145,9 @@ const ENDED: &str = "ended";
 const CHECKS: &str = "checks";
 const CLAIMS: &str = "claims";
 
-/// A new document of `kind` for `device`: the shared genesis change, then the
-/// device's own actor for everything after.
-pub fn create(kind: &DocKind, device: &DeviceId) -> AutoCommit {
+/// A new document of `kind`: the shared genesis change, then `actor` (the
+/// device's, see [`actor_for`]) for everything after.
+pub fn create(kind: &DocKind, actor: &ActorId) -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
     let maps: &[&str] = match kind {
         DocKind::Roster => &[SPACE, RECIPIENTS, MEMBERS],
@@ -158,15 +158,15 @@ pub fn create(kind: &DocKind, device: &DeviceId) -> AutoCommit {
             .expect("putting a map at the root of a new document cannot fail");
     }
     doc.commit_with(CommitOptions::default().with_time(0));
-    doc.set_actor(actor_for(device));
+    doc.set_actor(actor.clone());
     doc
 }
 
-/// Load a stored document (a snapshot and/or concatenated changes) for
-/// `device`.
-pub fn load(bytes: &[u8], device: &DeviceId) -> Result<AutoCommit> {
+/// Load a stored document (a snapshot and/or concatenated changes) to be
+/// changed by `actor`.
+pub fn load(bytes: &[u8], actor: &ActorId) -> Result<AutoCommit> {
     let mut doc = AutoCommit::load(bytes)?;
-    doc.set_actor(actor_for(device));
+    doc.set_actor(actor.clone());
     Ok(doc)
 }
 
@@ -991,8 +991,8 @@ mod tests {
     #[test]
     fn genesis_is_shared_by_independent_devices() {
         let kind = DocKind::Incident("flood-2026-11-21".into());
-        let mut a = create(&kind, &dev(1));
-        let mut b = create(&kind, &dev(2));
+        let mut a = create(&kind, &actor_for(&dev(1)));
+        let mut b = create(&kind, &actor_for(&dev(2)));
         assert_eq!(a.get_heads(), b.get_heads());
 
         put_check(&mut a, &Check::sample("R1", dev(1).as_str())).unwrap();
@@ -1004,7 +1004,10 @@ mod tests {
 
     #[test]
     fn checks_fill_one_bucket_after_another() {
-        let mut a = create(&DocKind::Incident("flood-2026-11-21".into()), &dev(1));
+        let mut a = create(
+            &DocKind::Incident("flood-2026-11-21".into()),
+            &actor_for(&dev(1)),
+        );
         let mut ids = Vec::new();
         for i in 0..(CHECKS_PER_BUCKET + 10) {
             let c = Check::sample(&format!("R{i}"), dev(1).as_str());
@@ -1025,7 +1028,7 @@ mod tests {
 
     #[test]
     fn concurrent_field_edits_are_all_readable() {
-        let mut a = create(&DocKind::Roster, &dev(1));
+        let mut a = create(&DocKind::Roster, &actor_for(&dev(1)));
         let mut r = Recipient {
             id: "R1".into(),
             name: "山田 花子".into(),
@@ -1052,7 +1055,7 @@ mod tests {
 
     #[test]
     fn concurrent_edits_of_one_group_show_each_changed_field() {
-        let mut a = create(&DocKind::Roster, &dev(1));
+        let mut a = create(&DocKind::Roster, &actor_for(&dev(1)));
         let mut r = Recipient {
             id: "R1".into(),
             address: "東京都架空区一丁目1番".into(),
@@ -1081,7 +1084,7 @@ mod tests {
 
     #[test]
     fn empty_groups_cost_no_operations() {
-        let mut a = create(&DocKind::Roster, &dev(1));
+        let mut a = create(&DocKind::Roster, &actor_for(&dev(1)));
         let before = a.get_heads();
         put_recipient(
             &mut a,
@@ -1108,7 +1111,7 @@ mod tests {
 
     #[test]
     fn touched_names_the_entries() {
-        let mut a = create(&DocKind::Roster, &dev(1));
+        let mut a = create(&DocKind::Roster, &actor_for(&dev(1)));
         let before = a.get_heads();
         put_recipient(
             &mut a,

@@ -45,6 +45,12 @@ pub enum Error {
         "the database key does not open this data folder (wrong passphrase or key file, or not an anpi data folder)"
     )]
     WrongKey,
+    /// Another process kept the data folder's write lock for longer than a
+    /// writer waits (see `store`). Nothing was written.
+    #[error(
+        "another anpi process has been writing to this data folder for over a minute; nothing was saved, try again"
+    )]
+    Busy,
     /// The store was created by a newer anpi.
     #[error(
         "this data folder was written by a newer anpi (schema {found}, this build knows {known})"

@@ -12,6 +12,7 @@ pub mod membership;
 pub mod model;
 pub mod net;
 pub mod node;
+pub mod repair;
 pub mod sharing;
 pub mod store;
 pub mod sync;

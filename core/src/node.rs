@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, Change, ChangeHash};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 
 use crate::audit;
 use crate::doc::{self, DocKey, DocKind, Ending, Opening};
@@ -35,6 +35,10 @@ const META_IDENTITY: &str = "identity";
 const META_STAFF: &str = "staff";
 const META_OFFICE: &str = "office";
 const META_INVITES: &str = "invites";
+/// The automerge actor this device writes under, when it is not the one
+/// derived from its id: after a restore from a backup, or a repair, so that
+/// no (actor, sequence number) is ever used twice (ARCHITECTURE.md).
+const META_ACTOR: &str = "actor";
 
 /// Changes appended since the last snapshot before [`Node::maintain`]
 /// compacts a document.
@@ -294,6 +298,10 @@ struct Loaded {
     journal: usize,
     /// The changes persisted lately, which the next session will send.
     recent: sync::Recent,
+    /// The store's version of the document this copy reflects: when the
+    /// store's has moved, another process wrote it, and this copy is
+    /// dropped and read again.
+    version: u64,
 }
 
 /// A device's node.
@@ -304,8 +312,12 @@ pub struct Node {
     pending_audit: Vec<audit::Record>,
     identity: Identity,
     device: DeviceId,
+    /// The automerge actor of this device's changes.
+    actor: ActorId,
     staff: Staff,
     docs: HashMap<DocKey, Loaded>,
+    /// Inside [`Node::locked`]: this process holds the store's write lock.
+    locked: bool,
 }
 
 impl Node {
@@ -315,16 +327,13 @@ impl Node {
         let mut store: Box<dyn Store> = Box::new(store);
         let identity = match store.meta(META_IDENTITY)? {
             Some(bytes) => Identity::decode(&bytes)?,
+            // Made under the write lock: two processes opening a new folder
+            // at once must not each make (and keep) an identity of its own.
             None => {
-                let identity = Identity::generate()?;
-                store.write(Batch {
-                    meta: vec![
-                        (META_IDENTITY.into(), identity.encode()),
-                        (META_DEVICE.into(), identity.device()?.0.into_bytes()),
-                    ],
-                    ..Default::default()
-                })?;
-                identity
+                store.begin_write()?;
+                let made = first_identity(store.as_mut());
+                store.end_write(made.is_ok())?;
+                made?
             }
         };
         let device = identity.device()?;
@@ -333,16 +342,78 @@ impl Node {
                 .map_err(|e| Error::corrupt(format!("staff setting: {e}")))?,
             None => Staff::default(),
         };
+        let actor = match store.meta(META_ACTOR)? {
+            Some(bytes) => ActorId::from(bytes),
+            None => doc::actor_for(&device),
+        };
         let mut node = Node {
             store,
             pending_audit: Vec::new(),
             identity,
             device,
+            actor,
             staff,
             docs: HashMap::new(),
+            locked: false,
         };
         node.rebuild_stale_index()?;
         Ok(node)
+    }
+
+    /// Run `f` holding the store's write lock, on documents that are the
+    /// latest on disk: whatever another process wrote since they were read
+    /// is read again first. Everything `f` writes becomes durable together
+    /// when it succeeds, and none of it when it fails (memory too: the
+    /// documents in memory are dropped and read again). Inside `f`, nested
+    /// calls run as part of it.
+    fn locked<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.locked {
+            return f(self);
+        }
+        if let Err(e) = self.store.begin_write() {
+            self.pending_audit.clear();
+            return Err(e);
+        }
+        self.locked = true;
+        let result = self.refresh().and_then(|()| f(self));
+        self.locked = false;
+        let ended = self.store.end_write(result.is_ok());
+        match (result, ended) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                self.pending_audit.clear();
+                self.docs.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Drop the documents in memory that another process wrote since they
+    /// were read (an admin's `anpi device add`, `import` or `check` while
+    /// this node runs as `anpi serve`), so that the next use reads them
+    /// again. Cheap when nothing changed: one question to SQLite.
+    fn refresh(&mut self) -> Result<()> {
+        if self.docs.is_empty() || !self.store.changed_elsewhere()? {
+            return Ok(());
+        }
+        let versions = self.store.doc_versions()?;
+        self.docs
+            .retain(|key, l| versions.get(key) == Some(&l.version));
+        Ok(())
+    }
+
+    /// Write `batch` (inside [`Node::locked`]) and move the versions of the
+    /// documents held in memory with it.
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        debug_assert!(self.locked, "documents are written under the write lock");
+        let keys: Vec<DocKey> = batch.docs.iter().filter_map(|w| w.key.clone()).collect();
+        self.store.write(batch)?;
+        for key in keys {
+            if let Some(l) = self.docs.get_mut(&key) {
+                l.version += 1;
+            }
+        }
+        Ok(())
     }
 
     /// This device's id.
@@ -463,72 +534,173 @@ impl Node {
     }
 
     fn rebuild_stale_index(&mut self) -> Result<()> {
-        let all = self.store.index_version()? != Some(INDEX_VERSION);
-        for info in self.store.docs()? {
-            if all || info.index_is_stale() {
-                let key = info.key.clone();
-                let heads = self.doc(&key)?.get_heads();
+        let stale = |store: &dyn Store| -> Result<(bool, Vec<DocKey>)> {
+            let all = store.index_version()? != Some(INDEX_VERSION);
+            let keys = store
+                .docs()?
+                .into_iter()
+                .filter(|info| all || info.index_is_stale())
+                .map(|info| info.key)
+                .collect();
+            Ok((all, keys))
+        };
+        // Looked at first without the lock: a read-only folder opens.
+        let (all, keys) = stale(self.store.as_ref())?;
+        if !all && keys.is_empty() {
+            return Ok(());
+        }
+        self.locked(|n| {
+            let (all, keys) = stale(n.store.as_ref())?;
+            for key in keys {
+                let heads = n.doc(&key)?.get_heads();
                 let mut index = vec![IndexOp::Clear];
-                index.extend(full_index(self.doc(&key)?, &key)?);
+                index.extend(full_index(n.doc(&key)?, &key)?);
                 let mut w = DocWrite::new(key, heads);
                 w.index = index;
-                self.store.write(Batch {
+                n.write(Batch {
                     docs: vec![w],
                     ..Default::default()
                 })?;
             }
-        }
-        if all {
-            self.store.write(Batch {
-                meta: vec![(
-                    INDEX_VERSION_KEY.into(),
-                    INDEX_VERSION.to_string().into_bytes(),
-                )],
-                ..Default::default()
-            })?;
-        }
-        Ok(())
+            if all {
+                n.write(Batch {
+                    meta: vec![(
+                        INDEX_VERSION_KEY.into(),
+                        INDEX_VERSION.to_string().into_bytes(),
+                    )],
+                    ..Default::default()
+                })?;
+            }
+            Ok(())
+        })
     }
 
     fn loaded(&mut self, key: &DocKey) -> Result<&mut Loaded> {
+        if !self.locked {
+            self.refresh()?;
+        }
         if !self.docs.contains_key(key) {
-            let stored = self
-                .store
-                .load(key)?
-                .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
-            let mut d = doc::load(&stored.bytes(), &self.device)?;
-            let mut persisted = d.get_heads();
-            let mut recent = sync::Recent::default();
-            for entry in &stored.journal {
-                JournalOp::decode(entry)?.apply(&mut d)?;
-            }
-            d.commit();
-            if !stored.journal.is_empty() {
-                // A journal left by a crash (or by a failed write): write its
-                // changes now, so that a document is only ever in memory with
-                // a journal the node is keeping track of.
-                persisted = write_journal_as_changes(
-                    self.store.as_mut(),
-                    key,
-                    &mut d,
-                    &persisted,
-                    &mut recent,
-                )?;
-            }
-            self.docs.insert(
-                key.clone(),
-                Loaded {
-                    doc: d,
-                    persisted,
-                    journal: 0,
-                    recent,
-                },
-            );
+            let l = self.read_doc(key)?;
+            self.docs.insert(key.clone(), l);
         }
         Ok(self
             .docs
             .get_mut(key)
             .expect("the document was just inserted"))
+    }
+
+    /// A document as stored, with its journal replayed on top.
+    fn read_doc(&mut self, key: &DocKey) -> Result<Loaded> {
+        let stored = self
+            .store
+            .load(key)?
+            .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
+        let fresh = ActorId::random();
+        let (mut d, repair) = crate::repair::load_repairing(
+            stored.snapshot.as_deref(),
+            &stored.changes,
+            &self.actor,
+            &fresh,
+        )?;
+        if let Some(repair) = repair {
+            if !self.locked {
+                // The repair is written: under the lock, on what is stored
+                // then.
+                return self.locked(|n| n.read_doc(key));
+            }
+            return self.write_repair(key, d, repair, &stored, fresh);
+        }
+        let mut persisted = d.get_heads();
+        let mut recent = sync::Recent::default();
+        for entry in &stored.journal {
+            JournalOp::decode(entry)?.apply(&mut d)?;
+        }
+        let mut journal = stored.journal.len();
+        let mut version = stored.version;
+        if journal > 0 && self.locked {
+            // A journal left by a crash, a failed write or another
+            // process: written as changes now, before anything else
+            // changes the document, so that the stored changes stay in
+            // causal order. (Read without the lock, as when a read-only
+            // folder is shown, it stays in memory only.)
+            let (w, changes) = settled_write(key, &mut d, &persisted);
+            let heads = w.heads.clone();
+            self.store.write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })?;
+            recent.record(&persisted, &heads, changes);
+            persisted = heads;
+            journal = 0;
+            version += 1;
+        }
+        Ok(Loaded {
+            doc: d,
+            persisted,
+            journal,
+            recent,
+            version,
+        })
+    }
+
+    /// Store a repaired document (see [`crate::repair`]) whole, with its
+    /// journal, its index made again, what could not be brought back kept
+    /// aside, and the device's new actor; the audit trail says so.
+    fn write_repair(
+        &mut self,
+        key: &DocKey,
+        mut d: AutoCommit,
+        repair: crate::repair::Repair,
+        stored: &crate::store::StoredDoc,
+        fresh: ActorId,
+    ) -> Result<Loaded> {
+        for entry in &stored.journal {
+            JournalOp::decode(entry)?.apply(&mut d)?;
+        }
+        let heads = d.get_heads();
+        let mut w = DocWrite::new(key.clone(), heads.clone());
+        w.snapshot = Some(d.save());
+        w.index = vec![IndexOp::Clear];
+        w.index.extend(full_index(&d, key)?);
+        let record = audit::Record {
+            at: Timestamp::now(),
+            device: self.device.clone(),
+            staff: self.staff.clone(),
+            action: audit::Action::Changed,
+            subject: key.to_string(),
+            detail: format!(
+                "repaired on open: {} clashing changes (written by two processes at once) applied again under a new actor; {} kept aside",
+                repair.rebased,
+                repair.unreadable.len()
+            ),
+        };
+        self.store.write(Batch {
+            docs: vec![w],
+            meta: vec![(META_ACTOR.into(), fresh.to_bytes().to_vec())],
+            audit: vec![record],
+            quarantine: repair
+                .unreadable
+                .into_iter()
+                .map(|u| crate::store::Quarantined {
+                    doc: key.clone(),
+                    reason: u.reason,
+                    bytes: u.bytes,
+                })
+                .collect(),
+            ..Default::default()
+        })?;
+        // Everything this device writes from now on, in every document.
+        for l in self.docs.values_mut() {
+            l.doc.set_actor(fresh.clone());
+        }
+        self.actor = fresh;
+        Ok(Loaded {
+            doc: d,
+            persisted: heads,
+            journal: 0,
+            recent: sync::Recent::default(),
+            version: stored.version + 1,
+        })
     }
 
     fn doc(&mut self, key: &DocKey) -> Result<&mut AutoCommit> {
@@ -537,41 +709,53 @@ impl Node {
 
     /// Write a document's journaled operations as automerge changes.
     fn flush(&mut self, key: &DocKey) -> Result<()> {
-        let Some(l) = self.docs.get_mut(key) else {
-            return Ok(());
-        };
-        if l.journal == 0 {
-            return Ok(());
-        }
-        l.persisted = write_journal_as_changes(
-            self.store.as_mut(),
-            key,
-            &mut l.doc,
-            &l.persisted,
-            &mut l.recent,
-        )?;
-        l.journal = 0;
-        Ok(())
+        self.locked(|n| {
+            let Some(l) = n.docs.get_mut(key) else {
+                return Ok(());
+            };
+            if l.journal == 0 {
+                return Ok(());
+            }
+            let from = l.persisted.clone();
+            let (w, changes) = settled_write(key, &mut l.doc, &from);
+            let to = w.heads.clone();
+            n.write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })?;
+            if let Some(l) = n.docs.get_mut(key) {
+                l.recent.record(&from, &to, changes);
+                l.persisted = to;
+                l.journal = 0;
+            }
+            Ok(())
+        })
     }
 
     /// Write every journaled operation as automerge changes. Runs before any
     /// sync: a change must be on disk as a change before a peer may see it,
     /// or a crash could make this device reuse its sequence number.
     pub fn flush_all(&mut self) -> Result<()> {
-        // A document with a journal is always in memory: loading flushes
-        // any journal found on disk, and a document gaining entries stays
-        // loaded (an eviction after a failed write reloads, and so
-        // flushes, before the document is used again).
-        let keys: Vec<DocKey> = self
-            .docs
-            .iter()
-            .filter(|(_, l)| l.journal > 0)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in keys {
-            self.flush(&key)?;
+        // A document with a journal it wrote is in memory: a document
+        // gaining entries stays loaded (a write that fails drops it, and
+        // reading it again finds the journal on disk). A journal another
+        // process left is flushed when the document is next loaded under
+        // the lock, or by [`Node::maintain`].
+        if !self.docs.values().any(|l| l.journal > 0) {
+            return Ok(());
         }
-        Ok(())
+        self.locked(|n| {
+            let keys: Vec<DocKey> = n
+                .docs
+                .iter()
+                .filter(|(_, l)| l.journal > 0)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in keys {
+                n.flush(&key)?;
+            }
+            Ok(())
+        })
     }
 
     fn has_doc(&self, key: &DocKey) -> Result<bool> {
@@ -587,36 +771,35 @@ impl Node {
         create: bool,
         edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
     ) -> Result<T> {
-        let mut snapshot = None;
-        if create && !self.has_doc(key)? {
-            let mut fresh = doc::create(&key.kind, &self.device);
-            snapshot = Some(fresh.save());
-            let persisted = fresh.get_heads();
-            self.docs.insert(
-                key.clone(),
-                Loaded {
-                    doc: fresh,
-                    persisted,
-                    journal: 0,
-                    recent: sync::Recent::default(),
-                },
-            );
-        }
-        let audit = std::mem::take(&mut self.pending_audit);
-        let result = self.change_loaded(key, snapshot, audit, edit);
-        if result.is_err() {
-            // Memory may hold what the disk does not: reload next time.
-            self.docs.remove(key);
-        }
-        let result = result?;
-        if self
-            .docs
-            .get(key)
-            .is_some_and(|l| l.journal >= FLUSH_AFTER_JOURNAL_ENTRIES)
-        {
-            self.flush(key)?;
-        }
-        Ok(result)
+        // Under the write lock, on the latest document: two processes
+        // writing one folder never both add to one version of it.
+        self.locked(|n| {
+            let mut snapshot = None;
+            if create && !n.has_doc(key)? {
+                let mut fresh = doc::create(&key.kind, &n.actor);
+                snapshot = Some(fresh.save());
+                let persisted = fresh.get_heads();
+                n.docs.insert(
+                    key.clone(),
+                    Loaded {
+                        doc: fresh,
+                        persisted,
+                        journal: 0,
+                        recent: sync::Recent::default(),
+                        version: 0,
+                    },
+                );
+            }
+            let audit = std::mem::take(&mut n.pending_audit);
+            let value = n.change_loaded(key, snapshot, audit, edit)?;
+            if n.docs
+                .get(key)
+                .is_some_and(|l| l.journal >= FLUSH_AFTER_JOURNAL_ENTRIES)
+            {
+                n.flush(key)?;
+            }
+            Ok(value)
+        })
     }
 
     fn change_loaded<T>(
@@ -662,7 +845,7 @@ impl Node {
         w.journal = ops.iter().map(JournalOp::encode).collect();
         w.index = index;
         let entries = w.journal.len();
-        self.store.write(Batch {
+        self.write(Batch {
             docs: vec![w],
             audit,
             ..Default::default()
@@ -785,28 +968,32 @@ impl Node {
             ));
         }
         let invite = Invite::new(space.clone(), self.device.clone(), addresses, expires);
-        let mut all = self.invites()?;
-        // Expired invites are of no further use; keep the list short.
-        let now = Timestamp::now();
-        all.retain(|p| !p.invite.expired(now) || p.used.is_some());
-        self.note(
-            audit::Action::Changed,
-            format!("invite {}", invite.id),
-            format!(
-                "for {} ({}), {}",
-                staff.name,
-                staff.organisation,
-                role.code()
-            ),
-        );
-        all.push(Pending {
-            invite: invite.clone(),
-            staff,
-            role,
-            used: None,
-        });
-        self.write_invites(&all)?;
-        Ok(invite)
+        // Read and written under the lock: an invite made by another
+        // process at the same moment is kept too.
+        self.locked(|n| {
+            let mut all = n.invites()?;
+            // Expired invites are of no further use; keep the list short.
+            let now = Timestamp::now();
+            all.retain(|p| !p.invite.expired(now) || p.used.is_some());
+            n.note(
+                audit::Action::Changed,
+                format!("invite {}", invite.id),
+                format!(
+                    "for {} ({}), {}",
+                    staff.name,
+                    staff.organisation,
+                    role.code()
+                ),
+            );
+            all.push(Pending {
+                invite: invite.clone(),
+                staff,
+                role,
+                used: None,
+            });
+            n.write_invites(&all)?;
+            Ok(invite)
+        })
     }
 
     /// The invites this device made (read from disk each time: an invite
@@ -841,27 +1028,30 @@ impl Node {
     }
 
     /// Redeem the invite `device` presented: add it as a member (signed by
-    /// this device) and mark the invite used, in that order, so that a
-    /// crash between them leaves a member and a reusable-once-more invite
-    /// rather than a used invite and no member. The space joined, if any.
+    /// this device) and mark the invite used, in one transaction. The space
+    /// joined, if any.
     pub fn redeem_invite(
         &mut self,
         device: &DeviceId,
         names: &[String],
     ) -> Result<Option<SpaceId>> {
         let now = Timestamp::now();
-        let mut all = self.invites()?;
-        let Some(i) = all
-            .iter()
-            .position(|p| names.iter().any(|n| p.admits(device, n, now)))
-        else {
-            return Ok(None);
-        };
-        let p = all[i].clone();
-        self.add_member(&p.invite.space, device, p.staff, p.role)?;
-        all[i].used = Some((device.clone(), now));
-        self.write_invites(&all)?;
-        Ok(Some(p.invite.space))
+        // Under one lock: an invite is used once, whichever process of
+        // this office answers the phone.
+        self.locked(|n| {
+            let mut all = n.invites()?;
+            let Some(i) = all
+                .iter()
+                .position(|p| names.iter().any(|name| p.admits(device, name, now)))
+            else {
+                return Ok(None);
+            };
+            let p = all[i].clone();
+            n.add_member(&p.invite.space, device, p.staff, p.role)?;
+            all[i].used = Some((device.clone(), now));
+            n.write_invites(&all)?;
+            Ok(Some(p.invite.space))
+        })
     }
 
     // ----------------------------------------------------------- sharing
@@ -1215,22 +1405,12 @@ impl Node {
         }
     }
 
-    /// Drop cached documents that another process changed on disk since
+    /// Drop documents in memory that another process changed on disk since
     /// (an admin's `anpi device add`, `import` or `check` while this node
     /// runs as `anpi serve`), so that the next read sees them. Cheap when
-    /// nothing changed: one look at the stored heads.
+    /// nothing changed: one question to SQLite.
     pub fn reload_changed(&mut self) -> Result<()> {
-        self.flush_all()?;
-        for info in self.store.docs()? {
-            if self
-                .docs
-                .get(&info.key)
-                .is_some_and(|l| l.journal == 0 && l.persisted != info.heads)
-            {
-                self.docs.remove(&info.key);
-            }
-        }
-        Ok(())
+        self.refresh()
     }
 
     /// The spaces both this device and `peer` are active members of: what a
@@ -1694,6 +1874,14 @@ impl Node {
         self.flush_all()?;
         let mut n = 0;
         for info in self.store.docs()? {
+            if info.journal_entries > 0 {
+                // A journal another process left (it ended before its
+                // flush): loading under the lock writes it as changes.
+                self.locked(|n| {
+                    n.docs.remove(&info.key);
+                    n.loaded(&info.key).map(|_| ())
+                })?;
+            }
             if info.pending_changes >= COMPACT_AFTER_CHANGES {
                 self.compact(&info.key)?;
                 n += 1;
@@ -1712,7 +1900,7 @@ impl Node {
     ) -> Result<()> {
         w.flush_journal = true;
         let heads = w.heads.clone();
-        self.store.write(Batch {
+        self.write(Batch {
             docs: vec![w],
             audit,
             ..Default::default()
@@ -1726,12 +1914,14 @@ impl Node {
 
     /// Replace a document's stored changes with one snapshot.
     pub fn compact(&mut self, key: &DocKey) -> Result<()> {
-        let l = self.loaded(key)?;
-        let heads = l.doc.get_heads();
-        let mut w = DocWrite::new(key.clone(), heads);
-        // The snapshot holds the journaled operations too.
-        w.snapshot = Some(l.doc.save());
-        self.write_settled(key, w, Vec::new())
+        self.locked(|n| {
+            let l = n.loaded(key)?;
+            let heads = l.doc.get_heads();
+            let mut w = DocWrite::new(key.clone(), heads);
+            // The snapshot holds the journaled operations too.
+            w.snapshot = Some(l.doc.save());
+            n.write_settled(key, w, Vec::new())
+        })
     }
 
     /// Every document this device holds.
@@ -1861,12 +2051,14 @@ impl Node {
         session.stats.bytes_received += bytes.len();
         // Received changes are written as changes; journaled local ones must
         // be too, first, so that the stored changes stay in causal order.
-        self.flush_all()?;
-        let result = self.sync_receive_inner(session, bytes);
+        // All under the write lock, on the latest documents.
+        let result = self.locked(|n| {
+            n.flush_all()?;
+            n.sync_receive_inner(session, bytes)
+        });
         if result.is_err() {
-            // Forget in-memory state the failed message may have touched and
+            // The documents in memory were dropped with the failed write:
             // start the next session from what is persisted.
-            self.docs.clear();
             session.peers.clear();
         }
         let reply = result?;
@@ -1954,7 +2146,7 @@ impl Node {
                     session.peers.insert(key, pd);
                     continue;
                 }
-                let fresh = doc::create(&key.kind, &self.device);
+                let fresh = doc::create(&key.kind, &self.actor);
                 self.docs.insert(
                     key.clone(),
                     Loaded {
@@ -1962,6 +2154,7 @@ impl Node {
                         persisted: Vec::new(),
                         journal: 0,
                         recent: sync::Recent::default(),
+                        version: 0,
                     },
                 );
             }
@@ -2014,7 +2207,7 @@ impl Node {
             .iter()
             .filter_map(|w| w.key.clone().map(|k| (k, w.heads.clone())))
             .collect();
-        self.store.write(Batch {
+        self.write(Batch {
             docs: writes,
             peer_states: states,
             ..Default::default()
@@ -2066,23 +2259,21 @@ impl Node {
     }
 }
 
-/// Replace a document's journal by the changes made since `persisted`, in
-/// one write. Returns the heads now stored.
-fn write_journal_as_changes(
-    store: &mut dyn Store,
-    key: &DocKey,
-    doc: &mut AutoCommit,
-    persisted: &[ChangeHash],
-    recent: &mut sync::Recent,
-) -> Result<Vec<ChangeHash>> {
-    let (w, changes) = settled_write(key, doc, persisted);
-    let heads = w.heads.clone();
+/// The device's identity in a store that has none yet (under the write
+/// lock: another process may have made it meanwhile).
+fn first_identity(store: &mut dyn Store) -> Result<Identity> {
+    if let Some(bytes) = store.meta(META_IDENTITY)? {
+        return Identity::decode(&bytes);
+    }
+    let identity = Identity::generate()?;
     store.write(Batch {
-        docs: vec![w],
+        meta: vec![
+            (META_IDENTITY.into(), identity.encode()),
+            (META_DEVICE.into(), identity.device()?.0.into_bytes()),
+        ],
         ..Default::default()
     })?;
-    recent.record(persisted, &heads, changes);
-    Ok(heads)
+    Ok(identity)
 }
 
 /// A write of everything after `persisted` as automerge changes, which makes
@@ -2690,6 +2881,145 @@ mod tests {
         let again = n.merge_incidents(&space, &late.id, &early.id).unwrap();
         assert_eq!((again.collected, again.already), (0, 1));
         assert!(n.merge_incidents(&space, &early.id, &late.id).is_err());
+    }
+
+    /// Two nodes on one file, as two processes are: each records while the
+    /// other holds the incident in memory. Before the write lock, each
+    /// flushed "its" next change of the device and the document never
+    /// loaded again ("duplicate seq").
+    #[test]
+    fn two_nodes_on_one_file_write_in_turn_and_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let mut a = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let space = a.create_space("ひまわり").unwrap().id;
+        a.upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+            .unwrap();
+        let inc = a
+            .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+            .unwrap();
+        let mut b = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let mut ids = Vec::new();
+        for round in 0..5 {
+            for (n, r) in [(&mut a, "R1"), (&mut b, "R2")] {
+                let c = n
+                    .record_check(
+                        &space,
+                        &inc.id,
+                        NewCheck::new(r.into(), CheckMethod::Visit, CheckResult::Safe),
+                    )
+                    .unwrap();
+                ids.push(c.id);
+                if round % 2 == 1 {
+                    n.flush_all().unwrap();
+                }
+            }
+        }
+        drop(a);
+        drop(b);
+        let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let key = DocKey::incident(&space, &inc.id);
+        let mut in_doc: Vec<CheckId> = doc::checks(n.doc(&key).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        in_doc.sort();
+        ids.sort();
+        assert_eq!(in_doc, ids);
+        let mut other = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut other, &mut n, std::slice::from_ref(&space)).unwrap();
+        assert_eq!(other.checks(&space, &inc.id).unwrap().len(), 10);
+    }
+
+    /// A folder as two processes of earlier versions left it: the incident
+    /// stored with two different changes under one (actor, sequence
+    /// number). The next open repairs it, losing no check, and it syncs.
+    #[test]
+    fn a_folder_with_clashing_changes_is_repaired_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let (space, inc, key, device) = {
+            let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+            let space = n.create_space("ひまわり").unwrap().id;
+            n.upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+                .unwrap();
+            let inc = n
+                .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+                .unwrap();
+            n.flush_all().unwrap();
+            let key = DocKey::incident(&space, &inc.id);
+            (space, inc, key, n.device().clone())
+        };
+        // Two processes, each with the document as stored, each recording
+        // one check and writing it as the device's next change.
+        let mut store = SqliteStore::open(&path).unwrap();
+        let bytes = store.load(&key).unwrap().unwrap().bytes();
+        let actor = doc::actor_for(&device);
+        let mut checks = Vec::new();
+        for r in ["R1", "R2"] {
+            let mut d = doc::load(&bytes, &actor).unwrap();
+            let before = d.get_heads();
+            let mut c = Check::sample(r, device.as_str());
+            c.incident = inc.id.clone();
+            doc::put_check(&mut d, &c).unwrap();
+            let change = d.get_changes(&before)[0].raw_bytes().to_vec();
+            let mut w = DocWrite::new(key.clone(), d.get_heads());
+            w.changes = vec![change];
+            w.index = vec![IndexOp::Check(c.clone())];
+            store
+                .write(Batch {
+                    docs: vec![w],
+                    ..Default::default()
+                })
+                .unwrap();
+            checks.push(c);
+        }
+        drop(store);
+        assert!(
+            AutoCommit::load(
+                &SqliteStore::open(&path)
+                    .unwrap()
+                    .load(&key)
+                    .unwrap()
+                    .unwrap()
+                    .bytes()
+            )
+            .is_err(),
+            "the folder is broken as reported"
+        );
+
+        let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let c3 = n
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe),
+            )
+            .unwrap();
+        let mut other = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut other, &mut n, std::slice::from_ref(&space)).unwrap();
+        let mut got: Vec<CheckId> = other
+            .checks(&space, &inc.id)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        got.sort();
+        let mut want: Vec<CheckId> = checks.iter().map(|c| c.id).chain([c3.id]).collect();
+        want.sort();
+        assert_eq!(got, want, "every check of both processes, and the new one");
+        assert!(n.store().quarantined().unwrap().is_empty());
+        assert!(
+            n.audit_trail()
+                .unwrap()
+                .iter()
+                .any(|e| e.record.detail.contains("repaired on open"))
+        );
+        drop(n);
+        // It stays repaired: the stored form loads as it is.
+        let store = SqliteStore::open(&path).unwrap();
+        AutoCommit::load(&store.load(&key).unwrap().unwrap().bytes()).unwrap();
     }
 
     #[test]

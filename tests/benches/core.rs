@@ -824,7 +824,10 @@ fn bench_import(small: bool) {
         assert_eq!(counts.added, n);
 
         let device = DeviceId::random();
-        let mut plain = anpi_core::doc::create(&anpi_core::doc::DocKind::Roster, &device);
+        let mut plain = anpi_core::doc::create(
+            &anpi_core::doc::DocKind::Roster,
+            &anpi_core::doc::actor_for(&device),
+        );
         let t = Instant::now();
         for r in &roster.recipients {
             anpi_core::doc::put_recipient(&mut plain, r).expect("put");

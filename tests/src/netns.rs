@@ -40,9 +40,23 @@ pub fn enter(test: &str) -> bool {
         assert_eq!(ifaces, ["lo"], "not in a private network namespace");
         return true;
     }
+    run_inside(test, "-rn")
+}
+
+/// As [`enter`], in a user and mount namespace of its own (`unshare -rm`),
+/// where the test may mount a small tmpfs: a disk that fills up.
+pub fn enter_mounts(test: &str) -> bool {
+    if std::env::var(INSIDE).as_deref() == Ok(test) {
+        return true;
+    }
+    run_inside(test, "-rm")
+}
+
+/// Run `test` again inside `unshare FLAGS`; panics when it fails there.
+fn run_inside(test: &str, flags: &str) -> bool {
     let exe = std::env::current_exe().expect("test binary");
     let out = Command::new("unshare")
-        .args(["-rn"])
+        .args([flags])
         .arg(&exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(INSIDE, test)
@@ -55,7 +69,7 @@ pub fn enter(test: &str) -> bool {
     );
     assert!(
         out.status.success(),
-        "{test} failed inside its network namespace (unshare -rn must work here):\n{text}"
+        "{test} failed inside its namespace (unshare {flags} must work here):\n{text}"
     );
     assert!(
         text.contains("1 passed"),

@@ -19,6 +19,7 @@ struct MemDoc {
     journal: Vec<Vec<u8>>,
     heads: Vec<automerge::ChangeHash>,
     pending: u64,
+    version: u64,
     index_current: bool,
     incident: Option<Incident>,
     checks: BTreeMap<String, Check>,
@@ -34,6 +35,9 @@ pub struct MemoryStore {
     peer_states: BTreeMap<(DeviceId, DocKey), Vec<u8>>,
     meta: BTreeMap<String, Vec<u8>>,
     audit: Vec<crate::audit::Entry>,
+    quarantine: Vec<super::Quarantined>,
+    /// The store as it was at [`Store::begin_write`], for a rollback.
+    before_write: Option<Box<MemoryStore>>,
 }
 
 impl Default for MemoryStore {
@@ -48,6 +52,8 @@ impl Default for MemoryStore {
                 INDEX_VERSION.to_string().into_bytes(),
             )]),
             audit: Vec::new(),
+            quarantine: Vec::new(),
+            before_write: None,
         }
     }
 }
@@ -61,6 +67,7 @@ impl MemoryStore {
     fn apply_doc(&mut self, w: &DocWrite) -> Result<()> {
         let key = w.doc_key()?.clone();
         let doc = self.docs.entry(key.clone()).or_default();
+        doc.version += 1;
         if w.flush_journal || w.snapshot.is_some() {
             doc.journal.clear();
         }
@@ -127,7 +134,9 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn write(&mut self, batch: Batch) -> Result<()> {
         // Apply to a copy and swap it in, so a failing write leaves nothing.
+        let before_write = self.before_write.take();
         let mut next = self.clone();
+        self.before_write = before_write;
         for w in &batch.docs {
             next.apply_doc(w)?;
         }
@@ -135,12 +144,42 @@ impl Store for MemoryStore {
             next.peer_states.insert((peer, doc), state);
         }
         next.meta.extend(batch.meta);
+        next.quarantine.extend(batch.quarantine);
         for r in batch.audit {
             let e = crate::audit::seal(next.audit.last(), r);
             next.audit.push(e);
         }
+        next.before_write = self.before_write.take();
         *self = next;
         Ok(())
+    }
+
+    fn begin_write(&mut self) -> Result<()> {
+        let mut before = self.clone();
+        before.before_write = None;
+        self.before_write = Some(Box::new(before));
+        Ok(())
+    }
+
+    fn end_write(&mut self, commit: bool) -> Result<()> {
+        match self.before_write.take() {
+            Some(before) if !commit => *self = *before,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn changed_elsewhere(&mut self) -> Result<bool> {
+        // Only this process holds it.
+        Ok(false)
+    }
+
+    fn doc_versions(&self) -> Result<std::collections::HashMap<DocKey, u64>> {
+        Ok(self
+            .docs
+            .iter()
+            .map(|(k, d)| (k.clone(), d.version))
+            .collect())
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -149,6 +188,10 @@ impl Store for MemoryStore {
 
     fn audit(&self) -> Result<Vec<crate::audit::Entry>> {
         Ok(self.audit.clone())
+    }
+
+    fn quarantined(&self) -> Result<Vec<super::Quarantined>> {
+        Ok(self.quarantine.clone())
     }
 
     fn docs(&self) -> Result<Vec<DocInfo>> {
@@ -161,6 +204,7 @@ impl Store for MemoryStore {
                 pending_changes: d.pending,
                 journal_entries: d.journal.len() as u64,
                 index_current: d.index_current,
+                version: d.version,
             })
             .collect())
     }
@@ -174,6 +218,7 @@ impl Store for MemoryStore {
             snapshot: d.snapshot.clone(),
             changes: d.changes.clone(),
             journal: d.journal.clone(),
+            version: d.version,
         }))
     }
 

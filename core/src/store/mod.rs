@@ -158,6 +158,21 @@ pub struct Batch {
     /// Audit entries to append, in order (sealed by the store, in this
     /// transaction, after the trail's last entry).
     pub audit: Vec<crate::audit::Record>,
+    /// What could not be applied to a document, kept aside.
+    pub quarantine: Vec<Quarantined>,
+}
+
+/// Bytes that could not be applied to a document (a stored change that
+/// clashes, a change a peer sent that does not fit), kept with the reason
+/// rather than dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The document they were for.
+    pub doc: DocKey,
+    /// Why they were not applied.
+    pub reason: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
 }
 
 impl Batch {
@@ -167,6 +182,7 @@ impl Batch {
             && self.peer_states.is_empty()
             && self.meta.is_empty()
             && self.audit.is_empty()
+            && self.quarantine.is_empty()
     }
 }
 
@@ -179,6 +195,9 @@ pub struct StoredDoc {
     pub changes: Vec<Vec<u8>>,
     /// Local operations not yet written as changes, in order.
     pub journal: Vec<Vec<u8>>,
+    /// How many writes the document has had (see [`Store::doc_versions`]),
+    /// read together with the rest.
+    pub version: u64,
 }
 
 impl StoredDoc {
@@ -213,6 +232,8 @@ pub struct DocInfo {
     /// document and its index rows together, so this is false only when the
     /// index was lost.
     pub index_current: bool,
+    /// How many writes the document has had (see [`Store::doc_versions`]).
+    pub version: u64,
 }
 
 impl DocInfo {
@@ -263,13 +284,38 @@ impl DatabaseKey {
 }
 
 /// Durable storage for one device.
+///
+/// Several processes may open one device's store at once (the office's
+/// `anpi serve` and an `anpi check` beside it). What keeps them apart is the
+/// write lock ([`Store::begin_write`]) and each document's version: a
+/// process that read a document checks, under the lock, that nobody wrote
+/// it since, and reads it again if somebody did (ARCHITECTURE.md, "One
+/// folder, many processes").
 pub trait Store: Send {
-    /// Apply a batch atomically and durably.
+    /// Apply a batch atomically and durably. Inside [`Store::begin_write`]
+    /// it becomes durable with [`Store::end_write`]; a batch that fails
+    /// leaves nothing of itself either way.
     fn write(&mut self, batch: Batch) -> Result<()>;
+    /// Take the store's write lock: no other process writes until
+    /// [`Store::end_write`], and everything read meanwhile is the latest.
+    /// Waits while another process holds it.
+    fn begin_write(&mut self) -> Result<()>;
+    /// Release the write lock, making the writes since
+    /// [`Store::begin_write`] durable (`commit`) or undoing them.
+    fn end_write(&mut self, commit: bool) -> Result<()>;
+    /// Whether another process committed anything since the last call (the
+    /// first call answers true).
+    fn changed_elsewhere(&mut self) -> Result<bool>;
+    /// Each stored document's version: a number that grows with every
+    /// write of the document (its changes, journal, snapshot or index), by
+    /// whichever process.
+    fn doc_versions(&self) -> Result<std::collections::HashMap<DocKey, u64>>;
     /// A device setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The whole audit trail, oldest first.
     fn audit(&self) -> Result<Vec<crate::audit::Entry>>;
+    /// Everything kept aside, oldest first.
+    fn quarantined(&self) -> Result<Vec<Quarantined>>;
     /// Every stored document, with its heads and counts.
     fn docs(&self) -> Result<Vec<DocInfo>>;
     /// The names of the stored documents (cheaper than [`Store::docs`]).

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
@@ -91,11 +91,35 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
+    r#"
+    -- Grows with every write of a document, by any process: a process
+    -- holding the document in memory reads it again when this moved.
+    ALTER TABLE docs ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    -- What could not be applied to a document (a change a peer sent that
+    -- does not fit, a stored change that clashes with another): kept, never
+    -- dropped, with the reason, for a later version or a person to settle.
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        doc TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        bytes BLOB NOT NULL
+    );
+"#,
 ];
+
+/// How long a writer waits for another process's write to finish before it
+/// gives up with [`Error::Busy`]. An import of 50,000 rows holds the lock
+/// for about six seconds.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
+    /// Inside [`Store::begin_write`].
+    writing: bool,
+    /// `PRAGMA data_version` when last asked: it moves when another
+    /// connection commits.
+    data_version: Option<i64>,
     /// A second, read-only connection to the same file (none in memory): a
     /// priority list reads the recipients on the store's connection and the
     /// checks on this one at once. Decrypting their pages was most of
@@ -228,9 +252,16 @@ impl SqliteStore {
         // large incident stays in memory, so recording a check at a long
         // history does not wait on page reads.
         conn.pragma_update(None, "cache_size", -16_384)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&mut conn)?;
-        Ok(SqliteStore { conn, reader: None })
+        // Other processes on the same folder (an `anpi check` beside
+        // `anpi serve`) wait for each other's writes rather than fail.
+        conn.busy_timeout(WRITE_WAIT)?;
+        migrate(&mut conn).map_err(busy)?;
+        Ok(SqliteStore {
+            conn,
+            writing: false,
+            data_version: None,
+            reader: None,
+        })
     }
 
     /// Run `PRAGMA integrity_check`; `Ok(())` when SQLite reports "ok".
@@ -256,6 +287,21 @@ impl SqliteStore {
     }
 }
 
+/// A lock that was not released within [`WRITE_WAIT`] is said as such.
+fn busy(e: Error) -> Error {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Error::Busy
+        }
+        other => other,
+    }
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
@@ -268,7 +314,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if version == known {
         return Ok(());
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have migrated it while this one waited.
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == known {
+        return Ok(());
+    }
     for m in &MIGRATIONS[version as usize..] {
         tx.execute_batch(m)?;
     }
@@ -303,7 +354,7 @@ fn unchanged<T>(row: T) -> T {
 /// cost more than it saves.
 const PARALLEL_PARSE_ROWS: usize = 2_000;
 
-fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
+fn write_doc(tx: &Connection, w: &DocWrite) -> Result<()> {
     let key = w.doc_key()?;
     let doc = key.to_string();
     let heads = encode_heads(&w.heads);
@@ -317,21 +368,25 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
             params![doc, snapshot],
         )?;
         tx.execute(
-            "INSERT INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)
-             ON CONFLICT (doc) DO UPDATE SET heads = ?2, index_current = 1",
+            "INSERT INTO docs (doc, heads, index_current, version) VALUES (?1, ?2, 1, 1)
+             ON CONFLICT (doc) DO UPDATE SET heads = ?2, index_current = 1,
+                 version = version + 1",
             params![doc, heads],
         )?;
     } else if w.changes.is_empty() && w.journal.is_empty() {
         // An index rebuild.
         tx.execute(
-            "INSERT INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)
-             ON CONFLICT (doc) DO UPDATE SET index_current = 1",
+            "INSERT INTO docs (doc, heads, index_current, version) VALUES (?1, ?2, 1, 1)
+             ON CONFLICT (doc) DO UPDATE SET index_current = 1, version = version + 1",
             params![doc, heads],
         )?;
     } else {
-        // Reads only, unless the document is new to this store.
+        // The heads ride on the change rows; the version moves with every
+        // write, a journal entry included (another process holding the
+        // document must see it).
         tx.prepare_cached(
-            "INSERT OR IGNORE INTO docs (doc, heads, index_current) VALUES (?1, ?2, 1)",
+            "INSERT INTO docs (doc, heads, index_current, version) VALUES (?1, ?2, 1, 1)
+             ON CONFLICT (doc) DO UPDATE SET version = version + 1",
         )?
         .execute(params![doc, heads])?;
     }
@@ -362,7 +417,7 @@ fn write_doc(tx: &Transaction<'_>, w: &DocWrite) -> Result<()> {
 /// at a long history (BENCHMARKS.md, "Sync"). When the journal holds only
 /// this document's rows, the usual case, the table is cleared instead:
 /// SQLite frees its pages without rebalancing.
-fn clear_journal(tx: &Transaction<'_>, doc: &str) -> Result<()> {
+fn clear_journal(tx: &Connection, doc: &str) -> Result<()> {
     let others: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal WHERE doc != ?1)")?
         .query_row([doc], |r| r.get(0))?;
@@ -375,7 +430,7 @@ fn clear_journal(tx: &Transaction<'_>, doc: &str) -> Result<()> {
     Ok(())
 }
 
-fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> Result<()> {
+fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp) -> Result<()> {
     let space = key.space.as_str();
     match op {
         IndexOp::Clear => match key.kind {
@@ -450,6 +505,43 @@ fn apply_index(tx: &Transaction<'_>, key: &DocKey, doc: &str, op: &IndexOp) -> R
 }
 
 impl SqliteStore {
+    fn load_now(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
+        let doc = key.to_string();
+        let Some(version) = self
+            .conn
+            .query_row("SELECT version FROM docs WHERE doc = ?1", [&doc], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let snapshot: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT bytes FROM snapshots WHERE doc = ?1", [&doc], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE doc = ?1 ORDER BY id")?;
+        let changes = stmt
+            .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT op FROM journal WHERE doc = ?1 ORDER BY id")?;
+        let journal = stmt
+            .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(StoredDoc {
+            snapshot,
+            changes,
+            journal,
+            version: version.max(0) as u64,
+        }))
+    }
+
     fn rows<T: serde::de::DeserializeOwned + Send>(
         &self,
         what: &str,
@@ -535,53 +627,118 @@ where
     Ok(out)
 }
 
+/// Write a whole batch on `tx`, a transaction or a savepoint.
+fn write_batch(tx: &Connection, batch: Batch) -> Result<()> {
+    for w in &batch.docs {
+        write_doc(tx, w)?;
+    }
+    for (peer, doc, state) in &batch.peer_states {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO peer_states (peer, doc, state) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![peer.as_str(), doc.to_string(), state])?;
+    }
+    for (k, v) in &batch.meta {
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![k, v],
+        )?;
+    }
+    for q in &batch.quarantine {
+        tx.execute(
+            "INSERT INTO quarantine (doc, reason, bytes) VALUES (?1, ?2, ?3)",
+            params![q.doc.to_string(), q.reason, q.bytes],
+        )?;
+    }
+    if !batch.audit.is_empty() {
+        let mut last: Option<crate::audit::Entry> = tx
+            .query_row(
+                "SELECT entry FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("audit trail: {e}")))
+            })
+            .transpose()?;
+        for r in batch.audit {
+            let e = crate::audit::seal(last.as_ref(), r);
+            tx.prepare_cached("INSERT INTO audit (seq, entry) VALUES (?1, ?2)")?
+                .execute(params![
+                    e.seq as i64,
+                    serde_json::to_string(&e).expect("an audit entry always serializes")
+                ])?;
+            last = Some(e);
+        }
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn write(&mut self, batch: Batch) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for w in &batch.docs {
-            write_doc(&tx, w)?;
+        // Dropping an uncommitted transaction or savepoint rolls it back:
+        // any `?` leaves the database as it was.
+        if self.writing {
+            let sp = self.conn.savepoint()?;
+            write_batch(&sp, batch)?;
+            sp.commit()?;
+        } else {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| busy(e.into()))?;
+            write_batch(&tx, batch)?;
+            tx.commit()?;
         }
-        for (peer, doc, state) in &batch.peer_states {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO peer_states (peer, doc, state) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![peer.as_str(), doc.to_string(), state])?;
-        }
-        for (k, v) in &batch.meta {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )?;
-        }
-        if !batch.audit.is_empty() {
-            let mut last: Option<crate::audit::Entry> = tx
-                .query_row(
-                    "SELECT entry FROM audit ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
-                .map(|text| {
-                    serde_json::from_str(&text)
-                        .map_err(|e| Error::corrupt(format!("audit trail: {e}")))
-                })
-                .transpose()?;
-            for r in batch.audit {
-                let e = crate::audit::seal(last.as_ref(), r);
-                tx.prepare_cached("INSERT INTO audit (seq, entry) VALUES (?1, ?2)")?
-                    .execute(params![
-                        e.seq as i64,
-                        serde_json::to_string(&e).expect("an audit entry always serializes")
-                    ])?;
-                last = Some(e);
-            }
-        }
-        // Dropping an uncommitted transaction rolls it back: any `?` above
-        // leaves the database as it was.
-        tx.commit()?;
         Ok(())
+    }
+
+    fn begin_write(&mut self) -> Result<()> {
+        if self.writing {
+            return Err(Error::invalid("the store's write lock is already held"));
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| busy(e.into()))?;
+        self.writing = true;
+        Ok(())
+    }
+
+    fn end_write(&mut self, commit: bool) -> Result<()> {
+        if !self.writing {
+            return Ok(());
+        }
+        self.writing = false;
+        if commit {
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                // A failed commit (a full disk) leaves the transaction open:
+                // undo it, so that nothing of it is half there.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        } else if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    fn changed_elsewhere(&mut self) -> Result<bool> {
+        let now: i64 = self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        Ok(self.data_version.replace(now) != Some(now))
+    }
+
+    fn doc_versions(&self) -> Result<std::collections::HashMap<DocKey, u64>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc, version FROM docs")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (doc, version) = row?;
+            out.insert(doc.parse()?, version.max(0) as u64);
+        }
+        Ok(out)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -610,13 +767,37 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn quarantined(&self) -> Result<Vec<super::Quarantined>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc, reason, bytes FROM quarantine ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, reason, bytes) = row?;
+            out.push(super::Quarantined {
+                doc: doc.parse()?,
+                reason,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
     fn docs(&self) -> Result<Vec<DocInfo>> {
         // The heads are those of the newest change row, or the snapshot's.
         let mut stmt = self.conn.prepare(
             "SELECT d.doc, d.heads, d.index_current,
                     (SELECT count(*) FROM changes c WHERE c.doc = d.doc),
                     (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1),
-                    (SELECT count(*) FROM journal j WHERE j.doc = d.doc)
+                    (SELECT count(*) FROM journal j WHERE j.doc = d.doc),
+                    d.version
              FROM docs d ORDER BY d.doc",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -627,17 +808,20 @@ impl Store for SqliteStore {
                 r.get::<_, i64>(3)?,
                 r.get::<_, Option<Vec<u8>>>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (doc, snapshot_heads, index_current, pending, change_heads, journal) = row?;
+            let (doc, snapshot_heads, index_current, pending, change_heads, journal, version) =
+                row?;
             out.push(DocInfo {
                 key: doc.parse()?,
                 heads: decode_heads(change_heads.as_deref().unwrap_or(&snapshot_heads))?,
                 pending_changes: pending.max(0) as u64,
                 journal_entries: journal.max(0) as u64,
                 index_current,
+                version: version.max(0) as u64,
             });
         }
         Ok(out)
@@ -654,37 +838,13 @@ impl Store for SqliteStore {
     }
 
     fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
-        let doc = key.to_string();
-        let exists: Option<i64> = self
-            .conn
-            .query_row("SELECT 1 FROM docs WHERE doc = ?1", [&doc], |r| r.get(0))
-            .optional()?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let snapshot: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT bytes FROM snapshots WHERE doc = ?1", [&doc], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT bytes FROM changes WHERE doc = ?1 ORDER BY id")?;
-        let changes = stmt
-            .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT op FROM journal WHERE doc = ?1 ORDER BY id")?;
-        let journal = stmt
-            .query_map([&doc], |r| r.get::<_, Vec<u8>>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Some(StoredDoc {
-            snapshot,
-            changes,
-            journal,
-        }))
+        // One read transaction (a savepoint works inside the write lock
+        // and outside it): the version, changes and journal of one moment,
+        // even while another process flushes the journal into changes.
+        self.conn.execute_batch("SAVEPOINT load")?;
+        let loaded = self.load_now(key);
+        self.conn.execute_batch("RELEASE load")?;
+        loaded
     }
 
     fn peer_state(&self, peer: &DeviceId, doc: &DocKey) -> Result<Option<Vec<u8>>> {
