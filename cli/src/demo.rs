@@ -403,7 +403,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     }
     let s = views::incident_summary(&incident, &list, data.checks.len(), &data.weights, now);
     println!(
-        "\n8. {}: {} {} / {} {} / {} {} / {} {}",
+        "\n8. {}: {} {} / {} {} / {} {} / {} {} / {} {}",
         t(lang, "集計", "Summary"),
         t(lang, "利用者", "recipients"),
         s.recipients,
@@ -412,7 +412,9 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         t(lang, "高優先で未確認", "high priority not reached"),
         s.high_priority_not_reached,
         t(lang, "重複", "duplicates"),
-        s.duplicates
+        s.duplicates,
+        t(lang, "結果食い違い", "results disagree"),
+        s.conflicts
     );
     let form = form2::build(
         office_org,

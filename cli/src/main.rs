@@ -106,7 +106,8 @@ enum Command {
     Claim {
         /// 利用者ID
         id: String,
-        /// How long the claim holds.
+        /// How long the claim holds, 1 to 720 minutes (12 hours). A check
+        /// this device records of the recipient ends it.
         #[arg(long, default_value_t = 60)]
         minutes: i64,
     },

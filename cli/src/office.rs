@@ -258,6 +258,11 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
                         "at": c.at, "method": c.method,
                     })),
                     "duplicate": e.duplicate,
+                    "conflict": !e.conflict.is_empty(),
+                    "conflicting": e.conflict.iter().map(|c| json!({
+                        "id": c.id, "status": c.result.code(), "staff": c.staff.name,
+                        "org": c.staff.organisation, "at": c.at, "method": c.method,
+                    })).collect::<Vec<_>>(),
                     "claims": e.live_claims.iter().map(|c| json!({
                         "staff": c.staff.name, "org": c.staff.organisation,
                         "device": c.device, "expires": c.expires,
@@ -292,6 +297,9 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
             .map(|a| format!("({a})"))
             .unwrap_or_default();
         let mut marks = String::new();
+        if !e.conflict.is_empty() {
+            marks.push_str(&format!(" ⚠{}", views::conflict_line(&e.conflict, lang)));
+        }
         if e.duplicate {
             marks.push_str(t(lang, " ⚠重複", " ⚠duplicate"));
         }
@@ -385,6 +393,17 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
             "  ⚠ {}: {}",
             t(lang, "同時に変更された項目", "concurrently edited field"),
             format_args!("{} = {}", c.field, c.values.join(" | "))
+        );
+    }
+    if !detail.conflict.is_empty() {
+        println!(
+            "  ⚠ {}{}",
+            views::conflict_line(&detail.conflict, lang),
+            t(
+                lang,
+                "（互いを知らずに記録されました。表示は対応が必要な方です）",
+                " (recorded unaware of each other; the one needing most attention is shown)"
+            )
         );
     }
     println!("  {}:", t(lang, "安否確認の記録", "checks"));

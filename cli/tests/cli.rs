@@ -671,3 +671,141 @@ fn two_incidents_of_one_disaster_merge_into_one() {
     assert_eq!(open.len(), 1, "{phone_list}");
     assert_eq!(open[0]["id"], flood.as_str());
 }
+
+/// `anpi` on a device whose clock is `offset` off (libfaketime, as
+/// `faketime -f +365d`): a phone whose battery died and came back wrong.
+fn anpi_clock(data: &Path, offset: &str, args: &[&str]) -> Output {
+    Command::new("faketime")
+        .args(["-f", offset])
+        .arg(env!("CARGO_BIN_EXE_anpi"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("ANPI_DATA")
+        .env("ANPI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap()
+}
+
+fn run(data: &Path, args: &[&str]) -> String {
+    let o = anpi(data, args);
+    assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// A phone a year ahead records "safe"; the office, unaware of it, records
+/// "deceased". After the merge the clock decides nothing: the status is
+/// the one needing attention, and the disagreement shows everywhere.
+#[test]
+fn disagreeing_results_show_as_a_conflict_whatever_the_clocks_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let phone = dir.path().join("phone");
+    run(
+        &phone,
+        &[
+            "clone",
+            data.to_str().unwrap(),
+            "--staff",
+            "佐藤",
+            "--org",
+            "訪問看護",
+        ],
+    );
+    let o = anpi_clock(
+        &phone,
+        "+365d",
+        &["check", "R001", "--status", "safe", "--method", "visit"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    run(
+        &data,
+        &["check", "R001", "--status", "deceased", "--method", "visit"],
+    );
+    run(&data, &["merge", phone.to_str().unwrap()]);
+    for folder in [&data, &phone] {
+        let list: serde_json::Value =
+            serde_json::from_str(&run(folder, &["list", "--json"])).unwrap();
+        let r = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "R001")
+            .unwrap();
+        assert_eq!(r["status"], "deceased", "{r}");
+        assert_eq!(r["conflict"], true, "{r}");
+        assert_eq!(r["conflicting"].as_array().unwrap().len(), 2, "{r}");
+        let text = run(folder, &["list"]);
+        assert!(text.contains("結果が食い違っています: 死亡"), "{text}");
+        let show: serde_json::Value =
+            serde_json::from_str(&run(folder, &["show", "R001", "--json"])).unwrap();
+        assert_eq!(show["latest"]["result"], "deceased", "{show}");
+        assert_eq!(show["conflict"].as_array().unwrap().len(), 2, "{show}");
+        let text = run(folder, &["show", "R001"]);
+        assert!(text.contains("⚠ 結果が食い違っています"), "{text}");
+        let csv = run(folder, &["export", "form2", "--format", "csv"]);
+        assert!(csv.contains("結果が食い違っています"), "{csv}");
+    }
+}
+
+/// Claims have bounds, and no number anyone types makes `anpi` panic.
+#[test]
+fn a_claim_out_of_bounds_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    for minutes in [
+        "0",
+        "-1",
+        "721",
+        "99999999999",
+        "5000000000000",
+        "9223372036854775807",
+    ] {
+        let arg = format!("--minutes={minutes}");
+        let o = anpi(&data, &["--lang", "en", "claim", "R001", &arg]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{minutes}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("a claim lasts from 1 to 720 minutes"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let o = anpi(
+        &data,
+        &["claim", "R001", "--minutes", "99999999999999999999999"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "clap refuses what is not a number"
+    );
+    assert!(run(&data, &["claim", "R001", "--minutes", "720"]).contains("向かっています"));
+    // The check this device records ends its claim.
+    run(
+        &data,
+        &["check", "R001", "--status", "safe", "--method", "visit"],
+    );
+    let list: serde_json::Value = serde_json::from_str(&run(&data, &["list", "--json"])).unwrap();
+    let r = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "R001")
+        .unwrap();
+    assert_eq!(r["claims"].as_array().unwrap().len(), 0, "{r}");
+}

@@ -149,7 +149,37 @@ impl CheckResult {
     pub fn needs_action(self) -> bool {
         matches!(self, CheckResult::NeedsEvacuation)
     }
+
+    /// How much attention the result asks for; higher first. When checks of
+    /// one recipient disagree and none knew of the others, the one asking
+    /// for most attention is the status shown, never the one with the later
+    /// clock (a phone's clock is no evidence after its battery died). The
+    /// order ([`ATTENTION_ORDER`], DOMAIN.md): 要避難支援, 負傷, 無事・要支援
+    /// (someone must act), then 死亡, 入院・搬送 (to be reported), then
+    /// 避難済, 無事; 連絡不通 and 不在 come last and never hide a
+    /// conclusive result.
+    pub fn attention(self) -> u8 {
+        let place = ATTENTION_ORDER
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(ATTENTION_ORDER.len());
+        (ATTENTION_ORDER.len() - place) as u8
+    }
 }
+
+/// Every result, the one asking for most attention first (see
+/// [`CheckResult::attention`]).
+pub const ATTENTION_ORDER: [CheckResult; 9] = [
+    CheckResult::NeedsEvacuation,
+    CheckResult::Injured,
+    CheckResult::SafeNeedsSupport,
+    CheckResult::Deceased,
+    CheckResult::Hospitalized,
+    CheckResult::Evacuated,
+    CheckResult::Safe,
+    CheckResult::Unreachable,
+    CheckResult::Absent,
+];
 
 code_enum! {
     /// How a safety check was made (確認方法).

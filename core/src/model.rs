@@ -145,9 +145,19 @@ impl Timestamp {
         self.0.timestamp_millis()
     }
 
-    /// This time plus `minutes`.
+    /// This time plus `minutes` (saturating at the ends of time, never a
+    /// panic: the minutes may come from anyone's input).
     pub fn plus_minutes(self, minutes: i64) -> Self {
-        Timestamp(self.0 + Duration::minutes(minutes))
+        let end = if minutes < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        };
+        Timestamp(
+            Duration::try_minutes(minutes)
+                .and_then(|d| self.0.checked_add_signed(d))
+                .unwrap_or(end),
+        )
     }
 
     /// Local (JST) time, for people.
@@ -561,10 +571,39 @@ pub struct Claim {
     pub expires: Timestamp,
 }
 
+/// The longest a claim ("向かっています") may hold: 12 hours. Long enough to
+/// walk to a client through a damaged town; a claim that outlived it would
+/// keep others away from someone nobody is visiting.
+pub const MAX_CLAIM_MINUTES: i64 = 12 * 60;
+
+/// How far ahead of this device's clock a claim may start before its times
+/// are judged by this device's clock instead (see [`Claim::judged`]).
+pub const CLOCK_TOLERANCE_MINUTES: i64 = 5;
+
 impl Claim {
     /// Whether the claim still holds at `now`.
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.expires > now
+    }
+
+    /// The claim as this device holds it, having received it at `received`
+    /// by its own clock: at most [`MAX_CLAIM_MINUTES`] long, and — when it
+    /// starts more than [`CLOCK_TOLERANCE_MINUTES`] after `received`, so
+    /// that the claiming phone's clock must be ahead — ending that long
+    /// after `received` instead. (A claim that starts in the past keeps its
+    /// times: it may have travelled for hours through other phones.)
+    /// `since` stays as the claiming device wrote it: it is compared with
+    /// that device's own checks, made by the same clock.
+    pub fn judged(mut self, received: Timestamp) -> Claim {
+        let length = (self.expires.millis().saturating_sub(self.since.millis()))
+            .clamp(0, MAX_CLAIM_MINUTES * 60_000);
+        let start = if self.since > received.plus_minutes(CLOCK_TOLERANCE_MINUTES) {
+            received
+        } else {
+            self.since
+        };
+        self.expires = Timestamp::from_millis(start.millis().saturating_add(length));
+        self
     }
 }
 

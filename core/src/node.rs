@@ -1383,9 +1383,10 @@ impl Node {
                 )
             },
         );
+        let space_id = space.clone();
         self.change(&DocKey::roster(space), false, |e| {
             e.apply(JournalOp::PutMember(Box::new(entry)))?;
-            Ok(((), Vec::new()))
+            Ok(((), vec![revoked_index(e.doc(), &space_id)?]))
         })?;
         Ok(member)
     }
@@ -1440,6 +1441,16 @@ impl Node {
         }
         out.remove(&me);
         Ok(out)
+    }
+
+    /// Devices revoked from a space (from the index): their claims count
+    /// for nothing.
+    pub fn revoked_devices(&self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
+        match self.store.meta(&crate::store::revoked_key(space))? {
+            None => Ok(BTreeSet::new()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("revoked devices of {space}: {e}"))),
+        }
     }
 
     /// The office's priority weights: what an admin set for the space
@@ -1722,12 +1733,14 @@ impl Node {
             )));
         }
         let staff = new.staff.unwrap_or_else(|| self.staff.clone());
+        let revoked = self.revoked_devices(space)?;
+        let checks_of = self.store.checks_of(&key, &new.recipient)?;
         let known_claims = self
             .store
             .claims_of(&key, &new.recipient)?
             .into_iter()
-            .filter(|c| c.device != self.device)
-            .filter(|c| c.is_live(new.at))
+            .filter(|c| c.device != self.device && !revoked.contains(&c.device))
+            .filter(|c| c.is_live(new.at) && !crate::views::claim_ended(c, &checks_of))
             .map(|c| KnownClaim {
                 device: c.device,
                 staff: c.staff,
@@ -1755,9 +1768,18 @@ impl Node {
             c.recipient.as_str(),
             format!("check {} {} ({})", c.method.code(), c.result.code(), c.id),
         );
+        let device = self.device.clone();
         self.change(&key, false, |e| {
             e.apply(JournalOp::PutCheck(Box::new(c.clone())))?;
-            Ok(((), vec![IndexOp::Check(c)]))
+            let mut index = vec![IndexOp::Check(c.clone())];
+            // The visit or call it announced is made: this device's claim
+            // on the recipient ends with the check.
+            let claim = format!("{device}/{}", c.recipient);
+            if doc::claim(e.doc(), &claim)?.is_some() {
+                e.apply(JournalOp::RemoveClaim(device.clone(), c.recipient.clone()))?;
+                index.push(IndexOp::RemoveClaim(claim));
+            }
+            Ok(((), index))
         })?;
         Ok(check)
     }
@@ -1778,8 +1800,11 @@ impl Node {
         if !inc.is_open() {
             return Err(Error::invalid(format!("incident {incident} has ended")));
         }
-        if minutes <= 0 {
-            return Err(Error::invalid("a claim must last at least one minute"));
+        if !(1..=crate::model::MAX_CLAIM_MINUTES).contains(&minutes) {
+            return Err(Error::invalid(format!(
+                "a claim lasts from 1 to {} minutes (12 hours), not {minutes}",
+                crate::model::MAX_CLAIM_MINUTES
+            )));
         }
         let claim = Claim {
             recipient: recipient.clone(),
@@ -1851,11 +1876,17 @@ impl Node {
         let inputs = self
             .store
             .list_inputs(space, &DocKey::incident(space, id))?;
+        // A revoked device's claims count for nothing: nobody is on the way.
+        let revoked = self.revoked_devices(space)?;
         Ok(IncidentData {
             recipients: inputs.recipients,
             incident: Some(self.incident(space, id)?),
             checks: inputs.checks,
-            claims: inputs.claims,
+            claims: inputs
+                .claims
+                .into_iter()
+                .filter(|c| !revoked.contains(&c.device))
+                .collect(),
             weights,
         })
     }
@@ -2340,6 +2371,19 @@ fn put_recipients(
     Ok((counts, index))
 }
 
+/// The index row of the devices revoked from the space whose roster `d` is.
+fn revoked_index(d: &AutoCommit, space: &SpaceId) -> Result<IndexOp> {
+    let founding = doc::space_founding(d)?;
+    let entries = doc::member_versions(d)?;
+    Ok(IndexOp::Revoked(
+        membership::standing(space, founding.as_ref(), &entries)
+            .into_iter()
+            .filter(|(_, s)| *s == MemberStanding::Revoked)
+            .map(|(m, _)| m.device)
+            .collect(),
+    ))
+}
+
 /// Every index row of a document.
 fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
     let mut ops = Vec::new();
@@ -2352,6 +2396,7 @@ fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
             if let Some(w) = doc::priority_weights(d)? {
                 ops.push(IndexOp::Weights(Box::new(w)));
             }
+            ops.push(revoked_index(d, &key.space)?);
             for r in doc::recipients(d)? {
                 let conflicts = doc::recipient_conflicts(d, &r.id)?;
                 ops.push(IndexOp::recipient(r, conflicts));
@@ -2364,8 +2409,12 @@ fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
             for c in doc::checks(d)? {
                 ops.push(IndexOp::Check(c));
             }
+            let now = Timestamp::now();
             for c in doc::claims(d)? {
-                ops.push(IndexOp::Claim(format!("{}/{}", c.device, c.recipient), c));
+                ops.push(IndexOp::Claim(
+                    format!("{}/{}", c.device, c.recipient),
+                    c.judged(now),
+                ));
             }
         }
     }
@@ -2385,6 +2434,7 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
                 if let Some(w) = doc::priority_weights(d)? {
                     ops.push(IndexOp::Weights(Box::new(w)));
                 }
+                ops.push(revoked_index(d, &key.space)?);
             }
             for id in &t.recipients {
                 let rid = RecipientId(id.clone());
@@ -2414,9 +2464,12 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
                     ops.push(IndexOp::Check(check));
                 }
             }
+            let now = Timestamp::now();
             for k in &t.claims {
                 match doc::claim(d, k)? {
-                    Some(c) => ops.push(IndexOp::Claim(k.clone(), c)),
+                    // Judged by this device's clock: a phone whose clock runs
+                    // ahead must not keep everyone away for a year.
+                    Some(c) => ops.push(IndexOp::Claim(k.clone(), c.judged(now))),
                     None => ops.push(IndexOp::RemoveClaim(k.clone())),
                 }
             }
@@ -2623,6 +2676,163 @@ mod tests {
         assert!(!n.release(&space, &inc.id, &"R1".into()).unwrap());
         assert!(
             n.incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_claim_is_bounded_and_no_input_panics() {
+        let (mut n, space) = office();
+        let t0 = Timestamp::now();
+        let inc = n
+            .start_incident(&space, IncidentKind::Earthquake, "", t0)
+            .unwrap();
+        for minutes in [
+            0,
+            -5,
+            721,
+            99_999_999_999,
+            5_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let r = n.claim(&space, &inc.id, &"R1".into(), minutes, t0);
+            assert!(matches!(r, Err(Error::Invalid(_))), "{minutes}: {r:?}");
+        }
+        let c = n
+            .claim(
+                &space,
+                &inc.id,
+                &"R1".into(),
+                crate::model::MAX_CLAIM_MINUTES,
+                t0,
+            )
+            .unwrap();
+        assert_eq!(c.expires, t0.plus_minutes(720));
+        // The ends of time saturate rather than panic.
+        assert!(t0.plus_minutes(i64::MAX) > t0);
+        assert!(t0.plus_minutes(i64::MIN) < t0);
+    }
+
+    #[test]
+    fn a_check_by_the_claiming_device_ends_its_claim_everywhere() {
+        let (mut office, space) = office();
+        let t0 = Timestamp::now();
+        let inc = office
+            .start_incident(&space, IncidentKind::Earthquake, "", t0)
+            .unwrap();
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        phone.claim(&space, &inc.id, &"R1".into(), 60, t0).unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        let live = |n: &Node| {
+            let d = n.incident_data(&space, Some(&inc.id)).unwrap();
+            d.priority_list(t0.plus_minutes(1))
+                .iter()
+                .find(|e| e.recipient.id.as_str() == "R1")
+                .unwrap()
+                .live_claims
+                .len()
+        };
+        assert_eq!(live(&office), 1);
+        phone
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe),
+            )
+            .unwrap();
+        assert_eq!(live(&phone), 0);
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert_eq!(live(&office), 0, "the claim ended with the visit");
+        assert!(
+            office
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+    }
+
+    /// A phone whose clock runs a year ahead claims R1 for an hour. On the
+    /// office the claim holds for that hour from when it arrived, not for
+    /// a year, and does not mark later visits as made despite a claim.
+    #[test]
+    fn a_claim_from_a_clock_a_year_ahead_is_judged_by_the_receiving_clock() {
+        let (mut office, space) = office();
+        let now = Timestamp::now();
+        let inc = office
+            .start_incident(&space, IncidentKind::Earthquake, "", now)
+            .unwrap();
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        let ahead = now.plus_minutes(365 * 24 * 60);
+        phone
+            .claim(&space, &inc.id, &"R1".into(), 60, ahead)
+            .unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        let claims = office.incident_data(&space, Some(&inc.id)).unwrap().claims;
+        assert_eq!(claims.len(), 1);
+        assert!(claims[0].expires <= Timestamp::now().plus_minutes(60));
+        let data = office.incident_data(&space, Some(&inc.id)).unwrap();
+        let later = now.plus_minutes(120);
+        let list = data.priority_list(later);
+        assert!(list.iter().all(|e| e.live_claims.is_empty()));
+        let mut visit = NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe);
+        visit.at = later;
+        let c = office.record_check(&space, &inc.id, visit).unwrap();
+        assert!(c.known_claims.is_empty(), "{:?}", c.known_claims);
+    }
+
+    #[test]
+    fn a_revoked_devices_claims_count_for_nothing() {
+        let (mut office, space) = office();
+        let now = Timestamp::now();
+        let inc = office
+            .start_incident(&space, IncidentKind::Earthquake, "", now)
+            .unwrap();
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        office
+            .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
+            .unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        phone
+            .claim(&space, &inc.id, &"R1".into(), 600, now)
+            .unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert_eq!(
+            office
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .len(),
+            1
+        );
+        let lost = phone.device().clone();
+        office.revoke_member(&space, &lost).unwrap();
+        assert!(
+            office
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+        let c = office
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe),
+            )
+            .unwrap();
+        assert!(c.known_claims.is_empty());
+        // Also on a device that learns of the revocation by syncing.
+        let mut other = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut other, &mut office, std::slice::from_ref(&space)).unwrap();
+        assert!(
+            other
+                .incident_data(&space, Some(&inc.id))
                 .unwrap()
                 .claims
                 .is_empty()

@@ -266,6 +266,9 @@ pub struct PriorityEntry<'a> {
     pub standing: Standing,
     /// The check that decides their status, if any.
     pub latest: Option<&'a Check>,
+    /// Checks that did not know of each other and disagree, most attention
+    /// first (empty when they agree): 結果が食い違っています.
+    pub conflict: Vec<&'a Check>,
     /// How many checks they have had in this incident.
     pub checks: usize,
     /// A duplicate visit was made for them.
@@ -288,6 +291,46 @@ impl PriorityEntry<'_> {
     pub fn claim_conflict(&self) -> bool {
         self.live_claims.len() > 1
     }
+}
+
+/// Whether a claim was ended by a check its own device recorded of the
+/// recipient since the claim began (the announced visit or call was made;
+/// both times come from that one device's clock). `checks` may hold other
+/// recipients' checks too.
+pub fn claim_ended(claim: &Claim, checks: &[Check]) -> bool {
+    checks
+        .iter()
+        .any(|c| c.device == claim.device && c.recipient == claim.recipient && c.at >= claim.since)
+}
+
+/// The claims that hold at `now`: live, and not ended by a check of their
+/// own device.
+fn claims_in_force<'a>(
+    claims: &'a [Claim],
+    checks: &[Check],
+    now: Timestamp,
+) -> FxHashMap<&'a RecipientId, Vec<&'a Claim>> {
+    let mut live: FxHashMap<&RecipientId, Vec<&Claim>> = FxHashMap::default();
+    if claims.is_empty() {
+        return live;
+    }
+    // The last check each device made of each recipient.
+    let mut last: FxHashMap<(&RecipientId, &crate::model::DeviceId), Timestamp> =
+        FxHashMap::default();
+    for c in checks {
+        let at = last.entry((&c.recipient, &c.device)).or_insert(c.at);
+        *at = (*at).max(c.at);
+    }
+    for c in claims.iter().filter(|c| c.is_live(now)) {
+        if last
+            .get(&(&c.recipient, &c.device))
+            .is_some_and(|at| *at >= c.since)
+        {
+            continue;
+        }
+        live.entry(&c.recipient).or_default().push(c);
+    }
+    live
 }
 
 /// The checks of each recipient, with corrected (superseded) checks left out.
@@ -327,23 +370,47 @@ impl<'a> Current<'a> {
     }
 }
 
-/// The check that decides a recipient's status: among the checks no other
-/// check knew of (the causal frontier), a conclusive one, then the latest by
-/// the recording clock, then the greatest id (so every device picks the same).
+/// The check that decides a recipient's status (see [`decide`]).
 pub fn latest<'a>(checks: &[&'a Check]) -> Option<&'a Check> {
+    decide(checks).0
+}
+
+/// What one recipient's current checks (corrected ones left out) say: the
+/// check that decides the status, and — when checks that did not know of
+/// each other disagree — the disagreeing ones, most attention first.
+///
+/// Only the causal frontier counts (checks no other check knew of): a check
+/// made after its device had seen the others settles them. Among the
+/// frontier, a conclusive result comes before "not reached", then the
+/// result asking for most attention ([`CheckResult::attention`]); the
+/// recording clock only breaks a tie between equal results, then the id (so
+/// that every device picks the same). Conclusive frontier results that
+/// differ are a conflict, shown as such (結果が食い違っています).
+pub fn decide<'a>(checks: &[&'a Check]) -> (Option<&'a Check>, Vec<&'a Check>) {
     // Most recipients have one check, and no check knows of itself.
     if let [only] = checks {
-        return Some(only);
+        return (Some(only), Vec::new());
     }
     let known: HashSet<CheckId> = checks
         .iter()
         .flat_map(|c| c.known.iter().copied().chain(c.supersedes))
         .collect();
-    checks
+    let key = |c: &&Check| (c.result.is_conclusive(), c.result.attention(), c.at, c.id);
+    let mut frontier: Vec<&'a Check> = checks
         .iter()
         .copied()
         .filter(|c| !known.contains(&c.id))
-        .max_by_key(|c| (c.result.is_conclusive(), c.at, c.id))
+        .collect();
+    frontier.sort_by_key(|c| Reverse(key(c)));
+    let deciding = frontier.first().copied();
+    let conclusive: Vec<&'a Check> = frontier
+        .into_iter()
+        .filter(|c| c.result.is_conclusive())
+        .collect();
+    let disagree = conclusive
+        .iter()
+        .any(|c| conclusive.first().is_some_and(|f| f.result != c.result));
+    (deciding, if disagree { conclusive } else { Vec::new() })
 }
 
 /// Each recipient's place among the recipients ordered by id. The index
@@ -374,10 +441,7 @@ pub fn priority_list<'a>(
 ) -> Vec<PriorityEntry<'a>> {
     let kind = incident.map(|i| i.kind);
     let by_recipient = current_checks(checks);
-    let mut live: FxHashMap<&RecipientId, Vec<&Claim>> = FxHashMap::default();
-    for c in claims.iter().filter(|c| c.is_live(now)) {
-        live.entry(&c.recipient).or_default().push(c);
-    }
+    let mut live = claims_in_force(claims, checks, now);
     let by_id = id_order(recipients);
     let mut rows: Vec<PriorityEntry<'a>> = recipients
         .iter()
@@ -385,7 +449,7 @@ pub fn priority_list<'a>(
         .map(|(r, id_rank)| {
             let (score, reasons) = score(r, kind, config);
             let mine = by_recipient.get(&r.id).map(Current::all);
-            let latest = mine.and_then(latest);
+            let (latest, conflict) = mine.map(decide).unwrap_or_default();
             let standing = match latest.map(|c| c.result) {
                 Some(res) if res.needs_action() => Standing::ActionNeeded,
                 Some(res) if res.is_conclusive() => Standing::Settled,
@@ -401,6 +465,7 @@ pub fn priority_list<'a>(
                 reasons,
                 standing,
                 latest,
+                conflict,
                 checks: mine.map_or(0, <[_]>::len),
                 duplicate: mine.is_some_and(|cs| {
                     !unaware_pairs(cs).is_empty() || !despite_claim(cs).is_empty()
@@ -544,6 +609,9 @@ pub struct RecipientDetail<'a> {
     pub history: Vec<HistoryEntry<'a>>,
     /// The check deciding their status.
     pub latest: Option<&'a Check>,
+    /// Checks that did not know of each other and disagree, most attention
+    /// first (empty when they agree).
+    pub conflict: Vec<&'a Check>,
     /// Live claims.
     pub live_claims: Vec<&'a Claim>,
 }
@@ -604,14 +672,17 @@ pub fn recipient_detail<'a>(
         .copied()
         .filter(|c| !superseded_by.contains_key(&c.id))
         .collect();
+    let (latest, conflict) = decide(&current);
     RecipientDetail {
         recipient,
         conflicts,
         history,
-        latest: latest(&current),
+        latest,
+        conflict,
         live_claims: claims
             .iter()
             .filter(|c| c.recipient == recipient.id && c.is_live(now))
+            .filter(|c| !claim_ended(c, checks))
             .collect(),
     }
 }
@@ -635,6 +706,8 @@ pub struct IncidentSummary {
     pub high_priority_not_reached: usize,
     /// Recipients with a duplicate visit.
     pub duplicates: usize,
+    /// Recipients whose checks disagree (結果が食い違っています).
+    pub conflicts: usize,
     /// Checks recorded.
     pub checks: usize,
 }
@@ -668,7 +741,38 @@ pub fn incident_summary(
             .filter(|e| e.standing == Standing::NotReached && e.score >= config.high_priority_from)
             .count(),
         duplicates: list.iter().filter(|e| e.duplicate).count(),
+        conflicts: list.iter().filter(|e| !e.conflict.is_empty()).count(),
         checks,
+    }
+}
+
+/// Disagreeing checks (see [`decide`]) in one line for people:
+/// "結果が食い違っています: 負傷（鈴木・B）／無事（佐藤・A）". Empty when
+/// they agree.
+pub fn conflict_line(conflict: &[&Check], lang: Lang) -> String {
+    if conflict.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = conflict
+        .iter()
+        .map(|c| match lang {
+            Lang::Ja => format!(
+                "{}（{}・{}）",
+                c.result.label_ja(),
+                c.staff.name,
+                c.staff.organisation
+            ),
+            Lang::En => format!(
+                "{} ({}, {})",
+                c.result.label_en(),
+                c.staff.name,
+                c.staff.organisation
+            ),
+        })
+        .collect();
+    match lang {
+        Lang::Ja => format!("結果が食い違っています: {}", each.join("／")),
+        Lang::En => format!("results disagree: {}", each.join(" / ")),
     }
 }
 
@@ -964,6 +1068,72 @@ mod tests {
         let rel: Vec<_> = detail.history.iter().map(|h| h.relation.clone()).collect();
         assert_eq!(rel[0], Relation::Superseded { by: fix.id });
         assert_eq!(rel[2], Relation::Correction { of: wrong.id });
+    }
+
+    /// A phone whose clock runs a year ahead records "safe"; another,
+    /// unaware of it, records "deceased" today. The clock decides nothing:
+    /// the result asking for more attention is shown, with the conflict.
+    #[test]
+    fn a_wrong_clock_does_not_decide_disagreeing_results() {
+        let year = 365 * 24 * 3_600_000;
+        let ahead = check("R1", staff("佐藤", "A"), CheckResult::Safe, year, &[]);
+        let real = check("R1", staff("田中", "B"), CheckResult::Deceased, 10, &[]);
+        let checks = vec![ahead.clone(), real.clone()];
+        let r = ventilator_alone_in_flood_zone();
+        let list = flood_list(std::slice::from_ref(&r), &checks);
+        assert_eq!(list[0].latest.unwrap().id, real.id);
+        let conflict: Vec<CheckId> = list[0].conflict.iter().map(|c| c.id).collect();
+        assert_eq!(conflict, [real.id, ahead.id]);
+        let detail = recipient_detail(&r, &[], &checks, &[], Timestamp::from_millis(0));
+        assert_eq!(detail.latest.unwrap().id, real.id);
+        assert_eq!(detail.conflict.len(), 2);
+        assert_eq!(
+            conflict_line(&detail.conflict, Lang::Ja),
+            "結果が食い違っています: 死亡（田中・B）／無事（佐藤・A）"
+        );
+        // 負傷 asks for more attention than 死亡, whatever the clocks say.
+        let injured = check("R1", staff("鈴木", "C"), CheckResult::Injured, -year, &[]);
+        let three = vec![ahead, real, injured.clone()];
+        let list = flood_list(std::slice::from_ref(&r), &three);
+        assert_eq!(list[0].latest.unwrap().id, injured.id);
+        // Unreachable beside a conclusive result is no conflict, and does
+        // not hide it.
+        let tried = check(
+            "R1",
+            staff("鈴木", "C"),
+            CheckResult::Unreachable,
+            year,
+            &[],
+        );
+        let safe = check("R1", staff("佐藤", "A"), CheckResult::Safe, 10, &[]);
+        let two = vec![tried, safe.clone()];
+        let list = flood_list(std::slice::from_ref(&r), &two);
+        assert_eq!(list[0].latest.unwrap().id, safe.id);
+        assert!(list[0].conflict.is_empty());
+        // A check made knowing both settles it.
+        let ahead = check("R1", staff("佐藤", "A"), CheckResult::Safe, year, &[]);
+        let real = check("R1", staff("田中", "B"), CheckResult::Deceased, 10, &[]);
+        let settle = check(
+            "R1",
+            staff("田中", "B"),
+            CheckResult::Hospitalized,
+            20,
+            &[ahead.id, real.id],
+        );
+        let settled = vec![ahead, real, settle.clone()];
+        let list = flood_list(std::slice::from_ref(&r), &settled);
+        assert_eq!(list[0].latest.unwrap().id, settle.id);
+        assert!(list[0].conflict.is_empty());
+    }
+
+    #[test]
+    fn the_attention_order_holds_every_result_once() {
+        let mut all: Vec<CheckResult> = crate::codes::ATTENTION_ORDER.to_vec();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), CheckResult::ALL.len());
+        assert!(CheckResult::Injured.attention() > CheckResult::Deceased.attention());
+        assert!(CheckResult::Absent.attention() < CheckResult::Safe.attention());
     }
 
     #[test]

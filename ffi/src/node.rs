@@ -549,6 +549,12 @@ impl AnpiNode {
                     .map(|h| HistoryLine::from_core(h, lang))
                     .collect(),
                 latest: d.latest.map(|c| Check::from_core(c, lang)),
+                conflicting: d
+                    .conflict
+                    .iter()
+                    .map(|c| Check::from_core(c, lang))
+                    .collect(),
+                conflict_label: views::conflict_line(&d.conflict, lang),
                 claims: d.live_claims.iter().map(|c| Claim::from(*c)).collect(),
             })
         })
@@ -621,6 +627,7 @@ impl AnpiNode {
                 not_reached: s.not_reached as u32,
                 high_priority_not_reached: s.high_priority_not_reached as u32,
                 duplicates: s.duplicates as u32,
+                conflicts: s.conflicts as u32,
                 checks: s.checks as u32,
                 by_result: s
                     .by_result
@@ -677,7 +684,8 @@ impl AnpiNode {
     }
 
     /// "向かっています": tell the others someone is on the way, for
-    /// `minutes`.
+    /// `minutes` (1 to 720; more is an `Invalid` error). A check this device
+    /// records of the recipient ends the claim.
     pub fn claim(&self, space_id: String, recipient_id: String, minutes: u32) -> Result<Claim> {
         let inner = self.inner()?;
         let (space, incident) = inner.open_incident(&space_id)?;

@@ -401,6 +401,11 @@ pub struct PriorityRow {
     pub status_label: String,
     /// The check that decides their status, if any.
     pub latest: Option<Check>,
+    /// Checks that did not know of each other and disagree, most attention
+    /// first; empty when they agree. Show `conflict_label` beside them.
+    pub conflicting: Vec<Check>,
+    /// "結果が食い違っています: 負傷（鈴木・B）／無事（佐藤・A）", or empty.
+    pub conflict_label: String,
     /// Checks in this incident.
     pub checks: u32,
     /// A duplicate visit was made for them.
@@ -434,6 +439,12 @@ impl PriorityRow {
                 None => views::standing_label(e.standing, lang).to_string(),
             },
             latest: e.latest.map(|c| Check::from_core(c, lang)),
+            conflicting: e
+                .conflict
+                .iter()
+                .map(|c| Check::from_core(c, lang))
+                .collect(),
+            conflict_label: views::conflict_line(&e.conflict, lang),
             checks: e.checks as u32,
             duplicate: e.duplicate,
             claims: e.live_claims.iter().map(|c| Claim::from(*c)).collect(),
@@ -656,6 +667,11 @@ pub struct RecipientDetail {
     pub history: Vec<HistoryLine>,
     /// The check deciding their status.
     pub latest: Option<Check>,
+    /// Checks that did not know of each other and disagree, most attention
+    /// first; empty when they agree.
+    pub conflicting: Vec<Check>,
+    /// "結果が食い違っています: …", or empty.
+    pub conflict_label: String,
     /// Live claims.
     pub claims: Vec<Claim>,
 }
@@ -699,6 +715,8 @@ pub struct IncidentSummary {
     pub high_priority_not_reached: u32,
     /// Recipients with a duplicate visit.
     pub duplicates: u32,
+    /// Recipients whose checks disagree.
+    pub conflicts: u32,
     /// Checks recorded.
     pub checks: u32,
     /// Recipients by their deciding result.

@@ -114,6 +114,17 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A replica's clock error in minutes: right, or off by up to a year
+/// either way (a phone whose battery died).
+fn skew() -> impl Strategy<Value = i64> {
+    const YEAR: i64 = 365 * 24 * 60;
+    prop_oneof![
+        2 => Just(0i64),
+        1 => -YEAR..=YEAR,
+        1 => prop_oneof![Just(YEAR), Just(-YEAR)],
+    ]
+}
+
 fn incident_id() -> IncidentId {
     IncidentId::derive(IncidentKind::Flood, Timestamp::from_millis(ONSET_MS))
 }
@@ -137,11 +148,12 @@ fn view(node: &Node, space: &SpaceId) -> String {
         .iter()
         .map(|e| {
             format!(
-                "{} {} {:?} {:?} dup={} claims={:?} phone={}",
+                "{} {} {:?} {:?} conflict={:?} dup={} claims={:?} phone={}",
                 e.rank,
                 e.recipient.id,
                 e.standing,
                 e.latest.map(|c| c.id),
+                e.conflict.iter().map(|c| c.id).collect::<Vec<_>>(),
                 e.duplicate,
                 e.live_claims.iter().map(|c| &c.device).collect::<Vec<_>>(),
                 e.recipient.phone,
@@ -163,10 +175,75 @@ fn view(node: &Node, space: &SpaceId) -> String {
     )
 }
 
-fn run(nodes_n: usize, ops: Vec<Op>) {
+/// No disagreement is hidden: for every recipient, the checks no other
+/// check knew of (corrections left out) that are conclusive and differ are
+/// exactly the conflict shown, and the status shown is the one asking for
+/// most attention among them — whatever the clocks said.
+fn no_conflict_hidden(node: &Node, space: &SpaceId) {
+    if !has_incident(node, space) {
+        return;
+    }
+    let data = node.incident_data(space, Some(&incident_id())).unwrap();
+    for e in data.priority_list(now()) {
+        let mine: Vec<&Check> = data
+            .checks
+            .iter()
+            .filter(|c| c.recipient == e.recipient.id)
+            .collect();
+        let superseded: BTreeSet<CheckId> = mine.iter().filter_map(|c| c.supersedes).collect();
+        let current: Vec<&Check> = mine
+            .into_iter()
+            .filter(|c| !superseded.contains(&c.id))
+            .collect();
+        let known: BTreeSet<CheckId> = current
+            .iter()
+            .flat_map(|c| c.known.iter().copied().chain(c.supersedes))
+            .collect();
+        let frontier: Vec<&Check> = current
+            .iter()
+            .copied()
+            .filter(|c| !known.contains(&c.id))
+            .collect();
+        let conclusive: Vec<&Check> = frontier
+            .iter()
+            .copied()
+            .filter(|c| c.result.is_conclusive())
+            .collect();
+        let results: BTreeSet<CheckResult> = conclusive.iter().map(|c| c.result).collect();
+        let shown: BTreeSet<CheckId> = e.conflict.iter().map(|c| c.id).collect();
+        if results.len() > 1 {
+            let want: BTreeSet<CheckId> = conclusive.iter().map(|c| c.id).collect();
+            assert_eq!(shown, want, "{}: conflict hidden", e.recipient.id);
+        } else {
+            assert!(
+                shown.is_empty(),
+                "{}: a conflict where none is",
+                e.recipient.id
+            );
+        }
+        let pool = if conclusive.is_empty() {
+            &frontier
+        } else {
+            &conclusive
+        };
+        if let Some(most) = pool.iter().map(|c| c.result.attention()).max() {
+            assert_eq!(
+                e.latest.map(|c| c.result.attention()),
+                Some(most),
+                "{}: the status shown is not the one asking for most attention",
+                e.recipient.id
+            );
+        }
+    }
+}
+
+/// Each replica's clock is off by `skew` minutes (up to a year either
+/// way): checks and claims carry those times.
+fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
     let (mut nodes, space) = team(nodes_n - 1);
     let mut made: BTreeSet<CheckId> = BTreeSet::new();
     let at = |k: usize| Timestamp::from_millis(ONSET_MS + 60_000 * k as i64);
+    let clock = |node: usize, k: usize| at(k).plus_minutes(skew[node % skew.len()]);
     for (k, op) in ops.into_iter().enumerate() {
         match op {
             Op::Start(n) => {
@@ -188,7 +265,7 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
                     CheckMethod::Visit,
                     CheckResult::ALL[result],
                 );
-                c.at = at(k);
+                c.at = clock(node, k);
                 let check = nodes[node].record_check(&space, &id, c).unwrap();
                 made.insert(check.id);
             }
@@ -196,7 +273,13 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
                 let id = incident_id();
                 if has_incident(&nodes[node], &space) {
                     nodes[node]
-                        .claim(&space, &id, &RecipientId(format!("R{r:03}")), 600, at(k))
+                        .claim(
+                            &space,
+                            &id,
+                            &RecipientId(format!("R{r:03}")),
+                            600,
+                            clock(node, k),
+                        )
                         .unwrap();
                 }
             }
@@ -238,6 +321,9 @@ fn run(nodes_n: usize, ops: Vec<Op>) {
         assert_eq!(v, &views[0], "views differ after merging");
     }
     for n in &nodes {
+        no_conflict_hidden(n, &space);
+    }
+    for n in &nodes {
         let have: BTreeSet<CheckId> = if n.incidents(&space).unwrap().is_empty() {
             BTreeSet::new()
         } else {
@@ -255,13 +341,19 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn three_replicas_converge(ops in prop::collection::vec(op(3), 1..60)) {
-        run(3, ops);
+    fn three_replicas_converge(
+        ops in prop::collection::vec(op(3), 1..60),
+        skew in prop::collection::vec(skew(), 3),
+    ) {
+        run(3, ops, skew);
     }
 
     #[test]
-    fn four_replicas_converge(ops in prop::collection::vec(op(4), 1..80)) {
-        run(4, ops);
+    fn four_replicas_converge(
+        ops in prop::collection::vec(op(4), 1..80),
+        skew in prop::collection::vec(skew(), 4),
+    ) {
+        run(4, ops, skew);
     }
 }
 

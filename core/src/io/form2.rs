@@ -6,6 +6,7 @@
 use askama::Template;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 
+use crate::codes::Lang;
 use crate::views::{PriorityEntry, Standing};
 
 /// How the paper form is split into pages.
@@ -153,6 +154,9 @@ pub fn build(
             .collect::<Vec<_>>()
             .join(" ／ 確認方法: ");
         let status = match e.latest {
+            _ if !e.conflict.is_empty() => {
+                format!("⚠{}", crate::views::conflict_line(&e.conflict, Lang::Ja))
+            }
             Some(c) => format!("{}（{}）", c.result.label_ja(), c.staff.name),
             None => "未確認".to_string(),
         };
@@ -173,7 +177,7 @@ pub fn build(
             notes,
             reasons: e.reasons_line(),
             status,
-            open: e.standing != Standing::Settled,
+            open: e.standing != Standing::Settled || !e.conflict.is_empty(),
         };
         match groups.iter_mut().find(|g| g.name == key) {
             Some(g) => g.rows.push(row),

@@ -90,6 +90,7 @@ impl MemoryStore {
                         self.spaces.remove(&key.space);
                         self.recipients.remove(&key.space);
                         self.meta.remove(&weights_key(&key.space));
+                        self.meta.remove(&super::revoked_key(&key.space));
                     }
                     DocKind::Incident(_) => {
                         doc.incident = None;
@@ -103,6 +104,10 @@ impl MemoryStore {
                 IndexOp::Weights(w) => {
                     let bytes = serde_json::to_vec(w).expect("weights always serialize");
                     self.meta.insert(weights_key(&key.space), bytes);
+                }
+                IndexOp::Revoked(devices) => {
+                    let bytes = serde_json::to_vec(devices).expect("device ids always serialize");
+                    self.meta.insert(super::revoked_key(&key.space), bytes);
                 }
                 IndexOp::Recipient(r) => {
                     self.recipients

@@ -27,7 +27,7 @@ use crate::model::{
 
 /// Version of the index rows' layout. Bump it when what the index holds
 /// changes; stores with another version rebuild their index on open.
-pub const INDEX_VERSION: i64 = 2;
+pub const INDEX_VERSION: i64 = 3;
 
 /// The meta key [`Store::index_version`] reads.
 pub const INDEX_VERSION_KEY: &str = "index_version";
@@ -73,6 +73,11 @@ pub fn weights_key(space: &SpaceId) -> String {
     format!("weights/{space}")
 }
 
+/// The meta key of the devices revoked from a space.
+pub fn revoked_key(space: &SpaceId) -> String {
+    format!("revoked/{space}")
+}
+
 /// One change to the index of a document.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexOp {
@@ -83,6 +88,9 @@ pub enum IndexOp {
     /// The office's priority weights (roster documents), kept under
     /// [`weights_key`] in the store's meta rows.
     Weights(Box<crate::views::PriorityConfig>),
+    /// The devices revoked from the space (roster documents), kept under
+    /// [`revoked_key`] in the store's meta rows.
+    Revoked(std::collections::BTreeSet<DeviceId>),
     /// Insert or replace a recipient (roster documents).
     Recipient(Box<IndexedRecipient>),
     /// Remove a recipient (roster documents).

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
-    IndexedRecipient, ListInputs, Store, StoredDoc, decode_heads, encode_heads, weights_key,
+    IndexedRecipient, ListInputs, Store, StoredDoc, decode_heads, encode_heads, revoked_key,
+    weights_key,
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};
@@ -438,6 +439,7 @@ fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp) -> Result
                 tx.execute("DELETE FROM idx_spaces WHERE space = ?1", [space])?;
                 tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
                 tx.execute("DELETE FROM meta WHERE key = ?1", [weights_key(&key.space)])?;
+                tx.execute("DELETE FROM meta WHERE key = ?1", [revoked_key(&key.space)])?;
             }
             DocKind::Incident(_) => {
                 tx.execute("DELETE FROM idx_incidents WHERE doc = ?1", [doc])?;
@@ -455,6 +457,12 @@ fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp) -> Result
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                 params![weights_key(&key.space), json(w).into_bytes()],
+            )?;
+        }
+        IndexOp::Revoked(devices) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![revoked_key(&key.space), json(devices).into_bytes()],
             )?;
         }
         IndexOp::Recipient(r) => {
