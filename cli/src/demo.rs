@@ -125,14 +125,14 @@ pub fn run(lang: Lang, keep: Option<PathBuf>) -> Result<()> {
 }
 
 async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
-    println!("== anpi {} ==", t(lang, "デモ", "demo"));
-    println!(
+    say!("== anpi {} ==", t(lang, "デモ", "demo"));
+    say!(
         "{}: {}（{}: ANPI_PASSPHRASE={DEMO_PASSPHRASE}）",
         t(lang, "作業フォルダ", "working folder"),
         dir.display(),
         t(lang, "暗号化済み。開くには", "encrypted; to open")
     );
-    println!(
+    say!(
         "{}",
         if in_netns {
             t(
@@ -166,7 +166,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let roster = anpi_core::io::roster::read(&std::fs::read(&roster_file)?)
         .map_err(|e| format!("{}: {e}", roster_file.display()))?;
     let counts = office.upsert_recipients(&space, roster.recipients)?;
-    println!(
+    say!(
         "\n1. {}",
         match lang {
             Lang::Ja => format!(
@@ -203,7 +203,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
 
     // The office node runs; each phone joins it over QUIC.
     let (office_addr, office_stop, office_task) = start_node(&office, loopback(), None).await?;
-    println!(
+    say!(
         "\n2. {}",
         match lang {
             Lang::Ja => format!(
@@ -220,7 +220,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     for (phone, (_, name, org, label)) in phones.iter().zip(people) {
         let net = NetNode::bind(phone.clone(), loopback())?;
         let r = net.join(office_addr, &office_id).await?;
-        println!(
+        say!(
             "   {} {label} {name}（{org}）: {} — {}",
             t(lang, "端末", "Phone"),
             match lang {
@@ -237,7 +237,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let _ = office_task.await;
 
     let quake = Timestamp::now();
-    println!(
+    say!(
         "\n3. {}",
         t(
             lang,
@@ -302,7 +302,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         )?;
     }
 
-    println!(
+    say!(
         "\n4. {}",
         t(
             lang,
@@ -314,7 +314,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let b_net = NetNode::bind(b.clone(), loopback())?;
     let a_found = if in_netns {
         let found = discover(b, &b_net).await?;
-        println!(
+        say!(
             "   {}: {found}",
             t(
                 lang,
@@ -327,12 +327,12 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         a_addr
     };
     let r = b_net.sync_with(a_found, None).await?;
-    println!("   A ⇄ B: {}", moved(lang, &r));
+    say!("   A ⇄ B: {}", moved(lang, &r));
     b_net.close().await;
     let _ = a_stop.send(true);
     let _ = a_task.await;
 
-    println!(
+    say!(
         "\n5. {}",
         t(
             lang,
@@ -344,7 +344,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     for (phone, label) in [(b, "B"), (c, "C")] {
         let net = NetNode::bind(phone.clone(), loopback())?;
         let r = net.sync_with(office_addr, Some(&office_id)).await?;
-        println!(
+        say!(
             "   {label} ⇄ {}: {}",
             t(lang, "事務所", "office"),
             moved(lang, &r)
@@ -361,7 +361,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let data = office.incident_data(&space, Some(&incident.id))?;
     let now = at;
     let list = data.priority_list(now);
-    println!(
+    say!(
         "\n6. {} — {} ({}: {})",
         t(
             lang,
@@ -377,7 +377,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
             Some(c) => format!("{}（{}）", c.result.label(lang), c.staff.name),
             None => views::standing_label(e.standing, lang).to_string(),
         };
-        println!(
+        say!(
             "  {:>3}. {} {:<8} {:<14} {}{}",
             e.rank,
             e.recipient.id,
@@ -393,16 +393,16 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     }
 
     let dups = views::duplicates(&data.checks);
-    println!(
+    say!(
         "\n7. {} ({})",
         t(lang, "重複訪問", "Duplicate visits"),
         dups.len()
     );
     for d in &dups {
-        println!("  {}", crate::office::duplicate_line(lang, d));
+        say!("  {}", crate::office::duplicate_line(lang, d));
     }
     let s = views::incident_summary(&incident, &list, data.checks.len(), &data.weights, now);
-    println!(
+    say!(
         "\n8. {}: {} {} / {} {} / {} {} / {} {} / {} {}",
         t(lang, "集計", "Summary"),
         t(lang, "利用者", "recipients"),
@@ -425,7 +425,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     );
     let form_path = dir.join("form2.html");
     std::fs::write(&form_path, form2::to_html(&form))?;
-    println!(
+    say!(
         "\n9. {}: {}",
         t(
             lang,
@@ -434,7 +434,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         ),
         form_path.display()
     );
-    println!(
+    say!(
         "   {}: {}",
         t(lang, "データフォルダ", "data folders"),
         dir.display()
@@ -488,7 +488,7 @@ async fn discover(node: &SharedNode, net: &NetNode) -> Result<SocketAddr> {
 
 fn print_check(lang: Lang, node: &Node, space: &SpaceId, c: &Check) -> Result<()> {
     let r = node.recipient(space, &c.recipient)?.recipient;
-    println!(
+    say!(
         "   {} {}: {} {} — {} — {}",
         t(lang, "端末", "phone"),
         c.staff.name,

@@ -3,6 +3,16 @@
 //! Each command opens the data folder, does one thing, and leaves everything
 //! it changed on disk. Output is Japanese by default (`--lang en`).
 
+/// `println!` for everything the CLI prints: names, notes and messages may
+/// come from a file or from another device, and a control character among
+/// them (an ESC sequence in a note) is shown as a visible symbol rather
+/// than sent to the office's terminal (`text::printable`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", anpi_core::text::printable(&format!($($arg)*)))
+    };
+}
+
 mod demo;
 mod key;
 mod network;
@@ -544,13 +554,13 @@ fn init(
     })?;
     let created = node.create_space(space)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "スペース「{}」を作成しました（{}）\n端末ID: {}",
             created.name,
             dir.display(),
             node.device()
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "created space \"{}\" in {}\ndevice id: {}",
             created.name,
             dir.display(),
@@ -572,7 +582,7 @@ fn import(lang: Lang, data: Option<&Path>, file: &Path) -> Result<()> {
             roster.ignored_columns.join(", ")
         );
     }
-    let counts = if std::io::stderr().is_terminal() {
+    let report = if std::io::stderr().is_terminal() {
         // A bar on a terminal only: scripts and logs get the summary line.
         let bar = indicatif::ProgressBar::new(roster.recipients.len() as u64);
         bar.set_style(
@@ -580,25 +590,46 @@ fn import(lang: Lang, data: Option<&Path>, file: &Path) -> Result<()> {
                 .expect("the progress template is valid"),
         );
         bar.set_message(t(lang, "取り込み中", "importing").to_string());
-        let counts =
-            node.upsert_recipients_with_progress(&space.id, roster.recipients, &mut |done, _| {
-                bar.set_position(done as u64)
-            })?;
+        let report = node.import_roster(&space.id, roster.recipients, &mut |done, _| {
+            bar.set_position(done as u64)
+        })?;
         bar.finish_and_clear();
-        counts
+        report
     } else {
-        node.upsert_recipients(&space.id, roster.recipients)?
+        node.import_roster(&space.id, roster.recipients, &mut |_, _| {})?
     };
     tidy(lang, &mut node);
+    let counts = report.counts;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "追加 {} 件・更新 {} 件・変更なし {} 件（文字コード: {}）",
-            counts.added, counts.updated, counts.unchanged, roster.encoding
+            counts.added,
+            counts.updated,
+            counts.unchanged,
+            roster.encoding
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "{} added, {} updated, {} unchanged (encoding: {})",
-            counts.added, counts.updated, counts.unchanged, roster.encoding
+            counts.added,
+            counts.updated,
+            counts.unchanged,
+            roster.encoding
         ),
+    }
+    if !report.missing.is_empty() {
+        let ids: Vec<&str> = report.missing.iter().map(|id| id.as_str()).collect();
+        match lang {
+            Lang::Ja => say!(
+                "このファイルにない利用者 {} 件（削除していません。不要なら担当者が確認してください）: {}",
+                ids.len(),
+                ids.join(", ")
+            ),
+            Lang::En => say!(
+                "{} recipients are not in this file (kept, not deleted): {}",
+                ids.len(),
+                ids.join(", ")
+            ),
+        }
     }
     Ok(())
 }
@@ -631,14 +662,14 @@ fn clone(
     tidy(lang, &mut node);
     let names: Vec<String> = node.spaces()?.into_iter().map(|s| s.name).collect();
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "{} から「{}」を受け取りました（{} バイト）\n端末ID: {}",
             src.display(),
             names.join("」「"),
             x.initiator.bytes_received,
             node.device()
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "received \"{}\" from {} ({} bytes)\ndevice id: {}",
             names.join("\", \""),
             src.display(),
@@ -766,7 +797,7 @@ fn main() -> ExitCode {
             match out {
                 Some(path) => {
                     std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-                    println!(
+                    say!(
                         "{}: {}",
                         t(lang, "様式2を書き出しました", "form 2 written to"),
                         path.display()
@@ -862,7 +893,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("anpi: {}", e.to_string().trim_end());
+            eprintln!(
+                "anpi: {}",
+                anpi_core::text::printable(e.to_string().trim_end())
+            );
             ExitCode::FAILURE
         }
     }

@@ -47,12 +47,12 @@ pub fn resolve(lang: Lang, text: &str) -> Result<SocketAddr> {
 pub fn device_id(lang: Lang, dir: &Path) -> Result<()> {
     let node = crate::key::open_node(lang, dir)?;
     let id = node.device();
-    println!(
+    say!(
         "{}: {}",
         t(lang, "端末ID（読み上げ用）", "device id (to read aloud)"),
         id.readable()
     );
-    println!("{id}");
+    say!("{id}");
     Ok(())
 }
 
@@ -95,7 +95,7 @@ pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Re
     let (staff, role) = carrier.resolve(node)?;
     let m = node.add_member(&space.id, &device, staff, role)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "「{}」に端末 {} を追加しました: {}（{}）{}",
             space.name,
             m.device.readable(),
@@ -103,7 +103,7 @@ pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Re
             m.staff.organisation,
             role_label(lang, m.role)
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "added device {} to \"{}\": {} ({}), {}",
             m.device.readable(),
             space.name,
@@ -121,13 +121,13 @@ pub fn device_revoke(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
     let device = DeviceId::parse(id)?;
     let m = node.revoke_member(&space.id, &device)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "端末 {}（{}）を「{}」から失効させました。同期のたびに各端末へ伝わり、以後の接続は拒否されます",
             m.device.readable(),
             m.staff.name,
             space.name
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "revoked device {} ({}) from \"{}\"; every device refuses it once this reaches it",
             m.device.readable(),
             m.staff.name,
@@ -158,7 +158,7 @@ pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     for (m, s) in &members {
@@ -172,7 +172,7 @@ pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
             (Lang::En, MemberStanding::Revoked) => "revoked",
             (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
         };
-        println!(
+        say!(
             "{}{}  {}（{}）  {}  {}",
             if m.device == me { "* " } else { "  " },
             m.device.readable(),
@@ -188,7 +188,7 @@ pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
 fn print_report(lang: Lang, r: &SyncReport) {
     let who = r.peer.readable();
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "  {} ({}) と同期: 送信 {} バイト・受信 {} バイト・往復 {} 回・更新された文書 {}",
             who,
             r.addr,
@@ -197,7 +197,7 @@ fn print_report(lang: Lang, r: &SyncReport) {
             r.round_trips,
             r.stats.docs_changed
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "  synced with {} ({}): {} bytes sent, {} received, {} round trips, {} documents updated",
             who,
             r.addr,
@@ -265,14 +265,14 @@ where
     crate::tidy(lang, &mut node);
     let names: Vec<String> = spaces.iter().map(|s| s.name.clone()).collect();
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "事務所 {} から「{}」に参加しました（受信 {} バイト）\n端末ID: {}",
             office,
             names.join("」「"),
             report.stats.bytes_received,
             me.readable()
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "joined \"{}\" through the office at {} ({} bytes received)\ndevice id: {}",
             names.join("\", \""),
             office,
@@ -311,7 +311,7 @@ pub fn invite(lang: Lang, node: &mut Node, carrier: Carrier, args: InviteArgs) -
     if let Some(path) = &args.qr {
         write_qr(&code, path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    println!(
+    say!(
         "{}",
         match lang {
             Lang::Ja => format!(
@@ -333,9 +333,9 @@ pub fn invite(lang: Lang, node: &mut Node, carrier: Carrier, args: InviteArgs) -
         }
     );
     if let Some(path) = &args.qr {
-        println!("{}: {}", t(lang, "QRコード", "QR code"), path.display());
+        say!("{}: {}", t(lang, "QRコード", "QR code"), path.display());
     }
-    println!(
+    say!(
         "{}",
         t(
             lang,
@@ -343,7 +343,7 @@ pub fn invite(lang: Lang, node: &mut Node, carrier: Carrier, args: InviteArgs) -
             "on the phone: anpi --data DIR join --invite <code>"
         )
     );
-    println!("{code}");
+    say!("{code}");
     Ok(())
 }
 
@@ -487,32 +487,32 @@ fn print_event(lang: Lang, me: &DeviceId, e: &Event) {
     use std::io::Write;
     match (lang, e) {
         (Lang::Ja, Event::Listening(a)) => {
-            println!("待ち受け中: {a}（端末ID {}）", me.readable())
+            say!("待ち受け中: {a}（端末ID {}）", me.readable())
         }
         (Lang::En, Event::Listening(a)) => {
-            println!("listening on {a} (device id {})", me.readable())
+            say!("listening on {a} (device id {})", me.readable())
         }
-        (Lang::Ja, Event::PeerFound(a)) => println!("近くの端末を発見: {a}"),
-        (Lang::En, Event::PeerFound(a)) => println!("found a nearby device: {a}"),
+        (Lang::Ja, Event::PeerFound(a)) => say!("近くの端末を発見: {a}"),
+        (Lang::En, Event::PeerFound(a)) => say!("found a nearby device: {a}"),
         // The report at the end says what a session did.
         (_, Event::Syncing(_)) => {}
         (_, Event::Synced(r)) => print_report(lang, r),
-        (Lang::Ja, Event::Failed { addr, error }) => println!("  {addr} との同期に失敗: {error}"),
-        (Lang::En, Event::Failed { addr, error }) => println!("  sync with {addr} failed: {error}"),
+        (Lang::Ja, Event::Failed { addr, error }) => say!("  {addr} との同期に失敗: {error}"),
+        (Lang::En, Event::Failed { addr, error }) => say!("  sync with {addr} failed: {error}"),
         (Lang::Ja, Event::Refused { addr, error }) => {
-            println!("  {addr} からの接続を拒否: {error}")
+            say!("  {addr} からの接続を拒否: {error}")
         }
         (Lang::En, Event::Refused { addr, error }) => {
-            println!("  refused a connection from {addr}: {error}")
+            say!("  refused a connection from {addr}: {error}")
         }
         (Lang::Ja, Event::OfficeRetry(d)) => {
-            println!(
+            say!(
                 "  事務所に接続できません。{} 秒後に再試行します",
                 d.as_secs()
             )
         }
         (Lang::En, Event::OfficeRetry(d)) => {
-            println!("  the office is unreachable; retrying in {} s", d.as_secs())
+            say!("  the office is unreachable; retrying in {} s", d.as_secs())
         }
     }
     let _ = std::io::stdout().flush();
@@ -550,7 +550,7 @@ pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<
             while let Ok(Some(found)) = tokio::time::timeout_at(deadline, rx.recv()).await {
                 for addr in found.addrs {
                     if !targets.iter().any(|(a, _)| *a == addr) {
-                        println!(
+                        say!(
                             "{}: {addr}",
                             t(lang, "近くの端末を発見", "found a nearby device")
                         );
@@ -580,7 +580,7 @@ pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<
     let trips: usize = reports.iter().map(|r| r.round_trips).sum();
     let docs: usize = reports.iter().map(|r| r.stats.docs_changed).sum();
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "同期した相手 {} 台・更新された文書 {}・送信 {} バイト・受信 {} バイト・往復 {} 回",
             peers.len(),
             docs,
@@ -588,7 +588,7 @@ pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<
             received,
             trips
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "{} peers synced, {} documents updated, {} bytes sent, {} received, {} round trips",
             peers.len(),
             docs,
@@ -634,8 +634,8 @@ async fn sync_until_quiet(
                 }
                 Err(e) => {
                     match lang {
-                        Lang::Ja => println!("  {addr} との同期に失敗: {e}"),
-                        Lang::En => println!("  sync with {addr} failed: {e}"),
+                        Lang::Ja => say!("  {addr} との同期に失敗: {e}"),
+                        Lang::En => say!("  sync with {addr} failed: {e}"),
                     }
                     failures.push((*addr, e.to_string()));
                     unreachable.insert(*addr);

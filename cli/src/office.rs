@@ -6,9 +6,7 @@ use std::path::Path;
 use anpi_core::audit::Action;
 use anpi_core::codes::Lang;
 use anpi_core::io::form2;
-use anpi_core::model::{
-    CheckMethod, CheckResult, Incident, IncidentKind, RecipientId, Staff, Timestamp,
-};
+use anpi_core::model::{CheckMethod, CheckResult, Incident, IncidentKind, Staff, Timestamp};
 use anpi_core::node::{NewCheck, Node, sync_local};
 use anpi_core::views::{self, Relation};
 use serde_json::{Value, json};
@@ -40,13 +38,13 @@ pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<Stri
         Timestamp::now(),
     )?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "災害「{}」({}) を開始しました: {}",
             i.name,
             i.kind.label_ja(),
             i.id
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "incident \"{}\" ({}) started: {}",
             i.name,
             i.kind.label_en(),
@@ -68,12 +66,12 @@ pub fn incident_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
                        "ended_at": i.ended_at, "open": i.is_open()})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     let now = Timestamp::now();
     for i in &incidents {
-        println!(
+        say!(
             "{}  {}  {}  {} {}  {}",
             i.id,
             i.kind.label(lang),
@@ -94,7 +92,7 @@ pub fn incident_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 pub fn incident_end(lang: Lang, node: &mut Node) -> Result<()> {
     let (space, i) = current_incident(lang, node)?;
     node.end_incident(&space, &i.id, Timestamp::now())?;
-    println!(
+    say!(
         "{}: {}",
         t(lang, "災害を終了しました", "incident ended"),
         i.id
@@ -111,13 +109,19 @@ pub fn incident_merge(lang: Lang, node: &mut Node, from: &str, into: &str) -> Re
         &anpi_core::model::IncidentId(into.into()),
     )?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "災害 {from} の安否確認 {} 件を「{}」({}) に統合し、{from} を終了しました（統合済み {} 件）",
-            r.collected, r.incident.name, r.incident.id, r.already
+            r.collected,
+            r.incident.name,
+            r.incident.id,
+            r.already
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "merged {} checks of incident {from} into \"{}\" ({}) and ended {from} ({} merged before)",
-            r.collected, r.incident.name, r.incident.id, r.already
+            r.collected,
+            r.incident.name,
+            r.incident.id,
+            r.already
         ),
     }
     Ok(())
@@ -157,7 +161,7 @@ pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
     let result: CheckResult = a.status.parse()?;
     let method: CheckMethod = a.method.parse()?;
     let (space, incident) = current_incident(lang, node)?;
-    let mut c = NewCheck::new(RecipientId(a.id), method, result);
+    let mut c = NewCheck::new(anpi_core::text::typed_id(&a.id)?, method, result);
     c.note = a.note.unwrap_or_default();
     c.shelter = a.shelter;
     c.supersedes = a
@@ -177,7 +181,7 @@ pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
     let name = node.recipient(&space, &c.recipient)?.recipient.name;
     let check = node.record_check(&space, &incident.id, c)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "記録しました: {} {} — {} — {}（{}）",
             check.recipient,
             name,
@@ -185,7 +189,7 @@ pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
             check.result.label_ja(),
             check.id
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "recorded: {} {} — {} — {} ({})",
             check.recipient,
             name,
@@ -203,13 +207,13 @@ pub fn claim(lang: Lang, node: &mut Node, id: &str, minutes: i64) -> Result<()> 
     let c = node.claim(
         &space,
         &incident.id,
-        &RecipientId(id.into()),
+        &anpi_core::text::typed_id(id)?,
         minutes,
         Timestamp::now(),
     )?;
     match lang {
-        Lang::Ja => println!("{} に向かっています（{} まで）", c.recipient, c.expires),
-        Lang::En => println!("on the way to {} (until {})", c.recipient, c.expires),
+        Lang::Ja => say!("{} に向かっています（{} まで）", c.recipient, c.expires),
+        Lang::En => say!("on the way to {} (until {})", c.recipient, c.expires),
     }
     Ok(())
 }
@@ -217,8 +221,8 @@ pub fn claim(lang: Lang, node: &mut Node, id: &str, minutes: i64) -> Result<()> 
 /// `release`.
 pub fn release(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
     let (space, incident) = current_incident(lang, node)?;
-    let had = node.release(&space, &incident.id, &RecipientId(id.into()))?;
-    println!(
+    let had = node.release(&space, &incident.id, &anpi_core::text::typed_id(id)?)?;
+    say!(
         "{}",
         match (had, lang) {
             (true, Lang::Ja) => format!("{id} の「向かっています」を取り消しました"),
@@ -270,11 +274,11 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     if let Some(i) = &incident {
-        println!(
+        say!(
             "{} — {} ({})",
             i.name,
             i.kind.label(lang),
@@ -309,7 +313,7 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
         if e.claim_conflict() {
             marks.push_str(t(lang, " ⚠向かう人が複数", " ⚠several on the way"));
         }
-        println!(
+        say!(
             "{:>4}. {} {}{} {} [{}] {}{}",
             e.rank,
             e.recipient.id,
@@ -327,7 +331,7 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 /// `show`: one recipient, 様式1 and check history.
 pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
     let space = crate::space(node)?.id;
-    let r = node.recipient(&space, &RecipientId(id.into()))?;
+    let r = node.recipient(&space, &anpi_core::text::typed_id(id)?)?;
     // Health information was looked at: the trail says by whom.
     node.record_audit(Action::Viewed, id, "recipient record")?;
     let incident = node.open_incident(&space)?;
@@ -340,7 +344,7 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
         Timestamp::now(),
     );
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&detail)?);
+        say!("{}", serde_json::to_string_pretty(&detail)?);
         return Ok(());
     }
     let x = &r.recipient;
@@ -350,23 +354,23 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
         Some(false) => "無",
         None => "不明",
     };
-    println!("{} {}（{}）", x.id, x.name, x.kana);
-    println!("  住所: {}（{}）  電話: {}", x.address, x.area, x.phone);
-    println!(
+    say!("{} {}（{}）", x.id, x.name, x.kana);
+    say!("  住所: {}（{}）  電話: {}", x.address, x.area, x.phone);
+    say!(
         "  世帯状況: {}  要介護度: {}  担当ケアマネ: {}",
         x.household.map_or("", |h| h.label_ja()),
         x.care_level.map_or("", |c| c.label_ja()),
         x.care_manager
     );
-    println!("  様式1 利用者避難情報");
-    println!("    想定避難所: {}  避難手段: {}", p.shelter, p.means);
-    println!(
+    say!("  様式1 利用者避難情報");
+    say!("    想定避難所: {}  避難手段: {}", p.shelter, p.means);
+    say!(
         "    避難支援者: {}（{}）  避難意思: {}",
         p.supporter,
         p.supporter_relation,
         yn(p.intends_to_evacuate)
     );
-    println!(
+    say!(
         "    医療機器: {}  医療必要度: {}  常備薬: {}",
         p.medical_devices
             .iter()
@@ -376,27 +380,28 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
         p.medical_needs,
         yn(p.regular_medication)
     );
-    println!(
+    say!(
         "    非常持ち出し袋: {}  命のバトン: {}  民生委員: {} {}",
         yn(p.emergency_bag),
         yn(p.life_baton),
         p.welfare_commissioner,
         p.welfare_commissioner_phone
     );
-    println!("    緊急連絡先: {}", p.emergency_contacts.join(" / "));
-    println!(
+    say!("    緊急連絡先: {}", p.emergency_contacts.join(" / "));
+    say!(
         "    安否確認方法: {}  特記事項: {}",
-        x.check_method, x.notes
+        x.check_method,
+        x.notes
     );
     for c in detail.conflicts {
-        println!(
+        say!(
             "  ⚠ {}: {}",
             t(lang, "同時に変更された項目", "concurrently edited field"),
             format_args!("{} = {}", c.field, c.values.join(" | "))
         );
     }
     if !detail.conflict.is_empty() {
-        println!(
+        say!(
             "  ⚠ {}{}",
             views::conflict_line(&detail.conflict, lang),
             t(
@@ -406,7 +411,7 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
             )
         );
     }
-    println!("  {}:", t(lang, "安否確認の記録", "checks"));
+    say!("  {}:", t(lang, "安否確認の記録", "checks"));
     for h in &detail.history {
         let c = h.check;
         let rel = match (&h.relation, lang) {
@@ -419,7 +424,7 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
             (Relation::Superseded { by }, Lang::Ja) => format!(" （訂正済み → {by}）"),
             (Relation::Superseded { by }, Lang::En) => format!(" (corrected by {by})"),
         };
-        println!(
+        say!(
             "    {} {}（{}） {} {}{}{}",
             c.at,
             c.staff.name,
@@ -445,9 +450,9 @@ pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
         .or(node.incidents(&space)?.into_iter().next())
     else {
         if as_json {
-            println!("[]");
+            say!("[]");
         } else {
-            println!("{}", t(lang, "災害がありません", "no incident"));
+            say!("{}", t(lang, "災害がありません", "no incident"));
         }
         return Ok(());
     };
@@ -468,14 +473,14 @@ pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     for d in &dups {
-        println!("{}", duplicate_line(lang, d));
+        say!("{}", duplicate_line(lang, d));
     }
     if dups.is_empty() {
-        println!("{}", t(lang, "重複訪問はありません", "no duplicate visits"));
+        say!("{}", t(lang, "重複訪問はありません", "no duplicate visits"));
     }
     Ok(())
 }
@@ -542,10 +547,22 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
     }
     // The other folder opens with the same passphrase as this one.
     let mut other = crate::key::open_node(lang, other_dir)?;
+    if !anpi_core::node::share_a_space(node, &other)? {
+        return Err(format!(
+            "{}: {}",
+            other_dir.display(),
+            t(
+                lang,
+                "共通のスペースがないため、統合するものはありません（別の事業所のデータフォルダです）",
+                "the two data folders share no space: nothing to merge (another office's folder)"
+            )
+        )
+        .into());
+    }
     let x = sync_local(node, &mut other, &[])?;
     crate::tidy(lang, &mut other);
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "統合しました: こちらで更新された文書 {}・相手で更新された文書 {}（送信 {} バイト・受信 {} バイト・往復 {} 回）",
             x.initiator.docs_changed,
             x.responder.docs_changed,
@@ -553,7 +570,7 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
             x.initiator.bytes_received,
             x.round_trips
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "merged: {} documents changed here, {} there ({} bytes sent, {} received, {} round trips)",
             x.initiator.docs_changed,
             x.responder.docs_changed,
@@ -569,12 +586,12 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
 pub fn audit_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
     let trail = node.audit_trail()?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&trail)?);
+        say!("{}", serde_json::to_string_pretty(&trail)?);
         return Ok(());
     }
     for e in &trail {
         let r = &e.record;
-        println!(
+        say!(
             "{:>5}  {}  {}（{}）  {}  {}  {}",
             e.seq,
             r.at,
@@ -599,8 +616,8 @@ pub fn audit_verify(lang: Lang, node: &Node) -> Result<()> {
         Lang::En => b.to_string(),
     })?;
     match lang {
-        Lang::Ja => println!("監査ログ {} 件: 改ざんはありません", trail.len()),
-        Lang::En => println!("audit trail of {} entries: intact", trail.len()),
+        Lang::Ja => say!("監査ログ {} 件: 改ざんはありません", trail.len()),
+        Lang::En => say!("audit trail of {} entries: intact", trail.len()),
     }
     Ok(())
 }

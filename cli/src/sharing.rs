@@ -3,7 +3,7 @@
 
 use anpi_core::codes::Lang;
 use anpi_core::io::roster::parse_date;
-use anpi_core::model::{ConsentRecord, Date, RecipientId, Space};
+use anpi_core::model::{ConsentRecord, Date, Space};
 use anpi_core::node::Node;
 use serde_json::json;
 
@@ -20,13 +20,17 @@ pub fn area_create(lang: Lang, node: &mut Node, name: &str) -> Result<()> {
     }
     let s = node.create_space(name)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "連携用のエリアスペース「{}」を作成しました（{}）。他機関の端末は `anpi --space {} invite …` で招待します",
-            s.name, s.id, s.name
+            s.name,
+            s.id,
+            s.name
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "created the area space \"{}\" ({}); invite other agencies' devices with `anpi --space {} invite …`",
-            s.name, s.id, s.name
+            s.name,
+            s.id,
+            s.name
         ),
     }
     Ok(())
@@ -65,19 +69,23 @@ pub fn area_share(
     if let Some(hours) = exception_hours {
         let e = node.declare_exception(&office.id, &area.id, hours, reason.unwrap_or_default())?;
         match lang {
-            Lang::Ja => println!(
+            Lang::Ja => say!(
                 "災害時の例外を宣言しました: {} まで、同意のない利用者も「{}」に提供します（理由: {}）",
-                e.until, area.name, e.reason
+                e.until,
+                area.name,
+                e.reason
             ),
-            Lang::En => println!(
+            Lang::En => say!(
                 "declared a disaster exception: until {}, recipients without consent are shared with \"{}\" too (reason: {})",
-                e.until, area.name, e.reason
+                e.until,
+                area.name,
+                e.reason
             ),
         }
     }
     let r = node.share_to_area(&office.id, &area.id)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "「{}」から「{}」へ提供: 同意あり {} 名・例外による提供 {} 名・提供しなかった {} 名・同意撤回で削除 {} 名（項目: {}）",
             office.name,
             area.name,
@@ -87,7 +95,7 @@ pub fn area_share(
             r.removed,
             anpi_core::sharing::SHARED_ITEMS
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "shared from \"{}\" with \"{}\": {} with consent, {} under the disaster exception, {} withheld, {} removed as consent was withdrawn (items: {})",
             office.name,
             area.name,
@@ -107,13 +115,21 @@ pub fn area_collect(lang: Lang, node: &mut Node, from: &str) -> Result<()> {
     let office = origin(node, &area)?;
     let r = node.collect_area_checks(&office.id, &area.id)?;
     match lang {
-        Lang::Ja => println!(
+        Lang::Ja => say!(
             "「{}」で連携先が行った安否確認 {} 件を「{}」の災害「{}」に取り込みました（取り込み済み {} 件）",
-            area.name, r.collected, office.name, r.incident.name, r.already
+            area.name,
+            r.collected,
+            office.name,
+            r.incident.name,
+            r.already
         ),
-        Lang::En => println!(
+        Lang::En => say!(
             "collected {} checks partner agencies made in \"{}\" into \"{}\", incident \"{}\" ({} collected before)",
-            r.collected, area.name, office.name, r.incident.name, r.already
+            r.collected,
+            area.name,
+            office.name,
+            r.incident.name,
+            r.already
         ),
     }
     Ok(())
@@ -138,11 +154,11 @@ pub fn area_exceptions(lang: Lang, node: &mut Node, as_json: bool) -> Result<()>
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        say!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     if rows.is_empty() {
-        println!(
+        say!(
             "{}",
             t(
                 lang,
@@ -152,7 +168,7 @@ pub fn area_exceptions(lang: Lang, node: &mut Node, as_json: bool) -> Result<()>
         );
     }
     for (space, e) in rows {
-        println!(
+        say!(
             "{space}: {} 〜 {}  {}（{}）  {}  {}",
             e.from,
             e.until,
@@ -196,18 +212,20 @@ pub fn consent(
             obtained_by: by.unwrap_or_default(),
         })
     };
-    node.record_consent(&space.id, &RecipientId(id.into()), record.clone())?;
+    node.record_consent(&space.id, &anpi_core::text::typed_id(id)?, record.clone())?;
     match (lang, record) {
-        (Lang::Ja, Some(c)) => println!(
+        (Lang::Ja, Some(c)) => say!(
             "{id}: 情報提供同意を記録しました（{}、取得者 {}）",
-            c.date, c.obtained_by
+            c.date,
+            c.obtained_by
         ),
-        (Lang::En, Some(c)) => println!(
+        (Lang::En, Some(c)) => say!(
             "{id}: consent recorded ({}, obtained by {})",
-            c.date, c.obtained_by
+            c.date,
+            c.obtained_by
         ),
-        (Lang::Ja, None) => println!("{id}: 情報提供同意を撤回しました"),
-        (Lang::En, None) => println!("{id}: consent withdrawn"),
+        (Lang::Ja, None) => say!("{id}: 情報提供同意を撤回しました"),
+        (Lang::En, None) => say!("{id}: consent withdrawn"),
     }
     Ok(())
 }

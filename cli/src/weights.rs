@@ -81,12 +81,12 @@ pub fn show(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
     let space = crate::space(node)?;
     let weights = node.priority_weights(&space.id)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&weights)?);
+        say!("{}", serde_json::to_string_pretty(&weights)?);
         return Ok(());
     }
     let values = as_map(&weights);
     let defaults = as_map(&PriorityConfig::default());
-    println!(
+    say!(
         "{}",
         match lang {
             Lang::Ja => format!("「{}」の優先度の重み（名前=点数）:", space.name),
@@ -100,7 +100,7 @@ pub fn show(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
         } else {
             ""
         };
-        println!("  {name}={v}  {}{mark}", t(lang, ja, en));
+        say!("  {name}={v}  {}{mark}", t(lang, ja, en));
     }
     Ok(())
 }
@@ -135,7 +135,7 @@ pub fn set(lang: Lang, node: &mut Node, assignments: &[String], reset: bool) -> 
     }
     let weights: PriorityConfig = serde_json::from_value(Value::Object(values))?;
     node.set_priority_weights(&space.id, weights)?;
-    println!(
+    say!(
         "{}",
         match lang {
             Lang::Ja => format!(

@@ -809,3 +809,120 @@ fn a_claim_out_of_bounds_is_refused_with_a_clear_error() {
         .unwrap();
     assert_eq!(r["claims"].as_array().unwrap().len(), 0, "{r}");
 }
+
+/// Control characters are refused where people and files bring them in,
+/// and shown as visible symbols wherever data from elsewhere (a peer, an
+/// older version) still holds them: a note must not drive the terminal.
+#[test]
+fn control_characters_are_refused_on_the_way_in_and_escaped_on_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, format!("{ROSTER}R003,山田\u{0}花子,架空市,,,,,\n")).unwrap();
+    let o = anpi(&data, &["import", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("4行目 「氏名」: 制御文字（U+0000）は使えません"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let o = anpi(
+        &data,
+        &[
+            "check",
+            "R001",
+            "--status",
+            "safe",
+            "--method",
+            "visit",
+            "--note",
+            "\u{1b}[2J消去",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("制御文字"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("記録しました"));
+    run(
+        &data,
+        &[
+            "check",
+            "Ｒ００１ ",
+            "--status",
+            "safe",
+            "--method",
+            "visit",
+            "--note",
+            " 一行目\n二行目 ",
+        ],
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&run(&data, &["show", "R001", "--json"])).unwrap();
+    assert_eq!(
+        show["history"][0]["check"]["note"], "一行目\n二行目",
+        "trimmed, line break kept"
+    );
+
+    // A recipient that reached the folder with control characters in it
+    // (written through the library, as a sync from elsewhere would).
+    {
+        let salt = std::fs::read(data.join("anpi.salt")).unwrap();
+        let key =
+            anpi_core::store::DatabaseKey::from_passphrase(PASSPHRASE.as_bytes(), &salt).unwrap();
+        let store =
+            anpi_core::store::SqliteStore::open_encrypted(&data.join("anpi.db"), &key).unwrap();
+        let mut node = anpi_core::node::Node::open(store).unwrap();
+        let space = node.only_space().unwrap().id;
+        let mut r = node
+            .recipient(&space, &anpi_core::model::RecipientId("R002".into()))
+            .unwrap()
+            .recipient;
+        r.name = "鈴木\u{1b}]0;乗っ取り\u{7}茂".into();
+        r.notes = "\u{0}NUL".into();
+        node.upsert_recipients(&space, vec![r]).unwrap();
+    }
+    for args in [
+        &["list"][..],
+        &["show", "R002"],
+        &["export", "form2", "--format", "csv"],
+        &["export", "form2", "--format", "html"],
+    ] {
+        let out = run(&data, args);
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{0}') && !out.contains('\u{7}'),
+            "{args:?}: {out:?}"
+        );
+        assert!(out.contains("鈴木␛]0;乗っ取り␇茂"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn a_reimport_names_who_is_missing_and_a_merge_across_spaces_says_nothing_is_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    let shorter: String = ROSTER.lines().take(2).map(|l| format!("{l}\r\n")).collect();
+    std::fs::write(&file, shorter).unwrap();
+    let out = run(&data, &["import", file.to_str().unwrap()]);
+    assert!(
+        out.contains("このファイルにない利用者 1 件（削除していません"),
+        "{out}"
+    );
+    assert!(out.contains("R002"), "{out}");
+    let list: serde_json::Value = serde_json::from_str(&run(&data, &["list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "nothing deleted");
+
+    let other = dir.path().join("other");
+    run(&other, &["init", "--space", "別の事業所"]);
+    let o = anpi(&data, &["merge", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("共通のスペースがないため"),
+        "{}",
+        stderr(&o)
+    );
+}

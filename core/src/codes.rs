@@ -154,7 +154,7 @@ impl CheckResult {
     /// one recipient disagree and none knew of the others, the one asking
     /// for most attention is the status shown, never the one with the later
     /// clock (a phone's clock is no evidence after its battery died). The
-    /// order ([`ATTENTION_ORDER`], DOMAIN.md): 要避難支援, 負傷, 無事・要支援
+    /// order ([`ATTENTION_ORDER`], docs/CODES.md): 要避難支援, 負傷, 無事・要支援
     /// (someone must act), then 死亡, 入院・搬送 (to be reported), then
     /// 避難済, 無事; 連絡不通 and 不在 come last and never hide a
     /// conclusive result.

@@ -16,6 +16,7 @@ pub mod repair;
 pub mod sharing;
 pub mod store;
 pub mod sync;
+pub mod text;
 pub mod views;
 
 pub use error::{Error, Result};

@@ -82,6 +82,33 @@ impl NewCheck {
     }
 }
 
+impl NewCheck {
+    /// Trimmed like an imported roster, and refused with a clear error if
+    /// its text holds control characters (a note may keep line breaks): a
+    /// note from any member is shown on every office's screen.
+    fn cleaned(mut self) -> Result<Self> {
+        let field = |name: &str, value: &str, free: bool| {
+            crate::text::check(value, free).map_err(|m| Error::invalid(format!("{name}: {m}")))
+        };
+        self.note = self.note.trim().to_string();
+        field("note", &self.note, true)?;
+        self.shelter = self
+            .shelter
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        if let Some(s) = &self.shelter {
+            field("shelter", s, false)?;
+        }
+        if let Some(staff) = &mut self.staff {
+            staff.name = staff.name.trim().to_string();
+            staff.organisation = staff.organisation.trim().to_string();
+            field("staff", &staff.name, false)?;
+            field("organisation", &staff.organisation, false)?;
+        }
+        Ok(self)
+    }
+}
+
 /// What an import changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -91,6 +118,16 @@ pub struct ImportCounts {
     pub updated: usize,
     /// Recipients exactly as before.
     pub unchanged: usize,
+}
+
+/// What importing a roster file did ([`Node::import_roster`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Added, updated, unchanged.
+    pub counts: ImportCounts,
+    /// Recipients of the space the file did not list, kept as they were,
+    /// ordered by id.
+    pub missing: Vec<RecipientId>,
 }
 
 /// The data one incident's views are computed from, read from the index.
@@ -1541,6 +1578,30 @@ impl Node {
         })
     }
 
+    /// Import a whole roster file's recipients ([`crate::io::roster`]):
+    /// [`Node::upsert_recipients_with_progress`], and the recipients this
+    /// space holds that the file no longer lists. They are not deleted (a
+    /// roster exported for one care manager, or a client moved to a
+    /// hospital, must not vanish from every phone); people are told.
+    pub fn import_roster(
+        &mut self,
+        space: &SpaceId,
+        recipients: Vec<Recipient>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ImportReport> {
+        let listed: std::collections::HashSet<RecipientId> =
+            recipients.iter().map(|r| r.id.clone()).collect();
+        let counts = self.upsert_recipients_with_progress(space, recipients, progress)?;
+        let missing = self
+            .store
+            .recipient_list(space)?
+            .into_iter()
+            .map(|r| r.id)
+            .filter(|id| !listed.contains(id))
+            .collect();
+        Ok(ImportReport { counts, missing })
+    }
+
     /// Record a recipient's consent to share with other agencies (or, with
     /// `None`, its withdrawal).
     pub fn record_consent(
@@ -1713,6 +1774,7 @@ impl Node {
         incident: &IncidentId,
         new: NewCheck,
     ) -> Result<Check> {
+        let new = new.cleaned()?;
         let key = DocKey::incident(space, incident);
         let inc = self.incident(space, incident)?;
         if !inc.is_open() {
@@ -2499,10 +2561,22 @@ impl LocalSync {
     }
 }
 
+/// Whether two nodes hold a space in common (otherwise a merge has nothing
+/// to move).
+pub fn share_a_space(a: &Node, b: &Node) -> Result<bool> {
+    let theirs: BTreeSet<SpaceId> = b.spaces()?.into_iter().map(|s| s.id).collect();
+    Ok(a.spaces()?.iter().any(|s| theirs.contains(&s.id)))
+}
+
 /// Sync two nodes this process holds (two data folders, as when merging
 /// from a USB stick) until neither has anything left to say. `a` asks for
 /// the spaces in `want` that it does not hold yet.
 pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalSync> {
+    if want.is_empty() && !share_a_space(a, b)? {
+        return Err(Error::invalid(
+            "the two data folders share no space: nothing was merged",
+        ));
+    }
     let peer = b.device().clone();
     let (mut sa, hello) = a.sync_start(Some(&peer), want)?;
     let mut sb = b.sync_accept();

@@ -477,17 +477,21 @@ impl AnpiNode {
     pub fn import_roster(&self, space_id: String, csv: Vec<u8>) -> Result<ImportSummary> {
         let inner = self.inner()?;
         let r = roster::read(&csv).map_err(AnpiError::invalid)?;
-        let counts = inner.with(|n| {
+        let report = inner.with(|n| {
             let space = space_of(n, &space_id)?;
-            let counts = n.upsert_recipients(&space, r.recipients)?;
-            n.maintain()?;
-            Ok(counts)
+            let report = n.import_roster(&space, r.recipients, &mut |_, _| {})?;
+            // Saved already: tidying that fails (a full disk) is left for
+            // later, not reported as a failed import.
+            let _ = n.maintain();
+            Ok(report)
         })?;
         inner.changed();
+        let counts = report.counts;
         Ok(ImportSummary {
             added: counts.added as u32,
             updated: counts.updated as u32,
             unchanged: counts.unchanged as u32,
+            missing: report.missing.into_iter().map(|id| id.0).collect(),
             encoding: r.encoding.to_string(),
             ignored_columns: r.ignored_columns,
         })
@@ -517,7 +521,7 @@ impl AnpiNode {
         let lang = self.lang;
         self.with(|n| {
             let space = space_of(n, &space_id)?;
-            let r = n.recipient(&space, &RecipientId(recipient_id.clone()))?;
+            let r = n.recipient(&space, &anpi_core::text::typed_id(&recipient_id)?)?;
             let (checks, claims) = match shown_incident(n, &space)? {
                 Some(i) => {
                     let d = n.incident_data(&space, Some(&i.id))?;
@@ -671,7 +675,7 @@ impl AnpiNode {
             .transpose()?;
         let (space, incident) = inner.open_incident(&space_id)?;
         let mut new = cnode::NewCheck::new(
-            RecipientId(check.recipient_id),
+            anpi_core::text::typed_id(&check.recipient_id)?,
             check.method.into(),
             check.result.into(),
         );
@@ -693,7 +697,7 @@ impl AnpiNode {
             n.claim(
                 &space,
                 &incident.id,
-                &RecipientId(recipient_id),
+                &anpi_core::text::typed_id(&recipient_id)?,
                 minutes.into(),
                 Timestamp::now(),
             )
@@ -706,7 +710,13 @@ impl AnpiNode {
     pub fn release(&self, space_id: String, recipient_id: String) -> Result<bool> {
         let inner = self.inner()?;
         let (space, incident) = inner.open_incident(&space_id)?;
-        let had = inner.with(|n| n.release(&space, &incident.id, &RecipientId(recipient_id)))?;
+        let had = inner.with(|n| {
+            n.release(
+                &space,
+                &incident.id,
+                &anpi_core::text::typed_id(&recipient_id)?,
+            )
+        })?;
         if had {
             inner.changed();
         }

@@ -203,6 +203,8 @@ pub struct ImportSummary {
     pub updated: u32,
     /// Recipients exactly as before.
     pub unchanged: u32,
+    /// 利用者ID of recipients the file does not list: kept, not deleted.
+    pub missing: Vec<String>,
     /// The file's encoding (UTF-8 or Shift_JIS).
     pub encoding: String,
     /// Columns anpi does not know, left out.

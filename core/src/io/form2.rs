@@ -51,6 +51,26 @@ pub struct Row {
     pub open: bool,
 }
 
+impl Row {
+    fn printable(self) -> Row {
+        let p = |s: String| crate::text::printable(&s).into_owned();
+        Row {
+            id: p(self.id),
+            name: p(self.name),
+            area: p(self.area),
+            address: p(self.address),
+            care_manager: p(self.care_manager),
+            household: p(self.household),
+            shelter: p(self.shelter),
+            care: p(self.care),
+            notes: p(self.notes),
+            reasons: p(self.reasons),
+            status: p(self.status),
+            ..self
+        }
+    }
+}
+
 /// A group of rows: one page (or more) of the paper form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -179,6 +199,10 @@ pub fn build(
             status,
             open: e.standing != Standing::Settled || !e.conflict.is_empty(),
         };
+        // Names and notes may hold control characters from elsewhere (an
+        // older version, a peer): never into Excel or onto paper.
+        let row = row.printable();
+        let key = crate::text::printable(&key).into_owned();
         match groups.iter_mut().find(|g| g.name == key) {
             Some(g) => g.rows.push(row),
             None => groups.push(Group {

@@ -173,9 +173,12 @@ fn first_sjis_error(bytes: &[u8]) -> usize {
 }
 
 fn encoding_problem(bytes: &[u8], at: usize, what: &str) -> RosterErrors {
-    let line = bytes[..at.min(bytes.len())]
+    // Line breaks as CRLF, CR or LF, like [`Lines`].
+    let before = &bytes[..at.min(bytes.len())];
+    let line = before
         .iter()
-        .filter(|b| **b == b'\n')
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && before.get(i + 1) != Some(&b'\n')))
         .count() as u64
         + 1;
     RosterErrors {
@@ -197,18 +200,109 @@ pub fn read(bytes: &[u8]) -> Result<Roster, RosterErrors> {
     parse(&text, encoding)
 }
 
+/// Where each line of a text starts, counting a line break as CRLF, CR
+/// alone or LF alone (Excel writes CRLF; old Mac tools CR): the line of a
+/// byte offset is the file's own line number, header = 1.
+struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn of(text: &str) -> Self {
+        let b = text.as_bytes();
+        let mut starts = vec![0];
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\r' if b.get(i + 1) == Some(&b'\n') => {
+                    starts.push(i + 2);
+                    i += 2;
+                    continue;
+                }
+                b'\r' | b'\n' => starts.push(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        Lines { starts }
+    }
+
+    /// The 1-based line of byte `at`.
+    fn line(&self, at: usize) -> u64 {
+        self.starts.partition_point(|&s| s <= at) as u64
+    }
+}
+
+/// Where a record really starts: the csv reader's position may point at
+/// the line break before it (CRLF) or at blank lines it skipped.
+fn record_start(text: &str, byte: u64) -> usize {
+    let b = text.as_bytes();
+    let mut at = (byte as usize).min(b.len());
+    while at < b.len() && matches!(b[at], b'\r' | b'\n') {
+        at += 1;
+    }
+    at
+}
+
+/// The byte of a quote opened in `raw` (one record's text, from its start
+/// to the end of the file or the next record) and never closed.
+fn unclosed_quote(raw: &str) -> Option<usize> {
+    let b = raw.as_bytes();
+    let (mut i, mut field_start, mut open) = (0, true, None);
+    while i < b.len() {
+        match (open, b[i]) {
+            (None, b'"') if field_start => {
+                open = Some(i);
+                field_start = false;
+            }
+            (None, b',') => field_start = true,
+            (None, b'\r' | b'\n') => return None,
+            (None, _) => field_start = false,
+            (Some(_), b'"') if b.get(i + 1) == Some(&b'"') => i += 1,
+            (Some(_), b'"') => open = None,
+            (Some(_), _) => {}
+        }
+        i += 1;
+    }
+    open
+}
+
+/// Columns of free text, which may hold line breaks and tabs.
+const FREE_TEXT: &[&str] = &[
+    "特記事項",
+    "安否確認方法",
+    "医療必要度",
+    "避難先での支援",
+    "同意範囲",
+];
+
 fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
+    let whole = |message: String| RosterErrors {
+        problems: vec![Problem {
+            line: 0,
+            column: None,
+            value: String::new(),
+            message,
+        }],
+    };
+    if text.trim().is_empty() {
+        return Err(whole(
+            "ファイルが空です（見出し行と利用者の行がありません）".into(),
+        ));
+    }
+    let lines = Lines::of(text);
     let mut problems = Vec::new();
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
+    let header_line = lines.line(record_start(text, 0));
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
             return Err(RosterErrors {
                 problems: vec![Problem {
-                    line: 1,
+                    line: header_line,
                     column: None,
                     value: String::new(),
                     message: format!("見出し行を読めません: {e}"),
@@ -222,7 +316,7 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
         let name = normalize_header(h);
         match COLUMNS.iter().find(|c| **c == name) {
             Some(c) if index.contains_key(c) => problems.push(Problem {
-                line: 1,
+                line: header_line,
                 column: Some(h.to_string()),
                 value: h.to_string(),
                 message: "同じ見出しが2回あります".into(),
@@ -237,7 +331,7 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
     for r in REQUIRED {
         if !index.contains_key(r) {
             problems.push(Problem {
-                line: 1,
+                line: header_line,
                 column: None,
                 value: String::new(),
                 message: format!("必須の列「{r}」がありません"),
@@ -250,11 +344,14 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
 
     let mut recipients = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
+    let mut records = reader.records().peekable();
+    while let Some(record) = records.next() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e
+                    .position()
+                    .map_or(0, |p| lines.line(record_start(text, p.byte())));
                 problems.push(Problem {
                     line,
                     column: None,
@@ -264,8 +361,41 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let start = record
+            .position()
+            .map_or(0, |p| record_start(text, p.byte()));
+        let line = lines.line(start);
         if record.iter().all(str::is_empty) {
+            continue;
+        }
+        // A quote that never closes swallows the rest of the file into one
+        // field: say where it opened, not what it swallowed.
+        let end = match records.peek() {
+            Some(Ok(next)) => next.position().map_or(text.len(), |p| p.byte() as usize),
+            _ => text.len(),
+        };
+        if let Some(q) = unclosed_quote(&text[start..end.max(start)]) {
+            problems.push(Problem {
+                line: lines.line(start + q),
+                column: None,
+                value: String::new(),
+                message: "「\"」で始まる項目が閉じられていません（ファイルの終わりまで1つの項目として読まれます）".into(),
+            });
+            continue;
+        }
+        // A row of another width has its columns shifted (an unquoted comma
+        // in 特記事項 would turn 情報提供同意 from 無 into 有): refused.
+        if record.len() != headers.len() {
+            problems.push(Problem {
+                line,
+                column: None,
+                value: String::new(),
+                message: format!(
+                    "項目の数が見出しと違います（見出し {} 項目、この行 {} 項目）。値に「,」を含むときは「\"」で囲んでください",
+                    headers.len(),
+                    record.len()
+                ),
+            });
             continue;
         }
         let mut row = Row {
@@ -274,10 +404,9 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
             line,
             problems: &mut problems,
         };
-        let r = row.recipient();
-        if r.id.0.is_empty() {
+        let Some(r) = row.recipient() else {
             continue;
-        }
+        };
         match seen.get(r.id.as_str()) {
             Some(first) => problems.push(Problem {
                 line,
@@ -290,6 +419,9 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
             }
         }
         recipients.push(r);
+    }
+    if problems.is_empty() && recipients.is_empty() {
+        return Err(whole("利用者の行がありません（見出し行だけです）".into()));
     }
     if problems.is_empty() {
         Ok(Roster {
@@ -333,12 +465,24 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
-    fn get(&self, column: &str) -> String {
-        self.index
+    /// The cell of `column`, line breaks as LF; a control character is a
+    /// problem (free text may hold line breaks and tabs).
+    fn get(&mut self, column: &str) -> String {
+        let raw = self
+            .index
             .get(column)
             .and_then(|i| self.record.get(*i))
-            .unwrap_or_default()
-            .to_string()
+            .unwrap_or_default();
+        let value = if raw.contains('\r') {
+            raw.replace("\r\n", "\n").replace('\r', "\n")
+        } else {
+            raw.to_string()
+        };
+        if let Err(message) = crate::text::check(&value, FREE_TEXT.contains(&column)) {
+            let shown = crate::text::printable(&value).into_owned();
+            self.problem(column, &shown, message);
+        }
+        value
     }
 
     fn problem(&mut self, column: &str, value: &str, message: impl Into<String>) {
@@ -413,9 +557,26 @@ impl Row<'_> {
         }
     }
 
-    fn recipient(&mut self) -> Recipient {
+    /// The row's recipient; `None` without a usable 利用者ID (the problem
+    /// is recorded).
+    fn recipient(&mut self) -> Option<Recipient> {
+        let raw = self.required("利用者ID");
+        let id = match crate::text::recipient_id(&raw) {
+            Ok(id) => Some(id),
+            Err(message) => {
+                if !raw.is_empty() {
+                    self.problem("利用者ID", &raw, message);
+                }
+                None
+            }
+        };
+        let r = self.fields(RecipientId(id.clone().unwrap_or_default()));
+        id.map(|_| r)
+    }
+
+    fn fields(&mut self, id: RecipientId) -> Recipient {
         let mut r = Recipient {
-            id: RecipientId(self.required("利用者ID")),
+            id,
             name: self.required("氏名"),
             kana: self.get("フリガナ"),
             birth_date: self.date("生年月日"),
@@ -695,6 +856,125 @@ mod tests {
         let err = read(&bad).unwrap_err();
         assert_eq!(err.problems[0].line, 2, "{err}");
         assert!(err.to_string().contains("文字コード"), "{err}");
+    }
+
+    /// An unquoted comma in 特記事項 shifts every later column: 情報提供同意
+    /// would read 有 where the file says 無. The row is refused instead.
+    #[test]
+    fn a_row_longer_or_shorter_than_the_header_is_refused() {
+        let text = "利用者ID,氏名,住所,特記事項,情報提供同意\n\
+                    R001,山田 ハル,架空市1,階段あり,無\n\
+                    R002,鈴木 茂,架空市2,杖,歩行器使用,無\n\
+                    R003,佐藤 清,架空市3,無\n";
+        let err = read(text.as_bytes()).unwrap_err();
+        let lines: Vec<u64> = err.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [3, 4], "{err}");
+        assert!(
+            err.problems[0]
+                .message
+                .contains("見出し 5 項目、この行 6 項目"),
+            "{err}"
+        );
+        assert!(err.problems[1].message.contains("この行 4 項目"), "{err}");
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_named_where_it_opens() {
+        let text = "利用者ID,氏名,住所,特記事項\n\
+                    R001,山田 ハル,架空市1,\"階段あり\n\
+                    R002,鈴木 茂,架空市2,\n\
+                    R003,佐藤 清,架空市3,\n";
+        let err = read(text.as_bytes()).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].line, 2, "{err}");
+        assert!(
+            err.problems[0].message.contains("閉じられていません"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_or_a_header_alone_says_so() {
+        for empty in ["", "\n\r\n  \n"] {
+            let err = read(empty.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("ファイルが空です"), "{err}");
+        }
+        let err = read("利用者ID,氏名,住所\r\n".as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("利用者の行がありません"), "{err}");
+    }
+
+    /// The file's own line numbers (header = 1), whatever the line endings,
+    /// blank lines and quoted line breaks.
+    #[test]
+    fn problems_carry_the_files_own_line_numbers() {
+        let rows = [
+            "利用者ID,氏名,住所,特記事項,世帯状況",
+            "R001,山田 ハル,架空市1,,独居",
+            "",
+            "",
+            "R002,鈴木 茂,架空市2,\"一行目",
+            "二行目\",一人暮らし",
+            "R001,重複,架空市3,,",
+        ];
+        for eol in ["\n", "\r\n", "\r"] {
+            let text = rows.join(eol) + eol;
+            let err = read(text.as_bytes()).unwrap_err();
+            let found: Vec<(u64, Option<&str>)> = err
+                .problems
+                .iter()
+                .map(|p| (p.line, p.column.as_deref()))
+                .collect();
+            assert_eq!(
+                found,
+                [(5, Some("世帯状況")), (7, Some("利用者ID"))],
+                "line endings {eol:?}: {err}"
+            );
+            assert!(
+                err.to_string().contains("利用者IDが2行目と重複しています"),
+                "{eol:?}: {err}"
+            );
+        }
+        // A quoted line break survives as a line break.
+        let ok = "利用者ID,氏名,住所,特記事項\r\nR001,山田,架空市,\"一行目\r\n二行目\"\r\n";
+        assert_eq!(
+            read(ok.as_bytes()).unwrap().recipients[0].notes,
+            "一行目\n二行目"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_place() {
+        let text = "利用者ID,氏名,住所,特記事項\n\
+                    R001,山田\u{0}ハル,架空市1,\n\
+                    R002,鈴木 茂,架空市2,\u{1b}[2J消える\n\
+                    R003,佐藤 清,架空市3,\"段差あり\n手すりなし\"\n";
+        let err = read(text.as_bytes()).unwrap_err();
+        let found: Vec<(u64, Option<&str>)> = err
+            .problems
+            .iter()
+            .map(|p| (p.line, p.column.as_deref()))
+            .collect();
+        assert_eq!(found, [(2, Some("氏名")), (3, Some("特記事項"))], "{err}");
+        assert!(err.to_string().contains("制御文字"), "{err}");
+        assert!(
+            !err.to_string().contains('\u{1b}'),
+            "the value is shown escaped"
+        );
+    }
+
+    #[test]
+    fn ids_are_compared_after_width_normalisation() {
+        let text = "利用者ID,氏名,住所\nＲ０００１,山田,架空市1\nR0001,重複,架空市2\n";
+        let err = read(text.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("2行目と重複"), "{err}");
+        let one = "利用者ID,氏名,住所\n Ｒ０００１ ,山田,架空市1\n";
+        assert_eq!(
+            read(one.as_bytes()).unwrap().recipients[0].id.as_str(),
+            "R0001"
+        );
+        let long = format!("利用者ID,氏名,住所\n{},山田,架空市1\n", "R".repeat(65));
+        let err = read(long.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("長すぎます"), "{err}");
     }
 
     proptest::proptest! {

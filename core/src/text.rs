@@ -1,0 +1,132 @@
+//! Text that people type or files bring: what is refused on the way in,
+//! and how it is shown on the way out.
+//!
+//! - **Control characters** (NUL, ESC, …) are refused in every field of a
+//!   roster and in a check's note; free-text fields may keep line breaks
+//!   and tabs. Data that reached this device from elsewhere (an older
+//!   version, a peer) may still hold them, so every output a person or a
+//!   program reads ([`printable`]) shows them as visible symbols: an ESC
+//!   sequence in a note must not drive the office's terminal, and a NUL
+//!   must not reach Excel.
+//! - **利用者ID** ([`recipient_id`]) is compared after width normalisation
+//!   (`Ｒ０００１` is `R0001`), trimmed, at most [`MAX_ID_CHARS`] long.
+
+use std::borrow::Cow;
+
+/// The longest 利用者ID, in characters. Care systems use short codes; a
+/// longer one is a pasted note, not an id.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// Whether `c` is a control character that text may not hold (line breaks
+/// and tabs aside, which free text may).
+fn forbidden(c: char, free_text: bool) -> bool {
+    if free_text && matches!(c, '\n' | '\r' | '\t') {
+        return false;
+    }
+    c.is_control()
+}
+
+/// `Err` naming the first control character of `value`, in Japanese; line
+/// breaks and tabs are allowed when `free_text`.
+pub fn check(value: &str, free_text: bool) -> Result<(), String> {
+    match value.chars().find(|c| forbidden(*c, free_text)) {
+        None => Ok(()),
+        Some(c) => Err(format!("制御文字（U+{:04X}）は使えません", u32::from(c))),
+    }
+}
+
+/// `value` as it may be shown to a person or written to a file: control
+/// characters other than line breaks and tabs become visible symbols
+/// (U+2400…: `␀`, `␛`, …; others `\u{…}`).
+pub fn printable(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(|c| forbidden(c, true)) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            c if !forbidden(c, true) => out.push(c),
+            '\u{0}'..='\u{1f}' => {
+                out.push(char::from_u32(0x2400 + u32::from(c)).unwrap_or('\u{fffd}'))
+            }
+            '\u{7f}' => out.push('\u{2421}'),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Full-width ASCII (`Ｒ０００１`, as Japanese input methods type it) and
+/// the ideographic space as plain ASCII.
+pub fn narrow(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xff01 + 0x21).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        })
+        .collect()
+}
+
+/// A 利用者ID as typed or read from a file, as anpi keeps and compares it:
+/// trimmed, narrowed ([`narrow`]), no control characters, not empty, at
+/// most [`MAX_ID_CHARS`] characters. `Err` says why, in Japanese.
+pub fn recipient_id(value: &str) -> Result<String, String> {
+    let id = narrow(value).trim().to_string();
+    if id.is_empty() {
+        return Err("利用者IDが空です".into());
+    }
+    check(&id, false)?;
+    let chars = id.chars().count();
+    if chars > MAX_ID_CHARS {
+        return Err(format!(
+            "利用者IDが長すぎます（{chars}文字。{MAX_ID_CHARS}文字まで）"
+        ));
+    }
+    Ok(id)
+}
+
+/// A 利用者ID a person typed to name a recipient (in a command, on a
+/// phone): narrowed and trimmed like the roster's, so that `Ｒ０００１ `
+/// finds `R0001`. Longer than a roster id may be: an area space's copy
+/// carries its office's prefix.
+pub fn typed_id(value: &str) -> Result<crate::model::RecipientId, crate::Error> {
+    let id = narrow(value).trim().to_string();
+    let bad =
+        |why: String| crate::Error::Invalid(format!("利用者ID {:?}: {why}", printable(value)));
+    if id.is_empty() {
+        return Err(bad("空です".into()));
+    }
+    check(&id, false).map_err(bad)?;
+    if id.chars().count() > 2 * MAX_ID_CHARS {
+        return Err(bad("長すぎます".into()));
+    }
+    Ok(crate::model::RecipientId(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_narrowed_trimmed_and_bounded() {
+        assert_eq!(recipient_id(" Ｒ０００１　").unwrap(), "R0001");
+        assert_eq!(recipient_id("R0001").unwrap(), "R0001");
+        assert!(recipient_id("").is_err());
+        assert!(recipient_id("R\u{0}1").is_err());
+        assert!(recipient_id(&"R".repeat(65)).is_err());
+        assert!(recipient_id(&"利".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_shown_visibly() {
+        assert!(check("山田\u{0}花子", false).is_err());
+        assert!(check("一行目\n二行目\t", true).is_ok());
+        assert!(check("一行目\n二行目", false).is_err());
+        assert!(check("\u{1b}[2J", true).is_err());
+        assert_eq!(printable("a\u{1b}[2Jb\n"), "a␛[2Jb\n");
+        assert_eq!(printable("\u{0}\u{7f}\u{9b}"), "␀␡\\u{9b}");
+        assert!(matches!(printable("普通の文"), Cow::Borrowed(_)));
+    }
+}
