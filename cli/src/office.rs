@@ -30,24 +30,51 @@ fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceI
 pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<String>) -> Result<()> {
     let space = crate::space(node)?.id;
     let kind: IncidentKind = kind.parse()?;
-    let i = node.start_incident(
+    let (i, started) = node.open_incident_for(
         &space,
         kind,
         // A name everyone on the team reads the same, whatever their --lang.
         &name.unwrap_or_else(|| kind.label_ja().to_string()),
         Timestamp::now(),
     )?;
-    match lang {
-        Lang::Ja => say!(
+    use anpi_core::node::Started;
+    match (lang, started) {
+        (Lang::Ja, Started::New) => say!(
             "災害「{}」({}) を開始しました: {}",
             i.name,
             i.kind.label_ja(),
             i.id
         ),
-        Lang::En => say!(
+        (Lang::Ja, Started::Joined) => say!(
+            "災害「{}」({}) はすでに開始されています（参加しました）: {}",
+            i.name,
+            i.kind.label_ja(),
+            i.id
+        ),
+        (Lang::Ja, Started::Reopened) => say!(
+            "終了していた災害「{}」({}) を再開しました（{}回目の再開）: {}",
+            i.name,
+            i.kind.label_ja(),
+            i.round,
+            i.id
+        ),
+        (Lang::En, Started::New) => say!(
             "incident \"{}\" ({}) started: {}",
             i.name,
             i.kind.label_en(),
+            i.id
+        ),
+        (Lang::En, Started::Joined) => say!(
+            "incident \"{}\" ({}) was open already (joined): {}",
+            i.name,
+            i.kind.label_en(),
+            i.id
+        ),
+        (Lang::En, Started::Reopened) => say!(
+            "incident \"{}\" ({}) had ended and is open again (reopening {}): {}",
+            i.name,
+            i.kind.label_en(),
+            i.round,
             i.id
         ),
     }

@@ -926,3 +926,43 @@ fn a_reimport_names_who_is_missing_and_a_merge_across_spaces_says_nothing_is_sha
         stderr(&o)
     );
 }
+
+/// `incident start` after `incident end` the same day opens it again and
+/// says so; the name given is used; checks can be recorded.
+#[test]
+fn an_incident_ended_by_mistake_is_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    assert!(run(&data, &["incident", "start", "--kind", "earthquake"]).contains("を開始しました"));
+    assert!(
+        run(&data, &["incident", "start", "--kind", "earthquake"])
+            .contains("すでに開始されています")
+    );
+    run(&data, &["incident", "end"]);
+    let out = run(
+        &data,
+        &[
+            "incident",
+            "start",
+            "--kind",
+            "earthquake",
+            "--name",
+            "余震",
+        ],
+    );
+    assert!(out.contains("災害「余震」(地震) を再開しました"), "{out}");
+    assert!(
+        run(
+            &data,
+            &["check", "R001", "--status", "injured", "--method", "visit"]
+        )
+        .contains("記録しました")
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&run(&data, &["incident", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["open"], true, "{list}");
+    assert_eq!(list[0]["name"], "余震", "{list}");
+}

@@ -679,6 +679,13 @@ pub fn recipient_conflicts(doc: &AutoCommit, id: &RecipientId) -> Result<Vec<Fie
 // -------------------------------------------------------------- incident
 
 /// One device's opening of an incident (BCP発動).
+///
+/// An incident can be ended and opened again (an aftershock after a
+/// mistaken `end`): each opening and ending carries the **round** it
+/// belongs to. Opening an ended incident opens the next round; an ending
+/// ends the round its device knew. Two devices that reopen it offline both
+/// open the same next round, and an ending made unaware of a reopening
+/// ends only the earlier round — so devices converge without any clock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Opening {
     /// Kind of disaster.
@@ -690,6 +697,10 @@ pub struct Opening {
     pub at: Timestamp,
     /// Who opened it.
     pub staff: Staff,
+    /// The round it opens: 0 for the first opening, one more for each
+    /// reopening.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
 }
 
 /// One device's ending of an incident.
@@ -699,48 +710,73 @@ pub struct Ending {
     pub at: Timestamp,
     /// Who ended it.
     pub staff: Staff,
+    /// The round it ends (see [`Opening`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
 }
 
-/// Record that `device` opened (or re-joined) the incident.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The key of `device`'s opening of `round` (round 0 as earlier versions
+/// wrote it).
+fn opening_key(device: &DeviceId, round: u32) -> String {
+    if round == 0 {
+        device.to_string()
+    } else {
+        format!("{device}@{round}")
+    }
+}
+
+/// Record that `device` opened the incident (in the round the opening
+/// names).
 pub fn open_incident(doc: &mut AutoCommit, device: &DeviceId, opening: &Opening) -> Result<()> {
     let opened = top(doc, OPENED)?;
-    put_json(doc, &opened, device.as_str(), opening)
+    put_json(doc, &opened, &opening_key(device, opening.round), opening)
 }
 
-/// Record that `device` ended the incident.
+/// Record that `device` ended the incident (the round the ending names).
 pub fn end_incident(doc: &mut AutoCommit, device: &DeviceId, ending: &Ending) -> Result<()> {
     let ended = top(doc, ENDED)?;
     put_json(doc, &ended, device.as_str(), ending)
 }
 
-/// Whether `device` has already opened this incident.
-pub fn has_opened(doc: &AutoCommit, device: &DeviceId) -> Result<bool> {
+/// Whether `device` has already opened `round` of this incident.
+pub fn has_opened(doc: &AutoCommit, device: &DeviceId, round: u32) -> Result<bool> {
     let opened = top(doc, OPENED)?;
-    Ok(doc.get(&opened, device.as_str())?.is_some())
+    Ok(doc
+        .get(&opened, opening_key(device, round).as_str())?
+        .is_some())
 }
 
-/// The incident as all openings together describe it: the earliest opening
-/// gives the start and the name; any ending ends it (the latest counts).
+/// The incident as all openings and endings together describe it: the
+/// earliest opening gives the start; the latest round is open unless an
+/// ending of that round exists (the latest such ending is its end); the
+/// name is the newest round's, else the earliest given.
 pub fn incident(doc: &AutoCommit, space: &SpaceId, id: &IncidentId) -> Result<Option<Incident>> {
     let mut openings: Vec<Opening> = all_json(doc, &top(doc, OPENED)?)?;
     let endings: Vec<Ending> = all_json(doc, &top(doc, ENDED)?)?;
-    openings.sort_by_key(|o| o.at);
+    openings.sort_by_key(|o| (o.at, o.round));
     let Some(first) = openings.first() else {
         return Ok(None);
     };
-    let name = openings
-        .iter()
-        .map(|o| o.name.as_str())
-        .find(|n| !n.is_empty())
-        .unwrap_or_default()
-        .to_string();
+    let round = openings.iter().map(|o| o.round).max().unwrap_or(0);
+    let mut named: Vec<&Opening> = openings.iter().filter(|o| !o.name.is_empty()).collect();
+    named.sort_by_key(|o| (std::cmp::Reverse(o.round), o.at));
+    let name = named.first().map(|o| o.name.clone()).unwrap_or_default();
     Ok(Some(Incident {
         id: id.clone(),
         space: space.clone(),
         kind: first.kind,
         name,
         started_at: first.at,
-        ended_at: endings.iter().map(|e| e.at).max(),
+        ended_at: endings
+            .iter()
+            .filter(|e| e.round >= round)
+            .map(|e| e.at)
+            .max(),
+        round,
     }))
 }
 

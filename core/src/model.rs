@@ -492,8 +492,16 @@ pub struct Incident {
     pub name: String,
     /// The earliest time any device opened it.
     pub started_at: Timestamp,
-    /// When it was ended, if it was.
+    /// When it was ended, if it was (and not opened again since).
     pub ended_at: Option<Timestamp>,
+    /// How many times it was opened again after an end (an aftershock after
+    /// a mistaken end): 0 for an incident never ended.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Incident {

@@ -109,6 +109,17 @@ impl NewCheck {
     }
 }
 
+/// What [`Node::open_incident_for`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// The incident is new.
+    New,
+    /// It was open already (another device, or this one, started it).
+    Joined,
+    /// It had ended and is open again.
+    Reopened,
+}
+
 /// What an import changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -1687,33 +1698,62 @@ impl Node {
         name: &str,
         at: Timestamp,
     ) -> Result<Incident> {
+        self.open_incident_for(space, kind, name, at)
+            .map(|(incident, _)| incident)
+    }
+
+    /// [`Node::start_incident`], saying what it did: started the incident,
+    /// joined it (open already), or opened it again after it had ended
+    /// (the next round, see [`doc::Opening`]): an aftershock after a
+    /// mistaken end must be recordable.
+    pub fn open_incident_for(
+        &mut self,
+        space: &SpaceId,
+        kind: IncidentKind,
+        name: &str,
+        at: Timestamp,
+    ) -> Result<(Incident, Started)> {
         self.ensure_space(space)?;
         let id = IncidentId::derive(kind, at);
         let key = DocKey::incident(space, &id);
-        let opening = Opening {
-            kind,
-            name: name.to_string(),
-            at,
-            staff: self.staff.clone(),
-        };
         let device = self.device.clone();
+        let staff = self.staff.clone();
         let (space, iid) = (space.clone(), id.clone());
+        let name = name.trim().to_string();
         self.note(
             audit::Action::Changed,
             key.to_string(),
             "incident started here",
         );
         self.change(&key, true, |e| {
-            if !doc::has_opened(e.doc(), &device)? {
-                e.apply(JournalOp::OpenIncident(device.clone(), opening))?;
+            let before = doc::incident(e.doc(), &space, &iid)?;
+            let (round, started) = match &before {
+                None => (0, Started::New),
+                Some(i) if i.is_open() => (i.round, Started::Joined),
+                Some(i) => (i.round + 1, Started::Reopened),
+            };
+            if !doc::has_opened(e.doc(), &device, round)? {
+                e.apply(JournalOp::OpenIncident(
+                    device.clone(),
+                    Opening {
+                        kind,
+                        name: name.clone(),
+                        at,
+                        staff: staff.clone(),
+                        round,
+                    },
+                ))?;
             }
             let incident = doc::incident(e.doc(), &space, &iid)?
                 .ok_or_else(|| Error::corrupt("incident without an opening"))?;
-            Ok((incident.clone(), vec![IndexOp::Incident(incident)]))
+            Ok((
+                (incident.clone(), started),
+                vec![IndexOp::Incident(incident)],
+            ))
         })
     }
 
-    /// End an incident.
+    /// End an incident (the round this device knows; see [`doc::Opening`]).
     pub fn end_incident(
         &mut self,
         space: &SpaceId,
@@ -1724,10 +1764,7 @@ impl Node {
         if !self.has_doc(&key)? {
             return Err(Error::NotFound(format!("incident {id}")));
         }
-        let ending = Ending {
-            at,
-            staff: self.staff.clone(),
-        };
+        let staff = self.staff.clone();
         let device = self.device.clone();
         let (space, iid) = (space.clone(), id.clone());
         self.note(
@@ -1736,7 +1773,15 @@ impl Node {
             "incident ended here",
         );
         self.change(&key, false, |e| {
-            e.apply(JournalOp::EndIncident(device.clone(), ending))?;
+            let round = doc::incident(e.doc(), &space, &iid)?.map_or(0, |i| i.round);
+            e.apply(JournalOp::EndIncident(
+                device.clone(),
+                Ending {
+                    at,
+                    staff: staff.clone(),
+                    round,
+                },
+            ))?;
             let incident = doc::incident(e.doc(), &space, &iid)?
                 .ok_or_else(|| Error::corrupt("incident without an opening"))?;
             Ok((incident.clone(), vec![IndexOp::Incident(incident)]))
@@ -2911,6 +2956,73 @@ mod tests {
                 .claims
                 .is_empty()
         );
+    }
+
+    /// An aftershock after a mistaken end, the same day: starting again
+    /// opens the incident (the next round), and checks can be recorded.
+    /// Two devices that reopen it offline converge on one round; an end
+    /// made unaware of a reopening does not close it again.
+    #[test]
+    fn an_ended_incident_started_again_the_same_day_is_open_again() {
+        let (mut office, space) = office();
+        let t = Timestamp::now();
+        let (inc, how) = office
+            .open_incident_for(&space, IncidentKind::Earthquake, "地震", t)
+            .unwrap();
+        assert_eq!(how, Started::New);
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        assert_eq!(
+            phone
+                .open_incident_for(&space, IncidentKind::Earthquake, "", t)
+                .unwrap()
+                .1,
+            Started::Joined
+        );
+        // A third device that will hear of nothing until the end.
+        let mut late = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut late, &mut office, std::slice::from_ref(&space)).unwrap();
+        office.end_incident(&space, &inc.id, t).unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert!(phone.open_incident(&space).unwrap().is_none());
+        // Both reopen, offline.
+        let (again, how) = office
+            .open_incident_for(&space, IncidentKind::Earthquake, "余震", t.plus_minutes(30))
+            .unwrap();
+        assert_eq!(
+            (how, again.round, again.id.clone()),
+            (Started::Reopened, 1, inc.id.clone())
+        );
+        assert!(again.is_open());
+        assert_eq!(again.name, "余震");
+        let (p, how) = phone
+            .open_incident_for(&space, IncidentKind::Earthquake, "", t.plus_minutes(31))
+            .unwrap();
+        assert_eq!((how, p.round), (Started::Reopened, 1));
+        office
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Injured),
+            )
+            .unwrap();
+        // The third device, which saw neither the end nor the reopening,
+        // ends the incident as it knows it (round 0).
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        late.end_incident(&space, &inc.id, t.plus_minutes(40))
+            .unwrap();
+        sync_local(&mut late, &mut office, &[]).unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        for n in [&office, &phone, &late] {
+            let i = n.open_incident(&space).unwrap().expect("open everywhere");
+            assert_eq!((i.round, i.name.as_str()), (1, "余震"));
+        }
+        // Ending it now ends round 1 everywhere.
+        phone
+            .end_incident(&space, &inc.id, t.plus_minutes(50))
+            .unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert!(office.open_incident(&space).unwrap().is_none());
     }
 
     #[test]

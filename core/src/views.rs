@@ -824,6 +824,7 @@ mod tests {
             name: String::new(),
             started_at: Timestamp::from_millis(0),
             ended_at: None,
+            round: 0,
         }
     }
 

@@ -230,6 +230,8 @@ pub struct Incident {
     pub phase_label: String,
     /// Whether checks may be recorded.
     pub open: bool,
+    /// How many times it was opened again after an end (0: never ended).
+    pub round: u32,
 }
 
 impl Incident {
@@ -244,6 +246,7 @@ impl Incident {
             ended_at_ms: i.ended_at.map(millis),
             phase_label: i.phase(core::Timestamp::now()).label_ja().to_string(),
             open: i.is_open(),
+            round: i.round,
         }
     }
 }

@@ -577,6 +577,7 @@ pub(crate) mod conformance {
                 name: "大雨".into(),
                 started_at: Timestamp::from_millis(0),
                 ended_at: None,
+                round: 0,
             }),
             IndexOp::Check(c1.clone()),
             IndexOp::Check(c2.clone()),
