@@ -1,20 +1,18 @@
-//! Where the CLI gets a data folder's database key: a passphrase from
-//! `--key-file FILE` or the environment variable `ANPI_PASSPHRASE`, turned
-//! into a key with Argon2id and the folder's salt (`anpi.salt`, random,
-//! not secret). Every data folder the CLI makes is encrypted.
+//! Where the CLI gets a data folder's passphrase: `--key-file FILE` or the
+//! environment variable `ANPI_PASSPHRASE` (core's `folder` turns it into
+//! the key). Every data folder the CLI makes is encrypted.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anpi_core::codes::Lang;
+use anpi_core::folder::{DataFolder, Secret};
 use anpi_core::node::Node;
-use anpi_core::store::{DatabaseKey, SqliteStore};
 
-use crate::{DB_FILE, Result};
+use crate::Result;
 
 /// The environment variable holding the passphrase.
 pub const PASSPHRASE_ENV: &str = "ANPI_PASSPHRASE";
-const SALT_FILE: &str = "anpi.salt";
 
 static KEY_FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
 
@@ -48,57 +46,52 @@ fn passphrase(lang: Lang) -> Result<Vec<u8>> {
     }
 }
 
-/// The key of the data folder `dir` from `passphrase`; a new folder gets a
-/// new salt.
-pub fn key_for(dir: &Path, passphrase: &[u8]) -> Result<DatabaseKey> {
-    let salt_path = dir.join(SALT_FILE);
-    let salt = match std::fs::read(&salt_path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join(DB_FILE).exists() {
-                return Err(format!(
-                    "{}: missing; without it the database key cannot be derived",
-                    salt_path.display()
-                )
-                .into());
-            }
-            std::fs::create_dir_all(dir)?;
-            let salt = uuid::Uuid::new_v4().as_bytes().to_vec();
-            std::fs::write(&salt_path, &salt)?;
-            salt
-        }
-        Err(e) => return Err(format!("{}: {e}", salt_path.display()).into()),
-    };
-    Ok(DatabaseKey::from_passphrase(passphrase, &salt)?)
-}
-
 /// Open (or create) the node of data folder `dir` with `passphrase`.
 pub fn open_with(dir: &Path, passphrase: &[u8]) -> Result<Node> {
-    std::fs::create_dir_all(dir)?;
-    let key = key_for(dir, passphrase)?;
-    let store = match SqliteStore::open_encrypted(&dir.join(DB_FILE), &key) {
-        // Kept as it is, for open_node to say it in the user's language.
-        Err(anpi_core::Error::WrongKey) => return Err(Box::new(anpi_core::Error::WrongKey)),
-        other => other.map_err(|e| format!("{}: {e}", dir.display()))?,
-    };
-    Ok(Node::open(store)?)
+    Ok(DataFolder::new(dir).open_or_create(&Secret::Passphrase(passphrase.to_vec()))?)
 }
 
-/// Open (or create) the node of data folder `dir` with this run's
-/// passphrase.
+/// Open (or, in a folder that never held one, create) the node of data
+/// folder `dir` with this run's passphrase.
 pub fn open_node(lang: Lang, dir: &Path) -> Result<Node> {
-    open_with(dir, &passphrase(lang)?).map_err(|e| {
-        let wrong = e
-            .downcast_ref::<anpi_core::Error>()
-            .is_some_and(|e| matches!(e, anpi_core::Error::WrongKey));
-        match (lang, wrong) {
-            (Lang::Ja, true) => format!(
-                "{}: パスフレーズが違います（またはanpiのデータフォルダではありません）。--key-file か {PASSPHRASE_ENV} を確かめてください",
-                dir.display()
-            )
-            .into(),
-            (Lang::En, true) => format!("{}: {e}", dir.display()).into(),
-            _ => e,
+    let secret = Secret::Passphrase(passphrase(lang)?);
+    said(lang, dir, DataFolder::new(dir).open_or_create(&secret))
+}
+
+/// Open the node of data folder `dir`, which must hold one, with this
+/// run's passphrase.
+pub fn open_existing(lang: Lang, dir: &Path) -> Result<Node> {
+    let secret = Secret::Passphrase(passphrase(lang)?);
+    said(lang, dir, DataFolder::new(dir).open(&secret))
+}
+
+/// The errors of opening a folder, in the user's language.
+fn said(lang: Lang, dir: &Path, opened: anpi_core::Result<Node>) -> Result<Node> {
+    opened.map_err(|e| match (lang, e) {
+        (Lang::Ja, anpi_core::Error::WrongKey) => format!(
+            "{}: パスフレーズが違います（またはanpiのデータフォルダではありません）。--key-file か {PASSPHRASE_ENV} を確かめてください",
+            dir.display()
+        )
+        .into(),
+        (Lang::Ja, anpi_core::Error::Damaged(why)) => format!(
+            "データフォルダが壊れています: {why}\n（新しい端末として作り直すことはしません。バックアップから戻すには README の「バックアップと復元」を見てください）"
+        )
+        .into(),
+        (Lang::Ja, anpi_core::Error::NotFound(_)) => format!(
+            "{} は anpi のデータフォルダではありません（先に `anpi --data {} init --space 名前` を実行してください）",
+            dir.display(),
+            dir.display()
+        )
+        .into(),
+        (Lang::En, anpi_core::Error::NotFound(_)) => format!(
+            "{} is not an anpi data folder (run `anpi --data {} init --space NAME` first)",
+            dir.display(),
+            dir.display()
+        )
+        .into(),
+        (_, e @ (anpi_core::Error::WrongKey | anpi_core::Error::Damaged(_))) => {
+            format!("{}: {e}", dir.display()).into()
         }
+        (_, e) => format!("{}: {e}", dir.display()).into(),
     })
 }

@@ -464,8 +464,6 @@ pub(crate) fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
     }
 }
 
-pub(crate) const DB_FILE: &str = "anpi.db";
-
 static SPACE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 /// The space a command works on: the one named with `--space`, or the only
@@ -509,23 +507,7 @@ fn data_dir(lang: Lang, data: Option<&Path>) -> Result<PathBuf> {
 /// Open an existing data folder.
 fn open(lang: Lang, data: Option<&Path>) -> Result<Node> {
     let dir = data_dir(lang, data)?;
-    let db = dir.join(DB_FILE);
-    if !db.exists() {
-        return Err(match lang {
-            Lang::Ja => format!(
-                "{} は anpi のデータフォルダではありません（先に `anpi --data {} init --space 名前` を実行してください）",
-                dir.display(),
-                dir.display()
-            ),
-            Lang::En => format!(
-                "{} is not an anpi data folder (run `anpi --data {} init --space NAME` first)",
-                dir.display(),
-                dir.display()
-            ),
-        }
-        .into());
-    }
-    key::open_node(lang, &dir)
+    key::open_existing(lang, &dir)
 }
 
 fn init(
@@ -784,10 +766,12 @@ fn main() -> ExitCode {
                     GroupByArg::Area => roster_form2::GroupBy::Area,
                 },
             )?;
-            n.record_audit(
+            office::audit_read(
+                lang,
+                n,
                 anpi_core::audit::Action::Exported,
                 "form 2",
-                match (&out, format) {
+                &match (&out, format) {
                     (Some(p), Form2Format::Html) => format!("HTML to {}", p.display()),
                     (Some(p), Form2Format::Csv) => format!("CSV to {}", p.display()),
                     (None, Form2Format::Html) => "HTML to standard output".to_string(),
@@ -892,6 +876,20 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<anpi_core::Error>()
+                .is_some_and(|e| matches!(e, anpi_core::Error::ReadOnly)) =>
+        {
+            eprintln!(
+                "anpi: {}",
+                t(
+                    lang,
+                    "データフォルダが読み取り専用です（読むことはできますが、保存はできません）。何も保存していません",
+                    "the data folder is read-only: it can be read, but nothing can be saved in it; nothing was saved"
+                )
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!(
                 "anpi: {}",

@@ -11,7 +11,7 @@ use anpi_core::node::{NewCheck, Node, sync_local};
 use anpi_core::views::{self, Relation};
 use serde_json::{Value, json};
 
-use crate::{DB_FILE, Result, t};
+use crate::{Result, t};
 
 fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceId, Incident)> {
     let space = crate::space(node)?.id;
@@ -360,7 +360,7 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
     let space = crate::space(node)?.id;
     let r = node.recipient(&space, &anpi_core::text::typed_id(id)?)?;
     // Health information was looked at: the trail says by whom.
-    node.record_audit(Action::Viewed, id, "recipient record")?;
+    audit_read(lang, node, Action::Viewed, id, "recipient record")?;
     let incident = node.open_incident(&space)?;
     let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
     let detail = views::recipient_detail(
@@ -469,6 +469,32 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
     Ok(())
 }
 
+/// Record in the audit trail that data was read or exported. A folder on
+/// read-only media cannot keep that entry; it still answers (a disaster is
+/// no time to refuse a record or the paper list), and says so.
+pub fn audit_read(
+    lang: Lang,
+    node: &mut Node,
+    action: Action,
+    subject: &str,
+    detail: &str,
+) -> Result<()> {
+    match node.record_audit(action, subject, detail) {
+        Err(anpi_core::Error::ReadOnly) => {
+            eprintln!(
+                "anpi: {}",
+                t(
+                    lang,
+                    "データフォルダが読み取り専用のため、この記録（監査ログ）を残せませんでした",
+                    "the data folder is read-only: this could not be written to the audit trail"
+                )
+            );
+            Ok(())
+        }
+        other => Ok(other?),
+    }
+}
+
 /// `duplicates`.
 pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
     let space = crate::space(node)?.id;
@@ -559,21 +585,8 @@ pub fn duplicate_line(lang: Lang, d: &views::Duplicate<'_>) -> String {
 
 /// `merge OTHER_DIR`: two-way sync with another data folder.
 pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
-    let db = other_dir.join(DB_FILE);
-    if !db.exists() {
-        return Err(format!(
-            "{}: {}",
-            other_dir.display(),
-            t(
-                lang,
-                "anpi のデータフォルダではありません",
-                "not an anpi data folder"
-            )
-        )
-        .into());
-    }
     // The other folder opens with the same passphrase as this one.
-    let mut other = crate::key::open_node(lang, other_dir)?;
+    let mut other = crate::key::open_existing(lang, other_dir)?;
     if !anpi_core::node::share_a_space(node, &other)? {
         return Err(format!(
             "{}: {}",

@@ -966,3 +966,31 @@ fn an_incident_ended_by_mistake_is_started_again() {
     assert_eq!(list[0]["open"], true, "{list}");
     assert_eq!(list[0]["name"], "余震", "{list}");
 }
+
+/// A folder whose database was truncated to nothing is not made again as a
+/// new device (a new identity would strand the old one's checks): every
+/// command says what is wrong and how to recover, and writes nothing.
+#[test]
+fn a_damaged_folder_is_never_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let id_before = run(&data, &["device", "id"]);
+    std::fs::write(data.join("anpi.db"), b"").unwrap();
+    for args in [&["list"][..], &["device", "id"], &["init", "--space", "x"]] {
+        let o = anpi(&data, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("データフォルダが壊れています"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("0 bytes"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::metadata(data.join("anpi.db")).unwrap().len(), 0);
+    // The salt gone: the key cannot be made; said as such.
+    std::fs::write(data.join("anpi.db"), b"x").unwrap();
+    std::fs::remove_file(data.join("anpi.salt")).unwrap();
+    let o = anpi(&data, &["list"]);
+    assert!(stderr(&o).contains("anpi.salt"), "{}", stderr(&o));
+    assert!(!id_before.is_empty());
+}

@@ -45,6 +45,15 @@ pub enum Error {
         "the database key does not open this data folder (wrong passphrase or key file, or not an anpi data folder)"
     )]
     WrongKey,
+    /// A data folder that held a store has lost it (its database is missing
+    /// or empty, or holds no device identity): what is wrong and how to
+    /// recover. Nothing is made in its place.
+    #[error("this data folder is damaged: {0}")]
+    Damaged(String),
+    /// The data folder is on read-only media: it answers reads, and nothing
+    /// can be written.
+    #[error("this data folder is read-only: it can be read, but nothing can be saved in it")]
+    ReadOnly,
     /// Another process kept the data folder's write lock for longer than a
     /// writer waits (see `store`). Nothing was written.
     #[error(

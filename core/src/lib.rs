@@ -5,6 +5,7 @@ pub mod audit;
 pub mod codes;
 pub mod doc;
 pub mod error;
+pub mod folder;
 pub mod identity;
 pub mod invite;
 pub mod io;

@@ -372,9 +372,23 @@ impl Node {
     /// Open a node on `store`: its device id is created on first open and
     /// kept; a missing or stale index is rebuilt from the documents.
     pub fn open(store: impl Store + 'static) -> Result<Self> {
-        let mut store: Box<dyn Store> = Box::new(store);
+        Self::open_with(Box::new(store), true)
+    }
+
+    /// Open a node on a store that must hold a device already: one without
+    /// an identity is [`Error::Damaged`], never a new device.
+    pub fn open_existing(store: impl Store + 'static) -> Result<Self> {
+        Self::open_with(Box::new(store), false)
+    }
+
+    fn open_with(mut store: Box<dyn Store>, may_create: bool) -> Result<Self> {
         let identity = match store.meta(META_IDENTITY)? {
             Some(bytes) => Identity::decode(&bytes)?,
+            None if !may_create => {
+                return Err(Error::Damaged(
+                    "its database holds no device identity. Restore the folder from a backup (anpi restore), or move it aside and enroll this device again".into(),
+                ));
+            }
             // Made under the write lock: two processes opening a new folder
             // at once must not each make (and keep) an identity of its own.
             None => {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anpi_core::audit::Action;
 use anpi_core::codes::Lang;
+use anpi_core::folder::{DataFolder, Secret};
 use anpi_core::io::roster;
 use anpi_core::model::{
     self as core, DeviceId, RecipientId, SpaceId, Staff as CoreStaff, Timestamp,
@@ -21,7 +22,7 @@ use anpi_core::net::discovery::{Discovery, Manual, Mdns};
 use anpi_core::net::serve::{self, Event, Options};
 use anpi_core::net::{NetNode, SharedNode, SyncReport};
 use anpi_core::node::{self as cnode, Node, OfficeLink};
-use anpi_core::store::{DatabaseKey, SqliteStore};
+use anpi_core::store::DatabaseKey;
 use anpi_core::views;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -32,9 +33,6 @@ use crate::runtime::{on_runtime, runtime};
 use crate::types::*;
 
 type Result<T> = std::result::Result<T, AnpiError>;
-
-/// The database file inside a data folder (the CLI's name too).
-const DB_FILE: &str = "anpi.db";
 
 /// A person and their organisation.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -388,12 +386,10 @@ impl AnpiNode {
                 k.len()
             ))
         })?;
-        let dir = PathBuf::from(&folder);
-        std::fs::create_dir_all(&dir).map_err(|e| AnpiError::Storage {
-            detail: format!("{folder}: {e}"),
-        })?;
-        let store = SqliteStore::open_encrypted(&dir.join(DB_FILE), &DatabaseKey::from_bytes(key))?;
-        let node = Node::open(store)?;
+        // A folder that held a store and lost it is refused (Storage), never
+        // made again as a new device.
+        let node = DataFolder::new(PathBuf::from(&folder))
+            .open_or_create(&Secret::Key(DatabaseKey::from_bytes(key)))?;
         let mut peers = BTreeMap::new();
         if let Some(link) = node.office()?
             && let Ok(addr) = address(&link.address)

@@ -118,6 +118,8 @@ pub struct SqliteStore {
     conn: Connection,
     /// Inside [`Store::begin_write`].
     writing: bool,
+    /// Opened on read-only media: every write is [`Error::ReadOnly`].
+    read_only: bool,
     /// `PRAGMA data_version` when last asked: it moves when another
     /// connection commits.
     data_version: Option<i64>,
@@ -129,11 +131,44 @@ pub struct SqliteStore {
     reader: Option<std::sync::Mutex<Connection>>,
 }
 
+/// A connection to `path`: read-write, or — on read-only media — read-only
+/// and `immutable` (nothing can change the file, so SQLite needs neither
+/// locks nor the WAL's shared memory, which it could not create there).
+fn connect(path: &Path, read_only: bool) -> Result<Connection> {
+    if !read_only {
+        return Ok(Connection::open(path)?);
+    }
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Ok(Connection::open_with_flags(
+        uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )?)
+}
+
+/// Whether opening `path` failed because its media cannot be written.
+fn unwritable(e: &Error, path: &Path) -> bool {
+    path.exists()
+        && matches!(
+            e,
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        )
+}
+
 fn open_reader(
     path: &Path,
     key: Option<(&DatabaseKey, Cipher)>,
+    read_only: bool,
 ) -> Result<std::sync::Mutex<Connection>> {
-    let conn = Connection::open(path)?;
+    let conn = connect(path, read_only)?;
     if let Some((key, cipher)) = key {
         unlock(&conn, key, cipher)?;
     }
@@ -188,8 +223,13 @@ fn unlock(conn: &Connection, key: &DatabaseKey, cipher: Cipher) -> Result<()> {
 /// A connection to the encrypted file at `path` with `key` and `cipher`,
 /// or `None` when its pages do not open that way (a wrong key, or a store
 /// made with another cipher). Only reads: a failed try changes nothing.
-fn unlocked(path: &Path, key: &DatabaseKey, cipher: Cipher) -> Result<Option<Connection>> {
-    let conn = Connection::open(path)?;
+fn unlocked(
+    path: &Path,
+    key: &DatabaseKey,
+    cipher: Cipher,
+    read_only: bool,
+) -> Result<Option<Connection>> {
+    let conn = connect(path, read_only)?;
     unlock(&conn, key, cipher)?;
     // A wrong key shows on the first read of the schema.
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
@@ -210,36 +250,66 @@ impl SqliteStore {
     /// tests and benchmarks; devices use [`SqliteStore::open_encrypted`].
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        let mut store = Self::setup(conn)?;
-        store.reader = Some(open_reader(path, None)?);
+        let mut store = Self::setup(conn, false)?;
+        store.reader = Some(open_reader(path, None, false)?);
         Ok(store)
     }
 
     /// Open (creating if needed) the store at `path`, encrypted with `key`
     /// (SQLCipher: every page of the database and its WAL). A wrong key is
-    /// [`Error::WrongKey`], and nothing is written.
+    /// [`Error::WrongKey`], and nothing is written. On read-only media the
+    /// store opens for reading, and every write is [`Error::ReadOnly`].
     pub fn open_encrypted(path: &Path, key: &DatabaseKey) -> Result<Self> {
+        match Self::open_encrypted_as(path, key, false) {
+            Err(e) if unwritable(&e, path) => Self::open_encrypted_as(path, key, true),
+            other => other,
+        }
+    }
+
+    fn open_encrypted_as(path: &Path, key: &DatabaseKey, read_only: bool) -> Result<Self> {
         // A new or current store opens on the first try; one made before
         // on the second. Both failing is the key.
         let mut opened = None;
         for cipher in [Cipher::Current, Cipher::Sqlcipher4] {
-            if let Some(conn) = unlocked(path, key, cipher)? {
+            if let Some(conn) = unlocked(path, key, cipher, read_only)? {
                 opened = Some((conn, cipher));
                 break;
             }
         }
         let (conn, cipher) = opened.ok_or(Error::WrongKey)?;
-        let mut store = Self::setup(conn)?;
-        store.reader = Some(open_reader(path, Some((key, cipher)))?);
+        let mut store = Self::setup(conn, read_only)?;
+        store.reader = Some(open_reader(path, Some((key, cipher)), read_only)?);
         Ok(store)
     }
 
     /// A store in memory (tests and benchmarks of the SQL itself).
     pub fn open_in_memory() -> Result<Self> {
-        Self::setup(Connection::open_in_memory()?)
+        Self::setup(Connection::open_in_memory()?, false)
     }
 
-    fn setup(mut conn: Connection) -> Result<Self> {
+    fn setup(mut conn: Connection, read_only: bool) -> Result<Self> {
+        if read_only {
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let known = MIGRATIONS.len() as i64;
+            if version > known {
+                return Err(Error::TooNew {
+                    found: version,
+                    known,
+                });
+            }
+            if version < known {
+                // It would need its schema brought up to date first.
+                return Err(Error::ReadOnly);
+            }
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            return Ok(SqliteStore {
+                conn,
+                writing: false,
+                data_version: None,
+                reader: None,
+                read_only: true,
+            });
+        }
         // WAL: readers never block the writer; FULL: a commit is on disk
         // (the WAL fsynced) before it returns, so an acknowledged check
         // survives power loss.
@@ -262,6 +332,7 @@ impl SqliteStore {
             writing: false,
             data_version: None,
             reader: None,
+            read_only: false,
         })
     }
 
@@ -288,7 +359,8 @@ impl SqliteStore {
     }
 }
 
-/// A lock that was not released within [`WRITE_WAIT`] is said as such.
+/// A lock that was not released within [`WRITE_WAIT`], and a file that
+/// cannot be written, are said as such.
 fn busy(e: Error) -> Error {
     match e {
         Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
@@ -298,6 +370,11 @@ fn busy(e: Error) -> Error {
             ) =>
         {
             Error::Busy
+        }
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::ReadOnly =>
+        {
+            Error::ReadOnly
         }
         other => other,
     }
@@ -685,24 +762,30 @@ fn write_batch(tx: &Connection, batch: Batch) -> Result<()> {
 
 impl Store for SqliteStore {
     fn write(&mut self, batch: Batch) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
         // Dropping an uncommitted transaction or savepoint rolls it back:
         // any `?` leaves the database as it was.
         if self.writing {
             let sp = self.conn.savepoint()?;
-            write_batch(&sp, batch)?;
+            write_batch(&sp, batch).map_err(busy)?;
             sp.commit()?;
         } else {
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| busy(e.into()))?;
-            write_batch(&tx, batch)?;
-            tx.commit()?;
+            write_batch(&tx, batch).map_err(busy)?;
+            tx.commit().map_err(|e| busy(e.into()))?;
         }
         Ok(())
     }
 
     fn begin_write(&mut self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
         if self.writing {
             return Err(Error::invalid("the store's write lock is already held"));
         }
@@ -1025,7 +1108,7 @@ mod tests {
     /// A connection to `path` with `cipher`, as anyone holding the key
     /// would make it with SQLCipher itself.
     fn raw(path: &Path, key: &DatabaseKey, cipher: Cipher) -> Option<Connection> {
-        unlocked(path, key, cipher).unwrap()
+        unlocked(path, key, cipher, false).unwrap()
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! A disk that fills up: every `anpi check` gives one answer, saved (exit 0)
-//! or not saved (exit ≠ 0, nothing saved), never "recorded" and then an
-//! error. The test runs in a user and mount namespace of its own, on a
-//! small tmpfs it fills with a file.
+//! Disks as they are in the field. A disk that fills up: every `anpi check`
+//! gives one answer, saved (exit 0) or not saved (exit ≠ 0, nothing saved),
+//! never "recorded" and then an error. A folder on read-only media answers
+//! reads and says "read-only" when asked to write. Each test runs in a user
+//! and mount namespace of its own, on a small tmpfs.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -26,6 +27,17 @@ fn free(path: &Path) -> u64 {
         .unwrap()
 }
 
+/// Mount a tmpfs of `size` at `dir` (inside the test's namespace).
+fn tmpfs(dir: &Path, size: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount a tmpfs inside the namespace");
+}
+
 fn checks_of(data: &Path, id: &str) -> usize {
     let v: serde_json::Value = serde_json::from_str(&ok(data, &["show", id, "--json"])).unwrap();
     v["history"].as_array().unwrap().len()
@@ -38,13 +50,7 @@ fn on_a_full_disk_a_check_is_saved_and_said_so_or_not_saved_at_all() {
     }
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk");
-    std::fs::create_dir(&disk).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mount a tmpfs inside the namespace");
+    tmpfs(&disk, "6m");
     let office = disk.join("office");
     ok(&office, &["init", "--space", "ひまわり", "--staff", "事務"]);
     let roster = dir.path().join("roster.csv");
@@ -107,4 +113,41 @@ fn on_a_full_disk_a_check_is_saved_and_said_so_or_not_saved_at_all() {
     );
     assert_eq!(checks_of(&office, "R002"), 1);
     assert_eq!(checks_of(&office, "R001"), saved);
+}
+
+#[test]
+fn a_folder_on_read_only_media_answers_reads_and_refuses_writes() {
+    if !enter_mounts("a_folder_on_read_only_media_answers_reads_and_refuses_writes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("stick");
+    tmpfs(&disk, "16m");
+    let office = disk.join("office");
+    ok(&office, &["init", "--space", "ひまわり", "--staff", "事務"]);
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(&roster, "利用者ID,氏名,住所\nR001,山田 ハル,架空市1\n").unwrap();
+    ok(&office, &["import", roster.to_str().unwrap()]);
+    ok(&office, &["incident", "start", "--kind", "earthquake"]);
+    ok(
+        &office,
+        &["check", "R001", "--status", "safe", "--method", "visit"],
+    );
+    let st = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(ok(&office, &["list"]).contains("R001"));
+    assert_eq!(checks_of(&office, "R001"), 1);
+    assert!(ok(&office, &["export", "form2", "--format", "csv"]).contains("山田 ハル"));
+    let o = anpi(
+        &office,
+        &["check", "R001", "--status", "injured", "--method", "phone"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("読み取り専用"), "{err}");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("記録しました"));
 }

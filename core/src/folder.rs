@@ -1,0 +1,226 @@
+//! A device's data folder: where its encrypted database lives, and how it
+//! is opened. The one place that names the folder's files; the CLI and the
+//! phone SDK give a folder and a secret and get a [`Node`].
+//!
+//! | file | what |
+//! |---|---|
+//! | `anpi.db` (and SQLite's `-wal`, `-shm`) | the store, encrypted with SQLCipher |
+//! | `anpi.salt` | the random salt a passphrase is turned into the key with (folders opened with a passphrase only) |
+//!
+//! A folder that has held a store is **never made again** by a command: a
+//! new store there would be a new device with a new identity, and the
+//! checks of the old one could never leave it. If its files are missing or
+//! empty, opening says what is wrong and how to recover ([`Error::Damaged`]).
+//! A folder on read-only media opens for reading ([`Error::ReadOnly`] on
+//! any write).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::store::{DatabaseKey, SqliteStore};
+
+/// The database file of a data folder.
+pub const DB_FILE: &str = "anpi.db";
+/// The passphrase salt of a data folder.
+pub const SALT_FILE: &str = "anpi.salt";
+
+/// What opens a data folder's database.
+#[derive(Clone)]
+pub enum Secret {
+    /// A passphrase a person types (the office): turned into the key with
+    /// Argon2id and the folder's salt (`anpi.salt`, made with the folder).
+    Passphrase(Vec<u8>),
+    /// A 256-bit key the platform keeps (Android Keystore, iOS Keychain).
+    Key(DatabaseKey),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Secret::Passphrase(_) => "Secret::Passphrase(…)",
+            Secret::Key(_) => "Secret::Key(…)",
+        })
+    }
+}
+
+/// A data folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataFolder {
+    dir: PathBuf,
+}
+
+impl DataFolder {
+    /// The folder at `dir` (nothing is read or made yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DataFolder { dir: dir.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Whether anything says this folder has held an anpi store (its
+    /// database, the database's log, or a passphrase salt).
+    pub fn has_been_used(&self) -> bool {
+        [DB_FILE, "anpi.db-wal", SALT_FILE]
+            .iter()
+            .any(|f| self.file(f).exists())
+    }
+
+    /// `Err` when the folder held a store but its database is missing or
+    /// empty (a crash of the disk, a file deleted or truncated).
+    fn sound(&self) -> Result<()> {
+        let db = self.file(DB_FILE);
+        let damaged = |what: &str| {
+            Err(Error::Damaged(format!(
+                "{}: {what}. A new database here would be a new device, and the checks of this one could never leave it, so anpi makes none. Restore the folder from a backup (anpi restore), or move it aside and enroll this device again",
+                self.dir.display()
+            )))
+        };
+        match std::fs::metadata(&db) {
+            Ok(m) if m.len() == 0 => damaged("anpi.db is empty (0 bytes)"),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                damaged("anpi.db is missing, though the folder held one")
+            }
+            Err(e) => Err(Error::Damaged(format!("{}: {e}", db.display()))),
+        }
+    }
+
+    /// The database key: the platform's, or the passphrase's with the
+    /// folder's salt (made, race-free, when `create`).
+    fn key(&self, secret: &Secret, create: bool) -> Result<DatabaseKey> {
+        let passphrase = match secret {
+            Secret::Key(key) => return Ok(key.clone()),
+            Secret::Passphrase(p) => p,
+        };
+        let path = self.file(SALT_FILE);
+        let salt = match std::fs::read(&path) {
+            Ok(salt) => salt,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                self.make_salt(&path)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Damaged(format!(
+                    "{}: missing; without it the database key cannot be made from the passphrase. Restore the folder from a backup",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(Error::Damaged(format!("{}: {e}", path.display()))),
+        };
+        DatabaseKey::from_passphrase(passphrase, &salt)
+    }
+
+    /// A new random salt at `path`; if another process made one first,
+    /// that one.
+    fn make_salt(&self, path: &Path) -> Result<Vec<u8>> {
+        use std::io::Write;
+        let io = |e: std::io::Error| Error::Damaged(format!("{}: {e}", path.display()));
+        let salt = uuid::Uuid::new_v4().as_bytes().to_vec();
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut f) => {
+                f.write_all(&salt).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                Ok(salt)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::read(path).map_err(io)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Open the store of a folder that holds one. A new folder is
+    /// [`Error::NotFound`]; a damaged one [`Error::Damaged`]; a wrong
+    /// secret [`Error::WrongKey`].
+    pub fn open(&self, secret: &Secret) -> Result<Node> {
+        if !self.has_been_used() {
+            return Err(Error::NotFound(format!(
+                "anpi data folder at {}",
+                self.dir.display()
+            )));
+        }
+        self.sound()?;
+        let key = self.key(secret, false)?;
+        Node::open_existing(SqliteStore::open_encrypted(&self.file(DB_FILE), &key)?)
+    }
+
+    /// Open the folder's store, or make a new one (a new device) in a
+    /// folder that never held one. A damaged folder is refused as by
+    /// [`DataFolder::open`].
+    pub fn open_or_create(&self, secret: &Secret) -> Result<Node> {
+        if self.has_been_used() {
+            return self.open(secret);
+        }
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::Damaged(format!("{}: {e}", self.dir.display())))?;
+        let key = self.key(secret, true)?;
+        Node::open(SqliteStore::open_encrypted(&self.file(DB_FILE), &key)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::Key(DatabaseKey::from_bytes([3; 32]))
+    }
+
+    #[test]
+    fn a_folder_that_held_a_store_is_never_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = DataFolder::new(dir.path().join("phone"));
+        assert!(matches!(folder.open(&secret()), Err(Error::NotFound(_))));
+        let device = folder.open_or_create(&secret()).unwrap().device().clone();
+        assert_eq!(folder.open(&secret()).unwrap().device(), &device);
+        // Truncated to nothing: refused, by both ways of opening.
+        std::fs::write(folder.path().join(DB_FILE), b"").unwrap();
+        for r in [folder.open(&secret()), folder.open_or_create(&secret())] {
+            match r {
+                Err(Error::Damaged(why)) => assert!(why.contains("0 bytes"), "{why}"),
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("a damaged folder opened"),
+            }
+        }
+        assert_eq!(
+            std::fs::metadata(folder.path().join(DB_FILE))
+                .unwrap()
+                .len(),
+            0,
+            "nothing was written"
+        );
+        // Deleted, with its log left: refused too.
+        std::fs::remove_file(folder.path().join(DB_FILE)).unwrap();
+        std::fs::write(folder.path().join("anpi.db-wal"), b"x").unwrap();
+        assert!(matches!(
+            folder.open_or_create(&secret()),
+            Err(Error::Damaged(_))
+        ));
+    }
+
+    #[test]
+    fn a_passphrase_folder_needs_its_salt() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = DataFolder::new(dir.path());
+        let secret = Secret::Passphrase(b"correct horse".to_vec());
+        let device = folder.open_or_create(&secret).unwrap().device().clone();
+        assert_eq!(folder.open(&secret).unwrap().device(), &device);
+        assert!(matches!(
+            folder.open(&Secret::Passphrase(b"wrong".to_vec())),
+            Err(Error::WrongKey)
+        ));
+        std::fs::remove_file(dir.path().join(SALT_FILE)).unwrap();
+        assert!(matches!(folder.open(&secret), Err(Error::Damaged(_))));
+    }
+}
