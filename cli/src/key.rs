@@ -21,6 +21,11 @@ pub fn set_key_file(path: Option<PathBuf>) {
     let _ = KEY_FILE.set(path);
 }
 
+/// This run's passphrase as the secret of a data folder.
+pub fn secret(lang: Lang) -> Result<Secret> {
+    Ok(Secret::Passphrase(passphrase(lang)?))
+}
+
 fn passphrase(lang: Lang) -> Result<Vec<u8>> {
     if let Some(Some(path)) = KEY_FILE.get() {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -66,7 +71,7 @@ pub fn open_existing(lang: Lang, dir: &Path) -> Result<Node> {
 }
 
 /// The errors of opening a folder, in the user's language.
-fn said(lang: Lang, dir: &Path, opened: anpi_core::Result<Node>) -> Result<Node> {
+pub fn said(lang: Lang, dir: &Path, opened: anpi_core::Result<Node>) -> Result<Node> {
     opened.map_err(|e| match (lang, e) {
         (Lang::Ja, anpi_core::Error::WrongKey) => format!(
             "{}: パスフレーズが違います（またはanpiのデータフォルダではありません）。--key-file か {PASSPHRASE_ENV} を確かめてください",
@@ -74,7 +79,7 @@ fn said(lang: Lang, dir: &Path, opened: anpi_core::Result<Node>) -> Result<Node>
         )
         .into(),
         (Lang::Ja, anpi_core::Error::Damaged(why)) => format!(
-            "データフォルダが壊れています: {why}\n（新しい端末として作り直すことはしません。バックアップから戻すには README の「バックアップと復元」を見てください）"
+            "データフォルダが壊れています: {why}\n（新しい端末として作り直すことはしません。バックアップから戻す手順は README の「Backup and recovery（バックアップと復元）」にあります）"
         )
         .into(),
         (Lang::Ja, anpi_core::Error::NotFound(_)) => format!(

@@ -230,6 +230,20 @@ enum Command {
         #[arg(long, default_value_t = 30, value_name = "S")]
         timeout: u64,
     },
+    /// Write an encrypted backup of this data folder to FILE (also while
+    /// `serve` runs). Restoring it needs this folder's passphrase.
+    Backup {
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make the data folder (--data, a new folder) again from a backup
+    /// file. The device keeps its id; what it recorded after the backup
+    /// comes back from the phones at their next syncs.
+    Restore {
+        /// The backup file (`anpi backup --out`).
+        file: PathBuf,
+    },
     /// An office and two phones of two organisations, offline checks, a
     /// duplicate visit, a merge, and the merged priority list.
     Demo {
@@ -679,7 +693,18 @@ fn with_node(
 /// warning, never as the command's failure: people would record a check
 /// again that was saved. What is not compacted now is next time.
 pub(crate) fn tidy(lang: Lang, node: &mut Node) {
-    if let Err(e) = node.maintain() {
+    let tidied = node.maintain();
+    for (doc, why) in node.unreadable() {
+        eprintln!(
+            "anpi: {} {doc}: {why}",
+            t(
+                lang,
+                "⚠ 読めない文書があります（ほかのデータは使えます）:",
+                "⚠ a document cannot be read (everything else works):"
+            )
+        );
+    }
+    if let Err(e) = tidied {
         eprintln!(
             "anpi: {}: {e}",
             t(
@@ -872,6 +897,12 @@ fn main() -> ExitCode {
         }
         Command::Sync { net, timeout } => open(lang, data)
             .and_then(|n| network::sync(lang, n, net.into(), Duration::from_secs(timeout))),
+        Command::Backup { out } => {
+            data_dir(lang, data).and_then(|d| office::backup(lang, &d, &out))
+        }
+        Command::Restore { file } => {
+            data_dir(lang, data).and_then(|d| office::restore(lang, &d, &file))
+        }
         Command::Demo { keep } => demo::run(lang, keep),
     };
     match result {

@@ -207,6 +207,16 @@ fn print_report(lang: Lang, r: &SyncReport) {
             r.stats.docs_changed
         ),
     }
+    for (doc, why) in &r.failures {
+        say!(
+            "  ⚠ {} {doc}: {why}",
+            t(
+                lang,
+                "この文書は同期できませんでした（ほかの文書は同期しました）:",
+                "this document could not be synced (the others were):"
+            )
+        );
+    }
 }
 
 /// `join`: fetch the spaces this device was added to from the office.

@@ -600,6 +600,16 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
         .into());
     }
     let x = sync_local(node, &mut other, &[])?;
+    for (doc, why) in &x.failures {
+        eprintln!(
+            "anpi: ⚠ {} {doc}: {why}",
+            t(
+                lang,
+                "この文書は統合できませんでした（ほかの文書は統合しました）:",
+                "this document could not be merged (the others were):"
+            )
+        );
+    }
     crate::tidy(lang, &mut other);
     match lang {
         Lang::Ja => say!(
@@ -658,6 +668,71 @@ pub fn audit_verify(lang: Lang, node: &Node) -> Result<()> {
     match lang {
         Lang::Ja => say!("監査ログ {} 件: 改ざんはありません", trail.len()),
         Lang::En => say!("audit trail of {} entries: intact", trail.len()),
+    }
+    Ok(())
+}
+
+/// `backup --out FILE`.
+pub fn backup(lang: Lang, dir: &Path, out: &Path) -> Result<()> {
+    let secret = crate::key::secret(lang)?;
+    let folder = anpi_core::folder::DataFolder::new(dir);
+    let mut node = crate::key::said(lang, dir, folder.open(&secret))?;
+    folder.backup(&secret, out)?;
+    // Everything the folder holds left it, encrypted: the trail says where.
+    audit_read(
+        lang,
+        &mut node,
+        Action::Exported,
+        "backup",
+        &format!("encrypted backup to {}", out.display()),
+    )?;
+    match lang {
+        Lang::Ja => say!(
+            "バックアップを書き出しました: {}（暗号化済み。復元には `anpi --data 新しいフォルダ restore {}` と、このフォルダのパスフレーズが必要です）",
+            out.display(),
+            out.display()
+        ),
+        Lang::En => say!(
+            "backup written: {} (encrypted; restore it with `anpi --data NEW_FOLDER restore {}` and this folder's passphrase)",
+            out.display(),
+            out.display()
+        ),
+    }
+    Ok(())
+}
+
+/// `restore FILE`.
+pub fn restore(lang: Lang, dir: &Path, file: &Path) -> Result<()> {
+    let secret = crate::key::secret(lang)?;
+    let folder = anpi_core::folder::DataFolder::new(dir);
+    let (node, restored) = match folder.restore(file, &secret) {
+        Ok(r) => r,
+        Err(anpi_core::Error::Invalid(why)) if folder.has_been_used() => {
+            return Err(match lang {
+                Lang::Ja => format!(
+                    "{} にはすでにデータフォルダがあります。壊れたフォルダは別名に移してから、新しいフォルダに復元してください",
+                    dir.display()
+                )
+                .into(),
+                Lang::En => why.into(),
+            });
+        }
+        // A wrong passphrase, a damaged backup: said as opening says it.
+        Err(e) => return crate::key::said(lang, dir, Err(e)).map(|_| ()),
+    };
+    match lang {
+        Lang::Ja => say!(
+            "{} 時点のバックアップから {} を復元しました（端末ID {} は同じです）。\nそれ以降の記録は、端末と同期すると戻ってきます（`anpi serve` を起動してください）",
+            restored.made,
+            dir.display(),
+            node.device()
+        ),
+        Lang::En => say!(
+            "restored {} from the backup made at {} (device id {} unchanged).\nWhat was recorded after it comes back as the phones sync (start `anpi serve`)",
+            dir.display(),
+            restored.made,
+            node.device()
+        ),
     }
     Ok(())
 }

@@ -994,3 +994,70 @@ fn a_damaged_folder_is_never_made_again() {
     assert!(stderr(&o).contains("anpi.salt"), "{}", stderr(&o));
     assert!(!id_before.is_empty());
 }
+
+/// The office's PC is lost after a backup; a phone holds what the office
+/// recorded since. Restored, the office keeps its id, records again and
+/// merges with the phone: nothing lost, nothing clashing.
+#[test]
+fn a_backup_restores_the_office_and_it_syncs_with_phones_that_hold_later_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let phone = dir.path().join("phone");
+    run(
+        &phone,
+        &["clone", data.to_str().unwrap(), "--staff", "佐藤"],
+    );
+    let id = run(&data, &["device", "id"]);
+    let backup = dir.path().join("office.anpi-backup");
+    let out = run(&data, &["backup", "--out", backup.to_str().unwrap()]);
+    assert!(out.contains("バックアップを書き出しました"), "{out}");
+    // After the backup: a check only the phone will keep.
+    run(
+        &data,
+        &["check", "R001", "--status", "injured", "--method", "phone"],
+    );
+    run(&phone, &["merge", data.to_str().unwrap()]);
+    std::fs::remove_dir_all(&data).unwrap();
+
+    let restored = dir.path().join("office2");
+    let o = anpi(&restored, &["restore", "/nonexistent.anpi-backup"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = run(&restored, &["restore", backup.to_str().unwrap()]);
+    assert!(out.contains("を復元しました"), "{out}");
+    assert_eq!(
+        run(&restored, &["device", "id"]),
+        id,
+        "the office keeps its id"
+    );
+    run(
+        &restored,
+        &["check", "R002", "--status", "safe", "--method", "visit"],
+    );
+    run(&restored, &["merge", phone.to_str().unwrap()]);
+    for folder in [&restored, &phone] {
+        let list: serde_json::Value =
+            serde_json::from_str(&run(folder, &["list", "--json"])).unwrap();
+        let status = |id: &str| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap()["status"]
+                .clone()
+        };
+        assert_eq!(status("R001"), "injured", "{list}");
+        assert_eq!(status("R002"), "safe", "{list}");
+    }
+    // A folder in use is not overwritten.
+    let o = anpi(&restored, &["restore", backup.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("すでにデータフォルダがあります"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -222,6 +222,9 @@ pub struct SyncStats {
     pub bytes_received: usize,
     /// Documents that changed here.
     pub docs_changed: usize,
+    /// Documents that could not be read here or taken from the peer (see
+    /// [`Session::failures`]).
+    pub docs_failed: usize,
 }
 
 /// One sync session with one peer, from this device's side.
@@ -241,6 +244,10 @@ pub struct Session {
     peers: HashMap<DocKey, PeerDoc>,
     /// Counters.
     pub stats: SyncStats,
+    /// Documents this side could not read, or could not take from the
+    /// peer, with the reason: each failure stays with its document (the
+    /// rest of the session goes on) and is reported here.
+    pub failures: Vec<(DocKey, String)>,
 }
 
 impl Session {
@@ -254,7 +261,13 @@ impl Session {
             shared_spaces: BTreeSet::new(),
             peers: HashMap::new(),
             stats: SyncStats::default(),
+            failures: Vec::new(),
         }
+    }
+
+    fn fail(&mut self, key: DocKey, why: impl std::fmt::Display) {
+        self.stats.docs_failed += 1;
+        self.failures.push((key, why.to_string()));
     }
 
     /// The peer, once its hello arrived (or it answered ours).
@@ -366,6 +379,9 @@ pub struct Node {
     docs: HashMap<DocKey, Loaded>,
     /// Inside [`Node::locked`]: this process holds the store's write lock.
     locked: bool,
+    /// Documents found unreadable since the node opened, with the reason
+    /// (see [`Node::unreadable`]).
+    unreadable: BTreeMap<DocKey, String>,
 }
 
 impl Node {
@@ -417,6 +433,7 @@ impl Node {
             staff,
             docs: HashMap::new(),
             locked: false,
+            unreadable: BTreeMap::new(),
         };
         node.rebuild_stale_index()?;
         Ok(node)
@@ -475,6 +492,38 @@ impl Node {
                 l.version += 1;
             }
         }
+        Ok(())
+    }
+
+    /// Documents this node found it cannot read (a damaged file, data of a
+    /// newer version), with the reason. Each stays out of lists and
+    /// sessions; everything else works.
+    pub fn unreadable(&self) -> Vec<(DocKey, String)> {
+        self.unreadable
+            .iter()
+            .map(|(k, why)| (k.clone(), why.clone()))
+            .collect()
+    }
+
+    /// Write under a new automerge actor from now on (after a restore from
+    /// a backup): what this device wrote after the backup may exist on
+    /// other devices under the old actor's sequence numbers, and reusing
+    /// them would cut this device off from every peer that holds them. The
+    /// audit trail says why.
+    pub fn begin_new_actor(&mut self, why: &str) -> Result<()> {
+        let fresh = ActorId::random();
+        self.note(audit::Action::Changed, "device", why);
+        self.locked(|n| {
+            let audit = std::mem::take(&mut n.pending_audit);
+            n.write(Batch {
+                meta: vec![(META_ACTOR.into(), fresh.to_bytes().to_vec())],
+                audit,
+                ..Default::default()
+            })
+        })?;
+        // Documents in memory carry the old actor; they are read again.
+        self.docs.clear();
+        self.actor = fresh;
         Ok(())
     }
 
@@ -614,9 +663,18 @@ impl Node {
         self.locked(|n| {
             let (all, keys) = stale(n.store.as_ref())?;
             for key in keys {
+                // One document that cannot be read must not keep the device
+                // from opening: it stays out of the lists, and is reported.
+                let index = match n.doc(&key).and_then(|d| full_index(d, &key)) {
+                    Ok(index) => index,
+                    Err(e) => {
+                        n.docs.remove(&key);
+                        n.unreadable.insert(key, e.to_string());
+                        continue;
+                    }
+                };
                 let heads = n.doc(&key)?.get_heads();
-                let mut index = vec![IndexOp::Clear];
-                index.extend(full_index(n.doc(&key)?, &key)?);
+                let index = [IndexOp::Clear].into_iter().chain(index).collect();
                 let mut w = DocWrite::new(key, heads);
                 w.index = index;
                 n.write(Batch {
@@ -624,7 +682,7 @@ impl Node {
                     ..Default::default()
                 })?;
             }
-            if all {
+            if all && n.unreadable.is_empty() {
                 n.write(Batch {
                     meta: vec![(
                         INDEX_VERSION_KEY.into(),
@@ -961,6 +1019,20 @@ impl Node {
         let founding = doc::space_founding(d)?;
         let entries = doc::member_versions(d)?;
         Ok(membership::standing(space, founding.as_ref(), &entries))
+    }
+
+    /// The active members of a space, or `None` when its roster cannot be
+    /// read (reported in [`Node::unreadable`]): one damaged space must not
+    /// stop the device syncing its others.
+    fn members_if_readable(&mut self, space: &SpaceId) -> Result<Option<BTreeSet<DeviceId>>> {
+        match self.active_members(space) {
+            Ok(active) => Ok(Some(active)),
+            Err(e @ (Error::Automerge(_) | Error::Corrupt(_) | Error::Hydrate(_))) => {
+                self.unreadable.insert(DocKey::roster(space), e.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn active_members(&mut self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
@@ -1482,7 +1554,9 @@ impl Node {
         let me = self.device.clone();
         let mut out = BTreeSet::new();
         for space in self.spaces()? {
-            let active = self.active_members(&space.id)?;
+            let Some(active) = self.members_if_readable(&space.id)? else {
+                continue;
+            };
             if active.contains(peer) && active.contains(&me) {
                 out.insert(space.id);
             }
@@ -1496,7 +1570,9 @@ impl Node {
         let me = self.device.clone();
         let mut out = BTreeSet::new();
         for space in self.spaces()? {
-            let active = self.active_members(&space.id)?;
+            let Some(active) = self.members_if_readable(&space.id)? else {
+                continue;
+            };
             if active.contains(&me) {
                 out.extend(active);
             }
@@ -2026,17 +2102,31 @@ impl Node {
         self.flush_all()?;
         let mut n = 0;
         for info in self.store.docs()? {
-            if info.journal_entries > 0 {
-                // A journal another process left (it ended before its
-                // flush): loading under the lock writes it as changes.
-                self.locked(|n| {
-                    n.docs.remove(&info.key);
-                    n.loaded(&info.key).map(|_| ())
-                })?;
+            if self.unreadable.contains_key(&info.key) {
+                continue;
             }
-            if info.pending_changes >= COMPACT_AFTER_CHANGES {
-                self.compact(&info.key)?;
-                n += 1;
+            let tidied = (|| -> Result<bool> {
+                if info.journal_entries > 0 {
+                    // A journal another process left (it ended before its
+                    // flush): loading under the lock writes it as changes.
+                    self.locked(|n| {
+                        n.docs.remove(&info.key);
+                        n.loaded(&info.key).map(|_| ())
+                    })?;
+                }
+                if info.pending_changes >= COMPACT_AFTER_CHANGES {
+                    self.compact(&info.key)?;
+                    return Ok(true);
+                }
+                Ok(false)
+            })();
+            match tidied {
+                Ok(compacted) => n += usize::from(compacted),
+                // Unreadable: left as it is, reported; the others are tidied.
+                Err(e @ (Error::Automerge(_) | Error::Corrupt(_) | Error::Hydrate(_))) => {
+                    self.unreadable.insert(info.key.clone(), e.to_string());
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(n)
@@ -2162,7 +2252,16 @@ impl Node {
                 Some(p) => self.peer_doc(p, &key)?,
                 None => PeerDoc::default(),
             };
-            let l = self.loaded(&key)?;
+            // A document that cannot be read stays out of the session; the
+            // others sync.
+            let l = match self.loaded(&key) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.unreadable.insert(key.clone(), e.to_string());
+                    session.fail(key, e);
+                    continue;
+                }
+            };
             docs.push(sync::opening(&mut l.doc, &l.recent, &key.to_string(), &pd));
             session.peers.insert(key, pd);
         }
@@ -2286,43 +2385,22 @@ impl Node {
                 continue;
             }
             offered.insert(key.clone());
-            let mut pd = match session.peers.remove(&key) {
-                Some(pd) => pd,
-                None => self.peer_doc(&peer, &key)?,
-            };
-            let existed = self.has_doc(&key)?;
-            if !existed {
-                if matches!(entry.data, sync::Data::None) {
-                    // We do not have it: ask for all of it.
-                    replies.push(sync::request(&entry.doc));
-                    session.peers.insert(key, pd);
-                    continue;
+            // A document that cannot be taken (a change that does not fit, a
+            // document this device cannot read) fails alone: its state in
+            // memory is dropped, nothing of it is written, the peer keeps it
+            // and offers it again, and the rest of the message is applied.
+            match self.receive_entry(session, &peer, &key, entry) {
+                Ok(taken) => {
+                    writes.extend(taken.write);
+                    states.extend(taken.state);
+                    replies.extend(taken.replies);
                 }
-                let fresh = doc::create(&key.kind, &self.actor);
-                self.docs.insert(
-                    key.clone(),
-                    Loaded {
-                        doc: fresh,
-                        persisted: Vec::new(),
-                        journal: 0,
-                        recent: sync::Recent::default(),
-                        version: 0,
-                    },
-                );
+                Err(e) => {
+                    self.docs.remove(&key);
+                    session.peers.remove(&key);
+                    session.fail(key, e);
+                }
             }
-            let l = self.loaded(&key)?;
-            let doc = &mut l.doc;
-            let before = if existed { doc.get_heads() } else { Vec::new() };
-            let received = sync::receive(doc, &l.recent, &mut pd, entry)?;
-            let reply = received.reply;
-            let after = doc.get_heads();
-            if after != before {
-                writes.push(self.merged_write(&key, &before, existed, received.applied)?);
-                session.stats.docs_changed += 1;
-            }
-            states.push((peer.clone(), key.clone(), pd.encode()));
-            session.peers.insert(key, pd);
-            replies.extend(reply);
         }
         if is_hello {
             // Offer what the initiator did not mention: whole documents it
@@ -2332,7 +2410,14 @@ impl Node {
                 if offered.contains(&key) {
                     continue;
                 }
-                let doc = self.doc(&key)?;
+                let doc = match self.doc(&key) {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        self.unreadable.insert(key.clone(), e.to_string());
+                        session.fail(key, e);
+                        continue;
+                    }
+                };
                 replies.push(DocEntry {
                     doc: key.to_string(),
                     heads: sync::heads_to_wire(&doc.get_heads()),
@@ -2342,8 +2427,11 @@ impl Node {
             }
             for key in &offered {
                 let name = key.to_string();
-                if !replies.iter().any(|r| r.doc == name) {
-                    let heads = self.doc(key)?.get_heads();
+                if !replies.iter().any(|r| r.doc == name) && self.has_doc(key)? {
+                    let Ok(doc) = self.doc(key) else {
+                        continue;
+                    };
+                    let heads = doc.get_heads();
                     replies.push(DocEntry {
                         doc: name,
                         heads: sync::heads_to_wire(&heads),
@@ -2382,6 +2470,57 @@ impl Node {
         })))
     }
 
+    /// Take one document of a peer's message: apply it to the document in
+    /// memory and return what to write and answer (nothing is written
+    /// here). An error leaves the document in memory unusable: the caller
+    /// drops it.
+    fn receive_entry(
+        &mut self,
+        session: &mut Session,
+        peer: &DeviceId,
+        key: &DocKey,
+        entry: DocEntry,
+    ) -> Result<Taken> {
+        let mut taken = Taken::default();
+        let mut pd = match session.peers.remove(key) {
+            Some(pd) => pd,
+            None => self.peer_doc(peer, key)?,
+        };
+        let existed = self.has_doc(key)?;
+        if !existed {
+            if matches!(entry.data, sync::Data::None) {
+                // We do not have it: ask for all of it.
+                taken.replies.push(sync::request(&entry.doc));
+                session.peers.insert(key.clone(), pd);
+                return Ok(taken);
+            }
+            let fresh = doc::create(&key.kind, &self.actor);
+            self.docs.insert(
+                key.clone(),
+                Loaded {
+                    doc: fresh,
+                    persisted: Vec::new(),
+                    journal: 0,
+                    recent: sync::Recent::default(),
+                    version: 0,
+                },
+            );
+        }
+        let l = self.loaded(key)?;
+        let doc = &mut l.doc;
+        let before = if existed { doc.get_heads() } else { Vec::new() };
+        let received = sync::receive(doc, &l.recent, &mut pd, entry)?;
+        let after = doc.get_heads();
+        if after != before {
+            taken.write = Some(self.merged_write(key, &before, existed, received.applied)?);
+            session.stats.docs_changed += 1;
+        }
+        taken.state = Some((peer.clone(), key.clone(), pd.encode()));
+        session.peers.insert(key.clone(), pd);
+        taken.replies.extend(received.reply);
+        Ok(taken)
+    }
+
     /// The write for a document that changed by merging: the new changes,
     /// and the index rows of what they touched.
     fn merged_write(
@@ -2409,6 +2548,14 @@ impl Node {
         l.recent.record(before, &heads, changes);
         Ok(w)
     }
+}
+
+/// What taking one document of a peer's message gives.
+#[derive(Default)]
+struct Taken {
+    write: Option<DocWrite>,
+    state: Option<(DeviceId, DocKey, Vec<u8>)>,
+    replies: Vec<DocEntry>,
 }
 
 /// The device's identity in a store that has none yet (under the write
@@ -2603,7 +2750,7 @@ fn touched_index(d: &AutoCommit, key: &DocKey, t: &doc::Touched) -> Result<Vec<I
 const MAX_LOCAL_MESSAGES: usize = 64;
 
 /// What a session between two local nodes moved.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocalSync {
     /// The initiator's counters.
     pub initiator: SyncStats,
@@ -2611,6 +2758,8 @@ pub struct LocalSync {
     pub responder: SyncStats,
     /// Messages of the initiator that were answered.
     pub round_trips: usize,
+    /// Documents that failed alone, on either side, with the reason.
+    pub failures: Vec<(DocKey, String)>,
 }
 
 impl LocalSync {
@@ -2651,10 +2800,13 @@ pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalS
         } else if let Some(m) = to_a.take() {
             to_b = a.sync_receive(&mut sa, &m)?;
         } else {
+            let mut failures = sa.failures;
+            failures.extend(sb.failures);
             return Ok(LocalSync {
                 initiator: sa.stats,
                 responder: sb.stats,
                 round_trips,
+                failures,
             });
         }
     }
@@ -3037,6 +3189,52 @@ mod tests {
             .unwrap();
         sync_local(&mut phone, &mut office, &[]).unwrap();
         assert!(office.open_incident(&space).unwrap().is_none());
+    }
+
+    /// One document that cannot be read (damaged bytes) fails alone: the
+    /// device opens, lists and syncs everything else, and says which.
+    #[test]
+    fn an_unreadable_document_fails_alone_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anpi.db");
+        let (office, area, inc) = {
+            let (mut n, office, area) = office_with_area();
+            let mut n2 = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+            sync_local(&mut n2, &mut n, &[office.clone(), area.clone()]).unwrap();
+            let inc = n2
+                .start_incident(&area, IncidentKind::Flood, "", Timestamp::now())
+                .unwrap();
+            n2.flush_all().unwrap();
+            (office, area, inc)
+        };
+        let key = DocKey::incident(&area, &inc.id);
+        let mut store = SqliteStore::open(&path).unwrap();
+        let mut w = DocWrite::new(key.clone(), vec![]);
+        w.changes = vec![b"\x85\x6f\x4a\x83 not a change".to_vec()];
+        store
+            .write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })
+            .unwrap();
+        drop(store);
+
+        let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        assert_eq!(n.recipients(&office).unwrap().len(), 2);
+        let mut peer = Node::open(MemoryStore::new()).unwrap();
+        let x = sync_local(&mut peer, &mut n, &[office.clone(), area.clone()]).unwrap();
+        assert_eq!(
+            peer.recipients(&office).unwrap().len(),
+            2,
+            "the office synced"
+        );
+        assert_eq!(x.responder.docs_failed, 1, "{x:?}");
+        n.maintain().unwrap();
+        assert!(
+            n.unreadable().iter().any(|(k, _)| k == &key),
+            "{:?}",
+            n.unreadable()
+        );
     }
 
     #[test]

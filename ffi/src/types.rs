@@ -830,6 +830,9 @@ pub struct SyncResult {
     pub bytes_received: u64,
     /// Round trips.
     pub round_trips: u32,
+    /// Documents that could not be synced (the others were): "document:
+    /// why" each.
+    pub failed_documents: Vec<String>,
 }
 
 impl From<&anpi_core::net::SyncReport> for SyncResult {
@@ -841,6 +844,11 @@ impl From<&anpi_core::net::SyncReport> for SyncResult {
             bytes_sent: r.wire_sent,
             bytes_received: r.wire_received,
             round_trips: r.round_trips as u32,
+            failed_documents: r
+                .failures
+                .iter()
+                .map(|(doc, why)| format!("{doc}: {why}"))
+                .collect(),
         }
     }
 }

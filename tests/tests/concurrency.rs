@@ -180,7 +180,24 @@ fn many_processes_write_while_serve_runs_and_everything_syncs() {
     for _ in 0..2 {
         children.push(("sync".into(), spawn(&phone, &["sync".into()])));
     }
+    // A backup of the office's folder, taken while all that goes on.
+    let backup = dir.path().join("office.anpi-backup");
+    children.push((
+        "backup".into(),
+        spawn(
+            &office,
+            &[
+                "backup".into(),
+                "--out".into(),
+                backup.display().to_string(),
+            ],
+        ),
+    ));
     all_succeed(children);
+    // It is whole: it restores, and opens.
+    let restored = dir.path().join("restored");
+    ok(&restored, &["restore", backup.to_str().unwrap()]);
+    assert!(check_ids(&restored, n).len() <= n + 4);
     // Once more, now that every process ended: the phone holds it all.
     ok(&phone, &["sync"]);
     ok(&phone, &["sync"]);

@@ -136,7 +136,62 @@ fn a_corrupted_change_payload_is_refused_and_the_next_sync_recovers() {
     }
     assert_eq!(damaged, 1, "the hello carries the incident's new checks");
     let bad = anpi_core::sync::encode(&msg);
-    assert!(feed(&mut f, &bad));
+    // The damaged document fails alone and is reported; nothing of it is
+    // kept, and the rest of the message is taken.
+    let before = f.phone.checks(&f.space, &f.incident).unwrap();
+    let mut session = f.phone.sync_accept();
+    f.phone.sync_receive(&mut session, &bad).unwrap();
+    assert_eq!(session.stats.docs_failed, 1, "{:?}", session.failures);
+    assert!(
+        session.failures[0].0.incident_id() == Some(&f.incident),
+        "{:?}",
+        session.failures
+    );
+    assert_eq!(f.phone.checks(&f.space, &f.incident).unwrap(), before);
     sync(&mut f.office, &mut f.phone).unwrap();
     assert_eq!(f.phone.checks(&f.space, &f.incident).unwrap().len(), 5);
+}
+
+/// A message with one document that does not fit and one that does: the
+/// good one is applied and synced, the bad one fails alone.
+#[test]
+fn a_bad_document_fails_alone_and_the_rest_of_the_message_is_applied() {
+    let mut f = fixture();
+    // The office also renames the space: the hello carries the roster too.
+    let mut r = f
+        .office
+        .recipient(&f.space, &RecipientId("R0".into()))
+        .unwrap()
+        .recipient;
+    r.phone = "090-1234-5678".into();
+    f.office.upsert_recipients(&f.space, vec![r]).unwrap();
+    let (_, hello) = f.office.sync_start(Some(f.phone.device()), &[]).unwrap();
+    let mut msg = anpi_core::sync::decode(&hello).unwrap();
+    let mut damaged = 0;
+    for entry in &mut msg.docs {
+        let key: anpi_core::doc::DocKey = entry.doc.parse().unwrap();
+        if let (Some(_), anpi_core::sync::Data::Changes(bytes)) =
+            (key.incident_id(), &mut entry.data)
+        {
+            let i = bytes.len() / 2;
+            bytes[i] ^= 0x5a;
+            damaged += 1;
+        }
+    }
+    assert_eq!(damaged, 1);
+    let mut session = f.phone.sync_accept();
+    f.phone
+        .sync_receive(&mut session, &anpi_core::sync::encode(&msg))
+        .unwrap();
+    assert_eq!(session.stats.docs_failed, 1, "{:?}", session.failures);
+    let phone = f
+        .phone
+        .recipient(&f.space, &RecipientId("R0".into()))
+        .unwrap()
+        .recipient
+        .phone;
+    assert_eq!(
+        phone, "090-1234-5678",
+        "the roster of the same message was taken"
+    );
 }

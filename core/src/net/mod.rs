@@ -69,6 +69,9 @@ pub struct SyncReport {
     pub wire_sent: u64,
     /// UDP bytes it received.
     pub wire_received: u64,
+    /// Documents that failed alone in this session (this device could not
+    /// read them, or could not take what the peer sent), with the reason.
+    pub failures: Vec<(crate::doc::DocKey, String)>,
 }
 
 /// A device on the network: its node, its QUIC endpoint (listening and
@@ -527,6 +530,7 @@ impl NetNode {
             initiator: true,
             wire_sent: udp.udp_tx.bytes,
             wire_received: udp.udp_rx.bytes,
+            failures: session.failures,
         })
     }
 
@@ -586,6 +590,7 @@ impl NetNode {
             initiator: false,
             wire_sent: udp.udp_tx.bytes,
             wire_received: udp.udp_rx.bytes,
+            failures: session.failures,
         })
     }
 

@@ -282,6 +282,50 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Write a consistent copy of the encrypted store at `path` into the new
+    /// file `out`, encrypted with the same `key` (in this version's cipher
+    /// settings). It runs on a connection of its own, in one read
+    /// transaction, so other processes go on writing meanwhile (`anpi
+    /// serve`); the copy is checked (`integrity_check`) before it counts.
+    pub fn export_encrypted(path: &Path, key: &DatabaseKey, out: &Path) -> Result<()> {
+        let mut conn = None;
+        for cipher in [Cipher::Current, Cipher::Sqlcipher4] {
+            if let Some(c) = unlocked(path, key, cipher, false)? {
+                conn = Some(c);
+                break;
+            }
+        }
+        let conn = conn.ok_or(Error::WrongKey)?;
+        conn.busy_timeout(WRITE_WAIT)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let target = out.to_string_lossy().replace('\'', "''");
+        conn.execute_batch(&format!(
+            "ATTACH DATABASE '{target}' AS backup KEY \"x'{}'\";
+             PRAGMA backup.cipher_page_size = 8192;
+             PRAGMA backup.cipher_hmac_algorithm = HMAC_SHA256;",
+            key.hex()
+        ))?;
+        let copied = (|| -> Result<()> {
+            conn.execute_batch("BEGIN; SELECT sqlcipher_export('backup');")?;
+            conn.pragma_update(Some("backup"), "user_version", version)?;
+            conn.execute_batch("COMMIT;")?;
+            let report: String =
+                conn.query_row("PRAGMA backup.integrity_check", [], |r| r.get(0))?;
+            if report != "ok" {
+                return Err(Error::corrupt(format!(
+                    "the copy fails its check: {report}"
+                )));
+            }
+            Ok(())
+        })();
+        if copied.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK;");
+        }
+        conn.execute_batch("DETACH DATABASE backup;")?;
+        copied
+    }
+
     /// A store in memory (tests and benchmarks of the SQL itself).
     pub fn open_in_memory() -> Result<Self> {
         Self::setup(Connection::open_in_memory()?, false)
