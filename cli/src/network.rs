@@ -584,7 +584,18 @@ pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<
     })?;
     crate::tidy(lang, &mut shared.lock().unwrap_or_else(|e| e.into_inner()));
     let (reports, failures) = outcome;
-    let peers: std::collections::BTreeSet<_> = reports.iter().map(|r| r.peer.clone()).collect();
+    // A session in which a document was refused or dropped (by either
+    // side) did not sync that peer: never counted as synced.
+    let partial: std::collections::BTreeSet<_> = reports
+        .iter()
+        .filter(|r| !r.failures.is_empty())
+        .map(|r| r.peer.clone())
+        .collect();
+    let peers: std::collections::BTreeSet<_> = reports
+        .iter()
+        .map(|r| r.peer.clone())
+        .filter(|p| !partial.contains(p))
+        .collect();
     let sent: usize = reports.iter().map(|r| r.stats.bytes_sent).sum();
     let received: usize = reports.iter().map(|r| r.stats.bytes_received).sum();
     let trips: usize = reports.iter().map(|r| r.round_trips).sum();
@@ -607,7 +618,21 @@ pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<
             trips
         ),
     }
-    if reports.is_empty() {
+    if !partial.is_empty() {
+        let who: Vec<String> = partial.iter().map(|p| p.readable()).collect();
+        return Err(match lang {
+            Lang::Ja => format!(
+                "一部の文書を同期できなかった相手があります（上の ⚠ を見てください）: {}",
+                who.join(", ")
+            ),
+            Lang::En => format!(
+                "some documents could not be synced with (see the ⚠ above): {}",
+                who.join(", ")
+            ),
+        }
+        .into());
+    }
+    if peers.is_empty() {
         let why: Vec<String> = failures.iter().map(|(a, e)| format!("{a}: {e}")).collect();
         return Err(match lang {
             Lang::Ja => format!("どの相手とも同期できませんでした\n{}", why.join("\n")),

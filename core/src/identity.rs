@@ -66,6 +66,30 @@ impl Identity {
         })
     }
 
+    /// The same key with a certificate that also carries `proof` (see
+    /// [`crate::membership::Proof`]) in an extension of its own: how a
+    /// device shows a peer that has not heard of it yet that it belongs.
+    pub fn with_proof(&self, proof: &[u8]) -> Result<Self> {
+        let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.as_slice());
+        let key =
+            KeyPair::try_from(&pkcs8).map_err(|e| Error::corrupt(format!("device key: {e}")))?;
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| Error::invalid(format!("certificate parameters: {e}")))?;
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                PROOF_OID,
+                proof.to_vec(),
+            ));
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| Error::invalid(format!("cannot sign the certificate: {e}")))?;
+        Ok(Identity {
+            key: self.key.clone(),
+            cert: cert.der().to_vec(),
+        })
+    }
+
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an identity always serializes")
@@ -148,6 +172,106 @@ pub fn device_of_cert(cert: &[u8]) -> Result<DeviceId> {
     let parsed = rustls::server::ParsedCertificate::try_from(&der)
         .map_err(|e| Error::invalid(format!("not a certificate: {e}")))?;
     Ok(device_of_spki(parsed.subject_public_key_info().as_ref()))
+}
+
+/// The object identifier of the membership-proof extension: an arc under
+/// 2.25 (UUID-based identifiers), so it names nothing of anyone else's.
+const PROOF_OID: &[u64] = &[2, 25, 0x616e_7069_6d65_6d62];
+
+/// The membership proof a certificate carries, if any (a peer's bytes:
+/// read with bounds, `None` for anything unexpected).
+pub fn proof_of_cert(cert: &[u8]) -> Option<Vec<u8>> {
+    let oid = oid_der(PROOF_OID);
+    // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { … }, … }
+    let (tag, cert, _) = der::tlv(cert)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (tag, mut tbs, _) = der::tlv(cert)?;
+    if tag != 0x30 {
+        return None;
+    }
+    // The extensions are the [3] EXPLICIT field of the TBSCertificate.
+    while !tbs.is_empty() {
+        let (tag, value, rest) = der::tlv(tbs)?;
+        tbs = rest;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (tag, mut exts, _) = der::tlv(value)?;
+        if tag != 0x30 {
+            return None;
+        }
+        while !exts.is_empty() {
+            let (tag, ext, rest) = der::tlv(exts)?;
+            exts = rest;
+            if tag != 0x30 {
+                return None;
+            }
+            let (tag, id, mut fields) = der::tlv(ext)?;
+            if tag != 0x06 || id != oid.as_slice() {
+                continue;
+            }
+            while !fields.is_empty() {
+                let (tag, value, rest) = der::tlv(fields)?;
+                fields = rest;
+                if tag == 0x04 {
+                    return Some(value.to_vec());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The DER content octets of an object identifier.
+fn oid_der(arcs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut push = |mut n: u64| {
+        let mut bytes = vec![(n & 0x7f) as u8];
+        n >>= 7;
+        while n > 0 {
+            bytes.push(0x80 | (n & 0x7f) as u8);
+            n >>= 7;
+        }
+        bytes.reverse();
+        out.extend(bytes);
+    };
+    push(arcs[0] * 40 + arcs[1]);
+    for arc in &arcs[2..] {
+        push(*arc);
+    }
+    out
+}
+
+/// Reading DER tag-length-value triples, bounded: enough to find one
+/// extension in a certificate a peer sent.
+mod der {
+    /// The first TLV of `bytes`: its tag, its value, and what follows.
+    pub fn tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = bytes.split_first()?;
+        if tag & 0x1f == 0x1f {
+            // Multi-byte tags do not occur in certificates.
+            return None;
+        }
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        if rest.len() < len {
+            return None;
+        }
+        Some((tag, &rest[..len], &rest[len..]))
+    }
 }
 
 /// The DNS names a certificate carries.
@@ -235,6 +359,24 @@ mod tests {
         assert_eq!(named.device().unwrap(), a.device().unwrap());
         assert_eq!(names_of_cert(named.cert_der()), ["0123-abcd.invite.anpi"]);
         assert!(names_of_cert(a.cert_der()).is_empty());
+    }
+
+    #[test]
+    fn a_certificate_carries_a_proof_and_keeps_the_device_id() {
+        let a = Identity::generate().unwrap();
+        let with = a.with_proof(b"membership proof bytes").unwrap();
+        assert_eq!(with.device().unwrap(), a.device().unwrap());
+        assert_eq!(
+            proof_of_cert(with.cert_der()).as_deref(),
+            Some(&b"membership proof bytes"[..])
+        );
+        assert_eq!(proof_of_cert(a.cert_der()), None);
+        // Garbage and truncations never panic.
+        let cert = with.cert_der();
+        for cut in 0..cert.len() {
+            let _ = proof_of_cert(&cert[..cut]);
+        }
+        assert_eq!(proof_of_cert(b"\x30\x84\xff\xff\xff\xff"), None);
     }
 
     #[test]

@@ -181,6 +181,138 @@ pub fn standing(
     out
 }
 
+/// What a device shows a peer that has not heard of it yet (enrolled after
+/// the peer last synced): per space, its own signed entry and the entries
+/// of the admins whose signatures it rests on, up to the space's founder.
+/// The peer holds the space's founding statement, so it checks every
+/// signature itself — nobody can make an entry count without an admin's key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// One part per space the device is an active member of (and did not
+    /// found: a founder's key is its proof).
+    pub spaces: Vec<SpaceProof>,
+}
+
+/// A device's membership of one space (see [`Proof`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceProof {
+    /// The space.
+    pub space: SpaceId,
+    /// The device's entry first, then its signer's, and so on.
+    pub entries: Vec<SignedMember>,
+}
+
+/// The longest chain of admins a proof may name (each added by the next).
+const MAX_PROOF_CHAIN: usize = 8;
+
+/// The most a proof may take when unpacked (a peer's bytes).
+const MAX_PROOF_BYTES: u64 = 64 * 1024;
+
+impl Proof {
+    /// The compact form carried in a certificate: the JSON the entries are
+    /// signed in (their signatures cover that form), deflated.
+    pub fn encode(&self) -> Vec<u8> {
+        use std::io::Write;
+        let json = serde_json::to_vec(self).expect("a proof always serializes");
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&json).expect("writing to memory");
+        z.finish().expect("writing to memory")
+    }
+
+    /// From the compact form; `None` for anything else (a peer's bytes,
+    /// unpacked to at most 64 KiB).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        use std::io::Read;
+        let mut json = Vec::new();
+        flate2::read::DeflateDecoder::new(bytes)
+            .take(MAX_PROOF_BYTES)
+            .read_to_end(&mut json)
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    /// Whether it proves nothing.
+    pub fn is_empty(&self) -> bool {
+        self.spaces.is_empty()
+    }
+}
+
+/// `device`'s proof for `space` from the entries its own roster holds, or
+/// `None` when it is not an active member there or founded it.
+pub fn proof_for(
+    space: &SpaceId,
+    founding: Option<&Founding>,
+    entries: &[(String, Vec<Option<SignedMember>>)],
+    device: &DeviceId,
+) -> Option<SpaceProof> {
+    let creator = founding.and_then(|f| f.creator_of(space));
+    if creator.as_ref() == Some(device) {
+        return None;
+    }
+    let standing = standing(space, founding, entries);
+    let active = |d: &DeviceId| {
+        standing
+            .iter()
+            .any(|(m, s)| &m.device == d && *s == MemberStanding::Active)
+    };
+    if !active(device) {
+        return None;
+    }
+    // The version of each entry that counts: the one `standing` chose.
+    let signed = |d: &DeviceId| -> Option<SignedMember> {
+        let chosen = standing.iter().find(|(m, _)| &m.device == d)?.0.clone();
+        entries
+            .iter()
+            .find(|(key, _)| key == d.as_str())?
+            .1
+            .iter()
+            .flatten()
+            .find(|v| v.member == chosen && v.verify(space))
+            .cloned()
+    };
+    let mut chain = Vec::new();
+    let mut next = device.clone();
+    while chain.len() < MAX_PROOF_CHAIN {
+        let entry = signed(&next)?;
+        let signer = entry.member.added_by.clone();
+        chain.push(entry);
+        if creator.as_ref() == Some(&signer) || chain.iter().any(|e| e.member.device == signer) {
+            break;
+        }
+        next = signer;
+    }
+    Some(SpaceProof {
+        space: space.clone(),
+        entries: chain,
+    })
+}
+
+/// Whether `device` is an active member of `space` by what this device
+/// knows (`entries`) together with the device's `proof`. Only entries of
+/// devices this one has no entry of are taken from the proof: a revocation
+/// (or any other version) it knows wins over what the peer shows.
+pub fn admits(
+    space: &SpaceId,
+    founding: Option<&Founding>,
+    entries: &[(String, Vec<Option<SignedMember>>)],
+    proof: &SpaceProof,
+    device: &DeviceId,
+) -> bool {
+    if &proof.space != space || proof.entries.len() > MAX_PROOF_CHAIN {
+        return false;
+    }
+    let mut merged = entries.to_vec();
+    for e in &proof.entries {
+        let key = e.member.device.as_str();
+        if !merged.iter().any(|(k, _)| k == key) {
+            merged.push((key.to_string(), vec![Some(e.clone())]));
+        }
+    }
+    standing(space, founding, &merged)
+        .iter()
+        .any(|(m, s)| &m.device == device && *s == MemberStanding::Active)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +409,67 @@ mod tests {
                 .iter()
                 .all(|(_, s)| *s != Active)
         );
+    }
+
+    /// B was enrolled after A last synced: A has never heard of B. B's
+    /// proof (its entry, signed by an admin, and that admin's entry)
+    /// admits it; a revocation A knows, or a forged entry, does not.
+    #[test]
+    fn a_device_proves_a_membership_the_peer_has_not_heard_of() {
+        let [creator, admin, a, b, lost] = std::array::from_fn(|_| Dev::new());
+        let (space, founding) = Founding::new(&creator.0).unwrap();
+        let b_entry = entry(&space, &b, &admin, Role::CareManager);
+        let admin_entry = entry(&space, &admin, &creator, Role::Admin);
+        let lost_entry = entry(&space, &lost, &creator, Role::CareManager);
+        // What B's roster holds: everything.
+        let at_b = table(vec![
+            entry(&space, &creator, &creator, Role::Admin),
+            admin_entry.clone(),
+            entry(&space, &a, &creator, Role::CareManager),
+            b_entry.clone(),
+            lost_entry.clone(),
+        ]);
+        // What A's holds: neither the admin nor B; the lost phone revoked.
+        let at_a = table(vec![
+            entry(&space, &creator, &creator, Role::Admin),
+            entry(&space, &a, &creator, Role::CareManager),
+            revoke(&space, lost_entry.clone(), &creator),
+        ]);
+        let proof = proof_for(&space, Some(&founding), &at_b, &b.id()).unwrap();
+        assert_eq!(proof.entries, vec![b_entry.clone(), admin_entry.clone()]);
+        assert!(admits(&space, Some(&founding), &at_a, &proof, &b.id()));
+        let wire = Proof {
+            spaces: vec![proof.clone()],
+        };
+        assert_eq!(Proof::decode(&wire.encode()), Some(wire));
+        // The founder proves nothing: its key is in the founding.
+        assert!(proof_for(&space, Some(&founding), &at_b, &creator.id()).is_none());
+        // The lost phone shows its old entry: A knows the revocation.
+        let old = proof_for(
+            &space,
+            Some(&founding),
+            &table(vec![
+                entry(&space, &creator, &creator, Role::Admin),
+                lost_entry,
+            ]),
+            &lost.id(),
+        )
+        .unwrap();
+        assert!(!admits(&space, Some(&founding), &at_a, &old, &lost.id()));
+        // A proof whose entry was signed by a non-admin, or changed after
+        // signing, or made for another space, admits nobody.
+        let by_carer = SpaceProof {
+            space: space.clone(),
+            entries: vec![entry(&space, &b, &a, Role::Admin)],
+        };
+        assert!(!admits(&space, Some(&founding), &at_a, &by_carer, &b.id()));
+        let mut changed = proof.clone();
+        changed.entries[0].member.role = Role::Admin;
+        assert!(!admits(&space, Some(&founding), &at_a, &changed, &b.id()));
+        let (elsewhere, _) = Founding::new(&creator.0).unwrap();
+        let mut moved = proof;
+        moved.space = elsewhere;
+        assert!(!admits(&space, Some(&founding), &at_a, &moved, &b.id()));
     }
 
     #[test]

@@ -248,6 +248,9 @@ pub struct Session {
     /// peer, with the reason: each failure stays with its document (the
     /// rest of the session goes on) and is reported here.
     pub failures: Vec<(DocKey, String)>,
+    /// The documents this side's hello offered, until the peer's first
+    /// reply: one it does not answer, it did not take.
+    offered: Option<BTreeSet<DocKey>>,
 }
 
 impl Session {
@@ -262,6 +265,7 @@ impl Session {
             peers: HashMap::new(),
             stats: SyncStats::default(),
             failures: Vec::new(),
+            offered: None,
         }
     }
 
@@ -1019,6 +1023,106 @@ impl Node {
         let founding = doc::space_founding(d)?;
         let entries = doc::member_versions(d)?;
         Ok(membership::standing(space, founding.as_ref(), &entries))
+    }
+
+    /// What this device shows a peer that has not heard of it yet: for each
+    /// space it is an active member of (and did not found), its signed
+    /// entry and the admins' entries it rests on (see
+    /// [`membership::Proof`]).
+    pub fn membership_proof(&mut self) -> Result<membership::Proof> {
+        let me = self.device.clone();
+        let mut proof = membership::Proof::default();
+        for space in self.spaces()? {
+            let Ok(d) = self.doc(&DocKey::roster(&space.id)) else {
+                continue;
+            };
+            let founding = doc::space_founding(d)?;
+            let entries = doc::member_versions(d)?;
+            proof.spaces.extend(membership::proof_for(
+                &space.id,
+                founding.as_ref(),
+                &entries,
+                &me,
+            ));
+        }
+        Ok(proof)
+    }
+
+    /// The spaces in which `device` is an active member by what this device
+    /// knows together with `proof`, among those this device is an active
+    /// member of. A revocation this device knows wins.
+    pub fn admitted_by_proof(
+        &mut self,
+        device: &DeviceId,
+        proof: &membership::Proof,
+    ) -> Result<BTreeSet<SpaceId>> {
+        let me = self.device.clone();
+        let mut out = BTreeSet::new();
+        for part in &proof.spaces {
+            if !self.has_doc(&DocKey::roster(&part.space))? {
+                continue;
+            }
+            let Some(active) = self.members_if_readable(&part.space)? else {
+                continue;
+            };
+            if !active.contains(&me) {
+                continue;
+            }
+            let d = self.doc(&DocKey::roster(&part.space))?;
+            let founding = doc::space_founding(d)?;
+            let entries = doc::member_versions(d)?;
+            if membership::admits(&part.space, founding.as_ref(), &entries, part, device) {
+                out.insert(part.space.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Admit `device` by its `proof` (see [`Node::admitted_by_proof`]): its
+    /// entries this device did not hold are written into the spaces'
+    /// rosters, as if a sync had brought them, so that the session with it
+    /// exchanges those spaces and it is known from now on. Returns the
+    /// spaces it was admitted to.
+    pub fn take_proof(
+        &mut self,
+        device: &DeviceId,
+        proof: &membership::Proof,
+    ) -> Result<BTreeSet<SpaceId>> {
+        let spaces = self.admitted_by_proof(device, proof)?;
+        for part in proof.spaces.iter().filter(|p| spaces.contains(&p.space)) {
+            let key = DocKey::roster(&part.space);
+            let entries = part.entries.clone();
+            let space = part.space.clone();
+            self.note(
+                audit::Action::Changed,
+                format!("member {}", device.readable()),
+                "admitted by its membership proof (enrolled after this device last synced)",
+            );
+            self.change(&key, false, |e| {
+                let known: BTreeSet<String> = doc::member_versions(e.doc())?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                for entry in entries {
+                    if !known.contains(entry.member.device.as_str()) {
+                        e.apply(JournalOp::PutMember(Box::new(entry)))?;
+                    }
+                }
+                Ok(((), vec![revoked_index(e.doc(), &space)?]))
+            })?;
+        }
+        Ok(spaces)
+    }
+
+    /// Whether this device has synced with `peer` before (so the peer holds
+    /// its membership and needs no proof).
+    pub fn knows_peer(&self, peer: &DeviceId) -> Result<bool> {
+        for key in self.store.doc_keys()? {
+            if self.store.peer_state(peer, &key)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The active members of a space, or `None` when its roster cannot be
@@ -2265,6 +2369,7 @@ impl Node {
             docs.push(sync::opening(&mut l.doc, &l.recent, &key.to_string(), &pd));
             session.peers.insert(key, pd);
         }
+        session.offered = Some(session.peers.keys().cloned().collect());
         let msg = Message {
             version: sync::PROTOCOL_VERSION,
             kind: Kind::Hello {
@@ -2366,6 +2471,17 @@ impl Node {
                 )));
             }
             session.peer = Some(device.clone());
+            // The first reply answers every document the hello offered that
+            // the peer takes: one it leaves out, it refused (not a member
+            // of that space there). Never counted as synced.
+            if let Some(offered) = session.offered.take().filter(|_| session.network) {
+                for key in offered {
+                    let name = key.to_string();
+                    if !msg.docs.iter().any(|d| d.doc == name) {
+                        session.fail(key, "the peer did not take it (this device is not a member of its space there)");
+                    }
+                }
+            }
         }
         let peer = session.peer.clone().expect("hello or reply named the peer");
         let mut writes: Vec<DocWrite> = Vec::new();

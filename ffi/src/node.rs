@@ -164,8 +164,18 @@ impl Inner {
             .collect()
     }
 
-    /// Keep what a session did and tell the app.
+    /// Keep what a session did and tell the app. A session in which a
+    /// document was refused or dropped (by either side) is a failure, never
+    /// "synced".
     fn session_done(&self, addr: SocketAddr, office: bool, result: &anpi_core::Result<SyncReport>) {
+        if let Ok(r) = result
+            && !r.failures.is_empty()
+        {
+            if r.stats.docs_changed > 0 {
+                self.events.emit(AnpiEvent::DataChanged { local: false });
+            }
+            return self.session_done(addr, office, &Err(incomplete(r)));
+        }
         let changes = self.changes.load(Ordering::Relaxed);
         let lost = {
             let mut peers = lock(&self.peers);
@@ -354,6 +364,20 @@ fn space_of(node: &Node, id: &str) -> anpi_core::Result<SpaceId> {
     } else {
         Err(anpi_core::Error::NotFound(format!("space {id}")))
     }
+}
+
+/// The error of a session in which documents failed: which, and why.
+fn incomplete(r: &SyncReport) -> anpi_core::Error {
+    let which: Vec<String> = r
+        .failures
+        .iter()
+        .map(|(doc, why)| format!("{doc}: {why}"))
+        .collect();
+    anpi_core::Error::Network(format!(
+        "{}: not synced in full ({})",
+        r.addr,
+        which.join("; ")
+    ))
 }
 
 /// The incident the lists show: the open one, else the latest.
@@ -952,7 +976,11 @@ impl AnpiNode {
         })
         .await?;
         inner.session_done(addr, Some(addr) == office, &result);
-        Ok(SyncResult::from(&result?))
+        let report = result?;
+        if !report.failures.is_empty() {
+            return Err(incomplete(&report).into());
+        }
+        Ok(SyncResult::from(&report))
     }
 
     /// How sync stands with each peer known: last sync, last error,

@@ -225,6 +225,45 @@ class SdkTest(unittest.TestCase):
         for n in (phone, second, third, office.node):
             n.shutdown()
 
+    def test_phones_enrolled_on_different_days_sync_while_the_office_is_down(self):
+        asyncio.run(self.enrolled_on_different_days())
+
+    async def enrolled_on_different_days(self):
+        office = Office(str(self.dir / "office"))
+        office_id = office.node.device_id()
+        addr = office.node.start_sync(anpi.SyncConfig(
+            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        # Week 1: phone A joins. Week 3: phone B; A never hears of it.
+        a = anpi.AnpiNode.open(str(self.dir / "a"), key(3), "ja")
+        office.node.add_member(office.space, a.device_id(),
+                               anpi.Staff(name="佐藤 美咲", organisation="A居宅"),
+                               anpi.Role.CARE_MANAGER)
+        await a.join(addr, office_id)
+        b = anpi.AnpiNode.open(str(self.dir / "b"), key(4), "ja")
+        office.node.add_member(office.space, b.device_id(),
+                               anpi.Staff(name="鈴木 健", organisation="B訪問看護"),
+                               anpi.Role.CARE_MANAGER)
+        await b.join(addr, office_id)
+        office.node.shutdown()
+        # The office is dark. They meet: B dials A, then A dials B.
+        a_addr = a.start_sync(anpi.SyncConfig(
+            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        b.record_check(office.space, check("R0001", anpi.CheckResult.INJURED))
+        result = await b.sync_now(a_addr, a.device_id())
+        self.assertEqual(result.peer_id, a.device_id())
+        self.assertEqual(result.failed_documents, [])
+        row = [r for r in a.priority_list(office.space) if r.recipient_id == "R0001"][0]
+        self.assertEqual(row.latest.result, anpi.CheckResult.INJURED)
+        a.stop_sync()
+        b_addr = b.start_sync(anpi.SyncConfig(
+            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        a.record_check(office.space, check("R0002", anpi.CheckResult.SAFE))
+        await a.sync_now(b_addr, b.device_id())
+        row = [r for r in b.priority_list(office.space) if r.recipient_id == "R0002"][0]
+        self.assertEqual(row.latest.result, anpi.CheckResult.SAFE)
+        for n in (a, b):
+            n.shutdown()
+
 
 if __name__ == "__main__":
     unittest.main()

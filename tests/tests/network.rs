@@ -654,3 +654,119 @@ fn what_an_admin_does_while_the_office_node_runs_takes_effect_at_once() {
         "{list}"
     );
 }
+
+/// Two phones of one space, the second enrolled after the first last
+/// synced, meet at a shelter while the office is dark: each proves its
+/// membership in its certificate, over mDNS and directly, whichever dials.
+#[test]
+fn phones_enrolled_on_different_days_sync_with_each_other_while_the_office_is_down() {
+    if !enter("phones_enrolled_on_different_days_sync_with_each_other_while_the_office_is_down") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = team(dir.path(), 0);
+    let office = Serving::start(&t.office, &[]);
+    // Week 1: phone A.
+    let a = dir.path().join("a");
+    ok(
+        &t.office,
+        &["device", "add", &device_id(&a), "--staff", "佐藤"],
+    );
+    join(&t, &a, &office);
+    // Week 3: phone B; A does not reach the office again.
+    let b = dir.path().join("b");
+    let b_id = device_id(&b);
+    ok(
+        &t.office,
+        &[
+            "device",
+            "add",
+            &b_id,
+            "--staff",
+            "鈴木",
+            "--org",
+            "架空市役所",
+        ],
+    );
+    join(&t, &b, &office);
+    office.stop();
+    for p in [&a, &b] {
+        ok(p, &["incident", "start", "--kind", "earthquake"]);
+    }
+    check(&a, "R001", "safe", "visit");
+    check(&b, "R002", "injured", "visit");
+    // Over mDNS: A answers, B finds it and dials.
+    let a_srv = Serving::start(&a, &["--mdns", "--interface", "lo"]);
+    let o = ok(
+        &b,
+        &[
+            "--lang",
+            "en",
+            "sync",
+            "--mdns",
+            "--interface",
+            "lo",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(o.contains("1 peers synced"), "{o}");
+    a_srv.wait_for("synced with", Duration::from_secs(10));
+    a_srv.stop();
+    assert_eq!(checks(&a), checks(&b));
+    assert_eq!(checks(&a).len(), 2);
+    // Directly, the other way: B answers, A dials it by address and id.
+    check(&a, "R003", "safe", "phone");
+    let b_srv = Serving::start(&b, &[]);
+    let o = ok(
+        &a,
+        &[
+            "--lang",
+            "en",
+            "sync",
+            "--peer",
+            &b_srv.addr,
+            "--peer-id",
+            &b_id,
+        ],
+    );
+    assert!(o.contains("1 peers synced"), "{o}");
+    b_srv.stop();
+    assert_eq!(checks(&a), checks(&b));
+    assert_eq!(checks(&b).len(), 3);
+}
+
+/// A phone revoked by `anpi device revoke` (another process) while the
+/// office's `serve` runs is refused at its next sync, and told so: never
+/// "synced".
+#[test]
+fn a_phone_revoked_while_the_office_serves_is_refused_and_not_told_it_synced() {
+    if !enter("a_phone_revoked_while_the_office_serves_is_refused_and_not_told_it_synced") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (t, office) = joined(dir.path(), 1);
+    let phone = &t.phones[0];
+    ok(phone, &["incident", "start", "--kind", "flood"]);
+    check(phone, "R001", "safe", "visit");
+    ok(phone, &["sync"]);
+    let phone_id = device_id(phone);
+    ok(&t.office, &["device", "revoke", &phone_id]);
+    check(phone, "R002", "safe", "visit");
+    let o = anpi(phone, &["--lang", "en", "sync"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{text}");
+    assert!(!text.contains("1 peers synced"), "{text}");
+    assert!(text.contains("refused"), "{text}");
+    let out = office.stop();
+    assert!(
+        out.iter().any(|l| l.contains("refused a connection")),
+        "{out:?}"
+    );
+    // The office holds the first check only.
+    assert_eq!(checks(&t.office).len(), 1);
+}

@@ -225,4 +225,36 @@ class AnpiTest {
 
         for (n in listOf(phone, second, third, office)) n.close()
     }
+
+    /**
+     * Phone A joins in week 1, phone B in week 3; A never hears of B. With
+     * the office down they meet and sync, each dialling the other: each
+     * proves its membership in its certificate.
+     */
+    @Test
+    fun phonesEnrolledOnDifferentDaysSyncWhileTheOfficeIsDown() = runBlocking {
+        val (office, space) = office()
+        val officeId = office.deviceId
+        val addr = office.startSync(Anpi.syncConfig(listen = "127.0.0.1:0", debounceMs = 200))
+        val a = Anpi.open(File(dir, "a").path, key(3))
+        office.addMember(space, a.deviceId, Staff("佐藤 美咲", "A居宅"), Role.CARE_MANAGER)
+        a.join(addr, officeId)
+        val b = Anpi.open(File(dir, "b").path, key(4))
+        office.addMember(space, b.deviceId, Staff("鈴木 健", "B訪問看護"), Role.CARE_MANAGER)
+        b.join(addr, officeId)
+        office.close()
+
+        val aAddr = a.startSync(Anpi.syncConfig(listen = "127.0.0.1:0", debounceMs = 200))
+        b.recordCheck(space, newCheck("R0001", CheckResult.INJURED))
+        val result = b.syncNow(aAddr, a.deviceId)
+        assertEquals(a.deviceId, result.peerId)
+        assertEquals(emptyList<String>(), result.failedDocuments)
+        assertEquals(CheckResult.INJURED, a.priorityList(space).first { it.recipientId == "R0001" }.latest?.result)
+        a.stopSync()
+        val bAddr = b.startSync(Anpi.syncConfig(listen = "127.0.0.1:0", debounceMs = 200))
+        a.recordCheck(space, newCheck("R0002", CheckResult.SAFE))
+        a.syncNow(bAddr, b.deviceId)
+        assertEquals(CheckResult.SAFE, b.priorityList(space).first { it.recipientId == "R0002" }.latest?.result)
+        for (n in listOf(a, b)) n.close()
+    }
 }

@@ -82,6 +82,10 @@ pub struct NetNode {
     identity: Identity,
     device: DeviceId,
     trust: Trust,
+    /// Asked at every handshake (see [`tls::PeerCheck`]).
+    check: tls::PeerCheck,
+    /// What this node presents as a server (its membership proof in it).
+    server_cert: tls::ServerCert,
     endpoint: Endpoint,
     alpn: Vec<u8>,
     /// Connections in a session now, so that a device revoked meanwhile is
@@ -117,6 +121,56 @@ async fn with_node<T: Send + 'static>(
     .map_err(|e| Error::network(format!("node task failed: {e}")))?
 }
 
+/// The certificate `identity` presents: with `proof` in it, unless it
+/// proves nothing (a founder, or a device not yet in any space).
+fn presented(identity: &Identity, proof: &crate::membership::Proof) -> Result<Identity> {
+    if proof.is_empty() {
+        Ok(identity.clone())
+    } else {
+        identity.with_proof(&proof.encode())
+    }
+}
+
+/// The check of every key at the handshake: the node's membership as it
+/// is now on disk (another process may have revoked or added a device since
+/// the last session), a pending invite, or a membership proof in the
+/// certificate that this device can check itself.
+fn peer_check(node: SharedNode, trust: Trust) -> tls::PeerCheck {
+    tls::PeerCheck(Arc::new(
+        move |device: &DeviceId, cert: &CertificateDer<'_>| {
+            let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
+            if n.reload_changed().is_ok()
+                && let Ok(trusted) = n.trusted_peers()
+            {
+                let known = trusted.contains(device);
+                trust.set(trusted);
+                if known {
+                    return true;
+                }
+            }
+            if n.invite_admits(device, &crate::identity::names_of_cert(cert)) {
+                return true;
+            }
+            cert_proof(cert).is_some_and(|proof| {
+                n.admitted_by_proof(device, &proof)
+                    .is_ok_and(|spaces| !spaces.is_empty())
+            })
+        },
+    ))
+}
+
+/// The membership proof a certificate carries, if it carries one.
+fn cert_proof(cert: &[u8]) -> Option<crate::membership::Proof> {
+    crate::identity::proof_of_cert(cert).and_then(|bytes| crate::membership::Proof::decode(&bytes))
+}
+
+/// The certificate a connection's peer presented.
+fn peer_cert(conn: &Connection) -> Option<CertificateDer<'static>> {
+    conn.peer_identity()
+        .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|certs| certs.first().cloned())
+}
+
 /// The device id a connection's peer proved in the handshake.
 pub fn peer_device(conn: &Connection) -> Result<DeviceId> {
     let identity = conn
@@ -140,7 +194,16 @@ fn peer_names(conn: &Connection) -> Vec<String> {
 }
 
 fn describe(e: &quinn::ConnectionError) -> String {
-    let refused = |text: &str| text.contains("certificate") || text.contains("Certificate");
+    // A refused key shows as a certificate error, or — when the peer sends
+    // no reason — as the TLS alert alone (42 bad_certificate, 46
+    // certificate_unknown, 48 unknown_ca, 116 certificate_required).
+    let refused = |text: &str| {
+        text.contains("certificate")
+            || text.contains("Certificate")
+            || ["error 42", "error 46", "error 48", "error 116"]
+                .iter()
+                .any(|code| text.ends_with(code) || text.contains(&format!("{code}:")))
+    };
     let alpn = |text: &str| {
         text.contains("error 120")
             || text.contains("no_application_protocol")
@@ -268,24 +331,17 @@ impl NetNode {
     /// dialling: only for testing how an incompatible peer is told apart.
     #[doc(hidden)]
     pub fn bind_with_alpn(node: SharedNode, listen: SocketAddr, alpn: &[u8]) -> Result<Self> {
-        let (identity, device, trusted) = {
+        let (identity, device, trusted, presented) = {
             let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
-            (n.identity().clone(), n.device().clone(), n.trusted_peers()?)
+            let identity = n.identity().clone();
+            let presented = presented(&identity, &n.membership_proof()?)?;
+            (identity, n.device().clone(), n.trusted_peers()?, presented)
         };
         let trust = Trust::default();
         trust.set(trusted);
-        let invites = {
-            let node = node.clone();
-            tls::InviteCheck(Arc::new(move |device: &DeviceId, names: &[String]| {
-                let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
-                // A pending invite, or a member an admin added from another
-                // process since the member lists were last read.
-                n.invite_admits(device, names)
-                    || (n.reload_changed().is_ok()
-                        && n.trusted_peers().is_ok_and(|t| t.contains(device)))
-            }))
-        };
-        let tls = tls::server_config(&identity, trust.clone(), Some(invites))?;
+        let check = peer_check(node.clone(), trust.clone());
+        let server_cert = tls::ServerCert::new(&presented)?;
+        let tls = tls::server_config(server_cert.clone(), trust.clone(), Some(check.clone()))?;
         let quic = QuicServerConfig::try_from(tls)
             .map_err(|e| Error::network(format!("QUIC setup: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -297,6 +353,8 @@ impl NetNode {
             identity,
             device,
             trust,
+            check,
+            server_cert,
             endpoint,
             alpn: alpn.to_vec(),
             active: Mutex::new(Vec::new()),
@@ -323,12 +381,16 @@ impl NetNode {
     /// Re-read the member lists into the set of accepted devices, and
     /// close the connections of devices no longer in it (revoked).
     pub async fn refresh_trust(&self) -> Result<()> {
-        let trusted = with_node(&self.node, |n| {
+        let identity = self.identity.clone();
+        let (trusted, presented) = with_node(&self.node, move |n| {
             n.reload_changed()?;
-            n.trusted_peers()
+            let presented = presented(&identity, &n.membership_proof()?)?;
+            Ok((n.trusted_peers()?, presented))
         })
         .await?;
         self.trust.set(trusted);
+        // A space joined since: the certificate proves it from now on.
+        self.server_cert.set(&presented)?;
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         for (device, conn) in active.iter() {
             if !self.trust.accepts(device) {
@@ -387,8 +449,43 @@ impl NetNode {
         expected: Option<&DeviceId>,
         pinned: bool,
     ) -> Result<Connection> {
-        self.connect_as(&self.identity, addr, expected, pinned)
-            .await
+        // A peer this device synced with before holds its membership; any
+        // other may not have heard of it yet (enrolled on another day):
+        // the certificate then carries the proof.
+        let identity = self.identity.clone();
+        let known = expected.cloned();
+        let presented = with_node(&self.node, move |n| {
+            let needed = match &known {
+                Some(peer) => !n.knows_peer(peer)?,
+                None => true,
+            };
+            if needed && !pinned {
+                presented(&identity, &n.membership_proof()?)
+            } else {
+                Ok(identity)
+            }
+        })
+        .await?;
+        self.connect_as(&presented, addr, expected, pinned).await
+    }
+
+    /// After the handshake: a peer the member lists do not hold got in by
+    /// the membership proof in its certificate. Write what it proved into
+    /// the rosters, as a sync would have brought it, so that the session
+    /// exchanges those spaces and the peer is known from now on.
+    async fn admit_by_proof(&self, conn: &Connection, peer: &DeviceId) -> Result<()> {
+        if self.trust.accepts(peer) {
+            return Ok(());
+        }
+        let Some(proof) = peer_cert(conn).and_then(|c| cert_proof(&c)) else {
+            return Ok(());
+        };
+        let p = peer.clone();
+        let spaces = with_node(&self.node, move |n| n.take_proof(&p, &proof)).await?;
+        if !spaces.is_empty() {
+            self.refresh_trust().await?;
+        }
+        Ok(())
     }
 
     async fn connect_as(
@@ -401,6 +498,7 @@ impl NetNode {
         let tls = tls::client_config(
             identity,
             self.trust.clone(),
+            Some(self.check.clone()),
             expected.cloned(),
             pinned,
             &self.alpn,
@@ -494,6 +592,9 @@ impl NetNode {
 
     async fn initiate(&self, conn: Connection, addr: SocketAddr, join: bool) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
+        if !join {
+            self.admit_by_proof(&conn, &peer).await?;
+        }
         self.track(&peer, &conn);
         let result = tokio::time::timeout(SESSION_TIMEOUT, async {
             let (mut send, mut recv) = conn
@@ -508,6 +609,13 @@ impl NetNode {
                 } else {
                     n.spaces_shared_with(&p)?
                 };
+                if spaces.is_empty() && !join {
+                    // Revoked meanwhile, or of no space here: nothing may
+                    // move, and nothing must be reported as synced.
+                    return Err(Error::network(
+                        "this device and the peer share no space in which both are current members",
+                    ));
+                }
                 n.sync_start_network(&p, spaces, join)
             })
             .await?;
@@ -542,6 +650,7 @@ impl NetNode {
             // Added by another process since the lists were last read?
             self.refresh_trust().await?;
         }
+        self.admit_by_proof(&conn, &peer).await?;
         if !self.trust.accepts(&peer) {
             // Past the handshake without being a member: it holds an
             // invite. Redeem it before anything is sent.
@@ -564,6 +673,14 @@ impl NetNode {
             let session = with_node(&self.node, move |n| {
                 n.reload_changed()?;
                 let spaces: BTreeSet<SpaceId> = n.spaces_shared_with(&p)?;
+                if spaces.is_empty() {
+                    // Revoked since the handshake (another process), or of
+                    // no space here: refused, so the peer never thinks it
+                    // synced.
+                    return Err(Error::network(
+                        "this device is not a current member of any space the peer holds (revoked?)",
+                    ));
+                }
                 Ok(n.sync_accept_network(&p, spaces))
             })
             .await?;
@@ -813,6 +930,187 @@ mod tests {
             err.to_string().contains("refused at the handshake"),
             "{err}"
         );
+    }
+
+    /// The office enrolls A, A joins; weeks later it enrolls B, B joins;
+    /// then the office goes dark. A has never heard of B. They meet and
+    /// sync, whichever dials: each proves its membership in its
+    /// certificate. A phone revoked meanwhile, showing its old entry, is
+    /// refused by a device that knows the revocation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn phones_enrolled_on_different_days_sync_with_each_other_while_the_office_is_down() {
+        let (office, a, space) = office_and_phone();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let office_addr = office.local_addr().unwrap();
+        answer_all(office.clone());
+        let a = Arc::new(NetNode::bind(shared(a), loopback()).unwrap());
+        a.join(office_addr, &office_id).await.unwrap();
+        // Days later: B and C are enrolled, after A's last sync.
+        let b = Node::open(MemoryStore::new()).unwrap();
+        let c = Node::open(MemoryStore::new()).unwrap();
+        {
+            let mut n = office.node().lock().unwrap();
+            n.add_member(&space, b.device(), staff("鈴木"), Role::CareManager)
+                .unwrap();
+            n.add_member(&space, c.device(), staff("田中"), Role::CareManager)
+                .unwrap();
+        }
+        let b = Arc::new(NetNode::bind(shared(b), loopback()).unwrap());
+        let c = Arc::new(NetNode::bind(shared(c), loopback()).unwrap());
+        b.join(office_addr, &office_id).await.unwrap();
+        c.join(office_addr, &office_id).await.unwrap();
+        // C is lost and revoked; B learns it, A does not.
+        let c_id = c.device().clone();
+        office
+            .node()
+            .lock()
+            .unwrap()
+            .revoke_member(&space, &c_id)
+            .unwrap();
+        b.sync_with(office_addr, Some(&office_id)).await.unwrap();
+        office.close().await;
+
+        record(a.node(), &space, CheckMethod::Visit);
+        record(b.node(), &space, CheckMethod::Phone);
+        answer_all(a.clone());
+        answer_all(b.clone());
+        let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        // B dials A (A has never heard of B): B's proof gets it in.
+        let report = b.sync_with(a_addr, None).await.unwrap();
+        assert!(report.failures.is_empty(), "{report:?}");
+        assert!(report.stats.docs_changed > 0);
+        record(a.node(), &space, CheckMethod::Family);
+        // And A dials B (A knows B now, from the roster B brought).
+        let report = a.sync_with(b_addr, None).await.unwrap();
+        assert!(report.failures.is_empty(), "{report:?}");
+        for n in [&a, &b] {
+            let n = n.node().lock().unwrap();
+            let incident = n.open_incident(&space).unwrap().unwrap();
+            assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 3);
+        }
+        // C shows its old entry to B, which knows the revocation: refused.
+        let err = c.sync_with(b_addr, None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("refused at the handshake"),
+            "{err}"
+        );
+        // A learnt the revocation from B: refused there too.
+        let err = c.sync_with(a_addr, None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("refused at the handshake"),
+            "{err}"
+        );
+    }
+
+    /// A fresh pair: the first device to dial is the one nobody knows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_nobody_has_heard_of_dials_first_and_is_admitted_by_its_proof() {
+        let (office, a, space) = office_and_phone();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let office_addr = office.local_addr().unwrap();
+        answer_all(office.clone());
+        let a = Arc::new(NetNode::bind(shared(a), loopback()).unwrap());
+        a.join(office_addr, &office_id).await.unwrap();
+        let b = Node::open(MemoryStore::new()).unwrap();
+        office
+            .node()
+            .lock()
+            .unwrap()
+            .add_member(&space, b.device(), staff("鈴木"), Role::CareManager)
+            .unwrap();
+        let b = Arc::new(NetNode::bind(shared(b), loopback()).unwrap());
+        b.join(office_addr, &office_id).await.unwrap();
+        office.close().await;
+        // A (which does not know B) dials B: B's server certificate proves.
+        answer_all(b.clone());
+        record(a.node(), &space, CheckMethod::Visit);
+        let report = a.sync_with(b.local_addr().unwrap(), None).await.unwrap();
+        assert!(report.failures.is_empty(), "{report:?}");
+        let n = b.node().lock().unwrap();
+        let incident = n.open_incident(&space).unwrap().unwrap();
+        assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 1);
+    }
+
+    /// Two peers that dial each other at the same moment, many times: every
+    /// session ends synced on both sides, and they converge.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_peers_dialing_each_other_at_once_both_end_synced() {
+        let (office, a, space) = office_and_phone();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let office_addr = office.local_addr().unwrap();
+        answer_all(office.clone());
+        let a = Arc::new(NetNode::bind(shared(a), loopback()).unwrap());
+        a.join(office_addr, &office_id).await.unwrap();
+        answer_all(a.clone());
+        let a_addr = a.local_addr().unwrap();
+        let a_id = a.device().clone();
+        record(office.node(), &space, CheckMethod::Visit);
+        for round in 0..30 {
+            record(a.node(), &space, CheckMethod::Phone);
+            record(office.node(), &space, CheckMethod::Family);
+            let (x, y) = tokio::join!(
+                a.sync_with(office_addr, Some(&office_id)),
+                office.sync_with(a_addr, Some(&a_id)),
+            );
+            let x = x.unwrap_or_else(|e| panic!("round {round}, the phone's session: {e}"));
+            let y = y.unwrap_or_else(|e| panic!("round {round}, the office's session: {e}"));
+            assert!(
+                x.failures.is_empty() && y.failures.is_empty(),
+                "{x:?} {y:?}"
+            );
+        }
+        a.sync_with(office_addr, Some(&office_id)).await.unwrap();
+        let heads = |n: &NetNode| n.node().lock().unwrap().heads().unwrap();
+        assert_eq!(heads(&a), heads(&office));
+        let n = a.node().lock().unwrap();
+        let incident = n.open_incident(&space).unwrap().unwrap();
+        assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 61);
+    }
+
+    /// The phone SDK's scenario, many times: the office runs its node (which
+    /// passes its own changes on to the peers it heard from), while a phone
+    /// joins and then syncs from short-lived endpoints of its own, right
+    /// after the office recorded something. No session of the phone may
+    /// fail.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_phone_syncing_while_the_office_pushes_its_own_changes_never_fails() {
+        use serve::Options;
+        let (office, phone, space) = office_and_phone();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let office_addr = office.local_addr().unwrap();
+        let options = Options {
+            debounce: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let changes = options.local_changes.clone();
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(serve::run(office.clone(), options, events, stop_rx));
+        let phone = shared(phone);
+        {
+            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
+            net.join(office_addr, &office_id).await.unwrap();
+            net.close().await;
+        }
+        for round in 0..25 {
+            record(office.node(), &space, CheckMethod::Phone);
+            changes.notify_one();
+            record(&phone, &space, CheckMethod::Visit);
+            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
+            let r = net.sync_with(office_addr, Some(&office_id)).await;
+            net.close().await;
+            let r = r.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(r.failures.is_empty(), "round {round}: {r:?}");
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        let n = phone.lock().unwrap();
+        let incident = n.open_incident(&space).unwrap().unwrap();
+        assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 50);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

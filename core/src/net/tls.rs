@@ -65,24 +65,28 @@ fn check_peer(
     }
 }
 
-/// Asked, for a key that is not a member, whether the names its
-/// certificate carries redeem a pending invite (see [`crate::invite`]).
+/// Asked, at every handshake, whether a key may in: the node's current
+/// membership (read again if another process changed it: a device revoked
+/// while `serve` runs is refused at once), a pending invite the
+/// certificate's names redeem (see [`crate::invite`]), or a membership
+/// proof the certificate carries that this device can check itself (see
+/// [`crate::membership::Proof`]).
 #[derive(Clone)]
-pub struct InviteCheck(pub Arc<InviteFn>);
+pub struct PeerCheck(pub Arc<PeerFn>);
 
-/// Whether a device presenting these certificate names holds an invite.
-pub type InviteFn = dyn Fn(&DeviceId, &[String]) -> bool + Send + Sync;
+/// Whether a device presenting this certificate is accepted.
+pub type PeerFn = dyn Fn(&DeviceId, &CertificateDer<'_>) -> bool + Send + Sync;
 
-impl std::fmt::Debug for InviteCheck {
+impl std::fmt::Debug for PeerCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InviteCheck")
+        f.write_str("PeerCheck")
     }
 }
 
 #[derive(Debug)]
 struct PeerVerifier {
-    /// For a server: a stranger holding a pending invite gets in.
-    invites: Option<InviteCheck>,
+    /// Asked for every key; without it, `trust` alone decides.
+    check: Option<PeerCheck>,
     trust: Trust,
     /// For a client: the one device it means to reach, if it knows it.
     expected: Option<DeviceId>,
@@ -92,11 +96,14 @@ struct PeerVerifier {
 }
 
 impl PeerVerifier {
-    fn accepts(&self, device: &DeviceId) -> bool {
+    fn accepts(&self, device: &DeviceId, cert: &CertificateDer<'_>) -> bool {
         match &self.expected {
             Some(e) if e != device => false,
             Some(_) if self.pinned => true,
-            _ => self.trust.accepts(device),
+            _ => match &self.check {
+                Some(check) => (check.0)(device, cert),
+                None => self.trust.accepts(device),
+            },
         }
     }
 
@@ -119,7 +126,7 @@ impl ServerCertVerifier for PeerVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        check_peer(end_entity, &|d| self.accepts(d))?;
+        check_peer(end_entity, &|d| self.accepts(d, end_entity))?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -157,13 +164,7 @@ impl ClientCertVerifier for PeerVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        check_peer(end_entity, &|d| {
-            self.accepts(d)
-                || self
-                    .invites
-                    .as_ref()
-                    .is_some_and(|check| (check.0)(d, &crate::identity::names_of_cert(end_entity)))
-        })?;
+        check_peer(end_entity, &|d| self.accepts(d, end_entity))?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -201,45 +202,80 @@ fn tls_error(e: impl std::fmt::Display) -> Error {
     Error::network(format!("TLS setup: {e}"))
 }
 
-/// The server side: accepts clients whose key `trust` accepts, or that
-/// redeem an invite `invites` admits.
+/// The certificate a server presents, replaced when what it carries
+/// changes (the device's membership proof, after it joins a space).
+#[derive(Clone, Debug)]
+pub struct ServerCert(Arc<RwLock<Arc<rustls::sign::CertifiedKey>>>);
+
+impl ServerCert {
+    /// The certificate of `identity`.
+    pub fn new(identity: &Identity) -> Result<Self> {
+        Ok(ServerCert(Arc::new(RwLock::new(certified(identity)?))))
+    }
+
+    /// Present `identity`'s certificate from the next handshake on.
+    pub fn set(&self, identity: &Identity) -> Result<()> {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = certified(identity)?;
+        Ok(())
+    }
+}
+
+fn certified(identity: &Identity) -> Result<Arc<rustls::sign::CertifiedKey>> {
+    let (certs, key) = cert_and_key(identity);
+    let key = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(tls_error)?;
+    Ok(Arc::new(rustls::sign::CertifiedKey::new(certs, key)))
+}
+
+impl rustls::server::ResolvesServerCert for ServerCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// The server side: presents `cert`; accepts clients `check` accepts (or,
+/// without it, whose key `trust` accepts).
 pub fn server_config(
-    identity: &Identity,
+    cert: ServerCert,
     trust: Trust,
-    invites: Option<InviteCheck>,
+    check: Option<PeerCheck>,
 ) -> Result<rustls::ServerConfig> {
     let provider = provider();
     let verifier = Arc::new(PeerVerifier {
-        invites,
+        check,
         trust,
         expected: None,
         pinned: false,
         algorithms: provider.signature_verification_algorithms,
     });
-    let (certs, key) = cert_and_key(identity);
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(tls_error)?;
+        .with_cert_resolver(Arc::new(cert));
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
 }
 
 /// The client side for one connection: the server must be `expected` (if
-/// given) and accepted by `trust` — or only `expected`, when `pinned`
-/// (joining through an office whose id the person typed).
+/// given) and accepted by `check` (or `trust`) — or only `expected`, when
+/// `pinned` (joining through an office whose id the person typed).
 pub fn client_config(
     identity: &Identity,
     trust: Trust,
+    check: Option<PeerCheck>,
     expected: Option<DeviceId>,
     pinned: bool,
     alpn: &[u8],
 ) -> Result<rustls::ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(PeerVerifier {
-        invites: None,
+        check,
         trust,
         expected,
         pinned,

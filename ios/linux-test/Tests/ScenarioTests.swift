@@ -168,3 +168,34 @@ func twoNodesSyncOverLoopbackQuic() async throws {
         for n in [phone, second, third, office] { try n.close() }
     }
 }
+
+/// Phone A joins in week 1, phone B in week 3; A never hears of B. With the
+/// office down they meet and sync, each dialling the other: each proves its
+/// membership in its certificate.
+func phonesEnrolledOnDifferentDaysSyncWhileTheOfficeIsDown() async throws {
+    try await withTempDir { dir in
+        let (office, space) = try await office(dir)
+        let officeId = try office.deviceId()
+        let addr = try await office.startSync(Anpi.syncConfig(listen: "127.0.0.1:0", debounceMs: 200))
+        let a = try await Anpi.open(folder: dir.appendingPathComponent("a").path, databaseKey: key(3))
+        _ = try await office.addMember(space: space, deviceId: try a.deviceId(), staff: Staff(name: "佐藤 美咲", organisation: "A居宅"), role: .careManager)
+        _ = try await a.join(officeAddress: addr, officeId: officeId)
+        let b = try await Anpi.open(folder: dir.appendingPathComponent("b").path, databaseKey: key(4))
+        _ = try await office.addMember(space: space, deviceId: try b.deviceId(), staff: Staff(name: "鈴木 健", organisation: "B訪問看護"), role: .careManager)
+        _ = try await b.join(officeAddress: addr, officeId: officeId)
+        try office.close()
+
+        let aAddr = try await a.startSync(Anpi.syncConfig(listen: "127.0.0.1:0", debounceMs: 200))
+        _ = try await b.recordCheck(space: space, newCheck("R0001", .injured))
+        let result = try await b.syncNow(address: aAddr, peerId: try a.deviceId())
+        try expectEqual(result.peerId, try a.deviceId())
+        try expectEqual(result.failedDocuments, [])
+        try expectEqual(try await a.priorityList(space: space).first { $0.recipientId == "R0001" }?.latest?.result, .injured)
+        try await a.stopSync()
+        let bAddr = try await b.startSync(Anpi.syncConfig(listen: "127.0.0.1:0", debounceMs: 200))
+        _ = try await a.recordCheck(space: space, newCheck("R0002", .safe))
+        _ = try await a.syncNow(address: bAddr, peerId: try b.deviceId())
+        try expectEqual(try await b.priorityList(space: space).first { $0.recipientId == "R0002" }?.latest?.result, .safe)
+        for n in [a, b] { try n.close() }
+    }
+}

@@ -5,6 +5,7 @@ let tests: [(String, () async throws -> Void)] = [
     ("errorsAreSwiftErrors", errorsAreSwiftErrors),
     ("listenersHearChangesAndAThrowingOneDoesNotCrash", listenersHearChangesAndAThrowingOneDoesNotCrash),
     ("twoNodesSyncOverLoopbackQuic", twoNodesSyncOverLoopbackQuic),
+    ("phonesEnrolledOnDifferentDaysSyncWhileTheOfficeIsDown", phonesEnrolledOnDifferentDaysSyncWhileTheOfficeIsDown),
 ]
 
 var passed = 0
