@@ -270,38 +270,58 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
     let list = data.priority_list(now);
     let today = now.jst().date_naive();
     if as_json {
-        let rows: Vec<Value> = list
-            .iter()
-            .map(|e| {
-                json!({
-                    "rank": e.rank,
-                    "id": e.recipient.id,
-                    "name": e.recipient.name,
-                    "age": e.recipient.age_on(today),
-                    "area": e.recipient.area,
-                    "care_manager": e.recipient.care_manager,
-                    "score": e.score,
-                    "reasons": e.reasons.iter().map(|r| &r.label).collect::<Vec<_>>(),
-                    "standing": e.standing,
-                    "status": e.latest.map_or("unchecked", |c| c.result.code()),
-                    "checked_by": e.latest.map(|c| json!({
-                        "staff": c.staff.name, "org": c.staff.organisation,
-                        "at": c.at, "method": c.method,
-                    })),
-                    "duplicate": e.duplicate,
-                    "conflict": !e.conflict.is_empty(),
-                    "conflicting": e.conflict.iter().map(|c| json!({
-                        "id": c.id, "status": c.result.code(), "staff": c.staff.name,
-                        "org": c.staff.organisation, "at": c.at, "method": c.method,
-                    })).collect::<Vec<_>>(),
-                    "claims": e.live_claims.iter().map(|c| json!({
-                        "staff": c.staff.name, "org": c.staff.organisation,
-                        "device": c.device, "expires": c.expires,
-                    })).collect::<Vec<_>>(),
-                })
+        // Written row by row as each is made: at 50,000 recipients a whole
+        // array of JSON values held at once was most of the process's
+        // memory (BENCHMARKS.md, "list --json").
+        let out = std::io::stdout();
+        let mut out = std::io::BufWriter::new(out.lock());
+        let mut first = true;
+        let rows = list.iter().map(|e| {
+            json!({
+                "rank": e.rank,
+                "id": e.recipient.id,
+                "name": e.recipient.name,
+                "age": e.recipient.age_on(today),
+                "area": e.recipient.area,
+                "care_manager": e.recipient.care_manager,
+                "score": e.score,
+                "reasons": e.reasons.iter().map(|r| &r.label).collect::<Vec<_>>(),
+                "standing": e.standing,
+                "status": e.latest.map_or("unchecked", |c| c.result.code()),
+                "checked_by": e.latest.map(|c| json!({
+                    "staff": c.staff.name, "org": c.staff.organisation,
+                    "at": c.at, "method": c.method,
+                })),
+                "duplicate": e.duplicate,
+                "conflict": !e.conflict.is_empty(),
+                "conflicting": e.conflict.iter().map(|c| json!({
+                    "id": c.id, "status": c.result.code(), "staff": c.staff.name,
+                    "org": c.staff.organisation, "at": c.at, "method": c.method,
+                })).collect::<Vec<_>>(),
+                "claims": e.live_claims.iter().map(|c| json!({
+                    "staff": c.staff.name, "org": c.staff.organisation,
+                    "device": c.device, "expires": c.expires,
+                })).collect::<Vec<_>>(),
             })
-            .collect();
-        say!("{}", serde_json::to_string_pretty(&rows)?);
+        });
+        write_out(&mut out, b"[")?;
+        for row in rows {
+            let text = serde_json::to_string_pretty(&row)?;
+            write_out(&mut out, if first { b"\n" } else { b",\n" })?;
+            first = false;
+            for (i, line) in text.lines().enumerate() {
+                if i > 0 {
+                    write_out(&mut out, b"\n")?;
+                }
+                write_out(&mut out, b"  ")?;
+                write_out(&mut out, line.as_bytes())?;
+            }
+        }
+        write_out(&mut out, if first { b"]\n" } else { b"\n]\n" })?;
+        use std::io::Write;
+        if let Err(e) = out.flush() {
+            return closed_pipe(e);
+        }
         return Ok(());
     }
     if let Some(i) = &incident {
@@ -355,21 +375,31 @@ pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Write to standard output; a reader that went away (`| head`) ends the
+/// command quietly, as `say!` does.
+fn write_out(out: &mut impl std::io::Write, bytes: &[u8]) -> Result<()> {
+    match out.write_all(bytes) {
+        Ok(()) => Ok(()),
+        Err(e) => closed_pipe(e),
+    }
+}
+
+fn closed_pipe(e: std::io::Error) -> Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    Err(e.into())
+}
+
 /// `show`: one recipient, 様式1 and check history.
 pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
     let space = crate::space(node)?.id;
-    let r = node.recipient(&space, &anpi_core::text::typed_id(id)?)?;
-    // Health information was looked at: the trail says by whom.
-    audit_read(lang, node, Action::Viewed, id, "recipient record")?;
-    let incident = node.open_incident(&space)?;
-    let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
-    let detail = views::recipient_detail(
-        &r.recipient,
-        &r.conflicts,
-        &data.checks,
-        &data.claims,
-        Timestamp::now(),
-    );
+    let page = node.recipient_page(&space, &anpi_core::text::typed_id(id)?)?;
+    if !page.logged {
+        read_only_audit(lang);
+    }
+    let detail = page.detail(Timestamp::now());
+    let r = &page.record;
     if as_json {
         say!("{}", serde_json::to_string_pretty(&detail)?);
         return Ok(());
@@ -481,18 +511,22 @@ pub fn audit_read(
 ) -> Result<()> {
     match node.record_audit(action, subject, detail) {
         Err(anpi_core::Error::ReadOnly) => {
-            eprintln!(
-                "anpi: {}",
-                t(
-                    lang,
-                    "データフォルダが読み取り専用のため、この記録（監査ログ）を残せませんでした",
-                    "the data folder is read-only: this could not be written to the audit trail"
-                )
-            );
+            read_only_audit(lang);
             Ok(())
         }
         other => Ok(other?),
     }
+}
+
+fn read_only_audit(lang: Lang) {
+    eprintln!(
+        "anpi: {}",
+        t(
+            lang,
+            "データフォルダが読み取り専用のため、この記録（監査ログ）を残せませんでした",
+            "the data folder is read-only: this could not be written to the audit trail"
+        )
+    );
 }
 
 /// `duplicates`.

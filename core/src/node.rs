@@ -40,6 +40,10 @@ const META_INVITES: &str = "invites";
 /// no (actor, sequence number) is ever used twice (ARCHITECTURE.md).
 const META_ACTOR: &str = "actor";
 
+/// The peer-state row holding what this device last shared with any peer,
+/// per document (not a device id: those are hex).
+const ANY_PEER: &str = "~any";
+
 /// Changes appended since the last snapshot before [`Node::maintain`]
 /// compacts a document.
 pub const COMPACT_AFTER_CHANGES: u64 = 500;
@@ -118,6 +122,36 @@ pub enum Started {
     Joined,
     /// It had ended and is open again.
     Reopened,
+}
+
+/// One recipient's page ([`Node::recipient_page`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipientPage {
+    /// The record, with any concurrently edited fields.
+    pub record: IndexedRecipient,
+    /// The incident shown, if there is one.
+    pub incident: Option<Incident>,
+    /// The recipient's checks in it.
+    pub checks: Vec<Check>,
+    /// The recipient's claims in it (revoked devices' left out).
+    pub claims: Vec<Claim>,
+    /// Whether the view was written to the audit trail (not on a
+    /// read-only folder).
+    pub logged: bool,
+}
+
+impl RecipientPage {
+    /// The page as people read it: history with relations, the deciding
+    /// check, disagreement, live claims.
+    pub fn detail(&self, now: Timestamp) -> crate::views::RecipientDetail<'_> {
+        crate::views::recipient_detail(
+            &self.record.recipient,
+            &self.record.conflicts,
+            &self.checks,
+            &self.claims,
+            now,
+        )
+    }
 }
 
 /// What an import changed.
@@ -1994,6 +2028,51 @@ impl Node {
         Ok(self.incidents(space)?.into_iter().find(|i| i.is_open()))
     }
 
+    /// The incident a page shows: the open one, else the latest (after an
+    /// incident ends, its history is still what people look at). Every
+    /// host shows the same.
+    pub fn shown_incident(&self, space: &SpaceId) -> Result<Option<Incident>> {
+        let all = self.incidents(space)?;
+        Ok(all.iter().find(|i| i.is_open()).or(all.first()).cloned())
+    }
+
+    /// One recipient's page: the record, and the checks and claims of the
+    /// incident shown ([`Node::shown_incident`]), read for that recipient
+    /// alone (a page costs the same at 50,000 recipients as at 50). Health
+    /// information is looked at, so the audit trail records who did; on a
+    /// read-only folder that entry cannot be written and `logged` says so.
+    pub fn recipient_page(&mut self, space: &SpaceId, id: &RecipientId) -> Result<RecipientPage> {
+        let record = self.recipient(space, id)?;
+        let incident = self.shown_incident(space)?;
+        let (checks, claims) = match &incident {
+            None => (Vec::new(), Vec::new()),
+            Some(i) => {
+                let key = DocKey::incident(space, &i.id);
+                let revoked = self.revoked_devices(space)?;
+                let claims = self
+                    .store
+                    .claims_of(&key, &record.recipient.id)?
+                    .into_iter()
+                    .filter(|c| !revoked.contains(&c.device))
+                    .collect();
+                (self.store.checks_of(&key, &record.recipient.id)?, claims)
+            }
+        };
+        let logged = match self.record_audit(audit::Action::Viewed, id.as_str(), "recipient record")
+        {
+            Ok(()) => true,
+            Err(Error::ReadOnly) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(RecipientPage {
+            record,
+            incident,
+            checks,
+            claims,
+            logged,
+        })
+    }
+
     fn incident(&self, space: &SpaceId, id: &IncidentId) -> Result<Incident> {
         self.store
             .incidents(space)?
@@ -2306,6 +2385,15 @@ impl Node {
         Ok(keys)
     }
 
+    /// For a peer this device has not synced `key` with: the heads it last
+    /// shared with anyone (see [`sync::opening`]). Empty otherwise.
+    fn base_guess(&self, key: &DocKey, pd: &PeerDoc) -> Result<Vec<ChangeHash>> {
+        if !pd.shared.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.peer_doc(&DeviceId(ANY_PEER.into()), key)?.shared)
+    }
+
     fn peer_doc(&self, peer: &DeviceId, key: &DocKey) -> Result<PeerDoc> {
         match self.store.peer_state(peer, key)? {
             Some(bytes) => PeerDoc::decode(&bytes),
@@ -2358,6 +2446,7 @@ impl Node {
             };
             // A document that cannot be read stays out of the session; the
             // others sync.
+            let guess = self.base_guess(&key, &pd)?;
             let l = match self.loaded(&key) {
                 Ok(l) => l,
                 Err(e) => {
@@ -2366,7 +2455,13 @@ impl Node {
                     continue;
                 }
             };
-            docs.push(sync::opening(&mut l.doc, &l.recent, &key.to_string(), &pd));
+            docs.push(sync::opening(
+                &mut l.doc,
+                &l.recent,
+                &key.to_string(),
+                &pd,
+                &guess,
+            ));
             session.peers.insert(key, pd);
         }
         session.offered = Some(session.peers.keys().cloned().collect());
@@ -2508,6 +2603,11 @@ impl Node {
             match self.receive_entry(session, &peer, &key, entry) {
                 Ok(taken) => {
                     writes.extend(taken.write);
+                    if let Some((_, key, state)) = &taken.state {
+                        // What this device last shared with anyone: the
+                        // base it guesses for a peer met for the first time.
+                        states.push((DeviceId(ANY_PEER.into()), key.clone(), state.clone()));
+                    }
                     states.extend(taken.state);
                     replies.extend(taken.replies);
                 }
@@ -2622,10 +2722,11 @@ impl Node {
                 },
             );
         }
+        let guess = self.base_guess(key, &pd)?;
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
         let before = if existed { doc.get_heads() } else { Vec::new() };
-        let received = sync::receive(doc, &l.recent, &mut pd, entry)?;
+        let received = sync::receive(doc, &l.recent, &mut pd, entry, &guess)?;
         let after = doc.get_heads();
         if after != before {
             taken.write = Some(self.merged_write(key, &before, existed, received.applied)?);

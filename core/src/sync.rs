@@ -270,7 +270,11 @@ impl PeerDoc {
 }
 
 fn has_all(doc: &mut AutoCommit, heads: &[ChangeHash]) -> bool {
-    doc.get_missing_deps(heads).is_empty()
+    // Missing deps also names what changes waiting in the queue lack: only
+    // `heads` themselves count here.
+    !doc.get_missing_deps(heads)
+        .iter()
+        .any(|missing| heads.contains(missing))
 }
 
 /// The changes a document gained lately, step by step as they were
@@ -369,14 +373,41 @@ fn packed_since(doc: &mut AutoCommit, recent: &Recent, since: &[ChangeHash]) -> 
     Some(packed)
 }
 
-/// The entry that opens a session for `doc`: our heads, and the changes
-/// since what the peer is known to have, if we know that.
-pub fn opening(doc: &mut AutoCommit, recent: &Recent, name: &str, peer: &PeerDoc) -> DocEntry {
-    let heads = doc.get_heads();
-    let data = if !peer.shared.is_empty() && has_all(doc, &peer.shared) {
-        packed_since(doc, recent, &peer.shared).map_or(Data::None, Data::Changes)
+/// The heads a document's changes are sent from: what the peer is known to
+/// have, or — for a peer this device has not synced with — `guess`, what
+/// this device last shared with anyone (two phones that both synced with
+/// the office most likely both hold it). Empty when neither is of use.
+fn base<'a>(doc: &mut AutoCommit, peer: &'a PeerDoc, guess: &'a [ChangeHash]) -> &'a [ChangeHash] {
+    let base = if peer.shared.is_empty() {
+        guess
     } else {
+        &peer.shared
+    };
+    if !base.is_empty() && has_all(doc, base) {
+        base
+    } else {
+        &[]
+    }
+}
+
+/// The entry that opens a session for `doc`: our heads, and the changes
+/// since what the peer is known to have — or, with a peer met for the
+/// first time, since `guess` (see [`base`]): each side then sends what it
+/// has with its first message, and two phones meeting for the first time
+/// sync in two round trips rather than three.
+pub fn opening(
+    doc: &mut AutoCommit,
+    recent: &Recent,
+    name: &str,
+    peer: &PeerDoc,
+    guess: &[ChangeHash],
+) -> DocEntry {
+    let heads = doc.get_heads();
+    let from = base(doc, peer, guess).to_vec();
+    let data = if from.is_empty() {
         Data::None
+    } else {
+        packed_since(doc, recent, &from).map_or(Data::None, Data::Changes)
     };
     DocEntry {
         doc: name.to_string(),
@@ -429,6 +460,7 @@ pub fn receive(
     recent: &Recent,
     peer: &mut PeerDoc,
     entry: DocEntry,
+    guess: &[ChangeHash],
 ) -> Result<Received> {
     let name = entry.doc;
     let their_heads = heads_from_wire(&entry.heads);
@@ -437,6 +469,10 @@ pub fn receive(
     match entry.data {
         Data::None => {}
         Data::Changes(packed) => {
+            // Changes an earlier message left waiting for their
+            // dependencies apply along with these: then only the document
+            // can say which changes were added.
+            let waited = !doc.get_missing_deps(&[]).is_empty();
             let changes = unpack_changes(&packed)?;
             let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
             let new: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
@@ -446,7 +482,7 @@ pub fn receive(
                 .cloned()
                 .collect();
             doc.apply_changes_batch(changes)?;
-            applied = Some(added);
+            applied = (!waited).then_some(added);
         }
         Data::Snapshot(bytes) => {
             let mut other = AutoCommit::load(&bytes)
@@ -468,7 +504,30 @@ pub fn receive(
             });
         }
     }
-    if peer.automerge.is_some() || !doc.get_missing_deps(&[]).is_empty() {
+    let waiting = !doc.get_missing_deps(&[]).is_empty();
+    if waiting && carried && peer.automerge.is_none() && peer.shared.is_empty() && !entry.need {
+        // A peer met for the first time sent its changes since a base this
+        // device does not fully hold. They wait for their dependencies;
+        // send ours since our own base and ask for what we lack: the peer
+        // then has all of ours and sends the rest in its next message.
+        let ours = doc.get_heads();
+        let from = base(doc, peer, guess).to_vec();
+        let data = if from.is_empty() {
+            Data::None
+        } else {
+            packed_since(doc, recent, &from).map_or(Data::None, Data::Changes)
+        };
+        return Ok(Received {
+            reply: Some(DocEntry {
+                doc: name,
+                heads: heads_to_wire(&ours),
+                need: true,
+                data,
+            }),
+            applied: None,
+        });
+    }
+    if peer.automerge.is_some() || waiting {
         // Changes arrived whose dependencies we lack: the peer's idea of
         // what we have was wrong. Let automerge's protocol find the gap.
         return Ok(Received {

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use anpi_core::audit::Action;
 use anpi_core::codes::Lang;
 use anpi_core::folder::{DataFolder, Secret};
 use anpi_core::io::roster;
@@ -380,14 +379,6 @@ fn incomplete(r: &SyncReport) -> anpi_core::Error {
     ))
 }
 
-/// The incident the lists show: the open one, else the latest.
-fn shown_incident(node: &Node, space: &SpaceId) -> anpi_core::Result<Option<core::Incident>> {
-    Ok(match node.open_incident(space)? {
-        Some(i) => Some(i),
-        None => node.incidents(space)?.into_iter().next(),
-    })
-}
-
 #[uniffi::export]
 impl AnpiNode {
     /// Open (or create) the data folder `folder`, encrypted with
@@ -541,22 +532,8 @@ impl AnpiNode {
         let lang = self.lang;
         self.with(|n| {
             let space = space_of(n, &space_id)?;
-            let r = n.recipient(&space, &anpi_core::text::typed_id(&recipient_id)?)?;
-            let (checks, claims) = match shown_incident(n, &space)? {
-                Some(i) => {
-                    let d = n.incident_data(&space, Some(&i.id))?;
-                    (d.checks, d.claims)
-                }
-                None => (vec![], vec![]),
-            };
-            n.record_audit(Action::Viewed, &recipient_id, "recipient record")?;
-            let d = views::recipient_detail(
-                &r.recipient,
-                &r.conflicts,
-                &checks,
-                &claims,
-                Timestamp::now(),
-            );
+            let page = n.recipient_page(&space, &anpi_core::text::typed_id(&recipient_id)?)?;
+            let d = page.detail(Timestamp::now());
             Ok(RecipientDetail {
                 recipient: Recipient::from_core(d.recipient, lang),
                 conflicts: d
@@ -749,7 +726,7 @@ impl AnpiNode {
         let lang = self.lang;
         self.with(|n| {
             let space = space_of(n, &space_id)?;
-            let Some(incident) = shown_incident(n, &space)? else {
+            let Some(incident) = n.shown_incident(&space)? else {
                 return Ok(vec![]);
             };
             let data = n.incident_data(&space, Some(&incident.id))?;

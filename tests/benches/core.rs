@@ -243,6 +243,10 @@ fn bench_open(small: bool) {
     let rounds: usize = std::env::var("ANPI_BENCH_OPEN_ROUNDS").map_or(7, |n| {
         n.parse().expect("ANPI_BENCH_OPEN_ROUNDS is a number")
     });
+    // One recipient's page (`anpi show`, the SDK's `recipient`) beyond
+    // opening the store, on the same stores: (size, store, open p50, page
+    // p50, whole list p50 beyond open).
+    let mut pages: Vec<(usize, &str, Duration, Duration, Duration)> = Vec::new();
     for n in sizes {
         let dir = tempfile::tempdir().expect("tmp");
         // The CLI and the phones always open an encrypted store (SQLCipher);
@@ -285,6 +289,30 @@ fn bench_open(small: bool) {
                 load.push(t.elapsed());
                 drop(doc);
             }
+            // The page of a recipient in the middle of the roster.
+            let id = RecipientId(format!("R{:06}", n / 2));
+            let (mut page_open, mut page) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let t = Instant::now();
+                let mut node = Node::open(open(&path, encrypted)).expect("node");
+                let o = t.elapsed();
+                let shown = node.recipient_page(&space, &id).expect("page");
+                assert_eq!(shown.record.recipient.id, id);
+                assert_eq!(shown.checks.len(), 1);
+                page.push(t.elapsed() - o);
+                page_open.push(o);
+            }
+            pages.push((
+                n,
+                if encrypted {
+                    "encrypted"
+                } else {
+                    "unencrypted"
+                },
+                stats(page_open).p50,
+                stats(page).p50,
+                stats(reads.clone()).p50,
+            ));
             let (total, load) = (stats(total), stats(load));
             println!(
                 "| {n} | {} | {:.0} ms | {:.1} ms | {:.0} ms | {:.0} ms | {:.1}× |",
@@ -300,6 +328,20 @@ fn bench_open(small: bool) {
                 ms(total.p50) / ms(load.p50)
             );
         }
+    }
+    println!("\n## One recipient's page beyond opening the store (`anpi show`)\n");
+    println!(
+        "| recipients | store | open p50 | page p50 (beyond open, audit entry included) | the list's index reads p50 (beyond open) | page / list reads |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (n, store, o, page, list) in pages {
+        println!(
+            "| {n} | {store} | {:.1} ms | {:.2} ms | {:.0} ms | {:.3} |",
+            ms(o),
+            ms(page),
+            ms(list),
+            ms(page) / ms(list)
+        );
     }
 }
 

@@ -456,6 +456,44 @@ fn a_repeat_sync_with_a_known_peer_is_one_round_trip() {
     );
 }
 
+/// Two phones that never synced with each other, both with new checks,
+/// meet: each sends what it has with its first message, so they converge
+/// in at most two round trips, whichever synced with the office last.
+#[test]
+fn two_phones_meeting_for_the_first_time_sync_in_two_round_trips() {
+    for later in [1, 2] {
+        let (mut nodes, space) = team(2);
+        let t = Timestamp::from_millis(ONSET_MS);
+        let inc = nodes[0]
+            .start_incident(&space, IncidentKind::Flood, "", t)
+            .unwrap();
+        // Both phones sync with the office, one after the office changed
+        // again (so the two hold different office states).
+        let first = 3 - later;
+        {
+            let (a, b) = pair(&mut nodes, first, 0);
+            sync(a, b).unwrap();
+        }
+        let mut c = NewCheck::new("R000".into(), CheckMethod::Phone, CheckResult::Safe);
+        c.at = t;
+        nodes[0].record_check(&space, &inc.id, c).unwrap();
+        {
+            let (a, b) = pair(&mut nodes, later, 0);
+            sync(a, b).unwrap();
+        }
+        for (n, r) in [(1, "R001"), (2, "R002"), (1, "R003"), (2, "R004")] {
+            let mut c = NewCheck::new(r.into(), CheckMethod::Visit, CheckResult::Safe);
+            c.at = t;
+            nodes[n].record_check(&space, &inc.id, c).unwrap();
+        }
+        let (a, b) = pair(&mut nodes, 1, 2);
+        let x = sync(a, b).unwrap();
+        assert!(x.round_trips <= 2, "phone {later} synced last: {x:?}");
+        assert_eq!(nodes[1].heads().unwrap(), nodes[2].heads().unwrap());
+        assert_eq!(nodes[1].checks(&space, &inc.id).unwrap().len(), 5);
+    }
+}
+
 #[test]
 fn concurrent_edits_of_one_field_are_shown_on_every_device() {
     let (mut nodes, space) = team(2);

@@ -113,6 +113,14 @@ const MIGRATIONS: &[&str] = &[
 /// for about six seconds.
 const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The writer's page cache (negative: KiB): 16 MiB, so that the index of a
+/// large incident stays in memory and recording a check at a long history
+/// does not wait on page reads.
+const WRITER_CACHE_KIB: i64 = -16_384;
+
+/// The page cache a whole list is read through (SQLite's default size).
+const LIST_CACHE_KIB: i64 = -2_000;
+
 /// A store in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
@@ -363,10 +371,7 @@ impl SqliteStore {
         // Sorting and temporary tables stay in memory: no plaintext temp
         // files beside the encrypted database.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // 16 MiB of page cache (SQLite's default is 2 MiB): the index of a
-        // large incident stays in memory, so recording a check at a long
-        // history does not wait on page reads.
-        conn.pragma_update(None, "cache_size", -16_384)?;
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         // Other processes on the same folder (an `anpi check` beside
         // `anpi serve`) wait for each other's writes rather than fail.
         conn.busy_timeout(WRITE_WAIT)?;
@@ -681,6 +686,12 @@ impl SqliteStore {
     }
 }
 
+/// Rows read before they are parsed and their text let go: a list is never
+/// held twice over, as text and as values (at 50,000 recipients that was a
+/// fifth of `anpi list`'s peak memory), and each part is still long enough
+/// to be parsed on several threads.
+const ROWS_PER_PART: usize = 8_192;
+
 /// The rows of `sql`'s one text column on `conn`, parsed and passed
 /// through `f`. A long list is parsed on several threads: parsing the JSON
 /// was most of opening a 50,000-recipient list, and a phone has cores to
@@ -702,23 +713,56 @@ where
     // validating each row here first cost a tenth of reading a long list.
     let mut texts: Vec<u8> = Vec::new();
     let mut ends = Vec::new();
-    while let Some(row) = rows.next()? {
-        texts.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
-        ends.push(texts.len());
+    let mut out: Vec<U> = Vec::new();
+    loop {
+        texts.clear();
+        ends.clear();
+        while ends.len() < ROWS_PER_PART {
+            let Some(row) = rows.next()? else { break };
+            texts.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
+            ends.push(texts.len());
+        }
+        if ends.is_empty() {
+            return Ok(out);
+        }
+        let last = ends.len() < ROWS_PER_PART;
+        parse_part(&texts, &ends, out.len(), what, &f, &mut out)?;
+        if last {
+            return Ok(out);
+        }
     }
-    // Rows `first..first + count`, each error naming its row.
-    let parse_rows = |first: usize, count: usize| -> Result<Vec<U>> {
-        let mut out = Vec::with_capacity(count);
-        let mut from = first.checked_sub(1).map_or(0, |i| ends[i]);
-        for (row, &end) in ends[first..first + count].iter().enumerate() {
+}
+
+/// Parse the rows `ends` delimits in `texts` (row numbers from `first`)
+/// onto `out`, on several threads when there are many.
+fn parse_part<T, U>(
+    texts: &[u8],
+    ends: &[usize],
+    first: usize,
+    what: &str,
+    f: &(impl Fn(T) -> U + Sync),
+    out: &mut Vec<U>,
+) -> Result<()>
+where
+    T: serde::de::DeserializeOwned,
+    U: Send,
+{
+    // Rows `at..at + count` of this part, each error naming its row.
+    let parse_rows = |at: usize, count: usize| -> Result<Vec<U>> {
+        let mut part = Vec::with_capacity(count);
+        let mut from = at.checked_sub(1).map_or(0, |i| ends[i]);
+        for (row, &end) in ends[at..at + count].iter().enumerate() {
             let text = &texts[from..end];
             let parsed = serde_json::from_slice(text).map_err(|e| {
-                Error::corrupt(format!("index row ({what}, row {}): {e}", first + row + 1))
+                Error::corrupt(format!(
+                    "index row ({what}, row {}): {e}",
+                    first + at + row + 1
+                ))
             })?;
-            out.push(f(parsed));
+            part.push(f(parsed));
             from = end;
         }
-        Ok(out)
+        Ok(part)
     };
     let threads = if ends.len() < PARALLEL_PARSE_ROWS {
         1
@@ -726,15 +770,16 @@ where
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     };
     if threads == 1 {
-        return parse_rows(0, ends.len());
+        out.append(&mut parse_rows(0, ends.len())?);
+        return Ok(());
     }
     let (total, per) = (ends.len(), ends.len().div_ceil(threads));
     let parts: Vec<Result<Vec<U>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..total)
             .step_by(per)
-            .map(|first| {
+            .map(|at| {
                 let parse_rows = &parse_rows;
-                scope.spawn(move || parse_rows(first, per.min(total - first)))
+                scope.spawn(move || parse_rows(at, per.min(total - at)))
             })
             .collect();
         handles
@@ -745,15 +790,11 @@ where
             })
             .collect()
     });
-    // Grown from the first part: a large block grows by remapping, so
-    // only the later parts are copied.
-    let mut parts = parts.into_iter();
-    let mut out = parts.next().transpose()?.unwrap_or_default();
-    out.reserve(total - out.len());
+    out.reserve(total);
     for part in parts {
         out.append(&mut part?);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Write a whole batch on `tx`, a transaction or a savepoint.
@@ -1024,7 +1065,19 @@ impl Store for SqliteStore {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 rows_on(&conn, "check", CHECKS_OF_DOC, [doc.to_string()], unchanged)
             });
+            // A whole list read through the writer's 16 MiB page cache
+            // would fill it with pages read once, on top of the list itself
+            // (a tenth of `anpi list`'s peak at 50,000 recipients): read it
+            // through a small cache, then give the writer its cache back.
+            let small = self
+                .conn
+                .pragma_update(None, "cache_size", LIST_CACHE_KIB)
+                .is_ok();
             let recipients = self.recipient_list(space);
+            if small {
+                self.conn
+                    .pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+            }
             let claims = self.claims(doc);
             let checks = checks
                 .join()
