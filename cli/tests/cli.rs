@@ -687,6 +687,16 @@ fn anpi_clock(data: &Path, offset: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// An office with the roster and an open earthquake.
+fn office_in_an_earthquake(dir: &Path) -> std::path::PathBuf {
+    let data = office(dir);
+    let file = dir.join("roster.csv");
+    std::fs::write(&file, ROSTER).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    data
+}
+
 fn run(data: &Path, args: &[&str]) -> String {
     let o = anpi(data, args);
     assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
@@ -699,11 +709,7 @@ fn run(data: &Path, args: &[&str]) -> String {
 #[test]
 fn disagreeing_results_show_as_a_conflict_whatever_the_clocks_say() {
     let dir = tempfile::tempdir().unwrap();
-    let data = office(dir.path());
-    let file = dir.path().join("roster.csv");
-    std::fs::write(&file, ROSTER).unwrap();
-    run(&data, &["import", file.to_str().unwrap()]);
-    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let data = office_in_an_earthquake(dir.path());
     let phone = dir.path().join("phone");
     run(
         &phone,
@@ -756,11 +762,7 @@ fn disagreeing_results_show_as_a_conflict_whatever_the_clocks_say() {
 #[test]
 fn a_claim_out_of_bounds_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let data = office(dir.path());
-    let file = dir.path().join("roster.csv");
-    std::fs::write(&file, ROSTER).unwrap();
-    run(&data, &["import", file.to_str().unwrap()]);
-    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let data = office_in_an_earthquake(dir.path());
     for minutes in [
         "0",
         "-1",
@@ -1001,11 +1003,7 @@ fn a_damaged_folder_is_never_made_again() {
 #[test]
 fn a_backup_restores_the_office_and_it_syncs_with_phones_that_hold_later_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let data = office(dir.path());
-    let file = dir.path().join("roster.csv");
-    std::fs::write(&file, ROSTER).unwrap();
-    run(&data, &["import", file.to_str().unwrap()]);
-    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let data = office_in_an_earthquake(dir.path());
     let phone = dir.path().join("phone");
     run(
         &phone,

@@ -140,10 +140,9 @@ impl DataFolder {
         }
     }
 
-    /// Open the store of a folder that holds one. A new folder is
-    /// [`Error::NotFound`]; a damaged one [`Error::Damaged`]; a wrong
-    /// secret [`Error::WrongKey`].
-    pub fn open(&self, secret: &Secret) -> Result<Node> {
+    /// The key of a folder that holds a sound store: a new folder is
+    /// [`Error::NotFound`], a damaged one [`Error::Damaged`].
+    fn existing_key(&self, secret: &Secret) -> Result<DatabaseKey> {
         if !self.has_been_used() {
             return Err(Error::NotFound(format!(
                 "anpi data folder at {}",
@@ -151,7 +150,14 @@ impl DataFolder {
             )));
         }
         self.sound()?;
-        let key = self.key(secret, false)?;
+        self.key(secret, false)
+    }
+
+    /// Open the store of a folder that holds one. A new folder is
+    /// [`Error::NotFound`]; a damaged one [`Error::Damaged`]; a wrong
+    /// secret [`Error::WrongKey`].
+    pub fn open(&self, secret: &Secret) -> Result<Node> {
+        let key = self.existing_key(secret)?;
         Node::open_existing(SqliteStore::open_encrypted(&self.file(DB_FILE), &key)?)
     }
 
@@ -191,14 +197,7 @@ impl DataFolder {
     /// secret (the passphrase salt). Written to a temporary file, synced,
     /// then renamed, so `out` is whole or absent.
     pub fn backup(&self, secret: &Secret, out: &Path) -> Result<()> {
-        if !self.has_been_used() {
-            return Err(Error::NotFound(format!(
-                "anpi data folder at {}",
-                self.dir.display()
-            )));
-        }
-        self.sound()?;
-        let key = self.key(secret, false)?;
+        let key = self.existing_key(secret)?;
         let io =
             |what: &Path, e: std::io::Error| Error::invalid(format!("{}: {e}", what.display()));
         let tmp = out.with_extension("anpi-backup-tmp");

@@ -52,11 +52,16 @@ impl Identity {
     /// The same key with a certificate that also carries `name` (a DNS
     /// name): how a device presents an invite's proof.
     pub fn with_name(&self, name: &str) -> Result<Self> {
+        let params = CertificateParams::new(vec![name.to_string()])
+            .map_err(|e| Error::invalid(format!("certificate name {name:?}: {e}")))?;
+        self.reissued(params)
+    }
+
+    /// The same key with a new certificate made from `params`.
+    fn reissued(&self, params: CertificateParams) -> Result<Self> {
         let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.as_slice());
         let key =
             KeyPair::try_from(&pkcs8).map_err(|e| Error::corrupt(format!("device key: {e}")))?;
-        let params = CertificateParams::new(vec![name.to_string()])
-            .map_err(|e| Error::invalid(format!("certificate name {name:?}: {e}")))?;
         let cert = params
             .self_signed(&key)
             .map_err(|e| Error::invalid(format!("cannot sign the certificate: {e}")))?;
@@ -70,9 +75,6 @@ impl Identity {
     /// [`crate::membership::Proof`]) in an extension of its own: how a
     /// device shows a peer that has not heard of it yet that it belongs.
     pub fn with_proof(&self, proof: &[u8]) -> Result<Self> {
-        let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.as_slice());
-        let key =
-            KeyPair::try_from(&pkcs8).map_err(|e| Error::corrupt(format!("device key: {e}")))?;
         let mut params = CertificateParams::new(Vec::<String>::new())
             .map_err(|e| Error::invalid(format!("certificate parameters: {e}")))?;
         params
@@ -81,13 +83,7 @@ impl Identity {
                 PROOF_OID,
                 proof.to_vec(),
             ));
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| Error::invalid(format!("cannot sign the certificate: {e}")))?;
-        Ok(Identity {
-            key: self.key.clone(),
-            cert: cert.der().to_vec(),
-        })
+        self.reissued(params)
     }
 
     /// The stored form.

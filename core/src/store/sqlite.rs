@@ -253,6 +253,19 @@ fn unlocked(
     }
 }
 
+/// A connection to the encrypted file at `path` with `key`, in whichever
+/// cipher settings the file was made with: a new or current store opens on
+/// the first try, one made before on the second. Both failing is the key
+/// ([`Error::WrongKey`]).
+fn unlocked_any(path: &Path, key: &DatabaseKey, read_only: bool) -> Result<(Connection, Cipher)> {
+    for cipher in [Cipher::Current, Cipher::Sqlcipher4] {
+        if let Some(conn) = unlocked(path, key, cipher, read_only)? {
+            return Ok((conn, cipher));
+        }
+    }
+    Err(Error::WrongKey)
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the store at `path`, unencrypted. For
     /// tests and benchmarks; devices use [`SqliteStore::open_encrypted`].
@@ -275,16 +288,7 @@ impl SqliteStore {
     }
 
     fn open_encrypted_as(path: &Path, key: &DatabaseKey, read_only: bool) -> Result<Self> {
-        // A new or current store opens on the first try; one made before
-        // on the second. Both failing is the key.
-        let mut opened = None;
-        for cipher in [Cipher::Current, Cipher::Sqlcipher4] {
-            if let Some(conn) = unlocked(path, key, cipher, read_only)? {
-                opened = Some((conn, cipher));
-                break;
-            }
-        }
-        let (conn, cipher) = opened.ok_or(Error::WrongKey)?;
+        let (conn, cipher) = unlocked_any(path, key, read_only)?;
         let mut store = Self::setup(conn, read_only)?;
         store.reader = Some(open_reader(path, Some((key, cipher)), read_only)?);
         Ok(store)
@@ -296,14 +300,7 @@ impl SqliteStore {
     /// transaction, so other processes go on writing meanwhile (`anpi
     /// serve`); the copy is checked (`integrity_check`) before it counts.
     pub fn export_encrypted(path: &Path, key: &DatabaseKey, out: &Path) -> Result<()> {
-        let mut conn = None;
-        for cipher in [Cipher::Current, Cipher::Sqlcipher4] {
-            if let Some(c) = unlocked(path, key, cipher, false)? {
-                conn = Some(c);
-                break;
-            }
-        }
-        let conn = conn.ok_or(Error::WrongKey)?;
+        let (conn, _) = unlocked_any(path, key, false)?;
         conn.busy_timeout(WRITE_WAIT)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
