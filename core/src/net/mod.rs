@@ -469,6 +469,30 @@ impl NetNode {
         self.connect_as(&presented, addr, expected, pinned).await
     }
 
+    /// After every handshake: whether the peer may in, by the membership
+    /// as it is now (the handshake's check and this one may straddle a
+    /// revocation another process wrote).
+    async fn still_admitted(&self, conn: &Connection, peer: &DeviceId) -> Result<()> {
+        let Some(cert) = peer_cert(conn) else {
+            return Err(Error::network("the peer presented no certificate"));
+        };
+        let check = self.check.clone();
+        let p = peer.clone();
+        let admitted = tokio::task::spawn_blocking(move || (check.0)(&p, &cert))
+            .await
+            .map_err(|e| Error::network(format!("membership check failed: {e}")))?;
+        if admitted {
+            return Ok(());
+        }
+        conn.close(
+            VarInt::from_u32(CLOSE_ERROR),
+            b"refused: not a current member of a space this device holds",
+        );
+        Err(Error::network(
+            "refused at the handshake: the peer is not a current member of a space this device holds (revoked?)",
+        ))
+    }
+
     /// After the handshake: a peer the member lists do not hold got in by
     /// the membership proof in its certificate. Write what it proved into
     /// the rosters, as a sync would have brought it, so that the session
@@ -593,6 +617,7 @@ impl NetNode {
     async fn initiate(&self, conn: Connection, addr: SocketAddr, join: bool) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
         if !join {
+            self.still_admitted(&conn, &peer).await?;
             self.admit_by_proof(&conn, &peer).await?;
         }
         self.track(&peer, &conn);
@@ -646,6 +671,7 @@ impl NetNode {
     pub async fn respond(&self, conn: Connection) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
         let addr = conn.remote_address();
+        self.still_admitted(&conn, &peer).await?;
         if !self.trust.accepts(&peer) {
             // Added by another process since the lists were last read?
             self.refresh_trust().await?;

@@ -259,6 +259,9 @@ pub fn server_config(
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(cert));
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // No session is resumed (see `client_config`): a ticket would only
+    // cost bytes, and radio time, in every handshake.
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
@@ -290,5 +293,8 @@ pub fn client_config(
         .with_client_auth_cert(certs, key)
         .map_err(tls_error)?;
     config.alpn_protocols = vec![alpn.to_vec()];
+    // Sessions are not resumed (every handshake checks the peer's key
+    // against the membership of the moment): no ticket is kept.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
