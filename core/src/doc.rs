@@ -518,27 +518,41 @@ impl Hydrate for StoredRecipient {
         doc: &D,
         obj: &ObjId,
     ) -> std::result::Result<Self, HydrateError> {
-        fn group<D: autosurgeon::ReadDoc, T: DeserializeOwned>(
-            doc: &D,
-            obj: &ObjId,
+        // One pass over the record's few keys rather than a lookup per
+        // group: a whole roster arriving on a new phone reads every record.
+        fn group<T: DeserializeOwned>(
             key: &str,
+            value: &automerge::ValueRef<'_>,
         ) -> std::result::Result<Option<T>, HydrateError> {
-            // autosurgeon reads a missing key as an error, not as `None`.
-            if doc.get(obj, key)?.is_none() {
-                return Ok(None);
+            match value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(text)) => {
+                    serde_json::from_str(text).map(Some).map_err(|e| {
+                        HydrateError::unexpected("a JSON record", format!("{key}: {e}"))
+                    })
+                }
+                _ => Err(HydrateError::unexpected(
+                    "a JSON record",
+                    format!("{key}: not text"),
+                )),
             }
-            let v: Json<T> = autosurgeon::hydrate_prop(doc, obj, key)?;
-            Ok(Some(v.0))
         }
-        Ok(StoredRecipient {
-            person: group(doc, obj, "person")?,
-            home: group(doc, obj, "home")?,
-            care: group(doc, obj, "care")?,
-            checking: group(doc, obj, "checking")?,
-            hazards: group(doc, obj, "hazards")?,
-            plan: group(doc, obj, "plan")?,
-            priority_override: group(doc, obj, "priority_override")?,
-        })
+        let mut stored = StoredRecipient::default();
+        for item in doc.map_range(obj, ..) {
+            let v = &item.value;
+            match item.key.as_ref() {
+                "person" => stored.person = group("person", v)?,
+                "home" => stored.home = group("home", v)?,
+                "care" => stored.care = group("care", v)?,
+                "checking" => stored.checking = group("checking", v)?,
+                "hazards" => stored.hazards = group("hazards", v)?,
+                "plan" => stored.plan = group("plan", v)?,
+                "priority_override" => stored.priority_override = group("priority_override", v)?,
+                // A key a newer version writes: kept in the document, not
+                // read here.
+                _ => {}
+            }
+        }
+        Ok(stored)
     }
 }
 
@@ -590,6 +604,31 @@ pub fn recipients(doc: &AutoCommit) -> Result<Vec<Recipient>> {
     doc.keys(&recipients)
         .map(|k| hydrate_recipient(doc, &recipients, &k))
         .collect()
+}
+
+/// Every recipient with its conflicted fields, in one pass over the roster:
+/// what a device indexes when a whole roster arrives. Only a recipient that
+/// automerge marks as conflicted (the record itself or one of its groups)
+/// is looked at value by value.
+pub fn recipients_with_conflicts(doc: &AutoCommit) -> Result<Vec<(Recipient, Vec<FieldConflict>)>> {
+    let recipients = top(doc, RECIPIENTS)?;
+    let mut out = Vec::new();
+    for item in doc.map_range(&recipients, ..) {
+        let id = RecipientId(item.key.to_string());
+        let obj = item.id();
+        let stored = StoredRecipient::hydrate_map(doc, &obj)?;
+        let conflicted = item.conflict
+            || doc
+                .map_range(&obj, ..)
+                .any(|field| field.conflict && GROUPS.iter().any(|(g, _)| *g == field.key));
+        let conflicts = if conflicted {
+            recipient_conflicts(doc, &id)?
+        } else {
+            Vec::new()
+        };
+        out.push((stored.into_recipient(id), conflicts));
+    }
+    Ok(out)
 }
 
 /// A field of a recipient that holds several concurrent values: two people
@@ -1087,6 +1126,55 @@ mod tests {
         assert_eq!(values, ["中央公民館", "第一小学校"]);
         // The field nobody else touched merged without conflict.
         assert_eq!(recipient(&a, &r.id).unwrap().unwrap().phone, "03-0000-0000");
+    }
+
+    #[test]
+    fn the_whole_roster_read_in_one_pass_matches_each_recipient_read_alone() {
+        let mut a = create(&DocKind::Roster, &actor_for(&dev(1)));
+        let plain = |i: usize| Recipient {
+            id: RecipientId(format!("R{i}")),
+            name: format!("利用者 {i}"),
+            phone: "03-0000-0000".into(),
+            ..Default::default()
+        };
+        for i in 0..5 {
+            put_recipient(&mut a, &plain(i)).unwrap();
+        }
+        a.commit();
+        let mut b = a.fork().with_actor(actor_for(&dev(2)));
+        // R1: one group edited on both sides; R2: one field on one side.
+        let mut r1 = plain(1);
+        r1.plan.shelter = "第一小学校".into();
+        put_recipient(&mut a, &r1).unwrap();
+        r1.plan.shelter = "中央公民館".into();
+        put_recipient(&mut b, &r1).unwrap();
+        let mut r2 = plain(2);
+        r2.phone = "090-2222-2222".into();
+        put_recipient(&mut b, &r2).unwrap();
+        // R9: created on both sides while apart.
+        let mut r9 = plain(9);
+        put_recipient(&mut a, &r9).unwrap();
+        r9.name = "別の 記録".into();
+        put_recipient(&mut b, &r9).unwrap();
+        a.merge(&mut b).unwrap();
+
+        let one_pass = recipients_with_conflicts(&a).unwrap();
+        let alone: Vec<_> = recipients(&a)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let c = recipient_conflicts(&a, &r.id).unwrap();
+                (r, c)
+            })
+            .collect();
+        assert_eq!(one_pass, alone);
+        let conflicted: Vec<&str> = one_pass
+            .iter()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(r, _)| r.id.as_str())
+            .collect();
+        assert_eq!(conflicted, ["R1", "R9"]);
+        assert_eq!(one_pass[2].0.phone, "090-2222-2222");
     }
 
     #[test]

@@ -2729,7 +2729,8 @@ impl Node {
         let received = sync::receive(doc, &l.recent, &mut pd, entry, &guess)?;
         let after = doc.get_heads();
         if after != before {
-            taken.write = Some(self.merged_write(key, &before, existed, received.applied)?);
+            taken.write =
+                Some(self.merged_write(key, &before, existed, received.applied, received.whole)?);
             session.stats.docs_changed += 1;
         }
         taken.state = Some((peer.clone(), key.clone(), pd.encode()));
@@ -2746,13 +2747,14 @@ impl Node {
         before: &[ChangeHash],
         existed: bool,
         applied: Option<Vec<Change>>,
+        whole: Option<Vec<u8>>,
     ) -> Result<DocWrite> {
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
         let heads = doc.get_heads();
         let mut w = DocWrite::new(key.clone(), heads.clone());
         if !existed {
-            w.snapshot = Some(doc.save());
+            w.snapshot = Some(whole.unwrap_or_else(|| doc.save()));
             w.index = full_index(doc, key)?;
             return Ok(w);
         }
@@ -2882,8 +2884,7 @@ fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
                 ops.push(IndexOp::Weights(Box::new(w)));
             }
             ops.push(revoked_index(d, &key.space)?);
-            for r in doc::recipients(d)? {
-                let conflicts = doc::recipient_conflicts(d, &r.id)?;
+            for (r, conflicts) in doc::recipients_with_conflicts(d)? {
                 ops.push(IndexOp::recipient(r, conflicts));
             }
         }

@@ -390,6 +390,16 @@ fn base<'a>(doc: &mut AutoCommit, peer: &'a PeerDoc, guess: &'a [ChangeHash]) ->
     }
 }
 
+/// The changes since [`base`], packed; `Data::None` without a base or
+/// when there are none.
+fn since_base(doc: &mut AutoCommit, recent: &Recent, peer: &PeerDoc, guess: &[ChangeHash]) -> Data {
+    let from = base(doc, peer, guess).to_vec();
+    if from.is_empty() {
+        return Data::None;
+    }
+    packed_since(doc, recent, &from).map_or(Data::None, Data::Changes)
+}
+
 /// The entry that opens a session for `doc`: our heads, and the changes
 /// since what the peer is known to have — or, with a peer met for the
 /// first time, since `guess` (see [`base`]): each side then sends what it
@@ -403,12 +413,7 @@ pub fn opening(
     guess: &[ChangeHash],
 ) -> DocEntry {
     let heads = doc.get_heads();
-    let from = base(doc, peer, guess).to_vec();
-    let data = if from.is_empty() {
-        Data::None
-    } else {
-        packed_since(doc, recent, &from).map_or(Data::None, Data::Changes)
-    };
+    let data = since_base(doc, recent, peer, guess);
     DocEntry {
         doc: name.to_string(),
         heads: heads_to_wire(&heads),
@@ -449,6 +454,9 @@ pub struct Received {
     /// they are known without asking automerge (the entry carried changes
     /// and all of them could be applied); `None` otherwise.
     pub applied: Option<Vec<Change>>,
+    /// The peer's snapshot, when the document became exactly it: its
+    /// bytes are the document's stored form, no need to save it again.
+    pub whole: Option<Vec<u8>>,
 }
 
 /// Apply an entry from the peer to `doc` and decide the answer for this
@@ -466,6 +474,7 @@ pub fn receive(
     let their_heads = heads_from_wire(&entry.heads);
     let carried = !entry.data.is_none();
     let mut applied = None;
+    let mut whole = None;
     match entry.data {
         Data::None => {}
         Data::Changes(packed) => {
@@ -487,7 +496,22 @@ pub fn receive(
         Data::Snapshot(bytes) => {
             let mut other = AutoCommit::load(&bytes)
                 .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?;
-            doc.merge(&mut other)?;
+            let covered = doc
+                .get_heads()
+                .iter()
+                .all(|h| other.get_change_by_hash(h).is_some());
+            if covered {
+                // The snapshot holds all this device had (a document new
+                // to it holds only the genesis change): the merge would be
+                // the snapshot itself, so take it as loaded rather than
+                // apply its changes one by one, and keep its bytes as the
+                // stored form.
+                other.set_actor(doc.get_actor().clone());
+                *doc = other;
+                whole = Some(bytes);
+            } else {
+                doc.merge(&mut other)?;
+            }
         }
         Data::Automerge(bytes) => {
             let msg = automerge::sync::Message::decode(&bytes)
@@ -501,6 +525,7 @@ pub fn receive(
             return Ok(Received {
                 reply: fallback(doc, &name, peer),
                 applied: None,
+                whole,
             });
         }
     }
@@ -511,12 +536,7 @@ pub fn receive(
         // send ours since our own base and ask for what we lack: the peer
         // then has all of ours and sends the rest in its next message.
         let ours = doc.get_heads();
-        let from = base(doc, peer, guess).to_vec();
-        let data = if from.is_empty() {
-            Data::None
-        } else {
-            packed_since(doc, recent, &from).map_or(Data::None, Data::Changes)
-        };
+        let data = since_base(doc, recent, peer, guess);
         return Ok(Received {
             reply: Some(DocEntry {
                 doc: name,
@@ -525,6 +545,7 @@ pub fn receive(
                 data,
             }),
             applied: None,
+            whole,
         });
     }
     if peer.automerge.is_some() || waiting {
@@ -533,6 +554,7 @@ pub fn receive(
         return Ok(Received {
             reply: fallback(doc, &name, peer),
             applied: None,
+            whole,
         });
     }
     let ours = doc.get_heads();
@@ -555,11 +577,13 @@ pub fn receive(
             return Ok(Received {
                 reply: None,
                 applied,
+                whole,
             });
         }
         return Ok(Received {
             reply: reply(data, false),
             applied,
+            whole,
         });
     }
     if entry.need {
@@ -567,11 +591,13 @@ pub fn receive(
         return Ok(Received {
             reply: fallback(doc, &name, peer),
             applied,
+            whole,
         });
     }
     Ok(Received {
         reply: reply(Data::None, true),
         applied,
+        whole,
     })
 }
 
