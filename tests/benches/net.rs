@@ -2,7 +2,9 @@
 //! of the same documents measured in the same run.
 //!
 //! `cargo bench -p anpi-tests --bench net`. `ANPI_BENCH_SMALL=1` for a quick
-//! run (500 recipients and checks instead of 5,000).
+//! run (500 recipients and checks instead of 5,000); `ANPI_BENCH_FIRST=N,M`
+//! for the first-sync sizes (default 5,000 and 50,000);
+//! `ANPI_BENCH_ONLY=first` for the first sync alone.
 //!
 //! - first sync of a roster and an incident to a new device: time, and
 //!   bytes on the wire (UDP, QUIC and TLS included) against the documents'
@@ -187,6 +189,19 @@ async fn incremental(
             .expect("save");
         plain.push(plain_incremental(&before, &after));
     }
+    // Every check arrived: the figures are of a sync that did its work.
+    let at_office = p
+        .office
+        .lock()
+        .expect("office")
+        .checks(&p.space, &p.incident)
+        .expect("checks")
+        .len();
+    assert_eq!(
+        at_office,
+        first_fresh + rounds * 100,
+        "checks missing at the office"
+    );
     plain.sort();
     times.sort();
     bytes.sort();
@@ -200,6 +215,99 @@ async fn incremental(
         time: times[mid],
         plain: plain[mid],
     }
+}
+
+/// Two phones of one office that never synced with each other, each with
+/// 50 new checks, meet: round trips and bytes over QUIC, beside plain
+/// automerge sync of the same documents with fresh states.
+async fn first_meeting(recipients: usize, loopback: SocketAddr) {
+    println!("\n## Two phones meeting for the first time, 50 new checks each\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = pair(dir.path(), recipients, recipients / 2);
+    let office_net = Arc::new(NetNode::bind(p.office.clone(), loopback).expect("bind"));
+    let addr = office_net.local_addr().expect("addr");
+    serve(office_net.clone());
+    // A joined first; the office recorded more; then B joined.
+    let a = p.phone.clone();
+    let a_net = Arc::new(NetNode::bind(a.clone(), loopback).expect("bind"));
+    a_net.join(addr, &p.office_id).await.expect("join");
+    let b = Arc::new(Mutex::new(open(dir.path(), "phone-b")));
+    {
+        let mut office = p.office.lock().expect("office");
+        let b_id = b.lock().expect("b").device().clone();
+        office
+            .add_member(&p.space, &b_id, Staff::default(), Role::CareManager)
+            .expect("member");
+        office
+            .record_check(
+                &p.space,
+                &p.incident,
+                NewCheck::new(recipient(0).id, CheckMethod::Phone, CheckResult::Injured),
+            )
+            .expect("check");
+    }
+    let b_net = Arc::new(NetNode::bind(b.clone(), loopback).expect("bind"));
+    b_net.join(addr, &p.office_id).await.expect("join");
+    office_net.close().await;
+    let key = anpi_core::doc::DocKey::incident(&p.space, &p.incident);
+    for (node, offset) in [(&a, 1), (&b, 2)] {
+        let mut n = node.lock().expect("phone");
+        for i in 0..50 {
+            n.record_check(
+                &p.space,
+                &p.incident,
+                NewCheck::new(
+                    recipient((offset * 50 + i) % recipients).id,
+                    CheckMethod::Visit,
+                    CheckResult::Safe,
+                ),
+            )
+            .expect("check");
+        }
+        n.flush_all().expect("flush");
+    }
+    let saved = |n: &SharedNode| n.lock().expect("node").saved_document(&key).expect("save");
+    let (before_a, before_b) = (saved(&a), saved(&b));
+    serve(b_net.clone());
+    let t = Instant::now();
+    let r = a_net
+        .sync_with(b_net.local_addr().expect("addr"), None)
+        .await
+        .expect("sync");
+    let time = t.elapsed();
+    assert!(r.failures.is_empty(), "{r:?}");
+    for n in [&a, &b] {
+        let count = n
+            .lock()
+            .expect("node")
+            .checks(&p.space, &p.incident)
+            .expect("checks")
+            .len();
+        assert_eq!(count, recipients / 2 + 1 + 100, "both hold every check");
+    }
+    // Plain automerge: the same two documents, fresh sync states.
+    let mut pa = AutoCommit::load(&before_a).expect("load");
+    let mut pb = AutoCommit::load(&before_b).expect("load");
+    let (plain_bytes, plain_messages) =
+        plain_sync(&mut pa, &mut State::new(), &mut pb, &mut State::new());
+    assert_eq!(pa.get_heads().len(), pb.get_heads().len());
+    println!(
+        "| | round trips | sync message bytes | bytes on the wire (UDP) | time |\n|---|---|---|---|---|"
+    );
+    println!(
+        "| anpi | {} | {} | {} | {:.1} ms |",
+        r.round_trips,
+        r.stats.bytes_sent + r.stats.bytes_received,
+        r.wire_sent + r.wire_received,
+        ms(time)
+    );
+    println!(
+        "| plain automerge, fresh states (incident document only) | {} messages ({} round trips) | {plain_bytes} | — | — |",
+        plain_messages,
+        plain_messages.div_ceil(2)
+    );
+    a_net.close().await;
+    b_net.close().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -219,35 +327,63 @@ async fn main() {
         if small { " (small)" } else { "" }
     );
     println!("\n## First sync to a new device\n");
-    let dir = tempfile::tempdir().expect("tmp");
-    let p = pair(dir.path(), n, n);
-    let saved_size: usize = p.saved.iter().map(Vec::len).sum();
-    let office_net = Arc::new(NetNode::bind(p.office.clone(), loopback).expect("bind"));
-    let addr = office_net.local_addr().expect("addr");
-    serve(office_net.clone());
-    let phone_net = NetNode::bind(p.phone.clone(), loopback).expect("bind");
-    let t = Instant::now();
-    let first = phone_net.join(addr, &p.office_id).await.expect("join");
-    let first_time = t.elapsed();
-    let wire = first.wire_sent + first.wire_received;
-    let (plain_bytes, plain_messages) = p
-        .saved
-        .iter()
-        .map(|s| plain_first_sync(s))
-        .fold((0, 0), |(b, m), (b2, m2)| (b + b2, m + m2));
     println!(
-        "| recipients / checks | time | bytes on the wire (UDP) | of which sync messages | documents' saved size | wire / saved | plain automerge sync, fresh states: bytes | plain / saved | plain messages |"
+        "| recipients / checks | time | bytes on the wire (UDP) | of which sync messages | documents' saved size | wire / saved | plain automerge sync, fresh states: time | bytes | plain / saved | plain messages |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {n} / {n} | {:.0} ms | {wire} | {} | {saved_size} | {:.3} | {plain_bytes} | {:.3} | {plain_messages} |",
-        ms(first_time),
-        first.stats.bytes_sent + first.stats.bytes_received,
-        wire as f64 / saved_size as f64,
-        plain_bytes as f64 / saved_size as f64,
-    );
-    phone_net.close().await;
-    office_net.close().await;
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let firsts: Vec<usize> = match std::env::var("ANPI_BENCH_FIRST") {
+        Ok(sizes) => sizes
+            .split(',')
+            .map(|n| n.parse().expect("ANPI_BENCH_FIRST is numbers"))
+            .collect(),
+        Err(_) if small => vec![n],
+        Err(_) => vec![n, 50_000],
+    };
+    for n in firsts {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = pair(dir.path(), n, n);
+        let saved_size: usize = p.saved.iter().map(Vec::len).sum();
+        let office_net = Arc::new(NetNode::bind(p.office.clone(), loopback).expect("bind"));
+        let addr = office_net.local_addr().expect("addr");
+        serve(office_net.clone());
+        let phone_net = NetNode::bind(p.phone.clone(), loopback).expect("bind");
+        let t = Instant::now();
+        let first = phone_net.join(addr, &p.office_id).await.expect("join");
+        let first_time = t.elapsed();
+        let wire = first.wire_sent + first.wire_received;
+        assert_eq!(
+            p.phone
+                .lock()
+                .expect("phone")
+                .checks(&p.space, &p.incident)
+                .expect("checks")
+                .len(),
+            n,
+            "every check arrived"
+        );
+        let t = Instant::now();
+        let (plain_bytes, plain_messages) = p
+            .saved
+            .iter()
+            .map(|s| plain_first_sync(s))
+            .fold((0, 0), |(b, m), (b2, m2)| (b + b2, m + m2));
+        let plain_time = t.elapsed();
+        println!(
+            "| {n} / {n} | {:.0} ms | {wire} | {} | {saved_size} | {:.3} | {:.0} ms | {plain_bytes} | {:.3} | {plain_messages} |",
+            ms(first_time),
+            first.stats.bytes_sent + first.stats.bytes_received,
+            wire as f64 / saved_size as f64,
+            ms(plain_time),
+            plain_bytes as f64 / saved_size as f64,
+        );
+        phone_net.close().await;
+        office_net.close().await;
+    }
+
+    if std::env::var("ANPI_BENCH_ONLY").as_deref() == Ok("first") {
+        return;
+    }
+    first_meeting(if small { 200 } else { n }, loopback).await;
 
     println!("\n## 100 new checks between known peers (median of {rounds} rounds)\n");
     println!(
@@ -271,9 +407,10 @@ async fn main() {
         phone_net.join(addr, &p.office_id).await.expect("join");
         let r = incremental(&p, &phone_net, addr, history, rounds).await;
         println!(
-            "| {history} checks | {} | {} | {} | {:.1} ms | {} | {} | {:.2} |",
+            "| {history} checks | {} | {} (handshake and QUIC: {}) | {} | {:.1} ms | {} | {} | {:.2} |",
             r.bytes,
             r.wire,
+            r.wire.saturating_sub(r.bytes as u64),
             r.trips,
             ms(r.time),
             r.plain.0,
