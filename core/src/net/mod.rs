@@ -28,6 +28,7 @@ use std::time::Duration;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use rustls::pki_types::CertificateDer;
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::identity::{Identity, device_of_cert};
@@ -739,13 +740,37 @@ impl NetNode {
 
     /// The next incoming connection that passed the handshake, or the
     /// refusal of one that did not. `None` once the endpoint is closed.
-    pub async fn accept(&self) -> Option<std::result::Result<Connection, (SocketAddr, Error)>> {
+    ///
+    /// Not for `select!`: dropping this future in the middle of a
+    /// handshake aborts the peer's session. A loop that waits for other
+    /// things too takes [`NetNode::incoming`].
+    pub async fn accept(&self) -> Option<Accepted> {
         let incoming = self.endpoint.accept().await?;
-        let addr = incoming.remote_address();
-        Some(match incoming.await {
-            Ok(conn) => Ok(conn),
-            Err(e) => Err((addr, Error::network(describe(&e)))),
-        })
+        Some(handshake(incoming).await)
+    }
+
+    /// Every incoming connection, each handshake in a task of its own, as
+    /// a channel: receiving from it is safe in `select!` (nothing in flight
+    /// is dropped with the receive), and a slow peer does not hold up the
+    /// next. The returned task accepts until the endpoint closes; abort it
+    /// to stop accepting sooner.
+    pub fn incoming(
+        &self,
+    ) -> (
+        mpsc::UnboundedReceiver<Accepted>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let endpoint = self.endpoint.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(handshake(incoming).await);
+                });
+            }
+        });
+        (rx, acceptor)
     }
 
     /// Close the endpoint and wait until the peers were told.
@@ -754,6 +779,16 @@ impl NetNode {
             .close(VarInt::from_u32(CLOSE_DONE), b"shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
+}
+
+/// An incoming connection after its handshake, or the refusal of one.
+pub type Accepted = std::result::Result<Connection, (SocketAddr, Error)>;
+
+async fn handshake(incoming: quinn::Incoming) -> Accepted {
+    let addr = incoming.remote_address();
+    incoming
+        .await
+        .map_err(|e| (addr, Error::network(describe(&e))))
 }
 
 fn finish<T>(conn: &Connection, result: &Result<T>) {
@@ -1094,6 +1129,53 @@ mod tests {
         let n = a.node().lock().unwrap();
         let incident = n.open_incident(&space).unwrap().unwrap();
         assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 61);
+    }
+
+    /// A serving node wakes for many things while a phone's handshake is in
+    /// flight (its own changes, a finished session, a peer found): none of
+    /// them may cut the handshake. Here the office's own changes arrive
+    /// every millisecond while a phone syncs again and again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handshake_in_flight_survives_the_serving_node_waking_for_other_things() {
+        use serve::Options;
+        let (office, phone, space) = office_and_phone();
+        let office_id = office.device().clone();
+        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+        let office_addr = office.local_addr().unwrap();
+        let options = Options {
+            debounce: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let changes = options.local_changes.clone();
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(serve::run(office.clone(), options, events, stop_rx));
+        let nudger = tokio::spawn(async move {
+            for _ in 0..20_000 {
+                changes.notify_one();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let phone = shared(phone);
+        {
+            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
+            net.join(office_addr, &office_id).await.unwrap();
+            net.close().await;
+        }
+        for round in 0..20 {
+            record(&phone, &space, CheckMethod::Visit);
+            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
+            let r = net.sync_with(office_addr, Some(&office_id)).await;
+            net.close().await;
+            let r = r.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(r.failures.is_empty(), "round {round}: {r:?}");
+        }
+        nudger.abort();
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        let n = office.node().lock().unwrap();
+        let incident = n.open_incident(&space).unwrap().unwrap();
+        assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 20);
     }
 
     /// The phone SDK's scenario, many times: the office runs its node (which

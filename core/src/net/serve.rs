@@ -115,6 +115,9 @@ pub async fn run(
     }
     drop(found_tx);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    // Handshakes run apart from this loop: it wakes for many other things,
+    // and a handshake dropped half-way aborts the peer's session.
+    let (mut accepted, acceptor) = net.incoming();
     // Peers to pass changes on to: address → expected id, when last synced.
     let mut known: BTreeMap<SocketAddr, (Option<DeviceId>, Option<Instant>)> = options
         .peers
@@ -164,7 +167,7 @@ pub async fn run(
             _ = options.local_changes.notified() => {
                 pass_on_at = Instant::now() + options.debounce;
             }
-            incoming = net.accept() => {
+            incoming = accepted.recv() => {
                 match incoming {
                     None => break,
                     Some(Err((addr, e))) => {
@@ -245,6 +248,7 @@ pub async fn run(
             }
         }
     }
+    acceptor.abort();
     for d in &options.discovery {
         d.stop();
     }
