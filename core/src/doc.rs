@@ -45,11 +45,11 @@ use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
 use crate::membership::{Founding, SignedMember};
 use crate::model::{
-    Check, Claim, ConsentRecord, Date, DeviceId, EvacuationPlan, Hazards, Incident, IncidentId,
-    IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
+    Check, Claim, ConsentRecord, Date, DeviceId, EvacuationPlan, Exception, FieldConflict, Hazards,
+    Incident, IncidentId, IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff,
+    Timestamp,
 };
-use crate::sharing::Exception;
-use crate::views::PriorityConfig;
+use crate::priority::PriorityConfig;
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -629,16 +629,6 @@ pub fn recipients_with_conflicts(doc: &AutoCommit) -> Result<Vec<(Recipient, Vec
         out.push((stored.into_recipient(id), conflicts));
     }
     Ok(out)
-}
-
-/// A field of a recipient that holds several concurrent values: two people
-/// changed it at the same time and neither saw the other's change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldConflict {
-    /// Dotted field path, e.g. `phone` or `plan.shelter`.
-    pub field: String,
-    /// Every value, as text; the first is the one shown by default.
-    pub values: Vec<String>,
 }
 
 /// Every conflicted field of a recipient. A group register holding several

@@ -13,6 +13,7 @@ pub mod membership;
 pub mod model;
 pub mod net;
 pub mod node;
+pub mod priority;
 pub mod repair;
 pub mod sharing;
 pub mod store;

@@ -615,6 +615,42 @@ impl Claim {
     }
 }
 
+/// A field of a recipient that holds several concurrent values: two people
+/// changed it at the same time and neither saw the other's change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    /// Dotted field path, e.g. `phone` or `plan.shelter`.
+    pub field: String,
+    /// Every value, as text; the first is the one shown by default.
+    pub values: Vec<String>,
+}
+
+/// A declared disaster exception.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exception {
+    /// Which one.
+    pub id: String,
+    /// The office whose recipients it covers.
+    pub origin: SpaceId,
+    /// The admin device that declared it.
+    pub by: DeviceId,
+    /// Who decided.
+    pub staff: Staff,
+    /// From when.
+    pub from: Timestamp,
+    /// Until when.
+    pub until: Timestamp,
+    /// Why (the danger to life).
+    pub reason: String,
+}
+
+impl Exception {
+    /// Whether it is in force at `now`.
+    pub fn active(&self, now: Timestamp) -> bool {
+        self.from <= now && now < self.until
+    }
+}
+
 #[cfg(test)]
 impl Check {
     /// A check for tests: 佐藤 of organisation A visited `recipient` from

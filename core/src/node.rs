@@ -18,16 +18,16 @@ use crate::identity::Identity;
 use crate::invite::{Invite, Pending};
 use crate::membership::{self, Founding, SignedMember};
 use crate::model::{
-    Check, CheckId, CheckMethod, CheckResult, Claim, ConsentRecord, DeviceId, Incident, IncidentId,
-    IncidentKind, KnownClaim, Member, MemberStanding, PriorityOverride, Recipient, RecipientId,
-    Revocation, Role, Space, SpaceId, Staff, Timestamp,
+    Check, CheckId, CheckMethod, CheckResult, Claim, ConsentRecord, DeviceId, Exception, Incident,
+    IncidentId, IncidentKind, KnownClaim, Member, MemberStanding, PriorityOverride, Recipient,
+    RecipientId, Revocation, Role, Space, SpaceId, Staff, Timestamp,
 };
-use crate::sharing::{self, Exception};
+use crate::priority::PriorityConfig;
+use crate::sharing;
 use crate::store::{
     Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
 };
 use crate::sync::{self, DocEntry, Kind, Message, PeerDoc};
-use crate::views::PriorityConfig;
 use serde::{Deserialize, Serialize};
 
 const META_DEVICE: &str = "device_id";

@@ -10,41 +10,11 @@
 //!   record: no care level, no medical devices, no dementia — the priority
 //!   travels as a score with its reasons.
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::{
-    DeviceId, IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff, Timestamp,
-};
-use crate::views::{PriorityConfig, score};
+use crate::model::{IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Timestamp};
+use crate::priority::{PriorityConfig, score};
 
 /// What another agency receives of a recipient, as the audit trail names it.
 pub const SHARED_ITEMS: &str = "氏名・住所・地区・電話・安否確認方法・優先度と理由";
-
-/// A declared disaster exception.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exception {
-    /// Which one.
-    pub id: String,
-    /// The office whose recipients it covers.
-    pub origin: SpaceId,
-    /// The admin device that declared it.
-    pub by: DeviceId,
-    /// Who decided.
-    pub staff: Staff,
-    /// From when.
-    pub from: Timestamp,
-    /// Until when.
-    pub until: Timestamp,
-    /// Why (the danger to life).
-    pub reason: String,
-}
-
-impl Exception {
-    /// Whether it is in force at `now`.
-    pub fn active(&self, now: Timestamp) -> bool {
-        self.from <= now && now < self.until
-    }
-}
 
 /// Whether a recipient's consent to share is recorded.
 pub fn consented(r: &Recipient) -> bool {

@@ -5,238 +5,18 @@
 //! caller passes `now`). The same inputs give the same list on every device,
 //! which is what lets merged devices agree.
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::codes::{CareLevel, FloodDepth, Household, IncidentKind, Lang};
-use crate::doc::FieldConflict;
+use crate::codes::Lang;
 use crate::model::{
-    Check, CheckId, CheckResult, Claim, Incident, Phase, Recipient, RecipientId, Timestamp,
+    Check, CheckId, CheckResult, Claim, FieldConflict, Incident, Phase, Recipient, RecipientId,
+    Timestamp,
 };
-
-/// The factors of the priority rules (DOMAIN.md "Priority").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Factor {
-    /// 人工呼吸器・在宅酸素・吸引・透析・経管栄養
-    LifeSustainingDevice,
-    /// 医療必要度 (recorded medical needs)
-    MedicalNeeds,
-    /// 独居
-    LivesAlone,
-    /// 高齢者世帯
-    ElderlyOnly,
-    /// 日中独居
-    AloneDaytime,
-    /// 寝たきり
-    Bedridden,
-    /// 認知症
-    Dementia,
-    /// 避難支援者なし
-    NoSupporter,
-    /// 浸水想定 (flood and storm incidents)
-    FloodZone,
-    /// 土砂災害警戒区域 (landslide and storm incidents)
-    LandslideZone,
-    /// 旧耐震木造 (earthquakes)
-    OldWoodenHouse,
-    /// 要介護度
-    CareLevel,
-    /// 手動設定 (a care manager's override)
-    Override,
-}
-
-/// Points per factor. Configurable per office; the defaults follow the
-/// order of concern in the plans: life-sustaining devices first, then being
-/// alone, immobile, and in the incident's hazard zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PriorityConfig {
-    /// Life-sustaining medical device.
-    pub life_sustaining_device: i64,
-    /// Medical needs recorded (医療必要度 not empty).
-    pub medical_needs: i64,
-    /// Lives alone.
-    pub lives_alone: i64,
-    /// Elderly-only household.
-    pub elderly_only: i64,
-    /// Alone in the daytime.
-    pub alone_daytime: i64,
-    /// Bedridden.
-    pub bedridden: i64,
-    /// Dementia.
-    pub dementia: i64,
-    /// No evacuation supporter recorded.
-    pub no_supporter: i64,
-    /// Flood zone, 3 m or more.
-    pub flood_over_3m: i64,
-    /// Flood zone, 0.5–3 m.
-    pub flood_0_5m_to_3m: i64,
-    /// Flood zone, below 0.5 m.
-    pub flood_below_0_5m: i64,
-    /// Flood zone, depth unknown.
-    pub flood_unknown: i64,
-    /// Landslide warning zone.
-    pub landslide_zone: i64,
-    /// Old wooden house (earthquakes).
-    pub old_wooden_house: i64,
-    /// Points per care level step above 要介護1 (要介護5 gets 4×).
-    pub care_level_step: i64,
-    /// From this score on, a recipient counts as high priority in summaries.
-    pub high_priority_from: i64,
-}
-
-impl Default for PriorityConfig {
-    fn default() -> Self {
-        PriorityConfig {
-            life_sustaining_device: 50,
-            medical_needs: 10,
-            lives_alone: 20,
-            elderly_only: 10,
-            alone_daytime: 8,
-            bedridden: 20,
-            dementia: 10,
-            no_supporter: 10,
-            flood_over_3m: 30,
-            flood_0_5m_to_3m: 25,
-            flood_below_0_5m: 10,
-            flood_unknown: 15,
-            landslide_zone: 25,
-            old_wooden_house: 15,
-            care_level_step: 3,
-            high_priority_from: 50,
-        }
-    }
-}
-
-/// One reason a recipient ranks where they do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reason {
-    /// The factor.
-    pub factor: Factor,
-    /// What people read ("人工呼吸器使用", "独居", "浸水想定3m以上").
-    /// Most labels are fixed words, and a list scores every recipient.
-    pub label: Cow<'static, str>,
-    /// Points it adds.
-    pub points: i64,
-}
-
-/// The score of a recipient for an incident of `kind` (no hazard factor
-/// without an incident), with its reasons, strongest first.
-pub fn score(r: &Recipient, kind: Option<IncidentKind>, c: &PriorityConfig) -> (i64, Vec<Reason>) {
-    let mut reasons = Vec::new();
-    let mut add = |factor, label: Cow<'static, str>, points: i64| {
-        if points != 0 {
-            reasons.push(Reason {
-                factor,
-                label,
-                points,
-            });
-        }
-    };
-    let devices: Vec<&str> = r
-        .plan
-        .medical_devices
-        .iter()
-        .filter(|d| d.is_life_sustaining())
-        .map(|d| d.label_ja())
-        .collect();
-    if !devices.is_empty() {
-        add(
-            Factor::LifeSustainingDevice,
-            format!("{}使用", devices.join("・")).into(),
-            c.life_sustaining_device,
-        );
-    }
-    if !r.plan.medical_needs.trim().is_empty() {
-        add(
-            Factor::MedicalNeeds,
-            format!("医療: {}", r.plan.medical_needs.trim()).into(),
-            c.medical_needs,
-        );
-    }
-    match r.household {
-        Some(Household::Alone) => add(Factor::LivesAlone, "独居".into(), c.lives_alone),
-        Some(Household::ElderlyOnly) => {
-            add(Factor::ElderlyOnly, "高齢者世帯".into(), c.elderly_only)
-        }
-        Some(Household::AloneDaytime) => {
-            add(Factor::AloneDaytime, "日中独居".into(), c.alone_daytime)
-        }
-        Some(Household::WithFamily) | None => {}
-    }
-    if r.bedridden == Some(true) {
-        add(Factor::Bedridden, "寝たきり".into(), c.bedridden);
-    }
-    if r.dementia == Some(true) {
-        add(Factor::Dementia, "認知症".into(), c.dementia);
-    }
-    if r.plan.supporter.trim().is_empty() {
-        add(Factor::NoSupporter, "避難支援者なし".into(), c.no_supporter);
-    }
-    let flood = matches!(kind, Some(IncidentKind::Flood | IncidentKind::Storm));
-    let landslide = matches!(kind, Some(IncidentKind::Landslide | IncidentKind::Storm));
-    if flood && let Some(depth) = r.hazards.flood_depth {
-        let points = match depth {
-            FloodDepth::None => 0,
-            FloodDepth::Unknown => c.flood_unknown,
-            FloodDepth::Below05 => c.flood_below_0_5m,
-            FloodDepth::From05To3 => c.flood_0_5m_to_3m,
-            FloodDepth::Over3 => c.flood_over_3m,
-        };
-        let label = match depth {
-            FloodDepth::Unknown => Cow::Borrowed("浸水想定区域"),
-            d => format!("浸水想定{}", d.label_ja()).into(),
-        };
-        add(Factor::FloodZone, label, points);
-    }
-    if landslide && r.hazards.landslide_zone == Some(true) {
-        add(
-            Factor::LandslideZone,
-            "土砂災害警戒区域".into(),
-            c.landslide_zone,
-        );
-    }
-    if kind == Some(IncidentKind::Earthquake) && r.hazards.old_wooden_house == Some(true) {
-        add(
-            Factor::OldWoodenHouse,
-            "旧耐震木造".into(),
-            c.old_wooden_house,
-        );
-    }
-    if let Some(level) = r.care_level {
-        let steps = match level {
-            CareLevel::Care2 => 1,
-            CareLevel::Care3 => 2,
-            CareLevel::Care4 => 3,
-            CareLevel::Care5 => 4,
-            _ => 0,
-        };
-        add(
-            Factor::CareLevel,
-            level.label_ja().into(),
-            steps * c.care_level_step,
-        );
-    }
-    let mut total: i64 = reasons.iter().map(|r| r.points).sum();
-    if let Some(o) = &r.priority_override {
-        total = o.score;
-        reasons.insert(
-            0,
-            Reason {
-                factor: Factor::Override,
-                label: format!("手動設定: {}", o.reason).into(),
-                points: o.score,
-            },
-        );
-    }
-    reasons.sort_by_key(|r| (r.factor != Factor::Override, -r.points));
-    (total, reasons)
-}
+use crate::priority::{PriorityConfig, Reason, score};
 
 /// Where a recipient stands in the safety-check work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -792,6 +572,7 @@ pub fn standing_label(s: Standing, lang: Lang) -> &'static str {
 mod tests {
     use super::*;
     use crate::model::*;
+    use crate::priority::Factor;
 
     fn staff(name: &str, org: &str) -> Staff {
         Staff {

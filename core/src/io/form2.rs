@@ -334,7 +334,8 @@ pub fn to_html(form: &Form2) -> String {
 mod tests {
     use super::*;
     use crate::model::*;
-    use crate::views::{PriorityConfig, priority_list};
+    use crate::priority::PriorityConfig;
+    use crate::views::priority_list;
 
     fn roster() -> Vec<Recipient> {
         (0..6)

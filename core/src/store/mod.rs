@@ -19,10 +19,11 @@ pub use sqlite::SqliteStore;
 use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 
-use crate::doc::{DocKey, FieldConflict};
+use crate::doc::DocKey;
 use crate::error::{Error, Result};
 use crate::model::{
-    Check, CheckId, Claim, DeviceId, Incident, Recipient, RecipientId, Space, SpaceId,
+    Check, CheckId, Claim, DeviceId, FieldConflict, Incident, Recipient, RecipientId, Space,
+    SpaceId,
 };
 
 /// Version of the index rows' layout. Bump it when what the index holds
@@ -87,7 +88,7 @@ pub enum IndexOp {
     Space(Space),
     /// The office's priority weights (roster documents), kept under
     /// [`weights_key`] in the store's meta rows.
-    Weights(Box<crate::views::PriorityConfig>),
+    Weights(Box<crate::priority::PriorityConfig>),
     /// The devices revoked from the space (roster documents), kept under
     /// [`revoked_key`] in the store's meta rows.
     Revoked(std::collections::BTreeSet<DeviceId>),
