@@ -2,8 +2,7 @@
 //! environment variable `ANPI_PASSPHRASE` (core's `folder` turns it into
 //! the key). Every data folder the CLI makes is encrypted.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use anpi_core::codes::Lang;
 use anpi_core::folder::{DataFolder, Secret};
@@ -14,20 +13,9 @@ use crate::Result;
 /// The environment variable holding the passphrase.
 pub const PASSPHRASE_ENV: &str = "ANPI_PASSPHRASE";
 
-static KEY_FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
-
-/// Remember `--key-file` for this run.
-pub fn set_key_file(path: Option<PathBuf>) {
-    let _ = KEY_FILE.set(path);
-}
-
-/// This run's passphrase as the secret of a data folder.
-pub fn secret(lang: Lang) -> Result<Secret> {
-    Ok(Secret::Passphrase(passphrase(lang)?))
-}
-
-fn passphrase(lang: Lang) -> Result<Vec<u8>> {
-    if let Some(Some(path)) = KEY_FILE.get() {
+/// The passphrase: the first line of `key_file`, else `ANPI_PASSPHRASE`.
+pub fn passphrase(lang: Lang, key_file: Option<&Path>) -> Result<Vec<u8>> {
+    if let Some(path) = key_file {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         // A trailing newline from an editor is not part of the passphrase.
         let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
@@ -54,20 +42,6 @@ fn passphrase(lang: Lang) -> Result<Vec<u8>> {
 /// Open (or create) the node of data folder `dir` with `passphrase`.
 pub fn open_with(dir: &Path, passphrase: &[u8]) -> Result<Node> {
     Ok(DataFolder::new(dir).open_or_create(&Secret::Passphrase(passphrase.to_vec()))?)
-}
-
-/// Open (or, in a folder that never held one, create) the node of data
-/// folder `dir` with this run's passphrase.
-pub fn open_node(lang: Lang, dir: &Path) -> Result<Node> {
-    let secret = Secret::Passphrase(passphrase(lang)?);
-    said(lang, dir, DataFolder::new(dir).open_or_create(&secret))
-}
-
-/// Open the node of data folder `dir`, which must hold one, with this
-/// run's passphrase.
-pub fn open_existing(lang: Lang, dir: &Path) -> Result<Node> {
-    let secret = Secret::Passphrase(passphrase(lang)?);
-    said(lang, dir, DataFolder::new(dir).open(&secret))
 }
 
 /// The errors of opening a folder, in the user's language.

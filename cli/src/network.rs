@@ -15,6 +15,7 @@ use anpi_core::net::{NetNode, SyncReport};
 use anpi_core::node::{Node, OfficeLink};
 use serde_json::json;
 
+use crate::context::Ctx;
 use crate::{Result, t};
 
 /// One tokio runtime for the command; two workers match this machine and a
@@ -44,8 +45,9 @@ pub fn resolve(lang: Lang, text: &str) -> Result<SocketAddr> {
 
 /// `device id`: make the identity in a new folder if needed; print the id
 /// alone on the last line, for scripts.
-pub fn device_id(lang: Lang, dir: &Path) -> Result<()> {
-    let node = crate::key::open_node(lang, dir)?;
+pub fn device_id(cx: &Ctx, dir: &Path) -> Result<()> {
+    let lang = cx.lang;
+    let node = cx.open_or_create(dir)?;
     let id = node.device();
     say!(
         "{}: {}",
@@ -89,8 +91,9 @@ impl Carrier {
 }
 
 /// `device add`.
-pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Result<()> {
-    let space = crate::space(node)?;
+pub fn device_add(cx: &Ctx, node: &mut Node, id: &str, carrier: Carrier) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let device = DeviceId::parse(id)?;
     let (staff, role) = carrier.resolve(node)?;
     let m = node.add_member(&space.id, &device, staff, role)?;
@@ -116,8 +119,9 @@ pub fn device_add(lang: Lang, node: &mut Node, id: &str, carrier: Carrier) -> Re
 }
 
 /// `device revoke`.
-pub fn device_revoke(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
-    let space = crate::space(node)?;
+pub fn device_revoke(cx: &Ctx, node: &mut Node, id: &str) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let device = DeviceId::parse(id)?;
     let m = node.revoke_member(&space.id, &device)?;
     match lang {
@@ -138,8 +142,9 @@ pub fn device_revoke(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
 }
 
 /// `device list`.
-pub fn device_list(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
-    let space = crate::space(node)?;
+pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let me = node.device().clone();
     let members = node.members(&space.id)?;
     if as_json {
@@ -220,33 +225,35 @@ fn print_report(lang: Lang, r: &SyncReport) {
 }
 
 /// `join`: fetch the spaces this device was added to from the office.
-pub fn join(lang: Lang, dir: &Path, office: &str, office_id: &str) -> Result<()> {
+pub fn join(cx: &Ctx, dir: &Path, office: &str, office_id: &str) -> Result<()> {
+    let lang = cx.lang;
     let addr = resolve(lang, office)?;
     let office_id = DeviceId::parse(office_id)?;
     let expected = office_id.clone();
-    joined(lang, dir, office, &office_id, |net| async move {
+    joined(cx, dir, office, &office_id, |net| async move {
         net.join(addr, &expected).await
     })
 }
 
 /// `join --invite`: redeem an invite at its office.
-pub fn join_invite(lang: Lang, dir: &Path, code: &str) -> Result<()> {
+pub fn join_invite(cx: &Ctx, dir: &Path, code: &str) -> Result<()> {
     let invite = Invite::decode(code)?;
     let office = invite.addresses.first().cloned().unwrap_or_default();
     let office_id = invite.office.clone();
-    joined(lang, dir, &office, &office_id, |net| async move {
+    joined(cx, dir, &office, &office_id, |net| async move {
         net.join_invite(&invite).await
     })
 }
 
 /// Open (or make) the data folder, run `how` on it over the network, and
 /// keep what a joined device needs: the office link and its carrier.
-fn joined<F, Fut>(lang: Lang, dir: &Path, office: &str, office_id: &DeviceId, how: F) -> Result<()>
+fn joined<F, Fut>(cx: &Ctx, dir: &Path, office: &str, office_id: &DeviceId, how: F) -> Result<()>
 where
     F: FnOnce(Arc<NetNode>) -> Fut,
     Fut: std::future::Future<Output = anpi_core::Result<SyncReport>>,
 {
-    let node = crate::key::open_node(lang, dir)?;
+    let lang = cx.lang;
+    let node = cx.open_or_create(dir)?;
     let shared = Arc::new(Mutex::new(node));
     let rt = runtime()?;
     let report = rt.block_on(async {
@@ -301,8 +308,9 @@ pub struct InviteArgs {
 }
 
 /// `invite`: make an invite, print its code, write its QR code.
-pub fn invite(lang: Lang, node: &mut Node, carrier: Carrier, args: InviteArgs) -> Result<()> {
-    let space = crate::space(node)?;
+pub fn invite(cx: &Ctx, node: &mut Node, carrier: Carrier, args: InviteArgs) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let (staff, role) = carrier.resolve(node)?;
     if args.valid_hours <= 0 {
         return Err(t(
@@ -440,7 +448,8 @@ fn discovery(lang: Lang, args: &NetArgs) -> Result<Option<Arc<dyn Discovery>>> {
 }
 
 /// `serve`: a long-running node until interrupted.
-pub fn serve(lang: Lang, node: Node, listen: &str, args: NetArgs) -> Result<()> {
+pub fn serve(cx: &Ctx, node: Node, listen: &str, args: NetArgs) -> Result<()> {
+    let lang = cx.lang;
     let listen = resolve(lang, listen)?;
     let office = office_of(lang, &node)?;
     let peers = peers(lang, &args.peers, &args.peer_ids)?;
@@ -529,7 +538,8 @@ fn print_event(lang: Lang, me: &DeviceId, e: &Event) {
 }
 
 /// `sync`: one-shot, until quiet; an error when no peer could be synced.
-pub fn sync(lang: Lang, node: Node, args: NetArgs, timeout: Duration) -> Result<()> {
+pub fn sync(cx: &Ctx, node: Node, args: NetArgs, timeout: Duration) -> Result<()> {
+    let lang = cx.lang;
     let mut targets = peers(lang, &args.peers, &args.peer_ids)?;
     if let Some((addr, id)) = office_of(lang, &node)? {
         targets.push((addr, Some(id)));

@@ -11,10 +11,12 @@ use anpi_core::node::{NewCheck, Node, sync_local};
 use anpi_core::views::{self, Relation};
 use serde_json::{Value, json};
 
+use crate::context::Ctx;
 use crate::{Result, t};
 
-fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceId, Incident)> {
-    let space = crate::space(node)?.id;
+fn current_incident(cx: &Ctx, node: &Node) -> Result<(anpi_core::model::SpaceId, Incident)> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let incident = node.open_incident(&space)?.ok_or_else(|| {
         t(
             lang,
@@ -27,8 +29,9 @@ fn current_incident(lang: Lang, node: &Node) -> Result<(anpi_core::model::SpaceI
 }
 
 /// `incident start`.
-pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<String>) -> Result<()> {
-    let space = crate::space(node)?.id;
+pub fn incident_start(cx: &Ctx, node: &mut Node, kind: &str, name: Option<String>) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let kind: IncidentKind = kind.parse()?;
     let (i, started) = node.open_incident_for(
         &space,
@@ -82,8 +85,9 @@ pub fn incident_start(lang: Lang, node: &mut Node, kind: &str, name: Option<Stri
 }
 
 /// `incident list`.
-pub fn incident_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = crate::space(node)?.id;
+pub fn incident_list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let incidents = node.incidents(&space)?;
     if as_json {
         let rows: Vec<Value> = incidents
@@ -116,8 +120,9 @@ pub fn incident_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 }
 
 /// `incident end`.
-pub fn incident_end(lang: Lang, node: &mut Node) -> Result<()> {
-    let (space, i) = current_incident(lang, node)?;
+pub fn incident_end(cx: &Ctx, node: &mut Node) -> Result<()> {
+    let lang = cx.lang;
+    let (space, i) = current_incident(cx, node)?;
     node.end_incident(&space, &i.id, Timestamp::now())?;
     say!(
         "{}: {}",
@@ -128,8 +133,9 @@ pub fn incident_end(lang: Lang, node: &mut Node) -> Result<()> {
 }
 
 /// `incident merge`.
-pub fn incident_merge(lang: Lang, node: &mut Node, from: &str, into: &str) -> Result<()> {
-    let space = crate::space(node)?.id;
+pub fn incident_merge(cx: &Ctx, node: &mut Node, from: &str, into: &str) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let r = node.merge_incidents(
         &space,
         &anpi_core::model::IncidentId(from.into()),
@@ -184,10 +190,11 @@ pub struct CheckArgs {
 }
 
 /// `check`.
-pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
+pub fn check(cx: &Ctx, node: &mut Node, a: CheckArgs) -> Result<()> {
+    let lang = cx.lang;
     let result: CheckResult = a.status.parse()?;
     let method: CheckMethod = a.method.parse()?;
-    let (space, incident) = current_incident(lang, node)?;
+    let (space, incident) = current_incident(cx, node)?;
     let mut c = NewCheck::new(anpi_core::text::typed_id(&a.id)?, method, result);
     c.note = a.note.unwrap_or_default();
     c.shelter = a.shelter;
@@ -229,8 +236,9 @@ pub fn check(lang: Lang, node: &mut Node, a: CheckArgs) -> Result<()> {
 }
 
 /// `claim`.
-pub fn claim(lang: Lang, node: &mut Node, id: &str, minutes: i64) -> Result<()> {
-    let (space, incident) = current_incident(lang, node)?;
+pub fn claim(cx: &Ctx, node: &mut Node, id: &str, minutes: i64) -> Result<()> {
+    let lang = cx.lang;
+    let (space, incident) = current_incident(cx, node)?;
     let c = node.claim(
         &space,
         &incident.id,
@@ -246,8 +254,9 @@ pub fn claim(lang: Lang, node: &mut Node, id: &str, minutes: i64) -> Result<()> 
 }
 
 /// `release`.
-pub fn release(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
-    let (space, incident) = current_incident(lang, node)?;
+pub fn release(cx: &Ctx, node: &mut Node, id: &str) -> Result<()> {
+    let lang = cx.lang;
+    let (space, incident) = current_incident(cx, node)?;
     let had = node.release(&space, &incident.id, &anpi_core::text::typed_id(id)?)?;
     say!(
         "{}",
@@ -262,8 +271,9 @@ pub fn release(lang: Lang, node: &mut Node, id: &str) -> Result<()> {
 }
 
 /// `list`: the priority list.
-pub fn list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = crate::space(node)?.id;
+pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let incident = node.open_incident(&space)?;
     let data = node.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
     let now = Timestamp::now();
@@ -392,8 +402,9 @@ fn closed_pipe(e: std::io::Error) -> Result<()> {
 }
 
 /// `show`: one recipient, 様式1 and check history.
-pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
-    let space = crate::space(node)?.id;
+pub fn show(cx: &Ctx, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let page = node.recipient_page(&space, &anpi_core::text::typed_id(id)?)?;
     if !page.logged {
         read_only_audit(lang);
@@ -503,12 +514,13 @@ pub fn show(lang: Lang, node: &mut Node, id: &str, as_json: bool) -> Result<()> 
 /// read-only media cannot keep that entry; it still answers (a disaster is
 /// no time to refuse a record or the paper list), and says so.
 pub fn audit_read(
-    lang: Lang,
+    cx: &Ctx,
     node: &mut Node,
     action: Action,
     subject: &str,
     detail: &str,
 ) -> Result<()> {
+    let lang = cx.lang;
     match node.record_audit(action, subject, detail) {
         Err(anpi_core::Error::ReadOnly) => {
             read_only_audit(lang);
@@ -530,8 +542,9 @@ fn read_only_audit(lang: Lang) {
 }
 
 /// `duplicates`.
-pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = crate::space(node)?.id;
+pub fn duplicates(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?.id;
     let Some(incident) = node
         .open_incident(&space)?
         .or(node.incidents(&space)?.into_iter().next())
@@ -574,12 +587,13 @@ pub fn duplicates(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 
 /// 様式2 of the open incident (or of the roster alone), as CSV or HTML.
 pub fn form2(
+    cx: &Ctx,
     node: &Node,
     html: bool,
     encoding: form2::CsvEncoding,
     group_by: form2::GroupBy,
 ) -> Result<Vec<u8>> {
-    let space = crate::space(node)?;
+    let space = cx.space(node)?;
     let incident = node.open_incident(&space.id)?;
     let data = node.incident_data(&space.id, incident.as_ref().map(|i| &i.id))?;
     let now = Timestamp::now();
@@ -618,9 +632,10 @@ pub fn duplicate_line(lang: Lang, d: &views::Duplicate<'_>) -> String {
 }
 
 /// `merge OTHER_DIR`: two-way sync with another data folder.
-pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
+pub fn merge(cx: &Ctx, node: &mut Node, other_dir: &Path) -> Result<()> {
+    let lang = cx.lang;
     // The other folder opens with the same passphrase as this one.
-    let mut other = crate::key::open_existing(lang, other_dir)?;
+    let mut other = cx.open_existing(other_dir)?;
     if !anpi_core::node::share_a_space(node, &other)? {
         return Err(format!(
             "{}: {}",
@@ -667,7 +682,8 @@ pub fn merge(lang: Lang, node: &mut Node, other_dir: &Path) -> Result<()> {
 }
 
 /// `audit list`.
-pub fn audit_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
+pub fn audit_list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
     let trail = node.audit_trail()?;
     if as_json {
         say!("{}", serde_json::to_string_pretty(&trail)?);
@@ -693,7 +709,8 @@ pub fn audit_list(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 }
 
 /// `audit verify`.
-pub fn audit_verify(lang: Lang, node: &Node) -> Result<()> {
+pub fn audit_verify(cx: &Ctx, node: &Node) -> Result<()> {
+    let lang = cx.lang;
     let trail = node.audit_trail()?;
     anpi_core::audit::verify(&trail).map_err(|b| match lang {
         Lang::Ja => format!("監査ログが改ざんされています（{} 件目: {}）", b.seq, b.why),
@@ -707,14 +724,15 @@ pub fn audit_verify(lang: Lang, node: &Node) -> Result<()> {
 }
 
 /// `backup --out FILE`.
-pub fn backup(lang: Lang, dir: &Path, out: &Path) -> Result<()> {
-    let secret = crate::key::secret(lang)?;
+pub fn backup(cx: &Ctx, dir: &Path, out: &Path) -> Result<()> {
+    let lang = cx.lang;
+    let secret = cx.secret()?;
     let folder = anpi_core::folder::DataFolder::new(dir);
     let mut node = crate::key::said(lang, dir, folder.open(&secret))?;
     folder.backup(&secret, out)?;
     // Everything the folder holds left it, encrypted: the trail says where.
     audit_read(
-        lang,
+        cx,
         &mut node,
         Action::Exported,
         "backup",
@@ -736,8 +754,9 @@ pub fn backup(lang: Lang, dir: &Path, out: &Path) -> Result<()> {
 }
 
 /// `restore FILE`.
-pub fn restore(lang: Lang, dir: &Path, file: &Path) -> Result<()> {
-    let secret = crate::key::secret(lang)?;
+pub fn restore(cx: &Ctx, dir: &Path, file: &Path) -> Result<()> {
+    let lang = cx.lang;
+    let secret = cx.secret()?;
     let folder = anpi_core::folder::DataFolder::new(dir);
     let (node, restored) = match folder.restore(file, &secret) {
         Ok(r) => r,

@@ -7,10 +7,12 @@ use anpi_core::model::{ConsentRecord, Date, Space};
 use anpi_core::node::Node;
 use serde_json::json;
 
+use crate::context::Ctx;
 use crate::{Result, t};
 
 /// `area create`.
-pub fn area_create(lang: Lang, node: &mut Node, name: &str) -> Result<()> {
+pub fn area_create(cx: &Ctx, node: &mut Node, name: &str) -> Result<()> {
+    let lang = cx.lang;
     if node.spaces()?.iter().any(|s| s.name == name) {
         return Err(match lang {
             Lang::Ja => format!("スペース「{name}」はすでにあります"),
@@ -37,8 +39,8 @@ pub fn area_create(lang: Lang, node: &mut Node, name: &str) -> Result<()> {
 }
 
 /// The office to share from: `--space`, or the one space besides the area.
-fn origin(node: &Node, area: &Space) -> anpi_core::Result<Space> {
-    if let Ok(s) = crate::space(node)
+fn origin(cx: &Ctx, node: &Node, area: &Space) -> anpi_core::Result<Space> {
+    if let Ok(s) = cx.space(node)
         && s.id != area.id
     {
         return Ok(s);
@@ -58,14 +60,15 @@ fn origin(node: &Node, area: &Space) -> anpi_core::Result<Space> {
 
 /// `area share`.
 pub fn area_share(
-    lang: Lang,
+    cx: &Ctx,
     node: &mut Node,
     to: &str,
     exception_hours: Option<i64>,
     reason: Option<&str>,
 ) -> Result<()> {
-    let area = crate::named_space(node, to)?;
-    let office = origin(node, &area)?;
+    let lang = cx.lang;
+    let area = crate::context::named_space(node, to)?;
+    let office = origin(cx, node, &area)?;
     if let Some(hours) = exception_hours {
         let e = node.declare_exception(&office.id, &area.id, hours, reason.unwrap_or_default())?;
         match lang {
@@ -110,9 +113,10 @@ pub fn area_share(
 }
 
 /// `area collect`.
-pub fn area_collect(lang: Lang, node: &mut Node, from: &str) -> Result<()> {
-    let area = crate::named_space(node, from)?;
-    let office = origin(node, &area)?;
+pub fn area_collect(cx: &Ctx, node: &mut Node, from: &str) -> Result<()> {
+    let lang = cx.lang;
+    let area = crate::context::named_space(node, from)?;
+    let office = origin(cx, node, &area)?;
     let r = node.collect_area_checks(&office.id, &area.id)?;
     match lang {
         Lang::Ja => say!(
@@ -136,7 +140,8 @@ pub fn area_collect(lang: Lang, node: &mut Node, from: &str) -> Result<()> {
 }
 
 /// `area exceptions`.
-pub fn area_exceptions(lang: Lang, node: &mut Node, as_json: bool) -> Result<()> {
+pub fn area_exceptions(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
     let now = anpi_core::model::Timestamp::now();
     let mut rows = Vec::new();
     for s in node.spaces()? {
@@ -187,7 +192,7 @@ pub fn area_exceptions(lang: Lang, node: &mut Node, as_json: bool) -> Result<()>
 
 /// `consent`.
 pub fn consent(
-    lang: Lang,
+    cx: &Ctx,
     node: &mut Node,
     id: &str,
     date: Option<&str>,
@@ -195,7 +200,8 @@ pub fn consent(
     by: Option<String>,
     withdraw: bool,
 ) -> Result<()> {
-    let space = crate::space(node)?;
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let record = if withdraw {
         None
     } else {

@@ -6,11 +6,13 @@ use anpi_core::codes::Lang;
 use anpi_core::node::Node;
 use anpi_core::priority::{PriorityConfig, WEIGHTS};
 
+use crate::context::Ctx;
 use crate::{Result, t};
 
 /// `priority show`.
-pub fn show(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
-    let space = crate::space(node)?;
+pub fn show(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let weights = node.priority_weights(&space.id)?;
     if as_json {
         say!("{}", serde_json::to_string_pretty(&weights)?);
@@ -37,8 +39,9 @@ pub fn show(lang: Lang, node: &Node, as_json: bool) -> Result<()> {
 }
 
 /// `priority set NAME=POINTS...`: all or nothing.
-pub fn set(lang: Lang, node: &mut Node, assignments: &[String], reset: bool) -> Result<()> {
-    let space = crate::space(node)?;
+pub fn set(cx: &Ctx, node: &mut Node, assignments: &[String], reset: bool) -> Result<()> {
+    let lang = cx.lang;
+    let space = cx.space(node)?;
     let mut weights = if reset {
         PriorityConfig::default()
     } else {
