@@ -375,7 +375,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let _ = office_stop.send(true);
     let _ = office_task.await;
 
-    let office = lock(&office);
+    let mut office = lock(&office);
     let incident = office
         .open_incident(&space)?
         .ok_or("the incident did not reach the office")?;
@@ -437,15 +437,15 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         t(lang, "結果食い違い", "results disagree"),
         s.conflicts
     );
-    let form = form2::build(
-        office_org,
-        Some(&incident.name),
-        &list,
-        form2::GroupBy::CareManager,
-        now.jst(),
-    );
     let form_path = dir.join("form2.html");
-    std::fs::write(&form_path, form2::to_html(&form))?;
+    let form = office.export_form2(
+        &space,
+        form2::Format::Html,
+        form2::GroupBy::CareManager,
+        &form_path.display().to_string(),
+        now,
+    )?;
+    std::fs::write(&form_path, form.bytes)?;
     say!(
         "\n9. {}: {}",
         t(

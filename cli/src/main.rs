@@ -134,31 +134,18 @@ fn main() -> ExitCode {
                     out,
                 },
         } => cx.with_node(|n| {
-            let bytes = office::form2(
-                cx,
-                n,
-                matches!(format, Form2Format::Html),
-                match encoding {
+            let format = match format {
+                Form2Format::Html => roster_form2::Format::Html,
+                Form2Format::Csv => roster_form2::Format::Csv(match encoding {
                     CsvEncodingArg::Utf8 => roster_form2::CsvEncoding::Utf8Bom,
                     CsvEncodingArg::Cp932 => roster_form2::CsvEncoding::Cp932,
-                },
-                match group_by {
-                    GroupByArg::CareManager => roster_form2::GroupBy::CareManager,
-                    GroupByArg::Area => roster_form2::GroupBy::Area,
-                },
-            )?;
-            office::audit_read(
-                cx,
-                n,
-                anpi_core::audit::Action::Exported,
-                "form 2",
-                &match (&out, format) {
-                    (Some(p), Form2Format::Html) => format!("HTML to {}", p.display()),
-                    (Some(p), Form2Format::Csv) => format!("CSV to {}", p.display()),
-                    (None, Form2Format::Html) => "HTML to standard output".to_string(),
-                    (None, Form2Format::Csv) => "CSV to standard output".to_string(),
-                },
-            )?;
+                }),
+            };
+            let group_by = match group_by {
+                GroupByArg::CareManager => roster_form2::GroupBy::CareManager,
+                GroupByArg::Area => roster_form2::GroupBy::Area,
+            };
+            let bytes = office::form2(cx, n, format, group_by, out.as_deref())?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;

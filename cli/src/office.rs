@@ -586,30 +586,24 @@ pub fn duplicates(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
 }
 
 /// 様式2 of the open incident (or of the roster alone), as CSV or HTML.
+/// `export form2`: the bytes, the audit entry written by core on the way.
 pub fn form2(
     cx: &Ctx,
-    node: &Node,
-    html: bool,
-    encoding: form2::CsvEncoding,
+    node: &mut Node,
+    format: form2::Format,
     group_by: form2::GroupBy,
+    out: Option<&Path>,
 ) -> Result<Vec<u8>> {
     let space = cx.space(node)?;
-    let incident = node.open_incident(&space.id)?;
-    let data = node.incident_data(&space.id, incident.as_ref().map(|i| &i.id))?;
-    let now = Timestamp::now();
-    let list = data.priority_list(now);
-    let form = form2::build(
-        &space.name,
-        incident.as_ref().map(|i| i.name.as_str()),
-        &list,
-        group_by,
-        now.jst(),
+    let to = out.map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
     );
-    Ok(if html {
-        form2::to_html(&form).into_bytes()
-    } else {
-        form2::to_csv(&form, encoding)?
-    })
+    let export = node.export_form2(&space.id, format, group_by, &to, Timestamp::now())?;
+    if !export.logged {
+        read_only_audit(cx.lang);
+    }
+    Ok(export.bytes)
 }
 
 /// One duplicate visit on one line: who, when, how, with what result.

@@ -16,6 +16,7 @@ use crate::doc::{self, DocKey, DocKind, Ending, Opening};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::invite::{Invite, Pending};
+use crate::io::form2;
 use crate::membership::{self, Founding, SignedMember};
 use crate::model::{
     Check, CheckId, CheckMethod, CheckResult, Claim, ConsentRecord, DeviceId, Exception, Incident,
@@ -122,6 +123,18 @@ pub enum Started {
     Joined,
     /// It had ended and is open again.
     Reopened,
+}
+
+/// Form 2 as exported ([`Node::export_form2`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Form2Export {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The incident whose results it shows, if there is one.
+    pub incident: Option<Incident>,
+    /// Whether the export was written to the audit trail (not on a
+    /// read-only folder).
+    pub logged: bool,
 }
 
 /// One recipient's page ([`Node::recipient_page`]).
@@ -2036,6 +2049,54 @@ impl Node {
         Ok(all.iter().find(|i| i.is_open()).or(all.first()).cloned())
     }
 
+    /// Form 2 (様式2) of the incident shown ([`Node::shown_incident`]) as
+    /// the list stands at `now`. It holds health information of every
+    /// recipient, so the export is written to the audit trail here, with
+    /// where it went (`to`, e.g. a file name): no host can export unlogged.
+    pub fn export_form2(
+        &mut self,
+        space: &SpaceId,
+        format: form2::Format,
+        group_by: form2::GroupBy,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<Form2Export> {
+        let name = self
+            .spaces()?
+            .into_iter()
+            .find(|s| &s.id == space)
+            .ok_or_else(|| Error::NotFound(format!("space {space}")))?
+            .name;
+        let incident = self.shown_incident(space)?;
+        let data = self.incident_data(space, incident.as_ref().map(|i| &i.id))?;
+        let list = data.priority_list(now);
+        let form = form2::build(
+            &name,
+            incident.as_ref().map(|i| i.name.as_str()),
+            &list,
+            group_by,
+            now.jst(),
+        );
+        let (bytes, what) = match format {
+            form2::Format::Html => (form2::to_html(&form).into_bytes(), "HTML"),
+            form2::Format::Csv(encoding) => (
+                form2::to_csv(&form, encoding).map_err(|e| Error::invalid(e.to_string()))?,
+                "CSV",
+            ),
+        };
+        let logged =
+            match self.record_audit(audit::Action::Exported, "form 2", format!("{what} to {to}")) {
+                Ok(()) => true,
+                Err(Error::ReadOnly) => false,
+                Err(e) => return Err(e),
+            };
+        Ok(Form2Export {
+            bytes,
+            incident,
+            logged,
+        })
+    }
+
     /// One recipient's page: the record, and the checks and claims of the
     /// incident shown ([`Node::shown_incident`]), read for that recipient
     /// alone (a page costs the same at 50,000 recipients as at 50). Health
@@ -3054,6 +3115,43 @@ mod tests {
         n.upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
             .unwrap();
         (n, space)
+    }
+
+    #[test]
+    fn a_page_read_and_a_form_2_export_each_leave_an_audit_entry() {
+        let (mut n, space) = office();
+        let incident = n
+            .start_incident(&space, IncidentKind::Earthquake, "地震", Timestamp::now())
+            .unwrap();
+        n.end_incident(&space, &incident.id, Timestamp::now())
+            .unwrap();
+        let page = n.recipient_page(&space, &"R1".into()).unwrap();
+        // After the end, the page and the form show the last incident.
+        assert_eq!(page.incident.unwrap().id, incident.id);
+        let form = n
+            .export_form2(
+                &space,
+                form2::Format::Csv(form2::CsvEncoding::Utf8Bom),
+                form2::GroupBy::Area,
+                "/media/usb/form2.csv",
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert!(form.logged && page.logged);
+        assert_eq!(form.incident.unwrap().id, incident.id);
+        assert!(String::from_utf8_lossy(&form.bytes).contains("R1"));
+        let trail = n.audit_trail().unwrap();
+        let entry = |action: audit::Action, subject: &str| {
+            trail
+                .iter()
+                .find(|e| e.record.action == action && e.record.subject == subject)
+                .map(|e| e.record.detail.clone())
+        };
+        assert!(entry(audit::Action::Viewed, "R1").is_some(), "{trail:?}");
+        assert_eq!(
+            entry(audit::Action::Exported, "form 2").as_deref(),
+            Some("CSV to /media/usb/form2.csv")
+        );
     }
 
     /// An office whose R1 consented to sharing, and an area space.

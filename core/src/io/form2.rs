@@ -245,6 +245,15 @@ pub const CSV_COLUMNS: &[&str] = &[
     "結果",
 ];
 
+/// What form 2 is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Printable HTML (A4 landscape).
+    Html,
+    /// CSV in the given encoding.
+    Csv(CsvEncoding),
+}
+
 /// Text encodings the CSV can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CsvEncoding {
