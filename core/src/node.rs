@@ -1417,11 +1417,6 @@ impl Node {
             .filter(|(m, s)| *s == MemberStanding::Active && m.role == Role::Admin)
             .map(|(m, _)| m.device)
             .collect();
-        let exception = self
-            .exceptions(area)?
-            .into_iter()
-            .filter(|e| &e.origin == origin && admins.contains(&e.by) && e.active(now))
-            .max_by_key(|e| e.until);
         let organisation = self
             .spaces()?
             .into_iter()
@@ -1430,45 +1425,32 @@ impl Node {
             .unwrap_or_default();
         let kind = self.open_incident(origin)?.map(|i| i.kind);
         let weights = self.priority_weights(origin)?;
-        let mut report = ShareReport {
-            exception: exception.clone(),
-            ..Default::default()
-        };
-        let mut shared = Vec::new();
-        for r in self.recipients(origin)? {
-            let r = r.recipient;
-            if sharing::consented(&r) {
-                report.with_consent += 1;
-            } else if exception.is_some() {
-                report.under_exception += 1;
-            } else {
-                report.withheld += 1;
-                continue;
-            }
-            shared.push(sharing::shared_record(
-                origin,
-                &organisation,
-                &r,
-                kind,
-                &weights,
-                now,
-            ));
-        }
-        // This office's records in the area that may no longer be there:
-        // consent withdrawn (or the recipient left the roster).
-        let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
-        let keep: BTreeSet<RecipientId> = shared.iter().map(|r| r.id.clone()).collect();
+        let exceptions = self.exceptions(area)?;
+        let roster = self.recipients(origin)?.into_iter().map(|r| r.recipient);
         let existing: HashMap<RecipientId, IndexedRecipient> = self
             .store
             .recipients(area)?
             .into_iter()
             .map(|r| (r.recipient.id.clone(), r))
             .collect();
-        let stale: Vec<RecipientId> = existing
-            .keys()
-            .filter(|id| id.as_str().starts_with(&ours) && !keep.contains(*id))
-            .cloned()
-            .collect();
+        let office = sharing::Office {
+            space: origin,
+            organisation: &organisation,
+            admins: &admins,
+            kind,
+            weights: &weights,
+        };
+        let provision =
+            sharing::provision(&office, roster, &exceptions, existing.keys().cloned(), now);
+        let mut report = ShareReport {
+            exception: provision.exception.clone(),
+            with_consent: provision.with_consent,
+            under_exception: provision.under_exception,
+            withheld: provision.withheld,
+            removed: provision.stale.len(),
+            ..Default::default()
+        };
+        let (shared, stale, exception) = (provision.records, provision.stale, provision.exception);
         let area_name = self
             .spaces()?
             .into_iter()
@@ -1485,7 +1467,6 @@ impl Node {
             .collect();
         receivers.sort();
         receivers.dedup();
-        report.removed = stale.len();
         // Logged in the same transaction as the provision itself.
         self.note(
             audit::Action::Shared,

@@ -10,7 +10,11 @@
 //!   record: no care level, no medical devices, no dementia — the priority
 //!   travels as a score with its reasons.
 
-use crate::model::{IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Timestamp};
+use std::collections::BTreeSet;
+
+use crate::model::{
+    DeviceId, Exception, IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Timestamp,
+};
 use crate::priority::{PriorityConfig, score};
 
 /// What another agency receives of a recipient, as the audit trail names it.
@@ -74,6 +78,87 @@ pub fn shared_record(
     }
 }
 
+/// The office an area space hears from: who it is, what its admins
+/// declared, and how it ranks.
+pub struct Office<'a> {
+    /// The office's space.
+    pub space: &'a SpaceId,
+    /// Its name, as the receiving agencies see it.
+    pub organisation: &'a str,
+    /// Its active admins: only their exceptions count.
+    pub admins: &'a BTreeSet<DeviceId>,
+    /// The kind of its open incident, for the hazards that count.
+    pub kind: Option<IncidentKind>,
+    /// Its priority weights.
+    pub weights: &'a PriorityConfig,
+}
+
+/// What an office provides to an area space ([`provision`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Provision {
+    /// The records the area gets, reduced ([`shared_record`]).
+    pub records: Vec<Recipient>,
+    /// Shared because their consent is recorded.
+    pub with_consent: usize,
+    /// Shared without consent, under the exception.
+    pub under_exception: usize,
+    /// Not shared.
+    pub withheld: usize,
+    /// The disaster exception in force, if any (the latest-ending one
+    /// declared for this office by one of its admins).
+    pub exception: Option<Exception>,
+    /// This office's records already in the area that must go (consent
+    /// withdrawn, or no longer on the roster).
+    pub stale: Vec<RecipientId>,
+}
+
+/// The sharing policy, whole: which of `roster` enter the area and as
+/// what, given the `exceptions` declared in the area and the ids
+/// `in_area` it holds now. A pure function: the node reads the inputs and
+/// writes the result.
+pub fn provision(
+    office: &Office<'_>,
+    roster: impl IntoIterator<Item = Recipient>,
+    exceptions: &[Exception],
+    in_area: impl IntoIterator<Item = RecipientId>,
+    now: Timestamp,
+) -> Provision {
+    let exception = exceptions
+        .iter()
+        .filter(|e| &e.origin == office.space && office.admins.contains(&e.by) && e.active(now))
+        .max_by_key(|e| e.until)
+        .cloned();
+    let mut p = Provision {
+        exception,
+        ..Default::default()
+    };
+    for r in roster {
+        if consented(&r) {
+            p.with_consent += 1;
+        } else if p.exception.is_some() {
+            p.under_exception += 1;
+        } else {
+            p.withheld += 1;
+            continue;
+        }
+        p.records.push(shared_record(
+            office.space,
+            office.organisation,
+            &r,
+            office.kind,
+            office.weights,
+            now,
+        ));
+    }
+    let ours = shared_id(office.space, &RecipientId(String::new())).0;
+    let keep: BTreeSet<&RecipientId> = p.records.iter().map(|r| &r.id).collect();
+    p.stale = in_area
+        .into_iter()
+        .filter(|id| id.as_str().starts_with(&ours) && !keep.contains(id))
+        .collect();
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +202,91 @@ mod tests {
         assert!(s.consent.is_none() && s.consent_record.is_none());
         let p = s.priority_override.unwrap();
         assert!(p.reason.contains("人工呼吸器"), "{}", p.reason);
+    }
+
+    #[test]
+    fn only_consent_or_an_admins_exception_in_force_lets_a_record_in() {
+        let office = SpaceId("ab".repeat(16));
+        let other = SpaceId("cd".repeat(16));
+        let admin = DeviceId("admin".into());
+        let admins: BTreeSet<DeviceId> = [admin.clone()].into();
+        let weights = PriorityConfig::default();
+        let o = Office {
+            space: &office,
+            organisation: "ひまわり",
+            admins: &admins,
+            kind: None,
+            weights: &weights,
+        };
+        let consenting = Recipient {
+            id: "R1".into(),
+            consent: Some(true),
+            consent_record: Some(ConsentRecord {
+                date: Date::from_ymd(2026, 4, 1).unwrap(),
+                scope: "安否確認".into(),
+                obtained_by: "佐藤".into(),
+            }),
+            ..Default::default()
+        };
+        let silent = Recipient {
+            id: "R2".into(),
+            ..Default::default()
+        };
+        let now = Timestamp::from_millis(1_000_000);
+        let exception = |by: &DeviceId, origin: &SpaceId, until: i64| Exception {
+            id: "e".into(),
+            origin: origin.clone(),
+            by: by.clone(),
+            staff: Default::default(),
+            from: Timestamp::from_millis(0),
+            until: Timestamp::from_millis(until),
+            reason: "浸水".into(),
+        };
+        // In the area: R1 and R2 from an earlier exception, and another
+        // office's record.
+        let in_area: Vec<RecipientId> = vec![
+            shared_id(&office, &"R1".into()),
+            shared_id(&office, &"R2".into()),
+            shared_id(&other, &"R2".into()),
+        ];
+        let roster = || vec![consenting.clone(), silent.clone()];
+
+        let p = provision(&o, roster(), &[], in_area.clone(), now);
+        assert_eq!((p.with_consent, p.under_exception, p.withheld), (1, 0, 1));
+        assert_eq!(p.records.len(), 1);
+        assert_eq!(
+            p.stale,
+            [shared_id(&office, &"R2".into())],
+            "consent gone: removed"
+        );
+
+        // Exceptions that do not count: declared by a non-admin, for
+        // another office, or over.
+        let stranger = DeviceId("x".into());
+        let void = [
+            exception(&stranger, &office, 2_000_000),
+            exception(&admin, &other, 2_000_000),
+            exception(&admin, &office, 999_999),
+        ];
+        let p = provision(&o, roster(), &void, in_area.clone(), now);
+        assert_eq!((p.with_consent, p.under_exception, p.withheld), (1, 0, 1));
+        assert!(p.exception.is_none());
+
+        let p = provision(
+            &o,
+            roster(),
+            &[
+                exception(&admin, &office, 1_500_000),
+                exception(&admin, &office, 2_000_000),
+            ],
+            in_area,
+            now,
+        );
+        assert_eq!((p.with_consent, p.under_exception, p.withheld), (1, 1, 0));
+        assert_eq!(
+            p.exception.unwrap().until,
+            Timestamp::from_millis(2_000_000)
+        );
+        assert!(p.stale.is_empty());
     }
 }
