@@ -1,0 +1,437 @@
+//! 連携型BCP on the node: consent, disaster exceptions, sharing into an
+//! area space and collecting partners' checks from it (the policy itself
+//! is `crate::sharing`).
+
+use super::*;
+
+impl Node {
+    /// Disaster exceptions declared in an area space (every member sees
+    /// them).
+    pub fn exceptions(&mut self, area: &SpaceId) -> Result<Vec<Exception>> {
+        doc::exceptions(self.doc(&DocKey::roster(area))?)
+    }
+
+    /// Declare a disaster exception for the recipients of office `origin`
+    /// in area space `area`: for `hours`, recipients without recorded
+    /// consent may be shared there to protect life. Only an admin of the
+    /// office may; it is kept in the area space, visible to all its
+    /// members, and in the audit trail.
+    pub fn declare_exception(
+        &mut self,
+        origin: &SpaceId,
+        area: &SpaceId,
+        hours: i64,
+        reason: &str,
+    ) -> Result<Exception> {
+        self.ensure_admin(origin)?;
+        self.ensure_member(area)?;
+        if hours <= 0 || reason.trim().is_empty() {
+            return Err(Error::invalid(
+                "a disaster exception needs a duration in hours and a reason",
+            ));
+        }
+        let now = Timestamp::now();
+        let e = Exception {
+            id: CheckId::new().to_string(),
+            origin: origin.clone(),
+            by: self.device.clone(),
+            staff: self.staff.clone(),
+            from: now,
+            until: now.plus_minutes(hours * 60),
+            reason: reason.to_string(),
+        };
+        self.note(
+            audit::Action::Changed,
+            format!("disaster exception {}", e.id),
+            format!("sharing without consent until {}: {}", e.until, e.reason),
+        );
+        let x = e.clone();
+        self.change(&DocKey::roster(area), false, |ed| {
+            ed.apply(JournalOp::PutException(Box::new(x)))?;
+            Ok(((), Vec::new()))
+        })?;
+        Ok(e)
+    }
+
+    pub(super) fn ensure_member(&mut self, space: &SpaceId) -> Result<()> {
+        let me = self.device.clone();
+        if self.active_members(space)?.contains(&me) {
+            Ok(())
+        } else {
+            Err(Error::invalid("this device is not a member of that space"))
+        }
+    }
+
+    /// Share the recipients of office `origin` with area space `area`:
+    /// those whose consent is recorded, and, while a disaster exception
+    /// declared by an admin of the office is in force, the others too —
+    /// each with only the fields safety checks need
+    /// ([`sharing::shared_record`]). Logged in the audit trail with the
+    /// items provided. Only an admin of the office may.
+    pub fn share_to_area(&mut self, origin: &SpaceId, area: &SpaceId) -> Result<ShareReport> {
+        self.ensure_admin(origin)?;
+        self.ensure_member(area)?;
+        if origin == area {
+            return Err(Error::invalid("an office shares with another (area) space"));
+        }
+        let now = Timestamp::now();
+        let admins: BTreeSet<DeviceId> = self
+            .members(origin)?
+            .into_iter()
+            .filter(|(m, s)| *s == MemberStanding::Active && m.role == Role::Admin)
+            .map(|(m, _)| m.device)
+            .collect();
+        let organisation = self
+            .spaces()?
+            .into_iter()
+            .find(|s| &s.id == origin)
+            .map(|s| s.name)
+            .unwrap_or_default();
+        let kind = self.open_incident(origin)?.map(|i| i.kind);
+        let weights = self.priority_weights(origin)?;
+        let exceptions = self.exceptions(area)?;
+        let roster = self.recipients(origin)?.into_iter().map(|r| r.recipient);
+        let existing: HashMap<RecipientId, IndexedRecipient> = self
+            .store
+            .recipients(area)?
+            .into_iter()
+            .map(|r| (r.recipient.id.clone(), r))
+            .collect();
+        let office = sharing::Office {
+            space: origin,
+            organisation: &organisation,
+            admins: &admins,
+            kind,
+            weights: &weights,
+        };
+        let provision =
+            sharing::provision(&office, roster, &exceptions, existing.keys().cloned(), now);
+        let mut report = ShareReport {
+            exception: provision.exception.clone(),
+            with_consent: provision.with_consent,
+            under_exception: provision.under_exception,
+            withheld: provision.withheld,
+            removed: provision.stale.len(),
+            ..Default::default()
+        };
+        let (shared, stale, exception) = (provision.records, provision.stale, provision.exception);
+        let area_name = self
+            .spaces()?
+            .into_iter()
+            .find(|s| &s.id == area)
+            .map(|s| s.name)
+            .unwrap_or_default();
+        // The organisations that receive them: the area's other members.
+        let own = self.staff.organisation.clone();
+        let mut receivers: Vec<String> = self
+            .members(area)?
+            .into_iter()
+            .filter(|(m, s)| *s == MemberStanding::Active && m.staff.organisation != own)
+            .map(|(m, _)| m.staff.organisation)
+            .collect();
+        receivers.sort();
+        receivers.dedup();
+        // Logged in the same transaction as the provision itself.
+        self.note(
+            audit::Action::Shared,
+            format!("area space {area_name} ({})", receivers.join(", ")),
+            format!(
+                "{} recipients ({} with consent, {} under a disaster exception{}); {} withheld; {} removed (consent withdrawn); items: {}",
+                report.with_consent + report.under_exception,
+                report.with_consent,
+                report.under_exception,
+                exception
+                    .as_ref()
+                    .map(|e| format!(" until {}", e.until))
+                    .unwrap_or_default(),
+                report.withheld,
+                stale.len(),
+                sharing::SHARED_ITEMS
+            ),
+        );
+        let counts = self.change(&DocKey::roster(area), false, |e| {
+            let (counts, mut index) = put_recipients(e, shared, &existing, &mut |_, _| {})?;
+            for id in stale {
+                e.apply(JournalOp::RemoveRecipient(id.clone()))?;
+                index.push(IndexOp::RemoveRecipient(id));
+            }
+            Ok((counts, index))
+        })?;
+        report.counts = counts;
+        Ok(report)
+    }
+
+    /// 支援代行: bring the checks partner agencies recorded in the area
+    /// space for this office's shared recipients into the office's own open
+    /// incident, so that its priority list, duplicates and 様式2 show them.
+    /// Each keeps its id, who made it, when and how, so collecting again
+    /// (or on another device of the office) adds nothing twice.
+    pub fn collect_area_checks(
+        &mut self,
+        origin: &SpaceId,
+        area: &SpaceId,
+    ) -> Result<CollectReport> {
+        self.ensure_member(origin)?;
+        self.ensure_member(area)?;
+        if origin == area {
+            return Err(Error::invalid(
+                "checks are collected from another (area) space",
+            ));
+        }
+        let incident = self.open_incident(origin)?.ok_or_else(|| {
+            Error::NotFound("open incident in the office space (start one first)".into())
+        })?;
+        let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
+        let roster: BTreeSet<RecipientId> = self
+            .recipients(origin)?
+            .into_iter()
+            .map(|r| r.recipient.id)
+            .collect();
+        let mut found = Vec::new();
+        for inc in self.incidents(area)? {
+            for c in self.checks(area, &inc.id)? {
+                let Some(id) = c.recipient.as_str().strip_prefix(&ours) else {
+                    continue;
+                };
+                let id = RecipientId(id.to_string());
+                if roster.contains(&id) {
+                    found.push(Check { recipient: id, ..c });
+                }
+            }
+        }
+        let (collected, already) = self.copy_checks(origin, &incident, found, |new| {
+            let organisations: BTreeSet<&str> =
+                new.iter().map(|c| c.staff.organisation.as_str()).collect();
+            (
+                format!("area space {area}"),
+                format!(
+                    "{} checks by partner agencies collected ({})",
+                    new.len(),
+                    organisations.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        Ok(CollectReport {
+            incident,
+            collected,
+            already,
+        })
+    }
+
+    /// Copy checks recorded elsewhere into `incident`, keeping their ids,
+    /// into this device's buckets, with one audit entry that `describe`
+    /// words from the checks copied. Checks the incident holds already are
+    /// skipped, so copying again adds nothing. Returns (copied, skipped).
+    pub(super) fn copy_checks(
+        &mut self,
+        space: &SpaceId,
+        incident: &Incident,
+        found: Vec<Check>,
+        describe: impl FnOnce(&[Check]) -> (String, String),
+    ) -> Result<(usize, usize)> {
+        let have: BTreeSet<CheckId> = self
+            .checks(space, &incident.id)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let (old, new): (Vec<Check>, Vec<Check>) =
+            found.into_iter().partition(|c| have.contains(&c.id));
+        let new: Vec<Check> = new
+            .into_iter()
+            .map(|c| Check {
+                incident: incident.id.clone(),
+                ..c
+            })
+            .collect();
+        if !new.is_empty() {
+            let (subject, detail) = describe(&new);
+            self.note(audit::Action::Recorded, subject, detail);
+            let writer = self.device.clone();
+            self.change(&DocKey::incident(space, &incident.id), false, |e| {
+                let mut index = Vec::new();
+                for c in &new {
+                    e.apply(JournalOp::CopyCheck(writer.clone(), Box::new(c.clone())))?;
+                    index.push(IndexOp::Check(c.clone()));
+                }
+                Ok(((), index))
+            })?;
+        }
+        Ok((new.len(), old.len()))
+    }
+
+    /// Two incidents that are one disaster (phones that started it on
+    /// either side of midnight get two ids): copy `from`'s checks into
+    /// `into`, keeping their ids, authors and times, and end `from` so that
+    /// devices record into `into` once this reaches them. Safe to repeat
+    /// (checks recorded into `from` meanwhile come over then).
+    pub fn merge_incidents(
+        &mut self,
+        space: &SpaceId,
+        from: &IncidentId,
+        into: &IncidentId,
+    ) -> Result<CollectReport> {
+        if from == into {
+            return Err(Error::invalid("an incident is merged into another one"));
+        }
+        let source = self.incident(space, from)?;
+        let target = self.incident(space, into)?;
+        if !target.is_open() {
+            return Err(Error::invalid(format!(
+                "incident {into} has ended; merge into the open one"
+            )));
+        }
+        let found = self.checks(space, from)?;
+        let (collected, already) = self.copy_checks(space, &target, found, |new| {
+            (
+                DocKey::incident(space, into).to_string(),
+                format!("{} checks of incident {from} merged in", new.len()),
+            )
+        })?;
+        if source.is_open() {
+            self.end_incident(space, from, Timestamp::now())?;
+        }
+        Ok(CollectReport {
+            incident: target,
+            collected,
+            already,
+        })
+    }
+
+    pub(super) fn put_member(&mut self, space: &SpaceId, member: Member) -> Result<Member> {
+        let entry = SignedMember::sign(space, member.clone(), &self.identity)?;
+        self.note(
+            audit::Action::Changed,
+            format!("member {}", member.device.readable()),
+            if member.revoked.is_some() {
+                "revoked".to_string()
+            } else {
+                format!(
+                    "{} ({}), {}",
+                    member.staff.name,
+                    member.staff.organisation,
+                    member.role.code()
+                )
+            },
+        );
+        let space_id = space.clone();
+        self.change(&DocKey::roster(space), false, |e| {
+            e.apply(JournalOp::PutMember(Box::new(entry)))?;
+            Ok(((), vec![revoked_index(e.doc(), &space_id)?]))
+        })?;
+        Ok(member)
+    }
+
+    pub(super) fn ensure_admin(&mut self, space: &SpaceId) -> Result<()> {
+        let me = self.device.clone();
+        let admin = self
+            .members(space)?
+            .iter()
+            .any(|(m, s)| m.device == me && m.role == Role::Admin && *s == MemberStanding::Active);
+        if admin {
+            Ok(())
+        } else {
+            Err(Error::NotAllowed(
+                "only an admin of the space may change its members (this device is not one)".into(),
+            ))
+        }
+    }
+
+    /// Drop documents in memory that another process changed on disk since
+    /// (an admin's `anpi device add`, `import` or `check` while this node
+    /// runs as `anpi serve`), so that the next read sees them. Cheap when
+    /// nothing changed: one question to SQLite.
+    pub fn reload_changed(&mut self) -> Result<()> {
+        self.refresh()
+    }
+
+    /// The spaces both this device and `peer` are active members of: what a
+    /// network session with `peer` may exchange.
+    pub fn spaces_shared_with(&mut self, peer: &DeviceId) -> Result<BTreeSet<SpaceId>> {
+        let me = self.device.clone();
+        let mut out = BTreeSet::new();
+        for space in self.spaces()? {
+            let Some(active) = self.members_if_readable(&space.id)? else {
+                continue;
+            };
+            if active.contains(peer) && active.contains(&me) {
+                out.insert(space.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every device this device may sync with over the network: active
+    /// members of a space this device is an active member of.
+    pub fn trusted_peers(&mut self) -> Result<BTreeSet<DeviceId>> {
+        let me = self.device.clone();
+        let mut out = BTreeSet::new();
+        for space in self.spaces()? {
+            let Some(active) = self.members_if_readable(&space.id)? else {
+                continue;
+            };
+            if active.contains(&me) {
+                out.extend(active);
+            }
+        }
+        out.remove(&me);
+        Ok(out)
+    }
+
+    /// Devices revoked from a space (from the index): their claims count
+    /// for nothing.
+    pub fn revoked_devices(&self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
+        match self.store.meta(&crate::store::revoked_key(space))? {
+            None => Ok(BTreeSet::new()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("revoked devices of {space}: {e}"))),
+        }
+    }
+
+    /// The office's priority weights: what an admin set for the space
+    /// (shared by every device of it), else the defaults.
+    pub fn priority_weights(&self, space: &SpaceId) -> Result<PriorityConfig> {
+        match self.store.meta(&crate::store::weights_key(space))? {
+            None => Ok(PriorityConfig::default()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("priority weights of {space}: {e}"))),
+        }
+    }
+
+    /// Set the office's priority weights (admins): every device of the
+    /// space ranks recipients by them once this reaches it.
+    pub fn set_priority_weights(&mut self, space: &SpaceId, weights: PriorityConfig) -> Result<()> {
+        self.ensure_admin(space)?;
+        self.note(
+            audit::Action::Changed,
+            format!("priority weights of {space}"),
+            serde_json::to_string(&weights).unwrap_or_default(),
+        );
+        self.change(&DocKey::roster(space), false, |e| {
+            e.apply(JournalOp::PriorityWeights(Box::new(weights.clone())))?;
+            Ok(((), vec![IndexOp::Weights(Box::new(weights))]))
+        })
+    }
+
+    /// The spaces this device holds.
+    pub fn spaces(&self) -> Result<Vec<Space>> {
+        self.store.spaces()
+    }
+
+    /// The only space, or an error that says what to choose from.
+    pub fn only_space(&self) -> Result<Space> {
+        let mut spaces = self.spaces()?;
+        match spaces.len() {
+            1 => Ok(spaces.remove(0)),
+            0 => Err(Error::NotFound("space (create one first)".into())),
+            _ => Err(Error::invalid(format!(
+                "this device holds {} spaces; name one of: {}",
+                spaces.len(),
+                spaces
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name, s.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}

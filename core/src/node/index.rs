@@ -1,0 +1,114 @@
+//! The index rows a document's content gives: whole, or for what a merge
+//! touched.
+
+use super::*;
+
+/// The index row of the devices revoked from the space whose roster `d` is.
+pub(super) fn revoked_index(d: &AutoCommit, space: &SpaceId) -> Result<IndexOp> {
+    let founding = doc::space_founding(d)?;
+    let entries = doc::member_versions(d)?;
+    Ok(IndexOp::Revoked(
+        membership::standing(space, founding.as_ref(), &entries)
+            .into_iter()
+            .filter(|(_, s)| *s == MemberStanding::Revoked)
+            .map(|(m, _)| m.device)
+            .collect(),
+    ))
+}
+
+/// Every index row of a document.
+pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
+    let mut ops = Vec::new();
+    match &key.kind {
+        DocKind::Roster => {
+            ops.push(IndexOp::Space(Space {
+                id: key.space.clone(),
+                name: doc::space_name(d)?,
+            }));
+            if let Some(w) = doc::priority_weights(d)? {
+                ops.push(IndexOp::Weights(Box::new(w)));
+            }
+            ops.push(revoked_index(d, &key.space)?);
+            for (r, conflicts) in doc::recipients_with_conflicts(d)? {
+                ops.push(IndexOp::recipient(r, conflicts));
+            }
+        }
+        DocKind::Incident(id) => {
+            if let Some(i) = doc::incident(d, &key.space, id)? {
+                ops.push(IndexOp::Incident(i));
+            }
+            for c in doc::checks(d)? {
+                ops.push(IndexOp::Check(c));
+            }
+            let now = Timestamp::now();
+            for c in doc::claims(d)? {
+                ops.push(IndexOp::Claim(
+                    format!("{}/{}", c.device, c.recipient),
+                    c.judged(now),
+                ));
+            }
+        }
+    }
+    Ok(ops)
+}
+
+/// The index rows of what a merge touched.
+pub(super) fn touched_index(
+    d: &AutoCommit,
+    key: &DocKey,
+    t: &doc::Touched,
+) -> Result<Vec<IndexOp>> {
+    let mut ops = Vec::new();
+    match &key.kind {
+        DocKind::Roster => {
+            if t.meta {
+                ops.push(IndexOp::Space(Space {
+                    id: key.space.clone(),
+                    name: doc::space_name(d)?,
+                }));
+                if let Some(w) = doc::priority_weights(d)? {
+                    ops.push(IndexOp::Weights(Box::new(w)));
+                }
+                ops.push(revoked_index(d, &key.space)?);
+            }
+            for id in &t.recipients {
+                let rid = RecipientId(id.clone());
+                match doc::recipient(d, &rid)? {
+                    Some(r) => {
+                        let conflicts = doc::recipient_conflicts(d, &rid)?;
+                        ops.push(IndexOp::recipient(r, conflicts))
+                    }
+                    None => ops.push(IndexOp::RemoveRecipient(rid)),
+                }
+            }
+        }
+        DocKind::Incident(id) => {
+            if t.meta
+                && let Some(i) = doc::incident(d, &key.space, id)?
+            {
+                ops.push(IndexOp::Incident(i));
+            }
+            for ((bucket, id), written) in &t.checks {
+                if let Some(check) = doc::touched_check(d, bucket, id, written.as_deref())? {
+                    if check.id.to_string() != *id {
+                        return Err(Error::sync(format!(
+                            "peer stored check {} under the key {id:?}",
+                            check.id
+                        )));
+                    }
+                    ops.push(IndexOp::Check(check));
+                }
+            }
+            let now = Timestamp::now();
+            for k in &t.claims {
+                match doc::claim(d, k)? {
+                    // Judged by this device's clock: a phone whose clock runs
+                    // ahead must not keep everyone away for a year.
+                    Some(c) => ops.push(IndexOp::Claim(k.clone(), c.judged(now))),
+                    None => ops.push(IndexOp::RemoveClaim(k.clone())),
+                }
+            }
+        }
+    }
+    Ok(ops)
+}

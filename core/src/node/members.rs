@@ -1,0 +1,319 @@
+//! Spaces and who belongs to them: creating a space, members and their
+//! standing, invites, the office link.
+
+use super::*;
+
+impl Node {
+    /// Create a new space with this device as its first member.
+    pub fn create_space(&mut self, name: &str) -> Result<Space> {
+        // The id commits to this device's key: no one else can claim to
+        // have founded the space (see `membership`).
+        let (id, founding) = Founding::new(&self.identity)?;
+        let space = Space {
+            id,
+            name: name.to_string(),
+        };
+        let key = DocKey::roster(&space.id);
+        let s = space.clone();
+        let me = SignedMember::sign(
+            &space.id,
+            Member {
+                device: self.device.clone(),
+                staff: self.staff.clone(),
+                role: Role::Admin,
+                added_by: self.device.clone(),
+                added_at: Timestamp::now(),
+                revoked: None,
+            },
+            &self.identity,
+        )?;
+        self.change(&key, true, |e| {
+            e.apply(JournalOp::SpaceName(name.to_string()))?;
+            e.apply(JournalOp::SpaceFounding(founding))?;
+            e.apply(JournalOp::PutMember(Box::new(me)))?;
+            Ok(((), vec![IndexOp::Space(s)]))
+        })?;
+        Ok(space)
+    }
+
+    // -------------------------------------------------------- membership
+
+    /// Every member entry of a space with its standing (active, revoked,
+    /// or ignored: not added by an admin, or not signed by who it claims).
+    pub fn members(&mut self, space: &SpaceId) -> Result<Vec<(Member, MemberStanding)>> {
+        let d = self.doc(&DocKey::roster(space))?;
+        let founding = doc::space_founding(d)?;
+        let entries = doc::member_versions(d)?;
+        Ok(membership::standing(space, founding.as_ref(), &entries))
+    }
+
+    /// What this device shows a peer that has not heard of it yet: for each
+    /// space it is an active member of (and did not found), its signed
+    /// entry and the admins' entries it rests on (see
+    /// [`membership::Proof`]).
+    pub fn membership_proof(&mut self) -> Result<membership::Proof> {
+        let me = self.device.clone();
+        let mut proof = membership::Proof::default();
+        for space in self.spaces()? {
+            let Ok(d) = self.doc(&DocKey::roster(&space.id)) else {
+                continue;
+            };
+            let founding = doc::space_founding(d)?;
+            let entries = doc::member_versions(d)?;
+            proof.spaces.extend(membership::proof_for(
+                &space.id,
+                founding.as_ref(),
+                &entries,
+                &me,
+            ));
+        }
+        Ok(proof)
+    }
+
+    /// The spaces in which `device` is an active member by what this device
+    /// knows together with `proof`, among those this device is an active
+    /// member of. A revocation this device knows wins.
+    pub fn admitted_by_proof(
+        &mut self,
+        device: &DeviceId,
+        proof: &membership::Proof,
+    ) -> Result<BTreeSet<SpaceId>> {
+        let me = self.device.clone();
+        let mut out = BTreeSet::new();
+        for part in &proof.spaces {
+            if !self.has_doc(&DocKey::roster(&part.space))? {
+                continue;
+            }
+            let Some(active) = self.members_if_readable(&part.space)? else {
+                continue;
+            };
+            if !active.contains(&me) {
+                continue;
+            }
+            let d = self.doc(&DocKey::roster(&part.space))?;
+            let founding = doc::space_founding(d)?;
+            let entries = doc::member_versions(d)?;
+            if membership::admits(&part.space, founding.as_ref(), &entries, part, device) {
+                out.insert(part.space.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Admit `device` by its `proof` (see [`Node::admitted_by_proof`]): its
+    /// entries this device did not hold are written into the spaces'
+    /// rosters, as if a sync had brought them, so that the session with it
+    /// exchanges those spaces and it is known from now on. Returns the
+    /// spaces it was admitted to.
+    pub fn take_proof(
+        &mut self,
+        device: &DeviceId,
+        proof: &membership::Proof,
+    ) -> Result<BTreeSet<SpaceId>> {
+        let spaces = self.admitted_by_proof(device, proof)?;
+        for part in proof.spaces.iter().filter(|p| spaces.contains(&p.space)) {
+            let key = DocKey::roster(&part.space);
+            let entries = part.entries.clone();
+            let space = part.space.clone();
+            self.note(
+                audit::Action::Changed,
+                format!("member {}", device.readable()),
+                "admitted by its membership proof (enrolled after this device last synced)",
+            );
+            self.change(&key, false, |e| {
+                let known: BTreeSet<String> = doc::member_versions(e.doc())?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                for entry in entries {
+                    if !known.contains(entry.member.device.as_str()) {
+                        e.apply(JournalOp::PutMember(Box::new(entry)))?;
+                    }
+                }
+                Ok(((), vec![revoked_index(e.doc(), &space)?]))
+            })?;
+        }
+        Ok(spaces)
+    }
+
+    /// Whether this device has synced with `peer` before (so the peer holds
+    /// its membership and needs no proof).
+    pub fn knows_peer(&self, peer: &DeviceId) -> Result<bool> {
+        for key in self.store.doc_keys()? {
+            if self.store.peer_state(peer, &key)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The active members of a space, or `None` when its roster cannot be
+    /// read (reported in [`Node::unreadable`]): one damaged space must not
+    /// stop the device syncing its others.
+    pub(super) fn members_if_readable(
+        &mut self,
+        space: &SpaceId,
+    ) -> Result<Option<BTreeSet<DeviceId>>> {
+        match self.active_members(space) {
+            Ok(active) => Ok(Some(active)),
+            Err(e @ (Error::Automerge(_) | Error::Corrupt(_) | Error::Hydrate(_))) => {
+                self.unreadable.insert(DocKey::roster(space), e.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) fn active_members(&mut self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
+        Ok(self
+            .members(space)?
+            .into_iter()
+            .filter(|(_, s)| *s == MemberStanding::Active)
+            .map(|(m, _)| m.device)
+            .collect())
+    }
+
+    /// Add a device to a space (or change its entry). Only an active admin
+    /// of the space may; the entry is signed with this device's key.
+    pub fn add_member(
+        &mut self,
+        space: &SpaceId,
+        device: &DeviceId,
+        staff: Staff,
+        role: Role,
+    ) -> Result<Member> {
+        self.ensure_admin(space)?;
+        let member = Member {
+            device: device.clone(),
+            staff,
+            role,
+            added_by: self.device.clone(),
+            added_at: Timestamp::now(),
+            revoked: None,
+        };
+        self.put_member(space, member)
+    }
+
+    /// Revoke a device (lost, or its carrier left): every device refuses
+    /// its key as soon as this entry reaches it. Only an active admin may.
+    pub fn revoke_member(&mut self, space: &SpaceId, device: &DeviceId) -> Result<Member> {
+        self.ensure_admin(space)?;
+        if device == &self.device {
+            return Err(Error::invalid("a device cannot revoke itself"));
+        }
+        let mut member = self
+            .members(space)?
+            .into_iter()
+            .find(|(m, s)| &m.device == device && *s != MemberStanding::BadSignature)
+            .map(|(m, _)| m)
+            .ok_or_else(|| Error::NotFound(format!("member {}", device.readable())))?;
+        member.revoked = Some(Revocation {
+            by: self.device.clone(),
+            at: Timestamp::now(),
+        });
+        self.put_member(space, member)
+    }
+
+    /// Make an invite to `space` for `staff` with `role`, redeemable once at
+    /// this device (listening at `addresses`) until `expires`. Admins only.
+    pub fn create_invite(
+        &mut self,
+        space: &SpaceId,
+        staff: Staff,
+        role: Role,
+        addresses: Vec<String>,
+        expires: Timestamp,
+    ) -> Result<Invite> {
+        self.ensure_admin(space)?;
+        if addresses.is_empty() {
+            return Err(Error::invalid(
+                "an invite needs the address (HOST:PORT) where this office listens",
+            ));
+        }
+        let invite = Invite::new(space.clone(), self.device.clone(), addresses, expires);
+        // Read and written under the lock: an invite made by another
+        // process at the same moment is kept too.
+        self.locked(|n| {
+            let mut all = n.invites()?;
+            // Expired invites are of no further use; keep the list short.
+            let now = Timestamp::now();
+            all.retain(|p| !p.invite.expired(now) || p.used.is_some());
+            n.note(
+                audit::Action::Changed,
+                format!("invite {}", invite.id),
+                format!(
+                    "for {} ({}), {}",
+                    staff.name,
+                    staff.organisation,
+                    role.code()
+                ),
+            );
+            all.push(Pending {
+                invite: invite.clone(),
+                staff,
+                role,
+                used: None,
+            });
+            n.write_invites(&all)?;
+            Ok(invite)
+        })
+    }
+
+    /// The invites this device made (read from disk each time: an invite
+    /// made by another process is seen by a running node at once).
+    pub fn invites(&self) -> Result<Vec<Pending>> {
+        match self.store.meta(META_INVITES)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(format!("invites: {e}")))
+            }
+        }
+    }
+
+    pub(super) fn write_invites(&mut self, all: &[Pending]) -> Result<()> {
+        let bytes = serde_json::to_vec(all).expect("invites always serialize");
+        let audit = std::mem::take(&mut self.pending_audit);
+        self.store.write(Batch {
+            meta: vec![(META_INVITES.into(), bytes)],
+            audit,
+            ..Default::default()
+        })
+    }
+
+    /// Whether `device`, presenting certificate `names`, holds a pending
+    /// invite of this device (checked during the handshake).
+    pub fn invite_admits(&self, device: &DeviceId, names: &[String]) -> bool {
+        let now = Timestamp::now();
+        self.invites().is_ok_and(|all| {
+            all.iter()
+                .any(|p| names.iter().any(|n| p.admits(device, n, now)))
+        })
+    }
+
+    /// Redeem the invite `device` presented: add it as a member (signed by
+    /// this device) and mark the invite used, in one transaction. The space
+    /// joined, if any.
+    pub fn redeem_invite(
+        &mut self,
+        device: &DeviceId,
+        names: &[String],
+    ) -> Result<Option<SpaceId>> {
+        let now = Timestamp::now();
+        // Under one lock: an invite is used once, whichever process of
+        // this office answers the phone.
+        self.locked(|n| {
+            let mut all = n.invites()?;
+            let Some(i) = all
+                .iter()
+                .position(|p| names.iter().any(|name| p.admits(device, name, now)))
+            else {
+                return Ok(None);
+            };
+            let p = all[i].clone();
+            n.add_member(&p.invite.space, device, p.staff, p.role)?;
+            all[i].used = Some((device.clone(), now));
+            n.write_invites(&all)?;
+            Ok(Some(p.invite.space))
+        })
+    }
+}

@@ -1,0 +1,806 @@
+//! A device's node: the documents it holds, its store, and what its people
+//! do with them (import, start an incident, record a check, claim, sync).
+//!
+//! Every user action is one durable [`Batch`]: the automerge change, the new
+//! heads and the index rows land together, and the call returns only once
+//! they are on disk. If the write fails, the in-memory document is dropped
+//! and reloaded from the store, so memory never runs ahead of disk.
+
+mod area;
+mod incidents;
+mod index;
+mod maintain;
+mod members;
+mod roster;
+mod session;
+#[cfg(test)]
+mod tests;
+mod types;
+
+use index::{full_index, revoked_index, touched_index};
+use roster::put_recipients;
+pub use session::{LocalSync, share_a_space, sync_local};
+pub use types::*;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+
+use crate::audit;
+use crate::doc::{self, DocKey, DocKind, Ending, Opening};
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::invite::{Invite, Pending};
+use crate::io::form2;
+use crate::membership::{self, Founding, SignedMember};
+use crate::model::{
+    Check, CheckId, CheckMethod, CheckResult, Claim, ConsentRecord, DeviceId, Exception, Incident,
+    IncidentId, IncidentKind, KnownClaim, Member, MemberStanding, PriorityOverride, Recipient,
+    RecipientId, Revocation, Role, Space, SpaceId, Staff, Timestamp,
+};
+use crate::priority::PriorityConfig;
+use crate::sharing;
+use crate::store::{
+    Batch, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp, IndexedRecipient, Store,
+};
+use crate::sync::{self, DocEntry, Kind, Message, PeerDoc};
+use serde::{Deserialize, Serialize};
+
+const META_DEVICE: &str = "device_id";
+const META_IDENTITY: &str = "identity";
+const META_STAFF: &str = "staff";
+const META_OFFICE: &str = "office";
+const META_INVITES: &str = "invites";
+/// The automerge actor this device writes under, when it is not the one
+/// derived from its id: after a restore from a backup, or a repair, so that
+/// no (actor, sequence number) is ever used twice (ARCHITECTURE.md).
+const META_ACTOR: &str = "actor";
+
+/// The peer-state row holding what this device last shared with any peer,
+/// per document (not a device id: those are hex).
+const ANY_PEER: &str = "~any";
+
+/// Changes appended since the last snapshot before [`Node::maintain`]
+/// compacts a document.
+pub const COMPACT_AFTER_CHANGES: u64 = 500;
+
+/// Journal entries of one document before they are written as changes
+/// during a user action. Flushing costs one pass over the document in
+/// automerge, so it is done before syncs and when idle, not per check.
+pub const FLUSH_AFTER_JOURNAL_ENTRIES: usize = 1000;
+
+/// A local operation as the journal keeps it: durable as soon as the user
+/// is told it is saved, replayed onto the document after a restart, and
+/// replaced by the automerge changes it produced when the journal is
+/// flushed. Each is a plain put or delete of a key only this device writes
+/// (or a field edit that overwrites), so replaying it after a crash yields
+/// the same document state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum JournalOp {
+    SpaceName(String),
+    SpaceFounding(Founding),
+    PriorityWeights(Box<PriorityConfig>),
+    PutException(Box<Exception>),
+    PutMember(Box<SignedMember>),
+    PutRecipient(Box<Recipient>),
+    RemoveRecipient(RecipientId),
+    OpenIncident(DeviceId, Opening),
+    EndIncident(DeviceId, Ending),
+    PutCheck(Box<Check>),
+    CopyCheck(DeviceId, Box<Check>),
+    PutClaim(Claim),
+    RemoveClaim(DeviceId, RecipientId),
+}
+
+impl JournalOp {
+    fn apply(&self, d: &mut AutoCommit) -> Result<()> {
+        match self {
+            JournalOp::SpaceName(name) => doc::set_space_name(d, name),
+            JournalOp::SpaceFounding(f) => doc::set_space_founding(d, f),
+            JournalOp::PriorityWeights(w) => doc::set_priority_weights(d, w),
+            JournalOp::PutException(e) => doc::put_exception(d, e),
+            JournalOp::PutMember(m) => doc::put_member(d, m),
+            JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
+            JournalOp::RemoveRecipient(id) => doc::remove_recipient(d, id),
+            JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
+            JournalOp::EndIncident(device, e) => doc::end_incident(d, device, e),
+            JournalOp::PutCheck(c) => doc::put_check(d, c),
+            JournalOp::CopyCheck(writer, c) => doc::put_check_by(d, writer, c),
+            JournalOp::PutClaim(c) => doc::put_claim(d, c),
+            JournalOp::RemoveClaim(device, r) => doc::remove_claim(d, device, r).map(|_| ()),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("journal entries always serialize")
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(format!("journal entry: {e}")))
+    }
+}
+
+/// A local edit in progress: applies operations to the document and keeps
+/// them for the journal.
+struct Edit<'a> {
+    doc: &'a mut AutoCommit,
+    ops: Vec<JournalOp>,
+}
+
+impl Edit<'_> {
+    fn apply(&mut self, op: JournalOp) -> Result<()> {
+        op.apply(self.doc)?;
+        self.ops.push(op);
+        Ok(())
+    }
+
+    fn doc(&self) -> &AutoCommit {
+        self.doc
+    }
+}
+
+/// A document in memory: what the store holds (`persisted` heads, written as
+/// changes) plus the journal entries replayed on top.
+struct Loaded {
+    doc: AutoCommit,
+    persisted: Vec<ChangeHash>,
+    journal: usize,
+    /// The changes persisted lately, which the next session will send.
+    recent: sync::Recent,
+    /// The store's version of the document this copy reflects: when the
+    /// store's has moved, another process wrote it, and this copy is
+    /// dropped and read again.
+    version: u64,
+}
+
+/// A device's node.
+pub struct Node {
+    store: Box<dyn Store>,
+    /// What the next change records in the audit trail, written in the
+    /// same transaction.
+    pending_audit: Vec<audit::Record>,
+    identity: Identity,
+    device: DeviceId,
+    /// The automerge actor of this device's changes.
+    actor: ActorId,
+    staff: Staff,
+    docs: HashMap<DocKey, Loaded>,
+    /// Inside [`Node::locked`]: this process holds the store's write lock.
+    locked: bool,
+    /// Documents found unreadable since the node opened, with the reason
+    /// (see [`Node::unreadable`]).
+    unreadable: BTreeMap<DocKey, String>,
+}
+
+impl Node {
+    /// Open a node on `store`: its device id is created on first open and
+    /// kept; a missing or stale index is rebuilt from the documents.
+    pub fn open(store: impl Store + 'static) -> Result<Self> {
+        Self::open_with(Box::new(store), true)
+    }
+
+    /// Open a node on a store that must hold a device already: one without
+    /// an identity is [`Error::Damaged`], never a new device.
+    pub fn open_existing(store: impl Store + 'static) -> Result<Self> {
+        Self::open_with(Box::new(store), false)
+    }
+
+    fn open_with(mut store: Box<dyn Store>, may_create: bool) -> Result<Self> {
+        let identity = match store.meta(META_IDENTITY)? {
+            Some(bytes) => Identity::decode(&bytes)?,
+            None if !may_create => {
+                return Err(Error::Damaged(
+                    "its database holds no device identity. Restore the folder from a backup (anpi restore), or move it aside and enroll this device again".into(),
+                ));
+            }
+            // Made under the write lock: two processes opening a new folder
+            // at once must not each make (and keep) an identity of its own.
+            None => {
+                store.begin_write()?;
+                let made = first_identity(store.as_mut());
+                store.end_write(made.is_ok())?;
+                made?
+            }
+        };
+        let device = identity.device()?;
+        let staff = match store.meta(META_STAFF)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("staff setting: {e}")))?,
+            None => Staff::default(),
+        };
+        let actor = match store.meta(META_ACTOR)? {
+            Some(bytes) => ActorId::from(bytes),
+            None => doc::actor_for(&device),
+        };
+        let mut node = Node {
+            store,
+            pending_audit: Vec::new(),
+            identity,
+            device,
+            actor,
+            staff,
+            docs: HashMap::new(),
+            locked: false,
+            unreadable: BTreeMap::new(),
+        };
+        node.rebuild_stale_index()?;
+        Ok(node)
+    }
+
+    /// Run `f` holding the store's write lock, on documents that are the
+    /// latest on disk: whatever another process wrote since they were read
+    /// is read again first. Everything `f` writes becomes durable together
+    /// when it succeeds, and none of it when it fails (memory too: the
+    /// documents in memory are dropped and read again). Inside `f`, nested
+    /// calls run as part of it.
+    fn locked<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.locked {
+            return f(self);
+        }
+        if let Err(e) = self.store.begin_write() {
+            self.pending_audit.clear();
+            return Err(e);
+        }
+        self.locked = true;
+        let result = self.refresh().and_then(|()| f(self));
+        self.locked = false;
+        let ended = self.store.end_write(result.is_ok());
+        match (result, ended) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                self.pending_audit.clear();
+                self.docs.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Drop the documents in memory that another process wrote since they
+    /// were read (an admin's `anpi device add`, `import` or `check` while
+    /// this node runs as `anpi serve`), so that the next use reads them
+    /// again. Cheap when nothing changed: one question to SQLite.
+    fn refresh(&mut self) -> Result<()> {
+        if self.docs.is_empty() || !self.store.changed_elsewhere()? {
+            return Ok(());
+        }
+        let versions = self.store.doc_versions()?;
+        self.docs
+            .retain(|key, l| versions.get(key) == Some(&l.version));
+        Ok(())
+    }
+
+    /// Write `batch` (inside [`Node::locked`]) and move the versions of the
+    /// documents held in memory with it.
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        debug_assert!(self.locked, "documents are written under the write lock");
+        let keys: Vec<DocKey> = batch.docs.iter().filter_map(|w| w.key.clone()).collect();
+        self.store.write(batch)?;
+        for key in keys {
+            if let Some(l) = self.docs.get_mut(&key) {
+                l.version += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Documents this node found it cannot read (a damaged file, data of a
+    /// newer version), with the reason. Each stays out of lists and
+    /// sessions; everything else works.
+    pub fn unreadable(&self) -> Vec<(DocKey, String)> {
+        self.unreadable
+            .iter()
+            .map(|(k, why)| (k.clone(), why.clone()))
+            .collect()
+    }
+
+    /// Write under a new automerge actor from now on (after a restore from
+    /// a backup): what this device wrote after the backup may exist on
+    /// other devices under the old actor's sequence numbers, and reusing
+    /// them would cut this device off from every peer that holds them. The
+    /// audit trail says why.
+    pub fn begin_new_actor(&mut self, why: &str) -> Result<()> {
+        let fresh = ActorId::random();
+        self.note(audit::Action::Changed, "device", why);
+        self.locked(|n| {
+            let audit = std::mem::take(&mut n.pending_audit);
+            n.write(Batch {
+                meta: vec![(META_ACTOR.into(), fresh.to_bytes().to_vec())],
+                audit,
+                ..Default::default()
+            })
+        })?;
+        // Documents in memory carry the old actor; they are read again.
+        self.docs.clear();
+        self.actor = fresh;
+        Ok(())
+    }
+
+    /// This device's id.
+    pub fn device(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// This device's key pair and certificate, for the network layer.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Who uses this device (recorded on checks and claims).
+    pub fn staff(&self) -> &Staff {
+        &self.staff
+    }
+
+    /// Set who uses this device.
+    pub fn set_staff(&mut self, staff: Staff) -> Result<()> {
+        let bytes = serde_json::to_vec(&staff).expect("staff always serializes");
+        self.store.write(Batch {
+            meta: vec![(META_STAFF.into(), bytes)],
+            ..Default::default()
+        })?;
+        self.staff = staff;
+        Ok(())
+    }
+
+    /// Remember the office this device syncs with (set when joining).
+    pub fn set_office(&mut self, office: &OfficeLink) -> Result<()> {
+        let bytes = serde_json::to_vec(office).expect("an office link always serializes");
+        self.store.write(Batch {
+            meta: vec![(META_OFFICE.into(), bytes)],
+            ..Default::default()
+        })
+    }
+
+    /// After joining through `office`: remember it, and take on the person
+    /// and organisation an admin entered for this device (unless the device
+    /// already has a carrier). Returns the spaces this device now holds; an
+    /// error when the office added it to none.
+    pub fn adopt_office(&mut self, office: &OfficeLink) -> Result<Vec<Space>> {
+        let spaces = self.spaces()?;
+        if spaces.is_empty() {
+            return Err(Error::NotFound(format!(
+                "membership: the office {} has not added this device ({}) to any space",
+                office.address,
+                self.device.readable()
+            )));
+        }
+        self.set_office(office)?;
+        if self.staff.name.is_empty() {
+            let me = self.device.clone();
+            for s in &spaces {
+                if let Some((m, _)) = self
+                    .members(&s.id)?
+                    .into_iter()
+                    .find(|(m, _)| m.device == me)
+                {
+                    self.set_staff(m.staff)?;
+                    break;
+                }
+            }
+        }
+        Ok(spaces)
+    }
+
+    /// The office this device syncs with, if it joined through one.
+    pub fn office(&self) -> Result<Option<OfficeLink>> {
+        match self.store.meta(META_OFFICE)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::corrupt(format!("office setting: {e}"))),
+        }
+    }
+
+    fn note(
+        &mut self,
+        action: audit::Action,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.pending_audit.push(audit::Record {
+            at: Timestamp::now(),
+            device: self.device.clone(),
+            staff: self.staff.clone(),
+            action,
+            subject: subject.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Record in the audit trail something that changes no document: a
+    /// record viewed, a form exported, data shared with a peer.
+    pub fn record_audit(
+        &mut self,
+        action: audit::Action,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Result<()> {
+        self.note(action, subject, detail);
+        let audit = std::mem::take(&mut self.pending_audit);
+        self.store.write(Batch {
+            audit,
+            ..Default::default()
+        })
+    }
+
+    /// This device's audit trail, oldest first.
+    pub fn audit_trail(&self) -> Result<Vec<audit::Entry>> {
+        self.store.audit()
+    }
+
+    /// The store (read access, for tools and tests).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    fn rebuild_stale_index(&mut self) -> Result<()> {
+        let stale = |store: &dyn Store| -> Result<(bool, Vec<DocKey>)> {
+            let all = store.index_version()? != Some(INDEX_VERSION);
+            let keys = store
+                .docs()?
+                .into_iter()
+                .filter(|info| all || info.index_is_stale())
+                .map(|info| info.key)
+                .collect();
+            Ok((all, keys))
+        };
+        // Looked at first without the lock: a read-only folder opens.
+        let (all, keys) = stale(self.store.as_ref())?;
+        if !all && keys.is_empty() {
+            return Ok(());
+        }
+        self.locked(|n| {
+            let (all, keys) = stale(n.store.as_ref())?;
+            for key in keys {
+                // One document that cannot be read must not keep the device
+                // from opening: it stays out of the lists, and is reported.
+                let index = match n.doc(&key).and_then(|d| full_index(d, &key)) {
+                    Ok(index) => index,
+                    Err(e) => {
+                        n.docs.remove(&key);
+                        n.unreadable.insert(key, e.to_string());
+                        continue;
+                    }
+                };
+                let heads = n.doc(&key)?.get_heads();
+                let index = [IndexOp::Clear].into_iter().chain(index).collect();
+                let mut w = DocWrite::new(key, heads);
+                w.index = index;
+                n.write(Batch {
+                    docs: vec![w],
+                    ..Default::default()
+                })?;
+            }
+            if all && n.unreadable.is_empty() {
+                n.write(Batch {
+                    meta: vec![(
+                        INDEX_VERSION_KEY.into(),
+                        INDEX_VERSION.to_string().into_bytes(),
+                    )],
+                    ..Default::default()
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn loaded(&mut self, key: &DocKey) -> Result<&mut Loaded> {
+        if !self.locked {
+            self.refresh()?;
+        }
+        if !self.docs.contains_key(key) {
+            let l = self.read_doc(key)?;
+            self.docs.insert(key.clone(), l);
+        }
+        Ok(self
+            .docs
+            .get_mut(key)
+            .expect("the document was just inserted"))
+    }
+
+    /// A document as stored, with its journal replayed on top.
+    fn read_doc(&mut self, key: &DocKey) -> Result<Loaded> {
+        let stored = self
+            .store
+            .load(key)?
+            .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
+        let fresh = ActorId::random();
+        let (mut d, repair) = crate::repair::load_repairing(
+            stored.snapshot.as_deref(),
+            &stored.changes,
+            &self.actor,
+            &fresh,
+        )?;
+        if let Some(repair) = repair {
+            if !self.locked {
+                // The repair is written: under the lock, on what is stored
+                // then.
+                return self.locked(|n| n.read_doc(key));
+            }
+            return self.write_repair(key, d, repair, &stored, fresh);
+        }
+        let mut persisted = d.get_heads();
+        let mut recent = sync::Recent::default();
+        for entry in &stored.journal {
+            JournalOp::decode(entry)?.apply(&mut d)?;
+        }
+        let mut journal = stored.journal.len();
+        let mut version = stored.version;
+        if journal > 0 && self.locked {
+            // A journal left by a crash, a failed write or another
+            // process: written as changes now, before anything else
+            // changes the document, so that the stored changes stay in
+            // causal order. (Read without the lock, as when a read-only
+            // folder is shown, it stays in memory only.)
+            let (w, changes) = settled_write(key, &mut d, &persisted);
+            let heads = w.heads.clone();
+            self.store.write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })?;
+            recent.record(&persisted, &heads, changes);
+            persisted = heads;
+            journal = 0;
+            version += 1;
+        }
+        Ok(Loaded {
+            doc: d,
+            persisted,
+            journal,
+            recent,
+            version,
+        })
+    }
+
+    /// Store a repaired document (see [`crate::repair`]) whole, with its
+    /// journal, its index made again, what could not be brought back kept
+    /// aside, and the device's new actor; the audit trail says so.
+    fn write_repair(
+        &mut self,
+        key: &DocKey,
+        mut d: AutoCommit,
+        repair: crate::repair::Repair,
+        stored: &crate::store::StoredDoc,
+        fresh: ActorId,
+    ) -> Result<Loaded> {
+        for entry in &stored.journal {
+            JournalOp::decode(entry)?.apply(&mut d)?;
+        }
+        let heads = d.get_heads();
+        let mut w = DocWrite::new(key.clone(), heads.clone());
+        w.snapshot = Some(d.save());
+        w.index = vec![IndexOp::Clear];
+        w.index.extend(full_index(&d, key)?);
+        let record = audit::Record {
+            at: Timestamp::now(),
+            device: self.device.clone(),
+            staff: self.staff.clone(),
+            action: audit::Action::Changed,
+            subject: key.to_string(),
+            detail: format!(
+                "repaired on open: {} clashing changes (written by two processes at once) applied again under a new actor; {} kept aside",
+                repair.rebased,
+                repair.unreadable.len()
+            ),
+        };
+        self.store.write(Batch {
+            docs: vec![w],
+            meta: vec![(META_ACTOR.into(), fresh.to_bytes().to_vec())],
+            audit: vec![record],
+            quarantine: repair
+                .unreadable
+                .into_iter()
+                .map(|u| crate::store::Quarantined {
+                    doc: key.clone(),
+                    reason: u.reason,
+                    bytes: u.bytes,
+                })
+                .collect(),
+            ..Default::default()
+        })?;
+        // Everything this device writes from now on, in every document.
+        for l in self.docs.values_mut() {
+            l.doc.set_actor(fresh.clone());
+        }
+        self.actor = fresh;
+        Ok(Loaded {
+            doc: d,
+            persisted: heads,
+            journal: 0,
+            recent: sync::Recent::default(),
+            version: stored.version + 1,
+        })
+    }
+
+    fn doc(&mut self, key: &DocKey) -> Result<&mut AutoCommit> {
+        Ok(&mut self.loaded(key)?.doc)
+    }
+
+    /// Write a document's journaled operations as automerge changes.
+    fn flush(&mut self, key: &DocKey) -> Result<()> {
+        self.locked(|n| {
+            let Some(l) = n.docs.get_mut(key) else {
+                return Ok(());
+            };
+            if l.journal == 0 {
+                return Ok(());
+            }
+            let from = l.persisted.clone();
+            let (w, changes) = settled_write(key, &mut l.doc, &from);
+            let to = w.heads.clone();
+            n.write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })?;
+            if let Some(l) = n.docs.get_mut(key) {
+                l.recent.record(&from, &to, changes);
+                l.persisted = to;
+                l.journal = 0;
+            }
+            Ok(())
+        })
+    }
+
+    /// Write every journaled operation as automerge changes. Runs before any
+    /// sync: a change must be on disk as a change before a peer may see it,
+    /// or a crash could make this device reuse its sequence number.
+    pub fn flush_all(&mut self) -> Result<()> {
+        // A document with a journal it wrote is in memory: a document
+        // gaining entries stays loaded (a write that fails drops it, and
+        // reading it again finds the journal on disk). A journal another
+        // process left is flushed when the document is next loaded under
+        // the lock, or by [`Node::maintain`].
+        if !self.docs.values().any(|l| l.journal > 0) {
+            return Ok(());
+        }
+        self.locked(|n| {
+            let keys: Vec<DocKey> = n
+                .docs
+                .iter()
+                .filter(|(_, l)| l.journal > 0)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in keys {
+                n.flush(&key)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn has_doc(&self, key: &DocKey) -> Result<bool> {
+        Ok(self.docs.contains_key(key) || self.store.load(key)?.is_some())
+    }
+
+    /// Run `edit` on a document and persist its operations (journal) with
+    /// the index rows `edit` returns, in one durable write. A new document
+    /// is created first if `create`.
+    fn change<T>(
+        &mut self,
+        key: &DocKey,
+        create: bool,
+        edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
+    ) -> Result<T> {
+        // Under the write lock, on the latest document: two processes
+        // writing one folder never both add to one version of it.
+        self.locked(|n| {
+            let mut snapshot = None;
+            if create && !n.has_doc(key)? {
+                let mut fresh = doc::create(&key.kind, &n.actor);
+                snapshot = Some(fresh.save());
+                let persisted = fresh.get_heads();
+                n.docs.insert(
+                    key.clone(),
+                    Loaded {
+                        doc: fresh,
+                        persisted,
+                        journal: 0,
+                        recent: sync::Recent::default(),
+                        version: 0,
+                    },
+                );
+            }
+            let audit = std::mem::take(&mut n.pending_audit);
+            let value = n.change_loaded(key, snapshot, audit, edit)?;
+            if n.docs
+                .get(key)
+                .is_some_and(|l| l.journal >= FLUSH_AFTER_JOURNAL_ENTRIES)
+            {
+                n.flush(key)?;
+            }
+            Ok(value)
+        })
+    }
+
+    fn change_loaded<T>(
+        &mut self,
+        key: &DocKey,
+        snapshot: Option<Vec<u8>>,
+        audit: Vec<audit::Record>,
+        edit: impl FnOnce(&mut Edit<'_>) -> Result<(T, Vec<IndexOp>)>,
+    ) -> Result<T> {
+        let l = self.loaded(key)?;
+        let before = l.doc.pending_ops();
+        let mut e = Edit {
+            doc: &mut l.doc,
+            ops: Vec::new(),
+        };
+        let (value, index) = edit(&mut e)?;
+        let ops = e.ops;
+        // The edit stays in automerge's open transaction: the journal holds
+        // it durably, and the flush before the next sync (or anything that
+        // asks for the heads) commits every edit since as one change. One
+        // change per check would cost a hash, a dependency graph node and a
+        // header each, in every later save, load and sync.
+        if l.doc.pending_ops() == before && snapshot.is_none() {
+            return Ok(value);
+        }
+        if l.journal + ops.len() >= FLUSH_AFTER_JOURNAL_ENTRIES {
+            // A bulk edit (an import) would be flushed at once anyway:
+            // write its changes directly instead of journal entries that
+            // are deleted again in the next transaction.
+            let from = l.persisted.clone();
+            let (mut w, changes) = settled_write(key, &mut l.doc, &from);
+            let to = w.heads.clone();
+            w.snapshot = snapshot;
+            w.index = index;
+            self.write_settled(key, w, audit)?;
+            if let Some(l) = self.docs.get_mut(key) {
+                l.recent.record(&from, &to, changes);
+            }
+            return Ok(value);
+        }
+        let mut w = DocWrite::new(key.clone(), l.persisted.clone());
+        w.snapshot = snapshot;
+        w.journal = ops.iter().map(JournalOp::encode).collect();
+        w.index = index;
+        let entries = w.journal.len();
+        self.write(Batch {
+            docs: vec![w],
+            audit,
+            ..Default::default()
+        })?;
+        if let Some(l) = self.docs.get_mut(key) {
+            l.journal += entries;
+        }
+        Ok(value)
+    }
+}
+
+/// The device's identity in a store that has none yet (under the write
+/// lock: another process may have made it meanwhile).
+fn first_identity(store: &mut dyn Store) -> Result<Identity> {
+    if let Some(bytes) = store.meta(META_IDENTITY)? {
+        return Identity::decode(&bytes);
+    }
+    let identity = Identity::generate()?;
+    store.write(Batch {
+        meta: vec![
+            (META_IDENTITY.into(), identity.encode()),
+            (META_DEVICE.into(), identity.device()?.0.into_bytes()),
+        ],
+        ..Default::default()
+    })?;
+    Ok(identity)
+}
+
+/// A write of everything after `persisted` as automerge changes, which makes
+/// the document's journal redundant.
+fn settled_write(
+    key: &DocKey,
+    doc: &mut AutoCommit,
+    persisted: &[ChangeHash],
+) -> (DocWrite, Vec<Change>) {
+    let mut w = DocWrite::new(key.clone(), doc.get_heads());
+    let changes = doc.get_changes(persisted);
+    w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    w.flush_journal = true;
+    (w, changes)
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Best effort: what is not flushed stays in the journal, durable,
+        // and is replayed on the next open.
+        let _ = self.flush_all();
+    }
+}

@@ -1,0 +1,184 @@
+//! The roster: importing, editing and reading recipients, and a
+//! recipient's page.
+
+use super::*;
+
+impl Node {
+    /// Insert or update recipients in one durable write. Fields that did not
+    /// change produce no operations; a manual priority survives an import
+    /// that does not carry one.
+    pub fn upsert_recipients(
+        &mut self,
+        space: &SpaceId,
+        recipients: Vec<Recipient>,
+    ) -> Result<ImportCounts> {
+        self.upsert_recipients_with_progress(space, recipients, &mut |_, _| {})
+    }
+
+    /// [`Node::upsert_recipients`], telling `progress(done, total)` as it
+    /// goes (for a progress bar on long imports).
+    pub fn upsert_recipients_with_progress(
+        &mut self,
+        space: &SpaceId,
+        recipients: Vec<Recipient>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ImportCounts> {
+        let total = recipients.len();
+        let existing: HashMap<RecipientId, IndexedRecipient> = self
+            .store
+            .recipients(space)?
+            .into_iter()
+            .map(|r| (r.recipient.id.clone(), r))
+            .collect();
+        let key = DocKey::roster(space);
+        self.ensure_space(space)?;
+        self.note(
+            audit::Action::Changed,
+            "roster",
+            format!("import of {total} rows"),
+        );
+        self.change(&key, false, |e| {
+            put_recipients(e, recipients, &existing, progress)
+        })
+    }
+
+    /// Import a whole roster file's recipients ([`crate::io::roster`]):
+    /// [`Node::upsert_recipients_with_progress`], and the recipients this
+    /// space holds that the file no longer lists. They are not deleted (a
+    /// roster exported for one care manager, or a client moved to a
+    /// hospital, must not vanish from every phone); people are told.
+    pub fn import_roster(
+        &mut self,
+        space: &SpaceId,
+        recipients: Vec<Recipient>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ImportReport> {
+        let listed: std::collections::HashSet<RecipientId> =
+            recipients.iter().map(|r| r.id.clone()).collect();
+        let counts = self.upsert_recipients_with_progress(space, recipients, progress)?;
+        let missing = self
+            .store
+            .recipient_list(space)?
+            .into_iter()
+            .map(|r| r.id)
+            .filter(|id| !listed.contains(id))
+            .collect();
+        Ok(ImportReport { counts, missing })
+    }
+
+    /// Record a recipient's consent to share with other agencies (or, with
+    /// `None`, its withdrawal).
+    pub fn record_consent(
+        &mut self,
+        space: &SpaceId,
+        id: &RecipientId,
+        consent: Option<ConsentRecord>,
+    ) -> Result<()> {
+        let what = if consent.is_some() {
+            "consent to share recorded"
+        } else {
+            "consent to share withdrawn"
+        };
+        self.edit_recipient(space, id, what, |r| {
+            r.consent = Some(consent.is_some());
+            r.consent_record = consent;
+        })
+    }
+
+    /// Set or clear a care manager's manual priority.
+    pub fn set_priority_override(
+        &mut self,
+        space: &SpaceId,
+        id: &RecipientId,
+        value: Option<PriorityOverride>,
+    ) -> Result<()> {
+        self.edit_recipient(space, id, "manual priority", |r| {
+            r.priority_override = value;
+        })
+    }
+
+    /// Change one recipient as `edit` says, recorded in the audit trail as
+    /// `what`.
+    pub(super) fn edit_recipient(
+        &mut self,
+        space: &SpaceId,
+        id: &RecipientId,
+        what: &str,
+        edit: impl FnOnce(&mut Recipient),
+    ) -> Result<()> {
+        let mut r = self
+            .store
+            .recipient(space, id)?
+            .ok_or_else(|| Error::NotFound(format!("recipient {id}")))?
+            .recipient;
+        edit(&mut r);
+        self.note(audit::Action::Changed, id.as_str(), what);
+        self.change(&DocKey::roster(space), false, |e| {
+            e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
+            let conflicts = doc::recipient_conflicts(e.doc(), &r.id)?;
+            Ok(((), vec![IndexOp::recipient(r, conflicts)]))
+        })
+    }
+
+    pub(super) fn ensure_space(&self, space: &SpaceId) -> Result<()> {
+        if self.store.spaces()?.iter().any(|s| &s.id == space) {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("space {space}")))
+        }
+    }
+
+    /// Recipients of a space (from the index).
+    pub fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>> {
+        self.store.recipients(space)
+    }
+
+    /// One recipient (from the index).
+    pub fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<IndexedRecipient> {
+        self.store
+            .recipient(space, id)?
+            .ok_or_else(|| Error::NotFound(format!("recipient {id}")))
+    }
+}
+
+/// Write the recipients that differ from `existing` (the index as it
+/// stands) into the roster being edited; a manual priority survives a row
+/// that does not carry one. Returns the counts and the index rows.
+pub(super) fn put_recipients(
+    e: &mut Edit<'_>,
+    recipients: Vec<Recipient>,
+    existing: &HashMap<RecipientId, IndexedRecipient>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(ImportCounts, Vec<IndexOp>)> {
+    let total = recipients.len();
+    let mut counts = ImportCounts::default();
+    let mut index = Vec::new();
+    for (done, mut r) in recipients.into_iter().enumerate() {
+        if done % 64 == 0 {
+            progress(done, total);
+        }
+        let old = existing.get(&r.id);
+        if r.priority_override.is_none() {
+            r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
+        }
+        match old {
+            // The same row over a conflict is written again: the
+            // office's roster settles what two edits left open.
+            Some(o) if o.recipient == r && o.conflicts.is_empty() => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Some(_) => counts.updated += 1,
+            None => counts.added += 1,
+        }
+        e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
+        // A recipient new to this device has no concurrent values yet.
+        let conflicts = match old {
+            Some(_) => doc::recipient_conflicts(e.doc(), &r.id)?,
+            None => Vec::new(),
+        };
+        index.push(IndexOp::recipient(r, conflicts));
+    }
+    progress(total, total);
+    Ok((counts, index))
+}

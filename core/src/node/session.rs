@@ -1,0 +1,478 @@
+//! Sync sessions on the node's side: what to offer, taking a peer's
+//! message, and sessions between two nodes in one process.
+
+use super::*;
+
+impl Node {
+    pub(super) fn doc_keys(&self, spaces: &BTreeSet<SpaceId>) -> Result<Vec<DocKey>> {
+        let mut keys: Vec<DocKey> = self
+            .store
+            .doc_keys()?
+            .into_iter()
+            .filter(|k| spaces.contains(&k.space))
+            .collect();
+        // Incident documents first: safety status before roster edits.
+        keys.sort_by(|a, b| (&a.kind, &a.space).cmp(&(&b.kind, &b.space)));
+        Ok(keys)
+    }
+
+    /// For a peer this device has not synced `key` with: the heads it last
+    /// shared with anyone (see [`sync::opening`]). Empty otherwise.
+    pub(super) fn base_guess(&self, key: &DocKey, pd: &PeerDoc) -> Result<Vec<ChangeHash>> {
+        if !pd.shared.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.peer_doc(&DeviceId(ANY_PEER.into()), key)?.shared)
+    }
+
+    pub(super) fn peer_doc(&self, peer: &DeviceId, key: &DocKey) -> Result<PeerDoc> {
+        match self.store.peer_state(peer, key)? {
+            Some(bytes) => PeerDoc::decode(&bytes),
+            None => Ok(PeerDoc::default()),
+        }
+    }
+
+    /// Open a session as the initiator. `want` names spaces this device
+    /// does not hold yet but asks for (joining a team).
+    pub fn sync_start(
+        &mut self,
+        peer: Option<&DeviceId>,
+        want: &[SpaceId],
+    ) -> Result<(Session, Vec<u8>)> {
+        let mut spaces: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
+        spaces.extend(want.iter().cloned());
+        let mut session = Session::new(peer.cloned(), true);
+        session.want = want.iter().cloned().collect();
+        self.open_session(session, spaces)
+    }
+
+    /// Open a session with a network peer whose key the handshake proved:
+    /// only `spaces` (those both are members of, [`Node::spaces_shared_with`])
+    /// are exchanged. With `accept_new`, spaces this device does not hold
+    /// yet are taken from the peer: joining through the office.
+    pub fn sync_start_network(
+        &mut self,
+        peer: &DeviceId,
+        spaces: BTreeSet<SpaceId>,
+        accept_new: bool,
+    ) -> Result<(Session, Vec<u8>)> {
+        let mut session = Session::new(Some(peer.clone()), true);
+        session.network = true;
+        session.accept_new = accept_new;
+        self.open_session(session, spaces)
+    }
+
+    pub(super) fn open_session(
+        &mut self,
+        mut session: Session,
+        spaces: BTreeSet<SpaceId>,
+    ) -> Result<(Session, Vec<u8>)> {
+        self.flush_all()?;
+        session.shared_spaces = spaces.clone();
+        let mut docs = Vec::new();
+        for key in self.doc_keys(&spaces)? {
+            let pd = match &session.peer {
+                Some(p) => self.peer_doc(p, &key)?,
+                None => PeerDoc::default(),
+            };
+            // A document that cannot be read stays out of the session; the
+            // others sync.
+            let guess = self.base_guess(&key, &pd)?;
+            let l = match self.loaded(&key) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.unreadable.insert(key.clone(), e.to_string());
+                    session.fail(key, e);
+                    continue;
+                }
+            };
+            docs.push(sync::opening(
+                &mut l.doc,
+                &l.recent,
+                &key.to_string(),
+                &pd,
+                &guess,
+            ));
+            session.peers.insert(key, pd);
+        }
+        session.offered = Some(session.peers.keys().cloned().collect());
+        let msg = Message {
+            version: sync::PROTOCOL_VERSION,
+            kind: Kind::Hello {
+                device: self.device.clone(),
+                spaces: spaces.into_iter().collect(),
+            },
+            docs,
+        };
+        let bytes = sync::encode(&msg);
+        session.stats.messages_sent += 1;
+        session.stats.bytes_sent += bytes.len();
+        Ok((session, bytes))
+    }
+
+    /// A session as the responder, before the peer's hello.
+    pub fn sync_accept(&self) -> Session {
+        Session::new(None, false)
+    }
+
+    /// A session as the responder to a network peer whose key the handshake
+    /// proved: only `spaces` are exchanged, and a hello naming another
+    /// device ends it.
+    pub fn sync_accept_network(&self, peer: &DeviceId, spaces: BTreeSet<SpaceId>) -> Session {
+        let mut session = Session::new(Some(peer.clone()), false);
+        session.network = true;
+        session.shared_spaces = spaces;
+        session
+    }
+
+    /// Handle a message from the peer: apply what it carries, persist it
+    /// with the new sync states in one write, and return the answer, if any.
+    /// An error ends the session; nothing of the failing message is kept.
+    pub fn sync_receive(&mut self, session: &mut Session, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        session.stats.messages_received += 1;
+        session.stats.bytes_received += bytes.len();
+        // Received changes are written as changes; journaled local ones must
+        // be too, first, so that the stored changes stay in causal order.
+        // All under the write lock, on the latest documents.
+        let result = self.locked(|n| {
+            n.flush_all()?;
+            n.sync_receive_inner(session, bytes)
+        });
+        if result.is_err() {
+            // The documents in memory were dropped with the failed write:
+            // start the next session from what is persisted.
+            session.peers.clear();
+        }
+        let reply = result?;
+        if let Some(r) = &reply {
+            session.stats.messages_sent += 1;
+            session.stats.bytes_sent += r.len();
+        }
+        Ok(reply)
+    }
+
+    pub(super) fn sync_receive_inner(
+        &mut self,
+        session: &mut Session,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        let msg = sync::decode(bytes)?;
+        let is_hello = matches!(msg.kind, Kind::Hello { .. });
+        let mut replies: Vec<DocEntry> = Vec::new();
+        let mut offered: BTreeSet<DocKey> = BTreeSet::new();
+        if let Kind::Hello { device, spaces } = &msg.kind {
+            if device == &self.device {
+                return Err(Error::sync("peer has this device's own id"));
+            }
+            if session.peer.as_ref().is_some_and(|p| p != device) {
+                return Err(Error::sync("peer changed its device id mid-session"));
+            }
+            if session.greeted {
+                return Err(Error::sync("peer sent a second hello"));
+            }
+            session.greeted = true;
+            session.peer = Some(device.clone());
+            if !session.network {
+                let mine: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
+                // A space moves when one side holds it and the other holds
+                // or wants it.
+                session.shared_spaces = spaces
+                    .iter()
+                    .filter(|s| mine.contains(*s))
+                    .cloned()
+                    .collect();
+            }
+        } else if let Kind::Reply { device } = &msg.kind {
+            if !session.greeted {
+                return Err(Error::sync("reply before hello"));
+            }
+            if session.peer.as_ref().is_some_and(|p| p != device) {
+                return Err(Error::sync(format!(
+                    "expected device {} but {device} answered",
+                    session
+                        .peer
+                        .as_ref()
+                        .map(|p| p.as_str())
+                        .unwrap_or_default()
+                )));
+            }
+            session.peer = Some(device.clone());
+            // The first reply answers every document the hello offered that
+            // the peer takes: one it leaves out, it refused (not a member
+            // of that space there). Never counted as synced.
+            if let Some(offered) = session.offered.take().filter(|_| session.network) {
+                for key in offered {
+                    let name = key.to_string();
+                    if !msg.docs.iter().any(|d| d.doc == name) {
+                        session.fail(key, "the peer did not take it (this device is not a member of its space there)");
+                    }
+                }
+            }
+        }
+        let peer = session.peer.clone().expect("hello or reply named the peer");
+        let mut writes: Vec<DocWrite> = Vec::new();
+        let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
+        for entry in msg.docs {
+            let key: DocKey = entry
+                .doc
+                .parse()
+                .map_err(|_| Error::sync(format!("peer named a bad document {:?}", entry.doc)))?;
+            let mut allowed =
+                session.shared_spaces.contains(&key.space) || session.want.contains(&key.space);
+            if !allowed && session.accept_new && !self.has_doc(&DocKey::roster(&key.space))? {
+                session.shared_spaces.insert(key.space.clone());
+                allowed = true;
+            }
+            if !allowed {
+                continue;
+            }
+            offered.insert(key.clone());
+            // A document that cannot be taken (a change that does not fit, a
+            // document this device cannot read) fails alone: its state in
+            // memory is dropped, nothing of it is written, the peer keeps it
+            // and offers it again, and the rest of the message is applied.
+            match self.receive_entry(session, &peer, &key, entry) {
+                Ok(taken) => {
+                    writes.extend(taken.write);
+                    if let Some((_, key, state)) = &taken.state {
+                        // What this device last shared with anyone: the
+                        // base it guesses for a peer met for the first time.
+                        states.push((DeviceId(ANY_PEER.into()), key.clone(), state.clone()));
+                    }
+                    states.extend(taken.state);
+                    replies.extend(taken.replies);
+                }
+                Err(e) => {
+                    self.docs.remove(&key);
+                    session.peers.remove(&key);
+                    session.fail(key, e);
+                }
+            }
+        }
+        if is_hello {
+            // Offer what the initiator did not mention: whole documents it
+            // lacks, and an answer for every document so it learns our heads.
+            let spaces = session.shared_spaces.clone();
+            for key in self.doc_keys(&spaces)? {
+                if offered.contains(&key) {
+                    continue;
+                }
+                let doc = match self.doc(&key) {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        self.unreadable.insert(key.clone(), e.to_string());
+                        session.fail(key, e);
+                        continue;
+                    }
+                };
+                replies.push(DocEntry {
+                    doc: key.to_string(),
+                    heads: sync::heads_to_wire(&doc.get_heads()),
+                    need: false,
+                    data: sync::Data::Snapshot(doc.save()),
+                });
+            }
+            for key in &offered {
+                let name = key.to_string();
+                if !replies.iter().any(|r| r.doc == name) && self.has_doc(key)? {
+                    let Ok(doc) = self.doc(key) else {
+                        continue;
+                    };
+                    let heads = doc.get_heads();
+                    replies.push(DocEntry {
+                        doc: name,
+                        heads: sync::heads_to_wire(&heads),
+                        need: false,
+                        data: sync::Data::None,
+                    });
+                }
+            }
+        }
+        // Spaces received for the first time become known spaces once
+        // their roster arrives (its index op names the space).
+        let written: Vec<(DocKey, Vec<ChangeHash>)> = writes
+            .iter()
+            .filter_map(|w| w.key.clone().map(|k| (k, w.heads.clone())))
+            .collect();
+        self.write(Batch {
+            docs: writes,
+            peer_states: states,
+            ..Default::default()
+        })?;
+        for (key, heads) in written {
+            if let Some(l) = self.docs.get_mut(&key) {
+                l.persisted = heads;
+            }
+        }
+        if replies.is_empty() && !is_hello {
+            return Ok(None);
+        }
+        replies.sort_by_key(|r| r.doc.parse::<DocKey>().map(|k| k.kind).ok());
+        Ok(Some(sync::encode(&Message {
+            version: sync::PROTOCOL_VERSION,
+            kind: Kind::Reply {
+                device: self.device.clone(),
+            },
+            docs: replies,
+        })))
+    }
+
+    /// Take one document of a peer's message: apply it to the document in
+    /// memory and return what to write and answer (nothing is written
+    /// here). An error leaves the document in memory unusable: the caller
+    /// drops it.
+    pub(super) fn receive_entry(
+        &mut self,
+        session: &mut Session,
+        peer: &DeviceId,
+        key: &DocKey,
+        entry: DocEntry,
+    ) -> Result<Taken> {
+        let mut taken = Taken::default();
+        let mut pd = match session.peers.remove(key) {
+            Some(pd) => pd,
+            None => self.peer_doc(peer, key)?,
+        };
+        let existed = self.has_doc(key)?;
+        if !existed {
+            if matches!(entry.data, sync::Data::None) {
+                // We do not have it: ask for all of it.
+                taken.replies.push(sync::request(&entry.doc));
+                session.peers.insert(key.clone(), pd);
+                return Ok(taken);
+            }
+            let fresh = doc::create(&key.kind, &self.actor);
+            self.docs.insert(
+                key.clone(),
+                Loaded {
+                    doc: fresh,
+                    persisted: Vec::new(),
+                    journal: 0,
+                    recent: sync::Recent::default(),
+                    version: 0,
+                },
+            );
+        }
+        let guess = self.base_guess(key, &pd)?;
+        let l = self.loaded(key)?;
+        let doc = &mut l.doc;
+        let before = if existed { doc.get_heads() } else { Vec::new() };
+        let received = sync::receive(doc, &l.recent, &mut pd, entry, &guess)?;
+        let after = doc.get_heads();
+        if after != before {
+            taken.write =
+                Some(self.merged_write(key, &before, existed, received.applied, received.whole)?);
+            session.stats.docs_changed += 1;
+        }
+        taken.state = Some((peer.clone(), key.clone(), pd.encode()));
+        session.peers.insert(key.clone(), pd);
+        taken.replies.extend(received.reply);
+        Ok(taken)
+    }
+
+    /// The write for a document that changed by merging: the new changes,
+    /// and the index rows of what they touched.
+    pub(super) fn merged_write(
+        &mut self,
+        key: &DocKey,
+        before: &[ChangeHash],
+        existed: bool,
+        applied: Option<Vec<Change>>,
+        whole: Option<Vec<u8>>,
+    ) -> Result<DocWrite> {
+        let l = self.loaded(key)?;
+        let doc = &mut l.doc;
+        let heads = doc.get_heads();
+        let mut w = DocWrite::new(key.clone(), heads.clone());
+        if !existed {
+            w.snapshot = Some(whole.unwrap_or_else(|| doc.save()));
+            w.index = full_index(doc, key)?;
+            return Ok(w);
+        }
+        let changes = applied.unwrap_or_else(|| doc.get_changes(before));
+        w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let touched = doc::touched_by(doc, &changes)?;
+        w.index = touched_index(doc, key, &touched)?;
+        // Kept before the write lands: a failed write drops the document,
+        // and with it these steps.
+        l.recent.record(before, &heads, changes);
+        Ok(w)
+    }
+}
+
+/// What taking one document of a peer's message gives.
+#[derive(Default)]
+pub(super) struct Taken {
+    write: Option<DocWrite>,
+    state: Option<(DeviceId, DocKey, Vec<u8>)>,
+    replies: Vec<DocEntry>,
+}
+
+/// Most messages one local session may take; real sessions take 2 to 4.
+pub(super) const MAX_LOCAL_MESSAGES: usize = 64;
+
+/// What a session between two local nodes moved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalSync {
+    /// The initiator's counters.
+    pub initiator: SyncStats,
+    /// The responder's counters.
+    pub responder: SyncStats,
+    /// Messages of the initiator that were answered.
+    pub round_trips: usize,
+    /// Documents that failed alone, on either side, with the reason.
+    pub failures: Vec<(DocKey, String)>,
+}
+
+impl LocalSync {
+    /// Bytes both ways.
+    pub fn bytes(&self) -> usize {
+        self.initiator.bytes_sent + self.responder.bytes_sent
+    }
+}
+
+/// Whether two nodes hold a space in common (otherwise a merge has nothing
+/// to move).
+pub fn share_a_space(a: &Node, b: &Node) -> Result<bool> {
+    let theirs: BTreeSet<SpaceId> = b.spaces()?.into_iter().map(|s| s.id).collect();
+    Ok(a.spaces()?.iter().any(|s| theirs.contains(&s.id)))
+}
+
+/// Sync two nodes this process holds (two data folders, as when merging
+/// from a USB stick) until neither has anything left to say. `a` asks for
+/// the spaces in `want` that it does not hold yet.
+pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalSync> {
+    if want.is_empty() && !share_a_space(a, b)? {
+        return Err(Error::invalid(
+            "the two data folders share no space: nothing was merged",
+        ));
+    }
+    let peer = b.device().clone();
+    let (mut sa, hello) = a.sync_start(Some(&peer), want)?;
+    let mut sb = b.sync_accept();
+    let mut round_trips = 0;
+    let mut to_b = Some(hello);
+    let mut to_a = None;
+    for _ in 0..MAX_LOCAL_MESSAGES {
+        if let Some(m) = to_b.take() {
+            to_a = b.sync_receive(&mut sb, &m)?;
+            if to_a.is_some() {
+                round_trips += 1;
+            }
+        } else if let Some(m) = to_a.take() {
+            to_b = a.sync_receive(&mut sa, &m)?;
+        } else {
+            let mut failures = sa.failures;
+            failures.extend(sb.failures);
+            return Ok(LocalSync {
+                initiator: sa.stats,
+                responder: sb.stats,
+                round_trips,
+                failures,
+            });
+        }
+    }
+    Err(Error::sync(format!(
+        "session did not settle within {MAX_LOCAL_MESSAGES} messages"
+    )))
+}
