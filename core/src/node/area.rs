@@ -435,3 +435,114 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RecipientId;
+    use crate::node::tests::*;
+
+    #[test]
+    fn only_consented_recipients_reach_an_area_space_outside_an_exception() {
+        let (mut n, office, area) = office_with_area();
+        let mut r2 = recipient("R2");
+        r2.name = "同意なし 太郎".into();
+        r2.consent = Some(false);
+        n.upsert_recipients(&office, vec![r2]).unwrap();
+
+        let report = n.share_to_area(&office, &area).unwrap();
+        assert_eq!((report.with_consent, report.withheld), (1, 1));
+        let shared: Vec<String> = n
+            .recipients(&area)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.recipient.name)
+            .collect();
+        assert_eq!(shared, ["利用者R1"]);
+        // Not a byte of the withheld recipient in the area's documents.
+        for key in n
+            .documents()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.space == area)
+        {
+            let bytes = n.saved_document(&key).unwrap();
+            let name = "同意なし 太郎".as_bytes();
+            assert!(!bytes.windows(name.len()).any(|w| w == name));
+        }
+        // A declared exception lets the others through, visibly.
+        n.declare_exception(&office, &area, 72, "震度6強、安否不明者多数")
+            .unwrap();
+        let report = n.share_to_area(&office, &area).unwrap();
+        assert_eq!(report.under_exception, 1);
+        assert_eq!(n.recipients(&area).unwrap().len(), 2);
+        assert_eq!(n.exceptions(&area).unwrap().len(), 1);
+        let trail = n.audit_trail().unwrap();
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.record.action == audit::Action::Shared
+                    && e.record.detail.contains("1 withheld"))
+        );
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.record.subject.starts_with("disaster exception"))
+        );
+    }
+
+    #[test]
+    fn a_withdrawn_consent_takes_the_record_out_of_the_area_at_the_next_share() {
+        let (mut n, office, area) = office_with_area();
+        let before = n.share_to_area(&office, &area).unwrap();
+        assert_eq!(n.recipients(&area).unwrap().len(), 1);
+
+        n.record_consent(&office, &RecipientId("R1".into()), None)
+            .unwrap();
+        let report = n.share_to_area(&office, &area).unwrap();
+        assert_eq!((report.withheld, report.removed), (before.withheld + 1, 1));
+        assert!(n.recipients(&area).unwrap().is_empty());
+        // Also after reopening (the index and the document agree).
+        let key = DocKey::roster(&area);
+        let doc = AutoCommit::load(&n.saved_document(&key).unwrap()).unwrap();
+        assert!(doc::recipient_ids(&doc).unwrap().is_empty());
+        assert!(
+            n.audit_trail()
+                .unwrap()
+                .iter()
+                .any(|e| e.record.detail.contains("1 removed (consent withdrawn)"))
+        );
+    }
+
+    #[test]
+    fn checks_partners_made_in_the_area_come_into_the_office_list_once() {
+        let (mut n, office, area) = office_with_area();
+        n.share_to_area(&office, &area).unwrap();
+        let at = Timestamp::now();
+        let own = n
+            .start_incident(&office, IncidentKind::Earthquake, "地震", at)
+            .unwrap();
+        let shared = n
+            .start_incident(&area, IncidentKind::Earthquake, "地震", at)
+            .unwrap();
+        // A partner's visit to the shared record (its staff and organisation).
+        let copy = sharing::shared_id(&office, &RecipientId("R1".into()));
+        let mut visit = NewCheck::new(copy, CheckMethod::Visit, CheckResult::Safe);
+        visit.staff = Some(Staff {
+            name: "見守り 一郎".into(),
+            organisation: "あおば訪問看護".into(),
+        });
+        let partner = n.record_check(&area, &shared.id, visit).unwrap();
+
+        let report = n.collect_area_checks(&office, &area).unwrap();
+        assert_eq!((report.collected, report.already), (1, 0));
+        let checks = n.checks(&office, &own.id).unwrap();
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].id, partner.id);
+        assert_eq!(checks[0].recipient.as_str(), "R1");
+        assert_eq!(checks[0].staff.organisation, "あおば訪問看護");
+        let again = n.collect_area_checks(&office, &area).unwrap();
+        assert_eq!((again.collected, again.already), (0, 1));
+        assert_eq!(n.checks(&office, &own.id).unwrap().len(), 1);
+    }
+}

@@ -410,3 +410,342 @@ impl Node {
         self.store.checks(&DocKey::incident(space, incident))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::tests::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn checks_need_an_open_incident_a_known_recipient_and_a_real_correction() {
+        let (mut n, space) = office();
+        let inc = n
+            .start_incident(
+                &space,
+                IncidentKind::Flood,
+                "大雨",
+                Timestamp::from_millis(0),
+            )
+            .unwrap();
+        let unknown = n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new("R9".into(), CheckMethod::Phone, CheckResult::Safe),
+        );
+        assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
+        let mut bad_fix = NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe);
+        bad_fix.supersedes = Some(CheckId::new());
+        assert!(n.record_check(&space, &inc.id, bad_fix).is_err());
+        let first = n
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Unreachable),
+            )
+            .unwrap();
+        let mut fix = NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe);
+        fix.supersedes = Some(first.id);
+        let second = n.record_check(&space, &inc.id, fix).unwrap();
+        assert_eq!(
+            second.known,
+            vec![first.id],
+            "the device knew the first check"
+        );
+        n.end_incident(&space, &inc.id, Timestamp::from_millis(10))
+            .unwrap();
+        let closed = n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new("R2".into(), CheckMethod::Phone, CheckResult::Safe),
+        );
+        assert!(matches!(closed, Err(Error::Invalid(_))), "{closed:?}");
+        assert_eq!(n.checks(&space, &inc.id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn claims_expire_and_are_released() {
+        let (mut n, space) = office();
+        let t0 = Timestamp::from_millis(0);
+        let inc = n
+            .start_incident(&space, IncidentKind::Earthquake, "", t0)
+            .unwrap();
+        let c = n.claim(&space, &inc.id, &"R1".into(), 30, t0).unwrap();
+        assert!(c.is_live(t0.plus_minutes(29)));
+        assert!(!c.is_live(t0.plus_minutes(30)));
+        assert!(n.release(&space, &inc.id, &"R1".into()).unwrap());
+        assert!(!n.release(&space, &inc.id, &"R1".into()).unwrap());
+        assert!(
+            n.incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_claim_is_bounded_and_no_input_panics() {
+        let (mut n, space) = office();
+        let t0 = Timestamp::now();
+        let inc = n
+            .start_incident(&space, IncidentKind::Earthquake, "", t0)
+            .unwrap();
+        for minutes in [
+            0,
+            -5,
+            721,
+            99_999_999_999,
+            5_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let r = n.claim(&space, &inc.id, &"R1".into(), minutes, t0);
+            assert!(matches!(r, Err(Error::Invalid(_))), "{minutes}: {r:?}");
+        }
+        let c = n
+            .claim(
+                &space,
+                &inc.id,
+                &"R1".into(),
+                crate::model::MAX_CLAIM_MINUTES,
+                t0,
+            )
+            .unwrap();
+        assert_eq!(c.expires, t0.plus_minutes(720));
+        // The ends of time saturate rather than panic.
+        assert!(t0.plus_minutes(i64::MAX) > t0);
+        assert!(t0.plus_minutes(i64::MIN) < t0);
+    }
+
+    #[test]
+    fn a_check_by_the_claiming_device_ends_its_claim_everywhere() {
+        let (mut office, space) = office();
+        let t0 = Timestamp::now();
+        let inc = office
+            .start_incident(&space, IncidentKind::Earthquake, "", t0)
+            .unwrap();
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        phone.claim(&space, &inc.id, &"R1".into(), 60, t0).unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        let live = |n: &Node| {
+            let d = n.incident_data(&space, Some(&inc.id)).unwrap();
+            d.priority_list(t0.plus_minutes(1))
+                .iter()
+                .find(|e| e.recipient.id.as_str() == "R1")
+                .unwrap()
+                .live_claims
+                .len()
+        };
+        assert_eq!(live(&office), 1);
+        phone
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe),
+            )
+            .unwrap();
+        assert_eq!(live(&phone), 0);
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert_eq!(live(&office), 0, "the claim ended with the visit");
+        assert!(
+            office
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+    }
+
+    /// A phone whose clock runs a year ahead claims R1 for an hour. On the
+    /// office the claim holds for that hour from when it arrived, not for
+    /// a year, and does not mark later visits as made despite a claim.
+    #[test]
+    fn a_claim_from_a_clock_a_year_ahead_is_judged_by_the_receiving_clock() {
+        let (mut office, space) = office();
+        let now = Timestamp::now();
+        let inc = office
+            .start_incident(&space, IncidentKind::Earthquake, "", now)
+            .unwrap();
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        let ahead = now.plus_minutes(365 * 24 * 60);
+        phone
+            .claim(&space, &inc.id, &"R1".into(), 60, ahead)
+            .unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        let claims = office.incident_data(&space, Some(&inc.id)).unwrap().claims;
+        assert_eq!(claims.len(), 1);
+        assert!(claims[0].expires <= Timestamp::now().plus_minutes(60));
+        let data = office.incident_data(&space, Some(&inc.id)).unwrap();
+        let later = now.plus_minutes(120);
+        let list = data.priority_list(later);
+        assert!(list.iter().all(|e| e.live_claims.is_empty()));
+        let mut visit = NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe);
+        visit.at = later;
+        let c = office.record_check(&space, &inc.id, visit).unwrap();
+        assert!(c.known_claims.is_empty(), "{:?}", c.known_claims);
+    }
+
+    #[test]
+    fn a_revoked_devices_claims_count_for_nothing() {
+        let (mut office, space) = office();
+        let now = Timestamp::now();
+        let inc = office
+            .start_incident(&space, IncidentKind::Earthquake, "", now)
+            .unwrap();
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        office
+            .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
+            .unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        phone
+            .claim(&space, &inc.id, &"R1".into(), 600, now)
+            .unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert_eq!(
+            office
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .len(),
+            1
+        );
+        let lost = phone.device().clone();
+        office.revoke_member(&space, &lost).unwrap();
+        assert!(
+            office
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+        let c = office
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe),
+            )
+            .unwrap();
+        assert!(c.known_claims.is_empty());
+        // Also on a device that learns of the revocation by syncing.
+        let mut other = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut other, &mut office, std::slice::from_ref(&space)).unwrap();
+        assert!(
+            other
+                .incident_data(&space, Some(&inc.id))
+                .unwrap()
+                .claims
+                .is_empty()
+        );
+    }
+
+    /// An aftershock after a mistaken end, the same day: starting again
+    /// opens the incident (the next round), and checks can be recorded.
+    /// Two devices that reopen it offline converge on one round; an end
+    /// made unaware of a reopening does not close it again.
+    #[test]
+    fn an_ended_incident_started_again_the_same_day_is_open_again() {
+        let (mut office, space) = office();
+        let t = Timestamp::now();
+        let (inc, how) = office
+            .open_incident_for(&space, IncidentKind::Earthquake, "地震", t)
+            .unwrap();
+        assert_eq!(how, Started::New);
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        assert_eq!(
+            phone
+                .open_incident_for(&space, IncidentKind::Earthquake, "", t)
+                .unwrap()
+                .1,
+            Started::Joined
+        );
+        // A third device that will hear of nothing until the end.
+        let mut late = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut late, &mut office, std::slice::from_ref(&space)).unwrap();
+        office.end_incident(&space, &inc.id, t).unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert!(phone.open_incident(&space).unwrap().is_none());
+        // Both reopen, offline.
+        let (again, how) = office
+            .open_incident_for(&space, IncidentKind::Earthquake, "余震", t.plus_minutes(30))
+            .unwrap();
+        assert_eq!(
+            (how, again.round, again.id.clone()),
+            (Started::Reopened, 1, inc.id.clone())
+        );
+        assert!(again.is_open());
+        assert_eq!(again.name, "余震");
+        let (p, how) = phone
+            .open_incident_for(&space, IncidentKind::Earthquake, "", t.plus_minutes(31))
+            .unwrap();
+        assert_eq!((how, p.round), (Started::Reopened, 1));
+        office
+            .record_check(
+                &space,
+                &inc.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Injured),
+            )
+            .unwrap();
+        // The third device, which saw neither the end nor the reopening,
+        // ends the incident as it knows it (round 0).
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        late.end_incident(&space, &inc.id, t.plus_minutes(40))
+            .unwrap();
+        sync_local(&mut late, &mut office, &[]).unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        for n in [&office, &phone, &late] {
+            let i = n.open_incident(&space).unwrap().expect("open everywhere");
+            assert_eq!((i.round, i.name.as_str()), (1, "余震"));
+        }
+        // Ending it now ends round 1 everywhere.
+        phone
+            .end_incident(&space, &inc.id, t.plus_minutes(50))
+            .unwrap();
+        sync_local(&mut phone, &mut office, &[]).unwrap();
+        assert!(office.open_incident(&space).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_incident_started_either_side_of_midnight_merges_into_one() {
+        let (mut n, space) = office();
+        let before = Timestamp::from_millis(1_763_736_600_000); // 2025-11-21 23:50 JST
+        let after = before.plus_minutes(20); // 00:10 the next day
+        let late = n
+            .start_incident(&space, IncidentKind::Earthquake, "地震", before)
+            .unwrap();
+        let early = n
+            .start_incident(&space, IncidentKind::Earthquake, "地震", after)
+            .unwrap();
+        assert_ne!(late.id, early.id);
+        let a = n
+            .record_check(
+                &space,
+                &late.id,
+                NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe),
+            )
+            .unwrap();
+        n.record_check(
+            &space,
+            &early.id,
+            NewCheck::new("R2".into(), CheckMethod::Phone, CheckResult::Absent),
+        )
+        .unwrap();
+
+        let report = n.merge_incidents(&space, &late.id, &early.id).unwrap();
+        assert_eq!((report.collected, report.already), (1, 0));
+        let merged = n.checks(&space, &early.id).unwrap();
+        assert_eq!(merged.len(), 2);
+        assert!(
+            merged
+                .iter()
+                .any(|c| c.id == a.id && c.incident == early.id)
+        );
+        assert!(!n.incident(&space, &late.id).unwrap().is_open());
+        assert_eq!(n.open_incident(&space).unwrap().unwrap().id, early.id);
+        let again = n.merge_incidents(&space, &late.id, &early.id).unwrap();
+        assert_eq!((again.collected, again.already), (0, 1));
+        assert!(n.merge_incidents(&space, &early.id, &late.id).is_err());
+    }
+}

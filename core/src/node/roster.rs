@@ -182,3 +182,93 @@ pub(super) fn put_recipients(
     progress(total, total);
     Ok((counts, index))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::tests::*;
+
+    #[test]
+    fn a_page_read_and_a_form_2_export_each_leave_an_audit_entry() {
+        let (mut n, space) = office();
+        let incident = n
+            .start_incident(&space, IncidentKind::Earthquake, "地震", Timestamp::now())
+            .unwrap();
+        n.end_incident(&space, &incident.id, Timestamp::now())
+            .unwrap();
+        let page = n.recipient_page(&space, &"R1".into()).unwrap();
+        // After the end, the page and the form show the last incident.
+        assert_eq!(page.incident.unwrap().id, incident.id);
+        let form = n
+            .export_form2(
+                &space,
+                form2::Format::Csv(form2::CsvEncoding::Utf8Bom),
+                form2::GroupBy::Area,
+                "/media/usb/form2.csv",
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert!(form.logged && page.logged);
+        assert_eq!(form.incident.unwrap().id, incident.id);
+        assert!(String::from_utf8_lossy(&form.bytes).contains("R1"));
+        let trail = n.audit_trail().unwrap();
+        let entry = |action: audit::Action, subject: &str| {
+            trail
+                .iter()
+                .find(|e| e.record.action == action && e.record.subject == subject)
+                .map(|e| e.record.detail.clone())
+        };
+        assert!(entry(audit::Action::Viewed, "R1").is_some(), "{trail:?}");
+        assert_eq!(
+            entry(audit::Action::Exported, "form 2").as_deref(),
+            Some("CSV to /media/usb/form2.csv")
+        );
+    }
+
+    #[test]
+    fn reimporting_the_same_roster_changes_nothing() {
+        let (mut n, space) = office();
+        let heads = n.heads().unwrap();
+        let counts = n
+            .upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+            .unwrap();
+        assert_eq!(
+            counts,
+            ImportCounts {
+                added: 0,
+                updated: 0,
+                unchanged: 2
+            }
+        );
+        assert_eq!(n.heads().unwrap(), heads);
+        let mut changed = recipient("R2");
+        changed.phone = "03-1234-5678".into();
+        let counts = n
+            .upsert_recipients(&space, vec![changed, recipient("R3")])
+            .unwrap();
+        assert_eq!(
+            counts,
+            ImportCounts {
+                added: 1,
+                updated: 1,
+                unchanged: 0
+            }
+        );
+    }
+
+    #[test]
+    fn an_import_keeps_a_manual_priority() {
+        let (mut n, space) = office();
+        let o = PriorityOverride {
+            score: 999,
+            reason: "退院直後".into(),
+            by: "佐藤".into(),
+            at: Timestamp::from_millis(0),
+        };
+        n.set_priority_override(&space, &"R1".into(), Some(o.clone()))
+            .unwrap();
+        n.upsert_recipients(&space, vec![recipient("R1")]).unwrap();
+        let r = n.recipient(&space, &"R1".into()).unwrap().recipient;
+        assert_eq!(r.priority_override, Some(o));
+    }
+}
