@@ -1131,51 +1131,94 @@ mod tests {
         assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 61);
     }
 
+    /// An office running its node (`serve::run`, with `debounce` before it
+    /// passes its own changes on) and a phone that joined it from an
+    /// endpoint of its own, since closed: the SDK's scenario.
+    struct ServingOffice {
+        net: Arc<NetNode>,
+        id: DeviceId,
+        addr: SocketAddr,
+        phone: SharedNode,
+        space: SpaceId,
+        changes: Arc<tokio::sync::Notify>,
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<Result<()>>,
+    }
+
+    impl ServingOffice {
+        async fn start(debounce: Duration) -> ServingOffice {
+            let (office, phone, space) = office_and_phone();
+            let id = office.device().clone();
+            let net = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+            let addr = net.local_addr().unwrap();
+            let options = serve::Options {
+                debounce,
+                ..Default::default()
+            };
+            let changes = options.local_changes.clone();
+            let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(serve::run(net.clone(), options, events, stop_rx));
+            let phone = shared(phone);
+            let joining = NetNode::bind(phone.clone(), loopback()).unwrap();
+            joining.join(addr, &id).await.unwrap();
+            joining.close().await;
+            ServingOffice {
+                net,
+                id,
+                addr,
+                phone,
+                space,
+                changes,
+                stop,
+                task,
+            }
+        }
+
+        /// The phone syncs from a new endpoint, as the SDK's `syncNow`
+        /// does; the session must succeed whole.
+        async fn phone_syncs(&self, round: usize) {
+            let net = NetNode::bind(self.phone.clone(), loopback()).unwrap();
+            let r = net.sync_with(self.addr, Some(&self.id)).await;
+            net.close().await;
+            let r = r.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(r.failures.is_empty(), "round {round}: {r:?}");
+        }
+
+        async fn stop(self) {
+            self.stop.send(true).unwrap();
+            self.task.await.unwrap().unwrap();
+        }
+    }
+
+    fn checks_at(node: &SharedNode, space: &SpaceId) -> usize {
+        let n = node.lock().unwrap();
+        let incident = n.open_incident(space).unwrap().unwrap();
+        n.checks(space, &incident.id).unwrap().len()
+    }
+
     /// A serving node wakes for many things while a phone's handshake is in
     /// flight (its own changes, a finished session, a peer found): none of
     /// them may cut the handshake. Here the office's own changes arrive
     /// every millisecond while a phone syncs again and again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_handshake_in_flight_survives_the_serving_node_waking_for_other_things() {
-        use serve::Options;
-        let (office, phone, space) = office_and_phone();
-        let office_id = office.device().clone();
-        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
-        let office_addr = office.local_addr().unwrap();
-        let options = Options {
-            debounce: Duration::from_secs(3600),
-            ..Default::default()
-        };
-        let changes = options.local_changes.clone();
-        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(serve::run(office.clone(), options, events, stop_rx));
+        let office = ServingOffice::start(Duration::from_secs(3600)).await;
+        let changes = office.changes.clone();
         let nudger = tokio::spawn(async move {
             for _ in 0..20_000 {
                 changes.notify_one();
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         });
-        let phone = shared(phone);
-        {
-            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
-            net.join(office_addr, &office_id).await.unwrap();
-            net.close().await;
-        }
         for round in 0..20 {
-            record(&phone, &space, CheckMethod::Visit);
-            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
-            let r = net.sync_with(office_addr, Some(&office_id)).await;
-            net.close().await;
-            let r = r.unwrap_or_else(|e| panic!("round {round}: {e}"));
-            assert!(r.failures.is_empty(), "round {round}: {r:?}");
+            record(&office.phone, &office.space, CheckMethod::Visit);
+            office.phone_syncs(round).await;
         }
         nudger.abort();
-        stop.send(true).unwrap();
-        task.await.unwrap().unwrap();
-        let n = office.node().lock().unwrap();
-        let incident = n.open_incident(&space).unwrap().unwrap();
-        assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 20);
+        let (node, space) = (office.net.node().clone(), office.space.clone());
+        office.stop().await;
+        assert_eq!(checks_at(&node, &space), 20);
     }
 
     /// The phone SDK's scenario, many times: the office runs its node (which
@@ -1185,40 +1228,16 @@ mod tests {
     /// fail.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_phone_syncing_while_the_office_pushes_its_own_changes_never_fails() {
-        use serve::Options;
-        let (office, phone, space) = office_and_phone();
-        let office_id = office.device().clone();
-        let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
-        let office_addr = office.local_addr().unwrap();
-        let options = Options {
-            debounce: Duration::from_millis(20),
-            ..Default::default()
-        };
-        let changes = options.local_changes.clone();
-        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(serve::run(office.clone(), options, events, stop_rx));
-        let phone = shared(phone);
-        {
-            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
-            net.join(office_addr, &office_id).await.unwrap();
-            net.close().await;
-        }
+        let office = ServingOffice::start(Duration::from_millis(20)).await;
         for round in 0..25 {
-            record(office.node(), &space, CheckMethod::Phone);
-            changes.notify_one();
-            record(&phone, &space, CheckMethod::Visit);
-            let net = NetNode::bind(phone.clone(), loopback()).unwrap();
-            let r = net.sync_with(office_addr, Some(&office_id)).await;
-            net.close().await;
-            let r = r.unwrap_or_else(|e| panic!("round {round}: {e}"));
-            assert!(r.failures.is_empty(), "round {round}: {r:?}");
+            record(office.net.node(), &office.space, CheckMethod::Phone);
+            office.changes.notify_one();
+            record(&office.phone, &office.space, CheckMethod::Visit);
+            office.phone_syncs(round).await;
         }
-        stop.send(true).unwrap();
-        task.await.unwrap().unwrap();
-        let n = phone.lock().unwrap();
-        let incident = n.open_incident(&space).unwrap().unwrap();
-        assert_eq!(n.checks(&space, &incident.id).unwrap().len(), 50);
+        let (phone, space) = (office.phone.clone(), office.space.clone());
+        office.stop().await;
+        assert_eq!(checks_at(&phone, &space), 50);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
