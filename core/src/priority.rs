@@ -213,33 +213,9 @@ pub const WEIGHTS: &[Weight] = &[
 ];
 
 impl PriorityConfig {
-    /// The points of the weight called `name`, if there is one.
-    pub fn get(&self, name: &str) -> Option<i64> {
+    /// The weight called `name` (see [`WEIGHTS`]), if there is one.
+    fn slot(&mut self, name: &str) -> Option<&mut i64> {
         Some(match name {
-            "life_sustaining_device" => self.life_sustaining_device,
-            "medical_needs" => self.medical_needs,
-            "lives_alone" => self.lives_alone,
-            "elderly_only" => self.elderly_only,
-            "alone_daytime" => self.alone_daytime,
-            "bedridden" => self.bedridden,
-            "dementia" => self.dementia,
-            "no_supporter" => self.no_supporter,
-            "flood_over_3m" => self.flood_over_3m,
-            "flood_0_5m_to_3m" => self.flood_0_5m_to_3m,
-            "flood_below_0_5m" => self.flood_below_0_5m,
-            "flood_unknown" => self.flood_unknown,
-            "landslide_zone" => self.landslide_zone,
-            "old_wooden_house" => self.old_wooden_house,
-            "care_level_step" => self.care_level_step,
-            "high_priority_from" => self.high_priority_from,
-            _ => return None,
-        })
-    }
-
-    /// Set the weight called `name`; an unknown name is an error that
-    /// lists the names there are.
-    pub fn set(&mut self, name: &str, points: i64) -> Result<()> {
-        let slot = match name {
             "life_sustaining_device" => &mut self.life_sustaining_device,
             "medical_needs" => &mut self.medical_needs,
             "lives_alone" => &mut self.lives_alone,
@@ -256,13 +232,26 @@ impl PriorityConfig {
             "old_wooden_house" => &mut self.old_wooden_house,
             "care_level_step" => &mut self.care_level_step,
             "high_priority_from" => &mut self.high_priority_from,
-            _ => {
-                let names: Vec<&str> = WEIGHTS.iter().map(|w| w.name).collect();
-                return Err(Error::invalid(format!(
-                    "{name}: no such priority weight ({})",
-                    names.join(", ")
-                )));
-            }
+            _ => return None,
+        })
+    }
+
+    /// The points of the weight called `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<i64> {
+        // A copy of sixteen numbers, so that one list of names serves
+        // reading and writing.
+        self.clone().slot(name).map(|points| *points)
+    }
+
+    /// Set the weight called `name`; an unknown name is an error that
+    /// lists the names there are.
+    pub fn set(&mut self, name: &str, points: i64) -> Result<()> {
+        let Some(slot) = self.slot(name) else {
+            let names: Vec<&str> = WEIGHTS.iter().map(|w| w.name).collect();
+            return Err(Error::invalid(format!(
+                "{name}: no such priority weight ({})",
+                names.join(", ")
+            )));
         };
         *slot = points;
         Ok(())
