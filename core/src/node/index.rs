@@ -16,19 +16,26 @@ pub(super) fn revoked_index(d: &AutoCommit, space: &SpaceId) -> Result<IndexOp> 
     ))
 }
 
+/// The index rows of a roster's space as a whole: its name, its priority
+/// weights (when set) and the devices revoked from it.
+fn roster_meta_index(d: &AutoCommit, space: &SpaceId) -> Result<Vec<IndexOp>> {
+    let mut ops = vec![IndexOp::Space(Space {
+        id: space.clone(),
+        name: doc::space_name(d)?,
+    })];
+    if let Some(w) = doc::priority_weights(d)? {
+        ops.push(IndexOp::Weights(Box::new(w)));
+    }
+    ops.push(revoked_index(d, space)?);
+    Ok(ops)
+}
+
 /// Every index row of a document.
 pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
     let mut ops = Vec::new();
     match &key.kind {
         DocKind::Roster => {
-            ops.push(IndexOp::Space(Space {
-                id: key.space.clone(),
-                name: doc::space_name(d)?,
-            }));
-            if let Some(w) = doc::priority_weights(d)? {
-                ops.push(IndexOp::Weights(Box::new(w)));
-            }
-            ops.push(revoked_index(d, &key.space)?);
+            ops.extend(roster_meta_index(d, &key.space)?);
             for (r, conflicts) in doc::recipients_with_conflicts(d)? {
                 ops.push(IndexOp::recipient(r, conflicts));
             }
@@ -62,14 +69,7 @@ pub(super) fn touched_index(
     match &key.kind {
         DocKind::Roster => {
             if t.meta {
-                ops.push(IndexOp::Space(Space {
-                    id: key.space.clone(),
-                    name: doc::space_name(d)?,
-                }));
-                if let Some(w) = doc::priority_weights(d)? {
-                    ops.push(IndexOp::Weights(Box::new(w)));
-                }
-                ops.push(revoked_index(d, &key.space)?);
+                ops.extend(roster_meta_index(d, &key.space)?);
             }
             for id in &t.recipients {
                 let rid = RecipientId(id.clone());
