@@ -112,6 +112,12 @@ pub fn encode(msg: &Message) -> Vec<u8> {
     postcard::to_allocvec(msg).expect("sync messages always serialize")
 }
 
+/// The size of a message as [`encode`] writes it, without writing it: the
+/// byte count of a session whose messages never pass through one buffer.
+pub fn encoded_len(msg: &Message) -> usize {
+    postcard::experimental::serialized_size(msg).expect("sync messages always serialize")
+}
+
 /// Decode a message from a peer. A message from another protocol version is
 /// refused with a clear error before the rest is read.
 pub fn decode(bytes: &[u8]) -> Result<Message> {

@@ -730,6 +730,7 @@ fn bench_sync(small: bool) {
 /// One session from `a` to `b`, as `node::sync_local` runs it, timed step
 /// by step: A's flush of its journal, A's opening message, B's merge and
 /// answer, A taking the answer. Returns (bytes, round trips) and the times.
+/// Messages are timed encoded and decoded, as a transport carries them.
 fn timed_session(a: &mut Node, b: &mut Node) -> ((usize, usize), [Duration; 4]) {
     let t = Instant::now();
     a.flush_all().expect("flush");
@@ -737,6 +738,7 @@ fn timed_session(a: &mut Node, b: &mut Node) -> ((usize, usize), [Duration; 4]) 
     let t = Instant::now();
     let peer = b.device().clone();
     let (mut sa, hello) = a.sync_start(Some(&peer), &[]).expect("start");
+    let hello = anpi_core::sync::encode(&hello);
     let opening = t.elapsed();
     let mut sb = b.sync_accept();
     let (mut merge, mut close) = (Duration::ZERO, Duration::ZERO);
@@ -746,12 +748,12 @@ fn timed_session(a: &mut Node, b: &mut Node) -> ((usize, usize), [Duration; 4]) 
     for _ in 0..64 {
         if let Some(m) = to_b.take() {
             let t = Instant::now();
-            to_a = b.sync_receive(&mut sb, &m).expect("merge");
+            to_a = b.sync_receive_bytes(&mut sb, &m).expect("merge");
             merge += t.elapsed();
             round_trips += usize::from(to_a.is_some());
         } else if let Some(m) = to_a.take() {
             let t = Instant::now();
-            to_b = a.sync_receive(&mut sa, &m).expect("answer");
+            to_b = a.sync_receive_bytes(&mut sa, &m).expect("answer");
             close += t.elapsed();
         } else {
             let bytes = sa.stats.bytes_sent + sb.stats.bytes_sent;

@@ -83,10 +83,10 @@ pub fn feed_untrusted(bytes: &[u8]) {
     };
     let Ok(mut node) = open() else { return };
     let mut session = node.sync_accept();
-    let _ = node.sync_receive(&mut session, bytes);
+    let _ = node.sync_receive_bytes(&mut session, bytes);
     let Ok(mut node) = open() else { return };
     let peer = anpi_core::model::DeviceId("00".repeat(16));
     if let Ok((mut session, _hello)) = node.sync_start(Some(&peer), &[]) {
-        let _ = node.sync_receive(&mut session, bytes);
+        let _ = node.sync_receive_bytes(&mut session, bytes);
     }
 }

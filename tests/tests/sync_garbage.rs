@@ -55,6 +55,7 @@ fn fixture() -> Fixture {
             .unwrap();
     }
     let (_, hello) = office.sync_start(Some(phone.device()), &[]).unwrap();
+    let hello = anpi_core::sync::encode(&hello);
     Fixture {
         office,
         phone,
@@ -79,7 +80,7 @@ fn holdings(n: &mut Node, space: &SpaceId, incident: &IncidentId) -> String {
 fn feed(f: &mut Fixture, bytes: &[u8]) -> bool {
     let before = holdings(&mut f.phone, &f.space, &f.incident);
     let mut session = f.phone.sync_accept();
-    let result = f.phone.sync_receive(&mut session, bytes);
+    let result = f.phone.sync_receive_bytes(&mut session, bytes);
     if result.is_err() {
         assert_eq!(
             holdings(&mut f.phone, &f.space, &f.incident),
@@ -140,7 +141,7 @@ fn a_corrupted_change_payload_is_refused_and_the_next_sync_recovers() {
     // kept, and the rest of the message is taken.
     let before = f.phone.checks(&f.space, &f.incident).unwrap();
     let mut session = f.phone.sync_accept();
-    f.phone.sync_receive(&mut session, &bad).unwrap();
+    f.phone.sync_receive_bytes(&mut session, &bad).unwrap();
     assert_eq!(session.stats.docs_failed, 1, "{:?}", session.failures);
     assert!(
         session.failures[0].0.incident_id() == Some(&f.incident),
@@ -166,7 +167,7 @@ fn a_bad_document_fails_alone_and_the_rest_of_the_message_is_applied() {
     r.phone = "090-1234-5678".into();
     f.office.upsert_recipients(&f.space, vec![r]).unwrap();
     let (_, hello) = f.office.sync_start(Some(f.phone.device()), &[]).unwrap();
-    let mut msg = anpi_core::sync::decode(&hello).unwrap();
+    let mut msg = hello;
     let mut damaged = 0;
     for entry in &mut msg.docs {
         let key: anpi_core::doc::DocKey = entry.doc.parse().unwrap();
@@ -180,9 +181,7 @@ fn a_bad_document_fails_alone_and_the_rest_of_the_message_is_applied() {
     }
     assert_eq!(damaged, 1);
     let mut session = f.phone.sync_accept();
-    f.phone
-        .sync_receive(&mut session, &anpi_core::sync::encode(&msg))
-        .unwrap();
+    f.phone.sync_receive(&mut session, msg).unwrap();
     assert_eq!(session.stats.docs_failed, 1, "{:?}", session.failures);
     let phone = f
         .phone

@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, device_of_cert};
 use crate::model::{DeviceId, SpaceId};
 use crate::node::{Node, Session, SyncStats};
+use crate::sync::Message;
 
 pub use tls::{ALPN, Trust};
 
@@ -249,7 +250,7 @@ fn write_error(e: quinn::WriteError) -> Error {
 /// each document on a stream of its own, in order (incident documents
 /// first). The peer accepts the document streams as it reads them, so
 /// QUIC's stream limit paces a message of many documents.
-async fn send_message(conn: &Connection, control: &mut SendStream, msg: &[u8]) -> Result<()> {
+async fn send_message(conn: &Connection, control: &mut SendStream, msg: &Message) -> Result<()> {
     let (head, docs) = wire::split_message(msg)?;
     control.write_all(&head).await.map_err(write_error)?;
     for frame in docs {
@@ -265,7 +266,7 @@ async fn send_message(conn: &Connection, control: &mut SendStream, msg: &[u8]) -
 
 /// The next sync message put back together from its control frame and
 /// its document streams, or `None` once the peer finished its side.
-async fn receive_message(conn: &Connection, control: &mut RecvStream) -> Result<Option<Vec<u8>>> {
+async fn receive_message(conn: &Connection, control: &mut RecvStream) -> Result<Option<Message>> {
     let Some(frame) = read_frame(control).await? else {
         return Ok(None);
     };
@@ -830,7 +831,7 @@ async fn converse(
                 }
                 answered += 1;
                 let (s, reply) = with_node(node, move |n| {
-                    let reply = n.sync_receive(&mut session, &msg);
+                    let reply = n.sync_receive(&mut session, msg);
                     Ok((session, reply))
                 })
                 .await?;

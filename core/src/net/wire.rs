@@ -78,11 +78,10 @@ pub fn decode_stream(bytes: &[u8]) -> Result<Vec<Message>> {
     Ok(out)
 }
 
-/// A message (as [`sync::encode`] wrote it) as it goes on the wire: the
-/// control frame and one frame per document, in order.
-pub fn split_message(msg: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-    let mut m = sync::decode(msg)?;
-    let docs = std::mem::take(&mut m.docs);
+/// A message as it goes on the wire: the control frame and one frame per
+/// document, in order.
+pub fn split_message(msg: &Message) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let docs = &msg.docs;
     let count = u32::try_from(docs.len())
         .ok()
         .filter(|n| *n as usize <= MAX_DOCS_PER_MESSAGE)
@@ -91,7 +90,12 @@ pub fn split_message(msg: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
         })?;
     // The count goes last, so that the frame begins like every message
     // with its protocol version, and an older peer says so clearly.
-    let mut control = sync::encode(&m);
+    let head = Message {
+        version: msg.version,
+        kind: msg.kind.clone(),
+        docs: Vec::new(),
+    };
+    let mut control = sync::encode(&head);
     control.extend_from_slice(&count.to_be_bytes());
     let entries = docs
         .iter()
@@ -128,16 +132,16 @@ pub fn decode_entry(body: &[u8]) -> Result<DocEntry> {
     sync::decode_entry(body)
 }
 
-/// The message a control frame and its documents make, encoded for the
-/// sync engine; refused when the documents together pass the size limit.
-pub fn join_message(mut head: Message, docs: Vec<DocEntry>, bytes: usize) -> Result<Vec<u8>> {
+/// The message a control frame and its documents make; refused when the
+/// documents together pass the size limit.
+pub fn join_message(mut head: Message, docs: Vec<DocEntry>, bytes: usize) -> Result<Message> {
     if bytes > MAX_MESSAGE_BYTES {
         return Err(Error::network(format!(
             "the peer's documents came to {bytes} bytes (limit {MAX_MESSAGE_BYTES})"
         )));
     }
     head.docs = docs;
-    Ok(sync::encode(&head))
+    Ok(head)
 }
 
 #[cfg(test)]
@@ -159,7 +163,7 @@ mod tests {
             },
             docs: vec![entry("incident/a"), entry("roster/b")],
         };
-        let (control, docs) = split_message(&sync::encode(&msg)).unwrap();
+        let (control, docs) = split_message(&msg).unwrap();
         assert_eq!(docs.len(), 2);
         let body = split_frames(&control).unwrap()[0];
         let (count, head) = decode_control(body).unwrap();
@@ -170,7 +174,7 @@ mod tests {
             .collect();
         assert_eq!(entries[0].doc, "incident/a", "the order is kept");
         let whole = join_message(head, entries, 0).unwrap();
-        assert_eq!(sync::decode(&whole).unwrap(), msg);
+        assert_eq!(whole, msg);
         // Truncated or oversized announcements are refused.
         assert!(decode_control(&body[..3]).is_err());
         let mut many = body.to_vec();

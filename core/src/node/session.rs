@@ -38,7 +38,7 @@ impl Node {
         &mut self,
         peer: Option<&DeviceId>,
         want: &[SpaceId],
-    ) -> Result<(Session, Vec<u8>)> {
+    ) -> Result<(Session, Message)> {
         let mut spaces: BTreeSet<SpaceId> = self.spaces()?.into_iter().map(|s| s.id).collect();
         spaces.extend(want.iter().cloned());
         let mut session = Session::new(peer.cloned(), true);
@@ -55,7 +55,7 @@ impl Node {
         peer: &DeviceId,
         spaces: BTreeSet<SpaceId>,
         accept_new: bool,
-    ) -> Result<(Session, Vec<u8>)> {
+    ) -> Result<(Session, Message)> {
         let mut session = Session::new(Some(peer.clone()), true);
         session.network = true;
         session.accept_new = accept_new;
@@ -66,7 +66,7 @@ impl Node {
         &mut self,
         mut session: Session,
         spaces: BTreeSet<SpaceId>,
-    ) -> Result<(Session, Vec<u8>)> {
+    ) -> Result<(Session, Message)> {
         self.flush_all()?;
         session.shared_spaces = spaces.clone();
         let mut docs = Vec::new();
@@ -104,10 +104,9 @@ impl Node {
             },
             docs,
         };
-        let bytes = sync::encode(&msg);
         session.stats.messages_sent += 1;
-        session.stats.bytes_sent += bytes.len();
-        Ok((session, bytes))
+        session.stats.bytes_sent += sync::encoded_len(&msg);
+        Ok((session, msg))
     }
 
     /// A session as the responder, before the peer's hello.
@@ -128,15 +127,17 @@ impl Node {
     /// Handle a message from the peer: apply what it carries, persist it
     /// with the new sync states in one write, and return the answer, if any.
     /// An error ends the session; nothing of the failing message is kept.
-    pub fn sync_receive(&mut self, session: &mut Session, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// The transport decodes and encodes (see `net`); the counters count
+    /// each message at its encoded size.
+    pub fn sync_receive(&mut self, session: &mut Session, msg: Message) -> Result<Option<Message>> {
         session.stats.messages_received += 1;
-        session.stats.bytes_received += bytes.len();
+        session.stats.bytes_received += sync::encoded_len(&msg);
         // Received changes are written as changes; journaled local ones must
         // be too, first, so that the stored changes stay in causal order.
         // All under the write lock, on the latest documents.
         let result = self.locked(|n| {
             n.flush_all()?;
-            n.sync_receive_inner(session, bytes)
+            n.sync_receive_inner(session, msg)
         });
         if result.is_err() {
             // The documents in memory were dropped with the failed write:
@@ -146,17 +147,27 @@ impl Node {
         let reply = result?;
         if let Some(r) = &reply {
             session.stats.messages_sent += 1;
-            session.stats.bytes_sent += r.len();
+            session.stats.bytes_sent += sync::encoded_len(r);
         }
         Ok(reply)
     }
 
-    pub(super) fn sync_receive_inner(
+    /// [`Node::sync_receive`] for a transport that carries whole encoded
+    /// messages (a file, a test): decodes, answers, encodes.
+    pub fn sync_receive_bytes(
         &mut self,
         session: &mut Session,
         bytes: &[u8],
     ) -> Result<Option<Vec<u8>>> {
         let msg = sync::decode(bytes)?;
+        Ok(self.sync_receive(session, msg)?.map(|r| sync::encode(&r)))
+    }
+
+    pub(super) fn sync_receive_inner(
+        &mut self,
+        session: &mut Session,
+        msg: Message,
+    ) -> Result<Option<Message>> {
         let is_hello = matches!(msg.kind, Kind::Hello { .. });
         let mut replies: Vec<DocEntry> = Vec::new();
         let mut offered: BTreeSet<DocKey> = BTreeSet::new();
@@ -308,13 +319,13 @@ impl Node {
             return Ok(None);
         }
         replies.sort_by_key(|r| r.doc.parse::<DocKey>().map(|k| k.kind).ok());
-        Ok(Some(sync::encode(&Message {
+        Ok(Some(Message {
             version: sync::PROTOCOL_VERSION,
             kind: Kind::Reply {
                 device: self.device.clone(),
             },
             docs: replies,
-        })))
+        }))
     }
 
     /// Take one document of a peer's message: apply it to the document in
@@ -455,12 +466,12 @@ pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalS
     let mut to_a = None;
     for _ in 0..MAX_LOCAL_MESSAGES {
         if let Some(m) = to_b.take() {
-            to_a = b.sync_receive(&mut sb, &m)?;
+            to_a = b.sync_receive(&mut sb, m)?;
             if to_a.is_some() {
                 round_trips += 1;
             }
         } else if let Some(m) = to_a.take() {
-            to_b = a.sync_receive(&mut sa, &m)?;
+            to_b = a.sync_receive(&mut sa, m)?;
         } else {
             let mut failures = sa.failures;
             failures.extend(sb.failures);
