@@ -241,26 +241,33 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e)
-            if e.downcast_ref::<anpi_core::Error>()
-                .is_some_and(|e| matches!(e, anpi_core::Error::ReadOnly)) =>
-        {
-            eprintln!(
-                "anpi: {}",
-                t(
-                    lang,
-                    "データフォルダが読み取り専用です（読むことはできますが、保存はできません）。何も保存していません",
-                    "the data folder is read-only: it can be read, but nothing can be saved in it; nothing was saved"
-                )
-            );
-            ExitCode::FAILURE
-        }
         Err(e) => {
-            eprintln!(
-                "anpi: {}",
-                anpi_core::text::printable(e.to_string().trim_end())
-            );
+            let text = match e.downcast_ref::<anpi_core::Error>() {
+                Some(core) => core_message(lang, core),
+                None => e.to_string(),
+            };
+            eprintln!("anpi: {}", anpi_core::text::printable(text.trim_end()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A core error in the person's words: by its kind where the CLI has
+/// advice of its own, else the core's text.
+fn core_message(lang: Lang, e: &anpi_core::Error) -> String {
+    match e {
+        anpi_core::Error::ReadOnly => t(
+            lang,
+            "データフォルダが読み取り専用です（読むことはできますが、保存はできません）。何も保存していません",
+            "the data folder is read-only: it can be read, but nothing can be saved in it; nothing was saved",
+        )
+        .to_string(),
+        anpi_core::Error::NoOpenIncident => t(
+            lang,
+            "開始中の災害がありません（`anpi incident start --kind 種類` で開始してください）",
+            "no open incident (start one with `anpi incident start --kind KIND`)",
+        )
+        .to_string(),
+        e => e.to_string(),
     }
 }

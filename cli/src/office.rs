@@ -15,16 +15,8 @@ use crate::context::Ctx;
 use crate::{Result, t};
 
 fn current_incident(cx: &Ctx, node: &Node) -> Result<(anpi_core::model::SpaceId, Incident)> {
-    let lang = cx.lang;
     let space = cx.space(node)?.id;
-    let incident = node.open_incident(&space)?.ok_or_else(|| {
-        t(
-            lang,
-            "開始中の災害がありません（`anpi incident start --kind 種類` で開始してください）",
-            "no open incident (start one with `anpi incident start --kind KIND`)",
-        )
-        .to_string()
-    })?;
+    let incident = node.current_incident(&space)?;
     Ok((space, incident))
 }
 
@@ -545,10 +537,7 @@ fn read_only_audit(lang: Lang) {
 pub fn duplicates(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
     let lang = cx.lang;
     let space = cx.space(node)?.id;
-    let Some(incident) = node
-        .open_incident(&space)?
-        .or(node.incidents(&space)?.into_iter().next())
-    else {
+    let Some(incident) = node.shown_incident(&space)? else {
         if as_json {
             say!("[]");
         } else {

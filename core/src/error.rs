@@ -1,7 +1,80 @@
-//! Errors of the core. Rich and specific here; the FFI layer maps them to the
-//! few variants an app can act on.
+//! Errors of the core: one enum every host matches, and [`ErrorKind`], the
+//! few cases a person acts on differently (the SDK's error and the CLI's
+//! messages are made from it, never from the text).
+
+use std::fmt;
 
 use crate::codes::UnknownCode;
+
+/// What kind of failure, for a host to act on: ask for the key again,
+/// show the form's problems, offer to start an incident, retry later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The recipient, space, incident or member does not exist here.
+    NotFound,
+    /// Checks and claims need an open incident, and there is none.
+    NoOpenIncident,
+    /// This device may not do that (not an admin, not a member).
+    NotAllowed,
+    /// Input the person gave is not valid (a code, an id, a file: see
+    /// [`Error::problems`] for line and field).
+    InvalidInput,
+    /// The key does not open this data folder.
+    WrongKey,
+    /// The data folder could not be read or written (damaged, full,
+    /// read-only, busy, or from a newer anpi).
+    Storage,
+    /// A peer could not be reached, refused, or sent what cannot be taken.
+    Network,
+}
+
+/// One problem in a file a person gave (a roster, a staff list): where and
+/// what, in Japanese.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line in the file (0: the file as a whole).
+    pub line: u64,
+    /// The column's header name, if the problem is in one cell.
+    pub column: Option<String>,
+    /// The offending value, as written.
+    pub value: String,
+    /// What is wrong, in Japanese.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(c) => write!(
+                f,
+                "{}行目 「{c}」: {} (値: {:?})",
+                self.line, self.message, self.value
+            ),
+            None if self.line == 0 => write!(f, "{}", self.message),
+            None => write!(f, "{}行目: {}", self.line, self.message),
+        }
+    }
+}
+
+/// A file refused as a whole (nothing of it was taken), with every problem
+/// found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// What was refused, as the first line of the message.
+    pub summary: String,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}:", self.summary)?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
 
 /// Any failure of the core.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +100,13 @@ pub enum Error {
     /// The request is not valid (bad argument, closed incident, …).
     #[error("{0}")]
     Invalid(String),
+    /// A file was refused as a whole: every problem with line and field.
+    #[error("{0}")]
+    Rejected(Box<Rejected>),
+    /// Checks and claims need an open incident in the space, and there is
+    /// none.
+    #[error("no open incident in this space: start one first")]
+    NoOpenIncident,
     /// An unknown code was given.
     #[error(transparent)]
     UnknownCode(Box<UnknownCode>),
@@ -89,6 +169,7 @@ boxed_from! {
     autosurgeon::ReconcileError => Reconcile,
     autosurgeon::HydrateError => Hydrate,
     UnknownCode => UnknownCode,
+    Rejected => Rejected,
 }
 
 impl Error {
@@ -104,6 +185,38 @@ impl Error {
 
     pub(crate) fn sync(msg: impl Into<String>) -> Self {
         Error::Sync(msg.into())
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::NoOpenIncident => ErrorKind::NoOpenIncident,
+            Error::NotAllowed(_) => ErrorKind::NotAllowed,
+            Error::Invalid(_) | Error::Rejected(_) | Error::UnknownCode(_) => {
+                ErrorKind::InvalidInput
+            }
+            Error::WrongKey => ErrorKind::WrongKey,
+            Error::Sync(_) | Error::Network(_) => ErrorKind::Network,
+            Error::Sqlite(_)
+            | Error::Corrupt(_)
+            | Error::Automerge(_)
+            | Error::Reconcile(_)
+            | Error::Hydrate(_)
+            | Error::Damaged(_)
+            | Error::ReadOnly
+            | Error::Busy
+            | Error::TooNew { .. } => ErrorKind::Storage,
+        }
+    }
+
+    /// The problems of a refused file, each with its line and field; empty
+    /// for any other error.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Error::Rejected(r) => &r.problems,
+            _ => &[],
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! later); the message says what happened in words a person can read.
 
 use anpi_core::Error as CoreError;
+use anpi_core::error::ErrorKind;
 
 /// What went wrong, for an app to act on.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -14,11 +15,14 @@ pub enum AnpiError {
     #[error("the database key does not open this data folder")]
     WrongKey,
     /// Input the app passed is not valid: a code, an id, a roster file
-    /// (the message names the line and the field).
+    /// (the message names the line and the field; `problems` holds each
+    /// one for a form to show at its place).
     #[error("{detail}")]
     InvalidInput {
         /// What and where.
         detail: String,
+        /// Each problem of a refused file, in file order (empty otherwise).
+        problems: Vec<InputProblem>,
     },
     /// The recipient, space, incident or member does not exist here.
     #[error("{detail}")]
@@ -59,24 +63,52 @@ pub enum AnpiError {
     },
 }
 
+/// One problem of a refused file: where (line, column) and what.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct InputProblem {
+    /// 1-based line (0: the file as a whole).
+    pub line: u64,
+    /// The column's header, when the problem is in one cell.
+    pub column: Option<String>,
+    /// The value as written.
+    pub value: String,
+    /// What is wrong, in Japanese.
+    pub detail: String,
+}
+
 impl AnpiError {
     pub(crate) fn invalid(message: impl std::fmt::Display) -> Self {
         AnpiError::InvalidInput {
             detail: message.to_string(),
+            problems: Vec::new(),
         }
     }
 }
 
+// By the core's kind: the text is for people, never matched.
 impl From<CoreError> for AnpiError {
     fn from(e: CoreError) -> Self {
         let detail = e.to_string();
-        match e {
-            CoreError::WrongKey => AnpiError::WrongKey,
-            CoreError::NotFound(_) => AnpiError::NotFound { detail },
-            CoreError::Invalid(_) | CoreError::UnknownCode(_) => AnpiError::InvalidInput { detail },
-            CoreError::Sync(_) | CoreError::Network(_) => AnpiError::Network { detail },
-            CoreError::NotAllowed(_) => AnpiError::NotAllowed { detail },
-            _ => AnpiError::Storage { detail },
+        match e.kind() {
+            ErrorKind::WrongKey => AnpiError::WrongKey,
+            ErrorKind::NotFound => AnpiError::NotFound { detail },
+            ErrorKind::NoOpenIncident => AnpiError::NoOpenIncident,
+            ErrorKind::InvalidInput => AnpiError::InvalidInput {
+                problems: e
+                    .problems()
+                    .iter()
+                    .map(|p| InputProblem {
+                        line: p.line,
+                        column: p.column.clone(),
+                        value: p.value.clone(),
+                        detail: p.message.clone(),
+                    })
+                    .collect(),
+                detail,
+            },
+            ErrorKind::Network => AnpiError::Network { detail },
+            ErrorKind::NotAllowed => AnpiError::NotAllowed { detail },
+            ErrorKind::Storage => AnpiError::Storage { detail },
         }
     }
 }

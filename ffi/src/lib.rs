@@ -8,7 +8,7 @@ mod node;
 mod runtime;
 mod types;
 
-pub use error::AnpiError;
+pub use error::{AnpiError, InputProblem};
 pub use events::{AnpiListener, EventHandle};
 pub use node::{AnpiNode, Staff};
 pub use types::*;

@@ -221,12 +221,11 @@ impl Inner {
 
     /// The space and its open incident, which checks and claims go into.
     fn open_incident(&self, space_id: &str) -> Result<(SpaceId, core::Incident)> {
-        let (space, incident) = self.with(|n| {
+        self.with(|n| {
             let space = space_of(n, space_id)?;
-            let incident = n.open_incident(&space)?;
+            let incident = n.current_incident(&space)?;
             Ok((space, incident))
-        })?;
-        Ok((space, incident.ok_or(AnpiError::NoOpenIncident)?))
+        })
     }
 
     /// The member list changed here: a running node accepts and refuses
@@ -487,7 +486,7 @@ impl AnpiNode {
     /// and field at fault.
     pub fn import_roster(&self, space_id: String, csv: Vec<u8>) -> Result<ImportSummary> {
         let inner = self.inner()?;
-        let r = roster::read(&csv).map_err(AnpiError::invalid)?;
+        let r = roster::read(&csv).map_err(anpi_core::Error::from)?;
         let report = inner.with(|n| {
             let space = space_of(n, &space_id)?;
             let report = n.import_roster(&space, r.recipients, &mut |_, _| {})?;
@@ -599,9 +598,7 @@ impl AnpiNode {
         let inner = self.inner()?;
         let i = inner.with(|n| {
             let space = space_of(n, &space_id)?;
-            let open = n
-                .open_incident(&space)?
-                .ok_or_else(|| anpi_core::Error::NotFound("open incident".into()))?;
+            let open = n.current_incident(&space)?;
             n.end_incident(&space, &open.id, Timestamp::now())
         })?;
         inner.changed();

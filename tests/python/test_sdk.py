@@ -128,6 +128,8 @@ class SdkTest(unittest.TestCase):
             office.node.import_roster(office.space, BAD_ROSTER)
         self.assertIn("3行目", str(bad.exception))  # the line at fault
         self.assertIn("要介護度", str(bad.exception))  # and the field
+        # Each problem with its place, for a form to show where it is.
+        self.assertEqual([(p.line, p.column) for p in bad.exception.problems], [(3, "要介護度")])
         self.assertEqual(len(office.node.priority_list(office.space)), 4)  # nothing half-imported
         with self.assertRaises(anpi.AnpiError.NotFound):
             office.node.record_check(office.space, check("R9999", anpi.CheckResult.SAFE))

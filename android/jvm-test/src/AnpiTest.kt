@@ -138,6 +138,8 @@ class AnpiTest {
             runBlocking { office.importRoster(space, File(fixtures, "bad-roster.csv").readBytes()) }
         }
         assertTrue(bad.message!!, bad.message!!.contains("3行目") && bad.message!!.contains("要介護度"))
+        // Each problem with its place, for a form to show where it is.
+        assertEquals(listOf(3UL to "要介護度"), bad.problems.map { it.line to it.column })
         assertEquals(4, office.priorityList(space).size)
         assertThrows<AnpiException.NotFound> {
             runBlocking { office.recordCheck(space, newCheck("R9999", CheckResult.SAFE)) }

@@ -33,32 +33,8 @@ impl fmt::Display for Encoding {
     }
 }
 
-/// One problem in a roster file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line in the file (0: the file as a whole).
-    pub line: u64,
-    /// The column's header name, if the problem is in one cell.
-    pub column: Option<String>,
-    /// The offending value, as written.
-    pub value: String,
-    /// What is wrong, in Japanese.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.column {
-            Some(c) => write!(
-                f,
-                "{}行目 「{c}」: {} (値: {:?})",
-                self.line, self.message, self.value
-            ),
-            None if self.line == 0 => write!(f, "{}", self.message),
-            None => write!(f, "{}行目: {}", self.line, self.message),
-        }
-    }
-}
+/// One problem in a roster file (line, column, value, what is wrong).
+pub use crate::error::Problem;
 
 /// Why a roster file was not imported: every problem found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -67,17 +43,32 @@ pub struct RosterErrors {
     pub problems: Vec<Problem>,
 }
 
+impl RosterErrors {
+    fn summary(&self) -> String {
+        format!(
+            "名簿を取り込めませんでした（{}件の問題。1件も登録していません）",
+            self.problems.len()
+        )
+    }
+}
+
 impl fmt::Display for RosterErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "名簿を取り込めませんでした（{}件の問題。1件も登録していません）:",
-            self.problems.len()
-        )?;
-        for p in &self.problems {
-            writeln!(f, "  {p}")?;
+        crate::error::Rejected {
+            summary: self.summary(),
+            problems: self.problems.clone(),
         }
-        Ok(())
+        .fmt(f)
+    }
+}
+
+impl From<RosterErrors> for crate::error::Error {
+    fn from(e: RosterErrors) -> Self {
+        crate::error::Rejected {
+            summary: e.summary(),
+            problems: e.problems,
+        }
+        .into()
     }
 }
 
@@ -843,6 +834,13 @@ mod tests {
             text.contains("4行目 「利用者ID」: 利用者IDが2行目と重複しています"),
             "{text}"
         );
+        // As the core's error, a host gets the same places and words
+        // without reading the text.
+        let problems = err.problems.clone();
+        let e = crate::error::Error::from(err);
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
+        assert_eq!(e.problems(), problems.as_slice());
+        assert_eq!(e.to_string(), text);
     }
 
     #[test]

@@ -178,9 +178,7 @@ impl Node {
                 "checks are collected from another (area) space",
             ));
         }
-        let incident = self.open_incident(origin)?.ok_or_else(|| {
-            Error::NotFound("open incident in the office space (start one first)".into())
-        })?;
+        let incident = self.current_incident(origin)?;
         let ours = sharing::shared_id(origin, &RecipientId(String::new())).0;
         let roster: BTreeSet<RecipientId> = self
             .recipients(origin)?

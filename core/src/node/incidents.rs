@@ -114,6 +114,12 @@ impl Node {
         Ok(self.incidents(space)?.into_iter().find(|i| i.is_open()))
     }
 
+    /// The open incident checks and claims go into;
+    /// [`Error::NoOpenIncident`] when there is none.
+    pub fn current_incident(&self, space: &SpaceId) -> Result<Incident> {
+        self.open_incident(space)?.ok_or(Error::NoOpenIncident)
+    }
+
     /// The incident a page shows: the open one, else the latest (after an
     /// incident ends, its history is still what people look at). Every
     /// host shows the same.
@@ -461,6 +467,14 @@ mod tests {
         );
         assert!(matches!(closed, Err(Error::Invalid(_))), "{closed:?}");
         assert_eq!(n.checks(&space, &inc.id).unwrap().len(), 2);
+        // What checks go into is the open incident, and there is none: a
+        // host can tell that from any other failure by its kind.
+        let none = n.current_incident(&space).unwrap_err();
+        assert_eq!(none.kind(), crate::error::ErrorKind::NoOpenIncident);
+        assert_eq!(
+            unknown.unwrap_err().kind(),
+            crate::error::ErrorKind::NotFound
+        );
     }
 
     #[test]

@@ -64,8 +64,10 @@ func errorsAreSwiftErrors() async throws {
         let bad = try await expectError {
             _ = try await office.importRoster(space: space, csv: try Data(contentsOf: fixtures.appendingPathComponent("bad-roster.csv")))
         }
-        guard case let AnpiError.InvalidInput(detail) = bad else { throw Failure(description: "got \(bad)") }
+        guard case let AnpiError.InvalidInput(detail, problems) = bad else { throw Failure(description: "got \(bad)") }
         try expect(detail.contains("3行目") && detail.contains("要介護度"), detail)
+        // Each problem with its place, for a form to show where it is.
+        try expectEqual(problems.map { "\($0.line) \($0.column ?? "")" }, ["3 要介護度"])
         try expectEqual(try await office.priorityList(space: space).count, 4)
         let unknown = try await expectError { _ = try await office.recordCheck(space: space, newCheck("R9999", .safe)) }
         guard case AnpiError.NotFound = unknown else { throw Failure(description: "got \(unknown)") }
