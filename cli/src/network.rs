@@ -11,8 +11,8 @@ use anpi_core::invite::Invite;
 use anpi_core::model::{DeviceId, MemberStanding, Role, Staff, Timestamp};
 use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Event, Options};
-use anpi_core::net::{NetNode, SyncReport};
-use anpi_core::node::{Node, OfficeLink};
+use anpi_core::net::{JoinBy, NetNode, SyncReport, join_office};
+use anpi_core::node::Node;
 use serde_json::json;
 
 use crate::context::Ctx;
@@ -226,48 +226,29 @@ fn print_report(lang: Lang, r: &SyncReport) {
 
 /// `join`: fetch the spaces this device was added to from the office.
 pub fn join(cx: &Ctx, dir: &Path, office: &str, office_id: &str) -> Result<()> {
-    let lang = cx.lang;
-    let addr = resolve(lang, office)?;
-    let office_id = DeviceId::parse(office_id)?;
-    let expected = office_id.clone();
-    joined(cx, dir, office, &office_id, |net| async move {
-        net.join(addr, &expected).await
-    })
+    resolve(cx.lang, office)?;
+    let by = JoinBy::Office {
+        address: office.to_string(),
+        office: DeviceId::parse(office_id)?,
+    };
+    joined(cx, dir, office, by)
 }
 
 /// `join --invite`: redeem an invite at its office.
 pub fn join_invite(cx: &Ctx, dir: &Path, code: &str) -> Result<()> {
     let invite = Invite::decode(code)?;
     let office = invite.addresses.first().cloned().unwrap_or_default();
-    let office_id = invite.office.clone();
-    joined(cx, dir, &office, &office_id, |net| async move {
-        net.join_invite(&invite).await
-    })
+    joined(cx, dir, &office, JoinBy::Invite(invite))
 }
 
-/// Open (or make) the data folder, run `how` on it over the network, and
-/// keep what a joined device needs: the office link and its carrier.
-fn joined<F, Fut>(cx: &Ctx, dir: &Path, office: &str, office_id: &DeviceId, how: F) -> Result<()>
-where
-    F: FnOnce(Arc<NetNode>) -> Fut,
-    Fut: std::future::Future<Output = anpi_core::Result<SyncReport>>,
-{
+/// Open (or make) the data folder and join (the core's `join_office`:
+/// the spaces arrive, the office link and the carrier are kept).
+fn joined(cx: &Ctx, dir: &Path, office: &str, by: JoinBy) -> Result<()> {
     let lang = cx.lang;
     let node = cx.open_or_create(dir)?;
     let shared = Arc::new(Mutex::new(node));
     let rt = runtime()?;
-    let report = rt.block_on(async {
-        let net = Arc::new(NetNode::bind(shared.clone(), "0.0.0.0:0".parse()?)?);
-        let r = how(net.clone()).await;
-        net.close().await;
-        Ok::<_, Box<dyn std::error::Error>>(r?)
-    })?;
-    let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
-    let link = OfficeLink {
-        address: office.to_string(),
-        device: office_id.clone(),
-    };
-    let spaces = match node.adopt_office(&link) {
+    let (report, spaces) = match rt.block_on(join_office(shared.clone(), by)) {
         Err(anpi_core::Error::NotFound(_)) => {
             return Err(t(
                 lang,
@@ -278,6 +259,7 @@ where
         }
         r => r?,
     };
+    let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
     let me = node.device().clone();
     crate::tidy(lang, &mut node);
     let names: Vec<String> = spaces.iter().map(|s| s.name.clone()).collect();
@@ -518,6 +500,12 @@ fn print_event(lang: Lang, me: &DeviceId, e: &Event) {
         (_, Event::Synced(r)) => print_report(lang, r),
         (Lang::Ja, Event::Failed { addr, error }) => say!("  {addr} との同期に失敗: {error}"),
         (Lang::En, Event::Failed { addr, error }) => say!("  sync with {addr} failed: {error}"),
+        (Lang::Ja, Event::PeerLost(a)) => {
+            say!("  {a} と同期できなくなりました（圏外か電源が切れた可能性があります）")
+        }
+        (Lang::En, Event::PeerLost(a)) => {
+            say!("  lost {a} (out of range or switched off?)")
+        }
         (Lang::Ja, Event::Refused { addr, error }) => {
             say!("  {addr} からの接続を拒否: {error}")
         }
@@ -592,13 +580,17 @@ pub fn sync(cx: &Ctx, node: Node, args: NetArgs, timeout: Duration) -> Result<()
             .into()),
         }
     })?;
-    crate::tidy(lang, &mut shared.lock().unwrap_or_else(|e| e.into_inner()));
+    {
+        let mut node = shared.lock().unwrap_or_else(|e| e.into_inner());
+        crate::tidy(lang, &mut node);
+        print_peer_statuses(lang, &node)?;
+    }
     let (reports, failures) = outcome;
     // A session in which a document was refused or dropped (by either
     // side) did not sync that peer: never counted as synced.
     let partial: std::collections::BTreeSet<_> = reports
         .iter()
-        .filter(|r| !r.failures.is_empty())
+        .filter(|r| !r.is_complete())
         .map(|r| r.peer.clone())
         .collect();
     let peers: std::collections::BTreeSet<_> = reports
@@ -649,6 +641,45 @@ pub fn sync(cx: &Ctx, node: Node, args: NetArgs, timeout: Duration) -> Result<()
             Lang::En => format!("no peer could be synced\n{}", why.join("\n")),
         }
         .into());
+    }
+    Ok(())
+}
+
+/// Each peer as the core's book of peers has it after the sessions.
+fn print_peer_statuses(lang: Lang, node: &Node) -> Result<()> {
+    let statuses = node.peer_statuses()?;
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    say!("{}", t(lang, "相手ごとの状態:", "each peer:"));
+    for p in statuses {
+        let who = match (&p.device, p.office) {
+            (Some(d), true) => format!("{} {}", t(lang, "事務所", "office"), d.readable()),
+            (Some(d), false) => d.readable(),
+            (None, true) => t(lang, "事務所", "office").to_string(),
+            (None, false) => "?".into(),
+        };
+        let state = match (&p.last_error, p.last_sync) {
+            (Some(e), _) => format!("{}: {e}", t(lang, "失敗", "failed")),
+            (None, Some(at)) => format!(
+                "{} {}",
+                t(lang, "同期済み", "synced at"),
+                at.jst().format("%H:%M:%S")
+            ),
+            (None, None) => t(lang, "未同期", "not synced yet").to_string(),
+        };
+        match lang {
+            Lang::Ja => say!(
+                "  {} {who}: {state}（未送信の変更 {} 件）",
+                p.address,
+                p.pending_changes
+            ),
+            Lang::En => say!(
+                "  {} {who}: {state} ({} changes not sent)",
+                p.address,
+                p.pending_changes
+            ),
+        }
     }
     Ok(())
 }

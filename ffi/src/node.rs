@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,8 +18,8 @@ use anpi_core::model::{
 };
 use anpi_core::net::discovery::{Discovery, Manual, Mdns};
 use anpi_core::net::serve::{self, Event, Options};
-use anpi_core::net::{NetNode, SharedNode, SyncReport};
-use anpi_core::node::{self as cnode, Node, OfficeLink};
+use anpi_core::net::{JoinBy, NetNode, SharedNode, SyncReport, join_office};
+use anpi_core::node::{self as cnode, Node, PeerChange};
 use anpi_core::store::DatabaseKey;
 use anpi_core::views;
 use tokio::sync::{Notify, watch};
@@ -66,37 +65,13 @@ struct Inner {
     local_changes: Arc<Notify>,
     events: Arc<Events>,
     sync: Mutex<Option<Running>>,
-    peers: Mutex<BTreeMap<SocketAddr, Peer>>,
-    /// Local changes made since the node opened; a peer's pending count is
-    /// the difference from the value at its last sync.
-    changes: AtomicU64,
 }
 
 struct Running {
     net: Arc<NetNode>,
     listening: SocketAddr,
-    office: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<anpi_core::Result<()>>,
-}
-
-#[derive(Default)]
-struct Peer {
-    id: Option<DeviceId>,
-    office: bool,
-    last_sync: Option<Timestamp>,
-    last_error: Option<String>,
-    changes_at_sync: u64,
-}
-
-impl Peer {
-    fn office(id: DeviceId) -> Self {
-        Peer {
-            id: Some(id),
-            office: true,
-            ..Default::default()
-        }
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,7 +106,6 @@ impl Inner {
     /// A change was made here: the peers and the office hear of it after
     /// the debounce, the app refreshes.
     fn changed(&self) {
-        self.changes.fetch_add(1, Ordering::Relaxed);
         self.local_changes.notify_one();
         self.events.emit(AnpiEvent::DataChanged { local: true });
     }
@@ -148,56 +122,25 @@ impl Inner {
         }
     }
 
+    /// The core's book of peers (every session is noted there by the
+    /// network layer).
     fn peer_statuses(&self) -> Vec<PeerStatus> {
-        let now = self.changes.load(Ordering::Relaxed);
-        lock(&self.peers)
-            .iter()
-            .map(|(addr, p)| PeerStatus {
-                address: addr.to_string(),
-                peer_id: p.id.as_ref().map(|d| d.0.clone()),
-                office: p.office,
-                last_sync_ms: p.last_sync.map(millis),
-                last_error: p.last_error.clone(),
-                pending_changes: now.saturating_sub(p.changes_at_sync),
-            })
-            .collect()
+        let statuses = lock(&self.node).peer_statuses().unwrap_or_default();
+        statuses.into_iter().map(Into::into).collect()
     }
 
-    /// Keep what a session did and tell the app. A session in which a
-    /// document was refused or dropped (by either side) is a failure, never
-    /// "synced".
-    fn session_done(&self, addr: SocketAddr, office: bool, result: &anpi_core::Result<SyncReport>) {
+    /// Tell the app what a session did. A session in which a document was
+    /// refused or dropped (by either side) is a failure, never "synced"
+    /// (the core's rule, [`SyncReport::incomplete`]).
+    fn session_done(&self, addr: SocketAddr, result: &anpi_core::Result<SyncReport>) {
         if let Ok(r) = result
-            && !r.failures.is_empty()
+            && let Some(e) = r.incomplete()
         {
             if r.stats.docs_changed > 0 {
                 self.events.emit(AnpiEvent::DataChanged { local: false });
             }
-            return self.session_done(addr, office, &Err(incomplete(r)));
+            return self.session_done(addr, &Err(e));
         }
-        let changes = self.changes.load(Ordering::Relaxed);
-        let lost = {
-            let mut peers = lock(&self.peers);
-            let p = peers.entry(addr).or_default();
-            p.office |= office;
-            match result {
-                Ok(r) => {
-                    p.id = Some(r.peer.clone());
-                    p.last_sync = Some(Timestamp::now());
-                    p.last_error = None;
-                    // What the session started with is on the peer now; a
-                    // change made during it may not be, and stays counted
-                    // only until the next session.
-                    p.changes_at_sync = changes;
-                    false
-                }
-                Err(e) => {
-                    let was_reached = p.last_sync.is_some() && p.last_error.is_none();
-                    p.last_error = Some(e.to_string());
-                    was_reached
-                }
-            }
-        };
         match result {
             Ok(r) => {
                 self.events.emit(AnpiEvent::Synced { result: r.into() });
@@ -205,17 +148,10 @@ impl Inner {
                     self.events.emit(AnpiEvent::DataChanged { local: false });
                 }
             }
-            Err(e) => {
-                self.events.emit(AnpiEvent::SyncFailed {
-                    address: addr.to_string(),
-                    message: e.to_string(),
-                });
-                if lost {
-                    self.events.emit(AnpiEvent::PeerLost {
-                        address: addr.to_string(),
-                    });
-                }
-            }
+            Err(e) => self.events.emit(AnpiEvent::SyncFailed {
+                address: addr.to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -240,20 +176,6 @@ impl Inner {
         }
     }
 
-    /// The office was just synced with by joining it.
-    fn joined(&self, addr: SocketAddr, office: DeviceId) {
-        let changes = self.changes.load(Ordering::Relaxed);
-        lock(&self.peers).insert(
-            addr,
-            Peer {
-                last_sync: Some(Timestamp::now()),
-                changes_at_sync: changes,
-                ..Peer::office(office)
-            },
-        );
-        self.events.emit(AnpiEvent::DataChanged { local: false });
-    }
-
     fn stop_sync(&self) {
         let Some(running) = lock(&self.sync).take() else {
             return;
@@ -274,33 +196,22 @@ impl Inner {
 }
 
 /// Turn the background loop's events into the app's, keeping peer status.
-async fn forward(
-    inner: Arc<Inner>,
-    office: Option<SocketAddr>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
-) {
+async fn forward(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
     while let Some(e) = rx.recv().await {
         match e {
             Event::Listening(_) => {}
-            Event::PeerFound(addr) => {
-                lock(&inner.peers).entry(addr).or_default();
-                inner.events.emit(AnpiEvent::PeerSeen {
-                    address: addr.to_string(),
-                });
-            }
+            Event::PeerFound(addr) => inner.events.emit(AnpiEvent::PeerSeen {
+                address: addr.to_string(),
+            }),
+            Event::PeerLost(addr) => inner.events.emit(AnpiEvent::PeerLost {
+                address: addr.to_string(),
+            }),
             Event::Syncing(addr) => inner.events.emit(AnpiEvent::SyncStarted {
                 address: addr.to_string(),
             }),
-            Event::Synced(report) => {
-                let addr = report.addr;
-                inner.session_done(addr, Some(addr) == office, &Ok(report));
-            }
+            Event::Synced(report) => inner.session_done(report.addr, &Ok(report)),
             Event::Failed { addr, error } => {
-                inner.session_done(
-                    addr,
-                    Some(addr) == office,
-                    &Err(anpi_core::Error::Network(error)),
-                );
+                inner.session_done(addr, &Err(anpi_core::Error::Network(error)));
             }
             Event::Refused { addr, error } => inner.events.emit(AnpiEvent::Refused {
                 address: addr.to_string(),
@@ -314,34 +225,13 @@ async fn forward(
 }
 
 impl AnpiNode {
-    /// Fetch the spaces from the office (redeeming `invite` if given) and
-    /// remember the office.
-    async fn join_office(
-        &self,
-        office_address: String,
-        office: DeviceId,
-        invite: Option<anpi_core::invite::Invite>,
-    ) -> Result<Vec<Space>> {
+    /// Join through the office (the core's [`join_office`]): the
+    /// spaces arrive, the office is remembered.
+    async fn join_office(&self, by: JoinBy) -> Result<Vec<Space>> {
         let inner = self.inner()?;
-        let addr = address(&office_address)?;
         let node = inner.node.clone();
-        let expected = office.clone();
-        on_runtime(async move {
-            let net = NetNode::bind(node, any_for(addr))?;
-            let r = match &invite {
-                Some(invite) => net.join_invite(invite).await,
-                None => net.join(addr, &expected).await,
-            };
-            net.close().await;
-            r.map_err(Into::into)
-        })
-        .await?;
-        let link = OfficeLink {
-            address: office_address,
-            device: office,
-        };
-        let spaces = inner.with(|n| n.adopt_office(&link))?;
-        inner.joined(addr, link.device);
+        let (_, spaces) = on_runtime(async move { Ok(join_office(node, by).await?) }).await?;
+        inner.events.emit(AnpiEvent::DataChanged { local: false });
         Ok(spaces.into_iter().map(Into::into).collect())
     }
 
@@ -365,19 +255,6 @@ fn space_of(node: &Node, id: &str) -> anpi_core::Result<SpaceId> {
 }
 
 /// The error of a session in which documents failed: which, and why.
-fn incomplete(r: &SyncReport) -> anpi_core::Error {
-    let which: Vec<String> = r
-        .failures
-        .iter()
-        .map(|(doc, why)| format!("{doc}: {why}"))
-        .collect();
-    anpi_core::Error::Network(format!(
-        "{}: not synced in full ({})",
-        r.addr,
-        which.join("; ")
-    ))
-}
-
 #[uniffi::export]
 impl AnpiNode {
     /// Open (or create) the data folder `folder`, encrypted with
@@ -404,11 +281,11 @@ impl AnpiNode {
         // made again as a new device.
         let node = DataFolder::new(PathBuf::from(&folder))
             .open_or_create(&Secret::Key(DatabaseKey::from_bytes(key)))?;
-        let mut peers = BTreeMap::new();
+        let mut node = node;
         if let Some(link) = node.office()?
             && let Ok(addr) = address(&link.address)
         {
-            peers.insert(addr, Peer::office(link.device));
+            node.peer_known(addr, Some(&link.device));
         }
         let events = Arc::new(Events::default());
         let inner = Inner {
@@ -417,8 +294,6 @@ impl AnpiNode {
             local_changes: Arc::new(Notify::new()),
             events: events.clone(),
             sync: Mutex::new(None),
-            peers: Mutex::new(peers),
-            changes: AtomicU64::new(0),
         };
         Ok(Arc::new(AnpiNode {
             lang,
@@ -819,20 +694,24 @@ impl AnpiNode {
     /// `office_address` (HOST:PORT) whose key must prove `office_id`.
     pub async fn join(&self, office_address: String, office_id: String) -> Result<Vec<Space>> {
         let office = device_id(&office_id)?;
-        self.join_office(office_address, office, None).await
+        // Checked here so that a typing mistake is invalid input, not a
+        // network failure.
+        address(&office_address)?;
+        self.join_office(JoinBy::Office {
+            address: office_address,
+            office,
+        })
+        .await
     }
 
     /// Redeem an invite code (`ANPI1-…`, from the office's QR code): the
     /// office adds this device and sends its spaces.
     pub async fn join_invite(&self, code: String) -> Result<Vec<Space>> {
         let invite = anpi_core::invite::Invite::decode(&code)?;
-        let office_address = invite
-            .addresses
-            .first()
-            .cloned()
-            .ok_or_else(|| AnpiError::invalid("the invite names no office address"))?;
-        let office = invite.office.clone();
-        self.join_office(office_address, office, Some(invite)).await
+        if invite.addresses.is_empty() {
+            return Err(AnpiError::invalid("the invite names no office address"));
+        }
+        self.join_office(JoinBy::Invite(invite)).await
     }
 
     /// Start background sync: listen for peers, sync with peers found
@@ -868,10 +747,6 @@ impl AnpiNode {
                 }
             },
         };
-        let office_addr = office.as_ref().map(|(a, _)| *a);
-        if let Some(a) = office_addr {
-            lock(&inner.peers).entry(a).or_default().office = true;
-        }
         let rt = runtime()?;
         let _entered = rt.enter();
         let net = Arc::new(NetNode::bind(inner.node.clone(), listen)?);
@@ -891,11 +766,10 @@ impl AnpiNode {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let task = rt.spawn(serve::run(net.clone(), options, tx, stop_rx));
-        rt.spawn(forward(inner.clone(), office_addr, rx));
+        rt.spawn(forward(inner.clone(), rx));
         *sync = Some(Running {
             net,
             listening,
-            office: office_addr,
             stop,
             task,
         });
@@ -927,10 +801,7 @@ impl AnpiNode {
         let inner = self.inner()?;
         let addr = address(&address_text)?;
         let expected = peer_id.as_deref().map(device_id).transpose()?;
-        let (running, office) = match &*lock(&inner.sync) {
-            Some(r) => (Some(r.net.clone()), r.office),
-            None => (None, None),
-        };
+        let running = lock(&inner.sync).as_ref().map(|r| r.net.clone());
         let node = inner.node.clone();
         inner.events.emit(AnpiEvent::SyncStarted {
             address: addr.to_string(),
@@ -949,10 +820,15 @@ impl AnpiNode {
             })
         })
         .await?;
-        inner.session_done(addr, Some(addr) == office, &result);
+        inner.session_done(addr, &result);
+        if lock(&inner.node).last_peer_change(addr) == Some(PeerChange::Lost) {
+            inner.events.emit(AnpiEvent::PeerLost {
+                address: addr.to_string(),
+            });
+        }
         let report = result?;
-        if !report.failures.is_empty() {
-            return Err(incomplete(&report).into());
+        if let Some(e) = report.incomplete() {
+            return Err(e.into());
         }
         Ok(SyncResult::from(&report))
     }

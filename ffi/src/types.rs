@@ -870,6 +870,19 @@ pub struct PeerStatus {
     pub pending_changes: u64,
 }
 
+impl From<anpi_core::node::PeerStatus> for PeerStatus {
+    fn from(p: anpi_core::node::PeerStatus) -> Self {
+        PeerStatus {
+            address: p.address.to_string(),
+            peer_id: p.device.map(|d| d.0),
+            office: p.office,
+            last_sync_ms: p.last_sync.map(millis),
+            last_error: p.last_error,
+            pending_changes: p.pending_changes,
+        }
+    }
+}
+
 /// What happened, for the app's listener.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum AnpiEvent {

@@ -225,9 +225,22 @@ fn a_phone_carries_another_phones_checks_to_the_office() {
     // A meets B at a shelter: B reaches A directly.
     let a = Serving::start(&t.phones[0], &[]);
     let a_id = device_id(&t.phones[0]);
-    ok(
+    let out = ok(
         &t.phones[1],
         &["sync", "--peer", &a.addr, "--peer-id", &a_id],
+    );
+    // The core's book of peers, as the CLI shows it: A synced, the office
+    // (down) failed — told apart.
+    assert!(
+        out.lines()
+            .any(|l| l.contains(a.addr.as_str()) && l.contains("同期済み")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains(office_addr.as_str())
+            && l.contains("事務所")
+            && l.contains("失敗")),
+        "{out}"
     );
     a.stop();
     // Later B reaches the office (A never does).

@@ -16,6 +16,7 @@
 //! as text, so the peer can say what went wrong.
 
 pub mod discovery;
+mod join;
 pub mod serve;
 pub mod tls;
 pub mod wire;
@@ -36,6 +37,7 @@ use crate::model::{DeviceId, SpaceId};
 use crate::node::{Node, Session, SyncStats};
 use crate::sync::Message;
 
+pub use join::{JoinBy, join_office};
 pub use tls::{ALPN, Trust};
 
 /// How long a connection attempt may take.
@@ -74,6 +76,33 @@ pub struct SyncReport {
     /// Documents that failed alone in this session (this device could not
     /// read them, or could not take what the peer sent), with the reason.
     pub failures: Vec<(crate::doc::DocKey, String)>,
+}
+
+impl SyncReport {
+    /// Whether every document of the session moved. A session in which a
+    /// document was refused or dropped (by either side) did not sync that
+    /// peer, and is never reported as synced.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The error an incomplete session is reported as, naming each
+    /// document that did not move and why.
+    pub fn incomplete(&self) -> Option<Error> {
+        if self.is_complete() {
+            return None;
+        }
+        let which: Vec<String> = self
+            .failures
+            .iter()
+            .map(|(doc, why)| format!("{doc}: {why}"))
+            .collect();
+        Some(Error::network(format!(
+            "{}: not synced in full ({})",
+            self.addr,
+            which.join("; ")
+        )))
+    }
 }
 
 /// A device on the network: its node, its QUIC endpoint (listening and
@@ -553,67 +582,33 @@ impl NetNode {
         addr: SocketAddr,
         expected: Option<&DeviceId>,
     ) -> Result<SyncReport> {
-        let conn = self.connect(addr, expected, false).await?;
-        self.initiate(conn, addr, false).await
+        let result = async {
+            let conn = self.connect(addr, expected, false).await?;
+            self.initiate(conn, addr, false).await
+        }
+        .await;
+        self.note_session(addr, &result).await;
+        result
     }
 
-    /// Join through the office at `addr` whose id the person typed: the
-    /// office is trusted by that id alone, and every space it shares with
-    /// this device (the office added it as a member) is taken.
-    pub async fn join(&self, addr: SocketAddr, office: &DeviceId) -> Result<SyncReport> {
-        let conn = self.connect(addr, Some(office), true).await?;
-        let report = self.initiate(conn, addr, true).await?;
-        self.refresh_trust().await?;
-        Ok(report)
-    }
-
-    /// Redeem `invite` at its office: this device presents the invite's
-    /// proof in its certificate, the office adds it as a member, and every
-    /// space it now belongs to is taken as in [`NetNode::join`]. Tries each
-    /// address of the invite in turn.
-    pub async fn join_invite(&self, invite: &crate::invite::Invite) -> Result<SyncReport> {
-        if invite.expired(crate::model::Timestamp::now()) {
-            return Err(Error::invalid(format!(
-                "this invite expired at {}; ask the office for a new one",
-                invite.expires
-            )));
-        }
-        let named = self
-            .identity
-            .with_name(&invite.redemption_name(&self.device))?;
-        let mut last = Error::invalid("the invite names no address");
-        for text in &invite.addresses {
-            let Some(addr) = tokio::net::lookup_host(text.as_str())
-                .await
-                .ok()
-                .and_then(|mut a| a.next())
-            else {
-                last = Error::network(format!("cannot resolve {text}"));
-                continue;
-            };
-            let attempt = async {
-                let conn = self
-                    .connect_as(&named, addr, Some(&invite.office), true)
-                    .await?;
-                self.initiate(conn, addr, true).await
-            };
-            match attempt.await {
-                Ok(report) => {
-                    self.refresh_trust().await?;
-                    return Ok(report);
-                }
-                Err(e) => {
-                    last = if e.to_string().contains("does not accept this device") {
-                        Error::network(format!(
-                            "{addr}: the office refused this invite (it was used already, has expired, or was made by another office)"
-                        ))
-                    } else {
-                        e
-                    }
-                }
-            }
-        }
-        Err(last)
+    /// Tell the node how a session with `addr` ended (its book of peers,
+    /// which every host reads).
+    async fn note_session(&self, addr: SocketAddr, result: &Result<SyncReport>) {
+        let outcome: std::result::Result<DeviceId, String> = match result {
+            Ok(r) => match r.incomplete() {
+                None => Ok(r.peer.clone()),
+                Some(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = with_node(&self.node, move |n| {
+            Ok(n.session_ended(
+                addr,
+                outcome.as_ref().map_err(String::as_str),
+                crate::model::Timestamp::now(),
+            ))
+        })
+        .await;
     }
 
     async fn initiate(&self, conn: Connection, addr: SocketAddr, join: bool) -> Result<SyncReport> {
@@ -671,6 +666,13 @@ impl NetNode {
 
     /// Answer one incoming connection (already past the handshake).
     pub async fn respond(&self, conn: Connection) -> Result<SyncReport> {
+        let addr = conn.remote_address();
+        let result = self.respond_inner(conn).await;
+        self.note_session(addr, &result).await;
+        result
+    }
+
+    async fn respond_inner(&self, conn: Connection) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
         let addr = conn.remote_address();
         self.still_admitted(&conn, &peer).await?;

@@ -67,6 +67,9 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// A peer that had synced failed its next session: out of reach (the
+    /// node's book of peers says when it last synced).
+    PeerLost(SocketAddr),
     /// A device was refused at the handshake.
     Refused {
         /// From where.
@@ -94,6 +97,15 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.5 + r)
 }
 
+/// Whether the session just noted with `addr` lost a peer that had synced.
+async fn lost(net: &NetNode, addr: SocketAddr) -> bool {
+    with_node(net.node(), move |n| Ok(n.last_peer_change(addr)))
+        .await
+        .ok()
+        .flatten()
+        == Some(crate::node::PeerChange::Lost)
+}
+
 /// Run until `stop` turns true.
 pub async fn run(
     net: Arc<NetNode>,
@@ -114,6 +126,18 @@ pub async fn run(
         }
     }
     drop(found_tx);
+    {
+        // Listed in the node's book of peers before their first session.
+        let mut listed: Vec<(SocketAddr, Option<DeviceId>)> = options.peers.clone();
+        listed.extend(options.office.iter().map(|(a, id)| (*a, Some(id.clone()))));
+        with_node(net.node(), move |n| {
+            for (a, id) in &listed {
+                n.peer_known(*a, id.as_ref());
+            }
+            Ok(())
+        })
+        .await?;
+    }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     // Handshakes run apart from this loop: it wakes for many other things,
     // and a handshake dropped half-way aborts the peer's session.
@@ -187,6 +211,11 @@ pub async fn run(
             }
             Some(found) = found_rx.recv() => {
                 for addr in found.addrs {
+                    let _ = with_node(net.node(), move |n| {
+                        n.peer_known(addr, None);
+                        Ok(())
+                    })
+                    .await;
                     let _ = events.send(Event::PeerFound(addr));
                     let recent = known.get(&addr).and_then(|(_, t)| *t)
                         .is_some_and(|t| t.elapsed() < options.resync_after);
@@ -210,7 +239,12 @@ pub async fn run(
                             // and listens), so changes can be passed on.
                             known.insert(report.addr, (Some(report.peer.clone()), Some(Instant::now())));
                         }
+                        let complete = report.is_complete();
+                        let addr = report.addr;
                         let _ = events.send(Event::Synced(report));
+                        if !complete && lost(&net, addr).await {
+                            let _ = events.send(Event::PeerLost(addr));
+                        }
                         if changed {
                             pass_on_at = Instant::now() + options.debounce;
                         }
@@ -222,6 +256,9 @@ pub async fn run(
                     }
                     Err(e) => {
                         let _ = events.send(Event::Failed { addr: done.addr, error: e.to_string() });
+                        if lost(&net, done.addr).await {
+                            let _ = events.send(Event::PeerLost(done.addr));
+                        }
                         if done.office {
                             let wait = jitter(backoff);
                             office_at = Instant::now() + wait;

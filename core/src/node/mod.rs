@@ -11,6 +11,7 @@ mod incidents;
 mod index;
 mod maintain;
 mod members;
+mod peers;
 mod roster;
 mod session;
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod tests;
 mod types;
 
 use index::{full_index, revoked_index, touched_index};
+pub use peers::{PeerChange, PeerStatus};
 use roster::put_recipients;
 pub use session::{LocalSync, share_a_space, sync_local};
 pub use types::*;
@@ -171,6 +173,8 @@ pub struct Node {
     /// Documents found unreadable since the node opened, with the reason
     /// (see [`Node::unreadable`]).
     unreadable: BTreeMap<DocKey, String>,
+    /// Peers synced with or tried since the node opened.
+    peers: peers::Peers,
 }
 
 impl Node {
@@ -223,6 +227,7 @@ impl Node {
             docs: HashMap::new(),
             locked: false,
             unreadable: BTreeMap::new(),
+            peers: peers::Peers::default(),
         };
         node.rebuild_stale_index()?;
         Ok(node)
@@ -747,6 +752,7 @@ impl Node {
             if let Some(l) = self.docs.get_mut(key) {
                 l.recent.record(&from, &to, changes);
             }
+            self.peers.local_change();
             return Ok(value);
         }
         let mut w = DocWrite::new(key.clone(), l.persisted.clone());
@@ -762,6 +768,7 @@ impl Node {
         if let Some(l) = self.docs.get_mut(key) {
             l.journal += entries;
         }
+        self.peers.local_change();
         Ok(value)
     }
 }
