@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::Lang;
 use crate::model::{DeviceId, Staff, Timestamp};
 
 /// What was done.
@@ -49,6 +50,20 @@ impl Action {
         ]
         .into_iter()
         .find(|a| a.code() == s)
+    }
+
+    /// The label people read.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::Ja => self.label_ja(),
+            Lang::En => match self {
+                Action::Viewed => "viewed",
+                Action::Recorded => "recorded",
+                Action::Changed => "changed",
+                Action::Exported => "exported",
+                Action::Shared => "shared",
+            },
+        }
     }
 
     /// Japanese label.

@@ -5,12 +5,14 @@ uniffi::setup_scaffolding!();
 mod error;
 mod events;
 mod node;
+mod office;
 mod runtime;
 mod types;
 
 pub use error::{AnpiError, InputProblem};
 pub use events::{AnpiListener, EventHandle};
 pub use node::{AnpiNode, Staff};
+pub use office::{AuditCheck, AuditEntry, Form2File, Form2Format, Form2Grouping};
 pub use types::*;
 
 /// The anpi version of this library.

@@ -54,7 +54,7 @@ impl From<Staff> for CoreStaff {
 /// members, and sync with peers and the office.
 #[derive(uniffi::Object)]
 pub struct AnpiNode {
-    lang: Lang,
+    pub(crate) lang: Lang,
     open: Mutex<Option<Arc<Inner>>>,
     events: Arc<Events>,
 }
@@ -239,13 +239,13 @@ impl AnpiNode {
         lock(&self.open).clone().ok_or(AnpiError::Closed)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Node) -> anpi_core::Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Node) -> anpi_core::Result<T>) -> Result<T> {
         self.inner()?.with(f)
     }
 }
 
 /// A space id this device holds.
-fn space_of(node: &Node, id: &str) -> anpi_core::Result<SpaceId> {
+pub(crate) fn space_of(node: &Node, id: &str) -> anpi_core::Result<SpaceId> {
     let space = SpaceId(id.to_string());
     if node.spaces()?.iter().any(|s| s.id == space) {
         Ok(space)
@@ -254,7 +254,6 @@ fn space_of(node: &Node, id: &str) -> anpi_core::Result<SpaceId> {
     }
 }
 
-/// The error of a session in which documents failed: which, and why.
 #[uniffi::export]
 impl AnpiNode {
     /// Open (or create) the data folder `folder`, encrypted with

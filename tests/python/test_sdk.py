@@ -121,6 +121,26 @@ class SdkTest(unittest.TestCase):
         self.assertEqual(len(again.incidents(office.space)), 1)
         again.shutdown()
 
+    def test_reading_a_page_and_exporting_form2_are_in_the_audit_trail(self):
+        office = Office(str(self.dir / "office"))
+        office.node.recipient(office.space, "R0002")
+        form = office.node.export_form2(office.space, anpi.Form2Format.CSV,
+                                        anpi.Form2Grouping.CARE_MANAGER, "様式2.csv")
+        self.assertTrue(form.logged)
+        self.assertIn("佐藤 ハル", form.bytes.decode("utf-8-sig"))
+        trail = office.node.audit_trail(10)
+        done = [(e.action, e.subject) for e in trail]
+        self.assertIn(("viewed", "R0002"), done)
+        self.assertIn(("exported", "form 2"), done)
+        export = [e for e in trail if e.action == "exported"][-1]
+        self.assertEqual(export.action_label, "出力")
+        self.assertIn("様式2.csv", export.detail)
+        self.assertEqual(export.staff.name, "事務所 管理者")
+        check_ = office.node.verify_audit()
+        self.assertIsNone(check_.broken_at)
+        self.assertGreaterEqual(check_.entries, len(trail))
+        office.node.shutdown()
+
     def test_errors_reach_python_as_exceptions(self):
         folder = str(self.dir / "office")
         office = Office(folder)

@@ -10,6 +10,7 @@ import jp.anpi.ffi.AnpiListener
 import jp.anpi.ffi.AnpiNode
 import jp.anpi.ffi.CheckMethod
 import jp.anpi.ffi.CheckResult
+import jp.anpi.ffi.Form2Format
 import jp.anpi.ffi.IncidentKind
 import jp.anpi.ffi.Role
 import jp.anpi.ffi.Staff
@@ -129,6 +130,24 @@ class AnpiTest {
         val again = Anpi.open(File(dir, "office").path, key(1), language = "en")
         assertEquals("safe", again.priorityList(space).first { it.recipientId == "R0001" }.latest?.resultLabel)
         again.close()
+    }
+
+    @Test
+    fun readingAPageAndExportingForm2AreInTheAuditTrail() = runBlocking {
+        val (office, space) = office()
+        office.recipient(space, "R0002")
+        val form = office.exportForm2(space, Form2Format.CSV, "様式2.csv")
+        assertTrue(form.logged)
+        val trail = office.auditTrail(10)
+        val done = trail.map { it.action to it.subject }
+        assertTrue("$done", done.contains("viewed" to "R0002"))
+        assertTrue("$done", done.contains("exported" to "form 2"))
+        val export = trail.last { it.action == "exported" }
+        assertEquals("出力", export.actionLabel)
+        assertTrue(export.detail, export.detail.contains("様式2.csv"))
+        assertEquals("事務所 管理者", export.staff.name)
+        assertEquals(null, office.verifyAudit().brokenAt)
+        office.close()
     }
 
     @Test

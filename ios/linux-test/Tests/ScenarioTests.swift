@@ -58,6 +58,25 @@ func openImportListAndRecord() async throws {
     }
 }
 
+func readingAPageAndExportingForm2AreInTheAuditTrail() async throws {
+    try await withTempDir { dir in
+        let (office, space) = try await office(dir)
+        _ = try await office.recipient(space: space, id: "R0002")
+        let form = try await office.exportForm2(space: space, format: .csv, destination: "様式2.csv")
+        try expect(form.logged, "form 2 export not logged")
+        let trail = try await office.auditTrail(limit: 10)
+        let done = trail.map { "\($0.action) \($0.subject)" }
+        try expect(done.contains("viewed R0002"), "\(done)")
+        try expect(done.contains("exported form 2"), "\(done)")
+        let export = trail.last { $0.action == "exported" }!
+        try expectEqual(export.actionLabel, "出力")
+        try expect(export.detail.contains("様式2.csv"), export.detail)
+        try expectEqual(export.staff.name, "事務所 管理者")
+        try expectEqual(try await office.verifyAudit().brokenAt, nil)
+        try office.close()
+    }
+}
+
 func errorsAreSwiftErrors() async throws {
     try await withTempDir { dir in
         let (office, space) = try await office(dir)

@@ -3,6 +3,7 @@ import Foundation
 let tests: [(String, () async throws -> Void)] = [
     ("openImportListAndRecord", openImportListAndRecord),
     ("errorsAreSwiftErrors", errorsAreSwiftErrors),
+    ("readingAPageAndExportingForm2AreInTheAuditTrail", readingAPageAndExportingForm2AreInTheAuditTrail),
     ("listenersHearChangesAndAThrowingOneDoesNotCrash", listenersHearChangesAndAThrowingOneDoesNotCrash),
     ("twoNodesSyncOverLoopbackQuic", twoNodesSyncOverLoopbackQuic),
     ("phonesEnrolledOnDifferentDaysSyncWhileTheOfficeIsDown", phonesEnrolledOnDifferentDaysSyncWhileTheOfficeIsDown),

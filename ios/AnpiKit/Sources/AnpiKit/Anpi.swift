@@ -70,6 +70,12 @@ public final class Anpi: @unchecked Sendable {
     }
     public func duplicates(space: String) async throws -> [Duplicate] { try await offCaller { try self.node.duplicates(spaceId: space) } }
 
+    public func exportForm2(space: String, format: Form2Format, destination: String, grouping: Form2Grouping = .careManager) async throws -> Form2File {
+        try await offCaller { try self.node.exportForm2(spaceId: space, format: format, grouping: grouping, destination: destination) }
+    }
+    public func auditTrail(limit: UInt32 = 100) async throws -> [AuditEntry] { try await offCaller { try self.node.auditTrail(limit: limit) } }
+    public func verifyAudit() async throws -> AuditCheck { try await offCaller { try self.node.verifyAudit() } }
+
     public func members(space: String) async throws -> [Member] { try await offCaller { try self.node.members(spaceId: space) } }
     public func addMember(space: String, deviceId: String, staff: Staff, role: Role) async throws -> Member {
         try await offCaller { try self.node.addMember(spaceId: space, deviceIdText: deviceId, staff: staff, role: role) }

@@ -1,6 +1,11 @@
 package jp.anpi
 
 import jp.anpi.ffi.AnpiEvent
+import jp.anpi.ffi.AuditCheck
+import jp.anpi.ffi.AuditEntry
+import jp.anpi.ffi.Form2File
+import jp.anpi.ffi.Form2Format
+import jp.anpi.ffi.Form2Grouping
 import jp.anpi.ffi.AnpiListener
 import jp.anpi.ffi.AnpiNode
 import jp.anpi.ffi.Check
@@ -89,6 +94,15 @@ class Anpi private constructor(
         withContext(io) { node.claim(space, recipient, minutes.toUInt()) }
     suspend fun release(space: String, recipient: String): Boolean = withContext(io) { node.release(space, recipient) }
     suspend fun duplicates(space: String): List<Duplicate> = withContext(io) { node.duplicates(space) }
+
+    suspend fun exportForm2(
+        space: String,
+        format: Form2Format,
+        destination: String,
+        grouping: Form2Grouping = Form2Grouping.CARE_MANAGER,
+    ): Form2File = withContext(io) { node.exportForm2(space, format, grouping, destination) }
+    suspend fun auditTrail(limit: Int = 100): List<AuditEntry> = withContext(io) { node.auditTrail(limit.toUInt()) }
+    suspend fun verifyAudit(): AuditCheck = withContext(io) { node.verifyAudit() }
 
     suspend fun members(space: String): List<Member> = withContext(io) { node.members(space) }
     suspend fun addMember(space: String, deviceId: String, staff: Staff, role: Role): Member =
