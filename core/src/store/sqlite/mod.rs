@@ -1,0 +1,367 @@
+//! The device store: one SQLite file, WAL, `synchronous=FULL`, one writer
+//! connection (and a read-only one for long lists), migrations by
+//! `PRAGMA user_version`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
+    IndexedRecipient, ListInputs, Store, StoredDoc, decode_heads, encode_heads, revoked_key,
+    weights_key,
+};
+use crate::doc::{DocKey, DocKind};
+use crate::error::{Error, Result};
+use crate::model::{
+    Check, CheckId, Claim, DeviceId, Incident, Recipient, RecipientId, Space, SpaceId,
+};
+
+/// How long a writer waits for another process's write to finish before it
+/// gives up with [`Error::Busy`]. An import of 50,000 rows holds the lock
+/// for about six seconds.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The writer's page cache (negative: KiB): 16 MiB, so that the index of a
+/// large incident stays in memory and recording a check at a long history
+/// does not wait on page reads.
+const WRITER_CACHE_KIB: i64 = -16_384;
+
+/// The page cache a whole list is read through (SQLite's default size).
+const LIST_CACHE_KIB: i64 = -2_000;
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    /// Inside [`Store::begin_write`].
+    writing: bool,
+    /// Opened on read-only media: every write is [`Error::ReadOnly`].
+    read_only: bool,
+    /// `PRAGMA data_version` when last asked: it moves when another
+    /// connection commits.
+    data_version: Option<i64>,
+    /// A second, read-only connection to the same file (none in memory): a
+    /// priority list reads the recipients on the store's connection and the
+    /// checks on this one at once. Decrypting their pages was most of
+    /// opening an encrypted 50,000-recipient list, and a phone has cores.
+    /// Opened with the store, so the key is not kept for later.
+    reader: Option<std::sync::Mutex<Connection>>,
+}
+
+mod open;
+mod rows;
+mod schema;
+use open::*;
+use rows::*;
+use schema::*;
+
+impl Store for SqliteStore {
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        // Dropping an uncommitted transaction or savepoint rolls it back:
+        // any `?` leaves the database as it was.
+        if self.writing {
+            let sp = self.conn.savepoint()?;
+            write_batch(&sp, batch).map_err(busy)?;
+            sp.commit()?;
+        } else {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| busy(e.into()))?;
+            write_batch(&tx, batch).map_err(busy)?;
+            tx.commit().map_err(|e| busy(e.into()))?;
+        }
+        Ok(())
+    }
+
+    fn begin_write(&mut self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if self.writing {
+            return Err(Error::invalid("the store's write lock is already held"));
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| busy(e.into()))?;
+        self.writing = true;
+        Ok(())
+    }
+
+    fn end_write(&mut self, commit: bool) -> Result<()> {
+        if !self.writing {
+            return Ok(());
+        }
+        self.writing = false;
+        if commit {
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                // A failed commit (a full disk) leaves the transaction open:
+                // undo it, so that nothing of it is half there.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        } else if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    fn changed_elsewhere(&mut self) -> Result<bool> {
+        let now: i64 = self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        Ok(self.data_version.replace(now) != Some(now))
+    }
+
+    fn doc_versions(&self) -> Result<std::collections::HashMap<DocKey, u64>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc, version FROM docs")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (doc, version) = row?;
+            out.insert(doc.parse()?, version.max(0) as u64);
+        }
+        Ok(out)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn audit(&self) -> Result<Vec<crate::audit::Entry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, entry FROM audit ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, text) = row?;
+            let mut e: crate::audit::Entry = serde_json::from_str(&text).map_err(|e| {
+                Error::corrupt(format!("audit entry {seq} is not an audit entry: {e}"))
+            })?;
+            // The row's own number is what counts: an entry moved to
+            // another row must not pass as in place.
+            e.seq = u64::try_from(seq).unwrap_or_default();
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn quarantined(&self) -> Result<Vec<super::Quarantined>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc, reason, bytes FROM quarantine ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, reason, bytes) = row?;
+            out.push(super::Quarantined {
+                doc: doc.parse()?,
+                reason,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    fn docs(&self) -> Result<Vec<DocInfo>> {
+        // The heads are those of the newest change row, or the snapshot's.
+        let mut stmt = self.conn.prepare(
+            "SELECT d.doc, d.heads, d.index_current,
+                    (SELECT count(*) FROM changes c WHERE c.doc = d.doc),
+                    (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1),
+                    (SELECT count(*) FROM journal j WHERE j.doc = d.doc),
+                    d.version
+             FROM docs d ORDER BY d.doc",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, snapshot_heads, index_current, pending, change_heads, journal, version) =
+                row?;
+            out.push(DocInfo {
+                key: doc.parse()?,
+                heads: decode_heads(change_heads.as_deref().unwrap_or(&snapshot_heads))?,
+                pending_changes: pending.max(0) as u64,
+                journal_entries: journal.max(0) as u64,
+                index_current,
+                version: version.max(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    fn doc_keys(&self) -> Result<Vec<DocKey>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc FROM docs ORDER BY doc")?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        names.iter().map(|n| n.parse()).collect()
+    }
+
+    fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {
+        // One read transaction (a savepoint works inside the write lock
+        // and outside it): the version, changes and journal of one moment,
+        // even while another process flushes the journal into changes.
+        self.conn.execute_batch("SAVEPOINT load")?;
+        let loaded = self.load_now(key);
+        self.conn.execute_batch("RELEASE load")?;
+        loaded
+    }
+
+    fn peer_state(&self, peer: &DeviceId, doc: &DocKey) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT state FROM peer_states WHERE peer = ?1 AND doc = ?2")?
+            .query_row(params![peer.as_str(), doc.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn spaces(&self) -> Result<Vec<Space>> {
+        self.rows("space", "SELECT data FROM idx_spaces ORDER BY space", [])
+    }
+
+    fn recipients(&self, space: &SpaceId) -> Result<Vec<IndexedRecipient>> {
+        self.rows("recipient", RECIPIENTS_OF_SPACE, [space.as_str()])
+    }
+
+    fn recipient_list(&self, space: &SpaceId) -> Result<Vec<Recipient>> {
+        /// An index row without its conflicts, which a list does not show.
+        #[derive(serde::Deserialize)]
+        struct Row {
+            recipient: Recipient,
+        }
+        rows_on(
+            &self.conn,
+            "recipient",
+            RECIPIENTS_OF_SPACE,
+            [space.as_str()],
+            |row: Row| row.recipient,
+        )
+    }
+
+    fn list_inputs(&self, space: &SpaceId, doc: &DocKey) -> Result<ListInputs> {
+        let Some(reader) = &self.reader else {
+            return super::list_inputs_one_by_one(self, space, doc);
+        };
+        std::thread::scope(|scope| {
+            let checks = scope.spawn(|| {
+                let conn = reader
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                rows_on(&conn, "check", CHECKS_OF_DOC, [doc.to_string()], unchanged)
+            });
+            // A whole list read through the writer's 16 MiB page cache
+            // would fill it with pages read once, on top of the list itself
+            // (a tenth of `anpi list`'s peak at 50,000 recipients): read it
+            // through a small cache, then give the writer its cache back.
+            let small = self
+                .conn
+                .pragma_update(None, "cache_size", LIST_CACHE_KIB)
+                .is_ok();
+            let recipients = self.recipient_list(space);
+            if small {
+                self.conn
+                    .pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+            }
+            let claims = self.claims(doc);
+            let checks = checks
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok(ListInputs {
+                recipients: recipients?,
+                checks: checks?,
+                claims: claims?,
+            })
+        })
+    }
+
+    fn recipient(&self, space: &SpaceId, id: &RecipientId) -> Result<Option<IndexedRecipient>> {
+        Ok(self
+            .rows(
+                "recipient",
+                "SELECT data FROM idx_recipients WHERE space = ?1 AND id = ?2",
+                [space.as_str(), id.as_str()],
+            )?
+            .pop())
+    }
+
+    fn incidents(&self, space: &SpaceId) -> Result<Vec<Incident>> {
+        self.rows(
+            "incident",
+            "SELECT data FROM idx_incidents WHERE space = ?1 ORDER BY doc",
+            [space.as_str()],
+        )
+    }
+
+    fn checks(&self, doc: &DocKey) -> Result<Vec<Check>> {
+        self.rows("check", CHECKS_OF_DOC, [doc.to_string()])
+    }
+
+    fn checks_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Check>> {
+        self.rows(
+            "check",
+            "SELECT data FROM idx_checks WHERE doc = ?1 AND recipient = ?2",
+            [doc.to_string().as_str(), recipient.as_str()],
+        )
+    }
+
+    fn check_ids_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<CheckId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM idx_checks WHERE doc = ?1 AND recipient = ?2")?;
+        let mut rows = stmt.query(params![doc.to_string(), recipient.as_str()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let text = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            out.push(
+                text.parse()
+                    .map_err(|_| Error::corrupt(format!("index row: bad check id {text:?}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn claims_of(&self, doc: &DocKey, recipient: &RecipientId) -> Result<Vec<Claim>> {
+        self.rows(
+            "claim",
+            "SELECT data FROM idx_claims WHERE doc = ?1 AND recipient = ?2 ORDER BY key",
+            [doc.to_string().as_str(), recipient.as_str()],
+        )
+    }
+
+    fn claims(&self, doc: &DocKey) -> Result<Vec<Claim>> {
+        self.rows(
+            "claim",
+            "SELECT data FROM idx_claims WHERE doc = ?1 ORDER BY key",
+            [doc.to_string()],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
