@@ -476,6 +476,20 @@ impl Phase {
             Phase::Recovery => "復旧期",
         }
     }
+
+    /// The label people read.
+    pub fn label(self, lang: crate::codes::Lang) -> &'static str {
+        match lang {
+            crate::codes::Lang::Ja => self.label_ja(),
+            crate::codes::Lang::En => match self {
+                Phase::FirstHours => "first 6 hours",
+                Phase::FirstDays => "to 3 days",
+                Phase::FirstWeek => "to 1 week",
+                Phase::FirstMonth => "to 1 month",
+                Phase::Recovery => "recovery",
+            },
+        }
+    }
 }
 
 /// A disaster the team responds to (BCP発動). Several devices may have

@@ -9,14 +9,9 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use crate::codes::Lang;
 use crate::views::{PriorityEntry, Standing};
 
-/// How the paper form is split into pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GroupBy {
-    /// One group per care manager (担当ケアマネ).
-    CareManager,
-    /// One group per area (地区).
-    Area,
-}
+/// How the paper form is split into pages: one group per care manager
+/// (担当ケアマネ) or per area (地区), as the board breaks the work down.
+pub use crate::views::GroupBy;
 
 /// One line of the form.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,6 +18,12 @@ use crate::model::{
 };
 use crate::priority::{PriorityConfig, Reason, score};
 
+mod board;
+pub use board::{
+    GroupBy, GroupProgress, ListFilter, MAX_PROGRESS_STEPS, ProgressStep, breakdown,
+    is_high_priority, progress, searchable,
+};
+
 /// Where a recipient stands in the safety-check work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -518,7 +524,7 @@ pub fn incident_summary(
         by_result,
         high_priority_not_reached: list
             .iter()
-            .filter(|e| e.standing == Standing::NotReached && e.score >= config.high_priority_from)
+            .filter(|e| e.standing == Standing::NotReached && is_high_priority(e, config))
             .count(),
         duplicates: list.iter().filter(|e| e.duplicate).count(),
         conflicts: list.iter().filter(|e| !e.conflict.is_empty()).count(),
