@@ -193,6 +193,10 @@ pub(crate) enum Command {
         /// Where to listen.
         #[arg(long, default_value = "0.0.0.0:7150", value_name = "ADDR")]
         listen: String,
+        /// Also serve the office dashboard in a browser at this address
+        /// (loopback only, e.g. 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
         #[command(flatten)]
         net: NetOptions,
     },

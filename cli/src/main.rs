@@ -229,9 +229,9 @@ fn main() -> ExitCode {
                 )
                 .into()),
             }),
-        Command::Serve { listen, net } => cx
+        Command::Serve { listen, http, net } => cx
             .open()
-            .and_then(|n| network::serve(cx, n, &listen, net.into())),
+            .and_then(|n| network::serve(cx, n, &listen, http.as_deref(), net.into())),
         Command::Sync { net, timeout } => cx
             .open()
             .and_then(|n| network::sync(cx, n, net.into(), Duration::from_secs(timeout))),

@@ -430,12 +430,27 @@ fn discovery(lang: Lang, args: &NetArgs) -> Result<Option<Arc<dyn Discovery>>> {
 }
 
 /// `serve`: a long-running node until interrupted.
-pub fn serve(cx: &Ctx, node: Node, listen: &str, args: NetArgs) -> Result<()> {
+pub fn serve(cx: &Ctx, node: Node, listen: &str, http: Option<&str>, args: NetArgs) -> Result<()> {
     let lang = cx.lang;
     let listen = resolve(lang, listen)?;
     let office = office_of(lang, &node)?;
     let peers = peers(lang, &args.peers, &args.peer_ids)?;
     let discovery = discovery(lang, &args)?;
+    let http = match http {
+        None => None,
+        Some(text) => {
+            let addr = resolve(lang, text)?;
+            if !anpi_web::allowed_address(addr) {
+                return Err(t(
+                    lang,
+                    "ダッシュボードはこのPCの中からだけ開けます（--http 127.0.0.1:8080 のように 127.0.0.1 を指定してください）。他のPCから開くには TLS とログインが必要で、まだ使えません",
+                    "the dashboard can be opened on this PC only (give --http 127.0.0.1:PORT); opening it from other PCs needs TLS and logins, which are not available yet",
+                )
+                .into());
+            }
+            Some((addr, cx.space(&node)?.id))
+        }
+    };
     let shared = Arc::new(Mutex::new(node));
     let rt = runtime()?;
     rt.block_on(async move {
@@ -448,6 +463,17 @@ pub fn serve(cx: &Ctx, node: Node, listen: &str, args: NetArgs) -> Result<()> {
             peers,
             ..Default::default()
         };
+        if let Some((addr, space)) = http {
+            let dashboard =
+                anpi_web::Dashboard::new(shared.clone(), space, options.local_changes.clone());
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let at = listener.local_addr()?;
+            match lang {
+                Lang::Ja => say!("ダッシュボード: http://{at}/"),
+                Lang::En => say!("dashboard: http://{at}/"),
+            }
+            tokio::spawn(anpi_web::serve(listener, dashboard, stop_rx.clone()));
+        }
         let device = net.device().clone();
         let runner = tokio::spawn(serve::run(net, options, events_tx, stop_rx));
         let printer = tokio::spawn(async move {

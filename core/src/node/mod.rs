@@ -58,6 +58,8 @@ const META_INVITES: &str = "invites";
 /// derived from its id: after a restore from a backup, or a repair, so that
 /// no (actor, sequence number) is ever used twice (ARCHITECTURE.md).
 const META_ACTOR: &str = "actor";
+/// When this device last exchanged data with each peer (see `peers.rs`).
+const META_LAST_EXCHANGE: &str = "last_exchange";
 
 /// The peer-state row holding what this device last shared with any peer,
 /// per document (not a device id: those are hex).

@@ -61,6 +61,26 @@ impl Peers {
 }
 
 impl Node {
+    /// When this device last took a message from each peer, kept in the
+    /// store (unlike [`Node::peer_statuses`], it survives a restart): what
+    /// the office's board shows as each device's last sync.
+    pub fn last_exchanges(&self) -> Result<BTreeMap<DeviceId, Timestamp>> {
+        match self.store.meta(META_LAST_EXCHANGE)? {
+            None => Ok(BTreeMap::new()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("last exchanges: {e}"))),
+        }
+    }
+
+    /// The meta entry that records a message taken from `peer` now,
+    /// written with the message's own batch (no write of its own).
+    pub(super) fn exchange_noted(&self, peer: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut all = self.last_exchanges()?;
+        all.insert(peer.clone(), Timestamp::now());
+        let bytes = serde_json::to_vec(&all).expect("timestamps always serialize");
+        Ok(vec![(META_LAST_EXCHANGE.into(), bytes)])
+    }
+
     /// A peer this device will sync with (configured, or heard on the
     /// local network): listed before its first session.
     pub fn peer_known(&mut self, address: SocketAddr, device: Option<&DeviceId>) {
@@ -179,5 +199,25 @@ mod tests {
         })
         .unwrap();
         assert!(n.peer_statuses().unwrap()[0].office);
+    }
+
+    #[test]
+    fn the_last_exchange_with_each_peer_is_kept_in_the_store() {
+        let (mut office, _space) = office();
+        let mut phone = Node::open(crate::store::MemoryStore::new()).unwrap();
+        let before = Timestamp::now();
+        let want = office_spaces(&office);
+        crate::node::sync_local(&mut phone, &mut office, &want).unwrap();
+        let seen = office.last_exchanges().unwrap();
+        assert!(
+            seen.get(phone.device()).is_some_and(|t| *t >= before),
+            "{seen:?}"
+        );
+        let seen = phone.last_exchanges().unwrap();
+        assert!(seen.contains_key(office.device()), "{seen:?}");
+    }
+
+    fn office_spaces(n: &Node) -> Vec<SpaceId> {
+        n.spaces().unwrap().into_iter().map(|s| s.id).collect()
     }
 }

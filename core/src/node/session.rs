@@ -305,9 +305,11 @@ impl Node {
             .iter()
             .filter_map(|w| w.key.clone().map(|k| (k, w.heads.clone())))
             .collect();
+        let exchanged = self.exchange_noted(&peer)?;
         self.write(Batch {
             docs: writes,
             peer_states: states,
+            meta: exchanged,
             ..Default::default()
         })?;
         for (key, heads) in written {

@@ -1,0 +1,207 @@
+//! The office dashboard: the merged picture in a browser, served by the
+//! office's own node (`anpi serve --http`). Server-rendered pages over the
+//! core — the board, the priority list, a recipient's page, duplicates —
+//! kept live by Server-Sent Events: when a sync lands or someone records a
+//! check, every open page fetches itself again and swaps its main part in,
+//! keeping the person's filters, page and scroll position.
+//!
+//! No rule lives here: every number and list comes from the same core call
+//! the CLI and the phones make. Every asset is inside the binary.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anpi_core::model::{RecipientId, SpaceId};
+use anpi_core::net::SharedNode;
+use anpi_core::node::Node;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{Notify, watch};
+
+mod live;
+mod pages;
+mod session;
+mod view;
+
+pub use session::Session;
+
+/// What the dashboard serves from: the office's node and the space shown.
+pub struct Dashboard {
+    node: SharedNode,
+    space: SpaceId,
+    /// Told after a change made here, so that the sync loop passes it on.
+    local_changes: Arc<Notify>,
+    /// Moves whenever the data may have changed: open pages refresh.
+    version: watch::Sender<u64>,
+    sessions: Mutex<HashMap<String, Session>>,
+    /// Recipient links are opaque (no 利用者ID in a URL): a keyed hash of
+    /// the id, and the id it stands for, for each link made so far.
+    handles: Mutex<HashMap<String, RecipientId>>,
+    link_key: ring::hmac::Key,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Dashboard {
+    /// A dashboard over `node`, showing `space`. `local_changes` is the
+    /// sync loop's (`net::serve::Options::local_changes`).
+    pub fn new(node: SharedNode, space: SpaceId, local_changes: Arc<Notify>) -> Arc<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let link_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .expect("the system's random source works");
+        Arc::new(Dashboard {
+            node,
+            space,
+            local_changes,
+            version: watch::channel(0).0,
+            sessions: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
+            link_key,
+        })
+    }
+
+    /// Data changed (a sync landed, another process wrote): open pages
+    /// refresh.
+    pub fn data_changed(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// A change was made through the dashboard: peers hear of it, pages
+    /// refresh.
+    fn changed_here(&self) {
+        self.local_changes.notify_one();
+        self.data_changed();
+    }
+
+    /// The opaque link of a recipient.
+    fn handle(&self, id: &RecipientId) -> String {
+        let tag = ring::hmac::sign(&self.link_key, id.0.as_bytes());
+        let h = data_encoding::HEXLOWER.encode(&tag.as_ref()[..12]);
+        lock(&self.handles).insert(h.clone(), id.clone());
+        h
+    }
+
+    fn recipient_of(&self, handle: &str) -> Option<RecipientId> {
+        lock(&self.handles).get(handle).cloned()
+    }
+
+    /// Run `f` on the node off the async threads (node calls read and
+    /// write the disk).
+    async fn with_node<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Node, &SpaceId) -> anpi_core::Result<T> + Send + 'static,
+    ) -> anpi_core::Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut node = lock(&me.node);
+            // Another process (an `anpi check` typed beside `serve`) may
+            // have written the folder: read what it wrote first.
+            node.reload_changed()?;
+            f(&mut node, &me.space)
+        })
+        .await
+        .map_err(|e| anpi_core::Error::Invalid(format!("the request stopped: {e}")))?
+    }
+}
+
+/// The dashboard's routes.
+pub fn router(d: Arc<Dashboard>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/board", get(pages::board))
+        .route("/list", get(pages::list))
+        .route("/list/filter", post(pages::set_filter))
+        .route("/r/{handle}", get(pages::recipient))
+        .route("/r/{handle}/check", post(pages::record_check))
+        .route("/r/{handle}/claim", post(pages::claim))
+        .route("/r/{handle}/release", post(pages::release))
+        .route("/duplicates", get(pages::duplicates))
+        .route("/lang/{lang}", post(pages::set_lang))
+        .route("/events", get(live::events))
+        .route("/assets/app.css", get(assets::css))
+        .route("/assets/app.js", get(assets::js))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(d)
+}
+
+/// Serve the dashboard on `listener` until `stop` turns true, watching the
+/// store so that open pages follow every change.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    d: Arc<Dashboard>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    tokio::spawn(live::watch_store(d.clone(), stop.clone()));
+    axum::serve(listener, router(d))
+        .with_graceful_shutdown(async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}
+
+/// Whether the dashboard may listen at `addr` as it is today: loopback
+/// only (the office PC itself). Another address needs TLS and personal
+/// logins, which come later; until then it is refused.
+pub fn allowed_address(addr: SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Headers every response carries: no inline script, no framing, no
+/// caching of personal data, no referrer.
+async fn secure_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    r
+}
+
+/// The stylesheet and the script, compiled in.
+mod assets {
+    use super::*;
+
+    const CSS: &str = include_str!("../assets/app.css");
+    const JS: &str = include_str!("../assets/app.js");
+
+    pub(crate) async fn css() -> impl IntoResponse {
+        (
+            [
+                (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                (header::CACHE_CONTROL, "max-age=3600"),
+            ],
+            CSS,
+        )
+    }
+
+    pub(crate) async fn js() -> impl IntoResponse {
+        (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "max-age=3600"),
+            ],
+            JS,
+        )
+    }
+}

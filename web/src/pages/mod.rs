@@ -1,0 +1,242 @@
+//! The pages and the forms that change something. Each handler reads what
+//! it shows through the core (the same calls as the CLI and the phones) and
+//! turns it into the page's words; a form is checked for its session's
+//! token before anything is written.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anpi_core::codes::{CheckMethod, CheckResult, Lang, Role};
+use anpi_core::model::{MemberStanding, Recipient, Timestamp};
+use anpi_core::node::NewCheck;
+use anpi_core::views::{
+    self, GroupBy, GroupProgress, ListFilter, PriorityEntry, ProgressStep, Relation, Standing,
+};
+use anpi_core::{Error, error::ErrorKind};
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::Dashboard;
+use crate::session::{Current, csrf_ok};
+use crate::view::*;
+
+mod board;
+mod duplicates;
+mod list;
+mod recipient;
+pub(crate) use board::board;
+pub(crate) use duplicates::duplicates;
+pub(crate) use list::{list, set_filter};
+pub(crate) use recipient::{claim, recipient, record_check, release};
+
+/// Rows on one page of the list.
+pub const PAGE_ROWS: usize = 50;
+
+/// A page with the chrome every page has.
+trait Page: Template {
+    fn chrome(&mut self) -> &mut Chrome;
+}
+
+macro_rules! pages {
+    ($($t:ty),+) => {$(
+        impl Page for $t {
+            fn chrome(&mut self) -> &mut Chrome {
+                &mut self.c
+            }
+        }
+    )+};
+}
+
+pages!(BoardPage, ListPage, RecipientPageView, DuplicatesPage);
+
+/// The page a read made, with the session's form token, or the failure.
+fn respond<P: Page>(cur: Current, result: anpi_core::Result<P>) -> Response {
+    let r = match result {
+        Ok(mut page) => {
+            page.chrome().csrf = cur.session.csrf.clone();
+            render(&page)
+        }
+        Err(e) => failure(&cur, &e),
+    };
+    cur.finish(r)
+}
+
+/// After a form that changed something: peers hear of it, and the browser
+/// goes to `to`; or the failure.
+fn changed(d: &Dashboard, cur: Current, result: anpi_core::Result<()>, to: &str) -> Response {
+    let r = match result {
+        Ok(()) => {
+            d.changed_here();
+            Redirect::to(to).into_response()
+        }
+        Err(e) => failure(&cur, &e),
+    };
+    cur.finish(r)
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("page error: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+/// A failure, as a page: what happened and what to do, with the status an
+/// HTTP client expects for its kind.
+fn failure(cur: &Current, e: &Error) -> Response {
+    let l = L(cur.session.lang);
+    let (status, heading) = match e.kind() {
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, l.t("見つかりません", "Not found")),
+        ErrorKind::NoOpenIncident => (
+            StatusCode::CONFLICT,
+            l.t("開始中の災害がありません", "No open incident"),
+        ),
+        ErrorKind::NotAllowed => (
+            StatusCode::FORBIDDEN,
+            l.t("この操作はできません", "Not allowed"),
+        ),
+        ErrorKind::InvalidInput => (
+            StatusCode::BAD_REQUEST,
+            l.t("入力を確認してください", "Please check the input"),
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            l.t("処理できませんでした", "Could not be done"),
+        ),
+    };
+    message_page(cur, status, heading, &e.to_string())
+}
+
+fn message(cur: Current, status: StatusCode, heading: &str, text: &str) -> Response {
+    let r = message_page(&cur, status, heading, text);
+    cur.finish(r)
+}
+
+fn message_page(cur: &Current, status: StatusCode, heading: &str, text: &str) -> Response {
+    let page = MessagePage {
+        c: Chrome {
+            csrf: cur.session.csrf.clone(),
+            ..Chrome::new(L(cur.session.lang), heading, String::new(), "")
+        },
+        heading: heading.to_string(),
+        text: text.to_string(),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// A form without its session's token: refused, nothing written.
+fn forbidden(cur: Current) -> Response {
+    let l = L(cur.session.lang);
+    message(
+        cur,
+        StatusCode::FORBIDDEN,
+        l.t("送信を受け付けませんでした", "The form was refused"),
+        l.t(
+            "この画面を開き直してから、もう一度操作してください（フォームの確認用の値が一致しません）。",
+            "Open the page again and retry (the form's check value did not match).",
+        ),
+    )
+}
+
+/// `GET /`.
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/board")
+}
+
+/// Anything else.
+pub(crate) async fn not_found(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    let cur = d.session(&headers);
+    let l = L(cur.session.lang);
+    message(
+        cur,
+        StatusCode::NOT_FOUND,
+        l.t("ページがありません", "No such page"),
+        l.t(
+            "上のメニューから選んでください。",
+            "Choose from the menu above.",
+        ),
+    )
+}
+
+fn standing_class(s: Standing) -> &'static str {
+    match s {
+        Standing::ActionNeeded => "action",
+        Standing::NotReached => "open",
+        Standing::Settled => "settled",
+    }
+}
+
+fn space_name(
+    n: &anpi_core::node::Node,
+    space: &anpi_core::model::SpaceId,
+) -> anpi_core::Result<String> {
+    Ok(n.spaces()?
+        .into_iter()
+        .find(|s| &s.id == space)
+        .map(|s| s.name)
+        .unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LangForm {
+    csrf: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /lang/{ja|en}`: the page's language, then back where it was.
+pub(crate) async fn set_lang(
+    State(d): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    Path(lang): Path<String>,
+    Form(f): Form<LangForm>,
+) -> Response {
+    let cur = d.session(&headers);
+    if !csrf_ok(&cur.session, &f.csrf) {
+        return forbidden(cur);
+    }
+    let lang = if lang == "en" { Lang::En } else { Lang::Ja };
+    d.update_session(&cur.id, |s| s.lang = lang);
+    cur.finish(Redirect::to(local_path(&f.back)).into_response())
+}
+
+/// A path on this server to go back to (never another site).
+fn local_path(p: &str) -> &str {
+    if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') {
+        p
+    } else {
+        "/board"
+    }
+}
+
+fn history_row(h: &views::HistoryEntry<'_>, l: L) -> HistoryRow {
+    let c = h.check;
+    let (relation, warn) = match &h.relation {
+        Relation::Check => (String::new(), false),
+        Relation::FollowUp => (l.t("追加確認", "follow-up").to_string(), false),
+        Relation::Duplicate { .. } => (l.t("⚠ 重複訪問", "⚠ duplicate").to_string(), true),
+        Relation::Correction { .. } => (l.t("訂正", "correction").to_string(), false),
+        Relation::Superseded { .. } => (
+            l.t("訂正済み（数えません）", "corrected (not counted)")
+                .to_string(),
+            false,
+        ),
+    };
+    HistoryRow {
+        when: when(c.at),
+        staff: c.staff.name.clone(),
+        organisation: c.staff.organisation.clone(),
+        method: c.method.label(l.0).to_string(),
+        result: c.result.label(l.0).to_string(),
+        note: c.note.clone(),
+        relation,
+        warn,
+    }
+}

@@ -1,0 +1,122 @@
+//! A browser's session: a random id in an HttpOnly, SameSite=Strict cookie,
+//! and on the server its CSRF token, language and list filter. The filter
+//! lives here rather than in the URL: a search holds names, and no personal
+//! data goes into a URL (or a log line).
+
+use std::sync::Arc;
+
+use anpi_core::codes::Lang;
+use anpi_core::views::ListFilter;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use crate::{Dashboard, lock};
+
+/// Most sessions kept; the oldest go first (an office has a few browsers).
+const MAX_SESSIONS: usize = 256;
+
+const COOKIE: &str = "anpi_session";
+
+/// What the server keeps of one browser.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The token every form that changes something must carry.
+    pub csrf: String,
+    /// The page's language.
+    pub lang: Lang,
+    /// The priority list's filter.
+    pub filter: ListFilter,
+    /// When it was last used (a counter, for dropping the oldest).
+    used: u64,
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system's random source works");
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+/// The session of a request: its id, what the server keeps of it, and the
+/// cookie to set when it is new.
+pub(crate) struct Current {
+    pub id: String,
+    pub session: Session,
+    pub new_cookie: Option<HeaderValue>,
+}
+
+impl Current {
+    /// Add the session cookie to a response when the session is new.
+    pub fn finish(self, mut r: Response) -> Response {
+        if let Some(c) = self.new_cookie {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+        r
+    }
+}
+
+fn cookie_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+impl Dashboard {
+    /// The request's session, made when the browser has none (or one this
+    /// process does not know).
+    pub(crate) fn session(self: &Arc<Self>, headers: &HeaderMap) -> Current {
+        let mut sessions = lock(&self.sessions);
+        let tick = sessions.values().map(|s| s.used).max().unwrap_or(0) + 1;
+        if let Some(id) = cookie_id(headers)
+            && let Some(s) = sessions.get_mut(&id)
+        {
+            s.used = tick;
+            return Current {
+                id,
+                session: s.clone(),
+                new_cookie: None,
+            };
+        }
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| k.clone())
+        {
+            sessions.remove(&oldest);
+        }
+        let id = random_hex();
+        let session = Session {
+            csrf: random_hex(),
+            lang: Lang::Ja,
+            filter: ListFilter::default(),
+            used: tick,
+        };
+        sessions.insert(id.clone(), session.clone());
+        let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");
+        Current {
+            new_cookie: HeaderValue::from_str(&cookie).ok(),
+            id,
+            session,
+        }
+    }
+
+    /// Change what the server keeps of a session.
+    pub(crate) fn update_session(&self, id: &str, f: impl FnOnce(&mut Session)) {
+        if let Some(s) = lock(&self.sessions).get_mut(id) {
+            f(s);
+        }
+    }
+}
+
+/// Whether a form's token is the session's, compared without stopping at
+/// the first difference (its time tells nothing of the token).
+pub(crate) fn csrf_ok(session: &Session, token: &str) -> bool {
+    let (a, b) = (session.csrf.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

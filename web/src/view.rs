@@ -1,0 +1,251 @@
+//! What the templates show: plain strings and numbers in the page's
+//! language, made from the core's views. Nothing here decides anything.
+
+use anpi_core::codes::Lang;
+use anpi_core::model::Timestamp;
+use askama::Template;
+
+/// Labels in the page's language, callable from templates.
+#[derive(Clone, Copy, Debug)]
+pub struct L(pub Lang);
+
+impl L {
+    /// Japanese or English.
+    pub fn t<'a>(&self, ja: &'a str, en: &'a str) -> &'a str {
+        match self.0 {
+            Lang::Ja => ja,
+            Lang::En => en,
+        }
+    }
+
+    /// The `lang` attribute.
+    pub fn code(&self) -> &'static str {
+        match self.0 {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+
+    /// "12分前", "3 h ago": how long ago, for people.
+    pub fn ago(&self, at: Timestamp, now: Timestamp) -> String {
+        let minutes = (now.0 - at.0).num_minutes().max(0);
+        match (self.0, minutes) {
+            (Lang::Ja, 0) => "たった今".into(),
+            (Lang::Ja, m) if m < 60 => format!("{m}分前"),
+            (Lang::Ja, m) if m < 48 * 60 => format!("{}時間前", m / 60),
+            (Lang::Ja, m) => format!("{}日前", m / 60 / 24),
+            (Lang::En, 0) => "just now".into(),
+            (Lang::En, m) if m < 60 => format!("{m} min ago"),
+            (Lang::En, m) if m < 48 * 60 => format!("{} h ago", m / 60),
+            (Lang::En, m) => format!("{} days ago", m / 60 / 24),
+        }
+    }
+}
+
+/// A time as the office reads it (JST).
+pub fn when(at: Timestamp) -> String {
+    at.jst().format("%m/%d %H:%M").to_string()
+}
+
+/// What every page has: the language, the navigation, the form token.
+pub struct Chrome {
+    pub l: L,
+    pub title: String,
+    pub space: String,
+    pub csrf: String,
+    /// Which navigation item is this page.
+    pub here: &'static str,
+}
+
+impl Chrome {
+    /// The chrome of a page; the form token is filled in when it is sent.
+    pub fn new(l: L, title: impl Into<String>, space: String, here: &'static str) -> Chrome {
+        Chrome {
+            l,
+            title: title.into(),
+            space,
+            csrf: String::new(),
+            here,
+        }
+    }
+
+    /// The navigation: (path, label, whether it is this page).
+    pub fn nav(&self) -> Vec<(&'static str, &'static str, bool)> {
+        let l = self.l;
+        [
+            ("/board", l.t("状況ボード", "Board")),
+            ("/list", l.t("優先順位リスト", "Priority list")),
+            ("/duplicates", l.t("重複訪問", "Duplicates")),
+        ]
+        .into_iter()
+        .map(|(p, label)| (p, label, p == self.here))
+        .collect()
+    }
+}
+
+/// One counter of the board.
+pub struct Counter {
+    pub label: &'static str,
+    pub value: usize,
+    /// Drawn in the warning colour when not zero.
+    pub alert: bool,
+}
+
+/// One row of a breakdown (by 担当ケアマネ or 地区).
+pub struct GroupRow {
+    pub name: String,
+    pub recipients: usize,
+    pub reached: usize,
+    pub not_reached: usize,
+    pub high: usize,
+    pub high_reached: usize,
+    pub duplicates: usize,
+    /// Share of high-priority recipients reached, in whole percent.
+    pub high_percent: usize,
+}
+
+/// One device of the space, with its last sync with this office.
+pub struct DeviceRow {
+    pub name: String,
+    pub organisation: String,
+    pub role: &'static str,
+    pub standing: &'static str,
+    pub active: bool,
+    pub last_sync: String,
+    pub error: String,
+}
+
+/// The open (or latest) incident on the board.
+pub struct IncidentView {
+    pub name: String,
+    pub kind: &'static str,
+    pub phase: &'static str,
+    pub started: String,
+    pub ended: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "board.html")]
+pub struct BoardPage {
+    pub c: Chrome,
+    pub incident: Option<IncidentView>,
+    pub counters: Vec<Counter>,
+    /// The progress chart, an SVG drawn by [`crate::pages::chart`]; every
+    /// text in it is escaped there.
+    pub chart: String,
+    pub by_care_manager: Vec<GroupRow>,
+    pub by_area: Vec<GroupRow>,
+    pub devices: Vec<DeviceRow>,
+}
+
+/// One row of the priority list.
+pub struct ListRow {
+    pub rank: usize,
+    pub handle: String,
+    pub id: String,
+    pub name: String,
+    pub kana: String,
+    pub area: String,
+    pub care_manager: String,
+    pub reasons: String,
+    pub standing: &'static str,
+    /// `action`, `open` or `settled`: the row's colour.
+    pub standing_class: &'static str,
+    pub latest: String,
+    pub duplicate: bool,
+    pub claims: String,
+    pub high: bool,
+}
+
+/// The filter form's current values and choices.
+pub struct FilterView {
+    pub care_managers: Vec<(String, bool)>,
+    pub areas: Vec<(String, bool)>,
+    pub standings: Vec<(&'static str, &'static str, bool)>,
+    pub high_only: bool,
+    pub duplicates_only: bool,
+    pub query: String,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+pub struct ListPage {
+    pub c: Chrome,
+    pub incident: Option<String>,
+    pub filter: FilterView,
+    pub rows: Vec<ListRow>,
+    pub total: usize,
+    pub shown: usize,
+    pub page: usize,
+    pub pages: usize,
+}
+
+/// One line of 様式1.
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// One check in a recipient's history.
+pub struct HistoryRow {
+    pub when: String,
+    pub staff: String,
+    pub organisation: String,
+    pub method: String,
+    pub result: String,
+    pub note: String,
+    pub relation: String,
+    pub warn: bool,
+}
+
+/// A choice in a form: (code, label, selected).
+pub type Choice = (&'static str, &'static str, bool);
+
+#[derive(Template)]
+#[template(path = "recipient.html")]
+pub struct RecipientPageView {
+    pub c: Chrome,
+    pub handle: String,
+    pub id: String,
+    pub name: String,
+    pub kana: String,
+    pub fields: Vec<Field>,
+    pub plan: Vec<Field>,
+    pub conflicts: Vec<String>,
+    pub disagreement: String,
+    pub incident: Option<String>,
+    pub open: bool,
+    pub history: Vec<HistoryRow>,
+    pub claims: Vec<String>,
+    pub mine_claimed: bool,
+    pub results: Vec<Choice>,
+    pub methods: Vec<Choice>,
+    /// The check a correction would supersede: (id, label) of each.
+    pub correctable: Vec<(String, String)>,
+    pub notice: String,
+}
+
+/// One duplicate visit: the recipient and the checks side by side.
+pub struct DuplicateView {
+    pub handle: String,
+    pub id: String,
+    pub name: String,
+    pub checks: Vec<HistoryRow>,
+    pub despite_claim: usize,
+}
+
+#[derive(Template)]
+#[template(path = "duplicates.html")]
+pub struct DuplicatesPage {
+    pub c: Chrome,
+    pub incident: Option<String>,
+    pub duplicates: Vec<DuplicateView>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub c: Chrome,
+    pub heading: String,
+    pub text: String,
+}
