@@ -271,6 +271,7 @@ impl Node {
         if self.docs.is_empty() || !self.store.changed_elsewhere()? {
             return Ok(());
         }
+        self.peers.forget_stored();
         let versions = self.store.doc_versions()?;
         self.docs
             .retain(|key, l| versions.get(key) == Some(&l.version));

@@ -52,11 +52,19 @@ pub(super) struct Peers {
     by_address: BTreeMap<SocketAddr, Entry>,
     /// Local changes since the node opened.
     local_changes: u64,
+    /// The stored last exchanges, as last read or written here (dropped
+    /// when another process wrote the folder).
+    exchanges: Option<BTreeMap<DeviceId, Timestamp>>,
 }
 
 impl Peers {
     pub(super) fn local_change(&mut self) {
         self.local_changes += 1;
+    }
+
+    /// Another process wrote the folder: read the stored times again.
+    pub(super) fn forget_stored(&mut self) {
+        self.exchanges = None;
     }
 }
 
@@ -73,11 +81,25 @@ impl Node {
     }
 
     /// The meta entry that records a message taken from `peer` now,
-    /// written with the message's own batch (no write of its own).
-    pub(super) fn exchange_noted(&self, peer: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut all = self.last_exchanges()?;
-        all.insert(peer.clone(), Timestamp::now());
+    /// written with the message's own batch (no write of its own); nothing
+    /// when the time kept is under a minute old (a session's messages, a
+    /// burst of syncs), which is as close as a board shows it.
+    pub(super) fn exchange_noted(&mut self, peer: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut all = match self.peers.exchanges.take() {
+            Some(all) => all,
+            None => self.last_exchanges()?,
+        };
+        let now = Timestamp::now();
+        if all
+            .get(peer)
+            .is_some_and(|t| (now.0 - t.0).num_seconds().abs() < 60)
+        {
+            self.peers.exchanges = Some(all);
+            return Ok(Vec::new());
+        }
+        all.insert(peer.clone(), now);
         let bytes = serde_json::to_vec(&all).expect("timestamps always serialize");
+        self.peers.exchanges = Some(all);
         Ok(vec![(META_LAST_EXCHANGE.into(), bytes)])
     }
 
