@@ -45,12 +45,32 @@ fn allowed(architecture: &str) -> Graph {
     arrows
 }
 
+/// `src` without its inline test module (`#[cfg(test)] mod tests { … }`),
+/// up to the brace that closes it: code after it is still read.
+fn without_test_module(src: &str) -> String {
+    let Some(start) = src.find("#[cfg(test)]\nmod tests {") else {
+        return src.to_string();
+    };
+    let body = start + src[start..].find('{').unwrap_or(0);
+    let mut depth = 0usize;
+    for (i, c) in src[body..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return format!("{}{}", &src[..start], &src[body + i + 1..]);
+                }
+            }
+            _ => {}
+        }
+    }
+    src[..start].to_string()
+}
+
 /// The modules `src` names with `crate::`, outside comments and tests.
 fn imports(src: &str) -> BTreeSet<String> {
-    let src = match src.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &src[..i],
-        None => src,
-    };
+    let src = without_test_module(src);
     let code: String = src
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
@@ -230,6 +250,13 @@ fn the_check_sees_a_wrong_import_a_loop_and_a_grouped_use() {
     assert_eq!(
         imports("use crate::{doc::X, model::{A, B}};\nuse crate::Result;\n// crate::net\n"),
         ["doc", "error", "model"].map(String::from).into()
+    );
+    // A test module's imports do not count; code after it does.
+    assert_eq!(
+        imports(
+            "use crate::model::A;\n#[cfg(test)]\nmod tests {\n    fn f() { use crate::store::S; }\n}\nuse crate::net::N;\n"
+        ),
+        ["model", "net"].map(String::from).into()
     );
     let mut graph: Graph = arrows.clone();
     assert!(breaches(&arrows, &graph).is_empty());
