@@ -464,8 +464,12 @@ pub fn serve(cx: &Ctx, node: Node, listen: &str, http: Option<&str>, args: NetAr
             ..Default::default()
         };
         if let Some((addr, space)) = http {
-            let dashboard =
-                anpi_web::Dashboard::new(shared.clone(), space, options.local_changes.clone());
+            let dashboard = anpi_web::Dashboard::new(
+                shared.clone(),
+                space,
+                options.local_changes.clone(),
+                net.local_addr()?,
+            );
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let at = listener.local_addr()?;
             match lang {

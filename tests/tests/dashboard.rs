@@ -280,9 +280,45 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         assert!(dups.contains("山田 ハル") && dups.contains("事務 花子") && dups.contains("訪問 太郎"), "{dups}");
         screenshot(&c, "duplicates").await;
 
+        // 端末: an invite made on screen, its QR code shown, and its code
+        // redeemed by a new phone; then that phone revoked, after the
+        // confirmation the page asks for.
+        c.goto(&format!("{url}/devices")).await.unwrap();
+        let form = c.form(Locator::Css("form[action='/devices/invite']")).await.unwrap();
+        form.set_by_name("staff", "新人 三郎").await.unwrap();
+        let address = c.find(Locator::Css("form[action='/devices/invite'] input[name=address]")).await.unwrap();
+        address.clear().await.unwrap();
+        address.send_keys(&serving.addr).await.unwrap();
+        form.submit().await.unwrap();
+        wait_text(&c, "the invite", |t| t.contains("QR")).await;
+        assert!(c.find(Locator::Css(".qr svg")).await.is_ok(), "the QR code is drawn");
+        let code = c.find(Locator::Id("invite-code")).await.unwrap().text().await.unwrap();
+        assert!(code.starts_with("ANPI"), "{code}");
+        screenshot(&c, "invite").await;
+        let newcomer = dir.path().join("newcomer");
+        ok(&newcomer, &["join", "--invite", &code]);
+        c.goto(&format!("{url}/devices")).await.unwrap();
+        let devices = wait_text(&c, "the new phone", |t| t.contains("新人 三郎")).await;
+        assert!(devices.contains("訪問 太郎"), "{devices}");
+        screenshot(&c, "devices").await;
+        let newcomer_id = device_id(&newcomer);
+        let revoke = format!("form.revoke:has(input[value='{newcomer_id}'])");
+        // Without the confirmation ticked, the browser does not send it.
+        c.find(Locator::Css(&format!("{revoke} button"))).await.unwrap().click().await.unwrap();
+        assert!(main_text(&c).await.contains("新人 三郎"));
+        c.find(Locator::Css(&format!("{revoke} input[name=confirm]"))).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css(&format!("{revoke} button"))).await.unwrap().click().await.unwrap();
+        let revoked = wait_text(&c, "the revocation", |t| t.contains("失効")).await;
+        assert!(
+            revoked.lines().any(|l| l.contains("新人 三郎") && l.contains("失効")),
+            "{revoked}"
+        );
+        let refused = anpi_tests::netns::anpi(&newcomer, &["sync"]);
+        assert!(!refused.status.success(), "a revoked phone is refused");
+
         // English, by the switch in the header.
         c.find(Locator::Css("form.lang button")).await.unwrap().click().await.unwrap();
-        wait_text(&c, "English", |t| t.contains("Duplicate visits")).await;
+        wait_text(&c, "English", |t| t.contains("Last sync with this office")).await;
 
         c.close().await.unwrap();
     });

@@ -41,6 +41,9 @@ pub struct Dashboard {
     /// the id, and the id it stands for, for each link made so far.
     handles: Mutex<HashMap<String, RecipientId>>,
     link_key: ring::hmac::Key,
+    /// Where phones reach this office (an invite's address), when the
+    /// sync node listens on one address; empty when it listens on all.
+    invite_address: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,8 +52,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Dashboard {
     /// A dashboard over `node`, showing `space`. `local_changes` is the
-    /// sync loop's (`net::serve::Options::local_changes`).
-    pub fn new(node: SharedNode, space: SpaceId, local_changes: Arc<Notify>) -> Arc<Self> {
+    /// sync loop's (`net::serve::Options::local_changes`); `sync_at` where
+    /// the sync node listens (an invite's default address, unless it
+    /// listens on every address).
+    pub fn new(
+        node: SharedNode,
+        space: SpaceId,
+        local_changes: Arc<Notify>,
+        sync_at: SocketAddr,
+    ) -> Arc<Self> {
         let rng = ring::rand::SystemRandom::new();
         let link_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
             .expect("the system's random source works");
@@ -62,6 +72,11 @@ impl Dashboard {
             sessions: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             link_key,
+            invite_address: if sync_at.ip().is_unspecified() {
+                String::new()
+            } else {
+                sync_at.to_string()
+            },
         })
     }
 
@@ -121,6 +136,10 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/r/{handle}/claim", post(pages::claim))
         .route("/r/{handle}/release", post(pages::release))
         .route("/duplicates", get(pages::duplicates))
+        .route("/devices", get(pages::devices))
+        .route("/devices/add", post(pages::add_device))
+        .route("/devices/invite", post(pages::invite))
+        .route("/devices/revoke", post(pages::revoke))
         .route("/lang/{lang}", post(pages::set_lang))
         .route("/events", get(live::events))
         .route("/assets/app.css", get(assets::css))

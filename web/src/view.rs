@@ -76,6 +76,7 @@ impl Chrome {
             ("/board", l.t("状況ボード", "Board")),
             ("/list", l.t("優先順位リスト", "Priority list")),
             ("/duplicates", l.t("重複訪問", "Duplicates")),
+            ("/devices", l.t("端末", "Devices")),
         ]
         .into_iter()
         .map(|(p, label)| (p, label, p == self.here))
@@ -248,4 +249,46 @@ pub struct MessagePage {
     pub c: Chrome,
     pub heading: String,
     pub text: String,
+}
+
+/// One member of the space on the devices page.
+pub struct MemberRow {
+    pub id: String,
+    pub readable: String,
+    pub name: String,
+    pub organisation: String,
+    pub role: &'static str,
+    pub standing: &'static str,
+    pub active: bool,
+    pub this_office: bool,
+    /// How long ago it last synced with this office (empty: never).
+    pub last_sync: String,
+    pub pending: u64,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "devices.html")]
+pub struct DevicesPage {
+    pub c: Chrome,
+    pub members: Vec<MemberRow>,
+    pub roles: Vec<Choice>,
+    /// The office's organisation, the forms' default.
+    pub organisation: String,
+    /// The address phones reach this office at, when known.
+    pub invite_address: String,
+    pub office_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+pub struct InvitePage {
+    pub c: Chrome,
+    /// The QR code, an SVG made by the `qrcode` crate from the code alone.
+    pub qr: String,
+    pub code: String,
+    pub staff: String,
+    pub organisation: String,
+    pub role: &'static str,
+    pub expires: String,
 }

@@ -27,18 +27,6 @@ fn role_label(l: L, r: Role) -> &'static str {
     r.label(l.0)
 }
 
-fn standing_label(l: L, s: MemberStanding) -> &'static str {
-    match s {
-        MemberStanding::Active => l.t("有効", "active"),
-        MemberStanding::Revoked => l.t("失効", "revoked"),
-        MemberStanding::Unauthorised => l.t(
-            "無効（管理者でない端末が追加）",
-            "invalid (added by a non-admin)",
-        ),
-        MemberStanding::BadSignature => l.t("無効（署名が不正）", "invalid (bad signature)"),
-    }
-}
-
 /// The progress chart: bars for checks per step, a line for the share of
 /// high-priority recipients reached. Drawn here so the page needs no
 /// script; it holds numbers and fixed labels only.

@@ -24,10 +24,12 @@ use crate::session::{Current, csrf_ok};
 use crate::view::*;
 
 mod board;
+mod devices;
 mod duplicates;
 mod list;
 mod recipient;
 pub(crate) use board::board;
+pub(crate) use devices::{add as add_device, devices, invite, revoke};
 pub(crate) use duplicates::duplicates;
 pub(crate) use list::{list, set_filter};
 pub(crate) use recipient::{claim, recipient, record_check, release};
@@ -50,7 +52,14 @@ macro_rules! pages {
     )+};
 }
 
-pages!(BoardPage, ListPage, RecipientPageView, DuplicatesPage);
+pages!(
+    BoardPage,
+    ListPage,
+    RecipientPageView,
+    DuplicatesPage,
+    DevicesPage,
+    InvitePage
+);
 
 /// The page a read made, with the session's form token, or the failure.
 fn respond<P: Page>(cur: Current, result: anpi_core::Result<P>) -> Response {
@@ -163,6 +172,19 @@ pub(crate) async fn not_found(State(d): State<Arc<Dashboard>>, headers: HeaderMa
             "Choose from the menu above.",
         ),
     )
+}
+
+/// A member's standing in the page's words.
+fn standing_label(l: L, s: MemberStanding) -> &'static str {
+    match s {
+        MemberStanding::Active => l.t("有効", "active"),
+        MemberStanding::Revoked => l.t("失効", "revoked"),
+        MemberStanding::Unauthorised => l.t(
+            "無効（管理者でない端末が追加）",
+            "invalid (added by a non-admin)",
+        ),
+        MemberStanding::BadSignature => l.t("無効（署名が不正）", "invalid (bad signature)"),
+    }
 }
 
 fn standing_class(s: Standing) -> &'static str {
