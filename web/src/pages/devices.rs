@@ -24,10 +24,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
                 .members(space)?
                 .into_iter()
                 .map(|(m, standing)| {
-                    let status = statuses
-                        .iter()
-                        .filter(|p| p.device.as_ref() == Some(&m.device))
-                        .max_by_key(|p| p.last_sync);
+                    let status = status_of(&statuses, &m.device);
                     MemberRow {
                         id: m.device.0.clone(),
                         readable: m.device.readable(),

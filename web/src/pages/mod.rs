@@ -174,6 +174,17 @@ pub(crate) async fn not_found(State(d): State<Arc<Dashboard>>, headers: HeaderMa
     )
 }
 
+/// What the book of peers knows of a device (the latest of its addresses).
+fn status_of<'a>(
+    statuses: &'a [anpi_core::node::PeerStatus],
+    device: &anpi_core::model::DeviceId,
+) -> Option<&'a anpi_core::node::PeerStatus> {
+    statuses
+        .iter()
+        .filter(|p| p.device.as_ref() == Some(device))
+        .max_by_key(|p| p.last_sync)
+}
+
 /// A member's standing in the page's words.
 fn standing_label(l: L, s: MemberStanding) -> &'static str {
     match s {
