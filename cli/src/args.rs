@@ -65,6 +65,10 @@ pub(crate) enum Command {
     Import {
         /// The CSV file.
         file: PathBuf,
+        /// Check the file and say what an import would add, update and
+        /// leave; import nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The priority list (安否確認優先順位) of the open incident.
     List {

@@ -107,7 +107,7 @@ fn main() -> ExitCode {
     let cx = &cx;
     let result = match cli.command {
         Command::Init { space, org, staff } => setup::init(cx, &space, org, staff),
-        Command::Import { file } => setup::import(cx, &file),
+        Command::Import { file, dry_run } => setup::import(cx, &file, dry_run),
         Command::Clone {
             src_dir,
             staff,

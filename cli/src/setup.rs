@@ -49,8 +49,9 @@ pub fn init(cx: &Ctx, space: &str, org: Option<String>, staff: Option<String>) -
     Ok(())
 }
 
-/// `import FILE`: the roster, all rows or none.
-pub fn import(cx: &Ctx, file: &Path) -> Result<()> {
+/// `import FILE [--dry-run]`: the roster, all rows or none; with
+/// `--dry-run`, only what it would do.
+pub fn import(cx: &Ctx, file: &Path, dry_run: bool) -> Result<()> {
     let lang = cx.lang;
     let mut node = cx.open()?;
     let space = cx.space(&node)?;
@@ -63,7 +64,17 @@ pub fn import(cx: &Ctx, file: &Path) -> Result<()> {
             roster.ignored_columns.join(", ")
         );
     }
-    let report = if std::io::stderr().is_terminal() {
+    let report = if dry_run {
+        say!(
+            "{}",
+            t(
+                lang,
+                "確認のみ（取り込んでいません）:",
+                "dry run (nothing imported):"
+            )
+        );
+        node.preview_import(&space.id, &roster.recipients)?
+    } else if std::io::stderr().is_terminal() {
         // A bar on a terminal only: scripts and logs get the summary line.
         let bar = indicatif::ProgressBar::new(roster.recipients.len() as u64);
         bar.set_style(

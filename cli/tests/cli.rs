@@ -78,6 +78,15 @@ fn import_utf8_with_bom_then_reimport_then_update() {
 
     let changed = ROSTER.replace("架空市西2-2", "架空市西2-3");
     std::fs::write(&file, changed).unwrap();
+    // A dry run says what would change, and changes nothing: the real
+    // import after it still finds the row to update.
+    let o = anpi(&data, &["import", "--dry-run", file.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("確認のみ")
+            && stdout(&o).contains("追加 0 件・更新 1 件・変更なし 1 件"),
+        "{}",
+        stdout(&o)
+    );
     let o = anpi(&data, &["--lang", "en", "import", file.to_str().unwrap()]);
     assert!(
         stdout(&o).contains("0 added, 1 updated, 1 unchanged (encoding: UTF-8)"),

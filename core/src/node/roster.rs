@@ -66,6 +66,33 @@ impl Node {
         Ok(ImportReport { counts, missing })
     }
 
+    /// What [`Node::import_roster`] would do with `recipients`, without
+    /// writing anything: the dry run an office looks at before confirming.
+    pub fn preview_import(
+        &self,
+        space: &SpaceId,
+        recipients: &[Recipient],
+    ) -> Result<ImportReport> {
+        let existing: HashMap<RecipientId, IndexedRecipient> = self
+            .store
+            .recipients(space)?
+            .into_iter()
+            .map(|r| (r.recipient.id.clone(), r))
+            .collect();
+        let mut counts = ImportCounts::default();
+        for r in recipients {
+            counts.count(&mut r.clone(), existing.get(&r.id));
+        }
+        let listed: std::collections::HashSet<&RecipientId> =
+            recipients.iter().map(|r| &r.id).collect();
+        let mut missing: Vec<RecipientId> = existing
+            .into_keys()
+            .filter(|id| !listed.contains(id))
+            .collect();
+        missing.sort();
+        Ok(ImportReport { counts, missing })
+    }
+
     /// Record a recipient's consent to share with other agencies (or, with
     /// `None`, its withdrawal).
     pub fn record_consent(
@@ -141,6 +168,32 @@ impl Node {
     }
 }
 
+impl ImportCounts {
+    /// Count `r` against the record it replaces, and say whether it must be
+    /// written. A manual priority survives a row that does not carry one;
+    /// the same row over a conflict is written again (the office's roster
+    /// settles what two edits left open).
+    fn count(&mut self, r: &mut Recipient, old: Option<&IndexedRecipient>) -> bool {
+        if r.priority_override.is_none() {
+            r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
+        }
+        match old {
+            Some(o) if o.recipient == *r && o.conflicts.is_empty() => {
+                self.unchanged += 1;
+                false
+            }
+            Some(_) => {
+                self.updated += 1;
+                true
+            }
+            None => {
+                self.added += 1;
+                true
+            }
+        }
+    }
+}
+
 /// Write the recipients that differ from `existing` (the index as it
 /// stands) into the roster being edited; a manual priority survives a row
 /// that does not carry one. Returns the counts and the index rows.
@@ -158,18 +211,8 @@ pub(super) fn put_recipients(
             progress(done, total);
         }
         let old = existing.get(&r.id);
-        if r.priority_override.is_none() {
-            r.priority_override = old.and_then(|o| o.recipient.priority_override.clone());
-        }
-        match old {
-            // The same row over a conflict is written again: the
-            // office's roster settles what two edits left open.
-            Some(o) if o.recipient == r && o.conflicts.is_empty() => {
-                counts.unchanged += 1;
-                continue;
-            }
-            Some(_) => counts.updated += 1,
-            None => counts.added += 1,
+        if !counts.count(&mut r, old) {
+            continue;
         }
         e.apply(JournalOp::PutRecipient(Box::new(r.clone())))?;
         // A recipient new to this device has no concurrent values yet.
@@ -243,9 +286,16 @@ mod tests {
         assert_eq!(n.heads().unwrap(), heads);
         let mut changed = recipient("R2");
         changed.phone = "03-1234-5678".into();
+        // The dry run says what the import will do, and writes nothing.
+        let preview = n
+            .preview_import(&space, &[changed.clone(), recipient("R3")])
+            .unwrap();
+        assert_eq!(n.heads().unwrap(), heads);
+        assert_eq!(preview.missing, vec![RecipientId::from("R1")]);
         let counts = n
             .upsert_recipients(&space, vec![changed, recipient("R3")])
             .unwrap();
+        assert_eq!(preview.counts, counts);
         assert_eq!(
             counts,
             ImportCounts {
