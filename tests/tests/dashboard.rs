@@ -124,6 +124,51 @@ async fn screenshot(c: &Client, name: &str) {
     }
 }
 
+/// Click what `css` finds, again if the page's live refresh replaced it
+/// between finding and clicking (bounded).
+async fn click(c: &Client, css: &str) {
+    for attempt in 0.. {
+        match c.find(Locator::Css(css)).await {
+            Ok(e) => match e.click().await {
+                Ok(()) => return,
+                Err(err) if attempt < 20 => {
+                    let _ = err;
+                }
+                Err(err) => panic!("{css}: {err}"),
+            },
+            Err(err) if attempt >= 20 => panic!("{css}: {err}"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Type `text` into what `css` finds (its old value cleared), again if the
+/// live refresh replaced it first (bounded). Once something is typed, the
+/// page does not refresh under it.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    for attempt in 0..20 {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            let cleared = e.prop("type").await.ok().flatten().as_deref() == Some("file")
+                || e.clear().await.is_ok();
+            if cleared && e.send_keys(text).await.is_ok() {
+                return;
+            }
+        }
+        assert!(attempt < 19, "{css}: could not type into it");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Go to `url`; a slow navigation is said (it would mean a held connection).
+async fn visit(c: &Client, url: &str) {
+    let t = Instant::now();
+    c.goto(url).await.unwrap();
+    if t.elapsed() > Duration::from_secs(2) {
+        eprintln!("slow navigation to {url}: {:?}", t.elapsed());
+    }
+}
+
 async fn press(c: &Client, keys: &str) {
     c.active_element()
         .await
@@ -198,7 +243,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         let c = browser(&driver, &dir.path().join("profile")).await;
 
         // The board: the incident, its phase, the counters.
-        c.goto(&format!("{url}/board")).await.unwrap();
+        visit(&c, &format!("{url}/board")).await;
         let board = main_text(&c).await;
         assert!(board.contains("状況ボード"), "{board}");
         assert!(board.contains("発災〜6時間"), "{board}");
@@ -207,7 +252,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
 
         // The list: a search in hiragana finds the katakana フリガナ; the
         // search is kept by the server, not put in the URL.
-        c.goto(&format!("{url}/list")).await.unwrap();
+        visit(&c, &format!("{url}/list")).await;
         let query = c.find(Locator::Id("query")).await.unwrap();
         query.send_keys("すずき").await.unwrap();
         query.send_keys(ENTER).await.unwrap();
@@ -257,7 +302,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         // The phone, unaware of the office's call, visits 山田 ハル too,
         // and 田中 正雄, then syncs: the open list shows it without a
         // reload, and the board counts the duplicate.
-        c.goto(&format!("{url}/list")).await.unwrap();
+        visit(&c, &format!("{url}/list")).await;
         c.execute("window.__notReloaded = true", vec![]).await.unwrap();
         ok(&team.phone, &["check", "R001", "--status", "safe", "--method", "visit"]);
         ok(
@@ -270,12 +315,12 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         let same_page = c.execute("return window.__notReloaded === true", vec![]).await.unwrap();
         assert_eq!(same_page, serde_json::json!(true), "the page was reloaded");
 
-        c.goto(&format!("{url}/board")).await.unwrap();
+        visit(&c, &format!("{url}/board")).await;
         let board = main_text(&c).await;
         assert!(board.contains("重複\n1") || board.contains("1\n重複"), "{board}");
         assert!(board.contains("最終同期"), "the phone's last sync is shown: {board}");
         screenshot(&c, "board").await;
-        c.goto(&format!("{url}/duplicates")).await.unwrap();
+        visit(&c, &format!("{url}/duplicates")).await;
         let dups = main_text(&c).await;
         assert!(dups.contains("山田 ハル") && dups.contains("事務 花子") && dups.contains("訪問 太郎"), "{dups}");
         screenshot(&c, "duplicates").await;
@@ -283,13 +328,10 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         // 端末: an invite made on screen, its QR code shown, and its code
         // redeemed by a new phone; then that phone revoked, after the
         // confirmation the page asks for.
-        c.goto(&format!("{url}/devices")).await.unwrap();
-        let form = c.form(Locator::Css("form[action='/devices/invite']")).await.unwrap();
-        form.set_by_name("staff", "新人 三郎").await.unwrap();
-        let address = c.find(Locator::Css("form[action='/devices/invite'] input[name=address]")).await.unwrap();
-        address.clear().await.unwrap();
-        address.send_keys(&serving.addr).await.unwrap();
-        form.submit().await.unwrap();
+        visit(&c, &format!("{url}/devices")).await;
+        type_into(&c, "form[action='/devices/invite'] input[name=staff]", "新人 三郎").await;
+        type_into(&c, "form[action='/devices/invite'] input[name=address]", &serving.addr).await;
+        click(&c, "form[action='/devices/invite'] button").await;
         wait_text(&c, "the invite", |t| t.contains("QR")).await;
         assert!(c.find(Locator::Css(".qr svg")).await.is_ok(), "the QR code is drawn");
         let code = c.find(Locator::Id("invite-code")).await.unwrap().text().await.unwrap();
@@ -297,28 +339,55 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         screenshot(&c, "invite").await;
         let newcomer = dir.path().join("newcomer");
         ok(&newcomer, &["join", "--invite", &code]);
-        c.goto(&format!("{url}/devices")).await.unwrap();
+        visit(&c, &format!("{url}/devices")).await;
         let devices = wait_text(&c, "the new phone", |t| t.contains("新人 三郎")).await;
         assert!(devices.contains("訪問 太郎"), "{devices}");
         screenshot(&c, "devices").await;
         let newcomer_id = device_id(&newcomer);
         let revoke = format!("form.revoke:has(input[value='{newcomer_id}'])");
         // Without the confirmation ticked, the browser does not send it.
-        c.find(Locator::Css(&format!("{revoke} button"))).await.unwrap().click().await.unwrap();
+        click(&c, &format!("{revoke} button")).await;
         assert!(main_text(&c).await.contains("新人 三郎"));
-        c.find(Locator::Css(&format!("{revoke} input[name=confirm]"))).await.unwrap().click().await.unwrap();
-        c.find(Locator::Css(&format!("{revoke} button"))).await.unwrap().click().await.unwrap();
-        let revoked = wait_text(&c, "the revocation", |t| t.contains("失効")).await;
-        assert!(
-            revoked.lines().any(|l| l.contains("新人 三郎") && l.contains("失効")),
-            "{revoked}"
-        );
+        click(&c, &format!("{revoke} input[name=confirm]")).await;
+        click(&c, &format!("{revoke} button")).await;
+        // The row itself says 失効 (the button of a current member says
+        // it too, on a line of its own).
+        wait_text(&c, "the revocation", |t| {
+            t.lines().any(|l| l.contains("新人 三郎") && l.contains("失効"))
+        })
+        .await;
         let refused = anpi_tests::netns::anpi(&newcomer, &["sync"]);
         assert!(!refused.status.success(), "a revoked phone is refused");
 
+        // 名簿: a file with a problem shows it with its line and column and
+        // imports nothing; a good one is previewed, then imported.
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, format!("{ROSTER}R005,小林 トメ,コバヤシ トメ,架空市中5-5,中地区,独居,要介護9,佐藤,\n")).unwrap();
+        let good = dir.path().join("good.csv");
+        std::fs::write(&good, format!("{ROSTER}R005,小林 トメ,コバヤシ トメ,架空市中5-5,中地区,独居,要介護5,佐藤,\n")).unwrap();
+        for (file, expect) in [(&bad, "要介護9"), (&good, "この内容で取り込む")] {
+            visit(&c, &format!("{url}/roster")).await;
+            type_into(&c, "#roster-file", file.to_str().unwrap()).await;
+            click(&c, "form[action='/roster/preview'] button").await;
+            let shown = wait_text(&c, "the roster check", |t| t.contains(expect)).await;
+            if file == &bad {
+                assert!(shown.contains("取り込めません") && shown.contains("6") && shown.contains("要介護度"), "{shown}");
+                let list = ok(&team.folder, &["list", "--json"]);
+                assert!(!list.contains("R005"), "nothing of a bad file is imported");
+                screenshot(&c, "roster-problems").await;
+            } else {
+                assert!(shown.contains("追加\n") || shown.contains("1\n追加"), "{shown}");
+                c.find(Locator::Id("confirm-import")).await.unwrap().click().await.unwrap();
+                wait_text(&c, "the import", |t| t.contains("取り込みました")).await;
+
+            }
+        }
+        visit(&c, &format!("{url}/list")).await;
+        wait_text(&c, "the imported recipient", |t| t.contains("小林 トメ") && t.contains("5 / 5")).await;
+
         // English, by the switch in the header.
         c.find(Locator::Css("form.lang button")).await.unwrap().click().await.unwrap();
-        wait_text(&c, "English", |t| t.contains("Last sync with this office")).await;
+        wait_text(&c, "English", |t| t.contains("Search (ID, name, kana)")).await;
 
         c.close().await.unwrap();
     });

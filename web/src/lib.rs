@@ -136,6 +136,14 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/r/{handle}/claim", post(pages::claim))
         .route("/r/{handle}/release", post(pages::release))
         .route("/duplicates", get(pages::duplicates))
+        .route("/roster", get(pages::roster))
+        .route(
+            "/roster/preview",
+            post(pages::preview_roster).layer(axum::extract::DefaultBodyLimit::max(
+                pages::MAX_ROSTER_BYTES,
+            )),
+        )
+        .route("/roster/import", post(pages::import_roster))
         .route("/devices", get(pages::devices))
         .route("/devices/add", post(pages::add_device))
         .route("/devices/invite", post(pages::invite))

@@ -17,6 +17,15 @@ const MAX_SESSIONS: usize = 256;
 
 const COOKIE: &str = "anpi_session";
 
+/// A roster file checked and previewed, waiting for the office to confirm.
+#[derive(Debug)]
+pub struct PendingRoster {
+    /// The file's name, as the browser gave it.
+    pub file: String,
+    /// Its recipients, read and checked.
+    pub recipients: Vec<anpi_core::model::Recipient>,
+}
+
 /// What the server keeps of one browser.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -26,6 +35,8 @@ pub struct Session {
     pub lang: Lang,
     /// The priority list's filter.
     pub filter: ListFilter,
+    /// A roster previewed and not yet confirmed.
+    pub pending_roster: Option<Arc<PendingRoster>>,
     /// When it was last used (a counter, for dropping the oldest).
     used: u64,
 }
@@ -95,6 +106,7 @@ impl Dashboard {
             csrf: random_hex(),
             lang: Lang::Ja,
             filter: ListFilter::default(),
+            pending_roster: None,
             used: tick,
         };
         sessions.insert(id.clone(), session.clone());

@@ -55,6 +55,9 @@ pub struct Chrome {
     pub csrf: String,
     /// Which navigation item is this page.
     pub here: &'static str,
+    /// Whether the page refreshes itself when the data changes (not a
+    /// page that answered a form).
+    pub live: bool,
 }
 
 impl Chrome {
@@ -66,7 +69,14 @@ impl Chrome {
             space,
             csrf: String::new(),
             here,
+            live: true,
         }
+    }
+
+    /// The chrome of a page that answers a form.
+    pub fn answer(mut self) -> Chrome {
+        self.live = false;
+        self
     }
 
     /// The navigation: (path, label, whether it is this page).
@@ -76,6 +86,7 @@ impl Chrome {
             ("/board", l.t("状況ボード", "Board")),
             ("/list", l.t("優先順位リスト", "Priority list")),
             ("/duplicates", l.t("重複訪問", "Duplicates")),
+            ("/roster", l.t("名簿", "Roster")),
             ("/devices", l.t("端末", "Devices")),
         ]
         .into_iter()
@@ -291,4 +302,50 @@ pub struct InvitePage {
     pub organisation: String,
     pub role: &'static str,
     pub expires: String,
+}
+
+/// One problem of a refused roster file.
+pub struct ProblemRow {
+    pub line: String,
+    pub column: String,
+    pub value: String,
+    pub message: String,
+}
+
+impl ProblemRow {
+    /// From the core's problem.
+    pub fn from(p: &anpi_core::error::Problem, l: L) -> ProblemRow {
+        ProblemRow {
+            line: if p.line == 0 {
+                l.t("ファイル全体", "whole file").to_string()
+            } else {
+                p.line.to_string()
+            },
+            column: p.column.clone().unwrap_or_default(),
+            value: p.value.clone(),
+            message: p.message.clone(),
+        }
+    }
+}
+
+/// What an import would do (or did).
+pub struct RosterPreview {
+    pub rows: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Recipients of the space the file does not list (kept).
+    pub missing: Vec<String>,
+    pub encoding: String,
+    pub ignored: String,
+}
+
+#[derive(Template)]
+#[template(path = "roster.html")]
+pub struct RosterPage {
+    pub c: Chrome,
+    pub file: String,
+    pub problems: Vec<ProblemRow>,
+    pub preview: Option<RosterPreview>,
+    pub done: Option<RosterPreview>,
 }

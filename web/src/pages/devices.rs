@@ -142,7 +142,7 @@ pub(crate) async fn invite(
             let invite = n.create_invite(space, staff.clone(), role, vec![address], expires)?;
             let code = invite.encode();
             Ok(InvitePage {
-                c: Chrome::new(l, l.t("招待", "Invite"), name, "/devices"),
+                c: Chrome::new(l, l.t("招待", "Invite"), name, "/devices").answer(),
                 qr: qr_svg(&code)?,
                 code,
                 staff: staff.name,

@@ -28,11 +28,15 @@ mod devices;
 mod duplicates;
 mod list;
 mod recipient;
+mod roster;
 pub(crate) use board::board;
 pub(crate) use devices::{add as add_device, devices, invite, revoke};
 pub(crate) use duplicates::duplicates;
 pub(crate) use list::{list, set_filter};
 pub(crate) use recipient::{claim, recipient, record_check, release};
+pub(crate) use roster::{
+    MAX_ROSTER_BYTES, import as import_roster, preview as preview_roster, roster,
+};
 
 /// Rows on one page of the list.
 pub const PAGE_ROWS: usize = 50;
@@ -58,7 +62,8 @@ pages!(
     RecipientPageView,
     DuplicatesPage,
     DevicesPage,
-    InvitePage
+    InvitePage,
+    RosterPage
 );
 
 /// The page a read made, with the session's form token, or the failure.
