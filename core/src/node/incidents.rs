@@ -128,6 +128,14 @@ impl Node {
         Ok(all.iter().find(|i| i.is_open()).or(all.first()).cloned())
     }
 
+    /// The data of the incident shown ([`Node::shown_incident`]), which
+    /// `IncidentData::incident` names; the recipients alone when the space
+    /// has no incident yet.
+    pub fn shown_incident_data(&self, space: &SpaceId) -> Result<IncidentData> {
+        let incident = self.shown_incident(space)?;
+        self.incident_data(space, incident.as_ref().map(|i| &i.id))
+    }
+
     /// Form 2 (様式2) of the incident shown ([`Node::shown_incident`]) as
     /// the list stands at `now`. It holds health information of every
     /// recipient, so the export is written to the audit trail here, with
@@ -146,12 +154,11 @@ impl Node {
             .find(|s| &s.id == space)
             .ok_or_else(|| Error::NotFound(format!("space {space}")))?
             .name;
-        let incident = self.shown_incident(space)?;
-        let data = self.incident_data(space, incident.as_ref().map(|i| &i.id))?;
+        let data = self.shown_incident_data(space)?;
         let list = data.priority_list(now);
         let form = form2::build(
             &name,
-            incident.as_ref().map(|i| i.name.as_str()),
+            data.incident.as_ref().map(|i| i.name.as_str()),
             &list,
             group_by,
             now.jst(),
@@ -171,7 +178,7 @@ impl Node {
             };
         Ok(Form2Export {
             bytes,
-            incident,
+            incident: data.incident.clone(),
             logged,
         })
     }

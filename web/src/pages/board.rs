@@ -104,8 +104,8 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
         .with_node(move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
-            let incident = n.shown_incident(space)?;
-            let data = n.incident_data(space, incident.as_ref().map(|i| &i.id))?;
+            let data = n.shown_incident_data(space)?;
+            let incident = data.incident.clone();
             let list = data.priority_list(now);
             let summary = incident
                 .as_ref()

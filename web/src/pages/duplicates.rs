@@ -11,14 +11,8 @@ pub(crate) async fn duplicates(State(d): State<Arc<Dashboard>>, headers: HeaderM
     let result = d
         .with_node(move |n, space| {
             let name = space_name(n, space)?;
-            let incident = n.shown_incident(space)?;
-            let (checks, recipients) = match &incident {
-                None => (Vec::new(), Vec::new()),
-                Some(i) => {
-                    let data = n.incident_data(space, Some(&i.id))?;
-                    (data.checks, data.recipients)
-                }
-            };
+            let data = n.shown_incident_data(space)?;
+            let (incident, checks, recipients) = (data.incident, data.checks, data.recipients);
             let found = views::duplicates(&checks);
             let duplicates = found
                 .iter()
