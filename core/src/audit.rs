@@ -144,6 +144,33 @@ pub struct Broken {
     pub why: String,
 }
 
+/// Which entries a person looks for: one action, and words found in who,
+/// of what, or the detail (case-insensitive); empty matches all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this action.
+    pub action: Option<Action>,
+    /// Words to find.
+    pub text: String,
+}
+
+impl Filter {
+    /// Whether `e` is one of the entries looked for.
+    pub fn matches(&self, e: &Entry) -> bool {
+        if self.action.is_some_and(|a| a != e.record.action) {
+            return false;
+        }
+        let text = self.text.trim().to_lowercase();
+        if text.is_empty() {
+            return true;
+        }
+        let r = &e.record;
+        [&r.staff.name, &r.staff.organisation, &r.subject, &r.detail]
+            .iter()
+            .any(|field| field.to_lowercase().contains(&text))
+    }
+}
+
 /// Check a whole trail, in order.
 pub fn verify(entries: &[Entry]) -> Result<(), Broken> {
     let mut prev = GENESIS.to_string();
@@ -182,6 +209,28 @@ mod tests {
             action: Action::Viewed,
             subject: subject.into(),
             detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_filter_finds_entries_by_action_and_words() {
+        let mut viewed = record("R0001");
+        viewed.action = Action::Viewed;
+        viewed.staff.name = "佐藤 花子".into();
+        let e = seal(None, viewed);
+        let all = Filter::default();
+        assert!(all.matches(&e));
+        let by_action = Filter {
+            action: Some(Action::Exported),
+            text: String::new(),
+        };
+        assert!(!by_action.matches(&e));
+        for (text, found) in [("佐藤", true), ("r0001", true), ("鈴木", false)] {
+            let f = Filter {
+                action: Some(Action::Viewed),
+                text: text.into(),
+            };
+            assert_eq!(f.matches(&e), found, "{text}");
         }
     }
 

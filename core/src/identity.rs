@@ -57,6 +57,26 @@ impl Identity {
         self.reissued(params)
     }
 
+    /// The same key with a certificate naming `names` (DNS names or IP
+    /// addresses): how the office's dashboard presents itself over TLS.
+    pub fn with_names(&self, names: &[String]) -> Result<Self> {
+        let params = CertificateParams::new(names.to_vec())
+            .map_err(|e| Error::invalid(format!("certificate names {names:?}: {e}")))?;
+        self.reissued(params)
+    }
+
+    /// The certificate's SHA-256 fingerprint as browsers show it
+    /// (`AB:CD:…`): what staff compare before trusting the dashboard.
+    pub fn fingerprint(&self) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &self.cert);
+        digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
     /// The same key with a new certificate made from `params`.
     fn reissued(&self, params: CertificateParams) -> Result<Self> {
         let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.as_slice());

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod access;
 pub mod audit;
 pub mod codes;
 pub mod doc;

@@ -23,7 +23,7 @@ impl Node {
         hours: i64,
         reason: &str,
     ) -> Result<Exception> {
-        self.ensure_admin(origin)?;
+        self.require(origin, crate::access::Permission::DeclareException)?;
         self.ensure_member(area)?;
         if hours <= 0 || reason.trim().is_empty() {
             return Err(Error::invalid(
@@ -69,7 +69,7 @@ impl Node {
     /// ([`sharing::shared_record`]). Logged in the audit trail with the
     /// items provided. Only an admin of the office may.
     pub fn share_to_area(&mut self, origin: &SpaceId, area: &SpaceId) -> Result<ShareReport> {
-        self.ensure_admin(origin)?;
+        self.require(origin, crate::access::Permission::ShareArea)?;
         self.ensure_member(area)?;
         if origin == area {
             return Err(Error::invalid("an office shares with another (area) space"));
@@ -271,6 +271,7 @@ impl Node {
         if from == into {
             return Err(Error::invalid("an incident is merged into another one"));
         }
+        self.require(space, crate::access::Permission::ManageIncidents)?;
         let source = self.incident(space, from)?;
         let target = self.incident(space, into)?;
         if !target.is_open() {
@@ -317,21 +318,6 @@ impl Node {
             Ok(((), vec![revoked_index(e.doc(), &space_id)?]))
         })?;
         Ok(member)
-    }
-
-    pub(super) fn ensure_admin(&mut self, space: &SpaceId) -> Result<()> {
-        let me = self.device.clone();
-        let admin = self
-            .members(space)?
-            .iter()
-            .any(|(m, s)| m.device == me && m.role == Role::Admin && *s == MemberStanding::Active);
-        if admin {
-            Ok(())
-        } else {
-            Err(Error::NotAllowed(
-                "only an admin of the space may change its members (this device is not one)".into(),
-            ))
-        }
     }
 
     /// Drop documents in memory that another process changed on disk since
@@ -398,7 +384,7 @@ impl Node {
     /// Set the office's priority weights (admins): every device of the
     /// space ranks recipients by them once this reaches it.
     pub fn set_priority_weights(&mut self, space: &SpaceId, weights: PriorityConfig) -> Result<()> {
-        self.ensure_admin(space)?;
+        self.require(space, crate::access::Permission::ChangeWeights)?;
         self.note(
             audit::Action::Changed,
             format!("priority weights of {space}"),

@@ -78,6 +78,7 @@ impl Node {
         if !self.has_doc(&key)? {
             return Err(Error::NotFound(format!("incident {id}")));
         }
+        self.require(space, crate::access::Permission::ManageIncidents)?;
         let staff = self.staff.clone();
         let device = self.device.clone();
         let (space, iid) = (space.clone(), id.clone());
@@ -673,7 +674,15 @@ mod tests {
             .open_incident_for(&space, IncidentKind::Earthquake, "地震", t)
             .unwrap();
         assert_eq!(how, Started::New);
+        // Ending an incident is an admin's: the phone and the late device
+        // are admins' devices here.
         let mut phone = Node::open(MemoryStore::new()).unwrap();
+        let mut late = Node::open(MemoryStore::new()).unwrap();
+        for d in [phone.device().clone(), late.device().clone()] {
+            office
+                .add_member(&space, &d, Staff::default(), Role::Admin)
+                .unwrap();
+        }
         sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
         assert_eq!(
             phone
@@ -683,7 +692,6 @@ mod tests {
             Started::Joined
         );
         // A third device that will hear of nothing until the end.
-        let mut late = Node::open(MemoryStore::new()).unwrap();
         sync_local(&mut late, &mut office, std::slice::from_ref(&space)).unwrap();
         office.end_incident(&space, &inc.id, t).unwrap();
         sync_local(&mut phone, &mut office, &[]).unwrap();

@@ -182,7 +182,7 @@ impl Node {
         staff: Staff,
         role: Role,
     ) -> Result<Member> {
-        self.ensure_admin(space)?;
+        self.require(space, crate::access::Permission::ManageMembers)?;
         let member = Member {
             device: device.clone(),
             staff,
@@ -197,7 +197,7 @@ impl Node {
     /// Revoke a device (lost, or its carrier left): every device refuses
     /// its key as soon as this entry reaches it. Only an active admin may.
     pub fn revoke_member(&mut self, space: &SpaceId, device: &DeviceId) -> Result<Member> {
-        self.ensure_admin(space)?;
+        self.require(space, crate::access::Permission::ManageMembers)?;
         if device == &self.device {
             return Err(Error::invalid("a device cannot revoke itself"));
         }
@@ -224,7 +224,7 @@ impl Node {
         addresses: Vec<String>,
         expires: Timestamp,
     ) -> Result<Invite> {
-        self.ensure_admin(space)?;
+        self.require(space, crate::access::Permission::ManageMembers)?;
         if addresses.is_empty() {
             return Err(Error::invalid(
                 "an invite needs the address (HOST:PORT) where this office listens",

@@ -9,6 +9,7 @@
 mod area;
 mod incidents;
 mod index;
+mod logins;
 mod maintain;
 mod members;
 mod peers;
@@ -19,6 +20,7 @@ mod tests;
 mod types;
 
 use index::{full_index, revoked_index, touched_index};
+pub use logins::LoginInfo;
 pub use peers::{PeerChange, PeerStatus};
 use roster::put_recipients;
 pub use session::{LocalSync, share_a_space, sync_local};
@@ -177,6 +179,9 @@ pub struct Node {
     unreadable: BTreeMap<DocKey, String>,
     /// Peers synced with or tried since the node opened.
     peers: peers::Peers,
+    /// A person acting through this device (a dashboard login), inside
+    /// [`Node::as_person`].
+    acting: Option<crate::access::Person>,
 }
 
 impl Node {
@@ -230,6 +235,7 @@ impl Node {
             locked: false,
             unreadable: BTreeMap::new(),
             peers: peers::Peers::default(),
+            acting: None,
         };
         node.rebuild_stale_index()?;
         Ok(node)

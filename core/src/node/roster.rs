@@ -32,6 +32,7 @@ impl Node {
             .collect();
         let key = DocKey::roster(space);
         self.ensure_space(space)?;
+        self.require(space, crate::access::Permission::ImportRoster)?;
         self.note(
             audit::Action::Changed,
             "roster",
