@@ -157,6 +157,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The office dashboard's personal logins (needed when the dashboard is
+    /// served beyond this PC): make, list, remove, new password.
+    Login {
+        #[command(subcommand)]
+        command: LoginCommand,
+    },
     /// This device's id, and the devices that belong to the space.
     Device {
         #[command(subcommand)]
@@ -357,6 +363,37 @@ pub(crate) enum AuditCommand {
     /// Check that no entry was changed, removed or reordered; exit 1 naming
     /// the first entry that was.
     Verify,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LoginCommand {
+    /// Make a login (admins). The password is read from standard input
+    /// (typed without echo on a terminal).
+    Add {
+        /// The login name (ASCII letters, digits, . _ -).
+        login: String,
+        /// The person's name.
+        #[arg(long)]
+        name: String,
+        /// Their organisation (default: this device's).
+        #[arg(long)]
+        org: Option<String>,
+        /// admin or care_manager.
+        #[arg(long, default_value = "care_manager")]
+        role: String,
+    },
+    /// The logins.
+    List,
+    /// Remove a login (admins).
+    Remove {
+        /// The login name.
+        login: String,
+    },
+    /// Give a login a new password, read from standard input (admins).
+    Password {
+        /// The login name.
+        login: String,
+    },
 }
 
 #[derive(Subcommand)]

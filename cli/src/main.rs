@@ -17,6 +17,7 @@ mod args;
 mod context;
 mod demo;
 mod key;
+mod logins;
 mod network;
 mod office;
 mod setup;
@@ -35,6 +36,28 @@ use args::*;
 use context::Ctx;
 
 pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The long-running process's log on standard error: `info` and above,
+/// or what `ANPI_LOG` says (`debug`, `anpi_web=debug,info`, …).
+pub(crate) fn init_log() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("ANPI_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        });
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .with(filter)
+        .try_init();
+}
 
 pub(crate) fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
     match lang {
@@ -187,6 +210,17 @@ fn main() -> ExitCode {
         Command::Audit { command } => cx.with_node(|n| match command {
             AuditCommand::List { json } => office::audit_list(cx, n, json),
             AuditCommand::Verify => office::audit_verify(cx, n),
+        }),
+        Command::Login { command } => cx.with_node(|n| match command {
+            LoginCommand::Add {
+                login,
+                name,
+                org,
+                role,
+            } => logins::add(cx, n, login, name, org, &role),
+            LoginCommand::List => logins::list(cx, n),
+            LoginCommand::Remove { login } => logins::remove(cx, n, &login),
+            LoginCommand::Password { login } => logins::password(cx, n, &login),
         }),
         Command::Device { command } => match command {
             DeviceCommand::Id => cx.data_dir().and_then(|d| network::device_id(cx, &d)),

@@ -430,7 +430,13 @@ fn discovery(lang: Lang, args: &NetArgs) -> Result<Option<Arc<dyn Discovery>>> {
 }
 
 /// `serve`: a long-running node until interrupted.
-pub fn serve(cx: &Ctx, node: Node, listen: &str, http: Option<&str>, args: NetArgs) -> Result<()> {
+pub fn serve(
+    cx: &Ctx,
+    mut node: Node,
+    listen: &str,
+    http: Option<&str>,
+    args: NetArgs,
+) -> Result<()> {
     let lang = cx.lang;
     let listen = resolve(lang, listen)?;
     let office = office_of(lang, &node)?;
@@ -440,17 +446,18 @@ pub fn serve(cx: &Ctx, node: Node, listen: &str, http: Option<&str>, args: NetAr
         None => None,
         Some(text) => {
             let addr = resolve(lang, text)?;
-            if !anpi_web::allowed_address(addr) {
-                return Err(t(
-                    lang,
-                    "ダッシュボードはこのPCの中からだけ開けます（--http 127.0.0.1:8080 のように 127.0.0.1 を指定してください）。他のPCから開くには TLS とログインが必要で、まだ使えません",
-                    "the dashboard can be opened on this PC only (give --http 127.0.0.1:PORT); opening it from other PCs needs TLS and logins, which are not available yet",
-                )
-                .into());
-            }
-            Some((addr, cx.space(&node)?.id))
+            let reach = anpi_web::reach_of(addr);
+            let space = cx.space(&node)?.id;
+            let tls = match reach {
+                anpi_web::Reach::ThisPc => None,
+                anpi_web::Reach::Network => {
+                    Some(crate::logins::dashboard_tls(lang, &mut node, text)?)
+                }
+            };
+            Some((addr, space, reach, tls))
         }
     };
+    crate::init_log();
     let shared = Arc::new(Mutex::new(node));
     let rt = runtime()?;
     rt.block_on(async move {
@@ -463,20 +470,44 @@ pub fn serve(cx: &Ctx, node: Node, listen: &str, http: Option<&str>, args: NetAr
             peers,
             ..Default::default()
         };
-        if let Some((addr, space)) = http {
+        if let Some((addr, space, reach, tls)) = http {
             let dashboard = anpi_web::Dashboard::new(
                 shared.clone(),
                 space,
                 options.local_changes.clone(),
                 net.local_addr()?,
+                reach,
             );
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let at = listener.local_addr()?;
-            match lang {
-                Lang::Ja => say!("ダッシュボード: http://{at}/"),
-                Lang::En => say!("dashboard: http://{at}/"),
+            match tls {
+                None => {
+                    match lang {
+                        Lang::Ja => say!("ダッシュボード: http://{at}/"),
+                        Lang::En => say!("dashboard: http://{at}/"),
+                    }
+                    tokio::spawn(anpi_web::serve(listener, dashboard, stop_rx.clone()));
+                }
+                Some(identity) => {
+                    let fingerprint = identity.fingerprint();
+                    match lang {
+                        Lang::Ja => {
+                            say!("ダッシュボード: https://{at}/（ログインが必要です）");
+                            say!("  証明書の指紋 (SHA-256): {fingerprint}");
+                            say!("  初めて開くPCでは、ブラウザーに出る証明書の指紋がこれと同じか確かめてください。");
+                        }
+                        Lang::En => {
+                            say!("dashboard: https://{at}/ (logins required)");
+                            say!("  certificate fingerprint (SHA-256): {fingerprint}");
+                            say!("  On a PC opening it the first time, check the browser shows this fingerprint.");
+                        }
+                    }
+                    let stop = stop_rx.clone();
+                    tokio::spawn(async move {
+                        anpi_web::serve_tls(listener, &identity, dashboard, stop).await
+                    });
+                }
             }
-            tokio::spawn(anpi_web::serve(listener, dashboard, stop_rx.clone()));
         }
         let device = net.device().clone();
         let runner = tokio::spawn(serve::run(net, options, events_tx, stop_rx));
@@ -514,8 +545,33 @@ async fn wait_for_signal() {
     }
 }
 
+/// The operator's log line of a serve event (stderr, filtered by
+/// `ANPI_LOG`): devices and addresses, never a recipient's data.
+fn log_event(e: &Event) {
+    match e {
+        Event::Listening(a) => tracing::info!(addr = %a, "listening"),
+        Event::PeerFound(a) => tracing::debug!(addr = %a, "peer found"),
+        Event::Syncing(a) => tracing::debug!(addr = %a, "session started"),
+        Event::Synced(r) => tracing::info!(
+            peer = %r.peer.readable(),
+            addr = %r.addr,
+            initiator = r.initiator,
+            docs_changed = r.stats.docs_changed,
+            bytes_sent = r.stats.bytes_sent,
+            bytes_received = r.stats.bytes_received,
+            round_trips = r.round_trips,
+            "synced"
+        ),
+        Event::Failed { addr, error } => tracing::warn!(addr = %addr, %error, "session failed"),
+        Event::PeerLost(a) => tracing::warn!(addr = %a, "peer lost"),
+        Event::Refused { addr, error } => tracing::warn!(addr = %addr, %error, "peer refused"),
+        Event::OfficeRetry(d) => tracing::info!(retry_in_s = d.as_secs(), "office unreachable"),
+    }
+}
+
 fn print_event(lang: Lang, me: &DeviceId, e: &Event) {
     use std::io::Write;
+    log_event(e);
     match (lang, e) {
         (Lang::Ja, Event::Listening(a)) => {
             say!("待ち受け中: {a}（端末ID {}）", me.readable())

@@ -64,19 +64,33 @@ impl Drop for Driver {
 }
 
 async fn browser(driver: &Driver, profile: &Path) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+async fn browser_with(driver: &Driver, profile: &Path, extra: &[&str]) -> Client {
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+        "--lang=ja",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--window-size=1280,1000",
-                "--lang=ja",
-                format!("--user-data-dir={}", profile.display()),
-            ]
+            "args": args,
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -385,7 +399,98 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         visit(&c, &format!("{url}/list")).await;
         wait_text(&c, "the imported recipient", |t| t.contains("小林 トメ") && t.contains("5 / 5")).await;
 
+        // 様式2: the print view opens in a tab of its own; the CSV comes
+        // as a download, UTF-8 with its BOM or Shift_JIS.
+        visit(&c, &format!("{url}/form2")).await;
+        let main_window = c.window().await.unwrap();
+        click(&c, "#print").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let print = loop {
+            let windows = c.windows().await.unwrap();
+            if let Some(w) = windows.into_iter().find(|w| w != &main_window) {
+                break w;
+            }
+            assert!(Instant::now() < deadline, "the print view did not open");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        c.switch_to_window(print).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let form = loop {
+            let text = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap_or_default();
+            if text.contains("山田 ハル") {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "the print view shows no recipients:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(form.contains("様式2") && form.contains("小林 トメ"), "{form}");
+        screenshot(&c, "form2").await;
+        c.close_window().await.unwrap();
+        c.switch_to_window(main_window).await.unwrap();
+        let csv = |format: &str| {
+            format!(
+                "const done = arguments[0];
+                 const csrf = document.querySelector('input[name=csrf]').value;
+                 fetch('/form2/export', {{method: 'POST', body: new URLSearchParams({{csrf, format: '{format}', group: 'care_manager'}})}})
+                   .then(async r => done([r.status, r.headers.get('content-type'), r.headers.get('content-disposition'),
+                                          Array.from(new Uint8Array(await r.arrayBuffer()))]));"
+            )
+        };
+        let got = c.execute_async(&csv("csv-utf8"), vec![]).await.unwrap();
+        assert_eq!(got[0], serde_json::json!(200));
+        assert!(got[2].as_str().unwrap().starts_with("attachment"), "{}", got[2]);
+        let bytes: Vec<u8> = got[3].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with its BOM");
+        assert!(String::from_utf8_lossy(&bytes).contains("山田 ハル"));
+        let got = c.execute_async(&csv("csv-cp932"), vec![]).await.unwrap();
+        assert!(got[1].as_str().unwrap().contains("shift_jis"), "{}", got[1]);
+        let bytes: Vec<u8> = got[3].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+        let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        assert!(!bad && text.contains("山田 ハル"), "{text}");
+
+        // 監査ログ: the exports are there, with who made them; the chain
+        // checks out with one button.
+        visit(&c, &format!("{url}/audit")).await;
+        let audit = main_text(&c).await;
+        assert!(audit.contains("出力") && audit.contains("form 2") && audit.contains("CSV download"), "{audit}");
+        assert!(audit.contains("閲覧") && audit.contains("R001"), "the recipient page viewed: {audit}");
+        type_into(&c, "form[action='/audit/filter'] input[name=text]", "print view").await;
+        click(&c, "form[action='/audit/filter'] button").await;
+        let found = wait_text(&c, "the audit filter", |t| t.contains("該当: 1 件")).await;
+        assert!(found.contains("print view") && !found.contains("CSV download"), "{found}");
+        click(&c, "#verify").await;
+        wait_text(&c, "the verification", |t| t.contains("改ざんはありません")).await;
+        screenshot(&c, "audit").await;
+
+        // 災害: a second incident started by mistake, then merged into the
+        // first; its check comes over and it ends.
+        visit(&c, &format!("{url}/incidents")).await;
+        c.execute("document.querySelector('select[name=kind]').value = 'flood'", vec![]).await.unwrap();
+        type_into(&c, "form[action='/incidents/start'] input[name=name]", "誤って開始").await;
+        click(&c, "form[action='/incidents/start'] button").await;
+        wait_text(&c, "the second incident", |t| t.contains("誤って開始")).await;
+        // A check goes into the newest open incident: the mistaken one.
+        ok(&team.folder, &["check", "R002", "--status", "safe", "--method", "phone"]);
+        let ids = ok(&team.folder, &["incident", "list", "--json"]);
+        let ids: serde_json::Value = serde_json::from_str(&ids).unwrap();
+        let id_of = |kind: &str| {
+            ids.as_array().unwrap().iter().find(|i| i["kind"] == kind).unwrap()["id"].as_str().unwrap().to_string()
+        };
+        let (flood, quake) = (id_of("flood"), id_of("earthquake"));
+        c.execute(
+            &format!("document.querySelector('select[name=from]').value = '{flood}';
+                      document.querySelector('select[name=into]').value = '{quake}';"),
+            vec![],
+        )
+        .await
+        .unwrap();
+        click(&c, "form[action='/incidents/merge'] button").await;
+        let merged = wait_text(&c, "the merge", |t| t.contains("移しました")).await;
+        assert!(merged.contains("1 件の確認を移しました") && merged.contains("元の災害は終了しました"), "{merged}");
+        screenshot(&c, "incidents").await;
+
         // English, by the switch in the header.
+        visit(&c, &format!("{url}/list")).await;
         c.find(Locator::Css("form.lang button")).await.unwrap().click().await.unwrap();
         wait_text(&c, "English", |t| t.contains("Search (ID, name, kana)")).await;
 
@@ -395,16 +500,303 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
     let _ = team.folder;
 }
 
+/// Make a dashboard login with `anpi login add`, the password on stdin.
+fn add_login(office: &Path, login: &str, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(anpi_tests::netns::anpi_bin())
+        .arg("--data")
+        .arg(office)
+        .args([
+            "--space",
+            "ひまわり",
+            "login",
+            "add",
+            login,
+            "--name",
+            name,
+            "--role",
+            role,
+        ])
+        .env_remove("ANPI_DATA")
+        .env("ANPI_PASSPHRASE", anpi_tests::netns::PASSPHRASE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The final address each path leads a browser without a login to.
+async fn lands_on(c: &Client, path: &str, method: &str) -> String {
+    let got = c
+        .execute_async(
+            &format!(
+                "const done = arguments[0];
+                 fetch('{path}', {{method: '{method}'{body}}}).then(r => done(r.url), e => done('error ' + e));",
+                body = if method == "POST" { ", body: new URLSearchParams({csrf: 'x'})" } else { "" }
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    got.as_str().unwrap().to_string()
+}
+
+async fn log_in(c: &Client, url: &str, login: &str, password: &str) {
+    visit(c, &format!("{url}/login")).await;
+    type_into(c, "input[name=login]", login).await;
+    type_into(c, "input[name=password]", password).await;
+    click(c, "form[action='/login'] button").await;
+}
+
 #[test]
-fn the_dashboard_listens_on_this_pc_only() {
+fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
+    const TEST: &str = "the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only";
+    if !anpi_tests::netns::enter(TEST) {
+        return;
+    }
+    // An office network address of this namespace (not loopback).
+    let st = Command::new("ip")
+        .args(["addr", "add", "10.77.0.1/32", "dev", "lo"])
+        .status()
+        .unwrap();
+    assert!(st.success());
     let dir = tempfile::tempdir().unwrap();
     let office = dir.path().join("office");
-    ok(&office, &["init", "--space", "ひまわり", "--staff", "事務"]);
-    let o = anpi(
+    ok(
         &office,
-        &["serve", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:0"],
+        &[
+            "init",
+            "--space",
+            "ひまわり",
+            "--org",
+            "ひまわり居宅",
+            "--staff",
+            "事務 花子",
+        ],
     );
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    ok(&office, &["import", roster.to_str().unwrap()]);
+    ok(&office, &["incident", "start", "--kind", "earthquake"]);
+    ok(
+        &office,
+        &["consent", "R001", "--date", "2026-04-01", "--by", "佐藤"],
+    );
+    ok(&office, &["area", "create", "東地区連携"]);
+
+    // No login yet: refused, saying how to make one. A login, but an
+    // address that names no host: refused too (the certificate needs it).
+    let serve = |http: &str| {
+        anpi(
+            &office,
+            &[
+                "--lang",
+                "en",
+                "--space",
+                "ひまわり",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                http,
+            ],
+        )
+    };
+    let o = serve("10.77.0.1:0");
     assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("このPCの中からだけ"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs logins"),
+        "{o:?}"
+    );
+    add_login(
+        &office,
+        "jimu",
+        "事務 花子",
+        "admin",
+        "とても長いパスワード1",
+    );
+    add_login(
+        &office,
+        "sato",
+        "佐藤 一郎",
+        "care_manager",
+        "another-long-password",
+    );
+    let o = serve("0.0.0.0:0");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("address or name"),
+        "{o:?}"
+    );
+
+    let serving = Serving::start(&office, &["--space", "ひまわり", "--http", "10.77.0.1:0"]);
+    let line = serving.wait_for("dashboard: https://", Duration::from_secs(20));
+    let url = line
+        .split("dashboard: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let printed = serving.wait_for("fingerprint (SHA-256): ", Duration::from_secs(5));
+    let printed = printed.rsplit(' ').next().unwrap().to_string();
+    // What a browser is shown is the fingerprint printed for staff.
+    let host = url.trim_start_matches("https://");
+    let shown = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {host} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.trim().ends_with(&printed), "{shown} vs {printed}");
+
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = browser_with(
+            &driver,
+            &dir.path().join("profile"),
+            &["--ignore-certificate-errors"],
+        )
+        .await;
+
+        // Without a login, nothing but the login page: every page, the
+        // event stream, every form.
+        visit(&c, &format!("{url}/list")).await;
+        assert!(c.current_url().await.unwrap().as_str().ends_with("/login"));
+        let login_page = main_text(&c).await;
+        assert!(
+            login_page.contains("ログイン名") && !login_page.contains("山田"),
+            "{login_page}"
+        );
+        assert!(
+            c.find(Locator::Css("nav")).await.is_err(),
+            "no menu before a login"
+        );
+        screenshot(&c, "login").await;
+        for path in [
+            "/board",
+            "/list",
+            "/duplicates",
+            "/devices",
+            "/roster",
+            "/form2",
+            "/audit",
+            "/incidents",
+            "/sharing",
+            "/logins",
+            "/events",
+            "/r/0123456789abcdef01234567",
+        ] {
+            let to = lands_on(&c, path, "GET").await;
+            assert!(to.ends_with("/login"), "GET {path} led to {to}");
+        }
+        for path in [
+            "/devices/revoke",
+            "/roster/import",
+            "/form2/export",
+            "/logins/add",
+            "/incidents/end",
+            "/sharing",
+        ] {
+            let to = lands_on(&c, path, "POST").await;
+            assert!(to.ends_with("/login"), "POST {path} led to {to}");
+        }
+
+        // A wrong password is said; the right one lets the care manager in,
+        // with their own name in the header and what a care manager may do.
+        log_in(&c, &url, "sato", "wrong-password-here").await;
+        wait_text(&c, "the refusal", |t| {
+            t.contains("ログイン名かパスワードが違います")
+        })
+        .await;
+        log_in(&c, &url, "sato", "another-long-password").await;
+        wait_text(&c, "the board", |t| t.contains("状況ボード")).await;
+        let who = c
+            .find(Locator::Css(".who"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(who, "佐藤 一郎（ケアマネジャー）");
+        visit(&c, &format!("{url}/list")).await;
+        click(&c, "a[href^='/r/']").await;
+        wait_text(&c, "a recipient page", |t| t.contains("様式1")).await;
+        visit(&c, &format!("{url}/audit")).await;
+        let refused = main_text(&c).await;
+        assert!(refused.contains("管理者だけ"), "{refused}");
+        visit(&c, &format!("{url}/sharing")).await;
+        click(&c, "button[value=share]").await;
+        let refused = wait_text(&c, "the refusal", |t| t.contains("できません")).await;
+        assert!(refused.contains("管理者だけ"), "{refused}");
+        click(&c, "form.logout button").await;
+        wait_text(&c, "logged out", |t| t.contains("ログイン名")).await;
+        let to = lands_on(&c, "/board", "GET").await;
+        assert!(to.ends_with("/login"), "after logging out: {to}");
+
+        // The admin: shares the consented recipient to the area space,
+        // declares an exception, and sees in the audit log who looked at
+        // whose record.
+        log_in(&c, &url, "jimu", "とても長いパスワード1").await;
+        wait_text(&c, "the board", |t| t.contains("状況ボード")).await;
+        visit(&c, &format!("{url}/sharing")).await;
+        let sharing = main_text(&c).await;
+        assert!(sharing.contains("東地区連携"), "{sharing}");
+        click(&c, "button[value=share]").await;
+        let shared = wait_text(&c, "the share", |t| t.contains("提供しました")).await;
+        assert!(shared.contains("同意あり 1 名"), "{shared}");
+        type_into(&c, "input[name=reason]", "停電が続き、生命の危険があるため").await;
+        click(&c, "button[value=exception]").await;
+        let declared = wait_text(&c, "the exception", |t| t.contains("例外を宣言しました")).await;
+        assert!(declared.contains("例外による提供 3 名"), "{declared}");
+        screenshot(&c, "sharing").await;
+        visit(&c, &format!("{url}/audit")).await;
+        let audit = main_text(&c).await;
+        assert!(
+            audit.lines().any(|l| l.contains("佐藤 一郎")) && audit.contains("閲覧"),
+            "the care manager's look at a record is in the trail: {audit}"
+        );
+        visit(&c, &format!("{url}/logins")).await;
+        let logins = main_text(&c).await;
+        assert!(
+            logins.contains("jimu") && logins.contains("sato"),
+            "{logins}"
+        );
+        screenshot(&c, "logins").await;
+        click(&c, "form.logout button").await;
+        wait_text(&c, "logged out", |t| t.contains("ログイン名")).await;
+
+        // Guessing: after five failures from one address (the care
+        // manager's typo was the first), the next try waits, even with the
+        // right password.
+        for _ in 0..4 {
+            log_in(&c, &url, "jimu", "a-wrong-guess-123").await;
+            wait_text(&c, "the refusal", |t| t.contains("違います")).await;
+        }
+        log_in(&c, &url, "jimu", "とても長いパスワード1").await;
+        wait_text(&c, "the brake", |t| t.contains("待ってから")).await;
+
+        c.close().await.unwrap();
+    });
+    let out = serving.stop();
+    // The log says what happened, never whose data.
+    assert!(out.iter().any(|l| l.contains("login failed")), "{out:?}");
+    for l in &out {
+        for personal in ["山田", "鈴木", "R001", "佐藤", "sato", "jimu"] {
+            assert!(!l.contains(personal), "a log line holds personal data: {l}");
+        }
+    }
 }

@@ -12,10 +12,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use anpi_core::access::Person;
 use anpi_core::model::{RecipientId, SpaceId};
 use anpi_core::net::SharedNode;
 use anpi_core::node::Node;
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +26,7 @@ use tokio::sync::{Notify, watch};
 mod live;
 mod pages;
 mod session;
+mod tls;
 mod view;
 
 pub use session::Session;
@@ -44,6 +47,24 @@ pub struct Dashboard {
     /// Where phones reach this office (an invite's address), when the
     /// sync node listens on one address; empty when it listens on all.
     invite_address: String,
+    /// Served over TLS (session cookies are then `Secure`).
+    tls: bool,
+    /// Every page but the login page needs a personal login (any address
+    /// other than loopback).
+    logins_required: bool,
+    /// The brake on guessing passwords.
+    throttle: Mutex<anpi_core::access::LoginThrottle>,
+}
+
+/// Who may reach the dashboard, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Only this PC (loopback), plain HTTP: whoever sits at the office PC
+    /// acts as the office device's person; no login.
+    ThisPc,
+    /// Other PCs of the office network: TLS with the device's certificate,
+    /// and a personal login for everything but the login page.
+    Network,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,6 +81,7 @@ impl Dashboard {
         space: SpaceId,
         local_changes: Arc<Notify>,
         sync_at: SocketAddr,
+        reach: Reach,
     ) -> Arc<Self> {
         let rng = ring::rand::SystemRandom::new();
         let link_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
@@ -77,6 +99,9 @@ impl Dashboard {
             } else {
                 sync_at.to_string()
             },
+            tls: reach == Reach::Network,
+            logins_required: reach == Reach::Network,
+            throttle: Mutex::new(Default::default()),
         })
     }
 
@@ -106,9 +131,21 @@ impl Dashboard {
     }
 
     /// Run `f` on the node off the async threads (node calls read and
-    /// write the disk).
+    /// write the disk), as the person logged in on `cur` (the audit trail
+    /// and their checks name them; their role limits what they may do).
     async fn with_node<T: Send + 'static>(
         self: &Arc<Self>,
+        cur: &session::Current,
+        f: impl FnOnce(&mut Node, &SpaceId) -> anpi_core::Result<T> + Send + 'static,
+    ) -> anpi_core::Result<T> {
+        self.run_on_node(cur.session.person.clone(), f).await
+    }
+
+    /// [`Dashboard::with_node`] for `person` (`None`: the office device's
+    /// own person).
+    async fn run_on_node<T: Send + 'static>(
+        self: &Arc<Self>,
+        person: Option<Person>,
         f: impl FnOnce(&mut Node, &SpaceId) -> anpi_core::Result<T> + Send + 'static,
     ) -> anpi_core::Result<T> {
         let me = self.clone();
@@ -117,7 +154,7 @@ impl Dashboard {
             // Another process (an `anpi check` typed beside `serve`) may
             // have written the folder: read what it wrote first.
             node.reload_changed()?;
-            f(&mut node, &me.space)
+            node.as_person(person.as_ref(), |n| f(n, &me.space))
         })
         .await
         .map_err(|e| anpi_core::Error::Invalid(format!("the request stopped: {e}")))?
@@ -148,13 +185,80 @@ pub fn router(d: Arc<Dashboard>) -> Router {
         .route("/devices/add", post(pages::add_device))
         .route("/devices/invite", post(pages::invite))
         .route("/devices/revoke", post(pages::revoke))
+        .route("/form2", get(pages::form2_page))
+        .route("/form2/export", post(pages::export_form2))
+        .route("/audit", get(pages::audit_page))
+        .route("/audit/filter", post(pages::set_audit_filter))
+        .route("/audit/verify", post(pages::verify_audit))
+        .route("/incidents", get(pages::incidents))
+        .route("/incidents/start", post(pages::start_incident))
+        .route("/incidents/end", post(pages::end_incident))
+        .route("/incidents/merge", post(pages::merge_incidents))
+        .route("/sharing", get(pages::sharing).post(pages::share_act))
         .route("/lang/{lang}", post(pages::set_lang))
+        .route("/login", get(pages::login_page).post(pages::log_in))
+        .route("/logout", post(pages::log_out))
+        .route("/logins", get(pages::logins))
+        .route("/logins/add", post(pages::add_login))
+        .route("/logins/remove", post(pages::remove_login))
+        .route("/logins/password", post(pages::set_password))
         .route("/events", get(live::events))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(d.clone(), gate))
+        .layer(axum::middleware::from_fn(log_request))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(d)
+}
+
+/// One log line per request: method, the route's pattern (never the path
+/// itself: no personal data in logs), status and time.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(none)".to_string(), |m| m.as_str().to_string());
+    let r = next.run(req).await;
+    let status = r.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%method, %route, status, ms, "request");
+    } else {
+        tracing::info!(%method, %route, status, ms, "request");
+    }
+    r
+}
+
+/// When logins are required, everything but the login page and the
+/// stylesheet and script waits for one: a request without a login (or
+/// whose login was removed or changed since) goes to the login page.
+async fn gate(
+    State(d): State<Arc<Dashboard>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    if !d.logins_required || path == "/login" || path.starts_with("/assets/") {
+        return next.run(req).await;
+    }
+    let cur = d.session(req.headers());
+    let current = match cur.session.person.clone() {
+        None => false,
+        Some(p) => d
+            .run_on_node(None, move |n, _| n.login_current(&p))
+            .await
+            .unwrap_or(false),
+    };
+    if current {
+        return next.run(req).await;
+    }
+    if cur.session.person.is_some() {
+        d.end_session(&cur.id);
+    }
+    cur.finish(axum::response::Redirect::to("/login").into_response())
 }
 
 /// Serve the dashboard on `listener` until `stop` turns true, watching the
@@ -162,10 +266,35 @@ pub fn router(d: Arc<Dashboard>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     d: Arc<Dashboard>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    serve_on(listener, d, stop).await
+}
+
+/// Serve the dashboard over TLS with `identity`'s certificate and key (see
+/// [`Dashboard`] and [`Reach::Network`]).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    identity: &anpi_core::identity::Identity,
+    d: Arc<Dashboard>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = tls::TlsListener::new(listener, identity)?;
+    serve_on(listener, d, stop).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    d: Arc<Dashboard>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> Client: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     tokio::spawn(live::watch_store(d.clone(), stop.clone()));
-    axum::serve(listener, router(d))
+    let app = router(d).into_make_service_with_connect_info::<Client>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
@@ -176,11 +305,36 @@ pub async fn serve(
         .await
 }
 
-/// Whether the dashboard may listen at `addr` as it is today: loopback
-/// only (the office PC itself). Another address needs TLS and personal
-/// logins, which come later; until then it is refused.
-pub fn allowed_address(addr: SocketAddr) -> bool {
-    addr.ip().is_loopback()
+/// The address a request came from (the brake on guessing passwords
+/// counts per address), for plain and TLS listeners alike.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Client(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Client
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Client(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
+    for Client
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Client(*stream.remote_addr())
+    }
+}
+
+/// How the dashboard must be served at `addr`: loopback is this PC alone;
+/// any other address is reached from the network and needs TLS and logins.
+pub fn reach_of(addr: SocketAddr) -> Reach {
+    if addr.ip().is_loopback() {
+        Reach::ThisPc
+    } else {
+        Reach::Network
+    }
 }
 
 /// Headers every response carries: no inline script, no framing, no
@@ -190,12 +344,14 @@ async fn secure_headers(mut r: Response) -> Response {
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            h,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+        );
+    }
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "no-referrer");

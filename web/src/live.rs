@@ -25,7 +25,10 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(500);
 pub(crate) async fn watch_store(d: Arc<Dashboard>, mut stop: watch::Receiver<bool>) {
     let mut last: Option<HashMap<DocKey, u64>> = None;
     loop {
-        let now = d.with_node(|n, _| n.store().doc_versions()).await.ok();
+        let now = d
+            .run_on_node(None, |n, _| n.store().doc_versions())
+            .await
+            .ok();
         if now.is_some() && last.is_some() && now != last {
             d.data_changed();
         }

@@ -1,10 +1,12 @@
-//! A browser's session: a random id in an HttpOnly, SameSite=Strict cookie,
-//! and on the server its CSRF token, language and list filter. The filter
+//! A browser's session: a random id in an HttpOnly, SameSite=Strict cookie
+//! (Secure over TLS), and on the server the person logged in, its CSRF
+//! token, language and list filter. The filter
 //! lives here rather than in the URL: a search holds names, and no personal
 //! data goes into a URL (or a log line).
 
 use std::sync::Arc;
 
+use anpi_core::access::Person;
 use anpi_core::codes::Lang;
 use anpi_core::views::ListFilter;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -29,12 +31,17 @@ pub struct PendingRoster {
 /// What the server keeps of one browser.
 #[derive(Clone, Debug)]
 pub struct Session {
+    /// Who logged in (on an address other than loopback, nobody gets
+    /// further than the login page without).
+    pub person: Option<Person>,
     /// The token every form that changes something must carry.
     pub csrf: String,
     /// The page's language.
     pub lang: Lang,
     /// The priority list's filter.
     pub filter: ListFilter,
+    /// The audit log's filter.
+    pub audit_filter: anpi_core::audit::Filter,
     /// A roster previewed and not yet confirmed.
     pub pending_roster: Option<Arc<PendingRoster>>,
     /// When it was last used (a counter, for dropping the oldest).
@@ -101,20 +108,70 @@ impl Dashboard {
         {
             sessions.remove(&oldest);
         }
-        let id = random_hex();
         let session = Session {
+            person: None,
             csrf: random_hex(),
             lang: Lang::Ja,
             filter: ListFilter::default(),
+            audit_filter: Default::default(),
             pending_roster: None,
             used: tick,
         };
+        self.new_session(&mut sessions, session)
+    }
+
+    fn new_session(
+        &self,
+        sessions: &mut std::collections::HashMap<String, Session>,
+        session: Session,
+    ) -> Current {
+        let id = random_hex();
         sessions.insert(id.clone(), session.clone());
-        let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");
+        let secure = if self.tls { "; Secure" } else { "" };
+        let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
         Current {
             new_cookie: HeaderValue::from_str(&cookie).ok(),
             id,
             session,
+        }
+    }
+
+    /// `person` logged in on the session `old`: a new session id and form
+    /// token (one fixed before the login is worth nothing after), keeping
+    /// the language.
+    pub(crate) fn log_in(&self, old: &Current, person: Person) -> Current {
+        let mut sessions = lock(&self.sessions);
+        sessions.remove(&old.id);
+        let tick = sessions.values().map(|s| s.used).max().unwrap_or(0) + 1;
+        let session = Session {
+            person: Some(person),
+            csrf: random_hex(),
+            lang: old.session.lang,
+            filter: ListFilter::default(),
+            audit_filter: Default::default(),
+            pending_roster: None,
+            used: tick,
+        };
+        self.new_session(&mut sessions, session)
+    }
+
+    /// The session ends (logged out, or its login was removed).
+    pub(crate) fn end_session(&self, id: &str) {
+        lock(&self.sessions).remove(id);
+    }
+
+    /// The session of a form that changes something, or the refusal when
+    /// the form's token is not the session's.
+    pub(crate) fn form_session(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        token: &str,
+    ) -> Result<Current, Box<Response>> {
+        let cur = self.session(headers);
+        if csrf_ok(&cur.session, token) {
+            Ok(cur)
+        } else {
+            Err(Box::new(crate::pages::forbidden(cur)))
         }
     }
 

@@ -58,6 +58,11 @@ pub struct Chrome {
     /// Whether the page refreshes itself when the data changes (not a
     /// page that answered a form).
     pub live: bool,
+    /// Who is logged in, as the header shows it (empty: no login, the
+    /// office PC itself).
+    pub person: String,
+    /// The login page: no navigation.
+    pub bare: bool,
 }
 
 impl Chrome {
@@ -70,6 +75,8 @@ impl Chrome {
             csrf: String::new(),
             here,
             live: true,
+            person: String::new(),
+            bare: false,
         }
     }
 
@@ -88,6 +95,11 @@ impl Chrome {
             ("/duplicates", l.t("重複訪問", "Duplicates")),
             ("/roster", l.t("名簿", "Roster")),
             ("/devices", l.t("端末", "Devices")),
+            ("/form2", l.t("様式2", "Form 2")),
+            ("/incidents", l.t("災害", "Incidents")),
+            ("/sharing", l.t("連携", "Sharing")),
+            ("/audit", l.t("監査ログ", "Audit log")),
+            ("/logins", l.t("ログイン管理", "Logins")),
         ]
         .into_iter()
         .map(|(p, label)| (p, label, p == self.here))
@@ -348,4 +360,119 @@ pub struct RosterPage {
     pub problems: Vec<ProblemRow>,
     pub preview: Option<RosterPreview>,
     pub done: Option<RosterPreview>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub c: Chrome,
+    pub login: String,
+    pub error: String,
+}
+
+/// One login on the logins page.
+pub struct LoginRow {
+    pub login: String,
+    pub name: String,
+    pub organisation: String,
+    pub role: &'static str,
+    pub created: String,
+    /// The person looking at the page (who cannot remove themself).
+    pub me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "logins.html")]
+pub struct LoginsPage {
+    pub c: Chrome,
+    pub logins: Vec<LoginRow>,
+    pub roles: Vec<Choice>,
+    pub organisation: String,
+    pub min_chars: usize,
+    /// Whether this dashboard asks for logins (served beyond this PC).
+    pub required: bool,
+}
+
+#[derive(Template)]
+#[template(path = "form2.html")]
+pub struct Form2Page {
+    pub c: Chrome,
+    pub incident: Option<String>,
+    pub recipients: usize,
+}
+
+/// One entry of the audit log.
+pub struct AuditRow {
+    pub seq: u64,
+    pub when: String,
+    pub staff: String,
+    pub organisation: String,
+    pub action: &'static str,
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub c: Chrome,
+    pub rows: Vec<AuditRow>,
+    pub total: usize,
+    pub found: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub actions: Vec<Choice>,
+    pub text: String,
+    /// The result of "verify", when it was pressed: intact or not.
+    pub verified: Option<bool>,
+    pub verified_text: String,
+}
+
+/// One incident on the incidents page.
+pub struct IncidentRow {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub started: String,
+    pub ended: String,
+    pub open: bool,
+    pub checks: usize,
+}
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+pub struct IncidentsPage {
+    pub c: Chrome,
+    pub incidents: Vec<IncidentRow>,
+    pub kinds: Vec<Choice>,
+    pub notice: String,
+}
+
+/// One area space on the sharing page.
+pub struct AreaView {
+    pub id: String,
+    pub name: String,
+    /// Exceptions declared there for this office: (from, until, who, reason, in force).
+    pub exceptions: Vec<ExceptionRow>,
+}
+
+/// A declared disaster exception.
+pub struct ExceptionRow {
+    pub from: String,
+    pub until: String,
+    pub staff: String,
+    pub reason: String,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sharing.html")]
+pub struct SharingPage {
+    pub c: Chrome,
+    pub consent_yes: usize,
+    pub consent_no: usize,
+    pub consent_unknown: usize,
+    pub items: &'static str,
+    pub areas: Vec<AreaView>,
+    pub notice: String,
 }

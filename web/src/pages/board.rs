@@ -101,7 +101,7 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
     let cur = d.session(&headers);
     let l = L(cur.session.lang);
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
             let data = n.shown_incident_data(space)?;

@@ -13,7 +13,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
     let l = L(cur.session.lang);
     let invite_address = d.invite_address.clone();
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
             let statuses = n.peer_statuses()?;
@@ -96,12 +96,9 @@ pub(crate) async fn add(
     headers: HeaderMap,
     Form(f): Form<CarrierForm>,
 ) -> Response {
-    let cur = d.session(&headers);
-    if !csrf_ok(&cur.session, &f.csrf) {
-        return forbidden(cur);
-    }
+    let cur = posted!(d, headers, f.csrf);
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let device = DeviceId::parse(f.device.trim())?;
             let (staff, role) = carrier(&f)?;
             n.add_member(space, &device, staff, role).map(|_| ())
@@ -117,13 +114,10 @@ pub(crate) async fn invite(
     headers: HeaderMap,
     Form(f): Form<CarrierForm>,
 ) -> Response {
-    let cur = d.session(&headers);
-    if !csrf_ok(&cur.session, &f.csrf) {
-        return forbidden(cur);
-    }
+    let cur = posted!(d, headers, f.csrf);
     let l = L(cur.session.lang);
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let name = space_name(n, space)?;
             let (staff, role) = carrier(&f)?;
             let hours = f.valid_hours.unwrap_or(24);
@@ -189,24 +183,16 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     Form(f): Form<RevokeForm>,
 ) -> Response {
-    let cur = d.session(&headers);
-    if !csrf_ok(&cur.session, &f.csrf) {
-        return forbidden(cur);
-    }
+    let cur = posted!(d, headers, f.csrf);
     if f.confirm.is_none() {
-        let l = L(cur.session.lang);
-        return message(
+        return unconfirmed(
             cur,
-            StatusCode::BAD_REQUEST,
-            l.t("失効させていません", "Not revoked"),
-            l.t(
-                "「この端末を失効させる」に印をつけてから、もう一度押してください。",
-                "Tick \"revoke this device\" first, then press again.",
-            ),
+            ("失効させていません", "Not revoked"),
+            ("この端末を失効させる", "revoke this device"),
         );
     }
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let device = DeviceId::parse(f.device.trim())?;
             n.revoke_member(space, &device).map(|_| ())
         })

@@ -9,7 +9,7 @@ pub(crate) async fn duplicates(State(d): State<Arc<Dashboard>>, headers: HeaderM
     let l = L(cur.session.lang);
     let me = d.clone();
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let name = space_name(n, space)?;
             let data = n.shown_incident_data(space)?;
             let (incident, checks, recipients) = (data.incident, data.checks, data.recipients);

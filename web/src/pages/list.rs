@@ -69,7 +69,7 @@ pub(crate) async fn list(
     let wanted = q.page.unwrap_or(1).max(1);
     let dd = d.clone();
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
             let data = n.shown_incident_data(space)?;
@@ -158,10 +158,7 @@ pub(crate) async fn set_filter(
     headers: HeaderMap,
     Form(f): Form<FilterForm>,
 ) -> Response {
-    let cur = d.session(&headers);
-    if !csrf_ok(&cur.session, &f.csrf) {
-        return forbidden(cur);
-    }
+    let cur = posted!(d, headers, f.csrf);
     let some = |s: String| Some(s).filter(|s| !s.is_empty());
     let filter = if f.clear.is_some() {
         ListFilter::default()

@@ -23,20 +23,45 @@ use crate::Dashboard;
 use crate::session::{Current, csrf_ok};
 use crate::view::*;
 
+/// The session of a form that changes something; the handler returns the
+/// refusal when the form's token is not the session's.
+macro_rules! posted {
+    ($d:expr, $headers:expr, $csrf:expr) => {
+        match $d.form_session(&$headers, &$csrf) {
+            Ok(cur) => cur,
+            Err(refused) => return *refused,
+        }
+    };
+}
+
+mod audit;
 mod board;
 mod devices;
 mod duplicates;
+mod form2;
+mod incidents;
 mod list;
+mod login;
 mod recipient;
 mod roster;
+mod sharing;
+pub(crate) use audit::{audit_page, set_audit_filter, verify as verify_audit};
 pub(crate) use board::board;
 pub(crate) use devices::{add as add_device, devices, invite, revoke};
 pub(crate) use duplicates::duplicates;
+pub(crate) use form2::{export as export_form2, form2_page};
+pub(crate) use incidents::{
+    end as end_incident, incidents, merge as merge_incidents, start as start_incident,
+};
 pub(crate) use list::{list, set_filter};
+pub(crate) use login::{
+    add_login, log_in, log_out, login_page, logins, remove_login, set_password,
+};
 pub(crate) use recipient::{claim, recipient, record_check, release};
 pub(crate) use roster::{
     MAX_ROSTER_BYTES, import as import_roster, preview as preview_roster, roster,
 };
+pub(crate) use sharing::{act as share_act, sharing};
 
 /// Rows on one page of the list.
 pub const PAGE_ROWS: usize = 50;
@@ -63,14 +88,22 @@ pages!(
     DuplicatesPage,
     DevicesPage,
     InvitePage,
-    RosterPage
+    RosterPage,
+    LoginPage,
+    LoginsPage,
+    Form2Page,
+    AuditPage,
+    IncidentsPage,
+    SharingPage
 );
 
 /// The page a read made, with the session's form token, or the failure.
 fn respond<P: Page>(cur: Current, result: anpi_core::Result<P>) -> Response {
     let r = match result {
         Ok(mut page) => {
-            page.chrome().csrf = cur.session.csrf.clone();
+            let c = page.chrome();
+            c.csrf = cur.session.csrf.clone();
+            c.person = person_label(&cur);
             render(&page)
         }
         Err(e) => failure(&cur, &e),
@@ -137,6 +170,7 @@ fn message_page(cur: &Current, status: StatusCode, heading: &str, text: &str) ->
     let page = MessagePage {
         c: Chrome {
             csrf: cur.session.csrf.clone(),
+            person: person_label(cur),
             ..Chrome::new(L(cur.session.lang), heading, String::new(), "")
         },
         heading: heading.to_string(),
@@ -145,8 +179,32 @@ fn message_page(cur: &Current, status: StatusCode, heading: &str, text: &str) ->
     (status, render(&page)).into_response()
 }
 
+/// Who is logged in, as the header shows it: "佐藤 花子（管理者）".
+fn person_label(cur: &Current) -> String {
+    let l = L(cur.session.lang);
+    cur.session.person.as_ref().map_or_else(String::new, |p| {
+        format!("{}（{}）", p.staff.name, p.role.label(l.0))
+    })
+}
+
+/// A dangerous form sent without its confirmation ticked: nothing done,
+/// and what to tick said (`not_done` and `tick`: Japanese, English).
+fn unconfirmed(cur: Current, not_done: (&str, &str), tick: (&str, &str)) -> Response {
+    let l = L(cur.session.lang);
+    let text = match l.0 {
+        Lang::Ja => format!("「{}」に印をつけてから、もう一度押してください。", tick.0),
+        Lang::En => format!("Tick \"{}\" first, then press again.", tick.1),
+    };
+    message(
+        cur,
+        StatusCode::BAD_REQUEST,
+        l.t(not_done.0, not_done.1),
+        &text,
+    )
+}
+
 /// A form without its session's token: refused, nothing written.
-fn forbidden(cur: Current) -> Response {
+pub(crate) fn forbidden(cur: Current) -> Response {
     let l = L(cur.session.lang);
     message(
         cur,
@@ -236,10 +294,7 @@ pub(crate) async fn set_lang(
     Path(lang): Path<String>,
     Form(f): Form<LangForm>,
 ) -> Response {
-    let cur = d.session(&headers);
-    if !csrf_ok(&cur.session, &f.csrf) {
-        return forbidden(cur);
-    }
+    let cur = posted!(d, headers, f.csrf);
     let lang = if lang == "en" { Lang::En } else { Lang::Ja };
     d.update_session(&cur.id, |s| s.lang = lang);
     cur.finish(Redirect::to(local_path(&f.back)).into_response())

@@ -26,7 +26,7 @@ pub(crate) async fn recipient(
     };
     let me = d.clone();
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
             let device = n.device().clone();
@@ -203,7 +203,7 @@ pub(crate) async fn record_check(
         Err(refused) => return *refused,
     };
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let incident = n.current_incident(space)?;
             let mut new = NewCheck::new(id, f.method.parse()?, f.result.parse()?);
             new.note = f.note;
@@ -257,7 +257,7 @@ async fn claim_or_release(
         Err(refused) => return *refused,
     };
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let incident = n.current_incident(space)?;
             if claim {
                 n.claim(

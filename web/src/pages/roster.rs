@@ -30,7 +30,7 @@ pub(crate) async fn roster(State(d): State<Arc<Dashboard>>, headers: HeaderMap) 
     let cur = d.session(&headers);
     let l = L(cur.session.lang);
     let result = d
-        .with_node(move |n, space| Ok(page(l, space_name(n, space)?)))
+        .with_node(&cur, move |n, space| Ok(page(l, space_name(n, space)?)))
         .await;
     respond(cur, result)
 }
@@ -69,7 +69,7 @@ pub(crate) async fn preview(
     let id = cur.id.clone();
     let me = d.clone();
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let mut p = page(l, space_name(n, space)?);
             p.c = p.c.answer();
             p.file = file.clone();
@@ -126,10 +126,7 @@ pub(crate) async fn import(
     headers: HeaderMap,
     Form(f): Form<ConfirmForm>,
 ) -> Response {
-    let cur = d.session(&headers);
-    if !csrf_ok(&cur.session, &f.csrf) {
-        return forbidden(cur);
-    }
+    let cur = posted!(d, headers, f.csrf);
     let l = L(cur.session.lang);
     let Some(pending) = cur.session.pending_roster.clone() else {
         return message(
@@ -144,7 +141,7 @@ pub(crate) async fn import(
     };
     d.update_session(&cur.id, |s| s.pending_roster = None);
     let result = d
-        .with_node(move |n, space| {
+        .with_node(&cur, move |n, space| {
             let mut p = page(l, space_name(n, space)?);
             p.c = p.c.answer();
             let report = n.import_roster(space, pending.recipients.clone(), &mut |_, _| {})?;
