@@ -138,6 +138,50 @@ async fn screenshot(c: &Client, name: &str) {
     }
 }
 
+/// axe-core's script (npm's global `axe-core`, which `scripts/test`
+/// installs), read once.
+fn axe_script() -> &'static str {
+    static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let root = Command::new("npm")
+            .args(["root", "-g"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let path = Path::new(&root).join("axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core not found at {} ({e}): scripts/test installs it (npm install -g axe-core)",
+                path.display()
+            )
+        })
+    })
+}
+
+/// Run axe-core on the page shown: no serious or critical violation.
+async fn accessible(c: &Client, what: &str) {
+    c.execute(axe_script(), vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[0];
+             axe.run(document, {resultTypes: ['violations']}).then(
+               r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' +
+                           v.nodes.map(n => n.target.join(' ')).join(', '))),
+               e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found: Vec<String> = serde_json::from_value(found).unwrap();
+    assert!(
+        found.is_empty(),
+        "{what}: accessibility violations:\n{}",
+        found.join("\n")
+    );
+}
+
 /// Click what `css` finds, again if the page's live refresh replaced it
 /// between finding and clicking (bounded).
 async fn click(c: &Client, css: &str) {
@@ -277,6 +321,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         c.find(Locator::Css("button[name=clear]")).await.unwrap().click().await.unwrap();
         wait_text(&c, "the cleared filter", |t| t.contains("4 / 4")).await;
         screenshot(&c, "list").await;
+        accessible(&c, "the list").await;
 
         // A recipient's page, and a check recorded from the office by
         // keyboard alone: the first result, then Tab to the method (電話
@@ -300,6 +345,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         let recorded = wait_text(&c, "the office's check", |t| t.contains("電話で無事を確認")).await;
         assert!(recorded.contains("無事") && recorded.contains("電話"), "{recorded}");
         screenshot(&c, "recipient").await;
+        accessible(&c, "a recipient page").await;
 
         // A POST without the session's token is refused.
         let status = c
@@ -334,10 +380,12 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         assert!(board.contains("重複\n1") || board.contains("1\n重複"), "{board}");
         assert!(board.contains("最終同期"), "the phone's last sync is shown: {board}");
         screenshot(&c, "board").await;
+        accessible(&c, "the board").await;
         visit(&c, &format!("{url}/duplicates")).await;
         let dups = main_text(&c).await;
         assert!(dups.contains("山田 ハル") && dups.contains("事務 花子") && dups.contains("訪問 太郎"), "{dups}");
         screenshot(&c, "duplicates").await;
+        accessible(&c, "the duplicates").await;
 
         // 端末: an invite made on screen, its QR code shown, and its code
         // redeemed by a new phone; then that phone revoked, after the
@@ -351,12 +399,14 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         let code = c.find(Locator::Id("invite-code")).await.unwrap().text().await.unwrap();
         assert!(code.starts_with("ANPI"), "{code}");
         screenshot(&c, "invite").await;
+        accessible(&c, "the invite").await;
         let newcomer = dir.path().join("newcomer");
         ok(&newcomer, &["join", "--invite", &code]);
         visit(&c, &format!("{url}/devices")).await;
         let devices = wait_text(&c, "the new phone", |t| t.contains("新人 三郎")).await;
         assert!(devices.contains("訪問 太郎"), "{devices}");
         screenshot(&c, "devices").await;
+        accessible(&c, "the devices").await;
         let newcomer_id = device_id(&newcomer);
         let revoke = format!("form.revoke:has(input[value='{newcomer_id}'])");
         // Without the confirmation ticked, the browser does not send it.
@@ -389,6 +439,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
                 let list = ok(&team.folder, &["list", "--json"]);
                 assert!(!list.contains("R005"), "nothing of a bad file is imported");
                 screenshot(&c, "roster-problems").await;
+                accessible(&c, "the roster's problems").await;
             } else {
                 assert!(shown.contains("追加\n") || shown.contains("1\n追加"), "{shown}");
                 c.find(Locator::Id("confirm-import")).await.unwrap().click().await.unwrap();
@@ -402,6 +453,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         // 様式2: the print view opens in a tab of its own; the CSV comes
         // as a download, UTF-8 with its BOM or Shift_JIS.
         visit(&c, &format!("{url}/form2")).await;
+        accessible(&c, "the form 2 page").await;
         let main_window = c.window().await.unwrap();
         click(&c, "#print").await;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -425,6 +477,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         };
         assert!(form.contains("様式2") && form.contains("小林 トメ"), "{form}");
         screenshot(&c, "form2").await;
+        accessible(&c, "the printable form 2").await;
         c.close_window().await.unwrap();
         c.switch_to_window(main_window).await.unwrap();
         let csv = |format: &str| {
@@ -461,6 +514,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         click(&c, "#verify").await;
         wait_text(&c, "the verification", |t| t.contains("改ざんはありません")).await;
         screenshot(&c, "audit").await;
+        accessible(&c, "the audit log").await;
 
         // 災害: a second incident started by mistake, then merged into the
         // first; its check comes over and it ends.
@@ -488,6 +542,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         let merged = wait_text(&c, "the merge", |t| t.contains("移しました")).await;
         assert!(merged.contains("1 件の確認を移しました") && merged.contains("元の災害は終了しました"), "{merged}");
         screenshot(&c, "incidents").await;
+        accessible(&c, "the incidents").await;
 
         // English, by the switch in the header.
         visit(&c, &format!("{url}/list")).await;
@@ -686,6 +741,7 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
             "no menu before a login"
         );
         screenshot(&c, "login").await;
+        accessible(&c, "the login page").await;
         for path in [
             "/board",
             "/list",
@@ -763,6 +819,7 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
         let declared = wait_text(&c, "the exception", |t| t.contains("例外を宣言しました")).await;
         assert!(declared.contains("例外による提供 3 名"), "{declared}");
         screenshot(&c, "sharing").await;
+        accessible(&c, "the sharing page").await;
         visit(&c, &format!("{url}/audit")).await;
         let audit = main_text(&c).await;
         assert!(
@@ -776,6 +833,7 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
             "{logins}"
         );
         screenshot(&c, "logins").await;
+        accessible(&c, "the logins").await;
         click(&c, "form.logout button").await;
         wait_text(&c, "logged out", |t| t.contains("ログイン名")).await;
 
