@@ -11,78 +11,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 #[allow(dead_code)] // the plain-automerge baseline is not used here
 mod common;
 
-use anpi_core::folder::{DataFolder, Secret};
-use anpi_core::model::*;
-use anpi_core::node::NewCheck;
-
 const PASSPHRASE: &str = "bench passphrase";
 
-/// The release build of `anpi` beside this benchmark (built when needed).
-fn anpi() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let st = Command::new(cargo)
-                .args(["build", "--release", "-p", "anpi-cli", "--bin", "anpi"])
-                .status()
-                .unwrap();
-            assert!(st.success(), "could not build anpi");
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().and_then(Path::parent).unwrap().join("anpi")
-        })
-        .clone()
-}
-
-/// A data folder with `n` recipients and an incident with one check each,
-/// made through the library (the CLI opens it with the passphrase).
-fn folder(dir: &Path, n: usize) -> (PathBuf, String) {
-    let path = dir.join(format!("office-{n}"));
-    let mid = format!("R{:06}", n / 2);
-    if path.join("anpi.db").exists() {
-        return (path, mid);
-    }
-    let mut node = DataFolder::new(&path)
-        .open_or_create(&Secret::Passphrase(PASSPHRASE.as_bytes().to_vec()))
-        .unwrap();
-    let space = node.create_space("ひまわり").unwrap().id;
-    node.upsert_recipients(&space, (0..n).map(common::recipient).collect())
-        .unwrap();
-    let onset = Timestamp::from_millis(1_795_000_000_000);
-    let incident = node
-        .start_incident(&space, IncidentKind::Earthquake, "地震", onset)
-        .unwrap()
-        .id;
-    let t = Instant::now();
-    for i in 0..n {
-        let mut c = NewCheck::new(
-            RecipientId(format!("R{i:06}")),
-            CheckMethod::Visit,
-            CheckResult::ALL[i % CheckResult::ALL.len()],
-        );
-        c.note = "玄関先で本人と会話。停電中だが体調は安定、水の備蓄あり。".into();
-        c.at = onset.plus_minutes(i as i64 % 10_000);
-        node.record_check(&space, &incident, c).unwrap();
-        if i % 10 == 9 {
-            node.flush_all().unwrap();
-        }
-        if i % 5_000 == 4_999 {
-            node.maintain().unwrap();
-            eprintln!(
-                "setup: {} checks in {:.0} s",
-                i + 1,
-                t.elapsed().as_secs_f64()
-            );
-        }
-    }
-    node.maintain().unwrap();
-    (path, mid)
-}
+use common::anpi;
 
 /// Run `anpi --data DIR ARGS` under GNU time: (peak KiB, wall seconds,
 /// bytes of standard output).
@@ -133,7 +68,7 @@ fn main() {
     println!("| recipients | command | peak memory (median of 5) | wall (median of 5) | output |");
     println!("|---|---|---|---|---|");
     for &n in sizes {
-        let (data, mid) = folder(dir, n);
+        let (data, mid) = common::office_folder(dir, n, PASSPHRASE);
         for args in [
             vec!["device", "id"],
             vec!["list", "--json"],

@@ -7,6 +7,7 @@
 //! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt`.
 //! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
 
+#[allow(dead_code)] // the folder and binary helpers serve the process benchmarks
 mod common;
 
 use std::path::Path;

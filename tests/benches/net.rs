@@ -14,6 +14,7 @@
 //!   and how they grow with history;
 //! - plain automerge sync with fresh sync states on the same documents.
 
+#[allow(dead_code)] // the folder and binary helpers serve the process benchmarks
 mod common;
 
 use std::net::SocketAddr;

@@ -65,6 +65,12 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
                 .into(),
             })
             .unwrap();
+        // Admins' devices: the roster edits below are an admin's (the
+        // office PC and, say, the manager's laptop editing at once).
+        let device = phone.device().clone();
+        nodes[0]
+            .add_member(&space, &device, phone.staff().clone(), Role::Admin)
+            .unwrap();
         // Joining: ask the office for the space.
         anpi_core::node::sync_local(&mut phone, &mut nodes[0], std::slice::from_ref(&space))
             .unwrap();
