@@ -207,7 +207,8 @@ async fn shown_checks(c: &Client) -> Option<u64> {
     let v = c
         .execute(
             "for (const li of document.querySelectorAll('.counter')) {
-               if (li.querySelector('.label').textContent.trim() === 'checks recorded')
+               const label = li.querySelector('.label').textContent.trim();
+               if (label === '記録数' || label === 'checks recorded')
                  return li.querySelector('.value').textContent.trim();
              }
              return null;",
@@ -308,10 +309,12 @@ fn main() {
             c.goto(&format!("{url}/board")).await.unwrap();
             let (mut shown, mut syncs) = (Vec::new(), Vec::new());
             for round in 0..20 {
+                let waiting = Instant::now();
                 let before = loop {
                     if let Some(v) = shown_checks(&c).await {
                         break v;
                     }
+                    assert!(waiting.elapsed() < Duration::from_secs(30), "the board shows no count");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 };
                 let id = format!("R{:06}", (round * 97) % n);

@@ -54,6 +54,16 @@ pub struct Dashboard {
     logins_required: bool,
     /// The brake on guessing passwords.
     throttle: Mutex<anpi_core::access::LoginThrottle>,
+    /// The shown incident's data as last read, with the store's document
+    /// versions it was read at: pages read it again only when a document
+    /// moved (reading 50,000 recipients and their checks is most of a
+    /// page's time).
+    shown: Mutex<Option<ShownData>>,
+}
+
+struct ShownData {
+    versions: std::collections::HashMap<anpi_core::doc::DocKey, u64>,
+    data: Arc<anpi_core::node::IncidentData>,
 }
 
 /// Who may reach the dashboard, and how.
@@ -102,6 +112,7 @@ impl Dashboard {
             tls: reach == Reach::Network,
             logins_required: reach == Reach::Network,
             throttle: Mutex::new(Default::default()),
+            shown: Mutex::new(None),
         })
     }
 
@@ -116,6 +127,27 @@ impl Dashboard {
     fn changed_here(&self) {
         self.local_changes.notify_one();
         self.data_changed();
+    }
+
+    /// The data of the incident a page shows (`Node::shown_incident_data`),
+    /// read again only when the store's documents moved since the last read.
+    fn shown_data(
+        &self,
+        n: &Node,
+        space: &SpaceId,
+    ) -> anpi_core::Result<Arc<anpi_core::node::IncidentData>> {
+        let versions = n.store().doc_versions()?;
+        if let Some(s) = lock(&self.shown).as_ref()
+            && s.versions == versions
+        {
+            return Ok(s.data.clone());
+        }
+        let data = Arc::new(n.shown_incident_data(space)?);
+        *lock(&self.shown) = Some(ShownData {
+            versions,
+            data: data.clone(),
+        });
+        Ok(data)
     }
 
     /// The opaque link of a recipient.

@@ -315,7 +315,7 @@ impl Node {
         let space_id = space.clone();
         self.change(&DocKey::roster(space), false, |e| {
             e.apply(JournalOp::PutMember(Box::new(entry)))?;
-            Ok(((), vec![revoked_index(e.doc(), &space_id)?]))
+            Ok(((), membership_index(e.doc(), &space_id)?))
         })?;
         Ok(member)
     }

@@ -3,17 +3,26 @@
 
 use super::*;
 
-/// The index row of the devices revoked from the space whose roster `d` is.
-pub(super) fn revoked_index(d: &AutoCommit, space: &SpaceId) -> Result<IndexOp> {
-    let founding = doc::space_founding(d)?;
-    let entries = doc::member_versions(d)?;
-    Ok(IndexOp::Revoked(
-        membership::standing(space, founding.as_ref(), &entries)
-            .into_iter()
-            .filter(|(_, s)| *s == MemberStanding::Revoked)
-            .map(|(m, _)| m.device)
-            .collect(),
-    ))
+/// The membership statements of a space, as the index keeps them.
+pub(super) type Statements = (
+    Option<Founding>,
+    Vec<(String, Vec<Option<membership::SignedMember>>)>,
+);
+
+/// The index rows of the membership of the space whose roster `d` is: its
+/// statements (read without loading the roster, see
+/// `Node::member_statements`) and the devices revoked from it.
+pub(super) fn membership_index(d: &AutoCommit, space: &SpaceId) -> Result<Vec<IndexOp>> {
+    let statements: Statements = (doc::space_founding(d)?, doc::member_versions(d)?);
+    let revoked = membership::standing(space, statements.0.as_ref(), &statements.1)
+        .into_iter()
+        .filter(|(_, s)| *s == MemberStanding::Revoked)
+        .map(|(m, _)| m.device)
+        .collect();
+    Ok(vec![
+        IndexOp::Revoked(revoked),
+        IndexOp::Members(serde_json::to_vec(&statements).expect("statements always serialize")),
+    ])
 }
 
 /// The index rows of a roster's space as a whole: its name, its priority
@@ -26,7 +35,7 @@ fn roster_meta_index(d: &AutoCommit, space: &SpaceId) -> Result<Vec<IndexOp>> {
     if let Some(w) = doc::priority_weights(d)? {
         ops.push(IndexOp::Weights(Box::new(w)));
     }
-    ops.push(revoked_index(d, space)?);
+    ops.extend(membership_index(d, space)?);
     Ok(ops)
 }
 

@@ -15,6 +15,7 @@ impl Node {
         };
         let key = DocKey::roster(&space.id);
         let s = space.clone();
+        let space_id = space.id.clone();
         let me = SignedMember::sign(
             &space.id,
             Member {
@@ -31,7 +32,9 @@ impl Node {
             e.apply(JournalOp::SpaceName(name.to_string()))?;
             e.apply(JournalOp::SpaceFounding(founding))?;
             e.apply(JournalOp::PutMember(Box::new(me)))?;
-            Ok(((), vec![IndexOp::Space(s)]))
+            let mut ops = vec![IndexOp::Space(s)];
+            ops.extend(membership_index(e.doc(), &space_id)?);
+            Ok(((), ops))
         })?;
         Ok(space)
     }
@@ -41,10 +44,22 @@ impl Node {
     /// Every member entry of a space with its standing (active, revoked,
     /// or ignored: not added by an admin, or not signed by who it claims).
     pub fn members(&mut self, space: &SpaceId) -> Result<Vec<(Member, MemberStanding)>> {
-        let d = self.doc(&DocKey::roster(space))?;
-        let founding = doc::space_founding(d)?;
-        let entries = doc::member_versions(d)?;
+        let (founding, entries) = self.member_statements(space)?;
         Ok(membership::standing(space, founding.as_ref(), &entries))
+    }
+
+    /// A space's membership statements: from the index, written with every
+    /// change of the roster, so that the handshake's checks and the member
+    /// list do not load a roster of 50,000 recipients; from the roster
+    /// itself when the index has none yet.
+    fn member_statements(&mut self, space: &SpaceId) -> Result<index::Statements> {
+        if let Some(bytes) = self.store.meta(&crate::store::members_key(space))?
+            && let Ok(statements) = serde_json::from_slice(&bytes)
+        {
+            return Ok(statements);
+        }
+        let d = self.doc(&DocKey::roster(space))?;
+        Ok((doc::space_founding(d)?, doc::member_versions(d)?))
     }
 
     /// What this device shows a peer that has not heard of it yet: for each
@@ -55,11 +70,9 @@ impl Node {
         let me = self.device.clone();
         let mut proof = membership::Proof::default();
         for space in self.spaces()? {
-            let Ok(d) = self.doc(&DocKey::roster(&space.id)) else {
+            let Ok((founding, entries)) = self.member_statements(&space.id) else {
                 continue;
             };
-            let founding = doc::space_founding(d)?;
-            let entries = doc::member_versions(d)?;
             proof.spaces.extend(membership::proof_for(
                 &space.id,
                 founding.as_ref(),
@@ -130,7 +143,7 @@ impl Node {
                         e.apply(JournalOp::PutMember(Box::new(entry)))?;
                     }
                 }
-                Ok(((), vec![revoked_index(e.doc(), &space)?]))
+                Ok(((), membership_index(e.doc(), &space)?))
             })?;
         }
         Ok(spaces)

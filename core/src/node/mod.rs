@@ -19,7 +19,7 @@ mod session;
 mod tests;
 mod types;
 
-use index::{full_index, revoked_index, touched_index};
+use index::{full_index, membership_index, touched_index};
 pub use logins::LoginInfo;
 pub use peers::{PeerChange, PeerStatus};
 use roster::put_recipients;

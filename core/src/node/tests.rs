@@ -360,3 +360,68 @@ fn only_documents_changed_by_another_process_are_reloaded() {
     let roster = doc::recipient_ids(a.doc(&DocKey::roster(&space)).unwrap()).unwrap();
     assert_eq!(roster.len(), 2);
 }
+
+/// Membership is read from the index (so that a handshake does not load a
+/// roster of 50,000 recipients); it must say what the roster says after
+/// every way the roster changes: founding, adding, revoking, a peer's
+/// changes merged, and a rebuilt index.
+#[test]
+fn membership_from_the_index_is_what_the_roster_says() {
+    fn from_roster(n: &mut Node, space: &SpaceId) -> Vec<(Member, MemberStanding)> {
+        let d = n.doc(&DocKey::roster(space)).unwrap();
+        let (founding, entries) = (
+            doc::space_founding(d).unwrap(),
+            doc::member_versions(d).unwrap(),
+        );
+        membership::standing(space, founding.as_ref(), &entries)
+    }
+    let (mut office, space) = office();
+    assert_eq!(
+        office.members(&space).unwrap(),
+        from_roster(&mut office, &space)
+    );
+    assert!(
+        office
+            .store()
+            .meta(&crate::store::members_key(&space))
+            .unwrap()
+            .is_some(),
+        "a new space's membership is indexed"
+    );
+    let mut phone = Node::open(SqliteStore::open_in_memory().unwrap()).unwrap();
+    let lost = Node::open(MemoryStore::new()).unwrap();
+    for d in [phone.device().clone(), lost.device().clone()] {
+        office
+            .add_member(&space, &d, Staff::default(), Role::CareManager)
+            .unwrap();
+    }
+    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    office.revoke_member(&space, lost.device()).unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    for n in [&mut office, &mut phone] {
+        let indexed = n.members(&space).unwrap();
+        assert_eq!(indexed, from_roster(n, &space));
+        assert!(
+            indexed
+                .iter()
+                .any(|(m, s)| &m.device == lost.device() && *s == MemberStanding::Revoked),
+            "the revocation reached the index"
+        );
+    }
+    // A stale index layout is rebuilt with the membership in it.
+    let key = crate::store::members_key(&space);
+    phone
+        .locked(|n| {
+            n.write(Batch {
+                meta: vec![(INDEX_VERSION_KEY.into(), b"3".to_vec())],
+                ..Default::default()
+            })
+        })
+        .unwrap();
+    phone.rebuild_stale_index().unwrap();
+    assert!(phone.store().meta(&key).unwrap().is_some());
+    assert_eq!(
+        phone.members(&space).unwrap(),
+        from_roster(&mut phone, &space)
+    );
+}

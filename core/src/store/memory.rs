@@ -91,6 +91,7 @@ impl MemoryStore {
                         self.recipients.remove(&key.space);
                         self.meta.remove(&weights_key(&key.space));
                         self.meta.remove(&super::revoked_key(&key.space));
+                        self.meta.remove(&super::members_key(&key.space));
                     }
                     DocKind::Incident(_) => {
                         doc.incident = None;
@@ -108,6 +109,10 @@ impl MemoryStore {
                 IndexOp::Revoked(devices) => {
                     let bytes = serde_json::to_vec(devices).expect("device ids always serialize");
                     self.meta.insert(super::revoked_key(&key.space), bytes);
+                }
+                IndexOp::Members(bytes) => {
+                    self.meta
+                        .insert(super::members_key(&key.space), bytes.clone());
                 }
                 IndexOp::Recipient(r) => {
                     self.recipients

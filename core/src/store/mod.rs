@@ -28,7 +28,7 @@ use crate::model::{
 
 /// Version of the index rows' layout. Bump it when what the index holds
 /// changes; stores with another version rebuild their index on open.
-pub const INDEX_VERSION: i64 = 3;
+pub const INDEX_VERSION: i64 = 4;
 
 /// The meta key [`Store::index_version`] reads.
 pub const INDEX_VERSION_KEY: &str = "index_version";
@@ -74,6 +74,13 @@ pub fn weights_key(space: &SpaceId) -> String {
     format!("weights/{space}")
 }
 
+/// The meta key of a space's membership statements (the founding and every
+/// member entry, as the roster holds them), so that membership is read
+/// without loading the whole roster.
+pub fn members_key(space: &SpaceId) -> String {
+    format!("members/{space}")
+}
+
 /// The meta key of the devices revoked from a space.
 pub fn revoked_key(space: &SpaceId) -> String {
     format!("revoked/{space}")
@@ -92,6 +99,9 @@ pub enum IndexOp {
     /// The devices revoked from the space (roster documents), kept under
     /// [`revoked_key`] in the store's meta rows.
     Revoked(std::collections::BTreeSet<DeviceId>),
+    /// The space's membership statements, encoded by the node (roster
+    /// documents), kept under [`members_key`] in the store's meta rows.
+    Members(Vec<u8>),
     /// Insert or replace a recipient (roster documents).
     Recipient(Box<IndexedRecipient>),
     /// Remove a recipient (roster documents).

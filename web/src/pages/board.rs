@@ -100,11 +100,12 @@ pub(crate) fn chart(steps: &[ProgressStep], l: L) -> String {
 pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
     let cur = d.session(&headers);
     let l = L(cur.session.lang);
+    let me = d.clone();
     let result = d
         .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
-            let data = n.shown_incident_data(space)?;
+            let data = me.shown_data(n, space)?;
             let incident = data.incident.clone();
             let list = data.priority_list(now);
             let summary = incident

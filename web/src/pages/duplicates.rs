@@ -11,9 +11,9 @@ pub(crate) async fn duplicates(State(d): State<Arc<Dashboard>>, headers: HeaderM
     let result = d
         .with_node(&cur, move |n, space| {
             let name = space_name(n, space)?;
-            let data = n.shown_incident_data(space)?;
-            let (incident, checks, recipients) = (data.incident, data.checks, data.recipients);
-            let found = views::duplicates(&checks);
+            let data = me.shown_data(n, space)?;
+            let (incident, checks, recipients) = (&data.incident, &data.checks, &data.recipients);
+            let found = views::duplicates(checks);
             let duplicates = found
                 .iter()
                 .map(|dup| {
@@ -51,7 +51,7 @@ pub(crate) async fn duplicates(State(d): State<Arc<Dashboard>>, headers: HeaderM
                 .collect();
             Ok(DuplicatesPage {
                 c: Chrome::new(l, l.t("重複訪問", "Duplicate visits"), name, "/duplicates"),
-                incident: incident.map(|i| i.name),
+                incident: incident.as_ref().map(|i| i.name.clone()),
                 duplicates,
             })
         })

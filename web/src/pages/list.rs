@@ -72,7 +72,7 @@ pub(crate) async fn list(
         .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
-            let data = n.shown_incident_data(space)?;
+            let data = dd.shown_data(n, space)?;
             let incident = data.incident.clone();
             let list = data.priority_list(now);
             let kept = filter.apply(&list, &data.weights);

@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Batch, DatabaseKey, DocInfo, DocWrite, INDEX_VERSION, INDEX_VERSION_KEY, IndexOp,
-    IndexedRecipient, ListInputs, Store, StoredDoc, decode_heads, encode_heads, revoked_key,
-    weights_key,
+    IndexedRecipient, ListInputs, Store, StoredDoc, decode_heads, encode_heads, members_key,
+    revoked_key, weights_key,
 };
 use crate::doc::{DocKey, DocKind};
 use crate::error::{Error, Result};

@@ -108,6 +108,7 @@ pub(super) fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp
                 tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
                 tx.execute("DELETE FROM meta WHERE key = ?1", [weights_key(&key.space)])?;
                 tx.execute("DELETE FROM meta WHERE key = ?1", [revoked_key(&key.space)])?;
+                tx.execute("DELETE FROM meta WHERE key = ?1", [members_key(&key.space)])?;
             }
             DocKind::Incident(_) => {
                 tx.execute("DELETE FROM idx_incidents WHERE doc = ?1", [doc])?;
@@ -131,6 +132,12 @@ pub(super) fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                 params![revoked_key(&key.space), json(devices).into_bytes()],
+            )?;
+        }
+        IndexOp::Members(bytes) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![members_key(&key.space), bytes],
             )?;
         }
         IndexOp::Recipient(r) => {
