@@ -15,6 +15,11 @@ struct DashboardCert {
     identity: Vec<u8>,
 }
 
+/// The hash checked for a name that has no login: a well-formed Argon2id
+/// hash with the same cost as a real one, so that an unknown name costs the
+/// same work as a wrong password.
+const NOBODY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$yD2nu6cVOTf8tpGiG3VYYLhxBxs44eUxVnhR5lPVjkg";
+
 /// A login as stored: the person and their password's Argon2id hash.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct StoredLogin {
@@ -166,7 +171,6 @@ impl Node {
     /// wrong password get the same answer (and the same work: a hash is
     /// checked either way), so names cannot be probed.
     pub fn check_login(&self, login: &str, password: &str) -> Result<Person> {
-        const NOBODY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$yD2nu6cVOTf8tpGiG3VYYLhxBxs44eUxVnhR5lPVjkg";
         let logins = self.stored_logins()?;
         let found = logins.iter().find(|l| l.person.login == login);
         let ok = access::verify_password(password, found.map_or(NOBODY, |l| l.hash.as_str()));
@@ -267,5 +271,86 @@ impl Node {
                 what.describe()
             ),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::tests::office;
+
+    #[test]
+    fn logins_are_an_admins_and_an_unknown_name_is_answered_like_a_wrong_password() {
+        let (mut office, space) = office();
+        let person = Person {
+            login: "sato".into(),
+            staff: Staff {
+                name: "佐藤 一郎".into(),
+                organisation: "ひまわり".into(),
+            },
+            role: Role::CareManager,
+        };
+        office
+            .add_login(&space, person.clone(), "a-long-enough-password")
+            .unwrap();
+        assert_eq!(
+            office
+                .check_login("sato", "a-long-enough-password")
+                .unwrap(),
+            person
+        );
+        // The stand-in for unknown names is a real hash of the same cost
+        // (algorithm, version, memory, passes, lanes) as a real login's.
+        let params = |h: &str| {
+            let h = argon2::PasswordHash::new(h).unwrap();
+            (h.algorithm.to_string(), h.version, h.params.to_string())
+        };
+        let stored = office.stored_logins().unwrap()[0].hash.clone();
+        assert_eq!(params(NOBODY), params(&stored));
+        for login in ["sato", "nobody"] {
+            let e = office.check_login(login, "wrong-password").unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::NotAllowed);
+            assert_eq!(
+                e.to_string(),
+                "ログイン名かパスワードが違います (wrong login or password)"
+            );
+        }
+        // A login never does more than its role, whatever the device is.
+        let refused = office
+            .as_person(Some(&person), |n| {
+                n.upsert_recipients(&space, vec![crate::node::tests::recipient("R9")])
+            })
+            .unwrap_err();
+        assert_eq!(refused.kind(), crate::error::ErrorKind::NotAllowed);
+        let recorded = office
+            .as_person(Some(&person), |n| {
+                let i = n.start_incident(
+                    &space,
+                    crate::model::IncidentKind::Earthquake,
+                    "",
+                    Timestamp::now(),
+                )?;
+                n.record_check(
+                    &space,
+                    &i.id,
+                    NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe),
+                )
+            })
+            .unwrap();
+        assert_eq!(recorded.staff, person.staff, "the check names the person");
+        assert_eq!(office.staff().name, "", "the device's own person is back");
+        let trail = office.audit_trail().unwrap();
+        assert!(trail.iter().any(|e| e.record.staff == person.staff));
+        // Removing and adding logins are an admin's.
+        let admin_only = office
+            .as_person(Some(&person), |n| n.remove_login(&space, "sato"))
+            .unwrap_err();
+        assert_eq!(admin_only.kind(), crate::error::ErrorKind::NotAllowed);
+        office.remove_login(&space, "sato").unwrap();
+        assert!(
+            office
+                .check_login("sato", "a-long-enough-password")
+                .is_err()
+        );
     }
 }
