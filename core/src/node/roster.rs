@@ -23,13 +23,30 @@ impl Node {
         recipients: Vec<Recipient>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<ImportCounts> {
-        let total = recipients.len();
-        let existing: HashMap<RecipientId, IndexedRecipient> = self
+        let existing = self.recipients_by_id(space)?;
+        self.upsert_over(space, recipients, &existing, progress)
+    }
+
+    /// The space's recipients as the index holds them, by id.
+    fn recipients_by_id(&self, space: &SpaceId) -> Result<HashMap<RecipientId, IndexedRecipient>> {
+        Ok(self
             .store
             .recipients(space)?
             .into_iter()
             .map(|r| (r.recipient.id.clone(), r))
-            .collect();
+            .collect())
+    }
+
+    /// Write `recipients` over `existing` (what the space held) in one
+    /// durable write, only the fields that changed.
+    fn upsert_over(
+        &mut self,
+        space: &SpaceId,
+        recipients: Vec<Recipient>,
+        existing: &HashMap<RecipientId, IndexedRecipient>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ImportCounts> {
+        let total = recipients.len();
         let key = DocKey::roster(space);
         self.ensure_space(space)?;
         self.require(space, crate::access::Permission::ImportRoster)?;
@@ -39,7 +56,7 @@ impl Node {
             format!("import of {total} rows"),
         );
         self.change(&key, false, |e| {
-            put_recipients(e, recipients, &existing, progress)
+            put_recipients(e, recipients, existing, progress)
         })
     }
 
@@ -54,16 +71,9 @@ impl Node {
         recipients: Vec<Recipient>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<ImportReport> {
-        let listed: std::collections::HashSet<RecipientId> =
-            recipients.iter().map(|r| r.id.clone()).collect();
-        let counts = self.upsert_recipients_with_progress(space, recipients, progress)?;
-        let missing = self
-            .store
-            .recipient_list(space)?
-            .into_iter()
-            .map(|r| r.id)
-            .filter(|id| !listed.contains(id))
-            .collect();
+        let existing = self.recipients_by_id(space)?;
+        let missing = not_listed(&existing, &recipients);
+        let counts = self.upsert_over(space, recipients, &existing, progress)?;
         Ok(ImportReport { counts, missing })
     }
 
@@ -74,23 +84,12 @@ impl Node {
         space: &SpaceId,
         recipients: &[Recipient],
     ) -> Result<ImportReport> {
-        let existing: HashMap<RecipientId, IndexedRecipient> = self
-            .store
-            .recipients(space)?
-            .into_iter()
-            .map(|r| (r.recipient.id.clone(), r))
-            .collect();
+        let existing = self.recipients_by_id(space)?;
         let mut counts = ImportCounts::default();
         for r in recipients {
             counts.count(&mut r.clone(), existing.get(&r.id));
         }
-        let listed: std::collections::HashSet<&RecipientId> =
-            recipients.iter().map(|r| &r.id).collect();
-        let mut missing: Vec<RecipientId> = existing
-            .into_keys()
-            .filter(|id| !listed.contains(id))
-            .collect();
-        missing.sort();
+        let missing = not_listed(&existing, recipients);
         Ok(ImportReport { counts, missing })
     }
 
@@ -193,6 +192,21 @@ impl ImportCounts {
             }
         }
     }
+}
+
+/// The recipients of `existing` that `listed` does not hold, by id.
+fn not_listed(
+    existing: &HashMap<RecipientId, IndexedRecipient>,
+    listed: &[Recipient],
+) -> Vec<RecipientId> {
+    let listed: std::collections::HashSet<&RecipientId> = listed.iter().map(|r| &r.id).collect();
+    let mut missing: Vec<RecipientId> = existing
+        .keys()
+        .filter(|id| !listed.contains(id))
+        .cloned()
+        .collect();
+    missing.sort();
+    missing
 }
 
 /// Write the recipients that differ from `existing` (the index as it
