@@ -47,11 +47,10 @@ pub struct Dashboard {
     /// Where phones reach this office (an invite's address), when the
     /// sync node listens on one address; empty when it listens on all.
     invite_address: String,
-    /// Served over TLS (session cookies are then `Secure`).
-    tls: bool,
-    /// Every page but the login page needs a personal login (any address
-    /// other than loopback).
-    logins_required: bool,
+    /// Who may reach it: beyond this PC, it is served over TLS (session
+    /// cookies are then `Secure`) and every page but the login page needs
+    /// a personal login.
+    reach: Reach,
     /// The brake on guessing passwords.
     throttle: Mutex<anpi_core::access::LoginThrottle>,
     /// The shown incident's data as last read, with the store's document
@@ -109,11 +108,15 @@ impl Dashboard {
             } else {
                 sync_at.to_string()
             },
-            tls: reach == Reach::Network,
-            logins_required: reach == Reach::Network,
+            reach,
             throttle: Mutex::new(Default::default()),
             shown: Mutex::new(None),
         })
+    }
+
+    /// Whether every page but the login page needs a personal login.
+    fn logins_required(&self) -> bool {
+        self.reach == Reach::Network
     }
 
     /// Data changed (a sync landed, another process wrote): open pages
@@ -273,7 +276,7 @@ async fn gate(
     next: axum::middleware::Next,
 ) -> Response {
     let path = req.uri().path();
-    if !d.logins_required || path == "/login" || path.starts_with("/assets/") {
+    if !d.logins_required() || path == "/login" || path.starts_with("/assets/") {
         return next.run(req).await;
     }
     let cur = d.session(req.headers());

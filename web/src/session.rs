@@ -108,26 +108,34 @@ impl Dashboard {
         {
             sessions.remove(&oldest);
         }
-        let session = Session {
-            person: None,
-            csrf: random_hex(),
-            lang: Lang::Ja,
-            filter: ListFilter::default(),
-            audit_filter: Default::default(),
-            pending_roster: None,
-            used: tick,
-        };
-        self.new_session(&mut sessions, session)
+        self.new_session(&mut sessions, None, Lang::Ja)
     }
 
+    /// A new session for `person` in `lang`, with its own id, form token
+    /// and cookie.
     fn new_session(
         &self,
         sessions: &mut std::collections::HashMap<String, Session>,
-        session: Session,
+        person: Option<Person>,
+        lang: Lang,
     ) -> Current {
+        let session = Session {
+            person,
+            csrf: random_hex(),
+            lang,
+            filter: ListFilter::default(),
+            audit_filter: Default::default(),
+            pending_roster: None,
+            used: sessions.values().map(|s| s.used).max().unwrap_or(0) + 1,
+        };
         let id = random_hex();
         sessions.insert(id.clone(), session.clone());
-        let secure = if self.tls { "; Secure" } else { "" };
+        // Served over TLS exactly when it is reached from the network.
+        let secure = if self.reach == crate::Reach::Network {
+            "; Secure"
+        } else {
+            ""
+        };
         let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
         Current {
             new_cookie: HeaderValue::from_str(&cookie).ok(),
@@ -142,17 +150,7 @@ impl Dashboard {
     pub(crate) fn log_in(&self, old: &Current, person: Person) -> Current {
         let mut sessions = lock(&self.sessions);
         sessions.remove(&old.id);
-        let tick = sessions.values().map(|s| s.used).max().unwrap_or(0) + 1;
-        let session = Session {
-            person: Some(person),
-            csrf: random_hex(),
-            lang: old.session.lang,
-            filter: ListFilter::default(),
-            audit_filter: Default::default(),
-            pending_roster: None,
-            used: tick,
-        };
-        self.new_session(&mut sessions, session)
+        self.new_session(&mut sessions, Some(person), old.session.lang)
     }
 
     /// The session ends (logged out, or its login was removed).

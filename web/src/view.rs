@@ -352,6 +352,26 @@ pub struct RosterPreview {
     pub ignored: String,
 }
 
+impl RosterPreview {
+    /// What the core's import report says of a file of `rows` rows.
+    pub fn of(
+        rows: usize,
+        report: &anpi_core::node::ImportReport,
+        encoding: String,
+        ignored: String,
+    ) -> RosterPreview {
+        RosterPreview {
+            rows,
+            added: report.counts.added,
+            updated: report.counts.updated,
+            unchanged: report.counts.unchanged,
+            missing: report.missing.iter().map(|m| m.0.clone()).collect(),
+            encoding,
+            ignored,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "roster.html")]
 pub struct RosterPage {

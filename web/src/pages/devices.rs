@@ -58,7 +58,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
     respond(cur, result)
 }
 
-fn role_choices(l: L) -> Vec<Choice> {
+pub(super) fn role_choices(l: L) -> Vec<Choice> {
     Role::ALL
         .iter()
         .map(|r| (r.code(), r.label(l.0), *r == Role::CareManager))

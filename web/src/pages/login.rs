@@ -18,7 +18,7 @@ fn login_form(l: L, login: String, error: String) -> LoginPage {
 /// `GET /login`.
 pub(crate) async fn login_page(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
     let cur = d.session(&headers);
-    if cur.session.person.is_some() || !d.logins_required {
+    if cur.session.person.is_some() || !d.logins_required() {
         return cur.finish(Redirect::to("/board").into_response());
     }
     let l = L(cur.session.lang);
@@ -118,7 +118,7 @@ pub(crate) async fn logins(State(d): State<Arc<Dashboard>>, headers: HeaderMap) 
     let cur = d.session(&headers);
     let l = L(cur.session.lang);
     let me = cur.session.person.as_ref().map(|p| p.login.clone());
-    let required = d.logins_required;
+    let required = d.logins_required();
     let result = d
         .with_node(&cur, move |n, space| {
             let name = space_name(n, space)?;
@@ -138,10 +138,10 @@ pub(crate) async fn logins(State(d): State<Arc<Dashboard>>, headers: HeaderMap) 
             Ok(LoginsPage {
                 c: Chrome::new(l, l.t("ログイン", "Logins"), name, "/logins"),
                 logins,
-                roles: Role::ALL
-                    .iter()
-                    .filter(|r| **r != Role::Partner)
-                    .map(|r| (r.code(), r.label(l.0), *r == Role::CareManager))
+                // A partner agency's people have no login (core refuses it).
+                roles: role_choices(l)
+                    .into_iter()
+                    .filter(|(code, ..)| *code != Role::Partner.code())
                     .collect(),
                 organisation,
                 min_chars: MIN_PASSWORD_CHARS,

@@ -47,6 +47,7 @@ mod roster;
 mod sharing;
 pub(crate) use audit::{audit_page, set_audit_filter, verify as verify_audit};
 pub(crate) use board::board;
+use devices::role_choices;
 pub(crate) use devices::{add as add_device, devices, invite, revoke};
 pub(crate) use duplicates::duplicates;
 pub(crate) use form2::{export as export_form2, form2_page};

@@ -80,15 +80,12 @@ pub(crate) async fn preview(
                 }
                 Ok(r) => {
                     let report = n.preview_import(space, &r.recipients)?;
-                    p.preview = Some(RosterPreview {
-                        rows: r.recipients.len(),
-                        added: report.counts.added,
-                        updated: report.counts.updated,
-                        unchanged: report.counts.unchanged,
-                        missing: report.missing.iter().map(|m| m.0.clone()).collect(),
-                        encoding: r.encoding.to_string(),
-                        ignored: r.ignored_columns.join("、"),
-                    });
+                    p.preview = Some(RosterPreview::of(
+                        r.recipients.len(),
+                        &report,
+                        r.encoding.to_string(),
+                        r.ignored_columns.join("、"),
+                    ));
                     let pending = Arc::new(PendingRoster {
                         file,
                         recipients: r.recipients,
@@ -146,15 +143,12 @@ pub(crate) async fn import(
             p.c = p.c.answer();
             let report = n.import_roster(space, pending.recipients.clone(), &mut |_, _| {})?;
             p.file = pending.file.clone();
-            p.done = Some(RosterPreview {
-                rows: pending.recipients.len(),
-                added: report.counts.added,
-                updated: report.counts.updated,
-                unchanged: report.counts.unchanged,
-                missing: report.missing.iter().map(|m| m.0.clone()).collect(),
-                encoding: String::new(),
-                ignored: String::new(),
-            });
+            p.done = Some(RosterPreview::of(
+                pending.recipients.len(),
+                &report,
+                String::new(),
+                String::new(),
+            ));
             Ok(p)
         })
         .await;
