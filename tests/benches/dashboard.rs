@@ -18,7 +18,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -27,6 +26,7 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 mod common;
 
+use anpi_tests::chromedriver::ChromeDriver;
 use common::anpi;
 use fantoccini::{Client, ClientBuilder};
 
@@ -154,38 +154,7 @@ fn get(base: &str, path: &str) {
     );
 }
 
-struct Driver(Child, String);
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian's chromium-driver)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver(child, format!("http://127.0.0.1:{port}"))
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
+async fn browser(driver: &ChromeDriver, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -199,7 +168,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
-        .connect(&driver.1)
+        .connect(&driver.url)
         .await
         .unwrap()
 }
@@ -239,7 +208,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let keep = std::env::var("ANPI_BENCH_KEEP").map(PathBuf::from);
     let dir = keep.as_deref().unwrap_or(tmp.path());
-    let driver = Driver::start();
+    let driver = ChromeDriver::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
     for &n in sizes {

@@ -3,6 +3,7 @@
 //! left to say ([`anpi_core::node::sync_local`]). Nothing is random here;
 //! the tests bring the randomness.
 
+pub mod chromedriver;
 pub mod netns;
 
 use anpi_core::Result;

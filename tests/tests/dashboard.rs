@@ -6,11 +6,11 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anpi_tests::chromedriver::ChromeDriver;
 use anpi_tests::netns::{Serving, anpi, device_id, ok};
 use fantoccini::{Client, ClientBuilder, Locator};
 
@@ -25,49 +25,11 @@ const TAB: &str = "\u{E004}";
 const ENTER: &str = "\u{E007}";
 const SPACE: &str = "\u{E00D}";
 
-/// ChromeDriver on a free loopback port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian's chromium-driver; scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
+async fn browser(driver: &ChromeDriver, profile: &Path) -> Client {
     browser_with(driver, profile, &[]).await
 }
 
-async fn browser_with(driver: &Driver, profile: &Path, extra: &[&str]) -> Client {
+async fn browser_with(driver: &ChromeDriver, profile: &Path, extra: &[&str]) -> Client {
     let mut args: Vec<String> = [
         "--headless",
         "--no-sandbox",
@@ -295,7 +257,7 @@ fn office(dir: &Path) -> (Office, Serving, String) {
 fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
     let dir = tempfile::tempdir().unwrap();
     let (team, serving, url) = office(dir.path());
-    let driver = Driver::start();
+    let driver = ChromeDriver::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = browser(&driver, &dir.path().join("profile")).await;
@@ -717,7 +679,7 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.trim().ends_with(&printed), "{shown} vs {printed}");
 
-    let driver = Driver::start();
+    let driver = ChromeDriver::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = browser_with(
