@@ -63,14 +63,7 @@ impl Node {
 
     fn write_logins(&mut self, logins: &[StoredLogin]) -> Result<()> {
         let bytes = serde_json::to_vec(logins).expect("logins always serialize");
-        self.locked(|n| {
-            let audit = std::mem::take(&mut n.pending_audit);
-            n.write(Batch {
-                meta: vec![(META_LOGINS.into(), bytes)],
-                audit,
-                ..Default::default()
-            })
-        })
+        self.write_setting(META_LOGINS, bytes)
     }
 
     /// The dashboard's logins, by name.
@@ -207,12 +200,7 @@ impl Node {
             identity: identity.encode(),
         };
         let bytes = serde_json::to_vec(&kept).expect("a certificate always serializes");
-        self.locked(|n| {
-            n.write(Batch {
-                meta: vec![(META_DASHBOARD_CERT.into(), bytes)],
-                ..Default::default()
-            })
-        })?;
+        self.write_setting(META_DASHBOARD_CERT, bytes)?;
         Ok(identity)
     }
 

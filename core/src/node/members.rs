@@ -285,12 +285,7 @@ impl Node {
 
     pub(super) fn write_invites(&mut self, all: &[Pending]) -> Result<()> {
         let bytes = serde_json::to_vec(all).expect("invites always serialize");
-        let audit = std::mem::take(&mut self.pending_audit);
-        self.store.write(Batch {
-            meta: vec![(META_INVITES.into(), bytes)],
-            audit,
-            ..Default::default()
-        })
+        self.write_setting(META_INVITES, bytes)
     }
 
     /// Whether `device`, presenting certificate `names`, holds a pending

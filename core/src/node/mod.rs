@@ -345,6 +345,17 @@ impl Node {
         &self.staff
     }
 
+    /// Write one of this device's own settings (a meta row, never synced)
+    /// with the audit entries noted for it, in one transaction.
+    fn write_setting(&mut self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let audit = std::mem::take(&mut self.pending_audit);
+        self.store.write(Batch {
+            meta: vec![(key.into(), bytes)],
+            audit,
+            ..Default::default()
+        })
+    }
+
     /// Set who uses this device.
     pub fn set_staff(&mut self, staff: Staff) -> Result<()> {
         let bytes = serde_json::to_vec(&staff).expect("staff always serializes");
