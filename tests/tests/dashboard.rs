@@ -765,6 +765,20 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
         let to = lands_on(&c, "/board", "GET").await;
         assert!(to.ends_with("/login"), "after logging out: {to}");
 
+        // An admin removes the care manager's login at the office PC while
+        // serve runs and the care manager is logged in: the open session
+        // ends at its next request, and the password no longer works.
+        log_in(&c, &url, "sato", "another-long-password").await;
+        wait_text(&c, "the board", |t| t.contains("状況ボード")).await;
+        ok(&office, &["--space", "ひまわり", "login", "remove", "sato"]);
+        let to = lands_on(&c, "/list", "GET").await;
+        assert!(
+            to.ends_with("/login"),
+            "a removed login's open session: {to}"
+        );
+        log_in(&c, &url, "sato", "another-long-password").await;
+        wait_text(&c, "the removed login", |t| t.contains("違います")).await;
+
         // The admin: shares the consented recipient to the area space,
         // declares an exception, and sees in the audit log who looked at
         // whose record.
@@ -791,8 +805,8 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
         visit(&c, &format!("{url}/logins")).await;
         let logins = main_text(&c).await;
         assert!(
-            logins.contains("jimu") && logins.contains("sato"),
-            "{logins}"
+            logins.contains("jimu") && !logins.contains("sato"),
+            "the removed login is gone: {logins}"
         );
         screenshot(&c, "logins").await;
         accessible(&c, "the logins").await;
@@ -800,9 +814,9 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
         wait_text(&c, "logged out", |t| t.contains("ログイン名")).await;
 
         // Guessing: after five failures from one address (the care
-        // manager's typo was the first), the next try waits, even with the
-        // right password.
-        for _ in 0..4 {
+        // manager's typo and the removed login's try were the first two),
+        // the next try waits, even with the right password.
+        for _ in 0..3 {
             log_in(&c, &url, "jimu", "a-wrong-guess-123").await;
             wait_text(&c, "the refusal", |t| t.contains("違います")).await;
         }
