@@ -196,6 +196,29 @@ pub fn verified_change(bytes: Vec<u8>) -> Result<Change> {
     Ok(change)
 }
 
+/// Whether a document's stored form may be sent to a peer as it is (see
+/// [`whole`]) without loading it first: the snapshot is one document chunk,
+/// and every change stored after it parses, matches its checksum, and
+/// holds an (actor, sequence number) no other stored change holds. A form
+/// that fails is loaded instead, which repairs it or reports it
+/// unreadable, so a peer is never sent what this device cannot read.
+pub fn stored_form_is_sound(snapshot: Option<&[u8]>, changes: &[Vec<u8>]) -> bool {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    const DOCUMENT_CHUNK: u8 = 0;
+    let snapshot_ok = snapshot.is_none_or(|s| {
+        s.get(..4) == Some(&MAGIC[..])
+            && s.get(8) == Some(&DOCUMENT_CHUNK)
+            && split_chunks(s).is_ok_and(|c| c.len() == 1)
+    });
+    if !snapshot_ok {
+        return false;
+    }
+    let mut seen = HashSet::new();
+    changes.iter().all(|bytes| {
+        verified_change(bytes.clone()).is_ok_and(|c| seen.insert((c.actor_id().clone(), c.seq())))
+    })
+}
+
 /// Check the change chunks inside an automerge sync message the same way.
 /// An entry of the message may hold several chunks back to back.
 fn verify_automerge_message(msg: &automerge::sync::Message) -> Result<()> {
@@ -425,6 +448,71 @@ pub fn opening(
         heads: heads_to_wire(&heads),
         need: false,
         data,
+    }
+}
+
+/// [`opening`] for a document not in memory, when it needs no data: there
+/// is no base to send changes from, or the base already holds every one of
+/// `heads` (the document's heads as stored). `None` when changes may have
+/// to be sent: then the document is loaded and [`opening`] decides. Keeps
+/// a session with a peer that has everything from loading documents of
+/// 50,000 objects only to say so.
+pub fn opening_without_doc(
+    heads: &[ChangeHash],
+    name: &str,
+    peer: &PeerDoc,
+    guess: &[ChangeHash],
+) -> Option<DocEntry> {
+    let base = if peer.shared.is_empty() {
+        guess
+    } else {
+        &peer.shared
+    };
+    if !base.is_empty() && !heads.iter().all(|h| base.contains(h)) {
+        return None;
+    }
+    Some(DocEntry {
+        doc: name.to_string(),
+        heads: heads_to_wire(heads),
+        need: false,
+        data: Data::None,
+    })
+}
+
+/// [`receive`] for a document not in memory whose heads as stored are
+/// `ours`, when the entry settles without it: it carries nothing, asks
+/// nothing, and the peer holds exactly our heads. Returns whether it did;
+/// if not, the document is loaded and [`receive`] decides.
+pub fn receive_without_doc(peer: &mut PeerDoc, entry: &DocEntry, ours: &[ChangeHash]) -> bool {
+    let theirs = heads_from_wire(&entry.heads);
+    let settles = entry.data.is_none()
+        && !entry.need
+        && peer.automerge.is_none()
+        && !theirs.is_empty()
+        && sorted(&theirs) == sorted(ours);
+    if settles {
+        peer.shared = theirs;
+    }
+    settles
+}
+
+/// Whether the peer asks for a whole document (it holds none of it): the
+/// answer is its saved form, which a device can send from its store
+/// without loading it.
+pub fn asks_for_whole(entry: &DocEntry) -> bool {
+    entry.heads.is_empty() && entry.need && entry.data.is_none()
+}
+
+/// The answer to an entry for which [`asks_for_whole`] holds: `saved`, the
+/// document as stored (a snapshot, with the changes stored after it), and
+/// its `heads`.
+pub fn whole(peer: &mut PeerDoc, name: &str, heads: &[ChangeHash], saved: Vec<u8>) -> DocEntry {
+    peer.shared = Vec::new();
+    DocEntry {
+        doc: name.to_string(),
+        heads: heads_to_wire(heads),
+        need: false,
+        data: Data::Snapshot(saved),
     }
 }
 
@@ -678,6 +766,35 @@ mod tests {
         recent.record(&heads[0], &heads[3], doc.get_changes(&heads[0]));
         assert!(recent.since(&heads[1], &heads[3]).is_none());
         assert_eq!(hashes(recent.since(&heads[0], &heads[3])).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_stored_form_is_sent_as_it_is_only_when_it_looks_sound() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "a", 1).unwrap();
+        doc.commit();
+        let snapshot = doc.save();
+        let heads = doc.get_heads();
+        doc.put(ROOT, "b", 2).unwrap();
+        doc.commit();
+        let change = doc.get_changes(&heads)[0].raw_bytes().to_vec();
+        assert!(stored_form_is_sound(
+            Some(&snapshot),
+            std::slice::from_ref(&change)
+        ));
+        assert!(stored_form_is_sound(None, std::slice::from_ref(&change)));
+        // Two rows under one (actor, sequence number): loading repairs it.
+        assert!(!stored_form_is_sound(
+            Some(&snapshot),
+            &[change.clone(), change.clone()]
+        ));
+        let mut damaged = change.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        assert!(!stored_form_is_sound(Some(&snapshot), &[damaged]));
+        // A change where the snapshot belongs, or anything else.
+        assert!(!stored_form_is_sound(Some(&change), &[]));
+        assert!(!stored_form_is_sound(Some(b"not a document"), &[]));
     }
 
     #[test]

@@ -22,7 +22,9 @@ impl Node {
                         n.loaded(&info.key).map(|_| ())
                     })?;
                 }
-                if info.pending_changes >= COMPACT_AFTER_CHANGES {
+                if info.pending_changes >= COMPACT_AFTER_CHANGES
+                    || info.pending_bytes >= COMPACT_AFTER_BYTES
+                {
                     self.compact(&info.key)?;
                     return Ok(true);
                 }

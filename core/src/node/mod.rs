@@ -71,6 +71,12 @@ const ANY_PEER: &str = "~any";
 /// compacts a document.
 pub const COMPACT_AFTER_CHANGES: u64 = 500;
 
+/// Bytes of changes stored after a document's snapshot before it is
+/// compacted. A roster import of 50,000 recipients is one change of about
+/// 20 MB, where the saved document is under 2 MB: stored as a change, a new
+/// device's first sync would carry ten times what it needs.
+pub const COMPACT_AFTER_BYTES: u64 = 1 << 20;
+
 /// Journal entries of one document before they are written as changes
 /// during a user action. Flushing costs one pass over the document in
 /// automerge, so it is done before syncs and when idle, not per check.
@@ -693,7 +699,43 @@ impl Node {
     }
 
     fn has_doc(&self, key: &DocKey) -> Result<bool> {
-        Ok(self.docs.contains_key(key) || self.store.load(key)?.is_some())
+        Ok(self.docs.contains_key(key) || self.store.doc_info(key)?.is_some())
+    }
+
+    /// A document's heads as stored, when it is not in memory and what is
+    /// stored is the whole of it (no journal to replay, not found
+    /// unreadable): a session may answer from these without loading it.
+    /// At 50,000 recipients a loaded roster and incident hold over 300 MB.
+    fn unloaded_heads(&self, key: &DocKey) -> Result<Option<Vec<ChangeHash>>> {
+        if self.docs.contains_key(key) || self.unreadable.contains_key(key) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .doc_info(key)?
+            .filter(|i| i.journal_entries == 0)
+            .map(|i| i.heads))
+    }
+
+    /// A document whole, for a peer that holds none of it: its heads and
+    /// its saved form. Not in memory, it is the stored snapshot with the
+    /// changes stored after it, sent as they are — automerge loads the
+    /// two together — so a new device's first sync loads nothing here.
+    /// A stored form that does not look sound is loaded (and so repaired
+    /// or reported) instead; one whose changes clash with its snapshot,
+    /// which only earlier versions wrote, would fail on the receiving side
+    /// for that document alone until this device's next load repairs it.
+    fn saved_whole(&mut self, key: &DocKey) -> Result<(Vec<ChangeHash>, Vec<u8>)> {
+        if let Some(heads) = self.unloaded_heads(key)?
+            && let Some(stored) = self.store.load(key)?.filter(|s| {
+                s.journal.is_empty()
+                    && sync::stored_form_is_sound(s.snapshot.as_deref(), &s.changes)
+            })
+        {
+            return Ok((heads, stored.bytes()));
+        }
+        let doc = self.doc(key)?;
+        Ok((doc.get_heads(), doc.save()))
     }
 
     /// Run `edit` on a document and persist its operations (journal) with
@@ -766,7 +808,11 @@ impl Node {
             let from = l.persisted.clone();
             let (mut w, changes) = settled_write(key, &mut l.doc, &from);
             let to = w.heads.clone();
-            w.snapshot = snapshot;
+            // A large edit comes back compacted: that snapshot holds the
+            // new document's first one too.
+            if w.snapshot.is_none() {
+                w.snapshot = snapshot;
+            }
             w.index = index;
             self.write_settled(key, w, audit)?;
             if let Some(l) = self.docs.get_mut(key) {
@@ -821,7 +867,19 @@ fn settled_write(
     let changes = doc.get_changes(persisted);
     w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
     w.flush_journal = true;
+    compact_if_large(&mut w, doc);
     (w, changes)
+}
+
+/// Write the whole document as a snapshot instead of `w`'s changes when
+/// they are large (see [`COMPACT_AFTER_BYTES`]): the document is in memory
+/// already, so this costs one save and no load.
+fn compact_if_large(w: &mut DocWrite, doc: &mut AutoCommit) {
+    let bytes: usize = w.changes.iter().map(Vec::len).sum();
+    if bytes as u64 >= COMPACT_AFTER_BYTES {
+        w.snapshot = Some(doc.save());
+        w.changes.clear();
+    }
 }
 
 impl Drop for Node {

@@ -78,6 +78,14 @@ impl Node {
             // A document that cannot be read stays out of the session; the
             // others sync.
             let guess = self.base_guess(&key, &pd)?;
+            if let Some(heads) = self.unloaded_heads(&key)?
+                && let Some(entry) =
+                    sync::opening_without_doc(&heads, &key.to_string(), &pd, &guess)
+            {
+                docs.push(entry);
+                session.peers.insert(key, pd);
+                continue;
+            }
             let l = match self.loaded(&key) {
                 Ok(l) => l,
                 Err(e) => {
@@ -268,8 +276,8 @@ impl Node {
                 if offered.contains(&key) {
                     continue;
                 }
-                let doc = match self.doc(&key) {
-                    Ok(doc) => doc,
+                let (heads, saved) = match self.saved_whole(&key) {
+                    Ok(whole) => whole,
                     Err(e) => {
                         self.unreadable.insert(key.clone(), e.to_string());
                         session.fail(key, e);
@@ -278,18 +286,21 @@ impl Node {
                 };
                 replies.push(DocEntry {
                     doc: key.to_string(),
-                    heads: sync::heads_to_wire(&doc.get_heads()),
+                    heads: sync::heads_to_wire(&heads),
                     need: false,
-                    data: sync::Data::Snapshot(doc.save()),
+                    data: sync::Data::Snapshot(saved),
                 });
             }
             for key in &offered {
                 let name = key.to_string();
                 if !replies.iter().any(|r| r.doc == name) && self.has_doc(key)? {
-                    let Ok(doc) = self.doc(key) else {
-                        continue;
+                    let heads = match self.unloaded_heads(key)? {
+                        Some(heads) => heads,
+                        None => match self.doc(key) {
+                            Ok(doc) => doc.get_heads(),
+                            Err(_) => continue,
+                        },
                     };
-                    let heads = doc.get_heads();
                     replies.push(DocEntry {
                         doc: name,
                         heads: sync::heads_to_wire(&heads),
@@ -366,6 +377,27 @@ impl Node {
                 },
             );
         }
+        if existed
+            && pd.automerge.is_none()
+            && let Some(ours) = self.unloaded_heads(key)?
+        {
+            // Settled from the store: the peer has exactly what we
+            // have, or asks for all of it.
+            if sync::receive_without_doc(&mut pd, &entry, &ours) {
+                taken.state = Some((peer.clone(), key.clone(), pd.encode()));
+                session.peers.insert(key.clone(), pd);
+                return Ok(taken);
+            }
+            if sync::asks_for_whole(&entry) {
+                let (heads, saved) = self.saved_whole(key)?;
+                taken
+                    .replies
+                    .push(sync::whole(&mut pd, &entry.doc, &heads, saved));
+                taken.state = Some((peer.clone(), key.clone(), pd.encode()));
+                session.peers.insert(key.clone(), pd);
+                return Ok(taken);
+            }
+        }
         let guess = self.base_guess(key, &pd)?;
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
@@ -404,6 +436,7 @@ impl Node {
         }
         let changes = applied.unwrap_or_else(|| doc.get_changes(before));
         w.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        compact_if_large(&mut w, doc);
         let touched = doc::touched_by(doc, &changes)?;
         w.index = touched_index(doc, key, &touched)?;
         // Kept before the write lands: a failed write drops the document,

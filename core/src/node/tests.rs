@@ -299,6 +299,12 @@ fn a_folder_with_clashing_changes_is_repaired_on_open() {
     );
 
     let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+    // A new device met before anything here loaded the document is sent
+    // it repaired, not the clashing stored form.
+    let mut first = Node::open(MemoryStore::new()).unwrap();
+    let x = sync_local(&mut first, &mut n, std::slice::from_ref(&space)).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert_eq!(first.checks(&space, &inc.id).unwrap().len(), 2);
     let c3 = n
         .record_check(
             &space,
@@ -424,4 +430,103 @@ fn membership_from_the_index_is_what_the_roster_says() {
         phone.members(&space).unwrap(),
         from_roster(&mut phone, &space)
     );
+}
+
+/// An office serving 50,000 recipients must not hold them as automerge
+/// documents to tell a peer what it already knows (BENCHMARKS.md, issue
+/// 18): a new device gets the stored documents as they are, a peer with
+/// everything loads nothing, a phone's new check loads the incident only.
+#[test]
+fn sessions_load_only_the_documents_that_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("office.db");
+    let (space, inc) = {
+        let mut n = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        let space = n.create_space("ひまわり").unwrap().id;
+        n.upsert_recipients(&space, vec![recipient("R1"), recipient("R2")])
+            .unwrap();
+        let inc = n
+            .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+            .unwrap();
+        n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe),
+        )
+        .unwrap();
+        (space, inc.id)
+    };
+    let roster = DocKey::roster(&space);
+    let incident = DocKey::incident(&space, &inc);
+    let mut office = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+    let mut phone = Node::open(MemoryStore::new()).unwrap();
+    let x = sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert!(
+        office.docs.is_empty(),
+        "a new device's first sync loaded {:?}",
+        office.docs.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(phone.recipients(&space).unwrap().len(), 2);
+    assert_eq!(phone.checks(&space, &inc).unwrap().len(), 1);
+    assert_eq!(phone.heads().unwrap(), office.heads().unwrap());
+
+    // Nothing new on either side: the office loads nothing.
+    let x = sync_local(&mut phone, &mut office, &[]).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert!(office.docs.is_empty());
+    // Nor when it opens the session.
+    let x = sync_local(&mut office, &mut phone, &[]).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert!(office.docs.is_empty());
+
+    // A check on the phone: the office loads the incident, not the roster.
+    phone
+        .record_check(
+            &space,
+            &inc,
+            NewCheck::new("R2".into(), CheckMethod::Visit, CheckResult::Safe),
+        )
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    assert_eq!(office.checks(&space, &inc).unwrap().len(), 2);
+    assert!(office.docs.contains_key(&incident));
+    assert!(!office.docs.contains_key(&roster));
+    assert_eq!(phone.heads().unwrap(), office.heads().unwrap());
+
+    // A second phone met for the first time, after the office moved on.
+    let mut late = Node::open(MemoryStore::new()).unwrap();
+    office.docs.clear();
+    sync_local(&mut late, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert_eq!(late.checks(&space, &inc).unwrap().len(), 2);
+    assert_eq!(late.heads().unwrap(), office.heads().unwrap());
+}
+
+/// A bulk edit whose changes would be far larger than the saved document
+/// (a roster import) is stored as a snapshot: the stored form a new device
+/// is sent stays near the saved size.
+#[test]
+fn a_large_import_is_stored_as_one_snapshot() {
+    let mut n = Node::open(MemoryStore::new()).unwrap();
+    let space = n.create_space("ひまわり").unwrap().id;
+    let many: Vec<Recipient> = (0..6000)
+        .map(|i| {
+            let mut r = recipient(&format!("R{i:05}"));
+            r.address = format!("東京都架空区一丁目{i}番地 ひまわり荘{i}号室");
+            r.kana = format!("シケン リヨウシャ{i} ミナミマチ ヒマワリソウ");
+            r
+        })
+        .collect();
+    n.upsert_recipients(&space, many).unwrap();
+    let info = n
+        .store()
+        .doc_info(&DocKey::roster(&space))
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.pending_changes, 0, "{info:?}");
+    let stored = n.store().load(&DocKey::roster(&space)).unwrap().unwrap();
+    assert!(stored.bytes().len() < COMPACT_AFTER_BYTES as usize);
+    let mut phone = Node::open(MemoryStore::new()).unwrap();
+    sync_local(&mut phone, &mut n, std::slice::from_ref(&space)).unwrap();
+    assert_eq!(phone.recipients(&space).unwrap().len(), 6000);
 }

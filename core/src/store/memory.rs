@@ -212,6 +212,7 @@ impl Store for MemoryStore {
                 key: k.clone(),
                 heads: d.heads.clone(),
                 pending_changes: d.pending,
+                pending_bytes: d.changes.iter().map(|c| c.len() as u64).sum(),
                 journal_entries: d.journal.len() as u64,
                 index_current: d.index_current,
                 version: d.version,

@@ -245,6 +245,8 @@ pub struct DocInfo {
     pub heads: Vec<ChangeHash>,
     /// Changes appended since the last snapshot.
     pub pending_changes: u64,
+    /// Their size in bytes.
+    pub pending_bytes: u64,
     /// Journal entries not yet written as changes.
     pub journal_entries: u64,
     /// Whether the index rows reflect the document. Every write moves the
@@ -337,6 +339,10 @@ pub trait Store: Send {
     fn quarantined(&self) -> Result<Vec<Quarantined>>;
     /// Every stored document, with its heads and counts.
     fn docs(&self) -> Result<Vec<DocInfo>>;
+    /// One stored document's heads and counts, without its bytes.
+    fn doc_info(&self, key: &DocKey) -> Result<Option<DocInfo>> {
+        Ok(self.docs()?.into_iter().find(|d| &d.key == key))
+    }
     /// The names of the stored documents (cheaper than [`Store::docs`]).
     fn doc_keys(&self) -> Result<Vec<DocKey>>;
     /// One document's bytes.

@@ -55,6 +55,57 @@ use open::*;
 use rows::*;
 use schema::*;
 
+impl SqliteStore {
+    /// Every document's info, or one document's.
+    fn doc_infos(&self, only: Option<&DocKey>) -> Result<Vec<DocInfo>> {
+        // The heads are those of the newest change row, or the snapshot's.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.doc, d.heads, d.index_current,
+                    (SELECT count(*) FROM changes c WHERE c.doc = d.doc),
+                    (SELECT coalesce(sum(length(c.bytes)), 0) FROM changes c WHERE c.doc = d.doc),
+                    (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1),
+                    (SELECT count(*) FROM journal j WHERE j.doc = d.doc),
+                    d.version
+             FROM docs d WHERE ?1 IS NULL OR d.doc = ?1 ORDER BY d.doc",
+        )?;
+        let rows = stmt.query_map([only.map(|k| k.to_string())], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                doc,
+                snapshot_heads,
+                index_current,
+                pending,
+                pending_bytes,
+                change_heads,
+                journal,
+                version,
+            ) = row?;
+            out.push(DocInfo {
+                key: doc.parse()?,
+                heads: decode_heads(change_heads.as_deref().unwrap_or(&snapshot_heads))?,
+                pending_changes: pending.max(0) as u64,
+                pending_bytes: pending_bytes.max(0) as u64,
+                journal_entries: journal.max(0) as u64,
+                index_current,
+                version: version.max(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+}
+
 impl Store for SqliteStore {
     fn write(&mut self, batch: Batch) -> Result<()> {
         if self.read_only {
@@ -177,40 +228,11 @@ impl Store for SqliteStore {
     }
 
     fn docs(&self) -> Result<Vec<DocInfo>> {
-        // The heads are those of the newest change row, or the snapshot's.
-        let mut stmt = self.conn.prepare(
-            "SELECT d.doc, d.heads, d.index_current,
-                    (SELECT count(*) FROM changes c WHERE c.doc = d.doc),
-                    (SELECT c.heads FROM changes c WHERE c.doc = d.doc ORDER BY c.id DESC LIMIT 1),
-                    (SELECT count(*) FROM journal j WHERE j.doc = d.doc),
-                    d.version
-             FROM docs d ORDER BY d.doc",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, bool>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<Vec<u8>>>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (doc, snapshot_heads, index_current, pending, change_heads, journal, version) =
-                row?;
-            out.push(DocInfo {
-                key: doc.parse()?,
-                heads: decode_heads(change_heads.as_deref().unwrap_or(&snapshot_heads))?,
-                pending_changes: pending.max(0) as u64,
-                journal_entries: journal.max(0) as u64,
-                index_current,
-                version: version.max(0) as u64,
-            });
-        }
-        Ok(out)
+        self.doc_infos(None)
+    }
+
+    fn doc_info(&self, key: &DocKey) -> Result<Option<DocInfo>> {
+        Ok(self.doc_infos(Some(key))?.pop())
     }
 
     fn doc_keys(&self) -> Result<Vec<DocKey>> {
