@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anpi_core::access::Person;
-use anpi_core::model::{RecipientId, SpaceId};
+use anpi_core::model::{RecipientId, SpaceId, Timestamp};
 use anpi_core::net::SharedNode;
 use anpi_core::node::Node;
+use anpi_core::views::Board;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -63,6 +64,8 @@ pub struct Dashboard {
 struct ShownData {
     versions: std::collections::HashMap<anpi_core::doc::DocKey, u64>,
     data: Arc<anpi_core::node::IncidentData>,
+    /// The board of `data`, and the minute it stands at.
+    board: Option<(i64, Arc<Option<Board>>)>,
 }
 
 /// Who may reach the dashboard, and how.
@@ -133,24 +136,82 @@ impl Dashboard {
     }
 
     /// The data of the incident a page shows (`Node::shown_incident_data`),
-    /// read again only when the store's documents moved since the last read.
+    /// read again only when the store's documents moved since the last
+    /// read, and then keeping the recipients if only the incident moved.
     fn shown_data(
         &self,
         n: &Node,
         space: &SpaceId,
     ) -> anpi_core::Result<Arc<anpi_core::node::IncidentData>> {
         let versions = n.store().doc_versions()?;
-        if let Some(s) = lock(&self.shown).as_ref()
-            && s.versions == versions
-        {
-            return Ok(s.data.clone());
-        }
-        let data = Arc::new(n.shown_incident_data(space)?);
+        let kept = {
+            let mut shown = lock(&self.shown);
+            if let Some(s) = shown.as_ref()
+                && s.versions == versions
+            {
+                return Ok(s.data.clone());
+            }
+            // The old checks go before the new are read: at 50,000 they
+            // are tens of megabytes, twice over at the peak otherwise.
+            shown.take().map(|s| s.data.kept_recipients())
+        };
+        let data = Arc::new(n.shown_incident_data_after(space, kept)?);
         *lock(&self.shown) = Some(ShownData {
             versions,
             data: data.clone(),
+            board: None,
         });
         Ok(data)
+    }
+
+    /// The shown incident's data and its board as they stand this minute
+    /// (`IncidentData::board`): computed once per data version and minute,
+    /// however many pages ask. The board's figures move with the clock
+    /// (phases turn, hours pass), not faster than by the minute.
+    fn shown_board(
+        &self,
+        n: &Node,
+        space: &SpaceId,
+        now: Timestamp,
+    ) -> anpi_core::Result<(Arc<anpi_core::node::IncidentData>, Arc<Option<Board>>)> {
+        let data = self.shown_data(n, space)?;
+        let minute = now.0.timestamp().div_euclid(60);
+        if let Some(s) = lock(&self.shown).as_ref()
+            && Arc::ptr_eq(&s.data, &data)
+            && let Some((at, board)) = &s.board
+            && *at == minute
+        {
+            return Ok((data, board.clone()));
+        }
+        let board = Arc::new(data.board(now));
+        if let Some(s) = lock(&self.shown).as_mut()
+            && Arc::ptr_eq(&s.data, &data)
+        {
+            s.board = Some((minute, board.clone()));
+        }
+        Ok((data, board))
+    }
+
+    /// With pages open, bring the shown data and board up to date now,
+    /// off any page's request: after a sync each open page fetches itself
+    /// again at once, and finds them ready.
+    async fn refresh(self: &Arc<Self>) {
+        if self.version.receiver_count() == 0 {
+            return;
+        }
+        let me = self.clone();
+        let started = std::time::Instant::now();
+        let _ = self
+            .run_on_node(None, move |n, space| {
+                me.shown_board(n, space, Timestamp::now()).map(|_| ())
+            })
+            .await;
+        // Logged when there was work: the data read again, or the board
+        // of a new minute.
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if ms >= 5.0 {
+            tracing::info!(ms, "pages' data made ready");
+        }
     }
 
     /// The opaque link of a recipient.

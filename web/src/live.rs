@@ -29,6 +29,8 @@ pub(crate) async fn watch_store(d: Arc<Dashboard>, mut stop: watch::Receiver<boo
             .run_on_node(None, |n, _| n.store().doc_versions())
             .await
             .ok();
+        // Pages are told once the data they will ask for is ready.
+        d.refresh().await;
         if now.is_some() && last.is_some() && now != last {
             d.data_changed();
         }

@@ -133,8 +133,51 @@ impl Node {
     /// `IncidentData::incident` names; the recipients alone when the space
     /// has no incident yet.
     pub fn shown_incident_data(&self, space: &SpaceId) -> Result<IncidentData> {
+        self.shown_incident_data_after(space, None)
+    }
+
+    /// [`Node::shown_incident_data`], read again after earlier data whose
+    /// recipients are `kept` ([`IncidentData::kept_recipients`]): they are
+    /// used again when the roster has not moved since. A phone's sync moves
+    /// the incident alone, and reading 50,000 recipients again was most of
+    /// what a dashboard page paid after each one.
+    pub fn shown_incident_data_after(
+        &self,
+        space: &SpaceId,
+        kept: Option<KeptRecipients>,
+    ) -> Result<IncidentData> {
         let incident = self.shown_incident(space)?;
-        self.incident_data(space, incident.as_ref().map(|i| &i.id))
+        let Some(incident) = incident else {
+            return self.incident_data(space, None);
+        };
+        // Read before the rows: a roster written in between is read again
+        // next time, never missed.
+        let roster_version = self.roster_version(space)?;
+        let Some(recipients) = kept
+            .filter(|k| k.roster_version == roster_version && roster_version > 0)
+            .map(|k| k.recipients)
+        else {
+            return self.incident_data(space, Some(&incident.id));
+        };
+        let doc = DocKey::incident(space, &incident.id);
+        let revoked = self.revoked_devices(space)?;
+        let mut claims = self.store.claims(&doc)?;
+        claims.retain(|c| !revoked.contains(&c.device));
+        Ok(IncidentData {
+            recipients,
+            roster_version,
+            checks: self.store.checks(&doc)?,
+            claims,
+            incident: Some(incident),
+            weights: self.priority_weights(space)?,
+        })
+    }
+
+    fn roster_version(&self, space: &SpaceId) -> Result<u64> {
+        Ok(self
+            .store
+            .doc_info(&DocKey::roster(space))?
+            .map_or(0, |i| i.version))
     }
 
     /// Form 2 (様式2) of the incident shown ([`Node::shown_incident`]) as
@@ -394,9 +437,11 @@ impl Node {
         incident: Option<&IncidentId>,
     ) -> Result<IncidentData> {
         let weights = self.priority_weights(space)?;
+        let roster_version = self.roster_version(space)?;
         let Some(id) = incident else {
             return Ok(IncidentData {
-                recipients: self.store.recipient_list(space)?,
+                recipients: self.store.recipient_list(space)?.into(),
+                roster_version,
                 weights,
                 ..Default::default()
             });
@@ -407,7 +452,8 @@ impl Node {
         // A revoked device's claims count for nothing: nobody is on the way.
         let revoked = self.revoked_devices(space)?;
         Ok(IncidentData {
-            recipients: inputs.recipients,
+            recipients: inputs.recipients.into(),
+            roster_version,
             incident: Some(self.incident(space, id)?),
             checks: inputs.checks,
             claims: inputs
@@ -430,6 +476,40 @@ mod tests {
     use super::*;
     use crate::node::tests::*;
     use crate::store::MemoryStore;
+
+    #[test]
+    fn data_read_again_keeps_the_recipients_only_while_the_roster_stands() {
+        let (mut n, space) = office();
+        let inc = n
+            .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+            .unwrap();
+        let first = n.shown_incident_data(&space).unwrap();
+        n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new("R1".into(), CheckMethod::Phone, CheckResult::Safe),
+        )
+        .unwrap();
+        let second = n
+            .shown_incident_data_after(&space, Some(first.kept_recipients()))
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(
+            &first.recipients,
+            &second.recipients
+        ));
+        assert_eq!(second.checks.len(), 1);
+        assert_eq!(second.incident.as_ref().map(|i| &i.id), Some(&inc.id));
+        // The roster moved: its recipients are read again.
+        n.upsert_recipients(&space, vec![recipient("R3")]).unwrap();
+        let third = n
+            .shown_incident_data_after(&space, Some(second.kept_recipients()))
+            .unwrap();
+        assert_eq!(third.recipients.len(), 3);
+        assert_eq!(third.checks.len(), 1);
+        let fresh = n.shown_incident_data(&space).unwrap();
+        assert_eq!(third.recipients, fresh.recipients);
+        assert_eq!(third.checks, fresh.checks);
+    }
 
     #[test]
     fn checks_need_an_open_incident_a_known_recipient_and_a_real_correction() {

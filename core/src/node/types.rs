@@ -145,8 +145,12 @@ pub struct ImportReport {
 /// The data one incident's views are computed from, read from the index.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentData {
-    /// The space's recipients.
-    pub recipients: Vec<Recipient>,
+    /// The space's recipients: shared, so that data read again after a
+    /// sync that moved only the incident keeps them
+    /// ([`Node::shown_incident_data_after`]).
+    pub recipients: std::sync::Arc<Vec<Recipient>>,
+    /// The store's version of the roster the recipients were read at.
+    pub roster_version: u64,
     /// The incident, if one was given.
     pub incident: Option<Incident>,
     /// Its checks.
@@ -157,7 +161,37 @@ pub struct IncidentData {
     pub weights: PriorityConfig,
 }
 
+/// The recipients of earlier [`IncidentData`], to be used again if the
+/// roster has not moved ([`Node::shown_incident_data_after`]).
+#[derive(Clone, Debug)]
+pub struct KeptRecipients {
+    pub(super) recipients: std::sync::Arc<Vec<Recipient>>,
+    pub(super) roster_version: u64,
+}
+
 impl IncidentData {
+    /// The recipients, to be kept while the rest is read again.
+    pub fn kept_recipients(&self) -> KeptRecipients {
+        KeptRecipients {
+            recipients: self.recipients.clone(),
+            roster_version: self.roster_version,
+        }
+    }
+
+    /// The situation board of this data's incident at `now`; `None`
+    /// without an incident.
+    pub fn board(&self, now: Timestamp) -> Option<crate::views::Board> {
+        let incident = self.incident.as_ref()?;
+        let list = self.priority_list(now);
+        Some(crate::views::board(
+            incident,
+            &list,
+            &self.checks,
+            &self.weights,
+            now,
+        ))
+    }
+
     /// The priority list of this data, by the office's weights.
     pub fn priority_list(&self, now: Timestamp) -> Vec<crate::views::PriorityEntry<'_>> {
         crate::views::priority_list(

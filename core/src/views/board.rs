@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::{PriorityEntry, Standing};
+use super::{IncidentSummary, PriorityEntry, Standing};
 use crate::model::{Check, Incident, RecipientId, Timestamp};
 use crate::priority::PriorityConfig;
 
@@ -353,5 +353,35 @@ mod tests {
         let long = progress(&incident, &list, &checks, &config, later);
         assert!(long.len() as i64 <= MAX_PROGRESS_STEPS, "{}", long.len());
         assert_eq!(long.iter().map(|s| s.checks).sum::<usize>(), 3);
+    }
+}
+
+/// Everything the situation board shows of an incident at one moment: its
+/// counters, progress, and the work by care manager and by area.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Board {
+    /// The counters.
+    pub summary: IncidentSummary,
+    /// Progress hour by hour.
+    pub progress: Vec<ProgressStep>,
+    /// By 担当ケアマネ.
+    pub by_care_manager: Vec<GroupProgress>,
+    /// By 地区.
+    pub by_area: Vec<GroupProgress>,
+}
+
+/// The board of `incident` from its priority list at `now`.
+pub fn board(
+    incident: &Incident,
+    list: &[PriorityEntry<'_>],
+    checks: &[Check],
+    config: &PriorityConfig,
+    now: Timestamp,
+) -> Board {
+    Board {
+        summary: super::incident_summary(incident, list, checks.len(), config, now),
+        progress: progress(incident, list, checks, config, now),
+        by_care_manager: breakdown(list, GroupBy::CareManager, config),
+        by_area: breakdown(list, GroupBy::Area, config),
     }
 }

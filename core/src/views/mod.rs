@@ -20,7 +20,7 @@ use crate::priority::{PriorityConfig, Reason, score};
 
 mod board;
 pub use board::{
-    GroupBy, GroupProgress, ListFilter, MAX_PROGRESS_STEPS, ProgressStep, breakdown,
+    Board, GroupBy, GroupProgress, ListFilter, MAX_PROGRESS_STEPS, ProgressStep, board, breakdown,
     is_high_priority, progress, searchable,
 };
 

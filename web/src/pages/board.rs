@@ -3,14 +3,14 @@
 
 use super::*;
 
-fn group_rows(groups: Vec<GroupProgress>, l: L) -> Vec<GroupRow> {
+fn group_rows(groups: &[GroupProgress], l: L) -> Vec<GroupRow> {
     groups
-        .into_iter()
+        .iter()
         .map(|g| GroupRow {
             name: if g.name.is_empty() {
                 l.t("（未設定）", "(not set)").to_string()
             } else {
-                g.name
+                g.name.clone()
             },
             recipients: g.recipients,
             reached: g.reached,
@@ -105,18 +105,11 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
         .with_node(&cur, move |n, space| {
             let now = Timestamp::now();
             let name = space_name(n, space)?;
-            let data = me.shown_data(n, space)?;
+            let (data, board) = me.shown_board(n, space, now)?;
             let incident = data.incident.clone();
-            let list = data.priority_list(now);
-            let summary = incident
-                .as_ref()
-                .map(|i| views::incident_summary(i, &list, data.checks.len(), &data.weights, now));
-            let steps = incident
-                .as_ref()
-                .map(|i| views::progress(i, &list, &data.checks, &data.weights, now))
-                .unwrap_or_default();
-            let by_cm = views::breakdown(&list, GroupBy::CareManager, &data.weights);
-            let by_area = views::breakdown(&list, GroupBy::Area, &data.weights);
+            let board = board.as_ref().as_ref();
+            let summary = board.map(|b| &b.summary);
+            let steps = board.map_or(&[][..], |b| &b.progress);
             let statuses = n.peer_statuses()?;
             let exchanged = n.last_exchanges()?;
             let me = n.device().clone();
@@ -200,9 +193,9 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
                 c: Chrome::new(l, l.t("状況ボード", "Situation board"), name, "/board"),
                 incident: incident_view,
                 counters,
-                chart: chart(&steps, l),
-                by_care_manager: group_rows(by_cm, l),
-                by_area: group_rows(by_area, l),
+                chart: chart(steps, l),
+                by_care_manager: group_rows(board.map_or(&[][..], |b| &b.by_care_manager), l),
+                by_area: group_rows(board.map_or(&[][..], |b| &b.by_area), l),
                 devices,
             })
         })

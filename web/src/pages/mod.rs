@@ -10,7 +10,7 @@ use anpi_core::codes::{CheckMethod, CheckResult, Lang, Role};
 use anpi_core::model::{MemberStanding, Recipient, Timestamp};
 use anpi_core::node::NewCheck;
 use anpi_core::views::{
-    self, GroupBy, GroupProgress, ListFilter, PriorityEntry, ProgressStep, Relation, Standing,
+    self, GroupProgress, ListFilter, PriorityEntry, ProgressStep, Relation, Standing,
 };
 use anpi_core::{Error, error::ErrorKind};
 use askama::Template;
