@@ -192,11 +192,12 @@ impl Dashboard {
         Ok((data, board))
     }
 
-    /// With pages open, bring the shown data and board up to date now,
-    /// off any page's request: after a sync each open page fetches itself
-    /// again at once, and finds them ready.
-    async fn refresh(self: &Arc<Self>) {
-        if self.version.receiver_count() == 0 {
+    /// With pages open (or `anyway`: as the dashboard starts), bring the
+    /// shown data and board up to date now, off any page's request: after a
+    /// sync each open page fetches itself again at once, and finds them
+    /// ready.
+    async fn refresh(self: &Arc<Self>, anyway: bool) {
+        if !anyway && self.version.receiver_count() == 0 {
             return;
         }
         let me = self.clone();

@@ -24,13 +24,16 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// version when they change.
 pub(crate) async fn watch_store(d: Arc<Dashboard>, mut stop: watch::Receiver<bool>) {
     let mut last: Option<HashMap<DocKey, u64>> = None;
+    // The first page opened after `serve` starts finds the data read.
+    let mut starting = true;
     loop {
         let now = d
             .run_on_node(None, |n, _| n.store().doc_versions())
             .await
             .ok();
         // Pages are told once the data they will ask for is ready.
-        d.refresh().await;
+        d.refresh(starting).await;
+        starting = false;
         if now.is_some() && last.is_some() && now != last {
             d.data_changed();
         }
