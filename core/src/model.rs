@@ -351,6 +351,11 @@ pub struct PriorityOverride {
     pub by: String,
     /// When.
     pub at: Timestamp,
+    /// The score and reasons are the originating office's ranking, carried
+    /// by an area space's copy (see `sharing`), not a person's override:
+    /// the copy lacks the fields any other reason would be read from.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub office_ranking: bool,
 }
 
 /// A person the team looks after (利用者), with the columns of 様式2 and the

@@ -370,11 +370,19 @@ pub fn score(r: &Recipient, kind: Option<IncidentKind>, c: &PriorityConfig) -> (
     let mut total: i64 = reasons.iter().map(|r| r.points).sum();
     if let Some(o) = &r.priority_override {
         total = o.score;
+        let label = if o.office_ranking {
+            // An area space's copy: reasons read from its few fields would
+            // be false ("避難支援者なし" for a client who has one).
+            reasons.clear();
+            format!("事業所の評価: {}", o.reason)
+        } else {
+            format!("手動設定: {}", o.reason)
+        };
         reasons.insert(
             0,
             Reason {
                 factor: Factor::Override,
-                label: format!("手動設定: {}", o.reason).into(),
+                label: label.into(),
                 points: o.score,
             },
         );

@@ -49,7 +49,7 @@ pub fn shared_record(
     weights: &PriorityConfig,
     now: Timestamp,
 ) -> Recipient {
-    let priority = match &r.priority_override {
+    let mut priority = match &r.priority_override {
         Some(o) => o.clone(),
         None => {
             let (points, reasons) = score(r, kind, weights);
@@ -62,9 +62,11 @@ pub fn shared_record(
                     .join("・"),
                 by: organisation.to_string(),
                 at: now,
+                office_ranking: true,
             }
         }
     };
+    priority.office_ranking = true;
     Recipient {
         id: shared_id(origin, &r.id),
         name: r.name.clone(),

@@ -427,6 +427,33 @@ mod tests {
     use crate::node::tests::*;
 
     #[test]
+    fn a_shared_copy_is_ranked_as_its_office_ranked_it_and_says_so() {
+        let (mut n, office, area) = office_with_area();
+        let now = Timestamp::now();
+        n.start_incident(&office, IncidentKind::Earthquake, "地震", now)
+            .unwrap();
+        n.share_to_area(&office, &area).unwrap();
+        n.start_incident(&area, IncidentKind::Earthquake, "地震", now)
+            .unwrap();
+        let at_office = n.shown_incident_data(&office).unwrap();
+        let at_office = at_office.priority_list(now);
+        let r1 = at_office
+            .iter()
+            .find(|e| e.recipient.id.as_str() == "R1")
+            .unwrap();
+        let in_area = n.shown_incident_data(&area).unwrap();
+        let in_area = in_area.priority_list(now);
+        assert_eq!(in_area.len(), 1);
+        assert_eq!(in_area[0].score, r1.score);
+        // The office's reasons, once, named as its ranking: none read again
+        // from the copy's few fields.
+        assert_eq!(
+            in_area[0].reasons_line(),
+            format!("事業所の評価: {}", r1.reasons_line())
+        );
+    }
+
+    #[test]
     fn only_consented_recipients_reach_an_area_space_outside_an_exception() {
         let (mut n, office, area) = office_with_area();
         let mut r2 = recipient("R2");

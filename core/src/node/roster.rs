@@ -329,6 +329,7 @@ mod tests {
             reason: "退院直後".into(),
             by: "佐藤".into(),
             at: Timestamp::from_millis(0),
+            office_ranking: false,
         };
         n.set_priority_override(&space, &"R1".into(), Some(o.clone()))
             .unwrap();

@@ -143,6 +143,7 @@ fn an_override_replaces_the_score_and_says_why() {
         reason: "転倒リスク高".into(),
         by: "佐藤".into(),
         at: Timestamp::from_millis(0),
+        office_ranking: false,
     });
     let rs = vec![ventilator_alone_in_flood_zone(), low];
     let list = flood_list(&rs, &[]);
