@@ -1,0 +1,470 @@
+//! Documents of every format version anpi has written, made by the code of
+//! that version and committed under `tests/fixtures/format-N/`: today's code
+//! must load them, show the same lists, and sync them.
+//!
+//! A fixture is a small office as the field makes it — an office and a
+//! phone, recipients with every group of fields, a concurrent edit, two
+//! incidents (one ended), checks, a correction, a duplicate visit, a claim,
+//! and an area space shared with consent and a disaster exception — saved
+//! document by document as plain Automerge files, with what that version
+//! showed for it (`expected.json`). Every later format change adds its own
+//! directory, written by:
+//!
+//! ```text
+//! ANPI_WRITE_FIXTURES=1 cargo test -p anpi-tests --test formats -- --ignored --exact write_fixtures
+//! ```
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anpi_core::doc::{DocKey, DocKind};
+use anpi_core::model::*;
+use anpi_core::node::{NewCheck, Node, sync_local};
+use anpi_core::store::{Batch, DocWrite, INDEX_VERSION_KEY, MemoryStore, Store};
+use automerge::AutoCommit;
+use serde_json::{Value, json};
+
+/// The format the code under test writes. Format 1 is what anpi wrote
+/// before documents carried a version.
+const WRITES: u32 = 1;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn at(minutes: i64) -> Timestamp {
+    // 2026-09-01 09:00 JST, the fixtures' disaster.
+    Timestamp::from_millis(1_788_220_800_000).plus_minutes(minutes)
+}
+
+fn recipient(id: &str, name: &str, kana: &str) -> Recipient {
+    Recipient {
+        id: RecipientId(id.into()),
+        name: name.into(),
+        kana: kana.into(),
+        ..Default::default()
+    }
+}
+
+fn roster() -> Vec<Recipient> {
+    let mut a = recipient("A001", "安否 花子", "アンピ ハナコ");
+    a.address = "新潟県架空市本町1-2-3".into();
+    a.area = "本町地区".into();
+    a.phone = "025-000-0001".into();
+    a.household = Some(Household::Alone);
+    a.care_level = Some(CareLevel::Care4);
+    a.care_manager = "佐藤".into();
+    a.bedridden = Some(true);
+    a.check_method = "訪問".into();
+    a.notes = "耳が遠い。玄関は裏口".into();
+    a.consent = Some(true);
+    a.consent_record = Some(ConsentRecord {
+        date: Date::from_ymd(2026, 4, 1).unwrap(),
+        scope: "安否確認のため連携先へ".into(),
+        obtained_by: "佐藤".into(),
+    });
+    a.hazards.flood_depth = Some(FloodDepth::Over3);
+    a.hazards.landslide_zone = Some(false);
+    a.plan.shelter = "本町小学校".into();
+    a.plan.supporter = "長男".into();
+    a.plan.medical_devices = vec![MedicalDevice::Ventilator];
+    a.plan.medical_needs = "人工呼吸器（バッテリー6時間）".into();
+    let mut b = recipient("A002", "見守 次郎", "ミマモリ ジロウ");
+    b.area = "本町地区".into();
+    b.care_manager = "佐藤".into();
+    b.household = Some(Household::ElderlyOnly);
+    b.care_level = Some(CareLevel::Support2);
+    b.dementia = Some(true);
+    let mut c = recipient("A003", "連絡 三郎", "レンラク サブロウ");
+    c.area = "川西地区".into();
+    c.care_manager = "鈴木".into();
+    c.household = Some(Household::WithFamily);
+    c.consent = Some(false);
+    let mut d = recipient("A004", "確認 四季", "カクニン シキ");
+    d.area = "川西地区".into();
+    d.care_manager = "鈴木".into();
+    d.household = Some(Household::AloneDaytime);
+    d.priority_override = Some(PriorityOverride {
+        score: 90,
+        reason: "在宅酸素".into(),
+        by: "佐藤".into(),
+        at: at(-40_000),
+        office_ranking: false,
+    });
+    let e = recipient("A005", "未確認 五郎", "ミカクニン ゴロウ");
+    vec![a, b, c, d, e]
+}
+
+fn check(r: &str, method: CheckMethod, result: CheckResult, minutes: i64) -> NewCheck {
+    let mut c = NewCheck::new(RecipientId(r.into()), method, result);
+    c.at = at(minutes);
+    c
+}
+
+/// The fixture's world, made with the code under test. Returns the office
+/// (holding every document) and the spaces by label.
+fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
+    let mut office = Node::open(MemoryStore::new()).unwrap();
+    office
+        .set_staff(Staff {
+            name: "事務 一子".into(),
+            organisation: "ひまわり居宅介護支援事業所".into(),
+        })
+        .unwrap();
+    let space = office
+        .create_space("ひまわり居宅介護支援事業所")
+        .unwrap()
+        .id;
+    office.upsert_recipients(&space, roster()).unwrap();
+    let mut phone = Node::open(MemoryStore::new()).unwrap();
+    let phone_staff = Staff {
+        name: "訪問 太郎".into(),
+        organisation: "ひまわり居宅介護支援事業所".into(),
+    };
+    phone.set_staff(phone_staff.clone()).unwrap();
+    office
+        .add_member(&space, phone.device(), phone_staff, Role::CareManager)
+        .unwrap();
+    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+
+    // An earlier incident, ended.
+    let rain = office
+        .start_incident(&space, IncidentKind::Storm, "8月の大雨", at(-20_000))
+        .unwrap();
+    office
+        .record_check(
+            &space,
+            &rain.id,
+            check("A001", CheckMethod::Phone, CheckResult::Safe, -19_990),
+        )
+        .unwrap();
+    office.end_incident(&space, &rain.id, at(-19_000)).unwrap();
+
+    // The earthquake: the office opens it, the phone works offline.
+    let quake = office
+        .start_incident(&space, IncidentKind::Earthquake, "本町地震", at(0))
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    let first = phone
+        .record_check(
+            &space,
+            &quake.id,
+            check("A001", CheckMethod::Visit, CheckResult::Unreachable, 30),
+        )
+        .unwrap();
+    let mut fix = check("A001", CheckMethod::Visit, CheckResult::Safe, 45);
+    fix.supersedes = Some(first.id);
+    fix.note = "裏口から声かけ、本人と会話".into();
+    phone.record_check(&space, &quake.id, fix).unwrap();
+    phone
+        .claim(&space, &quake.id, &RecipientId("A004".into()), 120, at(150))
+        .unwrap();
+    // The office phones A002 while the phone visits: a duplicate.
+    office
+        .record_check(
+            &space,
+            &quake.id,
+            check("A002", CheckMethod::Phone, CheckResult::Safe, 50),
+        )
+        .unwrap();
+    phone
+        .record_check(
+            &space,
+            &quake.id,
+            check("A002", CheckMethod::Visit, CheckResult::Injured, 55),
+        )
+        .unwrap();
+    office
+        .record_check(
+            &space,
+            &quake.id,
+            check(
+                "A003",
+                CheckMethod::Phone,
+                CheckResult::SafeNeedsSupport,
+                60,
+            ),
+        )
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    // Two office PCs edit A003's phone number before they meet: a
+    // conflict shown.
+    let mut second = Node::open(MemoryStore::new()).unwrap();
+    let second_staff = Staff {
+        name: "事務 二子".into(),
+        organisation: "ひまわり居宅介護支援事業所".into(),
+    };
+    second.set_staff(second_staff.clone()).unwrap();
+    office
+        .add_member(&space, second.device(), second_staff, Role::Admin)
+        .unwrap();
+    sync_local(&mut second, &mut office, std::slice::from_ref(&space)).unwrap();
+    let mut c_office = roster().remove(2);
+    c_office.phone = "025-000-0003".into();
+    office.upsert_recipients(&space, vec![c_office]).unwrap();
+    let mut c_second = roster().remove(2);
+    c_second.phone = "090-0000-0003".into();
+    second.upsert_recipients(&space, vec![c_second]).unwrap();
+    sync_local(&mut second, &mut office, &[]).unwrap();
+
+    // The area space, shared with consent, then under an exception.
+    let area = office.create_space("本町地区 連携").unwrap().id;
+    office.share_to_area(&space, &area).unwrap();
+    office
+        .declare_exception(&space, &area, 72, "震度6強、安否不明者多数")
+        .unwrap();
+    office.share_to_area(&space, &area).unwrap();
+    let shared = office
+        .start_incident(&area, IncidentKind::Earthquake, "本町地震", at(0))
+        .unwrap();
+    let mut visit = NewCheck::new(
+        anpi_core::sharing::shared_id(&space, &RecipientId("A005".into())),
+        CheckMethod::Visit,
+        CheckResult::Safe,
+    );
+    visit.at = at(90);
+    visit.staff = Some(Staff {
+        name: "見守り 一郎".into(),
+        organisation: "あおば訪問看護".into(),
+    });
+    office.record_check(&area, &shared.id, visit).unwrap();
+    office.collect_area_checks(&space, &area).unwrap();
+    office.flush_all().unwrap();
+    (office, BTreeMap::from([("office", space), ("area", area)]))
+}
+
+/// What a version shows of one space at the fixture's moment: every
+/// recipient with its conflicts, the members, the incidents, and the
+/// priority list of the incident shown.
+fn shown(node: &mut Node, space: &SpaceId) -> Value {
+    let now = at(180);
+    let recipients: Vec<Value> = node
+        .recipients(space)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            json!([
+                r.recipient.id.as_str(),
+                r.recipient.name,
+                r.recipient.phone,
+                r.conflicts
+                    .iter()
+                    .map(|c| c.field.clone())
+                    .collect::<Vec<_>>(),
+            ])
+        })
+        .collect();
+    let members: Vec<Value> = node
+        .members(space)
+        .unwrap()
+        .into_iter()
+        .map(|(m, standing)| {
+            json!([
+                m.staff.name,
+                format!("{:?}", m.role),
+                format!("{standing:?}")
+            ])
+        })
+        .collect();
+    let incidents: Vec<Value> = node
+        .incidents(space)
+        .unwrap()
+        .into_iter()
+        .map(|i| {
+            json!([
+                i.name,
+                format!("{:?}", i.kind),
+                i.started_at.0.timestamp(),
+                i.ended_at.map(|t| t.0.timestamp())
+            ])
+        })
+        .collect();
+    let data = node.shown_incident_data(space).unwrap();
+    let list: Vec<Value> = data
+        .priority_list(now)
+        .iter()
+        .map(|e| {
+            json!([
+                e.rank,
+                e.recipient.id.as_str(),
+                e.score,
+                e.reasons_line(),
+                format!("{:?}", e.standing),
+                e.latest.map(|c| format!("{:?}", c.result)),
+                e.checks,
+                e.duplicate,
+                e.conflict.len(),
+                e.live_claims.len(),
+            ])
+        })
+        .collect();
+    json!({
+        "name": node.spaces().unwrap().into_iter().find(|s| &s.id == space).map(|s| s.name),
+        "recipients": recipients,
+        "members": members,
+        "incidents": incidents,
+        "list": list,
+        "exceptions": node.exceptions(space).unwrap().len(),
+    })
+}
+
+fn file_name(key: &DocKey) -> String {
+    match &key.kind {
+        DocKind::Roster => "roster.automerge".into(),
+        DocKind::Incident(id) => format!("incident-{id}.automerge"),
+    }
+}
+
+#[test]
+#[ignore = "writes the fixtures of this code's format; run by hand after a format change"]
+fn write_fixtures() {
+    if std::env::var("ANPI_WRITE_FIXTURES").is_err() {
+        return;
+    }
+    let dir = fixtures().join(format!("format-{WRITES}"));
+    assert!(
+        !dir.exists(),
+        "{} exists: a format's fixtures are written once, by its own code",
+        dir.display()
+    );
+    let (mut office, spaces) = make_world();
+    let mut expected = serde_json::Map::new();
+    for (label, space) in &spaces {
+        std::fs::create_dir_all(dir.join(label)).unwrap();
+        for key in office
+            .documents()
+            .unwrap()
+            .into_iter()
+            .filter(|k| &k.space == space)
+        {
+            let bytes = office.saved_document(&key).unwrap();
+            std::fs::write(dir.join(label).join(file_name(&key)), bytes).unwrap();
+        }
+        expected.insert(
+            (*label).to_string(),
+            json!({ "space": space.as_str(), "shown": shown(&mut office, space) }),
+        );
+    }
+    std::fs::write(
+        dir.join("expected.json"),
+        serde_json::to_string_pretty(&Value::Object(expected)).unwrap() + "\n",
+    )
+    .unwrap();
+}
+
+/// A node holding exactly the saved documents of one fixture directory, as
+/// a device that received them would (the index made from them on open).
+fn node_of(dir: &Path) -> (Node, BTreeMap<String, (SpaceId, Value)>) {
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let mut store = MemoryStore::new();
+    let mut spaces = BTreeMap::new();
+    for (label, e) in expected.as_object().unwrap() {
+        let space = SpaceId(e["space"].as_str().unwrap().into());
+        for entry in std::fs::read_dir(dir.join(label)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let kind = match name.strip_suffix(".automerge") {
+                Some("roster") => DocKind::Roster,
+                Some(n) => {
+                    DocKind::Incident(IncidentId(n.strip_prefix("incident-").unwrap().to_string()))
+                }
+                None => continue,
+            };
+            let bytes = std::fs::read(&path).unwrap();
+            let heads = AutoCommit::load(&bytes).unwrap().get_heads();
+            let mut w = DocWrite::new(
+                DocKey {
+                    space: space.clone(),
+                    kind,
+                },
+                heads,
+            );
+            w.snapshot = Some(bytes);
+            store
+                .write(Batch {
+                    docs: vec![w],
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        spaces.insert(label.clone(), (space, e["shown"].clone()));
+    }
+    // An index of no known layout: made again from the documents on open.
+    store
+        .write(Batch {
+            meta: vec![(INDEX_VERSION_KEY.into(), b"0".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+    (Node::open(store).unwrap(), spaces)
+}
+
+fn format_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("format-"))
+        })
+        .collect();
+    dirs.sort();
+    assert!(
+        !dirs.is_empty(),
+        "no fixtures under {}",
+        fixtures().display()
+    );
+    dirs
+}
+
+#[test]
+fn every_format_s_fixtures_load_show_the_same_lists_and_sync() {
+    for dir in format_dirs() {
+        let (mut old, spaces) = node_of(&dir);
+        for (label, (space, expected)) in &spaces {
+            assert_eq!(
+                &shown(&mut old, space),
+                expected,
+                "{} {label}: loaded, today's code shows what that version showed",
+                dir.display()
+            );
+        }
+        // A device with today's code takes them all in one sync, shows the
+        // same, and records into the older documents.
+        let mut today = Node::open(MemoryStore::new()).unwrap();
+        let want: Vec<SpaceId> = spaces.values().map(|(s, _)| s.clone()).collect();
+        let x = sync_local(&mut today, &mut old, &want).unwrap();
+        assert!(x.failures.is_empty(), "{x:?}");
+        for (label, (space, expected)) in &spaces {
+            assert_eq!(
+                &shown(&mut today, space),
+                expected,
+                "{} {label}: synced",
+                dir.display()
+            );
+        }
+        let (office, _) = &spaces["office"];
+        let quake = today.shown_incident(office).unwrap().unwrap();
+        let c = today
+            .record_check(
+                office,
+                &quake.id,
+                check("A005", CheckMethod::Phone, CheckResult::Safe, 170),
+            )
+            .unwrap();
+        sync_local(&mut today, &mut old, &[]).unwrap();
+        assert!(
+            old.checks(office, &quake.id)
+                .unwrap()
+                .iter()
+                .any(|k| k.id == c.id),
+            "{}: a check recorded by today's code reached the older copy",
+            dir.display()
+        );
+        assert_eq!(old.heads().unwrap(), today.heads().unwrap());
+    }
+}
