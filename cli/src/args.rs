@@ -438,6 +438,13 @@ pub(crate) enum ExportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The space's documents as plain saved Automerge files (roster and
+    /// each incident), for other tools; their shape is docs/FORMAT.md.
+    Automerge {
+        /// The folder to write them into (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]

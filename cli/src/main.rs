@@ -82,6 +82,14 @@ pub(crate) fn tidy(lang: Lang, node: &mut Node) {
             )
         );
     }
+    if let Ok(newer) = node.newer_documents()
+        && !newer.is_empty()
+    {
+        eprintln!(
+            "anpi: ⚠ {}",
+            anpi_core::doc::format::update_notice(lang, newer.len())
+        );
+    }
     if let Err(e) = tidied {
         eprintln!(
             "anpi: {}: {e}",
@@ -148,6 +156,9 @@ fn main() -> ExitCode {
         Command::Claim { id, minutes } => cx.with_node(|n| office::claim(cx, n, &id, minutes)),
         Command::Release { id } => cx.with_node(|n| office::release(cx, n, &id)),
         Command::Duplicates { json } => cx.with_node(|n| office::duplicates(cx, n, json)),
+        Command::Export {
+            what: ExportCommand::Automerge { out },
+        } => cx.with_node(|n| office::export_automerge(cx, n, &out)),
         Command::Export {
             what:
                 ExportCommand::Form2 {
@@ -296,6 +307,10 @@ fn core_message(lang: Lang, e: &anpi_core::Error) -> String {
             "the data folder is read-only: it can be read, but nothing can be saved in it; nothing was saved",
         )
         .to_string(),
+        anpi_core::Error::NewerFormat { .. } => format!(
+            "{} ({e})",
+            anpi_core::doc::format::update_notice(lang, 1)
+        ),
         anpi_core::Error::NoOpenIncident => t(
             lang,
             "開始中の災害がありません（`anpi incident start --kind 種類` で開始してください）",

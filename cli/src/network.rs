@@ -147,6 +147,8 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
     let space = cx.space(node)?;
     let me = node.device().clone();
     let members = node.members(&space.id)?;
+    let mut versions = node.peer_versions()?;
+    versions.insert(me.clone(), anpi_core::node::this_build());
     if as_json {
         let rows: Vec<_> = members
             .iter()
@@ -160,6 +162,8 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
                     "added_at": m.added_at.millis(),
                     "standing": s,
                     "this_device": m.device == me,
+                    "software": versions.get(&m.device).map(|a| &a.software),
+                    "format": versions.get(&m.device).map(|a| a.format),
                 })
             })
             .collect();
@@ -177,14 +181,20 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
             (Lang::En, MemberStanding::Revoked) => "revoked",
             (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
         };
+        let version = node.version_label(&m.device, lang)?;
         say!(
-            "{}{}  {}（{}）  {}  {}",
+            "{}{}  {}（{}）  {}  {}{}",
             if m.device == me { "* " } else { "  " },
             m.device.readable(),
             m.staff.name,
             m.staff.organisation,
             role_label(lang, m.role),
-            standing
+            standing,
+            if version.is_empty() {
+                String::new()
+            } else {
+                format!("  {version}")
+            }
         );
     }
     Ok(())

@@ -772,3 +772,32 @@ pub fn restore(cx: &Ctx, dir: &Path, file: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// `anpi export automerge --out DIR`: the space's documents as plain saved
+/// Automerge files (core's `export_automerge`, audited there).
+pub fn export_automerge(cx: &Ctx, node: &mut Node, out: &std::path::Path) -> Result<()> {
+    let space = cx.space(node)?.id;
+    let files = node.export_automerge(&space, &out.display().to_string())?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (name, bytes) in &files {
+        let path = out.join(name);
+        // Written beside and renamed: a file is whole or absent.
+        let part = out.join(format!(".{name}.part"));
+        std::fs::write(&part, bytes)
+            .and_then(|()| std::fs::rename(&part, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    match cx.lang {
+        Lang::Ja => say!(
+            "{} 件の文書を {} に書き出しました（Automerge 形式、中身は docs/FORMAT.md）",
+            files.len(),
+            out.display()
+        ),
+        Lang::En => say!(
+            "wrote {} documents to {} (Automerge files, described in docs/FORMAT.md)",
+            files.len(),
+            out.display()
+        ),
+    }
+    Ok(())
+}

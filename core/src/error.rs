@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Storage,
     /// A peer could not be reached, refused, or sent what cannot be taken.
     Network,
+    /// The data was made by a newer anpi, in a format this build cannot
+    /// read: it is kept and passed on unchanged; updating anpi reads it.
+    NeedsUpdate,
 }
 
 /// One problem in a file a person gave (a roster, a staff list): where and
@@ -140,6 +143,20 @@ pub enum Error {
         "another anpi process has been writing to this data folder for over a minute; nothing was saved, try again"
     )]
     Busy,
+    /// A document was made by a newer anpi, in a format this build cannot
+    /// read ([`crate::doc::Format`]): it is kept and passed on unchanged,
+    /// never read or written here.
+    #[error(
+        "{doc} was made by a newer anpi (data format {found}; this anpi reads up to {known}): update anpi to read or change it"
+    )]
+    NewerFormat {
+        /// The document.
+        doc: String,
+        /// The oldest format that reads it.
+        found: u32,
+        /// The newest format this build reads.
+        known: u32,
+    },
     /// The store was created by a newer anpi.
     #[error(
         "this data folder was written by a newer anpi (schema {found}, this build knows {known})"
@@ -198,6 +215,7 @@ impl Error {
             }
             Error::WrongKey => ErrorKind::WrongKey,
             Error::Sync(_) | Error::Network(_) => ErrorKind::Network,
+            Error::NewerFormat { .. } => ErrorKind::NeedsUpdate,
             Error::Sqlite(_)
             | Error::Corrupt(_)
             | Error::Automerge(_)

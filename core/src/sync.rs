@@ -55,6 +55,22 @@ pub struct Message {
     pub kind: Kind,
     /// Per-document entries, incident documents first.
     pub docs: Vec<DocEntry>,
+    /// What the sender runs, on its first message of a session. Encoded
+    /// after the rest of the message, where builds that predate it never
+    /// read (postcard ignores what follows a value), so it needs no new
+    /// protocol version.
+    #[serde(skip)]
+    pub about: Option<About>,
+}
+
+/// What a device runs: told at every session, so that the office sees
+/// which phones must be updated before their data can be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct About {
+    /// The anpi build, e.g. "0.1.0".
+    pub software: String,
+    /// The newest data format it reads (`doc::FORMAT_VERSION`).
+    pub format: u32,
 }
 
 /// Whether a message opens a session.
@@ -109,13 +125,20 @@ impl Data {
 
 /// Encode a message for the wire.
 pub fn encode(msg: &Message) -> Vec<u8> {
-    postcard::to_allocvec(msg).expect("sync messages always serialize")
+    let mut out = postcard::to_allocvec(msg).expect("sync messages always serialize");
+    if let Some(about) = &msg.about {
+        out.extend(postcard::to_allocvec(about).expect("sync messages always serialize"));
+    }
+    out
 }
 
 /// The size of a message as [`encode`] writes it, without writing it: the
 /// byte count of a session whose messages never pass through one buffer.
 pub fn encoded_len(msg: &Message) -> usize {
-    postcard::experimental::serialized_size(msg).expect("sync messages always serialize")
+    let about = msg.about.as_ref().map_or(0, |a| {
+        postcard::experimental::serialized_size(a).expect("sync messages always serialize")
+    });
+    postcard::experimental::serialized_size(msg).expect("sync messages always serialize") + about
 }
 
 /// Decode a message from a peer. A message from another protocol version is
@@ -134,7 +157,14 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
             "peer speaks sync protocol {version}, this device speaks {PROTOCOL_VERSION}: update anpi on the older device"
         )));
     }
-    postcard::from_bytes(bytes).map_err(|e| Error::sync(format!("unreadable message: {e}")))
+    let (mut msg, rest) = postcard::take_from_bytes::<Message>(bytes)
+        .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
+    // What the sender runs, if it says (an unreadable one is not a reason
+    // to refuse the session).
+    if !rest.is_empty() {
+        msg.about = postcard::from_bytes(rest).ok();
+    }
+    Ok(msg)
 }
 
 /// Encode one document's entry (its own stream on the wire).
@@ -715,8 +745,40 @@ mod tests {
                 need: false,
                 data: Data::Changes(vec![1, 2, 3]),
             }],
+            about: None,
         };
         assert_eq!(decode(&encode(&m)).unwrap(), m);
+    }
+
+    #[test]
+    fn what_a_device_runs_rides_after_the_message_where_older_builds_never_look() {
+        let mut m = Message {
+            version: PROTOCOL_VERSION,
+            kind: Kind::Hello {
+                device: "d1".into(),
+                spaces: vec!["s".into()],
+            },
+            docs: vec![],
+            about: Some(About {
+                software: "0.1.0".into(),
+                format: 2,
+            }),
+        };
+        let bytes = encode(&m);
+        assert_eq!(bytes.len(), encoded_len(&m));
+        assert_eq!(decode(&bytes).unwrap(), m);
+        // A build before `about` read the message as it always did.
+        #[derive(Deserialize, PartialEq, Debug)]
+        struct Before {
+            version: u32,
+            kind: Kind,
+            docs: Vec<DocEntry>,
+        }
+        let before: Before = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(before.kind, m.kind);
+        // And a message without it, from such a build, reads as before.
+        m.about = None;
+        assert_eq!(decode(&encode(&m)).unwrap().about, None);
     }
 
     #[test]
@@ -727,6 +789,7 @@ mod tests {
                 device: "d2".into(),
             },
             docs: vec![],
+            about: None,
         };
         let err = decode(&encode(&m)).unwrap_err().to_string();
         assert!(

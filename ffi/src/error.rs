@@ -52,6 +52,13 @@ pub enum AnpiError {
         /// What happened.
         detail: String,
     },
+    /// Data made by a newer anpi, in a format this app cannot read: it is
+    /// kept and passed on unchanged. Tell the person to update the app.
+    #[error("{detail}")]
+    NeedsUpdate {
+        /// What, in Japanese.
+        detail: String,
+    },
     /// The node was shut down; open it again.
     #[error("the node is shut down")]
     Closed,
@@ -109,6 +116,12 @@ impl From<CoreError> for AnpiError {
             ErrorKind::Network => AnpiError::Network { detail },
             ErrorKind::NotAllowed => AnpiError::NotAllowed { detail },
             ErrorKind::Storage => AnpiError::Storage { detail },
+            ErrorKind::NeedsUpdate => AnpiError::NeedsUpdate {
+                detail: format!(
+                    "{} ({detail})",
+                    anpi_core::doc::format::update_notice(anpi_core::codes::Lang::Ja, 1)
+                ),
+            },
         }
     }
 }

@@ -60,6 +60,7 @@ pub struct AnpiNode {
 }
 
 struct Inner {
+    lang: Lang,
     node: SharedNode,
     manual: Arc<Manual>,
     local_changes: Arc<Notify>,
@@ -146,6 +147,9 @@ impl Inner {
                 self.events.emit(AnpiEvent::Synced { result: r.into() });
                 if r.stats.docs_changed > 0 {
                     self.events.emit(AnpiEvent::DataChanged { local: false });
+                    if let Some(message) = self.update_notice() {
+                        self.events.emit(AnpiEvent::NeedsUpdate { message });
+                    }
                 }
             }
             Err(e) => self.events.emit(AnpiEvent::SyncFailed {
@@ -153,6 +157,13 @@ impl Inner {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// What to tell the person when this device holds data a newer anpi
+    /// made (kept and passed on, unread); `None` when it holds none.
+    fn update_notice(&self) -> Option<String> {
+        let newer = lock(&self.node).newer_documents().ok()?.len();
+        (newer > 0).then(|| anpi_core::doc::format::update_notice(self.lang, newer))
     }
 
     /// The space and its open incident, which checks and claims go into.
@@ -288,6 +299,7 @@ impl AnpiNode {
         }
         let events = Arc::new(Events::default());
         let inner = Inner {
+            lang,
             node: Arc::new(Mutex::new(node)),
             manual: Arc::new(Manual::new()),
             local_changes: Arc::new(Notify::new()),
@@ -479,6 +491,14 @@ impl AnpiNode {
         Ok(Incident::from_core(&i, self.lang))
     }
 
+    /// When this device holds data a newer anpi made — kept and passed on
+    /// to other devices, but unread here — what to tell the person
+    /// ("anpi を更新してください"); `None` otherwise. Also sent as the
+    /// `NeedsUpdate` event after a sync that brought such data.
+    pub fn update_notice(&self) -> Result<Option<String>> {
+        Ok(self.inner()?.update_notice())
+    }
+
     /// The open incident's situation board, if one is open.
     pub fn incident_summary(&self, space_id: String) -> Result<Option<IncidentSummary>> {
         let lang = self.lang;
@@ -625,12 +645,13 @@ impl AnpiNode {
 
     /// The members of a space, with whether each entry counts.
     pub fn members(&self, space_id: String) -> Result<Vec<Member>> {
+        let lang = self.lang;
         self.with(|n| {
             let space = space_of(n, &space_id)?;
-            Ok(n.members(&space)?
+            n.members(&space)?
                 .iter()
-                .map(|(m, s)| Member::from_core(m, *s))
-                .collect())
+                .map(|(m, s)| Ok(Member::from_core(m, *s, n.version_label(&m.device, lang)?)))
+                .collect()
         })
     }
 
@@ -649,7 +670,11 @@ impl AnpiNode {
             n.add_member(&space, &device, staff.into(), role.into())
         })?;
         inner.members_changed();
-        Ok(Member::from_core(&m, core::MemberStanding::Active))
+        Ok(Member::from_core(
+            &m,
+            core::MemberStanding::Active,
+            String::new(),
+        ))
     }
 
     /// Revoke a device (lost, or its carrier left): every device refuses it
@@ -662,7 +687,11 @@ impl AnpiNode {
             n.revoke_member(&space, &device)
         })?;
         inner.members_changed();
-        Ok(Member::from_core(&m, core::MemberStanding::Revoked))
+        Ok(Member::from_core(
+            &m,
+            core::MemberStanding::Revoked,
+            String::new(),
+        ))
     }
 
     /// An invite for a new phone (admins only): works once, until it

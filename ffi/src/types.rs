@@ -771,10 +771,14 @@ pub struct Member {
     pub added_at_ms: i64,
     /// Whether the entry counts.
     pub standing: MemberStanding,
+    /// What it runs, as it told this device at their last session ("anpi
+    /// 0.1.0・データ形式 2", with a call to update when it is older);
+    /// empty when it has not said.
+    pub version: String,
 }
 
 impl Member {
-    pub(crate) fn from_core(m: &core::Member, s: core::MemberStanding) -> Self {
+    pub(crate) fn from_core(m: &core::Member, s: core::MemberStanding, version: String) -> Self {
         Member {
             device_id: m.device.0.clone(),
             readable_id: m.device.readable(),
@@ -784,6 +788,7 @@ impl Member {
             added_by: m.added_by.0.clone(),
             added_at_ms: millis(m.added_at),
             standing: s.into(),
+            version,
         }
     }
 }
@@ -915,6 +920,12 @@ pub enum AnpiEvent {
     SyncStarted {
         /// With whom.
         address: String,
+    },
+    /// This device now holds data a newer anpi made: kept and passed on,
+    /// but unread until the app is updated. Show `message` to the person.
+    NeedsUpdate {
+        /// What to tell the person, in the node's language.
+        message: String,
     },
     /// A sync finished.
     Synced {

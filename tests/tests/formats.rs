@@ -456,6 +456,24 @@ fn every_format_s_fixtures_load_show_the_same_lists_and_sync() {
                 check("A005", CheckMethod::Phone, CheckResult::Safe, 170),
             )
             .unwrap();
+        // Recording stepped the older document to today's format, once,
+        // in the audit trail; the step syncs like any change.
+        let key = DocKey::incident(office, &quake.id);
+        let stepped = AutoCommit::load(&today.saved_document(&key).unwrap()).unwrap();
+        assert_eq!(
+            anpi_core::doc::format::format(&stepped).unwrap().version,
+            anpi_core::doc::FORMAT_VERSION
+        );
+        let steps = today
+            .audit_trail()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.record.detail.starts_with("data format"))
+            .count();
+        let from = dir.file_name().unwrap().to_str().unwrap();
+        let expected_steps =
+            usize::from(from != format!("format-{}", anpi_core::doc::FORMAT_VERSION));
+        assert_eq!(steps, expected_steps, "{}", dir.display());
         sync_local(&mut today, &mut old, &[]).unwrap();
         assert!(
             old.checks(office, &quake.id)
@@ -466,5 +484,263 @@ fn every_format_s_fixtures_load_show_the_same_lists_and_sync() {
             dir.display()
         );
         assert_eq!(old.heads().unwrap(), today.heads().unwrap());
+    }
+}
+
+/// A document of a format above today's, with a map today's code does not
+/// know, passes through a device running today's code between two others:
+/// it arrives unchanged, that device's people are told to update, and its
+/// own checks still sync.
+#[test]
+fn a_newer_format_passes_through_unchanged_and_the_device_between_is_told_to_update() {
+    use anpi_core::doc::{FORMAT_VERSION, format::update_notice};
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("office.db");
+    let (space, quake) = {
+        let mut office = Node::open(anpi_core::store::SqliteStore::open(&path).unwrap()).unwrap();
+        let space = office.create_space("ひまわり").unwrap().id;
+        office.upsert_recipients(&space, roster()).unwrap();
+        let quake = office
+            .start_incident(&space, IncidentKind::Earthquake, "本町地震", at(0))
+            .unwrap();
+        (space, quake.id)
+    };
+    // What a later anpi wrote: an incident of format FORMAT_VERSION + 1,
+    // readable only from that format, with a map of its own.
+    let future = DocKey::incident(&space, &IncidentId("flood-2027-07-01".into()));
+    let newer = FORMAT_VERSION + 1;
+    let mut doc =
+        anpi_core::doc::create(&future.kind, &automerge::ActorId::from(b"later".to_vec()));
+    doc.put(ROOT, "format", u64::from(newer)).unwrap();
+    doc.put(ROOT, "readable_from", u64::from(newer)).unwrap();
+    let reports = doc.put_object(ROOT, "staff_reports", ObjType::Map).unwrap();
+    doc.put(&reports, "d1", r#"{"self":"safe","can_work":"now"}"#)
+        .unwrap();
+    doc.commit();
+    let future_heads = doc.get_heads();
+    let future_bytes = doc.save();
+    {
+        let mut store = anpi_core::store::SqliteStore::open(&path).unwrap();
+        let mut w = DocWrite::new(future.clone(), future_heads.clone());
+        w.snapshot = Some(future_bytes);
+        store
+            .write(Batch {
+                docs: vec![w],
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let mut office = Node::open(anpi_core::store::SqliteStore::open(&path).unwrap()).unwrap();
+
+    // The device between: today's code.
+    let mut between = Node::open(MemoryStore::new()).unwrap();
+    let x = sync_local(&mut between, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert_eq!(
+        between.newer_documents().unwrap(),
+        vec![(future.clone(), newer)]
+    );
+    let notice = update_notice(
+        anpi_core::codes::Lang::Ja,
+        between.newer_documents().unwrap().len(),
+    );
+    assert!(notice.contains("anpi を更新してください"), "{notice}");
+    // Shown nowhere, written never.
+    assert!(
+        between
+            .incidents(&space)
+            .unwrap()
+            .iter()
+            .all(|i| i.id.0 != "flood-2027-07-01")
+    );
+    let refused = between
+        .record_check(
+            &space,
+            &IncidentId("flood-2027-07-01".into()),
+            check("A001", CheckMethod::Visit, CheckResult::Safe, 10),
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        anpi_core::error::ErrorKind::NeedsUpdate,
+        "{refused}"
+    );
+    // Its own checks go on.
+    let own = between
+        .record_check(
+            &space,
+            &quake,
+            check("A002", CheckMethod::Visit, CheckResult::Safe, 20),
+        )
+        .unwrap();
+
+    // A third device meets only the one between.
+    let mut third = Node::open(MemoryStore::new()).unwrap();
+    let x = sync_local(&mut third, &mut between, std::slice::from_ref(&space)).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    let mut arrived = AutoCommit::load(&third.saved_document(&future).unwrap()).unwrap();
+    assert_eq!(arrived.get_heads(), future_heads, "arrived unchanged");
+    let (_, reports) = arrived.get(ROOT, "staff_reports").unwrap().unwrap();
+    assert_eq!(
+        arrived
+            .get(&reports, "d1")
+            .unwrap()
+            .unwrap()
+            .0
+            .into_string()
+            .ok(),
+        Some(r#"{"self":"safe","can_work":"now"}"#.to_string())
+    );
+    assert!(
+        third
+            .checks(&space, &quake)
+            .unwrap()
+            .iter()
+            .any(|c| c.id == own.id),
+        "the check made between arrived"
+    );
+    // And back to the office, where nothing of the newer document moved.
+    sync_local(&mut between, &mut office, &[]).unwrap();
+    assert!(
+        office
+            .checks(&space, &quake)
+            .unwrap()
+            .iter()
+            .any(|c| c.id == own.id)
+    );
+    assert_eq!(office.heads().unwrap()[&future], future_heads);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Check {
+        node: usize,
+        recipient: usize,
+        result: usize,
+    },
+    Claim {
+        node: usize,
+        recipient: usize,
+    },
+    Release {
+        node: usize,
+        recipient: usize,
+    },
+    Sync(usize, usize),
+}
+
+fn op(nodes: usize) -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let n = 0..nodes;
+    let r = 0..5usize;
+    prop_oneof![
+        4 => (n.clone(), r.clone(), 0..CheckResult::ALL.len())
+            .prop_map(|(node, recipient, result)| Op::Check { node, recipient, result }),
+        2 => (n.clone(), r.clone()).prop_map(|(node, recipient)| Op::Claim { node, recipient }),
+        1 => (n.clone(), r).prop_map(|(node, recipient)| Op::Release { node, recipient }),
+        3 => (n.clone(), n).prop_filter("distinct", |(a, b)| a != b).prop_map(|(a, b)| Op::Sync(a, b)),
+    ]
+}
+
+/// Replicas holding one incident in two formats at once — the first
+/// format's fixture, stepped by whichever replica writes first, while the
+/// others still hold it unstepped — converge in any order of syncs, and no
+/// check is lost.
+fn converge_across_formats(ops: Vec<Op>) {
+    let dir = fixtures().join("format-1");
+    let (mut old, spaces) = node_of(&dir);
+    let (space, _) = spaces["office"].clone();
+    let quake = old.shown_incident(&space).unwrap().unwrap().id;
+    let mut nodes = vec![];
+    for _ in 0..2 {
+        let mut n = Node::open(MemoryStore::new()).unwrap();
+        sync_local(&mut n, &mut old, std::slice::from_ref(&space)).unwrap();
+        nodes.push(n);
+    }
+    nodes.insert(0, old);
+    let mut made = std::collections::BTreeSet::new();
+    for (k, op) in ops.into_iter().enumerate() {
+        let rid = |r: usize| RecipientId(format!("A00{}", r + 1));
+        match op {
+            Op::Check {
+                node,
+                recipient,
+                result,
+            } => {
+                let mut c =
+                    NewCheck::new(rid(recipient), CheckMethod::Visit, CheckResult::ALL[result]);
+                c.at = at(200 + k as i64);
+                made.insert(nodes[node].record_check(&space, &quake, c).unwrap().id);
+            }
+            Op::Claim { node, recipient } => {
+                nodes[node]
+                    .claim(&space, &quake, &rid(recipient), 600, at(200 + k as i64))
+                    .unwrap();
+            }
+            Op::Release { node, recipient } => {
+                nodes[node]
+                    .release(&space, &quake, &rid(recipient))
+                    .unwrap();
+            }
+            Op::Sync(a, b) => {
+                let (a, b) = anpi_tests::pair(&mut nodes, a, b);
+                anpi_tests::sync(a, b).unwrap();
+            }
+        }
+    }
+    anpi_tests::sync_all(&mut nodes).unwrap();
+    // The fixture's holder has the area space too; the office's documents
+    // are the ones all hold.
+    let heads: Vec<BTreeMap<_, _>> = nodes
+        .iter_mut()
+        .map(|n| {
+            n.heads()
+                .unwrap()
+                .into_iter()
+                .filter(|(k, _)| k.space == space)
+                .collect()
+        })
+        .collect();
+    for h in &heads[1..] {
+        assert_eq!(h, &heads[0], "documents differ after merging");
+    }
+    let shown: Vec<Value> = nodes.iter_mut().map(|n| shown(n, &space)).collect();
+    for s in &shown[1..] {
+        assert_eq!(s, &shown[0], "views differ after merging");
+    }
+    let key = DocKey::incident(&space, &quake);
+    let stepped = AutoCommit::load(&nodes[0].saved_document(&key).unwrap()).unwrap();
+    let format = anpi_core::doc::format::format(&stepped).unwrap().version;
+    assert_eq!(
+        format == 1,
+        made.is_empty()
+            && nodes.iter().all(|n| n
+                .audit_trail()
+                .unwrap()
+                .iter()
+                .all(|e| !e.record.detail.starts_with("data format")))
+    );
+    for n in &nodes {
+        let have: std::collections::BTreeSet<CheckId> = n
+            .checks(&space, &quake)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert!(made.is_subset(&have), "a check was lost");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    #[test]
+    fn replicas_on_two_formats_at_once_converge(
+        ops in proptest::collection::vec(op(3), 1..40),
+    ) {
+        converge_across_formats(ops);
     }
 }

@@ -152,6 +152,9 @@ pub struct IncidentView {
 #[template(path = "board.html")]
 pub struct BoardPage {
     pub c: Chrome,
+    /// Data made by a newer anpi is held here unread: update anpi
+    /// (empty: none).
+    pub update_notice: String,
     pub incident: Option<IncidentView>,
     pub counters: Vec<Counter>,
     /// The progress chart, an SVG drawn by [`crate::pages::chart`]; every
@@ -288,6 +291,8 @@ pub struct MemberRow {
     pub last_sync: String,
     pub pending: u64,
     pub error: String,
+    /// What it runs, as it said at its last session (empty: not said).
+    pub version: String,
 }
 
 #[derive(Template)]

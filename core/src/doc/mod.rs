@@ -51,8 +51,10 @@ use crate::model::{
 };
 use crate::priority::PriorityConfig;
 
+pub mod format;
 mod incident;
 mod roster;
+pub use format::{FORMAT_VERSION, Format};
 pub use incident::*;
 pub use roster::*;
 
@@ -150,9 +152,21 @@ const ENDED: &str = "ended";
 const CHECKS: &str = "checks";
 const CLAIMS: &str = "claims";
 
-/// A new document of `kind`: the shared genesis change, then `actor` (the
+/// A new document of `kind` in this code's format: the shared genesis
+/// change and the format's steps (see [`format`]), then `actor` (the
 /// device's, see [`actor_for`]) for everything after.
 pub fn create(kind: &DocKind, actor: &ActorId) -> AutoCommit {
+    let mut doc = genesis(kind);
+    doc.apply_changes(format::steps(kind))
+        .expect("the steps apply to the genesis they were made on");
+    doc.set_actor(actor.clone());
+    doc
+}
+
+/// A document of `kind` holding only the genesis change (format 1): what a
+/// device starts from to take a document a peer sends whole, whatever its
+/// format, so that the peer's saved form covers it.
+pub fn genesis(kind: &DocKind) -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
     let maps: &[&str] = match kind {
         DocKind::Roster => &[SPACE, RECIPIENTS, MEMBERS],
@@ -163,7 +177,6 @@ pub fn create(kind: &DocKind, actor: &ActorId) -> AutoCommit {
             .expect("putting a map at the root of a new document cannot fail");
     }
     doc.commit_with(CommitOptions::default().with_time(0));
-    doc.set_actor(actor.clone());
     doc
 }
 

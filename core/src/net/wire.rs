@@ -94,6 +94,7 @@ pub fn split_message(msg: &Message) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
         version: msg.version,
         kind: msg.kind.clone(),
         docs: Vec::new(),
+        about: msg.about.clone(),
     };
     let mut control = sync::encode(&head);
     control.extend_from_slice(&count.to_be_bytes());
@@ -162,6 +163,11 @@ mod tests {
                 device: crate::model::DeviceId("00".repeat(16)),
             },
             docs: vec![entry("incident/a"), entry("roster/b")],
+            // What the sender runs rides in the control frame.
+            about: Some(sync::About {
+                software: "0.1.0".into(),
+                format: 2,
+            }),
         };
         let (control, docs) = split_message(&msg).unwrap();
         assert_eq!(docs.len(), 2);

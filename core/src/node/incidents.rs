@@ -265,11 +265,24 @@ impl Node {
     }
 
     pub(super) fn incident(&self, space: &SpaceId, id: &IncidentId) -> Result<Incident> {
-        self.store
+        if let Some(i) = self
+            .store
             .incidents(space)?
             .into_iter()
             .find(|i| &i.id == id)
-            .ok_or_else(|| Error::NotFound(format!("incident {id}")))
+        {
+            return Ok(i);
+        }
+        // Held, but made by a newer anpi: say so, not "not found".
+        let key = DocKey::incident(space, id);
+        match self.newer_documents()?.into_iter().find(|(k, _)| k == &key) {
+            Some((_, found)) => Err(Error::NewerFormat {
+                doc: key.to_string(),
+                found,
+                known: doc::FORMAT_VERSION,
+            }),
+            None => Err(Error::NotFound(format!("incident {id}"))),
+        }
     }
 
     // ------------------------------------------------------------ checks

@@ -39,9 +39,33 @@ fn roster_meta_index(d: &AutoCommit, space: &SpaceId) -> Result<Vec<IndexOp>> {
     Ok(ops)
 }
 
+/// The index rows of a document of a newer format than this build reads:
+/// none of its content, only what keeps its space known and its devices
+/// admitted — the space and its members, the envelope no format step may
+/// change (ARCHITECTURE.md, "Format versions") — and the mark that it is
+/// newer. It is stored and synced like any other document.
+fn newer_index(d: &AutoCommit, key: &DocKey, f: doc::Format) -> Result<Vec<IndexOp>> {
+    let mut ops = vec![IndexOp::Clear];
+    if key.kind == DocKind::Roster {
+        ops.push(IndexOp::Space(Space {
+            id: key.space.clone(),
+            name: doc::space_name(d).unwrap_or_default(),
+        }));
+        // Kept whatever else fails: the document must still be stored and
+        // passed on.
+        ops.extend(membership_index(d, &key.space).unwrap_or_default());
+    }
+    ops.push(IndexOp::Newer(Some(f.readable_from)));
+    Ok(ops)
+}
+
 /// Every index row of a document.
 pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
-    let mut ops = Vec::new();
+    let f = doc::format::format(d)?;
+    if !f.readable() {
+        return newer_index(d, key, f);
+    }
+    let mut ops = vec![IndexOp::Newer(None)];
     match &key.kind {
         DocKind::Roster => {
             ops.extend(roster_meta_index(d, &key.space)?);
@@ -74,6 +98,12 @@ pub(super) fn touched_index(
     key: &DocKey,
     t: &doc::Touched,
 ) -> Result<Vec<IndexOp>> {
+    // A format step (a root change) may have made the document one this
+    // build cannot read, or it was already: nothing of it is read then.
+    let f = doc::format::format(d)?;
+    if !f.readable() {
+        return newer_index(d, key, f);
+    }
     let mut ops = Vec::new();
     match &key.kind {
         DocKind::Roster => {

@@ -87,6 +87,44 @@ impl Node {
         Ok(self.doc(key)?.save())
     }
 
+    /// Every document of `space` as a plain saved Automerge file, named
+    /// `roster.automerge` and `incident-<id>.automerge` (docs/FORMAT.md),
+    /// for other tools: a city's own systems, an auditor. They hold
+    /// personal and health information, so the export is written to the
+    /// audit trail here, with where it went (`to`): no host exports
+    /// unlogged. Documents of a newer format go as they are.
+    pub fn export_automerge(
+        &mut self,
+        space: &SpaceId,
+        to: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let keys: Vec<DocKey> = self
+            .documents()?
+            .into_iter()
+            .filter(|k| &k.space == space)
+            .collect();
+        if keys.is_empty() {
+            return Err(Error::NotFound(format!("space {space}")));
+        }
+        self.flush_all()?;
+        let mut out = Vec::new();
+        for key in keys {
+            let name = match &key.kind {
+                DocKind::Roster => "roster.automerge".to_string(),
+                DocKind::Incident(id) => format!("incident-{id}.automerge"),
+            };
+            out.push((name, self.saved_document(&key)?));
+        }
+        match self.record_audit(
+            audit::Action::Exported,
+            format!("space {space}"),
+            format!("{} Automerge documents to {to}", out.len()),
+        ) {
+            Ok(()) | Err(Error::ReadOnly) => Ok(out),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Heads of every document held, for convergence checks.
     pub fn heads(&mut self) -> Result<BTreeMap<DocKey, Vec<ChangeHash>>> {
         self.flush_all()?;

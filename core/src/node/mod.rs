@@ -23,7 +23,7 @@ use index::{full_index, membership_index, touched_index};
 pub use logins::LoginInfo;
 pub use peers::{PeerChange, PeerStatus};
 use roster::put_recipients;
-pub use session::{LocalSync, share_a_space, sync_local};
+pub use session::{LocalSync, share_a_space, sync_local, this_build};
 pub use types::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -62,6 +62,8 @@ const META_INVITES: &str = "invites";
 const META_ACTOR: &str = "actor";
 /// When this device last exchanged data with each peer (see `peers.rs`).
 const META_LAST_EXCHANGE: &str = "last_exchange";
+/// What each peer runs, as it said at its latest session (`peers.rs`).
+const META_PEER_VERSIONS: &str = "peer_versions";
 
 /// The peer-state row holding what this device last shared with any peer,
 /// per document (not a device id: those are hex).
@@ -428,14 +430,24 @@ impl Node {
         subject: impl Into<String>,
         detail: impl Into<String>,
     ) {
-        self.pending_audit.push(audit::Record {
+        let record = self.audit_record(action, subject, detail);
+        self.pending_audit.push(record);
+    }
+
+    fn audit_record(
+        &self,
+        action: audit::Action,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> audit::Record {
+        audit::Record {
             at: Timestamp::now(),
             device: self.device.clone(),
             staff: self.staff.clone(),
             action,
             subject: subject.into(),
             detail: detail.into(),
-        });
+        }
     }
 
     /// Record in the audit trail something that changes no document: a
@@ -467,10 +479,18 @@ impl Node {
     fn rebuild_stale_index(&mut self) -> Result<()> {
         let stale = |store: &dyn Store| -> Result<(bool, Vec<DocKey>)> {
             let all = store.index_version()? != Some(INDEX_VERSION);
+            // Documents of a newer format that this build reads now (anpi
+            // was updated): indexed in full at last.
+            let readable_now: BTreeSet<DocKey> = store
+                .newer_documents()?
+                .into_iter()
+                .filter(|(_, f)| *f <= doc::FORMAT_VERSION)
+                .map(|(k, _)| k)
+                .collect();
             let keys = store
                 .docs()?
                 .into_iter()
-                .filter(|info| all || info.index_is_stale())
+                .filter(|info| all || info.index_is_stale() || readable_now.contains(&info.key))
                 .map(|info| info.key)
                 .collect();
             Ok((all, keys))
@@ -698,6 +718,19 @@ impl Node {
         })
     }
 
+    /// The documents this device holds that a newer anpi made, in a format
+    /// it cannot read, each with the oldest format that reads it: kept and
+    /// passed on unchanged, shown nowhere. When there are any, its people
+    /// are told to update ([`doc::format::update_notice`]).
+    pub fn newer_documents(&self) -> Result<Vec<(DocKey, u32)>> {
+        Ok(self
+            .store
+            .newer_documents()?
+            .into_iter()
+            .filter(|(_, f)| *f > doc::FORMAT_VERSION)
+            .collect())
+    }
+
     fn has_doc(&self, key: &DocKey) -> Result<bool> {
         Ok(self.docs.contains_key(key) || self.store.doc_info(key)?.is_some())
     }
@@ -766,6 +799,7 @@ impl Node {
                     },
                 );
             }
+            n.step_format(key)?;
             let audit = std::mem::take(&mut n.pending_audit);
             let value = n.change_loaded(key, snapshot, audit, edit)?;
             if n.docs
@@ -776,6 +810,45 @@ impl Node {
             }
             Ok(value)
         })
+    }
+
+    /// Before a local change: a document of a newer format is refused (it
+    /// is only kept and passed on), and an older one is brought to this
+    /// code's format by its steps ([`doc::format`]), written as their own
+    /// changes with an entry in the audit trail. The steps are the same
+    /// changes on every device, so two devices stepping one document at
+    /// once converge.
+    fn step_format(&mut self, key: &DocKey) -> Result<()> {
+        let f = doc::format::format(&self.loaded(key)?.doc)?;
+        if !f.readable() {
+            return Err(Error::NewerFormat {
+                doc: key.to_string(),
+                found: f.readable_from,
+                known: doc::FORMAT_VERSION,
+            });
+        }
+        if !f.older() {
+            return Ok(());
+        }
+        // The steps are changes of their own: what is journaled goes first.
+        self.flush(key)?;
+        let l = self.loaded(key)?;
+        let from = l.persisted.clone();
+        if doc::format::upgrade(&mut l.doc, &key.kind)?.is_empty() {
+            return Ok(());
+        }
+        let (w, changes) = settled_write(key, &mut l.doc, &from);
+        let to = w.heads.clone();
+        let record = self.audit_record(
+            audit::Action::Changed,
+            format!("document {key}"),
+            format!("data format {} → {}", f.version, doc::FORMAT_VERSION),
+        );
+        self.write_settled(key, w, vec![record])?;
+        if let Some(l) = self.docs.get_mut(key) {
+            l.recent.record(&from, &to, changes);
+        }
+        Ok(())
     }
 
     fn change_loaded<T>(

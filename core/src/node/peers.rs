@@ -80,6 +80,61 @@ impl Node {
         }
     }
 
+    /// What each peer said it runs (anpi build and the newest data format
+    /// it reads), at its latest session with this device: the office sees
+    /// which phones must be updated before their data can be read.
+    pub fn peer_versions(&self) -> Result<BTreeMap<DeviceId, sync::About>> {
+        match self.store.meta(META_PEER_VERSIONS)? {
+            None => Ok(BTreeMap::new()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(format!("peer versions: {e}"))),
+        }
+    }
+
+    /// What `device` runs, in the person's words, for device lists: "anpi
+    /// 0.1.0・データ形式 2", with a call to update when it reads an older
+    /// data format than this device writes; empty when it has not said
+    /// (never synced with this device, or a build from before versions).
+    pub fn version_label(&self, device: &DeviceId, lang: crate::codes::Lang) -> Result<String> {
+        use crate::codes::Lang;
+        let about = if device == &self.device {
+            this_build()
+        } else {
+            match self.peer_versions()?.remove(device) {
+                Some(a) => a,
+                None => return Ok(String::new()),
+            }
+        };
+        let older = about.format < doc::FORMAT_VERSION;
+        Ok(match (lang, older) {
+            (Lang::Ja, false) => format!("anpi {}・データ形式 {}", about.software, about.format),
+            (Lang::Ja, true) => format!(
+                "anpi {}・データ形式 {}（古い版: 更新してください）",
+                about.software, about.format
+            ),
+            (Lang::En, false) => format!("anpi {}, data format {}", about.software, about.format),
+            (Lang::En, true) => format!(
+                "anpi {}, data format {} (older: please update)",
+                about.software, about.format
+            ),
+        })
+    }
+
+    /// The meta entry recording what `peer` runs, when it changed.
+    pub(super) fn version_noted(
+        &mut self,
+        peer: &DeviceId,
+        about: &sync::About,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut all = self.peer_versions()?;
+        if all.get(peer) == Some(about) {
+            return Ok(Vec::new());
+        }
+        all.insert(peer.clone(), about.clone());
+        let bytes = serde_json::to_vec(&all).expect("versions always serialize");
+        Ok(vec![(META_PEER_VERSIONS.into(), bytes)])
+    }
+
     /// The meta entry that records a message taken from `peer` now,
     /// written with the message's own batch (no write of its own); nothing
     /// when the time kept is under a minute old (a session's messages, a

@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// What this build is, as a device tells its peers at every session.
+pub fn this_build() -> sync::About {
+    sync::About {
+        software: env!("CARGO_PKG_VERSION").to_string(),
+        format: doc::FORMAT_VERSION,
+    }
+}
+
 impl Node {
     pub(super) fn doc_keys(&self, spaces: &BTreeSet<SpaceId>) -> Result<Vec<DocKey>> {
         let mut keys: Vec<DocKey> = self
@@ -111,6 +119,7 @@ impl Node {
                 spaces: spaces.into_iter().collect(),
             },
             docs,
+            about: Some(this_build()),
         };
         session.stats.messages_sent += 1;
         session.stats.bytes_sent += sync::encoded_len(&msg);
@@ -229,6 +238,7 @@ impl Node {
             }
         }
         let peer = session.peer.clone().expect("hello or reply named the peer");
+        let about = msg.about.clone();
         let mut writes: Vec<DocWrite> = Vec::new();
         let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
         for entry in msg.docs {
@@ -316,7 +326,10 @@ impl Node {
             .iter()
             .filter_map(|w| w.key.clone().map(|k| (k, w.heads.clone())))
             .collect();
-        let exchanged = self.exchange_noted(&peer)?;
+        let mut exchanged = self.exchange_noted(&peer)?;
+        if let Some(about) = &about {
+            exchanged.extend(self.version_noted(&peer, about)?);
+        }
         self.write(Batch {
             docs: writes,
             peer_states: states,
@@ -338,6 +351,8 @@ impl Node {
                 device: self.device.clone(),
             },
             docs: replies,
+            // Each side says what it runs once: in the hello and its answer.
+            about: is_hello.then(this_build),
         }))
     }
 
@@ -365,7 +380,9 @@ impl Node {
                 session.peers.insert(key.clone(), pd);
                 return Ok(taken);
             }
-            let fresh = doc::create(&key.kind, &self.actor);
+            // The genesis alone, whatever the peer's format: its saved
+            // form then covers it and is taken as it is.
+            let fresh = doc::genesis(&key.kind).with_actor(self.actor.clone());
             self.docs.insert(
                 key.clone(),
                 Loaded {

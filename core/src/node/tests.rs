@@ -530,3 +530,56 @@ fn a_large_import_is_stored_as_one_snapshot() {
     sync_local(&mut phone, &mut n, std::slice::from_ref(&space)).unwrap();
     assert_eq!(phone.recipients(&space).unwrap().len(), 6000);
 }
+
+/// Each side says what it runs at every session; the other keeps it for
+/// its device lists.
+#[test]
+fn devices_tell_each_other_what_they_run() {
+    let (mut office, space) = office();
+    let mut phone = Node::open(MemoryStore::new()).unwrap();
+    assert!(office.peer_versions().unwrap().is_empty());
+    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert_eq!(
+        office.peer_versions().unwrap()[phone.device()],
+        this_build()
+    );
+    assert_eq!(
+        phone.peer_versions().unwrap()[office.device()],
+        this_build()
+    );
+    let label = office
+        .version_label(phone.device(), crate::codes::Lang::Ja)
+        .unwrap();
+    assert_eq!(
+        label,
+        format!(
+            "anpi {}・データ形式 {}",
+            env!("CARGO_PKG_VERSION"),
+            doc::FORMAT_VERSION
+        )
+    );
+    // An older phone is asked to update; one that never said shows nothing.
+    let mut older = this_build();
+    older.format = 1;
+    let meta = office.version_noted(phone.device(), &older).unwrap();
+    office
+        .store
+        .write(Batch {
+            meta,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        office
+            .version_label(phone.device(), crate::codes::Lang::Ja)
+            .unwrap()
+            .contains("更新してください")
+    );
+    let stranger = DeviceId("ab".repeat(16));
+    assert_eq!(
+        office
+            .version_label(&stranger, crate::codes::Lang::Ja)
+            .unwrap(),
+        ""
+    );
+}

@@ -135,6 +135,13 @@ impl MemoryStore {
                 IndexOp::RemoveClaim(k) => {
                     doc.claims.remove(k);
                 }
+                IndexOp::Newer(Some(format)) => {
+                    self.meta
+                        .insert(super::newer_key(&key), format.to_string().into_bytes());
+                }
+                IndexOp::Newer(None) => {
+                    self.meta.remove(&super::newer_key(&key));
+                }
             }
         }
         Ok(())
@@ -222,6 +229,10 @@ impl Store for MemoryStore {
 
     fn doc_keys(&self) -> Result<Vec<DocKey>> {
         Ok(self.docs.keys().cloned().collect())
+    }
+
+    fn newer_documents(&self) -> Result<Vec<(DocKey, u32)>> {
+        super::newer_from_meta(self.meta.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
     }
 
     fn load(&self, key: &DocKey) -> Result<Option<StoredDoc>> {

@@ -114,6 +114,34 @@ pub enum IndexOp {
     Claim(String, Claim),
     /// Remove a claim (incident documents).
     RemoveClaim(String),
+    /// The document is of a newer format this build cannot read (the
+    /// oldest format that reads it), or not (`None`); kept under
+    /// [`newer_key`] in the store's meta rows (see
+    /// [`Store::newer_documents`]).
+    Newer(Option<u32>),
+}
+
+/// The meta row saying a document is of a newer format.
+pub fn newer_key(doc: &DocKey) -> String {
+    format!("{NEWER_PREFIX}{doc}")
+}
+
+const NEWER_PREFIX: &str = "newer_format/";
+
+/// The documents marked newer in meta rows (`newer_key` → format).
+pub(crate) fn newer_from_meta<'a>(
+    rows: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<Vec<(DocKey, u32)>> {
+    rows.into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(NEWER_PREFIX)?, v)))
+        .map(|(k, v)| {
+            let format = std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::corrupt(format!("newer format of {k}")))?;
+            Ok((k.parse()?, format))
+        })
+        .collect()
 }
 
 /// What to write for one document.
@@ -343,6 +371,9 @@ pub trait Store: Send {
     fn doc_info(&self, key: &DocKey) -> Result<Option<DocInfo>> {
         Ok(self.docs()?.into_iter().find(|d| &d.key == key))
     }
+    /// The documents of a newer format than this build reads, each with
+    /// the oldest format that reads it (see [`IndexOp::Newer`]).
+    fn newer_documents(&self) -> Result<Vec<(DocKey, u32)>>;
     /// The names of the stored documents (cheaper than [`Store::docs`]).
     fn doc_keys(&self) -> Result<Vec<DocKey>>;
     /// One document's bytes.

@@ -189,8 +189,14 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
                     },
                 ],
             };
+            let newer = n.newer_documents()?.len();
             Ok(BoardPage {
                 c: Chrome::new(l, l.t("状況ボード", "Situation board"), name, "/board"),
+                update_notice: if newer > 0 {
+                    anpi_core::doc::format::update_notice(l.0, newer)
+                } else {
+                    String::new()
+                },
                 incident: incident_view,
                 counters,
                 chart: chart(steps, l),

@@ -42,6 +42,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
                         error: status
                             .and_then(|p| p.last_error.clone())
                             .unwrap_or_default(),
+                        version: n.version_label(&m.device, l.0).unwrap_or_default(),
                     }
                 })
                 .collect();

@@ -154,6 +154,10 @@ fn failure(cur: &Current, e: &Error) -> Response {
             StatusCode::BAD_REQUEST,
             l.t("入力を確認してください", "Please check the input"),
         ),
+        ErrorKind::NeedsUpdate => (
+            StatusCode::CONFLICT,
+            l.t("anpi の更新が必要です", "anpi needs an update"),
+        ),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             l.t("処理できませんでした", "Could not be done"),

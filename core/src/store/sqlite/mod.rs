@@ -235,6 +235,16 @@ impl Store for SqliteStore {
         Ok(self.doc_infos(Some(key))?.pop())
     }
 
+    fn newer_documents(&self) -> Result<Vec<(DocKey, u32)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value FROM meta WHERE key >= 'newer_format/' AND key < 'newer_format0'",
+        )?;
+        let rows: Vec<(String, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        super::newer_from_meta(rows.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+
     fn doc_keys(&self) -> Result<Vec<DocKey>> {
         let mut stmt = self
             .conn

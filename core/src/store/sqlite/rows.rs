@@ -183,6 +183,21 @@ pub(super) fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp
                 params![doc, k],
             )?;
         }
+        IndexOp::Newer(Some(format)) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![
+                    super::super::newer_key(key),
+                    format.to_string().into_bytes()
+                ],
+            )?;
+        }
+        IndexOp::Newer(None) => {
+            tx.execute(
+                "DELETE FROM meta WHERE key = ?1",
+                [super::super::newer_key(key)],
+            )?;
+        }
     }
     Ok(())
 }

@@ -58,6 +58,11 @@ public final class Anpi: @unchecked Sendable {
     public func incidentSummary(space: String) async throws -> IncidentSummary? {
         try await offCaller { try self.node.incidentSummary(spaceId: space) }
     }
+    /// When this device holds data a newer anpi made (kept and passed on,
+    /// unread here): what to tell the person.
+    public func updateNotice() async throws -> String? {
+        try await offCaller { try self.node.updateNotice() }
+    }
 
     public func recordCheck(space: String, _ check: NewCheck) async throws -> Check {
         try await offCaller { try self.node.recordCheck(spaceId: space, check: check) }

@@ -88,6 +88,8 @@ class Anpi private constructor(
         withContext(io) { node.startIncident(space, kind, name) }
     suspend fun endIncident(space: String): Incident = withContext(io) { node.endIncident(space) }
     suspend fun incidentSummary(space: String): IncidentSummary? = withContext(io) { node.incidentSummary(space) }
+    /** When this device holds data a newer anpi made (kept and passed on, unread here): what to tell the person. */
+    suspend fun updateNotice(): String? = withContext(io) { node.updateNotice() }
 
     suspend fun recordCheck(space: String, check: NewCheck): Check = withContext(io) { node.recordCheck(space, check) }
     suspend fun claim(space: String, recipient: String, minutes: Int = 30): Claim =
