@@ -27,8 +27,9 @@ use automerge::AutoCommit;
 use serde_json::{Value, json};
 
 /// The format the code under test writes. Format 1 is what anpi wrote
-/// before documents carried a version.
-const WRITES: u32 = 1;
+/// before documents carried a version (its fixtures were written by that
+/// code, commit 3aabdb1).
+const WRITES: u32 = anpi_core::doc::FORMAT_VERSION;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
