@@ -367,6 +367,12 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         visit(&c, &format!("{url}/devices")).await;
         let devices = wait_text(&c, "the new phone", |t| t.contains("新人 三郎")).await;
         assert!(devices.contains("訪問 太郎"), "{devices}");
+        // What each phone runs, as it said at its last session here.
+        let version = format!("anpi {}・データ形式 {}", env!("CARGO_PKG_VERSION"), anpi_core::doc::FORMAT_VERSION);
+        assert!(
+            devices.lines().any(|l| l.contains("訪問 太郎") && l.contains(&version)),
+            "{devices}"
+        );
         screenshot(&c, "devices").await;
         accessible(&c, "the devices").await;
         let newcomer_id = device_id(&newcomer);

@@ -450,6 +450,17 @@ fn an_invite_enrolls_a_phone_once_while_the_office_runs() {
             .any(|m| m["staff"] == "佐藤 美咲" && m["standing"] == "active"),
         "{members}"
     );
+    // What the phone runs, as it said over QUIC at that session.
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["staff"] == "佐藤 美咲"
+                && m["software"] == env!("CARGO_PKG_VERSION")
+                && m["format"] == anpi_core::doc::FORMAT_VERSION),
+        "{members}"
+    );
     // The same code on another device: refused, and nothing moves.
     let copy = dir.path().join("copy");
     let o = anpi(&copy, &["--lang", "en", "join", "--invite", &code]);
