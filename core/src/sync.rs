@@ -594,6 +594,19 @@ pub fn receive(
     entry: DocEntry,
     guess: &[ChangeHash],
 ) -> Result<Received> {
+    receive_loaded(doc, recent, peer, entry, guess, None)
+}
+
+/// [`receive`], with the entry's snapshot already loaded as `loaded` (the
+/// node loads a new device's documents side by side, see `node`).
+pub fn receive_loaded(
+    doc: &mut AutoCommit,
+    recent: &Recent,
+    peer: &mut PeerDoc,
+    entry: DocEntry,
+    guess: &[ChangeHash],
+    loaded: Option<AutoCommit>,
+) -> Result<Received> {
     let name = entry.doc;
     let their_heads = heads_from_wire(&entry.heads);
     let carried = !entry.data.is_none();
@@ -618,8 +631,11 @@ pub fn receive(
             applied = (!waited).then_some(added);
         }
         Data::Snapshot(bytes) => {
-            let mut other = AutoCommit::load(&bytes)
-                .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?;
+            let mut other = match loaded {
+                Some(other) => other,
+                None => AutoCommit::load(&bytes)
+                    .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?,
+            };
             let covered = doc
                 .get_heads()
                 .iter()

@@ -239,6 +239,7 @@ impl Node {
         }
         let peer = session.peer.clone().expect("hello or reply named the peer");
         let about = msg.about.clone();
+        let mut prepared = self.prepare_new_documents(session, &msg.docs)?;
         let mut writes: Vec<DocWrite> = Vec::new();
         let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
         for entry in msg.docs {
@@ -246,21 +247,21 @@ impl Node {
                 .doc
                 .parse()
                 .map_err(|_| Error::sync(format!("peer named a bad document {:?}", entry.doc)))?;
-            let mut allowed =
-                session.shared_spaces.contains(&key.space) || session.want.contains(&key.space);
-            if !allowed && session.accept_new && !self.has_doc(&DocKey::roster(&key.space))? {
-                session.shared_spaces.insert(key.space.clone());
-                allowed = true;
-            }
-            if !allowed {
+            if !self.may_take(session, &key)? {
                 continue;
+            }
+            if !session.want.contains(&key.space) {
+                // Shared already, or joining through the office: it
+                // becomes shared.
+                session.shared_spaces.insert(key.space.clone());
             }
             offered.insert(key.clone());
             // A document that cannot be taken (a change that does not fit, a
             // document this device cannot read) fails alone: its state in
             // memory is dropped, nothing of it is written, the peer keeps it
             // and offers it again, and the rest of the message is applied.
-            match self.receive_entry(session, &peer, &key, entry) {
+            let ready = prepared.remove(&entry.doc);
+            match self.receive_entry(session, &peer, &key, entry, ready) {
                 Ok(taken) => {
                     writes.extend(taken.write);
                     if let Some((_, key, state)) = &taken.state {
@@ -356,16 +357,69 @@ impl Node {
         }))
     }
 
+    /// Whether a document of a peer's message is taken in this session:
+    /// its space is shared or asked for, or — joining through the office —
+    /// this device holds no roster of it yet.
+    fn may_take(&self, session: &Session, key: &DocKey) -> Result<bool> {
+        Ok(session.shared_spaces.contains(&key.space)
+            || session.want.contains(&key.space)
+            || (session.accept_new && !self.has_doc(&DocKey::roster(&key.space))?))
+    }
+
+    /// The documents of a peer's message that arrive whole and are new
+    /// here, loaded and indexed side by side, one thread each: a new
+    /// device's first sync takes the roster and the incident at once, and
+    /// at 50,000 recipients loading and indexing the roster alone is most
+    /// of it (BENCHMARKS.md, issue 16). Whatever fails here is left to the
+    /// one-by-one path, which reports it.
+    fn prepare_new_documents(
+        &self,
+        session: &Session,
+        docs: &[DocEntry],
+    ) -> Result<HashMap<String, Prepared>> {
+        let mut new = Vec::new();
+        for entry in docs {
+            let (sync::Data::Snapshot(bytes), Ok(key)) = (&entry.data, entry.doc.parse::<DocKey>())
+            else {
+                continue;
+            };
+            if !self.has_doc(&key)? && self.may_take(session, &key)? {
+                new.push((entry.doc.clone(), key, bytes));
+            }
+        }
+        if new.len() < 2 {
+            // Nothing to do side by side.
+            return Ok(HashMap::new());
+        }
+        Ok(std::thread::scope(|scope| {
+            let running: Vec<_> = new
+                .into_iter()
+                .map(|(name, key, bytes)| {
+                    scope.spawn(move || {
+                        let doc = AutoCommit::load(bytes).ok()?;
+                        let index = full_index(&doc, &key).ok()?;
+                        Some((name, Prepared { doc, index }))
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .filter_map(|t| t.join().ok().flatten())
+                .collect()
+        }))
+    }
+
     /// Take one document of a peer's message: apply it to the document in
     /// memory and return what to write and answer (nothing is written
     /// here). An error leaves the document in memory unusable: the caller
-    /// drops it.
+    /// drops it. `ready`: the entry's snapshot loaded and indexed already.
     pub(super) fn receive_entry(
         &mut self,
         session: &mut Session,
         peer: &DeviceId,
         key: &DocKey,
         entry: DocEntry,
+        ready: Option<Prepared>,
     ) -> Result<Taken> {
         let mut taken = Taken::default();
         let mut pd = match session.peers.remove(key) {
@@ -419,11 +473,24 @@ impl Node {
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
         let before = if existed { doc.get_heads() } else { Vec::new() };
-        let received = sync::receive(doc, &l.recent, &mut pd, entry, &guess)?;
+        let (loaded, index) = match ready {
+            Some(p) if !existed => (Some(p.doc), Some(p.index)),
+            _ => (None, None),
+        };
+        let received = sync::receive_loaded(doc, &l.recent, &mut pd, entry, &guess, loaded)?;
         let after = doc.get_heads();
         if after != before {
-            taken.write =
-                Some(self.merged_write(key, &before, existed, received.applied, received.whole)?);
+            // The index made beside the load holds only if the document
+            // became exactly the snapshot.
+            let index = index.filter(|_| received.whole.is_some());
+            taken.write = Some(self.merged_write(
+                key,
+                &before,
+                existed,
+                received.applied,
+                received.whole,
+                index,
+            )?);
             session.stats.docs_changed += 1;
         }
         taken.state = Some((peer.clone(), key.clone(), pd.encode()));
@@ -441,6 +508,7 @@ impl Node {
         existed: bool,
         applied: Option<Vec<Change>>,
         whole: Option<Vec<u8>>,
+        index: Option<Vec<IndexOp>>,
     ) -> Result<DocWrite> {
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
@@ -448,7 +516,10 @@ impl Node {
         let mut w = DocWrite::new(key.clone(), heads.clone());
         if !existed {
             w.snapshot = Some(whole.unwrap_or_else(|| doc.save()));
-            w.index = full_index(doc, key)?;
+            w.index = match index {
+                Some(index) => index,
+                None => full_index(doc, key)?,
+            };
             return Ok(w);
         }
         let changes = applied.unwrap_or_else(|| doc.get_changes(before));
@@ -461,6 +532,12 @@ impl Node {
         l.recent.record(before, &heads, changes);
         Ok(w)
     }
+}
+
+/// A document that arrived whole, loaded and indexed ahead of taking it.
+pub(super) struct Prepared {
+    doc: AutoCommit,
+    index: Vec<IndexOp>,
 }
 
 /// What taking one document of a peer's message gives.
