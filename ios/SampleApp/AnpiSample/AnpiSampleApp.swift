@@ -29,6 +29,8 @@ final class AppModel: ObservableObject {
     @Published var rows: [PriorityRow] = []
     @Published var duplicates: [Duplicate] = []
     @Published var peers: [PeerStatus] = []
+    /// Data a newer anpi made is held here unread: the core's words for it.
+    @Published var updateNotice: String?
     @Published var error: String?
     private(set) var anpi: Anpi?
     private(set) var space: String = ""
@@ -51,6 +53,7 @@ final class AppModel: ObservableObject {
             for await event in anpi.events() {
                 switch event {
                 case .dataChanged, .synced, .status: await refresh()
+                case .needsUpdate(let message): updateNotice = message
                 default: peers = (try? anpi.syncStatus()) ?? peers
                 }
             }
@@ -64,6 +67,7 @@ final class AppModel: ObservableObject {
         rows = (try? await anpi.priorityList(space: space)) ?? rows
         duplicates = (try? await anpi.duplicates(space: space)) ?? duplicates
         peers = (try? anpi.syncStatus()) ?? peers
+        updateNotice = (try? await anpi.updateNotice()) ?? updateNotice
     }
 }
 
@@ -72,6 +76,9 @@ struct PriorityListView: View {
 
     var body: some View {
         List {
+            if let notice = model.updateNotice {
+                Label(notice, systemImage: "arrow.down.circle.fill").foregroundStyle(.red)
+            }
             if !model.duplicates.isEmpty {
                 Label(NSLocalizedString("duplicate.banner", comment: "") + " (\(model.duplicates.count))",
                       systemImage: "exclamationmark.triangle.fill")

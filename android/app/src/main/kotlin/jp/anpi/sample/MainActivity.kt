@@ -61,6 +61,8 @@ class AppModel(app: Application) : AndroidViewModel(app) {
     val rows = MutableStateFlow<List<PriorityRow>>(emptyList())
     val duplicates = MutableStateFlow<List<Duplicate>>(emptyList())
     val peers = MutableStateFlow<List<PeerStatus>>(emptyList())
+    /** Data a newer anpi made is held here unread: the core's words for it. */
+    val updateNotice = MutableStateFlow<String?>(null)
     val detail = MutableStateFlow<RecipientDetail?>(null)
     val choices = MutableStateFlow<List<ResultChoice>>(emptyList())
     private var anpi: Anpi? = null
@@ -80,6 +82,7 @@ class AppModel(app: Application) : AndroidViewModel(app) {
             anpi.events().collect { e ->
                 when (e) {
                     is AnpiEvent.DataChanged, is AnpiEvent.Synced, is AnpiEvent.Status -> refresh()
+                    is AnpiEvent.NeedsUpdate -> updateNotice.value = e.message
                     else -> peers.value = anpi.syncStatus()
                 }
             }
@@ -92,6 +95,7 @@ class AppModel(app: Application) : AndroidViewModel(app) {
         rows.value = anpi.priorityList(space)
         duplicates.value = anpi.duplicates(space)
         peers.value = anpi.syncStatus()
+        updateNotice.value = anpi.updateNotice()
         detail.value?.let { detail.value = anpi.recipient(space, it.recipient.id) }
     }
 
@@ -144,8 +148,12 @@ fun PriorityList(model: AppModel) {
     val rows by model.rows.collectAsState()
     val duplicates by model.duplicates.collectAsState()
     val peers by model.peers.collectAsState()
+    val updateNotice by model.updateNotice.collectAsState()
     LazyColumn(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         item { Text(stringResource(R.string.priority_title), style = MaterialTheme.typography.headlineSmall) }
+        updateNotice?.let { notice ->
+            item { Text("⚠ $notice", color = Color(0xFFB91C1C), style = MaterialTheme.typography.titleMedium) }
+        }
         if (duplicates.isNotEmpty()) {
             item {
                 Text(
