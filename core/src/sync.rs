@@ -159,10 +159,13 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
     }
     let (mut msg, rest) = postcard::take_from_bytes::<Message>(bytes)
         .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
-    // What the sender runs, if it says (an unreadable one is not a reason
-    // to refuse the session).
+    // What the sender runs, if it says. Later builds may add to it (read
+    // in order, the rest ignored); a cut one is a damaged message.
     if !rest.is_empty() {
-        msg.about = postcard::from_bytes(rest).ok();
+        msg.about = Some(
+            postcard::from_bytes(rest)
+                .map_err(|e| Error::sync(format!("unreadable message: {e}")))?,
+        );
     }
     Ok(msg)
 }

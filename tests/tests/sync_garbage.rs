@@ -105,7 +105,14 @@ proptest! {
         let mut f = fixture();
         let hello = f.hello.clone();
         let len = ((hello.len() as f64) * cut) as usize;
-        prop_assert!(feed(&mut f, &hello[..len]), "a truncated message was accepted");
+        // Cut exactly where what the sender runs begins, it is whole: the
+        // message a build from before that sends.
+        let mut older = anpi_core::sync::decode(&hello).unwrap();
+        older.about = None;
+        let whole_older = anpi_core::sync::encode(&older).len();
+        if len != whole_older {
+            prop_assert!(feed(&mut f, &hello[..len]), "a truncated message was accepted");
+        }
     }
 
     #[test]

@@ -384,10 +384,39 @@ pub fn recipients(doc: &AutoCommit) -> Result<Vec<Recipient>> {
 /// what a device indexes when a whole roster arrives. Only a recipient that
 /// automerge marks as conflicted (the record itself or one of its groups)
 /// is looked at value by value.
+///
+/// A large roster is read in two halves at once: this is most of what a
+/// new device does with the roster it receives (BENCHMARKS.md, issue 16).
 pub fn recipients_with_conflicts(doc: &AutoCommit) -> Result<Vec<(Recipient, Vec<FieldConflict>)>> {
+    /// Below this many recipients one thread reads them all.
+    const HALVES_FROM: usize = 4096;
     let recipients = top(doc, RECIPIENTS)?;
+    let n = doc.length(&recipients);
+    if n < HALVES_FROM {
+        return recipients_in(doc, &recipients, ..);
+    }
+    let mid = doc
+        .keys(&recipients)
+        .nth(n / 2)
+        .ok_or_else(|| Error::corrupt("the roster changed while it was read"))?;
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| recipients_in(doc, &recipients, ..mid.clone()));
+        let second = recipients_in(doc, &recipients, mid.clone()..);
+        let mut out = first
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        out.extend(second?);
+        Ok(out)
+    })
+}
+
+pub(super) fn recipients_in(
+    doc: &AutoCommit,
+    recipients: &ObjId,
+    range: impl std::ops::RangeBounds<String>,
+) -> Result<Vec<(Recipient, Vec<FieldConflict>)>> {
     let mut out = Vec::new();
-    for item in doc.map_range(&recipients, ..) {
+    for item in doc.map_range(recipients, range) {
         let id = RecipientId(item.key.to_string());
         let obj = item.id();
         let stored = StoredRecipient::hydrate_map(doc, &obj)?;

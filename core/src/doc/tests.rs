@@ -201,3 +201,36 @@ fn touched_names_the_entries() {
     assert_eq!(t.recipients.into_iter().collect::<Vec<_>>(), ["R9"]);
     assert!(!t.meta);
 }
+
+#[test]
+fn a_large_roster_read_in_two_halves_is_the_roster_read_in_order() {
+    let mut a = create(&DocKind::Roster, &actor_for(&dev(1)));
+    for i in 0..5000 {
+        put_recipient(
+            &mut a,
+            &Recipient {
+                id: RecipientId(format!("R{i:05}")),
+                name: format!("利用者 {i}"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    a.commit();
+    // A conflict in each half.
+    let mut b = a.fork().with_actor(actor_for(&dev(2)));
+    for (id, phones) in [("R00010", ["03-1", "03-2"]), ("R04990", ["03-3", "03-4"])] {
+        for (doc, phone) in [(&mut a, phones[0]), (&mut b, phones[1])] {
+            let mut r = recipient(doc, &RecipientId(id.into())).unwrap().unwrap();
+            r.phone = phone.into();
+            put_recipient(doc, &r).unwrap();
+        }
+    }
+    a.merge(&mut b).unwrap();
+    let halves = recipients_with_conflicts(&a).unwrap();
+    let recipients = top(&a, RECIPIENTS).unwrap();
+    let whole = super::roster::recipients_in(&a, &recipients, ..).unwrap();
+    assert_eq!(halves.len(), 5000);
+    assert_eq!(halves, whole);
+    assert_eq!(halves.iter().filter(|(_, c)| !c.is_empty()).count(), 2);
+}
