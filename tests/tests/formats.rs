@@ -104,6 +104,22 @@ fn check(r: &str, method: CheckMethod, result: CheckResult, minutes: i64) -> New
     c
 }
 
+/// A device of the office's staff member `name`, added with `role` and
+/// joined (the space synced from the office).
+fn enrolled(office: &mut Node, space: &SpaceId, name: &str, role: Role) -> Node {
+    let mut device = Node::open(MemoryStore::new()).unwrap();
+    let staff = Staff {
+        name: name.into(),
+        organisation: "ひまわり居宅介護支援事業所".into(),
+    };
+    device.set_staff(staff.clone()).unwrap();
+    office
+        .add_member(space, device.device(), staff, role)
+        .unwrap();
+    sync_local(&mut device, office, std::slice::from_ref(space)).unwrap();
+    device
+}
+
 /// The fixture's world, made with the code under test. Returns the office
 /// (holding every document) and the spaces by label.
 fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
@@ -119,16 +135,7 @@ fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
         .unwrap()
         .id;
     office.upsert_recipients(&space, roster()).unwrap();
-    let mut phone = Node::open(MemoryStore::new()).unwrap();
-    let phone_staff = Staff {
-        name: "訪問 太郎".into(),
-        organisation: "ひまわり居宅介護支援事業所".into(),
-    };
-    phone.set_staff(phone_staff.clone()).unwrap();
-    office
-        .add_member(&space, phone.device(), phone_staff, Role::CareManager)
-        .unwrap();
-    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    let mut phone = enrolled(&mut office, &space, "訪問 太郎", Role::CareManager);
 
     // An earlier incident, ended.
     let rain = office
@@ -192,16 +199,7 @@ fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
     sync_local(&mut phone, &mut office, &[]).unwrap();
     // Two office PCs edit A003's phone number before they meet: a
     // conflict shown.
-    let mut second = Node::open(MemoryStore::new()).unwrap();
-    let second_staff = Staff {
-        name: "事務 二子".into(),
-        organisation: "ひまわり居宅介護支援事業所".into(),
-    };
-    second.set_staff(second_staff.clone()).unwrap();
-    office
-        .add_member(&space, second.device(), second_staff, Role::Admin)
-        .unwrap();
-    sync_local(&mut second, &mut office, std::slice::from_ref(&space)).unwrap();
+    let mut second = enrolled(&mut office, &space, "事務 二子", Role::Admin);
     let mut c_office = roster().remove(2);
     c_office.phone = "025-000-0003".into();
     office.upsert_recipients(&space, vec![c_office]).unwrap();
