@@ -147,8 +147,7 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
     let space = cx.space(node)?;
     let me = node.device().clone();
     let members = node.members(&space.id)?;
-    let mut versions = node.peer_versions()?;
-    versions.insert(me.clone(), anpi_core::node::this_build());
+    let versions = node.device_versions()?;
     if as_json {
         let rows: Vec<_> = members
             .iter()
@@ -181,7 +180,7 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
             (Lang::En, MemberStanding::Revoked) => "revoked",
             (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
         };
-        let version = node.version_label(&m.device, lang)?;
+        let version = anpi_core::node::version_label(versions.get(&m.device), lang);
         say!(
             "{}{}  {}（{}）  {}  {}{}",
             if m.device == me { "* " } else { "  " },

@@ -237,10 +237,9 @@ pub fn verified_change(bytes: Vec<u8>) -> Result<Change> {
 /// unreadable, so a peer is never sent what this device cannot read.
 pub fn stored_form_is_sound(snapshot: Option<&[u8]>, changes: &[Vec<u8>]) -> bool {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    const DOCUMENT_CHUNK: u8 = 0;
     let snapshot_ok = snapshot.is_none_or(|s| {
         s.get(..4) == Some(&MAGIC[..])
-            && s.get(8) == Some(&DOCUMENT_CHUNK)
+            && chunk_type(s) == Some(DOCUMENT_CHUNK)
             && split_chunks(s).is_ok_and(|c| c.len() == 1)
     });
     if !snapshot_ok {
@@ -255,15 +254,22 @@ pub fn stored_form_is_sound(snapshot: Option<&[u8]>, changes: &[Vec<u8>]) -> boo
 /// Check the change chunks inside an automerge sync message the same way.
 /// An entry of the message may hold several chunks back to back.
 fn verify_automerge_message(msg: &automerge::sync::Message) -> Result<()> {
-    const CHANGE_CHUNK: u8 = 1;
     for entry in msg.changes.iter() {
         for chunk in split_chunks(entry)? {
-            if chunk.get(8) == Some(&CHANGE_CHUNK) {
+            if chunk_type(chunk) == Some(CHANGE_CHUNK) {
                 verified_change(chunk.to_vec())?;
             }
         }
     }
     Ok(())
+}
+
+/// Automerge's chunk types (the byte after magic and checksum).
+const DOCUMENT_CHUNK: u8 = 0;
+const CHANGE_CHUNK: u8 = 1;
+
+fn chunk_type(chunk: &[u8]) -> Option<u8> {
+    chunk.get(8).copied()
 }
 
 /// Split concatenated automerge chunks: magic (4), checksum (4), type (1),

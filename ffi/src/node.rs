@@ -648,10 +648,14 @@ impl AnpiNode {
         let lang = self.lang;
         self.with(|n| {
             let space = space_of(n, &space_id)?;
-            n.members(&space)?
+            let versions = n.device_versions()?;
+            Ok(n.members(&space)?
                 .iter()
-                .map(|(m, s)| Ok(Member::from_core(m, *s, n.version_label(&m.device, lang)?)))
-                .collect()
+                .map(|(m, s)| {
+                    let version = cnode::version_label(versions.get(&m.device), lang);
+                    Member::from_core(m, *s, version)
+                })
+                .collect())
         })
     }
 

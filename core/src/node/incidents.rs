@@ -160,17 +160,22 @@ impl Node {
             return self.incident_data(space, Some(&incident.id));
         };
         let doc = DocKey::incident(space, &incident.id);
-        let revoked = self.revoked_devices(space)?;
-        let mut claims = self.store.claims(&doc)?;
-        claims.retain(|c| !revoked.contains(&c.device));
         Ok(IncidentData {
             recipients,
             roster_version,
             checks: self.store.checks(&doc)?,
-            claims,
+            claims: self.counted_claims(space, self.store.claims(&doc)?)?,
             incident: Some(incident),
             weights: self.priority_weights(space)?,
         })
+    }
+
+    /// The claims that count: a revoked device's count for nothing (nobody
+    /// is on the way).
+    fn counted_claims(&self, space: &SpaceId, mut claims: Vec<Claim>) -> Result<Vec<Claim>> {
+        let revoked = self.revoked_devices(space)?;
+        claims.retain(|c| !revoked.contains(&c.device));
+        Ok(claims)
     }
 
     fn roster_version(&self, space: &SpaceId) -> Result<u64> {
@@ -239,13 +244,8 @@ impl Node {
             None => (Vec::new(), Vec::new()),
             Some(i) => {
                 let key = DocKey::incident(space, &i.id);
-                let revoked = self.revoked_devices(space)?;
-                let claims = self
-                    .store
-                    .claims_of(&key, &record.recipient.id)?
-                    .into_iter()
-                    .filter(|c| !revoked.contains(&c.device))
-                    .collect();
+                let claims =
+                    self.counted_claims(space, self.store.claims_of(&key, &record.recipient.id)?)?;
                 (self.store.checks_of(&key, &record.recipient.id)?, claims)
             }
         };
@@ -317,13 +317,11 @@ impl Node {
             )));
         }
         let staff = new.staff.unwrap_or_else(|| self.staff.clone());
-        let revoked = self.revoked_devices(space)?;
         let checks_of = self.store.checks_of(&key, &new.recipient)?;
         let known_claims = self
-            .store
-            .claims_of(&key, &new.recipient)?
+            .counted_claims(space, self.store.claims_of(&key, &new.recipient)?)?
             .into_iter()
-            .filter(|c| c.device != self.device && !revoked.contains(&c.device))
+            .filter(|c| c.device != self.device)
             .filter(|c| c.is_live(new.at) && !crate::views::claim_ended(c, &checks_of))
             .map(|c| KnownClaim {
                 device: c.device,
@@ -462,18 +460,12 @@ impl Node {
         let inputs = self
             .store
             .list_inputs(space, &DocKey::incident(space, id))?;
-        // A revoked device's claims count for nothing: nobody is on the way.
-        let revoked = self.revoked_devices(space)?;
         Ok(IncidentData {
             recipients: inputs.recipients.into(),
             roster_version,
             incident: Some(self.incident(space, id)?),
             checks: inputs.checks,
-            claims: inputs
-                .claims
-                .into_iter()
-                .filter(|c| !revoked.contains(&c.device))
-                .collect(),
+            claims: self.counted_claims(space, inputs.claims)?,
             weights,
         })
     }

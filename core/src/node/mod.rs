@@ -21,7 +21,7 @@ mod types;
 
 use index::{full_index, membership_index, touched_index};
 pub use logins::LoginInfo;
-pub use peers::{PeerChange, PeerStatus};
+pub use peers::{PeerChange, PeerStatus, version_label};
 use roster::put_recipients;
 pub use session::{LocalSync, share_a_space, sync_local, this_build};
 pub use types::*;

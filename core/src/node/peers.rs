@@ -91,33 +91,12 @@ impl Node {
         }
     }
 
-    /// What `device` runs, in the person's words, for device lists: "anpi
-    /// 0.1.0・データ形式 2", with a call to update when it reads an older
-    /// data format than this device writes; empty when it has not said
-    /// (never synced with this device, or a build from before versions).
-    pub fn version_label(&self, device: &DeviceId, lang: crate::codes::Lang) -> Result<String> {
-        use crate::codes::Lang;
-        let about = if device == &self.device {
-            this_build()
-        } else {
-            match self.peer_versions()?.remove(device) {
-                Some(a) => a,
-                None => return Ok(String::new()),
-            }
-        };
-        let older = about.format < doc::FORMAT_VERSION;
-        Ok(match (lang, older) {
-            (Lang::Ja, false) => format!("anpi {}・データ形式 {}", about.software, about.format),
-            (Lang::Ja, true) => format!(
-                "anpi {}・データ形式 {}（古い版: 更新してください）",
-                about.software, about.format
-            ),
-            (Lang::En, false) => format!("anpi {}, data format {}", about.software, about.format),
-            (Lang::En, true) => format!(
-                "anpi {}, data format {} (older: please update)",
-                about.software, about.format
-            ),
-        })
+    /// What each device runs as far as this device knows: itself, and
+    /// each peer as it said at its latest session with this device.
+    pub fn device_versions(&self) -> Result<BTreeMap<DeviceId, sync::About>> {
+        let mut all = self.peer_versions()?;
+        all.insert(self.device.clone(), this_build());
+        Ok(all)
     }
 
     /// The meta entry recording what `peer` runs, when it changed.
@@ -230,6 +209,31 @@ impl Node {
                 pending_changes: self.peers.local_changes.saturating_sub(e.changes_at_sync),
             })
             .collect())
+    }
+}
+
+/// What a device runs, in the person's words, for device lists: "anpi
+/// 0.1.0・データ形式 2", with a call to update when it reads an older data
+/// format than this build writes; empty when it has not said (`None`:
+/// never synced with this device, or a build from before versions). See
+/// [`Node::device_versions`].
+pub fn version_label(about: Option<&sync::About>, lang: crate::codes::Lang) -> String {
+    use crate::codes::Lang;
+    let Some(about) = about else {
+        return String::new();
+    };
+    let older = about.format < doc::FORMAT_VERSION;
+    match (lang, older) {
+        (Lang::Ja, false) => format!("anpi {}・データ形式 {}", about.software, about.format),
+        (Lang::Ja, true) => format!(
+            "anpi {}・データ形式 {}（古い版: 更新してください）",
+            about.software, about.format
+        ),
+        (Lang::En, false) => format!("anpi {}, data format {}", about.software, about.format),
+        (Lang::En, true) => format!(
+            "anpi {}, data format {} (older: please update)",
+            about.software, about.format
+        ),
     }
 }
 

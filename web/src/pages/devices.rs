@@ -18,6 +18,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
             let name = space_name(n, space)?;
             let statuses = n.peer_statuses()?;
             let exchanged = n.last_exchanges()?;
+            let versions = n.device_versions()?;
             let me = n.device().clone();
             let organisation = n.staff().organisation.clone();
             let members = n
@@ -42,7 +43,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
                         error: status
                             .and_then(|p| p.last_error.clone())
                             .unwrap_or_default(),
-                        version: n.version_label(&m.device, l.0).unwrap_or_default(),
+                        version: anpi_core::node::version_label(versions.get(&m.device), l.0),
                     }
                 })
                 .collect();
