@@ -192,27 +192,24 @@ impl Dashboard {
         Ok((data, board))
     }
 
-    /// With pages open (or `anyway`: as the dashboard starts), bring the
-    /// shown data and board up to date now, off any page's request: after a
-    /// sync each open page fetches itself again at once, and finds them
-    /// ready.
-    async fn refresh(self: &Arc<Self>, anyway: bool) {
-        if !anyway && self.version.receiver_count() == 0 {
-            return;
-        }
-        let me = self.clone();
+    /// Bring the shown data and board up to date now, off any page's
+    /// request (the store watcher, with pages open or as the dashboard
+    /// starts): after a sync each open page fetches itself again at once,
+    /// and finds them ready.
+    fn make_ready(&self, n: &Node, space: &SpaceId) {
         let started = std::time::Instant::now();
-        let _ = self
-            .run_on_node(None, move |n, space| {
-                me.shown_board(n, space, Timestamp::now()).map(|_| ())
-            })
-            .await;
+        let _ = self.shown_board(n, space, Timestamp::now());
         // Logged when there was work: the data read again, or the board
         // of a new minute.
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         if ms >= 5.0 {
             tracing::info!(ms, "pages' data made ready");
         }
+    }
+
+    /// Whether any page is open (listening for changes).
+    fn pages_open(&self) -> bool {
+        self.version.receiver_count() > 0
     }
 
     /// The opaque link of a recipient.

@@ -27,13 +27,19 @@ pub(crate) async fn watch_store(d: Arc<Dashboard>, mut stop: watch::Receiver<boo
     // The first page opened after `serve` starts finds the data read.
     let mut starting = true;
     loop {
+        let ready = starting || d.pages_open();
+        starting = false;
+        let me = d.clone();
         let now = d
-            .run_on_node(None, |n, _| n.store().doc_versions())
+            .run_on_node(None, move |n, space| {
+                // Pages are told once the data they will ask for is ready.
+                if ready {
+                    me.make_ready(n, space);
+                }
+                n.store().doc_versions()
+            })
             .await
             .ok();
-        // Pages are told once the data they will ask for is ready.
-        d.refresh(starting).await;
-        starting = false;
         if now.is_some() && last.is_some() && now != last {
             d.data_changed();
         }
