@@ -25,6 +25,9 @@ pub enum Action {
     Exported,
     /// Data went to another device (a sync session).
     Shared,
+    /// Changes from another device were refused: they did not fit the
+    /// document or their writer may not make them (docs/SECURITY.md).
+    Refused,
 }
 
 impl Action {
@@ -36,6 +39,7 @@ impl Action {
             Action::Changed => "changed",
             Action::Exported => "exported",
             Action::Shared => "shared",
+            Action::Refused => "refused",
         }
     }
 
@@ -47,6 +51,7 @@ impl Action {
             Action::Changed,
             Action::Exported,
             Action::Shared,
+            Action::Refused,
         ]
         .into_iter()
         .find(|a| a.code() == s)
@@ -62,6 +67,7 @@ impl Action {
                 Action::Changed => "changed",
                 Action::Exported => "exported",
                 Action::Shared => "shared",
+                Action::Refused => "refused",
             },
         }
     }
@@ -74,6 +80,7 @@ impl Action {
             Action::Changed => "変更",
             Action::Exported => "出力",
             Action::Shared => "提供",
+            Action::Refused => "拒否",
         }
     }
 }

@@ -8,7 +8,9 @@
 //!   space where every member sees it, and in the audit trail;
 //! - only the fields safety checks need ([`SHARED_ITEMS`]), never the care
 //!   record: no care level, no medical devices, no dementia — the priority
-//!   travels as a score with its reasons.
+//!   travels as a score with a neutral reason (「優先度高」), and with its
+//!   real reasons only when the recorded consent's scope names them
+//!   ([`reasons_consented`]).
 
 use std::collections::BTreeSet;
 
@@ -18,7 +20,28 @@ use crate::model::{
 use crate::priority::{PriorityConfig, score};
 
 /// What another agency receives of a recipient, as the audit trail names it.
-pub const SHARED_ITEMS: &str = "氏名・住所・地区・電話・安否確認方法・優先度と理由";
+pub const SHARED_ITEMS: &str =
+    "氏名・住所・地区・電話・安否確認方法・優先度（理由は同意の範囲にあるときのみ）";
+
+/// Whether the recipient's recorded consent covers the reasons of their
+/// priority — health details such as a ventilator or dementia: its scope
+/// names them (「理由」, or "reasons"). Without that, and always under a
+/// disaster exception, partners see only the score and a neutral reason.
+pub fn reasons_consented(r: &Recipient) -> bool {
+    consented(r)
+        && r.consent_record
+            .as_ref()
+            .is_some_and(|c| c.scope.contains("理由") || c.scope.to_lowercase().contains("reasons"))
+}
+
+/// The reason partners see when the consent does not cover the real ones.
+fn neutral_reason(points: i64, weights: &PriorityConfig) -> String {
+    if points >= weights.high_priority_from {
+        "優先度高".to_string()
+    } else {
+        "優先度通常".to_string()
+    }
+}
 
 /// Whether a recipient's consent to share is recorded.
 pub fn consented(r: &Recipient) -> bool {
@@ -39,8 +62,9 @@ pub fn shared_id(origin: &SpaceId, id: &RecipientId) -> RecipientId {
 }
 
 /// The record an area space gets of `r`: name, address, area, telephone,
-/// how to check, and the priority as a score with its reasons (the office's
-/// manual priority if it set one) — nothing else of the care record.
+/// how to check, and the priority as a score (the office's manual priority
+/// if it set one) with a neutral reason, or its real reasons where the
+/// consent covers them — nothing else of the care record.
 pub fn shared_record(
     origin: &SpaceId,
     organisation: &str,
@@ -67,6 +91,9 @@ pub fn shared_record(
         }
     };
     priority.office_ranking = true;
+    if !reasons_consented(r) {
+        priority.reason = neutral_reason(priority.score, weights);
+    }
     Recipient {
         id: shared_id(origin, &r.id),
         name: r.name.clone(),
@@ -202,6 +229,20 @@ mod tests {
         assert_eq!(s.dementia, None);
         assert!(s.notes.is_empty() && s.plan.medical_devices.is_empty());
         assert!(s.consent.is_none() && s.consent_record.is_none());
+        // Issue 20, 7: the reasons (a ventilator) stay with the office
+        // unless the consent's scope names them.
+        let p = s.priority_override.unwrap();
+        assert_eq!(p.reason, "優先度高");
+        let mut wider = r.clone();
+        wider.consent_record.as_mut().unwrap().scope = "安否確認と優先度の理由".into();
+        let s = shared_record(
+            &space,
+            "ひまわり",
+            &wider,
+            None,
+            &PriorityConfig::default(),
+            Timestamp::from_millis(0),
+        );
         let p = s.priority_override.unwrap();
         assert!(p.reason.contains("人工呼吸器"), "{}", p.reason);
     }

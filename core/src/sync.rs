@@ -264,6 +264,43 @@ fn verify_automerge_message(msg: &automerge::sync::Message) -> Result<()> {
     Ok(())
 }
 
+/// The chunks of an automerge sync message that pass `vet`: its changes
+/// one by one, a whole document as the changes of it that fit.
+fn vetted_chunks(
+    doc: &AutoCommit,
+    chunks: &automerge::sync::ChunkList,
+    vet: Vet<'_>,
+    refused: &mut Vec<(Change, String)>,
+) -> Result<automerge::sync::ChunkList> {
+    let before = refused.len();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut changes = Vec::new();
+    for entry in chunks.iter() {
+        for chunk in split_chunks(entry)? {
+            if chunk_type(chunk) == Some(CHANGE_CHUNK) {
+                changes.push(verified_change(chunk.to_vec())?);
+                continue;
+            }
+            let mut whole = AutoCommit::load(chunk)
+                .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?;
+            let all = whole.get_changes(&[]);
+            let count = all.len();
+            let kept = vetted(&whole, all, vet, refused);
+            if kept.len() == count {
+                out.push(chunk.to_vec());
+            } else {
+                changes.extend(kept);
+            }
+        }
+    }
+    let kept = vetted(doc, changes, vet, refused);
+    if refused.len() == before {
+        return Ok(chunks.iter().map(<[u8]>::to_vec).collect::<Vec<_>>().into());
+    }
+    out.extend(kept.into_iter().map(|c| c.raw_bytes().to_vec()));
+    Ok(out.into())
+}
+
 /// Automerge's chunk types (the byte after magic and checksum).
 const DOCUMENT_CHUNK: u8 = 0;
 const CHANGE_CHUNK: u8 = 1;
@@ -314,6 +351,9 @@ pub struct PeerDoc {
     pub shared: Vec<ChangeHash>,
     /// The automerge sync state, once this session fell back to it.
     pub automerge: Option<automerge::sync::State>,
+    /// This session refused some of the peer's changes already (not
+    /// persisted): it does not ask for them again.
+    pub refused: bool,
 }
 
 impl PeerDoc {
@@ -324,6 +364,7 @@ impl PeerDoc {
         Ok(PeerDoc {
             shared: state.shared_heads,
             automerge: None,
+            refused: false,
         })
     }
 
@@ -590,6 +631,54 @@ pub struct Received {
     /// The peer's snapshot, when the document became exactly it: its
     /// bytes are the document's stored form, no need to save it again.
     pub whole: Option<Vec<u8>>,
+    /// The changes refused by the structure check, and why (changes built
+    /// on a refused one are refused with it).
+    pub refused: Vec<(Change, String)>,
+}
+
+/// The structure check a peer's changes pass before they join a document
+/// (the node gives `doc::vet`): for each change, `None` when it fits, or
+/// why it does not. `sync` never looks inside a document itself.
+pub type Vet<'a> = &'a dyn Fn(&AutoCommit, &[Change]) -> Vec<Option<String>>;
+
+/// Keep the changes `vet` lets through, and those not built on a refused
+/// one; the rest, with why, go to `refused`.
+fn vetted(
+    doc: &AutoCommit,
+    changes: Vec<Change>,
+    vet: Vet<'_>,
+    refused: &mut Vec<(Change, String)>,
+) -> Vec<Change> {
+    let verdicts = vet(doc, &changes);
+    if verdicts.iter().all(Option::is_none) {
+        return changes;
+    }
+    let mut out_hashes: HashSet<ChangeHash> = HashSet::new();
+    let mut kept = Vec::with_capacity(changes.len());
+    // A change may come before one it depends on: settle until nothing
+    // more is refused.
+    let mut verdicts = verdicts;
+    loop {
+        let mut more = false;
+        for (c, v) in changes.iter().zip(verdicts.iter_mut()) {
+            if v.is_none() && c.deps().iter().any(|d| out_hashes.contains(d)) {
+                *v = Some("built on a refused change".to_string());
+            }
+            if v.is_some() && out_hashes.insert(c.hash()) {
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    for (c, v) in changes.into_iter().zip(verdicts) {
+        match v {
+            None => kept.push(c),
+            Some(why) => refused.push((c, why)),
+        }
+    }
+    kept
 }
 
 /// Apply an entry from the peer to `doc` and decide the answer for this
@@ -602,8 +691,9 @@ pub fn receive(
     peer: &mut PeerDoc,
     entry: DocEntry,
     guess: &[ChangeHash],
+    vet: Vet<'_>,
 ) -> Result<Received> {
-    receive_loaded(doc, recent, peer, entry, guess, None)
+    receive_loaded(doc, recent, peer, entry, guess, None, vet)
 }
 
 /// [`receive`], with the entry's snapshot already loaded as `loaded` (the
@@ -615,6 +705,24 @@ pub fn receive_loaded(
     entry: DocEntry,
     guess: &[ChangeHash],
     loaded: Option<AutoCommit>,
+    vet: Vet<'_>,
+) -> Result<Received> {
+    let mut refused = Vec::new();
+    let mut received = receive_vetted(doc, recent, peer, entry, guess, loaded, vet, &mut refused)?;
+    received.refused = refused;
+    Ok(received)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receive_vetted(
+    doc: &mut AutoCommit,
+    recent: &Recent,
+    peer: &mut PeerDoc,
+    entry: DocEntry,
+    guess: &[ChangeHash],
+    loaded: Option<AutoCommit>,
+    vet: Vet<'_>,
+    refused: &mut Vec<(Change, String)>,
 ) -> Result<Received> {
     let name = entry.doc;
     let their_heads = heads_from_wire(&entry.heads);
@@ -628,7 +736,7 @@ pub fn receive_loaded(
             // dependencies apply along with these: then only the document
             // can say which changes were added.
             let waited = !doc.get_missing_deps(&[]).is_empty();
-            let changes = unpack_changes(&packed)?;
+            let changes = vetted(doc, unpack_changes(&packed)?, vet, refused);
             let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
             let new: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
             let added: Vec<Change> = changes
@@ -645,11 +753,17 @@ pub fn receive_loaded(
                 None => AutoCommit::load(&bytes)
                     .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?,
             };
+            let all = other.get_changes(&[]);
+            let count = all.len();
+            let kept = vetted(&other, all, vet, refused);
             let covered = doc
                 .get_heads()
                 .iter()
                 .all(|h| other.get_change_by_hash(h).is_some());
-            if covered {
+            if kept.len() < count {
+                // Some of it does not fit: only the rest joins.
+                doc.apply_changes_batch(kept)?;
+            } else if covered {
                 // The snapshot holds all this device had (a document new
                 // to it holds only the genesis change): the merge would be
                 // the snapshot itself, so take it as loaded rather than
@@ -663,20 +777,61 @@ pub fn receive_loaded(
             }
         }
         Data::Automerge(bytes) => {
-            let msg = automerge::sync::Message::decode(&bytes)
+            let mut msg = automerge::sync::Message::decode(&bytes)
                 .map_err(|e| Error::sync(format!("bad automerge sync message: {e}")))?;
             verify_automerge_message(&msg)?;
+            msg.changes = vetted_chunks(doc, &msg.changes, vet, refused)?;
             let state = peer
                 .automerge
                 .get_or_insert_with(automerge::sync::State::new);
             doc.sync().receive_sync_message(state, msg)?;
             peer.shared = state.shared_heads.clone();
+            // automerge's protocol goes on asking while the heads differ,
+            // and they always will once something was refused: answer
+            // once more (with what the peer lacks of ours), then let this
+            // document's exchange end for the session.
+            let again = peer.refused;
+            peer.refused |= !refused.is_empty();
             return Ok(Received {
-                reply: fallback(doc, &name, peer),
+                reply: if again {
+                    None
+                } else {
+                    fallback(doc, &name, peer)
+                },
                 applied: None,
                 whole,
+                refused: Vec::new(),
             });
         }
+    }
+    if !refused.is_empty() || (peer.refused && carried) {
+        // The peer holds changes this device refuses (and whatever is
+        // built on them): say what this device has and send what the peer
+        // lacks of it, once a session; asking again would go round for
+        // ever.
+        let ours = doc.get_heads();
+        let mut base: Vec<ChangeHash> = their_heads
+            .iter()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        if base.is_empty() {
+            base = peer.shared.clone();
+        }
+        let data = packed_since(doc, recent, &base).map_or(Data::None, Data::Changes);
+        let first = !peer.refused;
+        peer.refused = true;
+        return Ok(Received {
+            reply: first.then(|| DocEntry {
+                doc: name,
+                heads: heads_to_wire(&ours),
+                need: false,
+                data,
+            }),
+            applied,
+            whole,
+            refused: Vec::new(),
+        });
     }
     let waiting = !doc.get_missing_deps(&[]).is_empty();
     if waiting && carried && peer.automerge.is_none() && peer.shared.is_empty() && !entry.need {
@@ -695,6 +850,7 @@ pub fn receive_loaded(
             }),
             applied: None,
             whole,
+            refused: Vec::new(),
         });
     }
     if peer.automerge.is_some() || waiting {
@@ -704,6 +860,7 @@ pub fn receive_loaded(
             reply: fallback(doc, &name, peer),
             applied: None,
             whole,
+            refused: Vec::new(),
         });
     }
     let ours = doc.get_heads();
@@ -727,12 +884,14 @@ pub fn receive_loaded(
                 reply: None,
                 applied,
                 whole,
+                refused: Vec::new(),
             });
         }
         return Ok(Received {
             reply: reply(data, false),
             applied,
             whole,
+            refused: Vec::new(),
         });
     }
     if entry.need {
@@ -741,12 +900,14 @@ pub fn receive_loaded(
             reply: fallback(doc, &name, peer),
             applied,
             whole,
+            refused: Vec::new(),
         });
     }
     Ok(Received {
         reply: reply(Data::None, true),
         applied,
         whole,
+        refused: Vec::new(),
     })
 }
 

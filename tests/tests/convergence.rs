@@ -1,6 +1,7 @@
 //! Replicas that record checks, claims and roster edits offline, then merge
 //! in random orders and partitions, always end with identical data and
-//! identical views, and nothing recorded anywhere is lost.
+//! identical views, and nothing recorded anywhere is lost — even with a
+//! member gone bad among them, writing changes that do not fit.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -80,6 +81,82 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
     (nodes, space)
 }
 
+/// [`team`] and one more phone, a care manager's, that will go bad.
+fn team_and_a_bad_member(phones: usize) -> (Vec<Node>, SpaceId) {
+    let (mut nodes, space) = team(phones);
+    let mut bad = Node::open(MemoryStore::new()).unwrap();
+    let device = bad.device().clone();
+    nodes[0]
+        .add_member(&space, &device, Staff::default(), Role::CareManager)
+        .unwrap();
+    anpi_core::node::sync_local(&mut bad, &mut nodes[0], std::slice::from_ref(&space)).unwrap();
+    nodes.push(bad);
+    (nodes, space)
+}
+
+/// What modified code writes: a number where a map is, a founding of its
+/// own, a statement or a check removed or overwritten, a bucket removed,
+/// a value that is not text.
+fn bad_write(node: &mut Node, space: &SpaceId, what: u8) {
+    use anpi_core::doc::DocKey;
+    use automerge::transaction::Transactable;
+    use automerge::{ROOT, ReadDoc, Value};
+    let roster = DocKey::roster(space);
+    let incident = DocKey::incident(space, &incident_id());
+    let key = if what < 4 || !has_incident(node, space) {
+        roster
+    } else {
+        incident
+    };
+    let map = |d: &automerge::AutoCommit, name: &str| match d.get(ROOT, name).unwrap() {
+        Some((Value::Object(_), id)) => Some(id),
+        _ => None,
+    };
+    node.tamper(&key, |d| match what {
+        0 => d.put(ROOT, "members", 7).unwrap(),
+        1 => {
+            if let Some(space_map) = map(d, "space") {
+                d.put(&space_map, "founding", r#"{"key":"00","nonce":"00"}"#)
+                    .unwrap();
+            }
+        }
+        2 | 3 => {
+            if let Some(statements) = map(d, "statements") {
+                let keys: Vec<String> = d.keys(&statements).collect();
+                for k in keys.iter().take(2) {
+                    if what == 2 {
+                        d.delete(&statements, k.as_str()).unwrap();
+                    } else {
+                        d.put(&statements, k.as_str(), "{}").unwrap();
+                    }
+                }
+            }
+        }
+        4 => d.put(ROOT, "checks", "none").unwrap(),
+        5 | 6 => {
+            if let Some(checks) = map(d, "checks") {
+                let buckets: Vec<String> = d.keys(&checks).collect();
+                for b in buckets.iter().take(1) {
+                    if what == 5 {
+                        d.delete(&checks, b.as_str()).unwrap();
+                    } else if let Some((_, bucket)) = d.get(&checks, b.as_str()).unwrap() {
+                        let ids: Vec<String> = d.keys(&bucket).collect();
+                        for id in ids.iter().take(1) {
+                            d.put(&bucket, id.as_str(), r#"{"result":"safe"}"#).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+        _ => {
+            if let Some(opened) = map(d, "opened") {
+                d.put(&opened, "x", 42).unwrap();
+            }
+        }
+    })
+    .unwrap();
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     /// Replica starts (or joins) the incident on its own.
@@ -103,6 +180,9 @@ enum Op {
         value: u8,
     },
     Sync(usize, usize),
+    /// The member gone bad (the last replica, a care manager's phone
+    /// running modified code) writes something that does not fit.
+    Bad(u8),
 }
 
 fn op(nodes: usize) -> impl Strategy<Value = Op> {
@@ -117,6 +197,7 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         2 => (n.clone(), r.clone(), 0u8..4)
             .prop_map(|(node, recipient, value)| Op::Edit { node, recipient, value }),
         3 => (n.clone(), n).prop_filter("distinct", |(a, b)| a != b).prop_map(|(a, b)| Op::Sync(a, b)),
+        1 => (0u8..8).prop_map(Op::Bad),
     ]
 }
 
@@ -245,8 +326,15 @@ fn no_conflict_hidden(node: &Node, space: &SpaceId) {
 
 /// Each replica's clock is off by `skew` minutes (up to a year either
 /// way): checks and claims carry those times.
+///
+/// The last replica is a member gone bad: besides what honest replicas do,
+/// it writes changes that do not fit. The honest replicas still converge
+/// and keep every check; the bad one keeps its own copy.
 fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
-    let (mut nodes, space) = team(nodes_n - 1);
+    let (mut nodes, space) = team_and_a_bad_member(nodes_n - 2);
+    let bad = nodes_n - 1;
+    let mut tainted = false;
+    let mut by_bad: BTreeSet<CheckId> = BTreeSet::new();
     let mut made: BTreeSet<CheckId> = BTreeSet::new();
     let at = |k: usize| Timestamp::from_millis(ONSET_MS + 60_000 * k as i64);
     let clock = |node: usize, k: usize| at(k).plus_minutes(skew[node % skew.len()]);
@@ -274,6 +362,9 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
                 c.at = clock(node, k);
                 let check = nodes[node].record_check(&space, &id, c).unwrap();
                 made.insert(check.id);
+                if node == bad {
+                    by_bad.insert(check.id);
+                }
             }
             Op::Claim { node, recipient: r } => {
                 let id = incident_id();
@@ -302,6 +393,10 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
                 recipient: r,
                 value,
             } => {
+                if node == bad {
+                    // A care manager's phone: roster edits are an admin's.
+                    continue;
+                }
                 let id = RecipientId(format!("R{r:03}"));
                 let mut rec = nodes[node].recipient(&space, &id).unwrap().recipient;
                 rec.phone = format!("090-0000-000{value}");
@@ -314,9 +409,31 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
                 let (a, b) = pair(&mut nodes, a, b);
                 sync(a, b).unwrap();
             }
+            Op::Bad(what) => {
+                bad_write(&mut nodes[bad], &space, what);
+                tainted = true;
+            }
         }
     }
     sync_all(&mut nodes).unwrap();
+    if tainted {
+        // The bad replica keeps its own copy; the checks it made after
+        // going bad may be built on what everyone refuses: the honest
+        // replicas agree on which of its checks they hold (the views
+        // below), and every honest check is everywhere.
+        nodes.pop();
+        let reached: BTreeSet<CheckId> = if has_incident(&nodes[0], &space) {
+            nodes[0]
+                .checks(&space, &incident_id())
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        made.retain(|id| !by_bad.contains(id) || reached.contains(id));
+    }
 
     let heads: Vec<_> = nodes.iter_mut().map(|n| n.heads().unwrap()).collect();
     for h in &heads[1..] {

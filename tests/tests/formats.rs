@@ -511,11 +511,17 @@ fn a_newer_format_passes_through_unchanged_and_the_device_between_is_told_to_upd
     // readable only from that format, with a map of its own.
     let future = DocKey::incident(&space, &IncidentId("flood-2027-07-01".into()));
     let newer = FORMAT_VERSION + 1;
-    let mut doc =
-        anpi_core::doc::create(&future.kind, &automerge::ActorId::from(b"later".to_vec()));
+    // Its step, as the rule for steps says: by the step's own actor at
+    // time 0; then a device of that version writes into the new map.
+    let mut doc = anpi_core::doc::create(
+        &future.kind,
+        &automerge::ActorId::from(format!("anpi-format-v{newer}").into_bytes()),
+    );
     doc.put(ROOT, "format", u64::from(newer)).unwrap();
     doc.put(ROOT, "readable_from", u64::from(newer)).unwrap();
     let reports = doc.put_object(ROOT, "staff_reports", ObjType::Map).unwrap();
+    doc.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    doc.set_actor(automerge::ActorId::from(b"later".to_vec()));
     doc.put(&reports, "d1", r#"{"self":"safe","can_work":"now"}"#)
         .unwrap();
     doc.commit();

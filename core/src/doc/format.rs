@@ -24,7 +24,7 @@ use super::DocKind;
 use crate::error::Result;
 
 /// The newest format this code reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const FORMAT: &str = "format";
 const READABLE_FROM: &str = "readable_from";
@@ -98,13 +98,30 @@ struct Step {
     shape: fn(&mut AutoCommit, &DocKind) -> Result<()>,
 }
 
-/// Every step, in order. Format 2: every document says its format; nothing
-/// else changes, so format-1 code reads it (it ignores the two keys).
-const STEPS: &[Step] = &[Step {
-    version: 2,
-    readable_from: 1,
-    shape: |_, _| Ok(()),
-}];
+/// Every step, in order.
+/// - Format 2: every document says its format; nothing else changes, so
+///   format-1 code reads it (it ignores the two keys).
+/// - Format 3: a roster gets the `statements` map, the append-only set of
+///   signed membership statements (`membership`). Older code ignores it and
+///   reads on: the `members` entries it admits by are still written beside
+///   each statement.
+const STEPS: &[Step] = &[
+    Step {
+        version: 2,
+        readable_from: 1,
+        shape: |_, _| Ok(()),
+    },
+    Step {
+        version: 3,
+        readable_from: 1,
+        shape: |doc, kind| {
+            if *kind == DocKind::Roster {
+                doc.put_object(ROOT, super::STATEMENTS, automerge::ObjType::Map)?;
+            }
+            Ok(())
+        },
+    },
+];
 
 fn step_actor(version: u32) -> ActorId {
     ActorId::from(format!("anpi-format-v{version}").into_bytes())
@@ -136,6 +153,53 @@ fn canonical(kind: &DocKind) -> &'static (Vec<Change>, Vec<Change>) {
         }
         (genesis, steps)
     })
+}
+
+/// The maps at the root of a document of `kind` as its genesis and the
+/// steps made them, by name, with their object ids: every reader finds them
+/// by id, so that whatever a peer later writes at the root under their
+/// names (a number where the members map was) cannot hide them.
+pub(super) fn known_maps(kind: &DocKind) -> &'static [(String, automerge::ObjId)] {
+    static ROSTER: OnceLock<Vec<(String, automerge::ObjId)>> = OnceLock::new();
+    static INCIDENT: OnceLock<Vec<(String, automerge::ObjId)>> = OnceLock::new();
+    let cell = match kind {
+        DocKind::Roster => &ROSTER,
+        DocKind::Incident(_) => &INCIDENT,
+    };
+    cell.get_or_init(|| {
+        let (genesis, steps) = canonical(kind);
+        let mut doc = AutoCommit::new();
+        doc.apply_changes(genesis.iter().chain(steps).cloned())
+            .expect("the canonical changes apply");
+        let names: Vec<String> = doc.keys(ROOT).collect();
+        names
+            .into_iter()
+            .filter_map(|name| match doc.get(ROOT, name.as_str()).ok()?? {
+                (Value::Object(_), id) => Some((name.clone(), id)),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// Whether `doc` holds the genesis of a document of `kind`.
+pub(super) fn has_genesis(doc: &AutoCommit, kind: &DocKind) -> bool {
+    canonical(kind)
+        .0
+        .iter()
+        .all(|g| doc.get_change_by_hash(&g.hash()).is_some())
+}
+
+/// Whether `actor` is the fixed actor of a format step.
+pub(super) fn is_step_actor(actor: &ActorId) -> bool {
+    actor.to_bytes().starts_with(b"anpi-format-v")
+}
+
+/// The hashes of the genesis and the steps this code knows, for `kind`:
+/// any other change by their actors is a forgery.
+pub(super) fn canonical_hashes(kind: &DocKind) -> Vec<automerge::ChangeHash> {
+    let (genesis, steps) = canonical(kind);
+    genesis.iter().chain(steps).map(Change::hash).collect()
 }
 
 /// The step changes a new document of `kind` is made with, after its
@@ -199,8 +263,8 @@ mod tests {
         let mut b = old.fork().with_actor(ActorId::from(b"b".to_vec()));
         let sa = upgrade(&mut a, &kind).unwrap();
         let sb = upgrade(&mut b, &kind).unwrap();
-        // Stepped on two devices at once: one change, the same one.
-        assert_eq!(sa.len(), 1);
+        // Stepped on two devices at once: the same changes, one per step.
+        assert_eq!(sa.len(), FORMAT_VERSION as usize - 1);
         assert_eq!(
             sa.iter().map(Change::hash).collect::<Vec<_>>(),
             sb.iter().map(Change::hash).collect::<Vec<_>>()

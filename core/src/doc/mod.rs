@@ -7,6 +7,7 @@
 //! roster                              incident/<kind>-<date>
 //! ├─ space: { name, founding }        ├─ opened:  { <device>: Opening (JSON) }
 //! ├─ members: { <device>: signed }    │
+//! ├─ statements: { <hash>: signed }   │
 //! └─ recipients:                      ├─ ended:   { <device>: Ending (JSON) }
 //!    └─ <利用者ID>: Recipient          ├─ checks:  { <device>.<n>: { <check id>: Check (JSON) } }
 //!       (a map of seven group         └─ claims:  { <device>/<利用者ID>: Claim (JSON) }
@@ -43,7 +44,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
-use crate::membership::{Founding, SignedMember};
+use crate::membership::{Entry, Founding, Ledger, SignedMember};
 use crate::model::{
     Check, Claim, ConsentRecord, Date, DeviceId, EvacuationPlan, Exception, FieldConflict, Hazards,
     Incident, IncidentId, IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff,
@@ -54,9 +55,11 @@ use crate::priority::PriorityConfig;
 pub mod format;
 mod incident;
 mod roster;
+mod vet;
 pub use format::{FORMAT_VERSION, Format};
 pub use incident::*;
 pub use roster::*;
+pub use vet::vet;
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,6 +154,7 @@ const OPENED: &str = "opened";
 const ENDED: &str = "ended";
 const CHECKS: &str = "checks";
 const CLAIMS: &str = "claims";
+const STATEMENTS: &str = "statements";
 
 /// A new document of `kind` in this code's format: the shared genesis
 /// change and the format's steps (see [`format`]), then `actor` (the
@@ -188,10 +192,38 @@ pub fn load(bytes: &[u8], actor: &ActorId) -> Result<AutoCommit> {
     Ok(doc)
 }
 
+/// The map `name` at the root, found by the id its genesis or format step
+/// gave it: whatever a peer writes at the root under that name later (a
+/// number where the members map was) does not hide it.
 fn top(doc: &AutoCommit, name: &str) -> Result<ObjId> {
-    match doc.get(ROOT, name)? {
-        Some((Value::Object(ObjType::Map), id)) => Ok(id),
-        _ => Err(Error::corrupt(format!("document has no '{name}' map"))),
+    let missing = || Error::corrupt(format!("document has no '{name}' map"));
+    let (kind, known) = [
+        DocKind::Roster,
+        DocKind::Incident(IncidentId(String::new())),
+    ]
+    .into_iter()
+    .find_map(|k| {
+        let id = format::known_maps(&k)
+            .iter()
+            .find(|(n, _)| n == name)?
+            .1
+            .clone();
+        Some((k, id))
+    })
+    .ok_or_else(missing)?;
+    if let Some((Value::Object(ObjType::Map), id)) = doc.get(ROOT, name)?
+        && id == known
+    {
+        return Ok(id);
+    }
+    // Hidden by a later write, or never made (a document of the other
+    // kind, whose genesis made other maps under the same ids).
+    if !format::has_genesis(doc, &kind) {
+        return Err(missing());
+    }
+    match doc.object_type(&known) {
+        Ok(ObjType::Map) => Ok(known),
+        _ => Err(missing()),
     }
 }
 
@@ -237,12 +269,15 @@ fn get_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Re
     }
 }
 
+/// Every entry of `obj` that reads as a `T`. One that does not — a value
+/// no anpi wrote, kept by a device that took it before the structure check
+/// (`vet`) refused such changes — is left out rather than making the whole
+/// document unreadable.
 fn all_json<T: DeserializeOwned>(doc: &AutoCommit, obj: &ObjId) -> Result<Vec<T>> {
-    doc.keys(obj)
-        .map(|k| {
-            get_json(doc, obj, &k)?.ok_or_else(|| Error::corrupt(format!("entry {k} vanished")))
-        })
-        .collect()
+    Ok(doc
+        .keys(obj)
+        .filter_map(|k| get_json(doc, obj, &k).ok().flatten())
+        .collect())
 }
 
 // ------------------------------------------------------------- changes

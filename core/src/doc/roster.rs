@@ -38,11 +38,40 @@ pub fn set_space_founding(doc: &mut AutoCommit, founding: &Founding) -> Result<(
     put_json(doc, &space, "founding", founding)
 }
 
-/// The space's founding statement, if recorded and readable.
-pub fn space_founding(doc: &AutoCommit) -> Result<Option<Founding>> {
-    let space = top(doc, SPACE)?;
-    // A garbled statement founds nothing; it is not an error for the reader.
-    Ok(get_json(doc, &space, "founding").unwrap_or(None))
+/// The space's founding statement: of every value written at its key, the
+/// one that hashes to `space` — a member who writes another one there
+/// founds nothing and unseats no one.
+pub fn space_founding(doc: &AutoCommit, space: &SpaceId) -> Result<Option<Founding>> {
+    let map = top(doc, SPACE)?;
+    let written = strings(doc, &map, "founding")?
+        .into_iter()
+        .filter_map(|text| serde_json::from_str::<Founding>(&text).ok());
+    let mut kept = Vec::new();
+    if let Ok(statements) = top(doc, STATEMENTS) {
+        for key in doc.keys(&statements) {
+            for text in strings(doc, &statements, &key)? {
+                if let Ok(Entry::Founding(f)) = serde_json::from_str(&text) {
+                    kept.push(f);
+                }
+            }
+        }
+    }
+    Ok(written
+        .chain(kept)
+        .find(|f| f.space_id().as_ref() == Some(space)))
+}
+
+/// Every text value at `key` of `obj` (concurrent values all stay readable;
+/// anything else is not a value anpi wrote).
+fn strings(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Vec<String>> {
+    Ok(doc
+        .get_all(obj, key)?
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            Value::Scalar(s) => s.as_str().map(str::to_string),
+            Value::Object(_) => None,
+        })
+        .collect())
 }
 
 /// Record a disaster exception in an area space (`space` map, key
@@ -69,33 +98,54 @@ pub fn exceptions(doc: &AutoCommit) -> Result<Vec<Exception>> {
     Ok(out)
 }
 
-/// Write a member entry (one register per device).
+/// Write a format-2 member entry (one register per device), which older
+/// builds admit devices by (`membership`).
 pub fn put_member(doc: &mut AutoCommit, entry: &SignedMember) -> Result<()> {
     let members = top(doc, MEMBERS)?;
     put_json(doc, &members, entry.member.device.as_str(), entry)
 }
 
-/// Every version of every member entry, by device key: concurrent writes
-/// all stay readable, and a version that cannot be read is `None` (it is
-/// for [`crate::membership::standing`] to decide what counts).
-pub fn member_versions(doc: &AutoCommit) -> Result<Vec<(String, Vec<Option<SignedMember>>)>> {
-    let members = top(doc, MEMBERS)?;
-    let mut out = Vec::new();
-    for key in doc.keys(&members) {
-        let versions = doc
-            .get_all(&members, key.as_str())?
-            .into_iter()
-            .map(|(v, _)| match v {
-                Value::Scalar(s) => match s.as_ref() {
-                    automerge::ScalarValue::Str(text) => serde_json::from_str(text).ok(),
-                    _ => None,
-                },
-                Value::Object(_) => None,
-            })
-            .collect();
-        out.push((key, versions));
+/// Add a membership statement under its key (the hash of its bytes): the
+/// set only grows.
+pub fn put_statement(doc: &mut AutoCommit, key: &str, stored: &str) -> Result<()> {
+    let map = top(doc, STATEMENTS)?;
+    if doc.get(&map, key)?.is_none() {
+        doc.put(&map, key, stored)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The keys of the statement set (empty before format 3).
+pub fn statement_keys(doc: &AutoCommit) -> BTreeSet<String> {
+    top(doc, STATEMENTS)
+        .map(|map| doc.keys(&map).collect())
+        .unwrap_or_default()
+}
+
+/// The space's membership as the roster holds it (see
+/// [`crate::membership::Ledger`]): the founding, every statement, and every
+/// version of every format-2 member entry, as the statement it is.
+pub fn ledger(doc: &AutoCommit, space: &SpaceId) -> Result<Ledger> {
+    let mut entries = Vec::new();
+    if let Ok(map) = top(doc, STATEMENTS) {
+        for key in doc.keys(&map) {
+            for text in strings(doc, &map, &key)? {
+                entries.push((key.clone(), text));
+            }
+        }
+    }
+    let members = top(doc, MEMBERS)?;
+    for key in doc.keys(&members) {
+        for text in strings(doc, &members, &key)? {
+            if let Ok(m) = serde_json::from_str::<SignedMember>(&text) {
+                entries.push(Entry::Legacy(m).stored());
+            }
+        }
+    }
+    Ok(Ledger {
+        founding: space_founding(doc, space)?,
+        entries,
+    })
 }
 
 /// A recipient as stored: a map of a few JSON registers, one per group of

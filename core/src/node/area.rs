@@ -297,7 +297,8 @@ impl Node {
     }
 
     pub(super) fn put_member(&mut self, space: &SpaceId, member: Member) -> Result<Member> {
-        let entry = SignedMember::sign(space, member.clone(), &self.identity)?;
+        let ledger = self.member_statements(space)?;
+        let written = self.member_statement(space, &ledger, &member)?;
         self.note(
             audit::Action::Changed,
             format!("member {}", member.device.readable()),
@@ -314,10 +315,54 @@ impl Node {
         );
         let space_id = space.clone();
         self.change(&DocKey::roster(space), false, |e| {
-            e.apply(JournalOp::PutMember(Box::new(entry)))?;
+            // Format-2 entries this roster holds only in their registers
+            // join the statement set first, where no write can undo them.
+            let copied = doc::statement_keys(e.doc());
+            for (key, stored) in doc::ledger(e.doc(), &space_id)?.uncopied(&copied) {
+                e.apply(JournalOp::PutStatement(key, stored))?;
+            }
+            for op in written {
+                e.apply(op)?;
+            }
             Ok(((), membership_index(e.doc(), &space_id)?))
         })?;
         Ok(member)
+    }
+
+    /// What writing `member` (an add, or a revocation when it says so)
+    /// puts into the roster: the statement this device signs, with the
+    /// statements it holds as its past, and the format-2 entry older builds
+    /// read, also kept as a statement.
+    pub(super) fn member_statement(
+        &self,
+        space: &SpaceId,
+        ledger: &membership::Ledger,
+        member: &Member,
+    ) -> Result<Vec<JournalOp>> {
+        let act = match &member.revoked {
+            Some(_) => membership::Act::Revoke {
+                device: member.device.clone(),
+            },
+            None => membership::Act::Add {
+                device: member.device.clone(),
+                staff: member.staff.clone(),
+                role: member.role,
+            },
+        };
+        let statement = membership::Statement {
+            act,
+            by: self.device.clone(),
+            at: member.revoked.as_ref().map_or(member.added_at, |r| r.at),
+            after: ledger.after_for(space, &self.device),
+        };
+        let (key, stored) = membership::sign(space, &statement, &self.identity)?.stored();
+        let twin = SignedMember::sign(space, member.clone(), &self.identity)?;
+        let (twin_key, twin_stored) = membership::Entry::Legacy(twin.clone()).stored();
+        Ok(vec![
+            JournalOp::PutStatement(key, stored),
+            JournalOp::PutStatement(twin_key, twin_stored),
+            JournalOp::PutMember(Box::new(twin)),
+        ])
     }
 
     /// Drop documents in memory that another process changed on disk since
@@ -445,11 +490,17 @@ mod tests {
         let in_area = in_area.priority_list(now);
         assert_eq!(in_area.len(), 1);
         assert_eq!(in_area[0].score, r1.score);
-        // The office's reasons, once, named as its ranking: none read again
-        // from the copy's few fields.
+        // The office's ranking, named as such: nothing read again from the
+        // copy's few fields, and its reasons (health details) only where
+        // the consent names them — here it does not.
+        let neutral = if r1.score >= crate::priority::PriorityConfig::default().high_priority_from {
+            "優先度高"
+        } else {
+            "優先度通常"
+        };
         assert_eq!(
             in_area[0].reasons_line(),
-            format!("事業所の評価: {}", r1.reasons_line())
+            format!("事業所の評価: {neutral}")
         );
     }
 

@@ -3,18 +3,12 @@
 
 use super::*;
 
-/// The membership statements of a space, as the index keeps them.
-pub(super) type Statements = (
-    Option<Founding>,
-    Vec<(String, Vec<Option<membership::SignedMember>>)>,
-);
-
 /// The index rows of the membership of the space whose roster `d` is: its
 /// statements (read without loading the roster, see
 /// `Node::member_statements`) and the devices revoked from it.
 pub(super) fn membership_index(d: &AutoCommit, space: &SpaceId) -> Result<Vec<IndexOp>> {
-    let statements: Statements = (doc::space_founding(d)?, doc::member_versions(d)?);
-    let revoked = membership::standing(space, statements.0.as_ref(), &statements.1)
+    let statements = doc::ledger(d, space)?;
+    let revoked = membership::standing(space, &statements)
         .into_iter()
         .filter(|(_, s)| *s == MemberStanding::Revoked)
         .map(|(m, _)| m.device)

@@ -16,22 +16,27 @@ impl Node {
         let key = DocKey::roster(&space.id);
         let s = space.clone();
         let space_id = space.id.clone();
-        let me = SignedMember::sign(
-            &space.id,
-            Member {
-                device: self.device.clone(),
-                staff: self.staff.clone(),
-                role: Role::Admin,
-                added_by: self.device.clone(),
-                added_at: Timestamp::now(),
-                revoked: None,
-            },
-            &self.identity,
-        )?;
+        let me = Member {
+            device: self.device.clone(),
+            staff: self.staff.clone(),
+            role: Role::Admin,
+            added_by: self.device.clone(),
+            added_at: Timestamp::now(),
+            revoked: None,
+        };
+        let ledger = membership::Ledger {
+            founding: Some(founding.clone()),
+            entries: Vec::new(),
+        };
+        let written = self.member_statement(&space.id, &ledger, &me)?;
+        let (founding_key, kept) = membership::Entry::Founding(founding.clone()).stored();
         self.change(&key, true, |e| {
             e.apply(JournalOp::SpaceName(name.to_string()))?;
             e.apply(JournalOp::SpaceFounding(founding))?;
-            e.apply(JournalOp::PutMember(Box::new(me)))?;
+            e.apply(JournalOp::PutStatement(founding_key, kept))?;
+            for op in written {
+                e.apply(op)?;
+            }
             let mut ops = vec![IndexOp::Space(s)];
             ops.extend(membership_index(e.doc(), &space_id)?);
             Ok(((), ops))
@@ -44,22 +49,22 @@ impl Node {
     /// Every member entry of a space with its standing (active, revoked,
     /// or ignored: not added by an admin, or not signed by who it claims).
     pub fn members(&mut self, space: &SpaceId) -> Result<Vec<(Member, MemberStanding)>> {
-        let (founding, entries) = self.member_statements(space)?;
-        Ok(membership::standing(space, founding.as_ref(), &entries))
+        let ledger = self.member_statements(space)?;
+        Ok(membership::standing(space, &ledger))
     }
 
     /// A space's membership statements: from the index, written with every
     /// change of the roster, so that the handshake's checks and the member
     /// list do not load a roster of 50,000 recipients; from the roster
     /// itself when the index has none yet.
-    fn member_statements(&mut self, space: &SpaceId) -> Result<index::Statements> {
+    pub(super) fn member_statements(&mut self, space: &SpaceId) -> Result<membership::Ledger> {
         if let Some(bytes) = self.store.meta(&crate::store::members_key(space))?
             && let Ok(statements) = serde_json::from_slice(&bytes)
         {
             return Ok(statements);
         }
         let d = self.doc(&DocKey::roster(space))?;
-        Ok((doc::space_founding(d)?, doc::member_versions(d)?))
+        doc::ledger(d, space)
     }
 
     /// What this device shows a peer that has not heard of it yet: for each
@@ -70,15 +75,12 @@ impl Node {
         let me = self.device.clone();
         let mut proof = membership::Proof::default();
         for space in self.spaces()? {
-            let Ok((founding, entries)) = self.member_statements(&space.id) else {
+            let Ok(ledger) = self.member_statements(&space.id) else {
                 continue;
             };
-            proof.spaces.extend(membership::proof_for(
-                &space.id,
-                founding.as_ref(),
-                &entries,
-                &me,
-            ));
+            proof
+                .spaces
+                .extend(membership::proof_for(&space.id, &ledger, &me));
         }
         Ok(proof)
     }
@@ -103,10 +105,8 @@ impl Node {
             if !active.contains(&me) {
                 continue;
             }
-            let d = self.doc(&DocKey::roster(&part.space))?;
-            let founding = doc::space_founding(d)?;
-            let entries = doc::member_versions(d)?;
-            if membership::admits(&part.space, founding.as_ref(), &entries, part, device) {
+            let ledger = self.member_statements(&part.space)?;
+            if membership::admits(&part.space, &ledger, part, device) {
                 out.insert(part.space.clone());
             }
         }
@@ -114,10 +114,10 @@ impl Node {
     }
 
     /// Admit `device` by its `proof` (see [`Node::admitted_by_proof`]): its
-    /// entries this device did not hold are written into the spaces'
-    /// rosters, as if a sync had brought them, so that the session with it
-    /// exchanges those spaces and it is known from now on. Returns the
-    /// spaces it was admitted to.
+    /// statements this device did not hold join the spaces' rosters, as if
+    /// a sync had brought them, so that the session with it exchanges those
+    /// spaces and it is known from now on. Returns the spaces it was
+    /// admitted to.
     pub fn take_proof(
         &mut self,
         device: &DeviceId,
@@ -126,7 +126,16 @@ impl Node {
         let spaces = self.admitted_by_proof(device, proof)?;
         for part in proof.spaces.iter().filter(|p| spaces.contains(&p.space)) {
             let key = DocKey::roster(&part.space);
-            let entries = part.entries.clone();
+            let statements: Vec<(String, String)> = part
+                .statements
+                .iter()
+                .map(|s| (membership::entry_key(s), s.clone()))
+                .chain(
+                    part.entries
+                        .iter()
+                        .map(|m| membership::Entry::Legacy(m.clone()).stored()),
+                )
+                .collect();
             let space = part.space.clone();
             self.note(
                 audit::Action::Changed,
@@ -134,13 +143,10 @@ impl Node {
                 "admitted by its membership proof (enrolled after this device last synced)",
             );
             self.change(&key, false, |e| {
-                let known: BTreeSet<String> = doc::member_versions(e.doc())?
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                for entry in entries {
-                    if !known.contains(entry.member.device.as_str()) {
-                        e.apply(JournalOp::PutMember(Box::new(entry)))?;
+                let known = doc::statement_keys(e.doc());
+                for (k, stored) in statements {
+                    if !known.contains(&k) {
+                        e.apply(JournalOp::PutStatement(k, stored))?;
                     }
                 }
                 Ok(((), membership_index(e.doc(), &space)?))

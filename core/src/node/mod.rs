@@ -7,6 +7,8 @@
 //! and reloaded from the store, so memory never runs ahead of disk.
 
 mod area;
+#[cfg(test)]
+mod attacks;
 mod incidents;
 mod index;
 mod logins;
@@ -97,6 +99,8 @@ enum JournalOp {
     PriorityWeights(Box<PriorityConfig>),
     PutException(Box<Exception>),
     PutMember(Box<SignedMember>),
+    /// A membership statement: its key and stored bytes.
+    PutStatement(String, String),
     PutRecipient(Box<Recipient>),
     RemoveRecipient(RecipientId),
     OpenIncident(DeviceId, Opening),
@@ -115,6 +119,7 @@ impl JournalOp {
             JournalOp::PriorityWeights(w) => doc::set_priority_weights(d, w),
             JournalOp::PutException(e) => doc::put_exception(d, e),
             JournalOp::PutMember(m) => doc::put_member(d, m),
+            JournalOp::PutStatement(key, stored) => doc::put_statement(d, key, stored),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
             JournalOp::RemoveRecipient(id) => doc::remove_recipient(d, id),
             JournalOp::OpenIncident(device, o) => doc::open_incident(d, device, o),
@@ -809,6 +814,26 @@ impl Node {
                 n.flush(key)?;
             }
             Ok(value)
+        })
+    }
+
+    /// Modified code, for tests of a member gone bad: `f` writes into the
+    /// document as automerge allows, past every rule of this node, and the
+    /// result is stored and offered to peers like any change.
+    #[cfg(any(test, feature = "attacks"))]
+    pub fn tamper(&mut self, key: &DocKey, f: impl FnOnce(&mut AutoCommit)) -> Result<()> {
+        self.locked(|n| {
+            n.flush(key)?;
+            let l = n.loaded(key)?;
+            let from = l.persisted.clone();
+            f(&mut l.doc);
+            let (w, changes) = settled_write(key, &mut l.doc, &from);
+            let to = w.heads.clone();
+            n.write_settled(key, w, Vec::new())?;
+            if let Some(l) = n.docs.get_mut(key) {
+                l.recent.record(&from, &to, changes);
+            }
+            Ok(())
         })
     }
 

@@ -242,6 +242,7 @@ impl Node {
         let mut prepared = self.prepare_new_documents(session, &msg.docs)?;
         let mut writes: Vec<DocWrite> = Vec::new();
         let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
+        let mut refusals: Vec<(audit::Record, crate::store::Quarantined)> = Vec::new();
         for entry in msg.docs {
             let key: DocKey = entry
                 .doc
@@ -263,6 +264,8 @@ impl Node {
             let ready = prepared.remove(&entry.doc);
             match self.receive_entry(session, &peer, &key, entry, ready) {
                 Ok(taken) => {
+                    session.stats.changes_refused += taken.refused.len();
+                    refusals.extend(self.refusals(&key, &peer, taken.refused)?);
                     writes.extend(taken.write);
                     if let Some((_, key, state)) = &taken.state {
                         // What this device last shared with anyone: the
@@ -331,11 +334,13 @@ impl Node {
         if let Some(about) = &about {
             exchanged.extend(self.version_noted(&peer, about)?);
         }
+        let (audit, quarantine) = refusals.into_iter().unzip();
         self.write(Batch {
             docs: writes,
             peer_states: states,
             meta: exchanged,
-            ..Default::default()
+            audit,
+            quarantine,
         })?;
         for (key, heads) in written {
             if let Some(l) = self.docs.get_mut(&key) {
@@ -355,6 +360,43 @@ impl Node {
             // Each side says what it runs once: in the hello and its answer.
             about: is_hello.then(this_build),
         }))
+    }
+
+    /// The audit entry and the quarantined bytes of each change of `peer`
+    /// refused for `key` (see `doc::vet`), for those not kept aside yet: a
+    /// peer offers them again in every session. An admin sees them in the
+    /// audit trail; the bytes stay for whoever looks into it.
+    fn refusals(
+        &self,
+        key: &DocKey,
+        peer: &DeviceId,
+        refused: Vec<(automerge::Change, String)>,
+    ) -> Result<Vec<(audit::Record, crate::store::Quarantined)>> {
+        if refused.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kept: BTreeSet<String> = self
+            .store
+            .quarantined()?
+            .into_iter()
+            .map(|q| q.reason)
+            .collect();
+        let mut out = Vec::new();
+        for (change, why) in refused {
+            let reason = format!("change {} from {}: {why}", change.hash(), peer.readable());
+            if kept.contains(&reason) {
+                continue;
+            }
+            out.push((
+                self.audit_record(audit::Action::Refused, key.to_string(), reason.clone()),
+                crate::store::Quarantined {
+                    doc: key.clone(),
+                    reason,
+                    bytes: change.raw_bytes().to_vec(),
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// Whether a document of a peer's message is taken in this session:
@@ -477,7 +519,10 @@ impl Node {
             Some(p) if !existed => (Some(p.doc), Some(p.index)),
             _ => (None, None),
         };
-        let received = sync::receive_loaded(doc, &l.recent, &mut pd, entry, &guess, loaded)?;
+        let kind = key.kind.clone();
+        let vet = move |d: &AutoCommit, changes: &[automerge::Change]| doc::vet(d, &kind, changes);
+        let received = sync::receive_loaded(doc, &l.recent, &mut pd, entry, &guess, loaded, &vet)?;
+        taken.refused = received.refused;
         let after = doc.get_heads();
         if after != before {
             // The index made beside the load holds only if the document
@@ -544,6 +589,7 @@ pub(super) struct Prepared {
 #[derive(Default)]
 pub(super) struct Taken {
     write: Option<DocWrite>,
+    refused: Vec<(automerge::Change, String)>,
     state: Option<(DeviceId, DocKey, Vec<u8>)>,
     replies: Vec<DocEntry>,
 }

@@ -377,11 +377,7 @@ fn only_documents_changed_by_another_process_are_reloaded() {
 fn membership_from_the_index_is_what_the_roster_says() {
     fn from_roster(n: &mut Node, space: &SpaceId) -> Vec<(Member, MemberStanding)> {
         let d = n.doc(&DocKey::roster(space)).unwrap();
-        let (founding, entries) = (
-            doc::space_founding(d).unwrap(),
-            doc::member_versions(d).unwrap(),
-        );
-        membership::standing(space, founding.as_ref(), &entries)
+        membership::standing(space, &doc::ledger(d, space).unwrap())
     }
     let (mut office, space) = office();
     assert_eq!(

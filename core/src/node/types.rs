@@ -260,6 +260,9 @@ pub struct SyncStats {
     /// Documents that could not be read here or taken from the peer (see
     /// [`Session::failures`]).
     pub docs_failed: usize,
+    /// The peer's changes refused here: they did not fit the document
+    /// (each noted in the audit trail).
+    pub changes_refused: usize,
 }
 
 /// One sync session with one peer, from this device's side.

@@ -28,7 +28,7 @@ use crate::model::{
 
 /// Version of the index rows' layout. Bump it when what the index holds
 /// changes; stores with another version rebuild their index on open.
-pub const INDEX_VERSION: i64 = 4;
+pub const INDEX_VERSION: i64 = 5;
 
 /// The meta key [`Store::index_version`] reads.
 pub const INDEX_VERSION_KEY: &str = "index_version";

@@ -1,0 +1,250 @@
+//! The structure check of changes a peer sends (docs/SECURITY.md,
+//! "Structure"): automerge applies any well-formed change, so before one
+//! joins a document its operations must fit the document's shape. A change
+//! that does not is refused alone — never the message it came in — and a
+//! change built on it waits for it forever.
+//!
+//! What a change may do:
+//! - nothing at the root: the maps there are made by the genesis and the
+//!   format steps, whose changes are the same bytes everywhere; a change
+//!   by their fixed actors that is not one of them is a forgery (a step of
+//!   a newer format than this build knows may only say its format and add
+//!   maps);
+//! - `statements`: add a statement under the hash of its bytes, never
+//!   overwrite or remove one (`membership`);
+//! - `space`: write the founding once (the value that hashes to the space
+//!   id is the founding, whatever else is written);
+//! - `recipients`: add or remove a recipient's map; in it, write a group's
+//!   text;
+//! - `checks`: open a bucket; in a bucket, add a check once, never
+//!   overwrite or remove one;
+//! - `members`, `opened`, `ended`, `claims`: write or remove text.
+//!
+//! Who may write what (a check only by its device, recipients only by
+//! admins) is not told by the structure: see `doc::authorship`.
+
+use std::collections::HashMap;
+
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{ActorId, AutoCommit, Change, ObjType, ReadDoc, ScalarValue};
+
+use super::{DocKind, GENESIS_ACTOR, format};
+
+/// Where an operation lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// A map the genesis or a step made, by its name.
+    Top(&'static str),
+    /// An object directly in such a map (a recipient, a bucket).
+    In(&'static str),
+    /// A map a newer format's step made, or anything in it: this build
+    /// cannot judge it.
+    Newer,
+}
+
+const NAMES: [&str; 9] = [
+    super::SPACE,
+    super::RECIPIENTS,
+    super::MEMBERS,
+    super::STATEMENTS,
+    super::OPENED,
+    super::ENDED,
+    super::CHECKS,
+    super::CLAIMS,
+    "",
+];
+
+fn static_name(name: &str) -> Option<&'static str> {
+    NAMES.into_iter().find(|n| !n.is_empty() && *n == name)
+}
+
+/// The version a step actor's name says (`anpi-format-v<N>`).
+fn step_version(actor: &ActorId) -> Option<u32> {
+    std::str::from_utf8(&actor.to_bytes()["anpi-format-v".len()..])
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// For each change (in order), `None` when it fits `kind`'s shape, or why
+/// it does not. `doc`: the document the changes are to join (to find the
+/// objects they write into).
+pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<String>> {
+    let known: HashMap<String, Place> = format::known_maps(kind)
+        .iter()
+        .filter_map(|(name, id)| Some((id.to_string(), Place::Top(static_name(name)?))))
+        .collect();
+    let canonical = format::canonical_hashes(kind);
+    let mut places: HashMap<String, Option<Place>> = HashMap::new();
+    let mut out = Vec::with_capacity(changes.len());
+    for change in changes {
+        let actor = change.actor_id();
+        if actor.to_bytes() == GENESIS_ACTOR || format::is_step_actor(actor) {
+            let fits = canonical.contains(&change.hash())
+                || (format::is_step_actor(actor)
+                    && step_version(actor).is_some_and(|v| v > format::FORMAT_VERSION)
+                    && newer_step(change, &known, &mut places));
+            out.push((!fits).then(|| "a forged genesis or format step".to_string()));
+            continue;
+        }
+        let decoded = change.decode();
+        let actor_hex = actor.to_hex_string();
+        let mut why = None;
+        for (n, op) in decoded.operations.iter().enumerate() {
+            let place = match &op.obj {
+                ObjectId::Root => {
+                    why = Some("writes at the document's root".to_string());
+                    break;
+                }
+                ObjectId::Id(id) => place_of(doc, &id.to_string(), &known, &mut places),
+            };
+            let Some(place) = place else {
+                why = Some(format!(
+                    "writes into an object that is not anpi's ({})",
+                    op.obj
+                ));
+                break;
+            };
+            let Key::Map(key) = &op.key else {
+                why = Some("writes a list where anpi keeps none".to_string());
+                break;
+            };
+            let text = match &op.action {
+                OpType::Put(ScalarValue::Str(s)) => Some(s.as_str()),
+                _ => None,
+            };
+            let made_map = matches!(op.action, OpType::Make(ObjType::Map));
+            let delete = matches!(op.action, OpType::Delete);
+            let fresh = op.pred.is_empty();
+            let ok = match place {
+                Place::Newer => true,
+                Place::Top("statements") => {
+                    fresh && text.is_some_and(|t| crate::membership::entry_key(t) == key.as_str())
+                }
+                Place::Top("space") if key.as_str() == "founding" => fresh && text.is_some(),
+                Place::Top("space" | "members" | "opened" | "ended" | "claims") => {
+                    text.is_some() || delete
+                }
+                Place::Top("recipients") => made_map || delete,
+                Place::Top("checks") => made_map,
+                Place::In("recipients") => text.is_some() || delete,
+                Place::In("checks") => fresh && text.is_some(),
+                _ => false,
+            };
+            if !ok {
+                why = Some(format!(
+                    "{} at {:?} of {} does not fit the document",
+                    action_name(&op.action, fresh),
+                    key.as_str(),
+                    place_name(place)
+                ));
+                break;
+            }
+            if made_map {
+                // An object this change makes, for the operations after it.
+                let id = format!("{}@{actor_hex}", decoded.start_op.get() + n as u64);
+                let inner = match place {
+                    Place::Top(name) => Place::In(name),
+                    _ => Place::Newer,
+                };
+                places.insert(id, Some(inner));
+            }
+        }
+        out.push(why);
+    }
+    out
+}
+
+/// Whether a step of a newer format only says its format and adds maps
+/// (which are then the newer format's own).
+fn newer_step(
+    change: &Change,
+    known: &HashMap<String, Place>,
+    places: &mut HashMap<String, Option<Place>>,
+) -> bool {
+    let decoded = change.decode();
+    let actor_hex = change.actor_id().to_hex_string();
+    let mut made = Vec::new();
+    for (n, op) in decoded.operations.iter().enumerate() {
+        let ok = match (&op.obj, &op.key, &op.action) {
+            (
+                ObjectId::Root,
+                Key::Map(k),
+                OpType::Put(ScalarValue::Int(_) | ScalarValue::Uint(_)),
+            ) => k.as_str() == "format" || k.as_str() == "readable_from",
+            (ObjectId::Root, Key::Map(k), OpType::Make(ObjType::Map)) => {
+                made.push(format!("{}@{actor_hex}", decoded.start_op.get() + n as u64));
+                static_name(k.as_str()).is_none()
+            }
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    for id in made {
+        if !known.contains_key(&id) {
+            places.insert(id, Some(Place::Newer));
+        }
+    }
+    true
+}
+
+/// Where object `id` is: a known map, directly in one, or in a newer
+/// format's map; `None` when the document does not hold it under any.
+fn place_of(
+    doc: &AutoCommit,
+    id: &str,
+    known: &HashMap<String, Place>,
+    places: &mut HashMap<String, Option<Place>>,
+) -> Option<Place> {
+    if let Some(p) = known.get(id) {
+        return Some(*p);
+    }
+    if let Some(p) = places.get(id) {
+        return *p;
+    }
+    let found = (|| {
+        let obj = doc.import_obj(id).ok()?;
+        doc.object_type(&obj).ok()?;
+        let parent = doc.parents(&obj).ok()?.next()?;
+        let parent_id = parent.obj.to_string();
+        match known.get(&parent_id) {
+            Some(Place::Top(name)) => Some(Place::In(name)),
+            Some(_) => None,
+            None => match places.get(&parent_id) {
+                Some(Some(Place::Newer)) => Some(Place::Newer),
+                _ => step_version(&actor_of(&parent_id)?)
+                    .is_some_and(|v| v > format::FORMAT_VERSION)
+                    .then_some(Place::Newer),
+            },
+        }
+    })();
+    places.insert(id.to_string(), found);
+    found
+}
+
+fn actor_of(id: &str) -> Option<ActorId> {
+    let hex = id.split_once('@')?.1;
+    let bytes = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
+    format::is_step_actor(&ActorId::from(bytes.clone())).then(|| ActorId::from(bytes))
+}
+
+fn action_name(action: &OpType, fresh: bool) -> &'static str {
+    match action {
+        OpType::Put(ScalarValue::Str(_)) if fresh => "a new text",
+        OpType::Put(ScalarValue::Str(_)) => "a text written over another",
+        OpType::Put(_) => "a value that is not text",
+        OpType::Make(_) => "a new object",
+        OpType::Delete => "a removal",
+        _ => "an operation",
+    }
+}
+
+fn place_name(place: Place) -> String {
+    match place {
+        Place::Top(name) => format!("'{name}'"),
+        Place::In(name) => format!("an entry of '{name}'"),
+        Place::Newer => "a newer format's map".to_string(),
+    }
+}

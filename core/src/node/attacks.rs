@@ -1,0 +1,273 @@
+//! Issue 20: a member gone bad, as a process running modified code that
+//! writes into the documents whatever automerge accepts, then syncs with
+//! honest devices. Each test names the promise of docs/SECURITY.md it
+//! holds.
+
+use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
+
+use super::tests::{office, recipient};
+use super::*;
+use crate::store::MemoryStore;
+
+fn standing_of(n: &mut Node, space: &SpaceId, d: &DeviceId) -> Option<MemberStanding> {
+    n.members(space)
+        .unwrap()
+        .into_iter()
+        .find(|(m, s)| &m.device == d && *s != MemberStanding::BadSignature)
+        .map(|(_, s)| s)
+}
+
+fn member_of(office: &mut Node, space: &SpaceId, role: Role) -> Node {
+    let mut n = Node::open(MemoryStore::new()).unwrap();
+    office
+        .add_member(space, &n.device().clone(), Staff::default(), role)
+        .unwrap();
+    sync_local(&mut n, office, std::slice::from_ref(space)).unwrap();
+    n
+}
+
+/// Issue 20, 3: a partner writes a number where the members map is and a
+/// founding of its own. The office refuses those changes (and says so in
+/// its audit trail), keeps syncing with everyone, and even a device that
+/// took them — an older build passing them on — still reads who belongs.
+#[test]
+fn a_member_rewriting_the_roster_root_or_founding_stops_nothing() {
+    let (mut office, space) = office();
+    let mut partner = member_of(&mut office, &space, Role::Partner);
+    let mut carer = member_of(&mut office, &space, Role::CareManager);
+    let key = DocKey::roster(&space);
+    let (_, other_founding) = Founding::new(&Identity::generate().unwrap()).unwrap();
+    partner
+        .tamper(&key, |d| {
+            d.put(ROOT, "members", 7).unwrap();
+            let space_map = match d.get(ROOT, "space").unwrap() {
+                Some((_, id)) => id,
+                None => panic!("a space map"),
+            };
+            d.put(
+                &space_map,
+                "founding",
+                serde_json::to_string(&other_founding).unwrap(),
+            )
+            .unwrap();
+        })
+        .unwrap();
+    let got = sync_local(&mut office, &mut partner, std::slice::from_ref(&space)).unwrap();
+    assert!(got.initiator.changes_refused > 0, "{got:?}");
+    assert!(
+        office
+            .audit_trail()
+            .unwrap()
+            .iter()
+            .any(|e| e.record.action == audit::Action::Refused)
+    );
+    // Everyone still belongs, and the office syncs with the others.
+    for d in [office.device().clone(), carer.device().clone()] {
+        assert_eq!(
+            standing_of(&mut office, &space, &d),
+            Some(MemberStanding::Active)
+        );
+    }
+    office
+        .upsert_recipients(&space, vec![recipient("R9")])
+        .unwrap();
+    sync_local(&mut carer, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert!(carer.recipient(&space, &RecipientId("R9".into())).is_ok());
+    // The partner's own copy holds the damage and still reads.
+    let partner_id = partner.device().clone();
+    assert_eq!(
+        standing_of(&mut partner, &space, &partner_id),
+        Some(MemberStanding::Active)
+    );
+    let d = partner.doc(&key).unwrap();
+    let ledger = doc::ledger(d, &space).unwrap();
+    assert_eq!(
+        ledger.founding.and_then(|f| f.space_id()),
+        Some(space.clone())
+    );
+}
+
+/// Issue 20, 1: a revoked phone's old signed entry written again into the
+/// members register, and the revocation deleted from the statements, by a
+/// member who held them. Neither reaches anyone, and a new device that
+/// takes the whole roster from the attacker still sees the revocation.
+#[test]
+fn a_revoked_phone_cannot_be_written_back() {
+    let (mut office, space) = office();
+    let mut insider = member_of(&mut office, &space, Role::CareManager);
+    let lost = member_of(&mut office, &space, Role::CareManager);
+    let key = DocKey::roster(&space);
+    // The lost phone's entry as it was before the revocation.
+    let old_entry = {
+        let d = office.doc(&key).unwrap();
+        let members = d.get(ROOT, "members").unwrap().unwrap().1;
+        match d.get(&members, lost.device().as_str()).unwrap() {
+            Some((automerge::Value::Scalar(s), _)) => s.as_str().unwrap().to_string(),
+            _ => panic!("an entry"),
+        }
+    };
+    office.revoke_member(&space, lost.device()).unwrap();
+    sync_local(&mut insider, &mut office, std::slice::from_ref(&space)).unwrap();
+    let lost_id = lost.device().clone();
+    insider
+        .tamper(&key, |d| {
+            let members = d.get(ROOT, "members").unwrap().unwrap().1;
+            d.put(&members, lost_id.as_str(), old_entry.as_str())
+                .unwrap();
+            let statements = d.get(ROOT, "statements").unwrap().unwrap().1;
+            let keys: Vec<String> = d.keys(&statements).collect();
+            for k in keys {
+                d.delete(&statements, k.as_str()).unwrap();
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        standing_of(&mut office, &space, &lost_id),
+        Some(MemberStanding::Revoked)
+    );
+    let got = sync_local(&mut office, &mut insider, std::slice::from_ref(&space)).unwrap();
+    assert!(got.initiator.changes_refused > 0);
+    assert_eq!(
+        standing_of(&mut office, &space, &lost_id),
+        Some(MemberStanding::Revoked)
+    );
+    // A device enrolled by the office that meets the attacker first.
+    let mut fresh = Node::open(MemoryStore::new()).unwrap();
+    office
+        .add_member(
+            &space,
+            &fresh.device().clone(),
+            Staff::default(),
+            Role::CareManager,
+        )
+        .unwrap();
+    sync_local(&mut insider, &mut office, std::slice::from_ref(&space)).unwrap();
+    let got = sync_local(&mut fresh, &mut insider, std::slice::from_ref(&space)).unwrap();
+    assert!(got.initiator.changes_refused > 0, "{got:?}");
+    assert_eq!(
+        standing_of(&mut fresh, &space, &lost_id),
+        Some(MemberStanding::Revoked)
+    );
+}
+
+/// Issue 20, 1 (no attacker): admin B revoked a lost phone and enrolled a
+/// care manager; B's device is retired later. Everywhere, the phone stays
+/// revoked and the care manager stays a member.
+#[test]
+fn retiring_an_admin_device_keeps_its_revocations_and_enrollments() {
+    let (mut office, space) = office();
+    let mut b = member_of(&mut office, &space, Role::Admin);
+    let lost = member_of(&mut b, &space, Role::CareManager);
+    let carer = member_of(&mut b, &space, Role::CareManager);
+    b.revoke_member(&space, lost.device()).unwrap();
+    sync_local(&mut office, &mut b, std::slice::from_ref(&space)).unwrap();
+    office.revoke_member(&space, b.device()).unwrap();
+    let mut phone = member_of(&mut office, &space, Role::CareManager);
+    for n in [&mut office, &mut phone] {
+        assert_eq!(
+            standing_of(n, &space, lost.device()),
+            Some(MemberStanding::Revoked)
+        );
+        assert_eq!(
+            standing_of(n, &space, carer.device()),
+            Some(MemberStanding::Active)
+        );
+        assert_eq!(
+            standing_of(n, &space, b.device()),
+            Some(MemberStanding::Revoked)
+        );
+    }
+}
+
+/// Issue 20, 2: a stolen admin phone, revoked by the office, keeps
+/// enrolling devices from its copy made before it heard of the
+/// revocation. None of them gets in, whatever their ids.
+#[test]
+fn a_revoked_admin_phone_enrolls_nobody() {
+    let (mut office, space) = office();
+    let mut stolen = member_of(&mut office, &space, Role::Admin);
+    office.revoke_member(&space, stolen.device()).unwrap();
+    let mut accomplices = Vec::new();
+    for _ in 0..3 {
+        let a = Node::open(MemoryStore::new()).unwrap();
+        stolen
+            .add_member(&space, &a.device().clone(), Staff::default(), Role::Admin)
+            .unwrap();
+        accomplices.push(a.device().clone());
+    }
+    sync_local(&mut office, &mut stolen, std::slice::from_ref(&space)).unwrap();
+    for a in &accomplices {
+        assert_eq!(
+            standing_of(&mut office, &space, a),
+            Some(MemberStanding::Unauthorised)
+        );
+    }
+    assert!(!office.trusted_peers().unwrap().contains(stolen.device()));
+}
+
+/// Issue 20, 3: the device that wrote the damage still works on its own
+/// copy: a damaged root hides nothing from its own reads either.
+#[test]
+fn a_device_keeps_working_on_a_roster_whose_root_it_damaged() {
+    let (mut office, space) = office();
+    office
+        .tamper(&DocKey::roster(&space), |d| {
+            d.put(ROOT, "members", 7).unwrap();
+            d.put(ROOT, "space", "x").unwrap();
+            d.put(ROOT, "recipients", 1.5).unwrap();
+        })
+        .unwrap();
+    office
+        .start_incident(&space, IncidentKind::Flood, "大雨", Timestamp::now())
+        .unwrap();
+    assert_eq!(office.recipients(&space).unwrap().len(), 2);
+    assert_eq!(office.members(&space).unwrap().len(), 1);
+    // And an entry that is not anpi's in the incident's maps.
+    let inc = office.open_incident(&space).unwrap().unwrap();
+    office
+        .tamper(&DocKey::incident(&space, &inc.id), |d| {
+            let opened = d.get(ROOT, "opened").unwrap().unwrap().1;
+            d.put(&opened, "x", 42).unwrap();
+            d.put(ROOT, "checks", "none").unwrap();
+        })
+        .unwrap();
+    office
+        .record_check(
+            &space,
+            &inc.id,
+            NewCheck::new(
+                RecipientId("R1".into()),
+                crate::codes::CheckMethod::Phone,
+                crate::codes::CheckResult::Safe,
+            ),
+        )
+        .unwrap();
+    assert_eq!(office.checks(&space, &inc.id).unwrap().len(), 1);
+    assert!(office.open_incident(&space).unwrap().is_some());
+}
+
+/// A session with a peer whose changes are refused ends, in both
+/// directions, whoever started the incident first.
+#[test]
+fn a_session_with_refused_changes_ends() {
+    let (mut office, space) = office();
+    let mut bad = member_of(&mut office, &space, Role::CareManager);
+    let inc = bad
+        .start_incident(&space, IncidentKind::Flood, "大雨", Timestamp::now())
+        .unwrap();
+    bad.tamper(&DocKey::incident(&space, &inc.id), |d| {
+        let opened = d.get(ROOT, "opened").unwrap().unwrap().1;
+        d.put(&opened, "x", 42).unwrap();
+    })
+    .unwrap();
+    office
+        .start_incident(&space, IncidentKind::Flood, "大雨", Timestamp::now())
+        .unwrap();
+    for _ in 0..2 {
+        let got = sync_local(&mut office, &mut bad, std::slice::from_ref(&space)).unwrap();
+        assert!(got.initiator.changes_refused > 0, "{got:?}");
+        let got = sync_local(&mut bad, &mut office, std::slice::from_ref(&space)).unwrap();
+        assert!(got.responder.changes_refused > 0, "{got:?}");
+    }
+}
