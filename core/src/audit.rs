@@ -43,18 +43,19 @@ impl Action {
         }
     }
 
+    /// Every action, in the order hosts list them.
+    pub const ALL: [Action; 6] = [
+        Action::Viewed,
+        Action::Recorded,
+        Action::Changed,
+        Action::Exported,
+        Action::Shared,
+        Action::Refused,
+    ];
+
     /// From the stored code.
     pub fn from_code(s: &str) -> Option<Self> {
-        [
-            Action::Viewed,
-            Action::Recorded,
-            Action::Changed,
-            Action::Exported,
-            Action::Shared,
-            Action::Refused,
-        ]
-        .into_iter()
-        .find(|a| a.code() == s)
+        Self::ALL.into_iter().find(|a| a.code() == s)
     }
 
     /// The label people read.

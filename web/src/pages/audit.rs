@@ -11,13 +11,7 @@ use super::*;
 /// Entries on one page.
 const AUDIT_ROWS: usize = 100;
 
-const ACTIONS: [Action; 5] = [
-    Action::Viewed,
-    Action::Recorded,
-    Action::Changed,
-    Action::Exported,
-    Action::Shared,
-];
+const ACTIONS: [Action; 6] = Action::ALL;
 
 #[derive(Deserialize)]
 pub(crate) struct AuditQuery {
