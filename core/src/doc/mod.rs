@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::codes::{CareLevel, Household};
 use crate::error::{Error, Result};
-use crate::membership::{Entry, Founding, Ledger, SignedMember};
+use crate::membership::{Entry, Founding, Ledger, SignedException, SignedMember};
 use crate::model::{
     Check, Claim, ConsentRecord, Date, DeviceId, EvacuationPlan, Exception, FieldConflict, Hazards,
     Incident, IncidentId, IncidentKind, PriorityOverride, Recipient, RecipientId, SpaceId, Staff,

@@ -75,14 +75,24 @@ fn strings(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Vec<String>> {
 }
 
 /// Record a disaster exception in an area space (`space` map, key
-/// `exception/<id>`, written once by the device that declared it).
-pub fn put_exception(doc: &mut AutoCommit, e: &Exception) -> Result<()> {
+/// `exception/<id>`, written once by the device that declared it), signed
+/// by it.
+pub fn put_exception(doc: &mut AutoCommit, e: &SignedException) -> Result<()> {
+    let space = top(doc, SPACE)?;
+    put_json(doc, &space, &format!("exception/{}", e.exception.id), e)
+}
+
+/// An exception as builds before signed exceptions wrote it (a journal of
+/// such a build replaying): kept, granting nothing.
+pub fn put_unsigned_exception(doc: &mut AutoCommit, e: &Exception) -> Result<()> {
     let space = top(doc, SPACE)?;
     put_json(doc, &space, &format!("exception/{}", e.id), e)
 }
 
-/// Every disaster exception declared in this space.
-pub fn exceptions(doc: &AutoCommit) -> Result<Vec<Exception>> {
+/// Every disaster exception declared in area space `area` and signed by
+/// the device it names. One unsigned (written by an anpi before format 3,
+/// or forged), changed after signing, or unreadable grants nothing.
+pub fn exceptions(doc: &AutoCommit, area: &SpaceId) -> Result<Vec<Exception>> {
     let space = top(doc, SPACE)?;
     let keys: Vec<String> = doc
         .keys(&space)
@@ -90,9 +100,13 @@ pub fn exceptions(doc: &AutoCommit) -> Result<Vec<Exception>> {
         .collect();
     let mut out = Vec::new();
     for k in keys {
-        // One that cannot be read grants nothing.
-        if let Ok(Some(e)) = get_json::<Exception>(doc, &space, &k) {
-            out.push(e);
+        for text in strings(doc, &space, &k)? {
+            if let Ok(e) = serde_json::from_str::<SignedException>(&text)
+                && e.verify(area)
+                && k == format!("exception/{}", e.exception.id)
+            {
+                out.push(e.exception);
+            }
         }
     }
     Ok(out)

@@ -13,7 +13,8 @@
 //! - `statements`: add a statement under the hash of its bytes, never
 //!   overwrite or remove one (`membership`);
 //! - `space`: write the founding once (the value that hashes to the space
-//!   id is the founding, whatever else is written);
+//!   id is the founding, whatever else is written), and each disaster
+//!   exception once (only one its declaring admin signed counts);
 //! - `recipients`: add or remove a recipient's map; in it, write a group's
 //!   text;
 //! - `checks`: open a bucket; in a bucket, add a check once, never
@@ -121,7 +122,12 @@ pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<S
                 Place::Top("statements") => {
                     fresh && text.is_some_and(|t| crate::membership::entry_key(t) == key.as_str())
                 }
-                Place::Top("space") if key.as_str() == "founding" => fresh && text.is_some(),
+                // The founding and each disaster exception are written once.
+                Place::Top("space")
+                    if key.as_str() == "founding" || key.starts_with("exception/") =>
+                {
+                    fresh && text.is_some()
+                }
                 Place::Top("space" | "members" | "opened" | "ended" | "claims") => {
                     text.is_some() || delete
                 }

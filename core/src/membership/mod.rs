@@ -142,6 +142,55 @@ impl SignedMember {
     }
 }
 
+/// A disaster exception as the area space keeps it: the exception's fields
+/// (older builds read them as they are) and the declaring admin's
+/// signature over them. Only a signed one counts (docs/SECURITY.md,
+/// "Sharing"): an area member cannot forge one or extend another's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedException {
+    /// The exception.
+    #[serde(flatten)]
+    pub exception: crate::model::Exception,
+    /// The declaring device's public key (uncompressed P-256 point, hex).
+    pub key: String,
+    /// ECDSA P-256 SHA-256 signature (hex) over `anpi-exception/v1`, the
+    /// area space's id and the exception's JSON.
+    pub signature: String,
+}
+
+fn exception_bytes(area: &SpaceId, e: &crate::model::Exception) -> Vec<u8> {
+    let mut out = format!("anpi-exception/v1\n{area}\n").into_bytes();
+    out.extend(serde_json::to_vec(e).expect("an exception always serializes"));
+    out
+}
+
+impl SignedException {
+    /// Sign `exception` for area space `area` with `identity` (its `by`
+    /// must be the identity's device for it to count).
+    pub fn sign(
+        area: &SpaceId,
+        exception: crate::model::Exception,
+        identity: &Identity,
+    ) -> Result<Self> {
+        let signature = identity.sign(&exception_bytes(area, &exception))?;
+        Ok(SignedException {
+            key: hex(&identity.public_key()?),
+            signature: hex(&signature),
+            exception,
+        })
+    }
+
+    /// Whether the device it names as declaring it signed it, as it is,
+    /// for `area`.
+    pub fn verify(&self, area: &SpaceId) -> bool {
+        let (Some(key), Some(sig)) = (unhex(&self.key), unhex(&self.signature)) else {
+            return false;
+        };
+        identity::device_of_public_key(&key) == self.exception.by
+            && identity::verify(&key, &exception_bytes(area, &self.exception), &sig)
+    }
+}
+
 /// What a statement says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "act", rename_all = "snake_case")]

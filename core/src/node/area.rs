@@ -8,7 +8,7 @@ impl Node {
     /// Disaster exceptions declared in an area space (every member sees
     /// them).
     pub fn exceptions(&mut self, area: &SpaceId) -> Result<Vec<Exception>> {
-        doc::exceptions(self.doc(&DocKey::roster(area))?)
+        doc::exceptions(self.doc(&DocKey::roster(area))?, area)
     }
 
     /// Declare a disaster exception for the recipients of office `origin`
@@ -45,9 +45,9 @@ impl Node {
             format!("disaster exception {}", e.id),
             format!("sharing without consent until {}: {}", e.until, e.reason),
         );
-        let x = e.clone();
+        let signed = membership::SignedException::sign(area, e.clone(), &self.identity)?;
         self.change(&DocKey::roster(area), false, |ed| {
-            ed.apply(JournalOp::PutException(Box::new(x)))?;
+            ed.apply(JournalOp::PutSignedException(Box::new(signed)))?;
             Ok(((), Vec::new()))
         })?;
         Ok(e)

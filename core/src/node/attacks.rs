@@ -271,3 +271,74 @@ fn a_session_with_refused_changes_ends() {
         assert!(got.responder.changes_refused > 0, "{got:?}");
     }
 }
+
+/// Issue 20, 6: an area member forges a disaster exception in the office's
+/// name and writes over the office's real one to extend it. The office's
+/// next `area share` shares only the consented recipients, and the real
+/// exception still stands.
+#[test]
+fn a_forged_or_extended_exception_shares_nobody_without_consent() {
+    use super::tests::office_with_area;
+    let (mut office, origin, area) = office_with_area();
+    let mut partner = member_of(&mut office, &area, Role::Partner);
+    let real = office
+        .declare_exception(&origin, &area, 1, "土砂災害の危険")
+        .unwrap();
+    sync_local(&mut partner, &mut office, std::slice::from_ref(&area)).unwrap();
+    let key = DocKey::roster(&area);
+    let office_device = office.device().clone();
+    let origin_id = origin.clone();
+    let real_id = real.id.clone();
+    partner
+        .tamper(&key, |d| {
+            let space = d.get(ROOT, "space").unwrap().unwrap().1;
+            let forged = Exception {
+                id: "forged".into(),
+                origin: origin_id.clone(),
+                by: office_device.clone(),
+                staff: Staff::default(),
+                from: Timestamp::from_millis(0),
+                until: Timestamp::now().plus_minutes(60 * 24 * 365),
+                reason: "偽".into(),
+            };
+            d.put(
+                &space,
+                "exception/forged",
+                serde_json::to_string(&forged).unwrap(),
+            )
+            .unwrap();
+            let text = match d
+                .get(&space, format!("exception/{real_id}").as_str())
+                .unwrap()
+            {
+                Some((automerge::Value::Scalar(s), _)) => s.as_str().unwrap().to_string(),
+                _ => panic!("the real exception"),
+            };
+            let mut longer: serde_json::Value = serde_json::from_str(&text).unwrap();
+            longer["until"] = serde_json::json!("2099-01-01T00:00:00Z");
+            d.put(
+                &space,
+                format!("exception/{real_id}").as_str(),
+                longer.to_string(),
+            )
+            .unwrap();
+        })
+        .unwrap();
+    // Its own copy: neither the forgery nor the extension counts.
+    assert!(
+        partner
+            .exceptions(&area)
+            .unwrap()
+            .iter()
+            .all(|e| e.id != "forged" && e.until.millis() < 4_000_000_000_000)
+    );
+    let got = sync_local(&mut office, &mut partner, std::slice::from_ref(&area)).unwrap();
+    assert!(got.initiator.changes_refused > 0, "{got:?}");
+    let held = office.exceptions(&area).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0], real);
+    // Under the real one, in force for an hour, the office shares R2 too;
+    // the forged one (a year) never counts.
+    let shared = office.share_to_area(&origin, &area).unwrap();
+    assert_eq!(shared.exception.map(|e| e.id), Some(real.id));
+}

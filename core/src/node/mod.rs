@@ -97,7 +97,10 @@ enum JournalOp {
     SpaceName(String),
     SpaceFounding(Founding),
     PriorityWeights(Box<PriorityConfig>),
+    /// Written by builds before signed exceptions: kept so that their
+    /// journals replay (the exception then grants nothing).
     PutException(Box<Exception>),
+    PutSignedException(Box<membership::SignedException>),
     PutMember(Box<SignedMember>),
     /// A membership statement: its key and stored bytes.
     PutStatement(String, String),
@@ -117,7 +120,8 @@ impl JournalOp {
             JournalOp::SpaceName(name) => doc::set_space_name(d, name),
             JournalOp::SpaceFounding(f) => doc::set_space_founding(d, f),
             JournalOp::PriorityWeights(w) => doc::set_priority_weights(d, w),
-            JournalOp::PutException(e) => doc::put_exception(d, e),
+            JournalOp::PutException(e) => doc::put_unsigned_exception(d, e),
+            JournalOp::PutSignedException(e) => doc::put_exception(d, e),
             JournalOp::PutMember(m) => doc::put_member(d, m),
             JournalOp::PutStatement(key, stored) => doc::put_statement(d, key, stored),
             JournalOp::PutRecipient(r) => doc::put_recipient(d, r),
