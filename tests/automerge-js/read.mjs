@@ -25,7 +25,7 @@ const load = (name) => Automerge.load(new Uint8Array(readFileSync(join(dir, name
 
 // The roster: a recipient's name is in its "person" register (JSON).
 const roster = load("roster.automerge");
-check("roster format", roster.format, 2);
+check("roster format", roster.format, expected.format);
 const person = JSON.parse(roster.recipients[expected.recipient].person);
 check(`name of ${expected.recipient}`, person.name, expected.name);
 
@@ -33,6 +33,17 @@ check(`name of ${expected.recipient}`, person.name, expected.name);
 const entry = JSON.parse(roster.members[expected.device]);
 check(`role of ${expected.device}`, entry.member.role, expected.role);
 check("the space's name", roster.space.name, expected.space);
+
+// The same role from the membership statements (format 3): a signed
+// statement's JSON text names the act, its device and role.
+let stated;
+for (const stored of Object.values(roster.statements ?? {})) {
+  const entry = JSON.parse(String(stored));
+  if (!entry.signed) continue;
+  const s = JSON.parse(entry.signed.statement);
+  if (s.act.act === "add" && s.act.device === expected.device) stated = s.act.role;
+}
+check(`role of ${expected.device} by its statement`, stated, expected.role);
 
 // A check's result: in its device's bucket of the incident.
 const incidentFile = readdirSync(dir).find((f) => f.startsWith("incident-"));
