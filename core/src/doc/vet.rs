@@ -43,7 +43,7 @@ enum Place {
     Newer,
 }
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 8] = [
     super::SPACE,
     super::RECIPIENTS,
     super::MEMBERS,
@@ -52,11 +52,10 @@ const NAMES: [&str; 9] = [
     super::ENDED,
     super::CHECKS,
     super::CLAIMS,
-    "",
 ];
 
 fn static_name(name: &str) -> Option<&'static str> {
-    NAMES.into_iter().find(|n| !n.is_empty() && *n == name)
+    NAMES.into_iter().find(|n| *n == name)
 }
 
 /// The version a step actor's name says (`anpi-format-v<N>`).

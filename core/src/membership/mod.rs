@@ -54,6 +54,21 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     data_encoding::HEXLOWER.decode(s.as_bytes()).ok()
 }
 
+/// `identity`'s public key and its signature of `message`, both hex, as
+/// every signed record here carries them.
+fn signed_hex(identity: &Identity, message: &[u8]) -> Result<(String, String)> {
+    Ok((hex(&identity.public_key()?), hex(&identity.sign(message)?)))
+}
+
+/// Whether `signature` (hex) over `message` was made by the key `key`
+/// (hex), and that key is device `by`'s.
+fn signed_by(key: &str, signature: &str, message: &[u8], by: &DeviceId) -> bool {
+    let (Some(key), Some(sig)) = (unhex(key), unhex(signature)) else {
+        return false;
+    };
+    &identity::device_of_public_key(&key) == by && identity::verify(&key, message, &sig)
+}
+
 /// The statement that creates a space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Founding {
@@ -124,21 +139,22 @@ impl SignedMember {
     /// Sign `member` for `space` with `identity` (which must be the entry's
     /// claimed signer for it to count).
     pub fn sign(space: &SpaceId, member: Member, identity: &Identity) -> Result<Self> {
-        let signature = identity.sign(&signed_bytes(space, &member))?;
+        let (key, signature) = signed_hex(identity, &signed_bytes(space, &member))?;
         Ok(SignedMember {
-            key: hex(&identity.public_key()?),
-            signature: hex(&signature),
+            key,
+            signature,
             member,
         })
     }
 
     /// Whether the signature holds and was made by the claimed signer.
     pub fn verify(&self, space: &SpaceId) -> bool {
-        let (Some(key), Some(sig)) = (unhex(&self.key), unhex(&self.signature)) else {
-            return false;
-        };
-        &identity::device_of_public_key(&key) == claimed_signer(&self.member)
-            && identity::verify(&key, &signed_bytes(space, &self.member), &sig)
+        signed_by(
+            &self.key,
+            &self.signature,
+            &signed_bytes(space, &self.member),
+            claimed_signer(&self.member),
+        )
     }
 }
 
@@ -172,10 +188,10 @@ impl SignedException {
         exception: crate::model::Exception,
         identity: &Identity,
     ) -> Result<Self> {
-        let signature = identity.sign(&exception_bytes(area, &exception))?;
+        let (key, signature) = signed_hex(identity, &exception_bytes(area, &exception))?;
         Ok(SignedException {
-            key: hex(&identity.public_key()?),
-            signature: hex(&signature),
+            key,
+            signature,
             exception,
         })
     }
@@ -183,11 +199,12 @@ impl SignedException {
     /// Whether the device it names as declaring it signed it, as it is,
     /// for `area`.
     pub fn verify(&self, area: &SpaceId) -> bool {
-        let (Some(key), Some(sig)) = (unhex(&self.key), unhex(&self.signature)) else {
-            return false;
-        };
-        identity::device_of_public_key(&key) == self.exception.by
-            && identity::verify(&key, &exception_bytes(area, &self.exception), &sig)
+        signed_by(
+            &self.key,
+            &self.signature,
+            &exception_bytes(area, &self.exception),
+            &self.exception.by,
+        )
     }
 }
 
@@ -286,11 +303,11 @@ fn statement_bytes(space: &SpaceId, statement: &str) -> Vec<u8> {
 /// identity's device for it to count).
 pub fn sign(space: &SpaceId, statement: &Statement, identity: &Identity) -> Result<Entry> {
     let text = serde_json::to_string(statement).expect("a statement always serializes");
-    let signature = identity.sign(&statement_bytes(space, &text))?;
+    let (key, signature) = signed_hex(identity, &statement_bytes(space, &text))?;
     Ok(Entry::Signed {
         statement: text,
-        key: hex(&identity.public_key()?),
-        signature: hex(&signature),
+        key,
+        signature,
     })
 }
 
@@ -322,11 +339,7 @@ fn verify_statement(
     {
         return true;
     }
-    let (Some(k), Some(sig)) = (unhex(key), unhex(signature)) else {
-        return false;
-    };
-    let ok = &identity::device_of_public_key(&k) == by
-        && identity::verify(&k, &statement_bytes(space, text), &sig);
+    let ok = signed_by(key, signature, &statement_bytes(space, text), by);
     if ok {
         let mut set = checked.lock().unwrap_or_else(|e| e.into_inner());
         if set.len() > 100_000 {
