@@ -118,19 +118,29 @@ impl DataFolder {
     }
 
     /// A new random salt at `path`; if another process made one first,
-    /// that one.
+    /// that one. The salt is written whole and synced under a name of its
+    /// own, then linked to `path` (which fails if `path` exists), so no
+    /// process ever reads a salt half written, and the folder's entry is
+    /// synced too: a power cut cannot lose the salt of a store it keys.
     fn make_salt(&self, path: &Path) -> Result<Vec<u8>> {
         use std::io::Write;
         let io = |e: std::io::Error| Error::Damaged(format!("{}: {e}", path.display()));
         let salt = uuid::Uuid::new_v4().as_bytes().to_vec();
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-        {
-            Ok(mut f) => {
-                f.write_all(&salt).map_err(io)?;
-                f.sync_all().map_err(io)?;
+        let draft = path.with_extension(format!("salt-{}", uuid::Uuid::new_v4().simple()));
+        let written = (|| {
+            let mut f = std::fs::File::create_new(&draft)?;
+            f.write_all(&salt)?;
+            f.sync_all()
+        })();
+        let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+        let _ = std::fs::remove_file(&draft);
+        match linked {
+            Ok(()) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(io)?;
+                }
                 Ok(salt)
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -454,5 +464,26 @@ mod tests {
         ));
         std::fs::remove_file(dir.path().join(SALT_FILE)).unwrap();
         assert!(matches!(folder.open(&secret), Err(Error::Damaged(_))));
+    }
+
+    /// Issue 20, 12: processes making a folder's salt at once all get the
+    /// one salt, whole (before: one could read the file another had made
+    /// but not yet written, and key the store with an empty salt).
+    #[test]
+    fn processes_making_the_salt_at_once_share_one_whole_salt() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(SALT_FILE);
+            let salts: Vec<Vec<u8>> = std::thread::scope(|s| {
+                let running: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| DataFolder::new(dir.path()).make_salt(&path).unwrap()))
+                    .collect();
+                running.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            assert_eq!(salts[0].len(), 16);
+            assert!(salts.iter().all(|s| s == &salts[0]));
+            let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(files.len(), 1, "drafts left behind");
+        }
     }
 }

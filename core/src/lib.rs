@@ -16,6 +16,7 @@ pub mod net;
 pub mod node;
 pub mod priority;
 pub mod repair;
+pub(crate) mod saved;
 pub mod sharing;
 pub mod store;
 pub mod sync;

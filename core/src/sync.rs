@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{DeviceId, SpaceId};
+use crate::saved::{CHANGE_CHUNK, DOCUMENT_CHUNK};
 
 /// The protocol version this build speaks. 2: each document of a message
 /// travels on a QUIC stream of its own (`net::wire`).
@@ -42,8 +43,7 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest message accepted from a peer.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-/// Largest inflated change payload accepted from a peer.
-pub const MAX_INFLATED_BYTES: usize = 512 << 20;
+pub use crate::saved::MAX_INFLATED_BYTES;
 
 /// One message of a sync session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,12 +212,34 @@ pub fn unpack_changes(packed: &[u8]) -> Result<Vec<Change>> {
     raw.into_iter().map(verified_change).collect()
 }
 
+/// Refuse saved bytes from a peer that would inflate beyond
+/// [`MAX_INFLATED_BYTES`], before automerge inflates them (it sets no
+/// limit of its own).
+fn bounded(bytes: &[u8], what: &str) -> Result<()> {
+    match crate::saved::inflated_size(bytes, MAX_INFLATED_BYTES) {
+        Ok(_) => Ok(()),
+        Err(crate::saved::Unread::TooLarge) => Err(Error::sync(format!(
+            "the peer's {what} would inflate beyond {MAX_INFLATED_BYTES} bytes: refused"
+        ))),
+        Err(crate::saved::Unread::Malformed) => {
+            Err(Error::sync(format!("the peer's {what} is malformed")))
+        }
+    }
+}
+
+/// Load a document a peer sent whole, within [`MAX_INFLATED_BYTES`].
+pub fn load_document(bytes: &[u8]) -> Result<AutoCommit> {
+    bounded(bytes, "document")?;
+    AutoCommit::load(bytes).map_err(|e| Error::sync(format!("bad document from peer: {e}")))
+}
+
 /// Parse one change chunk and check it against the checksum in its header
 /// (the first four bytes of its hash), which automerge does not do when
 /// parsing a single change. A damaged change that parsed would otherwise be
 /// stored under the real change's actor and sequence number and block the
 /// real one forever.
 pub fn verified_change(bytes: Vec<u8>) -> Result<Change> {
+    bounded(&bytes, "change")?;
     let header = bytes
         .get(4..8)
         .map(<[u8]>::to_vec)
@@ -236,9 +258,8 @@ pub fn verified_change(bytes: Vec<u8>) -> Result<Change> {
 /// that fails is loaded instead, which repairs it or reports it
 /// unreadable, so a peer is never sent what this device cannot read.
 pub fn stored_form_is_sound(snapshot: Option<&[u8]>, changes: &[Vec<u8>]) -> bool {
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     let snapshot_ok = snapshot.is_none_or(|s| {
-        s.get(..4) == Some(&MAGIC[..])
+        s.get(..4) == Some(&crate::saved::MAGIC[..])
             && chunk_type(s) == Some(DOCUMENT_CHUNK)
             && split_chunks(s).is_ok_and(|c| c.len() == 1)
     });
@@ -269,7 +290,7 @@ fn verify_automerge_message(msg: &automerge::sync::Message) -> Result<()> {
 fn vetted_chunks(
     doc: &AutoCommit,
     chunks: &automerge::sync::ChunkList,
-    vet: Vet<'_>,
+    vet: Vetting<'_>,
     refused: &mut Vec<(Change, String)>,
 ) -> Result<automerge::sync::ChunkList> {
     let before = refused.len();
@@ -281,8 +302,11 @@ fn vetted_chunks(
                 changes.push(verified_change(chunk.to_vec())?);
                 continue;
             }
-            let mut whole = AutoCommit::load(chunk)
-                .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?;
+            let mut whole = load_document(chunk)?;
+            if vet.whole(&whole, chunk) {
+                out.push(chunk.to_vec());
+                continue;
+            }
             let all = whole.get_changes(&[]);
             let count = all.len();
             let kept = vetted(&whole, all, vet, refused);
@@ -301,39 +325,13 @@ fn vetted_chunks(
     Ok(out.into())
 }
 
-/// Automerge's chunk types (the byte after magic and checksum).
-const DOCUMENT_CHUNK: u8 = 0;
-const CHANGE_CHUNK: u8 = 1;
-
 fn chunk_type(chunk: &[u8]) -> Option<u8> {
-    chunk.get(8).copied()
+    crate::saved::chunk_type(chunk)
 }
 
-/// Split concatenated automerge chunks: magic (4), checksum (4), type (1),
-/// length (unsigned LEB128), then that many bytes.
-fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
-    let bad = || Error::sync("malformed chunk in automerge sync message");
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let mut len: u64 = 0;
-        let mut at = 9;
-        for shift in (0..64).step_by(7) {
-            let b = *bytes.get(at).ok_or_else(bad)?;
-            at += 1;
-            len |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| l.checked_add(at))
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(bad)?;
-        out.push(&bytes[..end]);
-        bytes = &bytes[end..];
-    }
-    Ok(out)
+fn split_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    crate::saved::split_chunks(bytes)
+        .ok_or_else(|| Error::sync("malformed chunk in automerge sync message"))
 }
 
 pub(crate) fn heads_to_wire(heads: &[ChangeHash]) -> Vec<[u8; 32]> {
@@ -634,22 +632,36 @@ pub struct Received {
     /// The changes refused by the structure check, and why (changes built
     /// on a refused one are refused with it).
     pub refused: Vec<(Change, String)>,
+    /// How many changes the entry carried one by one (a whole document's
+    /// not counted): what a session's bound counts.
+    pub changes_carried: usize,
 }
 
 /// The structure check a peer's changes pass before they join a document
-/// (the node gives `doc::vet`): for each change, `None` when it fits, or
-/// why it does not. `sync` never looks inside a document itself.
-pub type Vet<'a> = &'a dyn Fn(&AutoCommit, &[Change]) -> Vec<Option<String>>;
+/// (the node gives `doc::vet` and `doc::whole_fits`). `sync` never looks
+/// inside a document itself.
+pub trait Vet {
+    /// For each change, `None` when it fits, or why it does not. `doc`:
+    /// the document the changes are to join.
+    fn changes(&self, doc: &AutoCommit, changes: &[Change]) -> Vec<Option<String>>;
+    /// Whether every change of a whole document (saved as `bytes`,
+    /// loaded as `doc`) fits: `true` only when `changes` would let each
+    /// of them through; `false` also when unsure, and then each change is
+    /// checked.
+    fn whole(&self, doc: &AutoCommit, bytes: &[u8]) -> bool;
+}
+
+type Vetting<'a> = &'a dyn Vet;
 
 /// Keep the changes `vet` lets through, and those not built on a refused
 /// one; the rest, with why, go to `refused`.
 fn vetted(
     doc: &AutoCommit,
     changes: Vec<Change>,
-    vet: Vet<'_>,
+    vet: Vetting<'_>,
     refused: &mut Vec<(Change, String)>,
 ) -> Vec<Change> {
-    let verdicts = vet(doc, &changes);
+    let verdicts = vet.changes(doc, &changes);
     if verdicts.iter().all(Option::is_none) {
         return changes;
     }
@@ -691,7 +703,7 @@ pub fn receive(
     peer: &mut PeerDoc,
     entry: DocEntry,
     guess: &[ChangeHash],
-    vet: Vet<'_>,
+    vet: Vetting<'_>,
 ) -> Result<Received> {
     receive_loaded(doc, recent, peer, entry, guess, None, vet)
 }
@@ -705,11 +717,23 @@ pub fn receive_loaded(
     entry: DocEntry,
     guess: &[ChangeHash],
     loaded: Option<AutoCommit>,
-    vet: Vet<'_>,
+    vet: Vetting<'_>,
 ) -> Result<Received> {
     let mut refused = Vec::new();
-    let mut received = receive_vetted(doc, recent, peer, entry, guess, loaded, vet, &mut refused)?;
+    let mut carried = 0;
+    let mut received = receive_vetted(
+        doc,
+        recent,
+        peer,
+        entry,
+        guess,
+        loaded,
+        vet,
+        &mut refused,
+        &mut carried,
+    )?;
     received.refused = refused;
+    received.changes_carried = carried;
     Ok(received)
 }
 
@@ -721,8 +745,9 @@ fn receive_vetted(
     entry: DocEntry,
     guess: &[ChangeHash],
     loaded: Option<AutoCommit>,
-    vet: Vet<'_>,
+    vet: Vetting<'_>,
     refused: &mut Vec<(Change, String)>,
+    changes_carried: &mut usize,
 ) -> Result<Received> {
     let name = entry.doc;
     let their_heads = heads_from_wire(&entry.heads);
@@ -736,7 +761,9 @@ fn receive_vetted(
             // dependencies apply along with these: then only the document
             // can say which changes were added.
             let waited = !doc.get_missing_deps(&[]).is_empty();
-            let changes = vetted(doc, unpack_changes(&packed)?, vet, refused);
+            let changes = unpack_changes(&packed)?;
+            *changes_carried += changes.len();
+            let changes = vetted(doc, changes, vet, refused);
             let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
             let new: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
             let added: Vec<Change> = changes
@@ -750,17 +777,22 @@ fn receive_vetted(
         Data::Snapshot(bytes) => {
             let mut other = match loaded {
                 Some(other) => other,
-                None => AutoCommit::load(&bytes)
-                    .map_err(|e| Error::sync(format!("bad document from peer: {e}")))?,
+                None => load_document(&bytes)?,
             };
-            let all = other.get_changes(&[]);
-            let count = all.len();
-            let kept = vetted(&other, all, vet, refused);
+            // The changes that fit, when not all do.
+            let part = if vet.whole(&other, &bytes) {
+                None
+            } else {
+                let all = other.get_changes(&[]);
+                let count = all.len();
+                let kept = vetted(&other, all, vet, refused);
+                (kept.len() < count).then_some(kept)
+            };
             let covered = doc
                 .get_heads()
                 .iter()
                 .all(|h| other.get_change_by_hash(h).is_some());
-            if kept.len() < count {
+            if let Some(kept) = part {
                 // Some of it does not fit: only the rest joins.
                 doc.apply_changes_batch(kept)?;
             } else if covered {
@@ -780,6 +812,12 @@ fn receive_vetted(
             let mut msg = automerge::sync::Message::decode(&bytes)
                 .map_err(|e| Error::sync(format!("bad automerge sync message: {e}")))?;
             verify_automerge_message(&msg)?;
+            for entry in msg.changes.iter() {
+                *changes_carried += split_chunks(entry)?
+                    .iter()
+                    .filter(|c| chunk_type(c) != Some(DOCUMENT_CHUNK))
+                    .count();
+            }
             msg.changes = vetted_chunks(doc, &msg.changes, vet, refused)?;
             let state = peer
                 .automerge
@@ -801,6 +839,7 @@ fn receive_vetted(
                 applied: None,
                 whole,
                 refused: Vec::new(),
+                changes_carried: 0,
             });
         }
     }
@@ -831,6 +870,7 @@ fn receive_vetted(
             applied,
             whole,
             refused: Vec::new(),
+            changes_carried: 0,
         });
     }
     let waiting = !doc.get_missing_deps(&[]).is_empty();
@@ -851,6 +891,7 @@ fn receive_vetted(
             applied: None,
             whole,
             refused: Vec::new(),
+            changes_carried: 0,
         });
     }
     if peer.automerge.is_some() || waiting {
@@ -861,6 +902,7 @@ fn receive_vetted(
             applied: None,
             whole,
             refused: Vec::new(),
+            changes_carried: 0,
         });
     }
     let ours = doc.get_heads();
@@ -885,6 +927,7 @@ fn receive_vetted(
                 applied,
                 whole,
                 refused: Vec::new(),
+                changes_carried: 0,
             });
         }
         return Ok(Received {
@@ -892,6 +935,7 @@ fn receive_vetted(
             applied,
             whole,
             refused: Vec::new(),
+            changes_carried: 0,
         });
     }
     if entry.need {
@@ -901,6 +945,7 @@ fn receive_vetted(
             applied,
             whole,
             refused: Vec::new(),
+            changes_carried: 0,
         });
     }
     Ok(Received {
@@ -908,6 +953,7 @@ fn receive_vetted(
         applied,
         whole,
         refused: Vec::new(),
+        changes_carried: 0,
     })
 }
 

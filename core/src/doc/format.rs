@@ -198,8 +198,13 @@ pub(super) fn is_step_actor(actor: &ActorId) -> bool {
 /// The hashes of the genesis and the steps this code knows, for `kind`:
 /// any other change by their actors is a forgery.
 pub(super) fn canonical_hashes(kind: &DocKind) -> Vec<automerge::ChangeHash> {
+    canonical_changes(kind).map(Change::hash).collect()
+}
+
+/// The genesis and the steps this code knows, for `kind`.
+pub(super) fn canonical_changes(kind: &DocKind) -> impl Iterator<Item = &'static Change> {
     let (genesis, steps) = canonical(kind);
-    genesis.iter().chain(steps).map(Change::hash).collect()
+    genesis.iter().chain(steps)
 }
 
 /// The step changes a new document of `kind` is made with, after its

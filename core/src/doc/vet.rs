@@ -31,6 +31,9 @@ use automerge::{ActorId, AutoCommit, Change, ObjType, ReadDoc, ScalarValue};
 
 use super::{DocKind, GENESIS_ACTOR, format};
 
+mod whole;
+pub use whole::{Reading, read_whole, whole_fits};
+
 /// Where an operation lands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
@@ -56,6 +59,44 @@ const NAMES: [&str; 8] = [
 
 fn static_name(name: &str) -> Option<&'static str> {
     NAMES.into_iter().find(|n| *n == name)
+}
+
+/// What an operation does, as far as the shape cares.
+#[derive(Clone, Copy)]
+enum Act<'a> {
+    MakeMap,
+    Delete,
+    Text(&'a str),
+    /// Any other value or object.
+    Other,
+}
+
+/// The one rule both readers of a peer's changes apply (changes one by
+/// one, or a whole document: `whole`): whether an operation at `place`,
+/// under `key`, fits. `fresh`: it overwrites or removes nothing.
+fn fits(place: Place, key: &str, act: Act<'_>, fresh: bool) -> bool {
+    let text = match act {
+        Act::Text(t) => Some(t),
+        _ => None,
+    };
+    let made_map = matches!(act, Act::MakeMap);
+    let delete = matches!(act, Act::Delete);
+    match place {
+        Place::Newer => true,
+        Place::Top("statements") => {
+            fresh && text.is_some_and(|t| crate::membership::entry_key(t) == key)
+        }
+        // The founding and each disaster exception are written once.
+        Place::Top("space") if key == "founding" || key.starts_with("exception/") => {
+            fresh && text.is_some()
+        }
+        Place::Top("space" | "members" | "opened" | "ended" | "claims") => text.is_some() || delete,
+        Place::Top("recipients") => made_map || delete,
+        Place::Top("checks") => made_map,
+        Place::In("recipients") => text.is_some() || delete,
+        Place::In("checks") => fresh && text.is_some(),
+        _ => false,
+    }
 }
 
 /// The version a step actor's name says (`anpi-format-v<N>`).
@@ -109,33 +150,15 @@ pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<S
                 why = Some("writes a list where anpi keeps none".to_string());
                 break;
             };
-            let text = match &op.action {
-                OpType::Put(ScalarValue::Str(s)) => Some(s.as_str()),
-                _ => None,
+            let act = match &op.action {
+                OpType::Make(ObjType::Map) => Act::MakeMap,
+                OpType::Delete => Act::Delete,
+                OpType::Put(ScalarValue::Str(s)) => Act::Text(s),
+                _ => Act::Other,
             };
-            let made_map = matches!(op.action, OpType::Make(ObjType::Map));
-            let delete = matches!(op.action, OpType::Delete);
+            let made_map = matches!(act, Act::MakeMap);
             let fresh = op.pred.is_empty();
-            let ok = match place {
-                Place::Newer => true,
-                Place::Top("statements") => {
-                    fresh && text.is_some_and(|t| crate::membership::entry_key(t) == key.as_str())
-                }
-                // The founding and each disaster exception are written once.
-                Place::Top("space")
-                    if key.as_str() == "founding" || key.starts_with("exception/") =>
-                {
-                    fresh && text.is_some()
-                }
-                Place::Top("space" | "members" | "opened" | "ended" | "claims") => {
-                    text.is_some() || delete
-                }
-                Place::Top("recipients") => made_map || delete,
-                Place::Top("checks") => made_map,
-                Place::In("recipients") => text.is_some() || delete,
-                Place::In("checks") => fresh && text.is_some(),
-                _ => false,
-            };
+            let ok = fits(place, key.as_str(), act, fresh);
             if !ok {
                 why = Some(format!(
                     "{} at {:?} of {} does not fit the document",

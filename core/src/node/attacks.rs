@@ -342,3 +342,195 @@ fn a_forged_or_extended_exception_shares_nobody_without_consent() {
     let shared = office.share_to_area(&origin, &area).unwrap();
     assert_eq!(shared.exception.map(|e| e.id), Some(real.id));
 }
+
+/// The document `key` of `n`, saved, with its structure judged both ways:
+/// whole (`doc::whole_fits`) and change by change (`doc::vet`).
+fn judged_whole(n: &mut Node, key: &DocKey) -> (bool, Vec<String>) {
+    let mut out = (false, Vec::new());
+    n.tamper(key, |d| {
+        let bytes = d.save();
+        let mut loaded = AutoCommit::load(&bytes).unwrap();
+        let whole = doc::whole_fits(&loaded, &key.kind, &bytes);
+        let changes = loaded.get_changes(&[]);
+        let refused = doc::vet(&loaded, &key.kind, &changes)
+            .into_iter()
+            .flatten()
+            .collect();
+        out = (whole, refused);
+    })
+    .unwrap();
+    out
+}
+
+/// The map at the root under `name`.
+fn root_map(d: &AutoCommit, name: &str) -> automerge::ObjId {
+    match d.get(ROOT, name).unwrap() {
+        Some((_, id)) => id,
+        None => panic!("no {name} at the root"),
+    }
+}
+
+/// A new device takes a document whole (its first sync) without
+/// rebuilding every change of it, and must still keep exactly what a
+/// device taking the changes one by one keeps: a document of every kind
+/// of honest write is taken whole, and one with any write that does not
+/// fit is not (then each change is judged, the path the other tests
+/// cover).
+#[test]
+fn a_whole_document_is_judged_as_its_changes_are() {
+    let (mut office, space) = office();
+    let mut carer = member_of(&mut office, &space, Role::CareManager);
+    let leaver = member_of(&mut office, &space, Role::CareManager);
+    office.revoke_member(&space, leaver.device()).unwrap();
+    let mut r1 = recipient("R1");
+    r1.phone = "090-1111-2222".into();
+    office
+        .upsert_recipients(&space, vec![r1, recipient("R3")])
+        .unwrap();
+    let (_, area) = {
+        let area = office.create_space("東地区連携").unwrap().id;
+        (space.clone(), area)
+    };
+    office.declare_exception(&space, &area, 24, "豪雨").unwrap();
+    let inc = office
+        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+        .unwrap();
+    sync_local(&mut carer, &mut office, std::slice::from_ref(&space)).unwrap();
+    for (n, r) in [(&mut office, "R1"), (&mut carer, "R2")] {
+        n.record_check(
+            &space,
+            &inc.id,
+            NewCheck::new(r.into(), CheckMethod::Phone, CheckResult::Safe),
+        )
+        .unwrap();
+        n.claim(
+            &space,
+            &inc.id,
+            &RecipientId("R3".into()),
+            30,
+            Timestamp::now(),
+        )
+        .unwrap();
+    }
+    carer
+        .release(&space, &inc.id, &RecipientId("R3".into()))
+        .unwrap();
+    sync_local(&mut carer, &mut office, std::slice::from_ref(&space)).unwrap();
+    office
+        .end_incident(&space, &inc.id, Timestamp::now())
+        .unwrap();
+    let roster = DocKey::roster(&space);
+    let incident = DocKey::incident(&space, &inc.id);
+    for key in [&roster, &incident] {
+        assert_eq!(
+            judged_whole(&mut office, key),
+            (true, Vec::new()),
+            "{key:?}"
+        );
+    }
+
+    // Each write a member's modified code might make, on a copy.
+    type Write = fn(&mut AutoCommit);
+    let bad: [(&str, bool, Write); 8] = [
+        ("a number at the root", false, |d| {
+            d.put(ROOT, "members", 7).unwrap()
+        }),
+        ("a root key removed", false, |d| {
+            d.delete(ROOT, "recipients").unwrap()
+        }),
+        ("a founding overwritten", false, |d| {
+            let space = root_map(d, "space");
+            d.put(&space, "founding", "{}").unwrap()
+        }),
+        ("a statement removed", false, |d| {
+            let s = root_map(d, "statements");
+            let k = d.keys(&s).next().unwrap();
+            d.delete(&s, k.as_str()).unwrap()
+        }),
+        ("a statement under another key", false, |d| {
+            let s = root_map(d, "statements");
+            d.put(&s, "0011", "{}").unwrap()
+        }),
+        ("a check overwritten", true, |d| {
+            let checks = root_map(d, "checks");
+            let b = d.keys(&checks).next().unwrap();
+            let bucket = d.get(&checks, b.as_str()).unwrap().unwrap().1;
+            let c = d.keys(&bucket).next().unwrap();
+            d.put(&bucket, c.as_str(), "{}").unwrap()
+        }),
+        ("a bucket removed", true, |d| {
+            let checks = root_map(d, "checks");
+            let b = d.keys(&checks).next().unwrap();
+            d.delete(&checks, b.as_str()).unwrap()
+        }),
+        ("a list in a recipient", false, |d| {
+            let recipients = root_map(d, "recipients");
+            let r = d.keys(&recipients).next().unwrap();
+            let rec = d.get(&recipients, r.as_str()).unwrap().unwrap().1;
+            d.put_object(&rec, "x", automerge::ObjType::List).unwrap();
+        }),
+    ];
+    for (what, in_incident, write) in bad {
+        let key = if in_incident { &incident } else { &roster };
+        let mut copy = member_of(&mut office, &space, Role::CareManager);
+        copy.tamper(key, write).unwrap();
+        let (whole, refused) = judged_whole(&mut copy, key);
+        assert!(!whole, "{what}: taken whole");
+        assert!(!refused.is_empty(), "{what}: no change refused");
+    }
+}
+
+/// Issue 20, 9: a member streams changes without end. Past the session's
+/// bound its next message is refused and the session ends; what came
+/// before is kept (the checks below were real, and nothing is lost: the
+/// rest comes in the next session).
+#[test]
+fn a_peer_past_the_sessions_change_bound_is_cut_off_keeping_what_came() {
+    let (mut office, space) = office();
+    let inc = office
+        .start_incident(&space, IncidentKind::Flood, "大雨", Timestamp::now())
+        .unwrap();
+    let mut phone = member_of(&mut office, &space, Role::CareManager);
+    let record = |n: &mut Node, count: usize| {
+        for i in 0..count {
+            let r = if i % 2 == 0 { "R1" } else { "R2" };
+            n.record_check(
+                &space,
+                &inc.id,
+                NewCheck::new(r.into(), CheckMethod::Phone, CheckResult::Safe),
+            )
+            .unwrap();
+        }
+    };
+    record(&mut phone, 12);
+    let (mut sp, hello) = phone
+        .sync_start(Some(&office.device().clone()), &[])
+        .unwrap();
+    let mut so = office.sync_accept();
+    // The phone's checks of one message are one change.
+    so.max_changes = 2;
+    let mut to_office = Some(hello);
+    let mut cut = None;
+    for _ in 0..super::session::MAX_LOCAL_MESSAGES {
+        let Some(m) = to_office.take() else { break };
+        match office.sync_receive(&mut so, m) {
+            Err(e) => {
+                cut = Some(e.to_string());
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(reply)) => {
+                // More checks while the session runs.
+                record(&mut phone, 3);
+                to_office = phone.sync_receive(&mut sp, reply).unwrap();
+            }
+        }
+    }
+    let cut = cut.expect("the session is cut off");
+    assert!(cut.contains("more than 2 changes"), "{cut}");
+    // Three messages taken (12 + 3 + 3 checks), the fourth refused.
+    assert_eq!(office.checks(&space, &inc.id).unwrap().len(), 18);
+    // The next session takes the rest.
+    sync_local(&mut office, &mut phone, std::slice::from_ref(&space)).unwrap();
+    assert_eq!(office.checks(&space, &inc.id).unwrap().len(), 21);
+}

@@ -185,6 +185,12 @@ impl Node {
         session: &mut Session,
         msg: Message,
     ) -> Result<Option<Message>> {
+        if session.changes_taken > session.max_changes {
+            return Err(Error::sync(format!(
+                "the peer sent more than {} changes in this session: it ends here, keeping what came",
+                session.max_changes
+            )));
+        }
         let is_hello = matches!(msg.kind, Kind::Hello { .. });
         let mut replies: Vec<DocEntry> = Vec::new();
         let mut offered: BTreeSet<DocKey> = BTreeSet::new();
@@ -265,6 +271,7 @@ impl Node {
             match self.receive_entry(session, &peer, &key, entry, ready) {
                 Ok(taken) => {
                     session.stats.changes_refused += taken.refused.len();
+                    session.changes_taken += taken.changes_carried;
                     refusals.extend(self.refusals(&key, &peer, taken.refused)?);
                     writes.extend(taken.write);
                     if let Some((_, key, state)) = &taken.state {
@@ -409,11 +416,13 @@ impl Node {
     }
 
     /// The documents of a peer's message that arrive whole and are new
-    /// here, loaded and indexed side by side, one thread each: a new
-    /// device's first sync takes the roster and the incident at once, and
-    /// at 50,000 recipients loading and indexing the roster alone is most
-    /// of it (BENCHMARKS.md, issue 16). Whatever fails here is left to the
-    /// one-by-one path, which reports it.
+    /// here, loaded, indexed and judged (`doc::read_whole`) side by side:
+    /// a new device's first sync takes the roster and the incident at
+    /// once, and at 50,000 recipients loading and indexing the roster alone
+    /// is most of it (BENCHMARKS.md, issue 16). One worker per core takes
+    /// the next task: every load and index first, the structure readings
+    /// after, so that they run while the largest load still does. Whatever
+    /// fails here is left to the one-by-one path, which reports it.
     fn prepare_new_documents(
         &self,
         session: &Session,
@@ -433,22 +442,70 @@ impl Node {
             // Nothing to do side by side.
             return Ok(HashMap::new());
         }
-        Ok(std::thread::scope(|scope| {
-            let running: Vec<_> = new
-                .into_iter()
-                .map(|(name, key, bytes)| {
-                    scope.spawn(move || {
-                        let doc = AutoCommit::load(bytes).ok()?;
-                        let index = full_index(&doc, &key).ok()?;
-                        Some((name, Prepared { doc, index }))
+        enum Done {
+            Loaded(usize, Option<Box<Prepared>>),
+            Read(usize, Option<doc::Reading>),
+        }
+        let tasks = 2 * new.len();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZero::get)
+            .clamp(2, tasks);
+        let done: Vec<Done> = std::thread::scope(|scope| {
+            let running: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((i, read)) =
+                                (t < tasks).then(|| (t % new.len(), t >= new.len()))
+                            else {
+                                return out;
+                            };
+                            let (_, key, bytes) = &new[i];
+                            out.push(if read {
+                                Done::Read(i, doc::read_whole(&key.kind, bytes))
+                            } else {
+                                Done::Loaded(
+                                    i,
+                                    sync::load_document(bytes).ok().and_then(|doc| {
+                                        let index = full_index(&doc, key).ok()?;
+                                        Some(Box::new(Prepared {
+                                            doc,
+                                            index,
+                                            fits: false,
+                                        }))
+                                    }),
+                                )
+                            });
+                        }
                     })
                 })
                 .collect();
             running
                 .into_iter()
-                .filter_map(|t| t.join().ok().flatten())
+                .filter_map(|t| t.join().ok())
+                .flatten()
                 .collect()
-        }))
+        });
+        let mut loaded: Vec<Option<Box<Prepared>>> = new.iter().map(|_| None).collect();
+        let mut readings: Vec<Option<doc::Reading>> = new.iter().map(|_| None).collect();
+        for d in done {
+            match d {
+                Done::Loaded(i, l) => loaded[i] = l,
+                Done::Read(i, r) => readings[i] = r,
+            }
+        }
+        Ok(new
+            .into_iter()
+            .zip(loaded.into_iter().zip(readings))
+            .filter_map(|((name, key, _), (l, reading))| {
+                let mut prepared = *l?;
+                prepared.fits = reading.is_some_and(|r| r.confirmed_by(&prepared.doc, &key.kind));
+                Some((name, prepared))
+            })
+            .collect())
     }
 
     /// Take one document of a peer's message: apply it to the document in
@@ -515,14 +572,17 @@ impl Node {
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
         let before = if existed { doc.get_heads() } else { Vec::new() };
-        let (loaded, index) = match ready {
-            Some(p) if !existed => (Some(p.doc), Some(p.index)),
-            _ => (None, None),
+        let (loaded, index, fits) = match ready {
+            Some(p) if !existed => (Some(p.doc), Some(p.index), Some(p.fits)),
+            _ => (None, None, None),
         };
-        let kind = key.kind.clone();
-        let vet = move |d: &AutoCommit, changes: &[automerge::Change]| doc::vet(d, &kind, changes);
+        let vet = Shape {
+            kind: &key.kind,
+            fits,
+        };
         let received = sync::receive_loaded(doc, &l.recent, &mut pd, entry, &guess, loaded, &vet)?;
         taken.refused = received.refused;
+        taken.changes_carried = received.changes_carried;
         let after = doc.get_heads();
         if after != before {
             // The index made beside the load holds only if the document
@@ -583,6 +643,8 @@ impl Node {
 pub(super) struct Prepared {
     doc: AutoCommit,
     index: Vec<IndexOp>,
+    /// Whether all of it fits the document's shape (`doc::whole_fits`).
+    fits: bool,
 }
 
 /// What taking one document of a peer's message gives.
@@ -590,9 +652,17 @@ pub(super) struct Prepared {
 pub(super) struct Taken {
     write: Option<DocWrite>,
     refused: Vec<(automerge::Change, String)>,
+    /// Changes the entry carried one by one.
+    changes_carried: usize,
     state: Option<(DeviceId, DocKey, Vec<u8>)>,
     replies: Vec<DocEntry>,
 }
+
+/// Most changes one peer may send one by one in one session (a whole
+/// document's are not counted): past them, its next message is refused and
+/// the session ends, keeping what came. A first sync of 50,000 checks as
+/// changes is 50,000; each change costs its check and its apply.
+pub(super) const MAX_CHANGES_PER_SESSION: usize = 1_000_000;
 
 /// Most messages one local session may take; real sessions take 2 to 4.
 pub(super) const MAX_LOCAL_MESSAGES: usize = 64;
@@ -661,4 +731,23 @@ pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalS
     Err(Error::sync(format!(
         "session did not settle within {MAX_LOCAL_MESSAGES} messages"
     )))
+}
+
+/// The structure check of a document of `kind` (`doc::vet`), for `sync`.
+struct Shape<'a> {
+    kind: &'a doc::DocKind,
+    /// The whole document's answer when it was found already, beside its
+    /// load (`prepare_new_documents`).
+    fits: Option<bool>,
+}
+
+impl sync::Vet for Shape<'_> {
+    fn changes(&self, d: &AutoCommit, changes: &[automerge::Change]) -> Vec<Option<String>> {
+        doc::vet(d, self.kind, changes)
+    }
+
+    fn whole(&self, d: &AutoCommit, bytes: &[u8]) -> bool {
+        self.fits
+            .unwrap_or_else(|| doc::whole_fits(d, self.kind, bytes))
+    }
 }

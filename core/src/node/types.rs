@@ -289,6 +289,10 @@ pub struct Session {
     /// The documents this side's hello offered, until the peer's first
     /// reply: one it does not answer, it did not take.
     pub(super) offered: Option<BTreeSet<DocKey>>,
+    /// Changes the peer sent one by one so far, and the most it may
+    /// (`MAX_CHANGES_PER_SESSION`).
+    pub(super) changes_taken: usize,
+    pub(super) max_changes: usize,
 }
 
 impl Session {
@@ -304,6 +308,8 @@ impl Session {
             stats: SyncStats::default(),
             failures: Vec::new(),
             offered: None,
+            changes_taken: 0,
+            max_changes: super::session::MAX_CHANGES_PER_SESSION,
         }
     }
 

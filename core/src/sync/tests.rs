@@ -154,3 +154,110 @@ fn packed_changes_round_trip() {
     raw[last] ^= 1;
     assert!(verified_change(raw).is_err());
 }
+
+/// A chunk of `kind` around `body`, with the checksum automerge checks.
+fn chunk(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut len = Vec::new();
+    uleb(body.len() as u64, &mut len);
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&[kind]);
+    ctx.update(&len);
+    ctx.update(body);
+    let hash = ctx.finish();
+    let mut out = crate::saved::MAGIC.to_vec();
+    out.extend_from_slice(&hash.as_ref()[..4]);
+    out.push(kind);
+    out.extend(len);
+    out.extend_from_slice(body);
+    out
+}
+
+/// `size` zero bytes, deflated (a few hundred KiB for hundreds of MiB).
+fn deflated_zeros(size: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..size / block.len() {
+        enc.write_all(&block).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+fn uleb(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+/// Issue 20, 9: automerge inflates a document's deflated columns and a
+/// compressed change without a limit of its own, so a member could send a
+/// few hundred KiB that a phone inflates to gigabytes. Both are refused
+/// before automerge touches them, saying why; a real document inflates well
+/// within the bound.
+#[test]
+fn a_deflate_bomb_is_refused_before_it_inflates() {
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "k", "v").unwrap();
+    let saved = doc.save();
+    assert!(load_document(&saved).is_ok());
+    assert!(crate::saved::inflated_size(&saved, MAX_INFLATED_BYTES).unwrap() < 4096);
+
+    // The same document with one more operation column, deflated, of
+    // zeros past the bound.
+    let mut r = crate::saved::Reader(&saved);
+    let (kind, body) = r.chunk().unwrap();
+    assert_eq!(kind, crate::saved::DOCUMENT_CHUNK);
+    let mut b = crate::saved::Reader(body);
+    let start = body.len();
+    let actors = b.len().unwrap();
+    for _ in 0..actors {
+        let n = b.len().unwrap();
+        b.take(n).unwrap();
+    }
+    let heads = b.len().unwrap();
+    b.take(heads * 32).unwrap();
+    let prefix_len = start - b.0.len();
+    let changes = b.layout().unwrap();
+    let ops = b.layout().unwrap();
+    let columns = b.0;
+    let bomb_column = deflated_zeros(MAX_INFLATED_BYTES + (1 << 20));
+    let mut new_body = body[..prefix_len].to_vec();
+    for layout in [&changes, &ops] {
+        let extra = std::ptr::eq(layout, &ops);
+        uleb(layout.len() as u64 + u64::from(extra), &mut new_body);
+        for (spec, len) in layout.iter() {
+            uleb(*spec, &mut new_body);
+            uleb(*len as u64, &mut new_body);
+        }
+        if extra {
+            // An unknown column id (15), deflated.
+            uleb((15 << 4) | crate::saved::DEFLATE | 7, &mut new_body);
+            uleb(bomb_column.len() as u64, &mut new_body);
+        }
+    }
+    let data_len: usize = changes.iter().chain(&ops).map(|(_, l)| l).sum();
+    new_body.extend_from_slice(&columns[..data_len]);
+    new_body.extend_from_slice(&bomb_column);
+    new_body.extend_from_slice(&columns[data_len..]);
+    let bomb = chunk(crate::saved::DOCUMENT_CHUNK, &new_body);
+    assert!(
+        bomb.len() < MAX_INFLATED_BYTES / 100,
+        "{} bytes",
+        bomb.len()
+    );
+    let err = load_document(&bomb).unwrap_err().to_string();
+    assert!(err.contains("inflate beyond"), "{err}");
+
+    // A compressed change of the same.
+    let change = chunk(
+        crate::saved::COMPRESSED_CHANGE_CHUNK,
+        &deflated_zeros(MAX_INFLATED_BYTES + (1 << 20)),
+    );
+    let err = verified_change(change).unwrap_err().to_string();
+    assert!(err.contains("inflate beyond"), "{err}");
+}
