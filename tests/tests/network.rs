@@ -796,3 +796,59 @@ fn a_phone_revoked_while_the_office_serves_is_refused_and_not_told_it_synced() {
     // The office holds the first check only.
     assert_eq!(checks(&t.office).len(), 1);
 }
+
+/// Issue 20, 11: mDNS tokens rotate. A device advertising for three
+/// "hours" (two seconds each here) is still found by one that starts
+/// then, which accepts only the tokens of the hour at hand and the hours
+/// beside it; and it finds that newcomer. Before, the advertisement kept
+/// its first hour's token for good.
+#[test]
+fn an_advertisement_rotates_its_tokens_every_hour_and_stays_found() {
+    if !enter("an_advertisement_rotates_its_tokens_every_hour_and_stays_found") {
+        return;
+    }
+    use anpi_core::model::SpaceId;
+    use anpi_core::net::discovery::{Discovery, Mdns, Tokens};
+    let hour = Duration::from_secs(2);
+    let space = SpaceId("ab".repeat(16));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let lo = ["lo".to_string()];
+        let old = Mdns::new(&lo).unwrap();
+        let (old_tx, mut old_rx) = tokio::sync::mpsc::unbounded_channel();
+        old.start(7001, Tokens::for_spaces([&space]).with_hour(hour), old_tx)
+            .unwrap();
+        tokio::time::sleep(hour * 3).await;
+        let new = Mdns::new(&lo).unwrap();
+        let (new_tx, mut new_rx) = tokio::sync::mpsc::unbounded_channel();
+        new.start(7002, Tokens::for_spaces([&space]).with_hour(hour), new_tx)
+            .unwrap();
+        assert!(
+            heard(&mut new_rx, 7001).await,
+            "the newcomer never found the device that rotated"
+        );
+        assert!(
+            heard(&mut old_rx, 7002).await,
+            "the device that rotated never found the newcomer"
+        );
+        old.stop();
+        new.stop();
+    });
+}
+
+/// Whether a peer on `port` is reported within 15 seconds.
+async fn heard(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<anpi_core::net::discovery::FoundPeer>,
+    port: u16,
+) -> bool {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(p) = rx.recv().await {
+            if p.addrs.iter().any(|a| a.port() == port) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false)
+}

@@ -3,12 +3,12 @@
 //! itself; [`Mdns`] is the default, on mdns-sd.
 //!
 //! What is advertised says nothing about who or what: service
-//! `_anpi._udp.local.`, a random instance name per start, and TXT `v` (the
-//! protocol version) and `t` (tokens). A token is a keyed hash of a space
-//! and the current hour: members of the space recognise it, nobody else can
-//! link it to a space, a device or the previous hour's token.
+//! `_anpi._udp.local.`, a random instance name, and TXT `v` (the protocol
+//! version) and `t` (tokens). A token is a keyed hash of a space and the
+//! current hour: members of the space recognise it, nobody else can link it
+//! to a space, a device or the previous hour's token. Every hour the
+//! advertisement is made anew, with that hour's tokens under a new name.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,22 +38,20 @@ pub trait Discovery: Send + Sync {
     fn stop(&self);
 }
 
-/// The tokens of this device's spaces, for the current and the previous
-/// hour (a peer whose clock is a little behind still matches).
+/// The tokens of this device's spaces: for each hour, what it advertises
+/// and what it accepts from peers (the hour before and after too, for a
+/// peer whose clock is a little off). Worked out for the hour at hand each
+/// time, so that a device that runs for days keeps matching its peers and
+/// its own advertisement changes every hour.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tokens {
-    /// Advertised: the current hour's token of each space.
-    pub advertised: Vec<String>,
-    /// Accepted from peers.
-    pub accepted: BTreeSet<String>,
+    spaces: Vec<SpaceId>,
+    /// How long an "hour" is: an hour, but a test may not wait so long.
+    hour: std::time::Duration,
 }
 
-fn hour_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() / 3600)
-        .unwrap_or_default()
-}
+/// The length of a token's hour.
+pub const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A space's token for an hour. The key is the space id, which only
 /// members hold; a later issue gives spaces a secret of their own.
@@ -64,17 +62,46 @@ pub fn token(space: &SpaceId, hour: u64) -> String {
 }
 
 impl Tokens {
-    /// The tokens of `spaces` now.
+    /// The tokens of `spaces`.
     pub fn for_spaces<'a>(spaces: impl IntoIterator<Item = &'a SpaceId>) -> Self {
-        let hour = hour_now();
-        let mut t = Tokens::default();
-        for s in spaces {
-            t.advertised.push(token(s, hour));
-            t.accepted.insert(token(s, hour));
-            t.accepted.insert(token(s, hour.saturating_sub(1)));
-            t.accepted.insert(token(s, hour + 1));
+        Tokens {
+            spaces: spaces.into_iter().cloned().collect(),
+            hour: HOUR,
         }
-        t
+    }
+
+    /// The same, with hours of `hour` (tests of the rotation).
+    pub fn with_hour(mut self, hour: std::time::Duration) -> Self {
+        self.hour = hour.max(std::time::Duration::from_millis(1));
+        self
+    }
+
+    /// The hour now (hours since the epoch), and how long until the next.
+    pub fn now(&self) -> (u64, std::time::Duration) {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let len = self.hour.as_millis().max(1);
+        let hour = since.as_millis() / len;
+        let next = std::time::Duration::from_millis(
+            u64::try_from(len - since.as_millis() % len).unwrap_or(u64::MAX),
+        );
+        (u64::try_from(hour).unwrap_or(u64::MAX), next)
+    }
+
+    /// What this device advertises in `hour`.
+    pub fn advertised(&self, hour: u64) -> Vec<String> {
+        self.spaces.iter().map(|s| token(s, hour)).collect()
+    }
+
+    /// Whether a peer's token is one of this device's spaces' in `hour` (or
+    /// the hour before or after).
+    pub fn accepts(&self, theirs: &str, hour: u64) -> bool {
+        self.spaces.iter().any(|s| {
+            [hour.saturating_sub(1), hour, hour + 1]
+                .iter()
+                .any(|h| token(s, *h) == theirs)
+        })
     }
 }
 
@@ -119,7 +146,14 @@ impl Discovery for Manual {
 /// network by accident.
 pub struct Mdns {
     daemon: ServiceDaemon,
-    registered: std::sync::Mutex<Option<String>>,
+    /// The advertisement now (its full name), and the task that renews it
+    /// every hour.
+    running: std::sync::Mutex<Option<Advertising>>,
+}
+
+struct Advertising {
+    fullname: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    rotation: tokio::task::AbortHandle,
 }
 
 impl Mdns {
@@ -141,45 +175,86 @@ impl Mdns {
         }
         Ok(Mdns {
             daemon,
-            registered: std::sync::Mutex::new(None),
+            running: std::sync::Mutex::new(None),
         })
     }
 }
 
+/// Advertise `port` with the tokens of `hour`, under a new random name
+/// (nothing links it to the last hour's); returns its full name.
+fn advertise(daemon: &ServiceDaemon, port: u16, tokens: &Tokens, hour: u64) -> Result<String> {
+    let instance = format!("anpi-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let host = format!("{instance}.local.");
+    let props = [
+        ("v", PROTOCOL_VERSION.to_string()),
+        ("t", tokens.advertised(hour).join(",")),
+    ];
+    // The daemon fills in the addresses of the enabled interfaces.
+    let info = ServiceInfo::new(SERVICE, &instance, &host, "", port, &props[..])
+        .map_err(|e| Error::network(format!("mDNS: {e}")))?
+        .enable_addr_auto();
+    let fullname = info.get_fullname().to_string();
+    daemon
+        .register(info)
+        .map_err(|e| Error::network(format!("mDNS: {e}")))?;
+    Ok(fullname)
+}
+
 impl Discovery for Mdns {
     fn start(&self, port: u16, tokens: Tokens, found: UnboundedSender<FoundPeer>) -> Result<()> {
-        let instance = format!("anpi-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let host = format!("{instance}.local.");
-        let props = [
-            ("v", PROTOCOL_VERSION.to_string()),
-            ("t", tokens.advertised.join(",")),
-        ];
-        // The daemon fills in the addresses of the enabled interfaces.
-        let info = ServiceInfo::new(SERVICE, &instance, &host, "", port, &props[..])
-            .map_err(|e| Error::network(format!("mDNS: {e}")))?
-            .enable_addr_auto();
-        let fullname = info.get_fullname().to_string();
-        self.daemon
-            .register(info)
-            .map_err(|e| Error::network(format!("mDNS: {e}")))?;
-        *self.registered.lock().unwrap_or_else(|e| e.into_inner()) = Some(fullname.clone());
+        self.stop();
+        let (hour, mut next) = tokens.now();
+        let fullname = std::sync::Arc::new(std::sync::Mutex::new(Some(advertise(
+            &self.daemon,
+            port,
+            &tokens,
+            hour,
+        )?)));
         let events = self
             .daemon
             .browse(SERVICE)
             .map_err(|e| Error::network(format!("mDNS: {e}")))?;
+        // Each hour, the advertisement is withdrawn and made anew with that
+        // hour's tokens.
+        let rotation = {
+            let daemon = self.daemon.clone();
+            let fullname = fullname.clone();
+            let tokens = tokens.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(next).await;
+                    let (hour, until) = tokens.now();
+                    next = until;
+                    let old = fullname.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(old) = old {
+                        let _ = daemon.unregister(&old);
+                    }
+                    let new = advertise(&daemon, port, &tokens, hour).ok();
+                    *fullname.lock().unwrap_or_else(|e| e.into_inner()) = new;
+                }
+            })
+            .abort_handle()
+        };
+        let ours_now = fullname.clone();
         tokio::spawn(async move {
             while let Ok(event) = events.recv_async().await {
                 let ServiceEvent::ServiceResolved(s) = event else {
                     continue;
                 };
-                if s.fullname == fullname {
+                if ours_now
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_deref()
+                    == Some(s.fullname.as_str())
+                {
                     continue;
                 }
                 let version_ok = s
                     .get_property_val_str("v")
                     .is_some_and(|v| v == PROTOCOL_VERSION.to_string());
+                let (hour, _) = tokens.now();
                 let theirs = s.get_property_val_str("t").unwrap_or_default();
-                let ours = theirs.split(',').any(|t| tokens.accepted.contains(t));
+                let ours = theirs.split(',').any(|t| tokens.accepts(t, hour));
                 if !version_ok || !ours {
                     continue;
                 }
@@ -193,19 +268,25 @@ impl Discovery for Mdns {
                 }
             }
         });
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Advertising { fullname, rotation });
         Ok(())
     }
 
     fn stop(&self) {
-        if let Some(name) = self
-            .registered
+        let running = self
+            .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = self.daemon.unregister(&name);
+            .take();
+        if let Some(a) = running {
+            a.rotation.abort();
+            let name = a.fullname.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(name) = name {
+                let _ = self.daemon.unregister(&name);
+            }
+            let _ = self.daemon.stop_browse(SERVICE);
         }
-        let _ = self.daemon.stop_browse(SERVICE);
     }
 }
 
@@ -213,5 +294,36 @@ impl Drop for Mdns {
     fn drop(&mut self) {
         self.stop();
         let _ = self.daemon.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20, 11: a device's advertisement changes every hour, and what
+    /// it accepts follows the hour at hand (before, both were worked out
+    /// once at start: a device running for two hours stopped finding
+    /// peers started later, and its token linked it across the day).
+    #[test]
+    fn tokens_follow_the_hour() {
+        let space = SpaceId("ab".repeat(16));
+        let other = SpaceId("cd".repeat(16));
+        let t = Tokens::for_spaces([&space]);
+        let (hour, next) = t.now();
+        assert!(next <= HOUR);
+        let now = t.advertised(hour);
+        assert_ne!(now, t.advertised(hour + 1));
+        for h in [hour - 1, hour, hour + 1] {
+            assert!(t.accepts(&token(&space, h), hour));
+        }
+        assert!(!t.accepts(&token(&space, hour + 2), hour));
+        assert!(!t.accepts(&token(&space, hour - 2), hour));
+        assert!(!t.accepts(&token(&other, hour), hour));
+        // Hours of another length, for tests of the rotation.
+        let quick = Tokens::for_spaces([&space]).with_hour(std::time::Duration::from_secs(2));
+        let (h, next) = quick.now();
+        assert!(next <= std::time::Duration::from_secs(2));
+        assert!(h > hour * 1000);
     }
 }
