@@ -52,6 +52,14 @@ pub struct Pending {
     /// Set once redeemed: by which device, when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<(DeviceId, Timestamp)>,
+    /// The office's audit trail's last entry (its position) when the
+    /// invite was made: an entry after it dated at or past `expires` shows
+    /// the office lived past the invite's end, whatever its clock says
+    /// when the invite is presented (a clock set back does not revive it).
+    /// Judged by the trail's order, not its dates: a clock that was wrong
+    /// before the invite was made does not end it early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_after_entry: Option<u64>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -189,6 +197,7 @@ mod tests {
         let phone = DeviceId("11".repeat(16));
         let thief = DeviceId("22".repeat(16));
         let mut p = Pending {
+            made_after_entry: None,
             invite: i.clone(),
             staff: Staff::default(),
             role: Role::CareManager,

@@ -838,8 +838,7 @@ fn receive_vetted(
                 },
                 applied: None,
                 whole,
-                refused: Vec::new(),
-                changes_carried: 0,
+                ..Default::default()
             });
         }
     }
@@ -869,8 +868,7 @@ fn receive_vetted(
             }),
             applied,
             whole,
-            refused: Vec::new(),
-            changes_carried: 0,
+            ..Default::default()
         });
     }
     let waiting = !doc.get_missing_deps(&[]).is_empty();
@@ -890,8 +888,7 @@ fn receive_vetted(
             }),
             applied: None,
             whole,
-            refused: Vec::new(),
-            changes_carried: 0,
+            ..Default::default()
         });
     }
     if peer.automerge.is_some() || waiting {
@@ -901,8 +898,7 @@ fn receive_vetted(
             reply: fallback(doc, &name, peer),
             applied: None,
             whole,
-            refused: Vec::new(),
-            changes_carried: 0,
+            ..Default::default()
         });
     }
     let ours = doc.get_heads();
@@ -926,16 +922,14 @@ fn receive_vetted(
                 reply: None,
                 applied,
                 whole,
-                refused: Vec::new(),
-                changes_carried: 0,
+                ..Default::default()
             });
         }
         return Ok(Received {
             reply: reply(data, false),
             applied,
             whole,
-            refused: Vec::new(),
-            changes_carried: 0,
+            ..Default::default()
         });
     }
     if entry.need {
@@ -944,16 +938,14 @@ fn receive_vetted(
             reply: fallback(doc, &name, peer),
             applied,
             whole,
-            refused: Vec::new(),
-            changes_carried: 0,
+            ..Default::default()
         });
     }
     Ok(Received {
         reply: reply(Data::None, true),
         applied,
         whole,
-        refused: Vec::new(),
-        changes_carried: 0,
+        ..Default::default()
     })
 }
 

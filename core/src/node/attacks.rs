@@ -534,3 +534,66 @@ fn a_peer_past_the_sessions_change_bound_is_cut_off_keeping_what_came() {
     sync_local(&mut office, &mut phone, std::slice::from_ref(&space)).unwrap();
     assert_eq!(office.checks(&space, &inc.id).unwrap().len(), 21);
 }
+
+/// Issue 20, 12: an invite expires; later the office's clock is set back
+/// (a dead battery, a wrong manual setting) to a time before the invite's
+/// end. The invite stays expired: the office's own audit trail, in its
+/// order, shows it lived past the end. A new invite made then works.
+#[test]
+fn a_clock_set_back_does_not_revive_an_expired_invite() {
+    let (mut office, space) = office();
+    let phone = Node::open(MemoryStore::new()).unwrap().device().clone();
+    let address = vec!["127.0.0.1:7150".to_string()];
+    let expires = Timestamp::now().plus_minutes(60);
+    let invite = office
+        .create_invite(
+            &space,
+            Staff::default(),
+            Role::CareManager,
+            address.clone(),
+            expires,
+        )
+        .unwrap();
+    // The office ran past the invite's end: an entry dated after it.
+    office.pending_audit.push(audit::Record {
+        at: expires.plus_minutes(5),
+        device: office.device().clone(),
+        staff: Staff::default(),
+        action: audit::Action::Changed,
+        subject: "設定".into(),
+        detail: String::new(),
+    });
+    office
+        .record_audit(audit::Action::Changed, "設定", "")
+        .unwrap();
+    // Now its clock reads an hour before the end again.
+    let name = invite.redemption_name(&phone);
+    assert_eq!(
+        office
+            .redeem_invite(&phone, std::slice::from_ref(&name))
+            .unwrap(),
+        None
+    );
+    assert!(
+        !office
+            .members(&space)
+            .unwrap()
+            .iter()
+            .any(|(m, _)| m.device == phone)
+    );
+    let again = office
+        .create_invite(
+            &space,
+            Staff::default(),
+            Role::CareManager,
+            address,
+            expires,
+        )
+        .unwrap();
+    assert_eq!(
+        office
+            .redeem_invite(&phone, &[again.redemption_name(&phone)])
+            .unwrap(),
+        Some(space)
+    );
+}

@@ -267,11 +267,13 @@ impl Node {
                     role.code()
                 ),
             );
+            let made_after_entry = Some(n.audit_trail()?.last().map_or(0, |e| e.seq));
             all.push(Pending {
                 invite: invite.clone(),
                 staff,
                 role,
                 used: None,
+                made_after_entry,
             });
             n.write_invites(&all)?;
             Ok(invite)
@@ -324,6 +326,15 @@ impl Node {
                 return Ok(None);
             };
             let p = all[i].clone();
+            if let Some(after) = p.made_after_entry
+                && n.audit_trail()?
+                    .iter()
+                    .any(|e| e.seq > after && p.invite.expired(e.record.at))
+            {
+                // This office wrote entries at or past the invite's end
+                // after making it: its clock has been set back since.
+                return Ok(None);
+            }
             n.add_member(&p.invite.space, device, p.staff, p.role)?;
             all[i].used = Some((device.clone(), now));
             n.write_invites(&all)?;
