@@ -161,25 +161,45 @@ pub fn inflated_size(bytes: &[u8], limit: usize) -> Result<usize, Unread> {
     Ok(total)
 }
 
+/// A document chunk's body, read up to its columns.
+pub struct Document<'a> {
+    /// The actor table, in order (an operation names its actor by index).
+    pub actors: Vec<&'a [u8]>,
+    pub change_layout: Vec<(u64, usize)>,
+    pub op_layout: Vec<(u64, usize)>,
+    /// The change columns, then the operation columns (as the layouts
+    /// say), then the heads' indexes.
+    pub columns: Reader<'a>,
+}
+
+/// Read a document chunk's body (see [`Document`]).
+pub fn document(body: &[u8]) -> Option<Document<'_>> {
+    let mut r = Reader(body);
+    let actor_count = r.len()?;
+    let actors = (0..actor_count)
+        .map(|_| {
+            let n = r.len()?;
+            r.take(n)
+        })
+        .collect::<Option<_>>()?;
+    let heads = r.len()?;
+    r.take(heads.checked_mul(32)?)?;
+    let change_layout = r.layout()?;
+    let op_layout = r.layout()?;
+    Some(Document {
+        actors,
+        change_layout,
+        op_layout,
+        columns: r,
+    })
+}
+
 /// A document chunk's body, its columns inflated, up to `limit`.
 fn document_size(body: &[u8], limit: usize) -> Result<usize, Unread> {
-    let mut r = Reader(body);
-    let prefix = (|| {
-        let actors = r.len()?;
-        for _ in 0..actors {
-            let n = r.len()?;
-            r.take(n)?;
-        }
-        let heads = r.len()?;
-        r.take(heads.checked_mul(32)?)?;
-        let changes = r.layout()?;
-        let ops = r.layout()?;
-        Some([changes, ops].concat())
-    })()
-    .ok_or(Unread::Malformed)?;
+    let mut d = document(body).ok_or(Unread::Malformed)?;
     let mut total = body.len();
-    for (spec, len) in prefix {
-        let data = r.take(len).ok_or(Unread::Malformed)?;
+    for (spec, len) in d.change_layout.iter().chain(&d.op_layout) {
+        let data = d.columns.take(*len).ok_or(Unread::Malformed)?;
         if spec & DEFLATE != 0 {
             let left = limit.checked_sub(total).ok_or(Unread::TooLarge)?;
             total += inflate(data, left, |_| ())?;

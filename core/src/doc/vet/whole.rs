@@ -122,20 +122,16 @@ fn read(kind: &DocKind, bytes: &[u8]) -> Option<Reading> {
         // Changes saved after the document: the change-by-change check.
         return None;
     }
-    let mut body = Reader(body);
-    let actor_count = body.len()?;
-    let actors: Vec<ActorId> = (0..actor_count)
-        .map(|_| {
-            let n = body.len()?;
-            Some(ActorId::from(body.take(n)?))
-        })
-        .collect::<Option<_>>()?;
-    let heads = body.len()?;
-    body.take(heads.checked_mul(32)?)?;
-    let change_layout = body.layout()?;
-    let op_layout = body.layout()?;
-    let change_cols = body.columns(&change_layout, MAX_INFLATED_BYTES).ok()?;
-    let cols = body.columns(&op_layout, MAX_INFLATED_BYTES).ok()?;
+    let mut body = crate::saved::document(body)?;
+    let actors: Vec<ActorId> = body.actors.iter().map(|a| ActorId::from(*a)).collect();
+    let change_cols = body
+        .columns
+        .columns(&body.change_layout, MAX_INFLATED_BYTES)
+        .ok()?;
+    let cols = body
+        .columns
+        .columns(&body.op_layout, MAX_INFLATED_BYTES)
+        .ok()?;
     let known_specs = [
         col::OBJ_ACTOR,
         col::OBJ_CTR,
