@@ -124,6 +124,13 @@ fn quiet_on_closed_pipe() {
 
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
+    #[cfg(unix)]
+    if std::env::var_os(key::PASSPHRASE_ENV).is_some() {
+        // Returns only when the new start failed: then the passphrase is
+        // read from the environment as it is, and the user told.
+        let why = key::out_of_the_environment();
+        eprintln!("anpi: {}: {why}", key::PASSPHRASE_ENV);
+    }
     let cli = Cli::parse();
     let lang = match cli.lang {
         LangArg::Ja => Lang::Ja,

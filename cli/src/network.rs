@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anpi_core::codes::Lang;
-use anpi_core::invite::Invite;
+use anpi_core::invite::Code;
 use anpi_core::model::{DeviceId, MemberStanding, Role, Staff, Timestamp};
 use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Event, Options};
@@ -245,7 +245,7 @@ pub fn join(cx: &Ctx, dir: &Path, office: &str, office_id: &str) -> Result<()> {
 
 /// `join --invite`: redeem an invite at its office.
 pub fn join_invite(cx: &Ctx, dir: &Path, code: &str) -> Result<()> {
-    let invite = Invite::decode(code)?;
+    let invite = Code::decode(code)?;
     let office = invite.addresses.first().cloned().unwrap_or_default();
     joined(cx, dir, &office, JoinBy::Invite(invite))
 }
@@ -477,6 +477,8 @@ pub fn serve(
             discovery: discovery.into_iter().collect(),
             office,
             peers,
+            // `anpi invite`, `device add` and `device revoke` run beside it.
+            watch_store: Some(std::time::Duration::from_secs(1)),
             ..Default::default()
         };
         if let Some((addr, space, reach, tls)) = http {

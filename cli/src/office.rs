@@ -694,14 +694,14 @@ pub fn audit_list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
 /// `audit verify`.
 pub fn audit_verify(cx: &Ctx, node: &Node) -> Result<()> {
     let lang = cx.lang;
-    let trail = node.audit_trail()?;
-    anpi_core::audit::verify(&trail).map_err(|b| match lang {
+    let (entries, checked) = node.verify_audit()?;
+    checked.map_err(|b| match lang {
         Lang::Ja => format!("監査ログが改ざんされています（{} 件目: {}）", b.seq, b.why),
         Lang::En => b.to_string(),
     })?;
     match lang {
-        Lang::Ja => say!("監査ログ {} 件: 改ざんはありません", trail.len()),
-        Lang::En => say!("audit trail of {} entries: intact", trail.len()),
+        Lang::Ja => say!("監査ログ {} 件: 改ざんはありません", entries),
+        Lang::En => say!("audit trail of {} entries: intact", entries),
     }
     Ok(())
 }

@@ -551,6 +551,39 @@ fn data_folders_are_encrypted_and_need_their_passphrase() {
         .output()
         .unwrap();
     assert!(ok(o).contains("R001"));
+    // Neither given: typed at the terminal, without echo (`script` gives
+    // the command a terminal and passes what it is fed to it).
+    let typed = |passphrase: &str| {
+        let cmd = format!(
+            "{} --data {} list --json",
+            env!("CARGO_BIN_EXE_anpi"),
+            data.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("ANPI_DATA")
+            .env_remove("ANPI_PASSPHRASE")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{passphrase}").unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    let (right, seen) = typed(PASSPHRASE);
+    assert!(
+        right && seen.contains("パスフレーズ: ") && seen.contains("R001"),
+        "{seen}"
+    );
+    let (wrong, seen) = typed("まちがい");
+    assert!(!wrong && !seen.contains("R001"), "{seen}");
 }
 
 /// An office with ROSTER imported, and a phone cloned from it.

@@ -28,6 +28,10 @@ pub enum Action {
     /// Changes from another device were refused: they did not fit the
     /// document or their writer may not make them (docs/SECURITY.md).
     Refused,
+    /// Something was found that should not be: an audit trail cut short
+    /// (this device's, or a peer's), seen by comparing with what a peer
+    /// saw before.
+    Warned,
 }
 
 impl Action {
@@ -40,17 +44,19 @@ impl Action {
             Action::Exported => "exported",
             Action::Shared => "shared",
             Action::Refused => "refused",
+            Action::Warned => "warned",
         }
     }
 
     /// Every action, in the order hosts list them.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::Viewed,
         Action::Recorded,
         Action::Changed,
         Action::Exported,
         Action::Shared,
         Action::Refused,
+        Action::Warned,
     ];
 
     /// From the stored code.
@@ -69,6 +75,7 @@ impl Action {
                 Action::Exported => "exported",
                 Action::Shared => "shared",
                 Action::Refused => "refused",
+                Action::Warned => "warning",
             },
         }
     }
@@ -82,6 +89,7 @@ impl Action {
             Action::Exported => "出力",
             Action::Shared => "提供",
             Action::Refused => "拒否",
+            Action::Warned => "警告",
         }
     }
 }

@@ -35,6 +35,14 @@ pub enum Secret {
     Key(DatabaseKey),
 }
 
+impl Drop for Secret {
+    fn drop(&mut self) {
+        if let Secret::Passphrase(p) = self {
+            zeroize::Zeroize::zeroize(p);
+        }
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -22,6 +22,14 @@ pub struct Identity {
     cert: Vec<u8>,
 }
 
+impl Drop for Identity {
+    fn drop(&mut self) {
+        // The private key does not outlive its holder in memory (rcgen's
+        // and ring's own copies, made per use, are theirs to wipe).
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the private key.

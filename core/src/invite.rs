@@ -1,6 +1,9 @@
 //! Enrollment by invite: the office makes a code (text, and a QR code of the
-//! same text) holding the space, the office's addresses, the office's key
-//! id, a one-time secret and an expiry. The phone redeems it over QUIC:
+//! same text) holding the office's addresses, a one-time secret, an expiry
+//! and a commitment to the office's key id under the secret — no space id
+//! and no device id, so a bystander who photographs the code cannot link it
+//! to the space's mDNS tokens or to a device. The phone redeems it over
+//! QUIC:
 //!
 //! - The phone connects with a certificate for its own key that also names
 //!   `<invite id>-<proof>.invite.anpi`, where the proof is an HMAC of the
@@ -12,7 +15,9 @@
 //!   phone as a member (a signed entry) and marks the invite used, before
 //!   the phone receives anything. A used or expired invite is refused in the
 //!   handshake like any stranger.
-//! - The phone accepts the office only by the key id in the code.
+//! - The phone accepts the office only by a key whose id the code commits
+//!   to (layout 2), or names (layout 1, still read): nobody else can
+//!   pose as the office, since that needs a key with that id.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,10 +25,13 @@ use crate::error::{Error, Result};
 use crate::model::{DeviceId, Role, SpaceId, Staff, Timestamp};
 
 /// What the text code starts with (and the version of its layout).
-pub const PREFIX: &str = "ANPI1-";
+pub const PREFIX: &str = "ANPI2-";
+/// Codes of the first layout (space and office ids in the clear), still
+/// read while one may be about.
+const PREFIX_1: &str = "ANPI1-";
 const NAME_SUFFIX: &str = ".invite.anpi";
 
-/// What the phone is given.
+/// An invite as the office makes and keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
     /// The space to join.
@@ -97,12 +105,93 @@ impl Invite {
 
     /// The text code (what the QR code holds too).
     pub fn encode(&self) -> String {
-        let bytes = postcard::to_allocvec(self).expect("an invite always serializes");
+        let Code {
+            addresses,
+            id,
+            secret,
+            expires,
+            ..
+        } = self.code();
+        let code = Layout2 {
+            addresses,
+            id,
+            secret,
+            expires,
+            office: commitment(&self.secret, &self.office),
+        };
+        let bytes = postcard::to_allocvec(&code).expect("an invite always serializes");
         format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
     }
 
+    /// The code as the phone reads it.
+    pub fn code(&self) -> Code {
+        Code {
+            addresses: self.addresses.clone(),
+            id: self.id.clone(),
+            secret: self.secret.clone(),
+            expires: self.expires,
+            office: OfficePin::Committed(commitment(&self.secret, &self.office)),
+        }
+    }
+
+    /// The name a redeeming device puts in its certificate.
+    pub fn redemption_name(&self, device: &DeviceId) -> String {
+        self.code().redemption_name(device)
+    }
+
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        now >= self.expires
+    }
+}
+
+/// The code's second layout, as it is on the wire.
+#[derive(Serialize, Deserialize)]
+struct Layout2 {
+    addresses: Vec<String>,
+    id: String,
+    secret: Vec<u8>,
+    expires: Timestamp,
+    office: [u8; 16],
+}
+
+/// The office's key id committed to under the invite's secret: the phone
+/// checks the office's key against it, a bystander learns no id from it.
+fn commitment(secret: &[u8], office: &DeviceId) -> [u8; 16] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, format!("anpi-invite-office/v2\n{office}").as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&tag.as_ref()[..16]);
+    out
+}
+
+/// How a code names its office.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OfficePin {
+    /// By its key id (codes of the first layout).
+    Id(DeviceId),
+    /// By a commitment to its key id under the secret.
+    Committed([u8; 16]),
+}
+
+/// What the phone is given: an invite's code as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    /// Where the office listens (HOST:PORT).
+    pub addresses: Vec<String>,
+    /// Which invite.
+    pub id: String,
+    /// The one-time secret (16 bytes).
+    pub secret: Vec<u8>,
+    /// When it stops working.
+    pub expires: Timestamp,
+    /// The office.
+    pub office: OfficePin,
+}
+
+impl Code {
     /// Read a code as typed or scanned (spaces, dashes after the prefix
-    /// and case are forgiven).
+    /// and case are forgiven), of either layout.
     pub fn decode(code: &str) -> Result<Self> {
         let bad = || {
             Error::invalid(format!(
@@ -110,12 +199,14 @@ impl Invite {
             ))
         };
         let code = code.trim();
-        let body = code
-            .get(..PREFIX.len())
-            .filter(|p| p.eq_ignore_ascii_case(PREFIX))
-            .map(|_| &code[PREFIX.len()..])
+        let layout = [PREFIX, PREFIX_1]
+            .into_iter()
+            .find(|p| {
+                code.get(..p.len())
+                    .is_some_and(|c| c.eq_ignore_ascii_case(p))
+            })
             .ok_or_else(bad)?;
-        let body: String = body
+        let body: String = code[layout.len()..]
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .map(|c| c.to_ascii_uppercase())
@@ -123,11 +214,37 @@ impl Invite {
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.as_bytes())
             .map_err(|_| bad())?;
-        let invite: Invite = postcard::from_bytes(&bytes).map_err(|_| bad())?;
-        if invite.secret.len() != 16 || invite.addresses.is_empty() {
+        let code = if layout == PREFIX {
+            let c: Layout2 = postcard::from_bytes(&bytes).map_err(|_| bad())?;
+            Code {
+                addresses: c.addresses,
+                id: c.id,
+                secret: c.secret,
+                expires: c.expires,
+                office: OfficePin::Committed(c.office),
+            }
+        } else {
+            let i: Invite = postcard::from_bytes(&bytes).map_err(|_| bad())?;
+            Code {
+                addresses: i.addresses,
+                id: i.id,
+                secret: i.secret,
+                expires: i.expires,
+                office: OfficePin::Id(i.office),
+            }
+        };
+        if code.secret.len() != 16 || code.addresses.is_empty() {
             return Err(bad());
         }
-        Ok(invite)
+        Ok(code)
+    }
+
+    /// Whether `device` is the office this code was made by.
+    pub fn is_office(&self, device: &DeviceId) -> bool {
+        match &self.office {
+            OfficePin::Id(id) => id == device,
+            OfficePin::Committed(c) => same(&commitment(&self.secret, device), c),
+        }
     }
 
     /// The name a redeeming device puts in its certificate.
@@ -180,15 +297,52 @@ mod tests {
     }
 
     #[test]
-    fn codes_round_trip_as_typed() {
+    fn codes_round_trip_as_typed_and_name_no_space_or_device() {
         let i = invite();
         let code = i.encode();
         assert!(code.starts_with(PREFIX));
-        assert_eq!(Invite::decode(&code).unwrap(), i);
+        let read = Code::decode(&code).unwrap();
+        assert_eq!(
+            (&read.addresses, &read.id, &read.secret, read.expires),
+            (&i.addresses, &i.id, &i.secret, i.expires)
+        );
         let typed = format!("  {}  ", code.to_lowercase());
-        assert_eq!(Invite::decode(&typed).unwrap(), i);
-        assert!(Invite::decode("ANPI1-AAAA").is_err());
-        assert!(Invite::decode("hello").is_err());
+        assert_eq!(Code::decode(&typed).unwrap(), read);
+        assert_eq!(read, i.code());
+        assert!(Code::decode("ANPI2-AAAA").is_err());
+        assert!(Code::decode("hello").is_err());
+        // Neither the space id nor the office's id is in the code's bytes,
+        // in any form a bystander could match.
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(&code.as_bytes()[PREFIX.len()..])
+            .unwrap();
+        for id in [
+            i.space.0.as_bytes().to_vec(),
+            i.office.0.as_bytes().to_vec(),
+        ] {
+            assert!(!bytes.windows(8).any(|w| id.windows(8).any(|v| v == w)));
+        }
+        let raw = |hex: &str| data_encoding::HEXLOWER.decode(hex.as_bytes()).unwrap();
+        for id in [raw(&i.space.0), raw(&i.office.0)] {
+            assert!(!bytes.windows(8).any(|w| id.windows(8).any(|v| v == w)));
+        }
+        // The office is known by its key alone.
+        assert!(read.is_office(&i.office));
+        assert!(!read.is_office(&DeviceId("ee".repeat(16))));
+    }
+
+    #[test]
+    fn codes_of_the_first_layout_are_still_read() {
+        let i = invite();
+        let bytes = postcard::to_allocvec(&i).unwrap();
+        let old = format!("{PREFIX_1}{}", data_encoding::BASE32_NOPAD.encode(&bytes));
+        let read = Code::decode(&old).unwrap();
+        assert_eq!(read.office, OfficePin::Id(i.office.clone()));
+        assert!(read.is_office(&i.office));
+        assert_eq!(
+            read.redemption_name(&i.office),
+            i.redemption_name(&i.office)
+        );
     }
 
     #[test]

@@ -61,6 +61,32 @@ pub struct Message {
     /// protocol version.
     #[serde(skip)]
     pub about: Option<About>,
+    /// Where the audit trails stand, sent with `about` and encoded after
+    /// it (builds that predate it read `about` and ignore the rest).
+    #[serde(skip)]
+    pub anchor: Option<Anchor>,
+}
+
+/// The last entry of an audit trail: its number and hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// The entry's number, from 1.
+    pub seq: u64,
+    /// Its hash (hex).
+    pub hash: String,
+}
+
+/// Where the audit trails stand, as the sender knows them: each device
+/// keeps what its peers last showed of their trails, and tells them at the
+/// next session, so that entries cut from a trail's end are noticed (an
+/// audit trail chained by hashes shows what was changed inside it, not
+/// what was cut off its end).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// The sender's trail's last entry.
+    pub mine: Option<AuditHead>,
+    /// The receiver's trail's last entry, as the sender last saw it.
+    pub yours: Option<AuditHead>,
 }
 
 /// What a device runs: told at every session, so that the office sees
@@ -128,6 +154,9 @@ pub fn encode(msg: &Message) -> Vec<u8> {
     let mut out = postcard::to_allocvec(msg).expect("sync messages always serialize");
     if let Some(about) = &msg.about {
         out.extend(postcard::to_allocvec(about).expect("sync messages always serialize"));
+        if let Some(anchor) = &msg.anchor {
+            out.extend(postcard::to_allocvec(anchor).expect("sync messages always serialize"));
+        }
     }
     out
 }
@@ -137,6 +166,9 @@ pub fn encode(msg: &Message) -> Vec<u8> {
 pub fn encoded_len(msg: &Message) -> usize {
     let about = msg.about.as_ref().map_or(0, |a| {
         postcard::experimental::serialized_size(a).expect("sync messages always serialize")
+            + msg.anchor.as_ref().map_or(0, |n| {
+                postcard::experimental::serialized_size(n).expect("sync messages always serialize")
+            })
     });
     postcard::experimental::serialized_size(msg).expect("sync messages always serialize") + about
 }
@@ -159,15 +191,26 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
     }
     let (mut msg, rest) = postcard::take_from_bytes::<Message>(bytes)
         .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
-    // What the sender runs, if it says. Later builds may add to it (read
-    // in order, the rest ignored); a cut one is a damaged message.
+    // What the sender runs, if it says, and where the audit trails stand.
+    // Later builds may add to them (read in order, the rest ignored); a cut
+    // one is a damaged message.
     if !rest.is_empty() {
-        msg.about = Some(
-            postcard::from_bytes(rest)
-                .map_err(|e| Error::sync(format!("unreadable message: {e}")))?,
-        );
+        let (about, rest) = postcard::take_from_bytes(rest)
+            .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
+        msg.about = Some(about);
+        if !rest.is_empty() {
+            msg.anchor = Some(
+                postcard::from_bytes(rest)
+                    .map_err(|e| Error::sync(format!("unreadable message: {e}")))?,
+            );
+        }
     }
     Ok(msg)
+}
+
+/// The size of one document's entry as [`encode_entry`] writes it.
+pub fn encoded_entry_len(entry: &DocEntry) -> usize {
+    postcard::experimental::serialized_size(entry).expect("sync messages always serialize")
 }
 
 /// Encode one document's entry (its own stream on the wire).

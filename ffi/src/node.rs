@@ -736,10 +736,10 @@ impl AnpiNode {
         .await
     }
 
-    /// Redeem an invite code (`ANPI1-…`, from the office's QR code): the
+    /// Redeem an invite code (`ANPI2-…`, from the office's QR code): the
     /// office adds this device and sends its spaces.
     pub async fn join_invite(&self, code: String) -> Result<Vec<Space>> {
-        let invite = anpi_core::invite::Invite::decode(&code)?;
+        let invite = anpi_core::invite::Code::decode(&code)?;
         if invite.addresses.is_empty() {
             return Err(AnpiError::invalid("the invite names no office address"));
         }

@@ -1,7 +1,6 @@
 //! The office's reads on a tablet or phone: form 2 (様式2) and the audit
 //! trail. Both are the core's; what is read or exported is logged there.
 
-use anpi_core::audit;
 use anpi_core::io::form2;
 use anpi_core::model::Timestamp;
 
@@ -138,10 +137,10 @@ impl AnpiNode {
 
     /// Check the whole audit trail's hash chain.
     pub fn verify_audit(&self) -> Result<AuditCheck> {
-        let trail = self.with(|n| n.audit_trail())?;
-        let broken = audit::verify(&trail).err();
+        let (entries, checked) = self.with(|n| n.verify_audit())?;
+        let broken = checked.err();
         Ok(AuditCheck {
-            entries: trail.len() as u64,
+            entries: entries as u64,
             broken_at: broken.as_ref().map(|b| b.seq),
             why: broken.map(|b| b.why),
         })

@@ -796,7 +796,7 @@ impl Member {
 /// An invite for a new phone: the text code (also what the QR code holds).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Invite {
-    /// The code (`ANPI1-…`).
+    /// The code (`ANPI2-…`).
     pub code: String,
     /// When it stops working.
     pub expires_at_ms: i64,

@@ -237,6 +237,11 @@ impl Serving {
         self.output()
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kill it without warning (SIGKILL), as a crash or a dead battery would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

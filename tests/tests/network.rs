@@ -311,6 +311,29 @@ fn a_node_killed_mid_sync_converges_after_restart() {
 }
 
 #[test]
+fn a_passphrase_given_in_the_environment_does_not_stay_there() {
+    if !enter("a_passphrase_given_in_the_environment_does_not_stay_there") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = team(dir.path(), 1);
+    // `serve` runs for days: what it was started with in its environment
+    // is readable in /proc for as long, by any process of the same user.
+    let office = Serving::start(&t.office, &[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", office.pid())).unwrap();
+    let secret = anpi_tests::netns::PASSPHRASE.as_bytes();
+    assert!(!environ.windows(secret.len()).any(|w| w == secret));
+    assert!(!environ.windows(16).any(|w| w == b"ANPI_PASSPHRASE="));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", office.pid())).unwrap();
+    assert!(!cmdline.windows(secret.len()).any(|w| w == secret));
+    // It opened the folder all the same, and a phone syncs with it.
+    let phone = &t.phones[0];
+    join(&t, phone, &office);
+    ok(phone, &["sync", "--peer", &office.addr]);
+    office.stop();
+}
+
+#[test]
 fn strangers_revoked_devices_and_other_spaces_are_refused_at_the_handshake() {
     if !enter("strangers_revoked_devices_and_other_spaces_are_refused_at_the_handshake") {
         return;
@@ -431,7 +454,7 @@ fn an_invite_enrolls_a_phone_once_while_the_office_runs() {
         ],
     );
     let code = out.lines().last().unwrap().to_string();
-    assert!(code.starts_with("ANPI1-"), "{out}");
+    assert!(code.starts_with("ANPI2-"), "{out}");
     assert!(std::fs::read(&qr).unwrap().starts_with(b"\x89PNG"));
     let phone = dir.path().join("phone");
     let joined = ok(&phone, &["join", "--invite", &code]);

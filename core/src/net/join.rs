@@ -21,7 +21,7 @@ pub enum JoinBy {
         office: DeviceId,
     },
     /// By redeeming an invite (its code or QR code).
-    Invite(crate::invite::Invite),
+    Invite(crate::invite::Code),
 }
 
 /// Join through the office: fetch the spaces over a one-off endpoint, then
@@ -30,9 +30,9 @@ pub enum JoinBy {
 /// spaces this device now holds; [`Error::NotFound`] when the office added
 /// it to none.
 pub async fn join_office(node: SharedNode, by: JoinBy) -> Result<(SyncReport, Vec<Space>)> {
-    let (texts, office) = match &by {
-        JoinBy::Office { address, office } => (vec![address.clone()], office.clone()),
-        JoinBy::Invite(invite) => (invite.addresses.clone(), invite.office.clone()),
+    let texts = match &by {
+        JoinBy::Office { address, .. } => vec![address.clone()],
+        JoinBy::Invite(invite) => invite.addresses.clone(),
     };
     let first = resolve(texts.first().map(String::as_str).unwrap_or_default()).await;
     let any = match &first {
@@ -57,9 +57,11 @@ pub async fn join_office(node: SharedNode, by: JoinBy) -> Result<(SyncReport, Ve
             break;
         }
     }
+    // The office's id: the one typed, or the key the invite's code
+    // committed to (proven in the handshake).
     let link = OfficeLink {
         address,
-        device: office,
+        device: report.peer.clone(),
     };
     let spaces = with_node(&node, move |n| n.adopt_office(&link)).await?;
     Ok((report, spaces))
@@ -93,7 +95,7 @@ impl NetNode {
     /// proof in its certificate, the office adds it as a member, and every
     /// space it now belongs to is taken as in [`NetNode::join`]. Tries each
     /// address of the invite in turn.
-    pub async fn join_invite(&self, invite: &crate::invite::Invite) -> Result<SyncReport> {
+    pub async fn join_invite(&self, invite: &crate::invite::Code) -> Result<SyncReport> {
         if invite.expired(crate::model::Timestamp::now()) {
             return Err(Error::invalid(format!(
                 "this invite expired at {}; ask the office for a new one",
@@ -114,9 +116,8 @@ impl NetNode {
                 continue;
             };
             let attempt = async {
-                let conn = self
-                    .connect_as(&named, addr, Some(&invite.office), true)
-                    .await?;
+                let office = super::tls::Expected::Office(std::sync::Arc::new(invite.clone()));
+                let conn = self.connect_as(&named, addr, Some(office), true).await?;
                 self.initiate(conn, addr, true).await
             };
             let result = attempt.await;

@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, device_of_cert};
 use crate::model::{DeviceId, SpaceId};
-use crate::node::{Node, SyncStats};
+use crate::node::{Gate, Node, SyncStats};
 
 pub use join::{JoinBy, join_office};
 use stream::{converse, describe, finish, send_message};
@@ -116,6 +116,8 @@ pub struct NetNode {
     trust: Trust,
     /// Asked at every handshake (see [`tls::PeerCheck`]).
     check: tls::PeerCheck,
+    /// What `check` judges by.
+    gate: GateCell,
     /// What this node presents as a server (its membership proof in it).
     server_cert: tls::ServerCert,
     endpoint: Endpoint,
@@ -163,30 +165,47 @@ fn presented(identity: &Identity, proof: &crate::membership::Proof) -> Result<Id
     }
 }
 
-/// The check of every key at the handshake: the node's membership as it
-/// is now on disk (another process may have revoked or added a device since
-/// the last session), a pending invite, or a membership proof in the
-/// certificate that this device can check itself.
-fn peer_check(node: SharedNode, trust: Trust) -> tls::PeerCheck {
+/// What the handshake judges keys by: the node's [`Gate`], read at bind
+/// and after anything that may change it (a session, a change of
+/// membership here, another process's write seen by `serve`).
+type GateCell = Arc<std::sync::RwLock<Arc<Gate>>>;
+
+/// The check of every key at the handshake, from the gate as last read:
+/// a member at once; a certificate naming an invite or carrying a
+/// membership proof, checked against the gate. A key the gate does not
+/// admit is judged again by a gate read anew only when the folder changed
+/// since (an invite or a device added a moment ago) and the node is free:
+/// the handshake never waits for the node, and a stranger cannot make it
+/// read anything twice.
+fn peer_check(node: SharedNode, cell: GateCell) -> tls::PeerCheck {
     tls::PeerCheck(Arc::new(
         move |device: &DeviceId, cert: &CertificateDer<'_>| {
-            let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
-            if n.reload_changed().is_ok()
-                && let Ok(trusted) = n.trusted_peers()
-            {
-                let known = trusted.contains(device);
-                trust.set(trusted);
-                if known {
-                    return true;
-                }
-            }
-            if n.invite_admits(device, &crate::identity::names_of_cert(cert)) {
+            let gate = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if gate.trusted.contains(device) {
                 return true;
             }
-            cert_proof(cert).is_some_and(|proof| {
-                n.admitted_by_proof(device, &proof)
-                    .is_ok_and(|spaces| !spaces.is_empty())
-            })
+            let names = crate::identity::names_of_cert(cert);
+            let proof = cert_proof(cert);
+            let now = crate::model::Timestamp::now();
+            if gate.admits(device, &names, proof.as_ref(), now) {
+                return true;
+            }
+            let mut n = match node.try_lock() {
+                Ok(n) => n,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            };
+            if n.gate_is_current(&gate) {
+                return false;
+            }
+            let fresh = n.reload_changed().and_then(|()| n.gate());
+            drop(n);
+            let Ok(fresh) = fresh else {
+                return false;
+            };
+            let admitted = fresh.admits(device, &names, proof.as_ref(), now);
+            *cell.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+            admitted
         },
     ))
 }
@@ -235,15 +254,16 @@ impl NetNode {
     /// dialling: only for testing how an incompatible peer is told apart.
     #[doc(hidden)]
     pub fn bind_with_alpn(node: SharedNode, listen: SocketAddr, alpn: &[u8]) -> Result<Self> {
-        let (identity, device, trusted, presented) = {
+        let (identity, device, gate, presented) = {
             let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
             let identity = n.identity().clone();
             let presented = presented(&identity, &n.membership_proof()?)?;
-            (identity, n.device().clone(), n.trusted_peers()?, presented)
+            (identity, n.device().clone(), n.gate()?, presented)
         };
         let trust = Trust::default();
-        trust.set(trusted);
-        let check = peer_check(node.clone(), trust.clone());
+        trust.set(gate.trusted.clone());
+        let gate: GateCell = Arc::new(std::sync::RwLock::new(Arc::new(gate)));
+        let check = peer_check(node.clone(), gate.clone());
         let server_cert = tls::ServerCert::new(&presented)?;
         let tls = tls::server_config(server_cert.clone(), trust.clone(), Some(check.clone()))?;
         let quic = QuicServerConfig::try_from(tls)
@@ -258,6 +278,7 @@ impl NetNode {
             device,
             trust,
             check,
+            gate,
             server_cert,
             endpoint,
             alpn: alpn.to_vec(),
@@ -277,6 +298,12 @@ impl NetNode {
         &self.device
     }
 
+    /// Judge handshakes by `gate` from now on; its members.
+    fn set_gate(&self, gate: Gate) {
+        self.trust.set(gate.trusted.clone());
+        *self.gate.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(gate);
+    }
+
     /// The node.
     pub fn node(&self) -> &SharedNode {
         &self.node
@@ -286,13 +313,16 @@ impl NetNode {
     /// close the connections of devices no longer in it (revoked).
     pub async fn refresh_trust(&self) -> Result<()> {
         let identity = self.identity.clone();
-        let (trusted, presented) = with_node(&self.node, move |n| {
+        let (gate, presented) = with_node(&self.node, move |n| {
             n.reload_changed()?;
+            // What ends by the clock (invites) stays ended if it is set
+            // back: a running node notes how far it has seen it go.
+            n.note_clock()?;
             let presented = presented(&identity, &n.membership_proof()?)?;
-            Ok((n.trusted_peers()?, presented))
+            Ok((n.gate()?, presented))
         })
         .await?;
-        self.trust.set(trusted);
+        self.set_gate(gate);
         // A space joined since: the certificate proves it from now on.
         self.server_cert.set(&presented)?;
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
@@ -313,21 +343,11 @@ impl NetNode {
         let peer = peer.clone();
         let (sent, received) = (stats.bytes_sent, stats.bytes_received);
         with_node(&self.node, move |n| {
-            let carrier = n
-                .spaces()?
-                .into_iter()
-                .find_map(|s| {
-                    n.members(&s.id)
-                        .ok()?
-                        .into_iter()
-                        .find(|(m, _)| m.device == peer)
-                })
-                .map(|(m, _)| format!("{}（{}）", m.staff.name, m.staff.organisation))
-                .unwrap_or_default();
+            let subject = n.device_named(&peer);
             n.record_audit(
                 crate::audit::Action::Shared,
-                format!("device {} {carrier}", peer.readable()),
-                format!("sync: {sent} bytes sent, {received} received"),
+                subject,
+                format!("sync ended: {sent} bytes sent, {received} received"),
             )
         })
         .await
@@ -370,7 +390,13 @@ impl NetNode {
             }
         })
         .await?;
-        self.connect_as(&presented, addr, expected, pinned).await
+        self.connect_as(
+            &presented,
+            addr,
+            expected.cloned().map(tls::Expected::Device),
+            pinned,
+        )
+        .await
     }
 
     /// After every handshake: whether the peer may in, by the membership
@@ -380,11 +406,20 @@ impl NetNode {
         let Some(cert) = peer_cert(conn) else {
             return Err(Error::network("the peer presented no certificate"));
         };
-        let check = self.check.clone();
-        let p = peer.clone();
-        let admitted = tokio::task::spawn_blocking(move || (check.0)(&p, &cert))
-            .await
-            .map_err(|e| Error::network(format!("membership check failed: {e}")))?;
+        // The gate read anew: another process may have revoked or added a
+        // device since it was last read.
+        let gate = with_node(&self.node, |n| {
+            n.reload_changed()?;
+            n.gate()
+        })
+        .await?;
+        let admitted = gate.admits(
+            peer,
+            &crate::identity::names_of_cert(&cert),
+            cert_proof(&cert).as_ref(),
+            crate::model::Timestamp::now(),
+        );
+        self.set_gate(gate);
         if admitted {
             return Ok(());
         }
@@ -420,14 +455,14 @@ impl NetNode {
         &self,
         identity: &Identity,
         addr: SocketAddr,
-        expected: Option<&DeviceId>,
+        expected: Option<tls::Expected>,
         pinned: bool,
     ) -> Result<Connection> {
         let tls = tls::client_config(
             identity,
             self.trust.clone(),
             Some(self.check.clone()),
-            expected.cloned(),
+            expected,
             pinned,
             &self.alpn,
         )?;

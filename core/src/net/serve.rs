@@ -33,6 +33,12 @@ pub struct Options {
     pub debounce: Duration,
     /// Do not sync again with a peer heard within this long.
     pub resync_after: Duration,
+    /// Other processes write this data folder too (the office's commands
+    /// beside `serve`): read who may connect again this often, so that an
+    /// invite made or a device added there is accepted, and a device revoked
+    /// there cut off, without waiting for a session. `None` on a phone,
+    /// where this process alone writes.
+    pub watch_store: Option<Duration>,
 }
 
 impl Default for Options {
@@ -44,6 +50,7 @@ impl Default for Options {
             peers: Vec::new(),
             debounce: Duration::from_secs(2),
             resync_after: Duration::from_secs(30),
+            watch_store: None,
         }
     }
 }
@@ -162,6 +169,20 @@ pub async fn run(
     } else {
         Instant::now()
     };
+    let mut watch_at = options
+        .watch_store
+        .map_or(far, |every| Instant::now() + every);
+    // One reading of who may connect at a time; the loop never waits for it
+    // (the node may be busy with a long session).
+    let mut reading: Option<tokio::task::JoinHandle<()>> = None;
+    let mut read_gate = |net: &Arc<NetNode>| {
+        if reading.as_ref().is_none_or(|r| r.is_finished()) {
+            let net = net.clone();
+            reading = Some(tokio::spawn(async move {
+                let _ = net.refresh_trust().await;
+            }));
+        }
+    };
 
     let start = |addr: SocketAddr,
                  expected: Option<DeviceId>,
@@ -190,6 +211,12 @@ pub async fn run(
             }
             _ = options.local_changes.notified() => {
                 pass_on_at = Instant::now() + options.debounce;
+                // The change may have been to membership or invites.
+                read_gate(&net);
+            }
+            _ = tokio::time::sleep_until(watch_at) => {
+                watch_at = options.watch_store.map_or(far, |every| Instant::now() + every);
+                read_gate(&net);
             }
             incoming = accepted.recv() => {
                 match incoming {

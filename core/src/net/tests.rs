@@ -142,6 +142,44 @@ async fn a_member_joins_syncs_and_a_stranger_is_refused() {
     );
 }
 
+/// A stranger's handshake is judged by what the node last read (its
+/// gate): it never waits for the node — busy with a long session's write,
+/// or held by anything else — and reads no disk, so strangers dialling a
+/// shelter's office cost it nothing but a signature check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_handshake_never_waits_for_the_node() {
+    let (office, _phone, _space) = office_and_phone();
+    let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+    let office_addr = office.local_addr().unwrap();
+    answer_all(office.clone());
+    let stranger =
+        NetNode::bind(shared(Node::open(MemoryStore::new()).unwrap()), loopback()).unwrap();
+    // The office's node is held until the stranger has its answer.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let node = office.node().clone();
+    let holder = std::thread::spawn(move || {
+        let _n = node.lock().unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(60));
+    });
+    held_rx.recv().unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(20),
+        stranger.sync_with(office_addr, None),
+    )
+    .await;
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let err = answer
+        .expect("the stranger's handshake waited for the office's node")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("refused at the handshake"),
+        "{err}"
+    );
+}
+
 /// The office enrolls A, A joins; weeks later it enrolls B, B joins;
 /// then the office goes dark. A has never heard of B. They meet and
 /// sync, whichever dials: each proves its membership in its
@@ -495,7 +533,19 @@ async fn an_invite_enrolls_one_device_once_before_it_expires() {
     let code = invite(600_000).encode();
 
     let phone = NetNode::bind(shared(Node::open(MemoryStore::new()).unwrap()), loopback()).unwrap();
-    let parsed = crate::invite::Invite::decode(&code).unwrap();
+    let parsed = crate::invite::Code::decode(&code).unwrap();
+    // Another device at the office's address is not taken for the office:
+    // the code commits to the office's key.
+    {
+        let (impostor, _, _) = office_and_phone();
+        let impostor = Arc::new(NetNode::bind(shared(impostor), loopback()).unwrap());
+        answer_all(impostor.clone());
+        let mut elsewhere = parsed.clone();
+        elsewhere.addresses = vec![impostor.local_addr().unwrap().to_string()];
+        let err = phone.join_invite(&elsewhere).await.unwrap_err();
+        assert!(err.to_string().contains("refused"), "{err}");
+        assert!(phone.node().lock().unwrap().spaces().unwrap().is_empty());
+    }
     let report = phone.join_invite(&parsed).await.unwrap();
     assert!(report.stats.docs_changed > 0);
     assert_eq!(phone.node().lock().unwrap().spaces().unwrap().len(), 1);
@@ -511,7 +561,7 @@ async fn an_invite_enrolls_one_device_once_before_it_expires() {
     let err = other.join_invite(&parsed).await.unwrap_err();
     assert!(err.to_string().contains("refused this invite"), "{err}");
     // An expired invite is refused before it is even tried.
-    let stale = invite(-1);
+    let stale = invite(-1).code();
     let err = other.join_invite(&stale).await.unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
     // And the office refuses it too, whatever the phone's clock says.

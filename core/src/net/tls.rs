@@ -83,13 +83,33 @@ impl std::fmt::Debug for PeerCheck {
     }
 }
 
+/// The one device a client means to reach.
+#[derive(Clone, Debug)]
+pub enum Expected {
+    /// This device.
+    Device(DeviceId),
+    /// The office an invite's code was made by (it commits to the
+    /// office's key id without naming it).
+    Office(Arc<crate::invite::Code>),
+}
+
+impl Expected {
+    /// Whether `device` is the one meant.
+    pub fn is(&self, device: &DeviceId) -> bool {
+        match self {
+            Expected::Device(d) => d == device,
+            Expected::Office(code) => code.is_office(device),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct PeerVerifier {
     /// Asked for every key; without it, `trust` alone decides.
     check: Option<PeerCheck>,
     trust: Trust,
     /// For a client: the one device it means to reach, if it knows it.
-    expected: Option<DeviceId>,
+    expected: Option<Expected>,
     /// For a client joining: the office is accepted by its typed id alone.
     pinned: bool,
     algorithms: WebPkiSupportedAlgorithms,
@@ -98,7 +118,7 @@ struct PeerVerifier {
 impl PeerVerifier {
     fn accepts(&self, device: &DeviceId, cert: &CertificateDer<'_>) -> bool {
         match &self.expected {
-            Some(e) if e != device => false,
+            Some(e) if !e.is(device) => false,
             Some(_) if self.pinned => true,
             _ => match &self.check {
                 Some(check) => (check.0)(device, cert),
@@ -272,7 +292,7 @@ pub fn client_config(
     identity: &Identity,
     trust: Trust,
     check: Option<PeerCheck>,
-    expected: Option<DeviceId>,
+    expected: Option<Expected>,
     pinned: bool,
     alpn: &[u8],
 ) -> Result<rustls::ClientConfig> {

@@ -95,6 +95,7 @@ pub fn split_message(msg: &Message) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
         kind: msg.kind.clone(),
         docs: Vec::new(),
         about: msg.about.clone(),
+        anchor: msg.anchor.clone(),
     };
     let mut control = sync::encode(&head);
     control.extend_from_slice(&count.to_be_bytes());
@@ -168,6 +169,7 @@ mod tests {
                 software: "0.1.0".into(),
                 format: 2,
             }),
+            anchor: Some(sync::Anchor::default()),
         };
         let (control, docs) = split_message(&msg).unwrap();
         assert_eq!(docs.len(), 2);

@@ -392,18 +392,7 @@ impl Node {
     /// Every device this device may sync with over the network: active
     /// members of a space this device is an active member of.
     pub fn trusted_peers(&mut self) -> Result<BTreeSet<DeviceId>> {
-        let me = self.device.clone();
-        let mut out = BTreeSet::new();
-        for space in self.spaces()? {
-            let Some(active) = self.members_if_readable(&space.id)? else {
-                continue;
-            };
-            if active.contains(&me) {
-                out.extend(active);
-            }
-        }
-        out.remove(&me);
-        Ok(out)
+        Ok(self.gate()?.trusted)
     }
 
     /// Devices revoked from a space (from the index): their claims count

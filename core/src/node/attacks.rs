@@ -586,7 +586,7 @@ fn a_clock_set_back_does_not_revive_an_expired_invite() {
             &space,
             Staff::default(),
             Role::CareManager,
-            address,
+            address.clone(),
             expires,
         )
         .unwrap();
@@ -594,6 +594,32 @@ fn a_clock_set_back_does_not_revive_an_expired_invite() {
         office
             .redeem_invite(&phone, &[again.redemption_name(&phone)])
             .unwrap(),
-        Some(space)
+        Some(space.clone())
     );
+    // The same when the office wrote nothing past the end, but a running
+    // node saw its clock go past it.
+    let phone = Node::open(MemoryStore::new()).unwrap().device().clone();
+    let again = office
+        .create_invite(
+            &space,
+            Staff::default(),
+            Role::CareManager,
+            address,
+            expires,
+        )
+        .unwrap();
+    office.note_clock_at(expires.plus_minutes(1)).unwrap();
+    let name = again.redemption_name(&phone);
+    assert_eq!(
+        office
+            .redeem_invite(&phone, std::slice::from_ref(&name))
+            .unwrap(),
+        None
+    );
+    assert!(!office.gate().unwrap().admits(
+        &phone,
+        std::slice::from_ref(&name),
+        None,
+        Timestamp::now()
+    ));
 }

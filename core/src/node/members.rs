@@ -93,24 +93,42 @@ impl Node {
         device: &DeviceId,
         proof: &membership::Proof,
     ) -> Result<BTreeSet<SpaceId>> {
+        Ok(self.gate()?.spaces_by_proof(device, proof))
+    }
+
+    /// Whether `gate` is what [`Node::gate`] would read now: nothing was
+    /// written since, here or by another process. Reads no disk.
+    pub fn gate_is_current(&self, gate: &Gate) -> bool {
+        self.store.stamp().is_ok_and(|s| s == gate.stamp)
+    }
+
+    /// What a handshake is judged by, as this device knows it now (see
+    /// [`Gate`]).
+    pub fn gate(&mut self) -> Result<Gate> {
         let me = self.device.clone();
-        let mut out = BTreeSet::new();
-        for part in &proof.spaces {
-            if !self.has_doc(&DocKey::roster(&part.space))? {
-                continue;
-            }
-            let Some(active) = self.members_if_readable(&part.space)? else {
+        let mut gate = Gate {
+            stamp: self.store.stamp()?,
+            ..Default::default()
+        };
+        for space in self.spaces()? {
+            let Some(active) = self.members_if_readable(&space.id)? else {
                 continue;
             };
             if !active.contains(&me) {
                 continue;
             }
-            let ledger = self.member_statements(&part.space)?;
-            if membership::admits(&part.space, &ledger, part, device) {
-                out.insert(part.space.clone());
-            }
+            gate.trusted.extend(active);
+            let ledger = self.member_statements(&space.id)?;
+            gate.ledgers.push((space.id, ledger));
         }
-        Ok(out)
+        gate.trusted.remove(&me);
+        gate.invites = self
+            .invites()?
+            .into_iter()
+            .filter(|p| p.used.is_none())
+            .collect();
+        gate.clock_seen = self.clock_seen()?;
+        Ok(gate)
     }
 
     /// Admit `device` by its `proof` (see [`Node::admitted_by_proof`]): its
@@ -267,7 +285,7 @@ impl Node {
                     role.code()
                 ),
             );
-            let made_after_entry = Some(n.audit_trail()?.last().map_or(0, |e| e.seq));
+            let made_after_entry = Some(n.store.audit_last()?.map_or(0, |e| e.seq));
             all.push(Pending {
                 invite: invite.clone(),
                 staff,
@@ -291,19 +309,46 @@ impl Node {
         }
     }
 
+    /// The latest time this device's clock has shown, as a running node
+    /// noted it ([`Node::note_clock`]): what had ended by then stays ended
+    /// when the clock is set back.
+    pub fn clock_seen(&self) -> Result<Option<Timestamp>> {
+        match self.store.meta(META_CLOCK_SEEN)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::corrupt(format!("clock seen: {e}"))),
+        }
+    }
+
+    /// Note the clock's time, when it moved ten minutes or more past what
+    /// was noted (a running node does, so a write at most every ten
+    /// minutes).
+    pub fn note_clock(&mut self) -> Result<()> {
+        self.note_clock_at(Timestamp::now())
+    }
+
+    pub(super) fn note_clock_at(&mut self, now: Timestamp) -> Result<()> {
+        if self
+            .clock_seen()?
+            .is_some_and(|seen| now < seen.plus_minutes(10))
+        {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&now).expect("a time always serializes");
+        self.write_setting(META_CLOCK_SEEN, bytes)
+    }
+
+    /// The time invites are judged at: the clock, or what it showed
+    /// before if it was set back since.
+    fn invite_time(&self) -> Result<Timestamp> {
+        let now = Timestamp::now();
+        Ok(self.clock_seen()?.map_or(now, |seen| now.max(seen)))
+    }
+
     pub(super) fn write_invites(&mut self, all: &[Pending]) -> Result<()> {
         let bytes = serde_json::to_vec(all).expect("invites always serialize");
         self.write_setting(META_INVITES, bytes)
-    }
-
-    /// Whether `device`, presenting certificate `names`, holds a pending
-    /// invite of this device (checked during the handshake).
-    pub fn invite_admits(&self, device: &DeviceId, names: &[String]) -> bool {
-        let now = Timestamp::now();
-        self.invites().is_ok_and(|all| {
-            all.iter()
-                .any(|p| names.iter().any(|n| p.admits(device, n, now)))
-        })
     }
 
     /// Redeem the invite `device` presented: add it as a member (signed by
@@ -314,7 +359,7 @@ impl Node {
         device: &DeviceId,
         names: &[String],
     ) -> Result<Option<SpaceId>> {
-        let now = Timestamp::now();
+        let now = self.invite_time()?;
         // Under one lock: an invite is used once, whichever process of
         // this office answers the phone.
         self.locked(|n| {
@@ -327,9 +372,10 @@ impl Node {
             };
             let p = all[i].clone();
             if let Some(after) = p.made_after_entry
-                && n.audit_trail()?
+                && n.store
+                    .audit_from(after + 1, usize::MAX)?
                     .iter()
-                    .any(|e| e.seq > after && p.invite.expired(e.record.at))
+                    .any(|e| p.invite.expired(e.record.at))
             {
                 // This office wrote entries at or past the invite's end
                 // after making it: its clock has been set back since.
@@ -340,5 +386,67 @@ impl Node {
             n.write_invites(&all)?;
             Ok(Some(p.invite.space))
         })
+    }
+}
+
+/// What a peer's key is judged by at the handshake, read from the node in
+/// one go ([`Node::gate`]) and kept by the network layer: judging a key
+/// then waits for nothing and reads no disk, so a stranger's handshake
+/// costs this device a signature check. Read again after every session,
+/// every change here and (in `serve`) every second; a key it does not
+/// admit is looked at again only if the folder changed since it was read
+/// and the node is free. A revocation it has not seen yet is caught after
+/// the handshake, by [`Node::gate`] read anew before anything moves.
+#[derive(Clone, Debug, Default)]
+pub struct Gate {
+    /// Active members of the spaces this device is an active member of.
+    pub trusted: BTreeSet<DeviceId>,
+    /// Invites of this device not used yet.
+    invites: Vec<Pending>,
+    /// The statements of each space this device is an active member of.
+    ledgers: Vec<(SpaceId, membership::Ledger)>,
+    /// Where the store stood when this was read.
+    stamp: (i64, u64),
+    /// The latest time the clock showed ([`Node::clock_seen`]).
+    clock_seen: Option<Timestamp>,
+}
+
+impl Gate {
+    /// Whether `device` may in: a member, the holder of an invite its
+    /// certificate's `names` redeem, or a member by the `proof` its
+    /// certificate carries.
+    pub fn admits(
+        &self,
+        device: &DeviceId,
+        names: &[String],
+        proof: Option<&membership::Proof>,
+        now: Timestamp,
+    ) -> bool {
+        let now = self.clock_seen.map_or(now, |seen| now.max(seen));
+        self.trusted.contains(device)
+            || self
+                .invites
+                .iter()
+                .any(|p| names.iter().any(|n| p.admits(device, n, now)))
+            || proof.is_some_and(|p| !self.spaces_by_proof(device, p).is_empty())
+    }
+
+    /// The spaces `proof` shows `device` an active member of, by what this
+    /// device knows with it (a revocation it knows wins).
+    pub fn spaces_by_proof(
+        &self,
+        device: &DeviceId,
+        proof: &membership::Proof,
+    ) -> BTreeSet<SpaceId> {
+        proof
+            .spaces
+            .iter()
+            .filter(|part| {
+                self.ledgers.iter().any(|(space, ledger)| {
+                    *space == part.space && membership::admits(space, ledger, part, device)
+                })
+            })
+            .map(|part| part.space.clone())
+            .collect()
     }
 }

@@ -21,10 +21,12 @@ mod session;
 mod tamper;
 #[cfg(test)]
 mod tests;
+mod trail;
 mod types;
 
 use index::{full_index, membership_index, touched_index};
 pub use logins::LoginInfo;
+pub use members::Gate;
 pub use peers::{PeerChange, PeerStatus, version_label};
 use roster::put_recipients;
 pub use session::{LocalSync, share_a_space, sync_local, this_build};
@@ -60,6 +62,8 @@ const META_IDENTITY: &str = "identity";
 const META_STAFF: &str = "staff";
 const META_OFFICE: &str = "office";
 const META_INVITES: &str = "invites";
+/// The latest time the clock showed, as a running node noted it.
+const META_CLOCK_SEEN: &str = "clock_seen";
 /// The automerge actor this device writes under, when it is not the one
 /// derived from its id: after a restore from a backup, or a repair, so that
 /// no (actor, sequence number) is ever used twice (ARCHITECTURE.md).
@@ -445,7 +449,7 @@ impl Node {
         self.pending_audit.push(record);
     }
 
-    fn audit_record(
+    pub(super) fn audit_record(
         &self,
         action: audit::Action,
         subject: impl Into<String>,
@@ -475,6 +479,24 @@ impl Node {
             audit,
             ..Default::default()
         })
+    }
+
+    /// How the audit trail names another device: its id and who carries
+    /// it (as a space's member list says).
+    pub fn device_named(&mut self, peer: &DeviceId) -> String {
+        let carrier = self
+            .spaces()
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|s| {
+                self.members(&s.id)
+                    .ok()?
+                    .into_iter()
+                    .find(|(m, _)| &m.device == peer)
+            })
+            .map(|(m, _)| format!("{}（{}）", m.staff.name, m.staff.organisation))
+            .unwrap_or_default();
+        format!("device {} {carrier}", peer.readable())
     }
 
     /// This device's audit trail, oldest first.

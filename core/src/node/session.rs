@@ -112,7 +112,7 @@ impl Node {
             session.peers.insert(key, pd);
         }
         session.offered = Some(session.peers.keys().cloned().collect());
-        let msg = Message {
+        let mut msg = Message {
             version: sync::PROTOCOL_VERSION,
             kind: Kind::Hello {
                 device: self.device.clone(),
@@ -120,10 +120,46 @@ impl Node {
             },
             docs,
             about: Some(this_build()),
+            anchor: None,
         };
+        if let Some(record) = self.provision(&session, &msg.docs)? {
+            // Durable before the message leaves: a session that breaks off
+            // after sending still shows what went to whom.
+            self.store.write(Batch {
+                audit: vec![record],
+                ..Default::default()
+            })?;
+            session.provision_noted = true;
+        }
+        if let Some(peer) = &session.peer {
+            msg.anchor = Some(self.anchor_for(peer)?);
+        }
         session.stats.messages_sent += 1;
         session.stats.bytes_sent += sync::encoded_len(&msg);
         Ok((session, msg))
+    }
+
+    /// The audit record of data leaving in `docs` for the session's peer,
+    /// unless none does or the session's provision is recorded already.
+    fn provision(&mut self, session: &Session, docs: &[DocEntry]) -> Result<Option<audit::Record>> {
+        let (Some(peer), false) = (&session.peer, session.provision_noted) else {
+            return Ok(None);
+        };
+        let carrying: Vec<&DocEntry> = docs
+            .iter()
+            .filter(|d| !matches!(d.data, sync::Data::None))
+            .collect();
+        if carrying.is_empty() {
+            return Ok(None);
+        }
+        let bytes: usize = carrying.iter().map(|d| sync::encoded_entry_len(d)).sum();
+        let names: Vec<&str> = carrying.iter().map(|d| d.doc.as_str()).collect();
+        let subject = self.device_named(peer);
+        Ok(Some(self.audit_record(
+            audit::Action::Shared,
+            subject,
+            format!("sync: sending {} ({bytes} bytes)", names.join(", ")),
+        )))
     }
 
     /// A session as the responder, before the peer's hello.
@@ -245,6 +281,7 @@ impl Node {
         }
         let peer = session.peer.clone().expect("hello or reply named the peer");
         let about = msg.about.clone();
+        let anchor = msg.anchor.clone();
         let mut prepared = self.prepare_new_documents(session, &msg.docs)?;
         let mut writes: Vec<DocWrite> = Vec::new();
         let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
@@ -341,7 +378,15 @@ impl Node {
         if let Some(about) = &about {
             exchanged.extend(self.version_noted(&peer, about)?);
         }
-        let (audit, quarantine) = refusals.into_iter().unzip();
+        let (mut audit, quarantine): (Vec<audit::Record>, Vec<_>) = refusals.into_iter().unzip();
+        if let Some(anchor) = anchor {
+            let (meta, warnings) = self.anchor_noted(&peer, anchor)?;
+            exchanged.extend(meta);
+            audit.extend(warnings);
+        }
+        let provision = self.provision(session, &replies)?;
+        let providing = provision.is_some();
+        audit.extend(provision);
         self.write(Batch {
             docs: writes,
             peer_states: states,
@@ -349,6 +394,7 @@ impl Node {
             audit,
             quarantine,
         })?;
+        session.provision_noted |= providing;
         for (key, heads) in written {
             if let Some(l) = self.docs.get_mut(&key) {
                 l.persisted = heads;
@@ -366,6 +412,11 @@ impl Node {
             docs: replies,
             // Each side says what it runs once: in the hello and its answer.
             about: is_hello.then(this_build),
+            anchor: if is_hello {
+                Some(self.anchor_for(&peer)?)
+            } else {
+                None
+            },
         }))
     }
 

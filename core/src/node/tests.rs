@@ -572,3 +572,88 @@ fn devices_tell_each_other_what_they_run() {
         ""
     );
 }
+
+/// A session is a provision of data to another device (the audit trail is
+/// the record the law asks for): it is written before the first message
+/// carrying data leaves, so a session that breaks off after sending still
+/// shows what went to whom. Both sides: the one that opens with its
+/// changes, and the one that answers with a whole roster.
+#[test]
+fn a_session_that_breaks_off_after_sending_leaves_its_provision_in_the_trail() {
+    let (mut office, space) = office();
+    let mut phone = Node::open(MemoryStore::new()).unwrap();
+    let provisions = |n: &Node, to: &Node| {
+        n.audit_trail()
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                e.record.action == audit::Action::Shared
+                    && e.record.subject.contains(&to.device().readable())
+            })
+            .map(|e| e.record.detail)
+            .collect::<Vec<_>>()
+    };
+    // The phone asks for the space; the office answers with the roster,
+    // and the answer never arrives.
+    let (_, hello) = phone
+        .sync_start(Some(office.device()), std::slice::from_ref(&space))
+        .unwrap();
+    let mut answering = office.sync_accept();
+    let answer = office.sync_receive(&mut answering, hello).unwrap().unwrap();
+    drop(answer);
+    let sent = provisions(&office, &phone);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].starts_with("sync: sending ") && sent[0].contains("/roster"),
+        "{sent:?}"
+    );
+    // Once joined, the phone opens a session with a check of its own; it
+    // breaks off as the hello leaves.
+    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    office
+        .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    let inc = phone
+        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    phone
+        .record_check(
+            &space,
+            &inc.id,
+            crate::node::NewCheck::new(
+                RecipientId("R1".into()),
+                CheckMethod::Visit,
+                CheckResult::Safe,
+            ),
+        )
+        .unwrap();
+    let before = provisions(&phone, &office).len();
+    let (_, hello) = phone
+        .sync_start_network(office.device(), BTreeSet::from([space.clone()]), false)
+        .unwrap();
+    assert!(
+        hello
+            .docs
+            .iter()
+            .any(|d| !matches!(d.data, sync::Data::None))
+    );
+    drop(hello);
+    let sent = provisions(&phone, &office);
+    assert_eq!(sent.len(), before + 1, "{sent:?}");
+    assert!(sent.last().unwrap().contains("/incident/"), "{sent:?}");
+    // A session with nothing to send records no provision at its start.
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    let settled = provisions(&phone, &office).len();
+    let (_, hello) = phone
+        .sync_start_network(office.device(), BTreeSet::from([space.clone()]), false)
+        .unwrap();
+    assert!(
+        hello
+            .docs
+            .iter()
+            .all(|d| matches!(d.data, sync::Data::None))
+    );
+    assert_eq!(provisions(&phone, &office).len(), settled);
+}

@@ -293,6 +293,9 @@ pub struct Session {
     /// (`MAX_CHANGES_PER_SESSION`).
     pub(super) changes_taken: usize,
     pub(super) max_changes: usize,
+    /// The audit trail holds the provision of this session's data (written
+    /// before the first message that carries any leaves).
+    pub(super) provision_noted: bool,
 }
 
 impl Session {
@@ -310,6 +313,7 @@ impl Session {
             offered: None,
             changes_taken: 0,
             max_changes: super::session::MAX_CHANGES_PER_SESSION,
+            provision_noted: false,
         }
     }
 

@@ -38,6 +38,8 @@ pub struct MemoryStore {
     quarantine: Vec<super::Quarantined>,
     /// The store as it was at [`Store::begin_write`], for a rollback.
     before_write: Option<Box<MemoryStore>>,
+    /// Writes so far (see [`Store::stamp`]).
+    writes: u64,
 }
 
 impl Default for MemoryStore {
@@ -54,6 +56,7 @@ impl Default for MemoryStore {
             audit: Vec::new(),
             quarantine: Vec::new(),
             before_write: None,
+            writes: 0,
         }
     }
 }
@@ -167,6 +170,7 @@ impl Store for MemoryStore {
             next.audit.push(e);
         }
         next.before_write = self.before_write.take();
+        next.writes += 1;
         *self = next;
         Ok(())
     }
@@ -191,6 +195,10 @@ impl Store for MemoryStore {
         Ok(false)
     }
 
+    fn stamp(&self) -> Result<(i64, u64)> {
+        Ok((0, self.writes))
+    }
+
     fn doc_versions(&self) -> Result<std::collections::HashMap<DocKey, u64>> {
         Ok(self
             .docs
@@ -205,6 +213,20 @@ impl Store for MemoryStore {
 
     fn audit(&self) -> Result<Vec<crate::audit::Entry>> {
         Ok(self.audit.clone())
+    }
+
+    fn audit_from(&self, seq: u64, limit: usize) -> Result<Vec<crate::audit::Entry>> {
+        Ok(self
+            .audit
+            .iter()
+            .filter(|e| e.seq >= seq)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn audit_last(&self) -> Result<Option<crate::audit::Entry>> {
+        Ok(self.audit.last().cloned())
     }
 
     fn quarantined(&self) -> Result<Vec<super::Quarantined>> {

@@ -304,6 +304,12 @@ impl std::fmt::Debug for DatabaseKey {
     }
 }
 
+impl Drop for DatabaseKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl DatabaseKey {
     /// A key the host already holds.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -327,8 +333,8 @@ impl DatabaseKey {
 
     /// The key as hex, as SQLCipher's `PRAGMA key = "x'…'"` takes it (for
     /// tools that open the file themselves).
-    pub fn hex(&self) -> String {
-        data_encoding::HEXLOWER.encode(&self.0)
+    pub fn hex(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(data_encoding::HEXLOWER.encode(&self.0))
     }
 }
 
@@ -355,6 +361,11 @@ pub trait Store: Send {
     /// Whether another process committed anything since the last call (the
     /// first call answers true).
     fn changed_elsewhere(&mut self) -> Result<bool>;
+    /// Where the store stands: a pair that moves with every write, by this
+    /// connection or any other (SQLite's `data_version` reads shared memory,
+    /// not the disk). What was read at one stamp is current while the
+    /// stamp is.
+    fn stamp(&self) -> Result<(i64, u64)>;
     /// Each stored document's version: a number that grows with every
     /// write of the document (its changes, journal, snapshot or index), by
     /// whichever process.
@@ -363,6 +374,11 @@ pub trait Store: Send {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The whole audit trail, oldest first.
     fn audit(&self) -> Result<Vec<crate::audit::Entry>>;
+    /// The audit trail's entries from number `seq` on, oldest first, at
+    /// most `limit` of them.
+    fn audit_from(&self, seq: u64, limit: usize) -> Result<Vec<crate::audit::Entry>>;
+    /// The audit trail's last entry.
+    fn audit_last(&self) -> Result<Option<crate::audit::Entry>>;
     /// Everything kept aside, oldest first.
     fn quarantined(&self) -> Result<Vec<Quarantined>>;
     /// Every stored document, with its heads and counts.

@@ -20,6 +20,7 @@ fn messages_round_trip() {
             data: Data::Changes(vec![1, 2, 3]),
         }],
         about: None,
+        anchor: None,
     };
     assert_eq!(decode(&encode(&m)).unwrap(), m);
 }
@@ -37,6 +38,13 @@ fn what_a_device_runs_rides_after_the_message_where_older_builds_never_look() {
             software: "0.1.0".into(),
             format: 2,
         }),
+        anchor: Some(Anchor {
+            mine: Some(AuditHead {
+                seq: 12,
+                hash: "ab".repeat(32),
+            }),
+            yours: None,
+        }),
     };
     let bytes = encode(&m);
     assert_eq!(bytes.len(), encoded_len(&m));
@@ -50,6 +58,14 @@ fn what_a_device_runs_rides_after_the_message_where_older_builds_never_look() {
     }
     let before: Before = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(before.kind, m.kind);
+    // A build with `about` but before the audit anchor reads `about` and
+    // nothing after it; a message from it reads as one without anchor.
+    let (_, rest) = postcard::take_from_bytes::<Before>(&bytes).unwrap();
+    let about: About = postcard::from_bytes(rest).unwrap();
+    assert_eq!(Some(about), m.about);
+    let mut older = m.clone();
+    older.anchor = None;
+    assert_eq!(decode(&encode(&older)).unwrap().anchor, None);
     // And a message without it, from such a build, reads as before.
     m.about = None;
     assert_eq!(decode(&encode(&m)).unwrap().about, None);
@@ -64,6 +80,7 @@ fn another_version_gets_a_clear_error() {
         },
         docs: vec![],
         about: None,
+        anchor: None,
     };
     let err = decode(&encode(&m)).unwrap_err().to_string();
     assert!(

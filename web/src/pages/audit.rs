@@ -11,7 +11,7 @@ use super::*;
 /// Entries on one page.
 const AUDIT_ROWS: usize = 100;
 
-const ACTIONS: [Action; 6] = Action::ALL;
+const ACTIONS: [Action; 7] = Action::ALL;
 
 #[derive(Deserialize)]
 pub(crate) struct AuditQuery {
@@ -124,8 +124,7 @@ pub(crate) async fn verify(
     let checked = d
         .with_node(&cur, |n, space| {
             n.require(space, Permission::ReadAudit)?;
-            let trail = n.audit_trail()?;
-            Ok((trail.len(), audit::verify(&trail)))
+            n.verify_audit()
         })
         .await;
     let verified = match checked {

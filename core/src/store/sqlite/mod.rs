@@ -40,6 +40,8 @@ pub struct SqliteStore {
     /// `PRAGMA data_version` when last asked: it moves when another
     /// connection commits.
     data_version: Option<i64>,
+    /// Batches this connection wrote (see [`Store::stamp`]).
+    writes: u64,
     /// A second, read-only connection to the same file (none in memory): a
     /// priority list reads the recipients on the store's connection and the
     /// checks on this one at once. Decrypting their pages was most of
@@ -106,6 +108,15 @@ impl SqliteStore {
     }
 }
 
+/// An audit row read back. The row's own number is what counts: an entry
+/// moved to another row must not pass as in place.
+fn audit_entry((seq, text): (i64, String)) -> Result<crate::audit::Entry> {
+    let mut e: crate::audit::Entry = serde_json::from_str(&text)
+        .map_err(|e| Error::corrupt(format!("audit entry {seq} is not an audit entry: {e}")))?;
+    e.seq = u64::try_from(seq).unwrap_or_default();
+    Ok(e)
+}
+
 impl Store for SqliteStore {
     fn write(&mut self, batch: Batch) -> Result<()> {
         if self.read_only {
@@ -125,6 +136,7 @@ impl Store for SqliteStore {
             write_batch(&tx, batch).map_err(busy)?;
             tx.commit().map_err(|e| busy(e.into()))?;
         }
+        self.writes += 1;
         Ok(())
     }
 
@@ -160,6 +172,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn stamp(&self) -> Result<(i64, u64)> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        Ok((version, self.writes))
+    }
+
     fn changed_elsewhere(&mut self) -> Result<bool> {
         let now: i64 = self
             .conn
@@ -186,22 +205,31 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self) -> Result<Vec<crate::audit::Entry>> {
+        self.audit_from(1, usize::MAX)
+    }
+
+    fn audit_from(&self, seq: u64, limit: usize) -> Result<Vec<crate::audit::Entry>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT seq, entry FROM audit ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, text) = row?;
-            let mut e: crate::audit::Entry = serde_json::from_str(&text).map_err(|e| {
-                Error::corrupt(format!("audit entry {seq} is not an audit entry: {e}"))
-            })?;
-            // The row's own number is what counts: an entry moved to
-            // another row must not pass as in place.
-            e.seq = u64::try_from(seq).unwrap_or_default();
-            out.push(e);
-        }
-        Ok(out)
+            .prepare_cached("SELECT seq, entry FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+        let from = i64::try_from(seq).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map([from, limit], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| audit_entry(row?)).collect()
+    }
+
+    fn audit_last(&self) -> Result<Option<crate::audit::Entry>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        row.map(audit_entry).transpose()
     }
 
     fn quarantined(&self) -> Result<Vec<super::Quarantined>> {

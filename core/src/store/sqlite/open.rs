@@ -83,7 +83,8 @@ impl Cipher {
 pub(super) fn unlock(conn: &Connection, key: &DatabaseKey, cipher: Cipher) -> Result<()> {
     // The key must be the first statement on the connection; a raw key
     // (x'…') skips SQLCipher's own slow derivation.
-    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))?;
+    let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", *key.hex()));
+    conn.execute_batch(&pragma)?;
     // SQLCipher would also print its own low-level lines ("hmac check
     // failed for pgno=1") on stderr or logcat for a wrong key; the error
     // returned says it in words people act on.
@@ -177,12 +178,13 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let target = out.to_string_lossy().replace('\'', "''");
-        conn.execute_batch(&format!(
+        let attach = zeroize::Zeroizing::new(format!(
             "ATTACH DATABASE '{target}' AS backup KEY \"x'{}'\";
              PRAGMA backup.cipher_page_size = 8192;
              PRAGMA backup.cipher_hmac_algorithm = HMAC_SHA256;",
-            key.hex()
-        ))?;
+            *key.hex()
+        ));
+        conn.execute_batch(&attach)?;
         let copied = (|| -> Result<()> {
             conn.execute_batch("BEGIN; SELECT sqlcipher_export('backup');")?;
             conn.pragma_update(Some("backup"), "user_version", version)?;
@@ -227,6 +229,7 @@ impl SqliteStore {
                 conn,
                 writing: false,
                 data_version: None,
+                writes: 0,
                 reader: None,
                 read_only: true,
             });
@@ -249,6 +252,7 @@ impl SqliteStore {
             conn,
             writing: false,
             data_version: None,
+            writes: 0,
             reader: None,
             read_only: false,
         })

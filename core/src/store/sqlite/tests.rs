@@ -86,7 +86,7 @@ fn stores_made_with_sqlciphers_defaults_still_open_and_stay_as_they_are() {
          PRAGMA before.user_version = {version};
          DETACH DATABASE before;",
         before.display(),
-        key.hex()
+        *key.hex()
     ))
     .unwrap();
     drop(conn);
