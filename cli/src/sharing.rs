@@ -20,7 +20,7 @@ pub fn area_create(cx: &Ctx, node: &mut Node, name: &str) -> Result<()> {
         }
         .into());
     }
-    let s = node.create_space(name)?;
+    let s = node.create_area_space(name)?;
     match lang {
         Lang::Ja => say!(
             "連携用のエリアスペース「{}」を作成しました（{}）。他機関の端末は `anpi --space {} invite …` で招待します",

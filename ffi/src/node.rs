@@ -365,6 +365,16 @@ impl AnpiNode {
         Ok(space.into())
     }
 
+    /// Make a new area space, shared with other agencies (連携型BCP),
+    /// with this device as its first admin: the only kind of space
+    /// partners (other agencies' devices) are enrolled in and sync.
+    pub fn create_area_space(&self, name: String) -> Result<Space> {
+        let inner = self.inner()?;
+        let space = inner.with(|n| n.create_area_space(&name))?;
+        inner.changed();
+        Ok(space.into())
+    }
+
     // ------------------------------------------------------------ roster
 
     /// Import a roster CSV (UTF-8 or Shift_JIS, DOMAIN.md's columns). All or

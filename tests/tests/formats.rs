@@ -209,7 +209,7 @@ fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
     sync_local(&mut second, &mut office, &[]).unwrap();
 
     // The area space, shared with consent, then under an exception.
-    let area = office.create_space("本町地区 連携").unwrap().id;
+    let area = office.create_area_space("本町地区 連携").unwrap().id;
     office.share_to_area(&space, &area).unwrap();
     office
         .declare_exception(&space, &area, 72, "震度6強、安否不明者多数")

@@ -503,6 +503,11 @@ pub fn standing(space: &SpaceId, ledger: &Ledger) -> Vec<(Member, MemberStanding
 }
 
 impl Ledger {
+    /// Whether the space is an area space (its founding says so).
+    pub fn is_area(&self) -> bool {
+        self.founding.as_ref().is_some_and(Founding::is_area)
+    }
+
     /// What a statement `signer` makes now names as its past: the heads of
     /// the statements that hold, and the signer's own admin add (so that a
     /// proof can carry the link from one to the other).
@@ -606,5 +611,11 @@ pub fn admits(space: &SpaceId, ledger: &Ledger, proof: &SpaceProof, device: &Dev
             .iter()
             .map(|m| Entry::Legacy(m.clone()).stored()),
     );
-    Judged::new(space, &merged).standing_of(device) == MemberStanding::Active
+    let area = ledger.is_area();
+    Judged::new(space, &merged)
+        .standing()
+        .into_iter()
+        .any(|(m, standing)| {
+            &m.device == device && standing == MemberStanding::Active && super::syncs(area, m.role)
+        })
 }

@@ -69,6 +69,20 @@ fn signed_by(key: &str, signature: &str, message: &[u8], by: &DeviceId) -> bool 
     &identity::device_of_public_key(&key) == by && identity::verify(&key, message, &sig)
 }
 
+/// What an area space's founding nonce begins with: the space id commits
+/// to the nonce, so whether a space is an area space (where partners of
+/// other agencies sync) or an office's own (where they never do) is fixed
+/// when it is made and cannot be changed by anyone.
+const AREA_NONCE: &[u8] = b"area";
+
+/// Whether a device of `role` syncs a space (`area`: an area space):
+/// a partner — another agency's device — syncs only area spaces, which
+/// hold the reduced records of consented recipients; an office's own space
+/// holds everything about its clients.
+pub fn syncs(area: bool, role: crate::model::Role) -> bool {
+    area || role != crate::model::Role::Partner
+}
+
 /// The statement that creates a space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Founding {
@@ -81,7 +95,22 @@ pub struct Founding {
 impl Founding {
     /// A new space founded by `identity`: its id and founding statement.
     pub fn new(identity: &Identity) -> Result<(SpaceId, Founding)> {
-        let nonce = *uuid::Uuid::new_v4().as_bytes();
+        Self::made(identity, false)
+    }
+
+    /// A new area space founded by `identity` (see [`Founding::is_area`]).
+    pub fn new_area(identity: &Identity) -> Result<(SpaceId, Founding)> {
+        Self::made(identity, true)
+    }
+
+    fn made(identity: &Identity, area: bool) -> Result<(SpaceId, Founding)> {
+        let random = *uuid::Uuid::new_v4().as_bytes();
+        let mut nonce = if area {
+            AREA_NONCE.to_vec()
+        } else {
+            Vec::new()
+        };
+        nonce.extend_from_slice(&random);
         let founding = Founding {
             key: hex(&identity.public_key()?),
             nonce: hex(&nonce),
@@ -101,6 +130,14 @@ impl Founding {
         ctx.update(&key);
         ctx.update(&nonce);
         Some(SpaceId(hex(&ctx.finish().as_ref()[..16])))
+    }
+
+    /// Whether it founded an area space: one shared by several agencies,
+    /// where partners sync. Spaces made before area spaces were marked
+    /// (a 16-byte nonce) are offices' own.
+    pub fn is_area(&self) -> bool {
+        unhex(&self.nonce)
+            .is_some_and(|n| n.len() == AREA_NONCE.len() + 16 && n.starts_with(AREA_NONCE))
     }
 
     /// The creator, if this founding made `space`.

@@ -379,7 +379,7 @@ impl Node {
         let me = self.device.clone();
         let mut out = BTreeSet::new();
         for space in self.spaces()? {
-            let Some(active) = self.members_if_readable(&space.id)? else {
+            let Some(active) = self.syncing_members(&space.id)? else {
                 continue;
             };
             if active.contains(peer) && active.contains(&me) {

@@ -27,18 +27,18 @@ fn member_of(office: &mut Node, space: &SpaceId, role: Role) -> Node {
     n
 }
 
-/// Issue 20, 3: a partner writes a number where the members map is and a
+/// Issue 20, 3: a member writes a number where the members map is and a
 /// founding of its own. The office refuses those changes (and says so in
 /// its audit trail), keeps syncing with everyone, and even a device that
 /// took them — an older build passing them on — still reads who belongs.
 #[test]
 fn a_member_rewriting_the_roster_root_or_founding_stops_nothing() {
     let (mut office, space) = office();
-    let mut partner = member_of(&mut office, &space, Role::Partner);
+    let mut rogue = member_of(&mut office, &space, Role::CareManager);
     let mut carer = member_of(&mut office, &space, Role::CareManager);
     let key = DocKey::roster(&space);
     let (_, other_founding) = Founding::new(&Identity::generate().unwrap()).unwrap();
-    partner
+    rogue
         .tamper(&key, |d| {
             d.put(ROOT, "members", 7).unwrap();
             let space_map = match d.get(ROOT, "space").unwrap() {
@@ -53,7 +53,7 @@ fn a_member_rewriting_the_roster_root_or_founding_stops_nothing() {
             .unwrap();
         })
         .unwrap();
-    let got = sync_local(&mut office, &mut partner, std::slice::from_ref(&space)).unwrap();
+    let got = sync_local(&mut office, &mut rogue, std::slice::from_ref(&space)).unwrap();
     assert!(got.initiator.changes_refused > 0, "{got:?}");
     assert!(
         office
@@ -74,13 +74,13 @@ fn a_member_rewriting_the_roster_root_or_founding_stops_nothing() {
         .unwrap();
     sync_local(&mut carer, &mut office, std::slice::from_ref(&space)).unwrap();
     assert!(carer.recipient(&space, &RecipientId("R9".into())).is_ok());
-    // The partner's own copy holds the damage and still reads.
-    let partner_id = partner.device().clone();
+    // The rogue's own copy holds the damage and still reads.
+    let rogue_id = rogue.device().clone();
     assert_eq!(
-        standing_of(&mut partner, &space, &partner_id),
+        standing_of(&mut rogue, &space, &rogue_id),
         Some(MemberStanding::Active)
     );
-    let d = partner.doc(&key).unwrap();
+    let d = rogue.doc(&key).unwrap();
     let ledger = doc::ledger(d, &space).unwrap();
     assert_eq!(
         ledger.founding.and_then(|f| f.space_id()),
@@ -388,7 +388,7 @@ fn a_whole_document_is_judged_as_its_changes_are() {
         .upsert_recipients(&space, vec![r1, recipient("R3")])
         .unwrap();
     let (_, area) = {
-        let area = office.create_space("東地区連携").unwrap().id;
+        let area = office.create_area_space("東地区連携").unwrap().id;
         (space.clone(), area)
     };
     office.declare_exception(&space, &area, 24, "豪雨").unwrap();
@@ -622,4 +622,87 @@ fn a_clock_set_back_does_not_revive_an_expired_invite() {
         None,
         Timestamp::now()
     ));
+}
+
+/// Issue 20, 8: a partner — another agency's device — sees only what an
+/// area space holds. It is never enrolled in an office's own space (by
+/// `device add` or an invite), and an entry that makes it a member there
+/// anyway (a build before the rule, or an admin's modified build) lets it
+/// sync nothing of it: it is not trusted at the handshake, no session
+/// exchanges the space, and its membership proof admits it nowhere. In an
+/// area space it syncs as before.
+#[test]
+fn a_partner_never_syncs_an_office_space() {
+    use super::tests::office_with_area;
+    let (mut office, space, area) = office_with_area();
+    let partner = Node::open(MemoryStore::new()).unwrap();
+    let id = partner.device().clone();
+    let err = office
+        .add_member(&space, &id, Staff::default(), Role::Partner)
+        .unwrap_err();
+    assert!(err.to_string().contains("area space"), "{err}");
+    let err = office
+        .create_invite(
+            &space,
+            Staff::default(),
+            Role::Partner,
+            vec!["127.0.0.1:7150".into()],
+            Timestamp::now().plus_minutes(60),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("area space"), "{err}");
+    // Written past the rule: a signed partner entry in the office space.
+    office
+        .put_member(
+            &space,
+            Member {
+                device: id.clone(),
+                staff: Staff::default(),
+                role: Role::Partner,
+                added_by: office.device().clone(),
+                added_at: Timestamp::now(),
+                revoked: None,
+            },
+        )
+        .unwrap();
+    assert!(
+        office
+            .members(&space)
+            .unwrap()
+            .iter()
+            .any(|(m, s)| m.device == id && *s == MemberStanding::Active)
+    );
+    assert!(!office.gate().unwrap().trusted.contains(&id));
+    assert!(office.spaces_shared_with(&id).unwrap().is_empty());
+    // In the area space, enrolled the ordinary way: trusted, and only the
+    // area space is exchanged.
+    office
+        .add_member(&area, &id, Staff::default(), Role::Partner)
+        .unwrap();
+    assert!(office.gate().unwrap().trusted.contains(&id));
+    assert_eq!(
+        office.spaces_shared_with(&id).unwrap(),
+        BTreeSet::from([area.clone()])
+    );
+    let mut partner = partner;
+    sync_local(&mut partner, &mut office, std::slice::from_ref(&area)).unwrap();
+    assert!(partner.spaces().unwrap().iter().all(|s| s.id == area));
+    // Its proof, shown to a device that has not heard of it, admits it to
+    // the area space and never to the office's own.
+    let mut proof = partner.membership_proof().unwrap();
+    let ledger = office.member_statements(&space).unwrap();
+    proof
+        .spaces
+        .extend(membership::proof_for(&space, &ledger, &id));
+    assert_eq!(proof.spaces.len(), 2);
+    let mut carer = member_of(&mut office, &space, Role::CareManager);
+    let mut area_member = member_of(&mut office, &area, Role::CareManager);
+    assert!(
+        !carer
+            .admitted_by_proof(&id, &proof)
+            .unwrap()
+            .contains(&space)
+    );
+    let by_area_member = area_member.admitted_by_proof(&id, &proof).unwrap();
+    assert!(by_area_member.contains(&area), "{by_area_member:?}");
 }

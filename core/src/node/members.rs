@@ -6,9 +6,24 @@ use super::*;
 impl Node {
     /// Create a new space with this device as its first member.
     pub fn create_space(&mut self, name: &str) -> Result<Space> {
+        self.create_space_of(name, false)
+    }
+
+    /// Create an area space, shared by several agencies (連携型BCP): the
+    /// only kind of space where partners — other agencies' devices — sync.
+    pub fn create_area_space(&mut self, name: &str) -> Result<Space> {
+        self.create_space_of(name, true)
+    }
+
+    fn create_space_of(&mut self, name: &str, area: bool) -> Result<Space> {
         // The id commits to this device's key: no one else can claim to
-        // have founded the space (see `membership`).
-        let (id, founding) = Founding::new(&self.identity)?;
+        // have founded the space (see `membership`), and to whether it is
+        // an area space.
+        let (id, founding) = if area {
+            Founding::new_area(&self.identity)?
+        } else {
+            Founding::new(&self.identity)?
+        };
         let space = Space {
             id,
             name: name.to_string(),
@@ -111,7 +126,7 @@ impl Node {
             ..Default::default()
         };
         for space in self.spaces()? {
-            let Some(active) = self.members_if_readable(&space.id)? else {
+            let Some(active) = self.syncing_members(&space.id)? else {
                 continue;
             };
             if !active.contains(&me) {
@@ -184,23 +199,6 @@ impl Node {
         Ok(false)
     }
 
-    /// The active members of a space, or `None` when its roster cannot be
-    /// read (reported in [`Node::unreadable`]): one damaged space must not
-    /// stop the device syncing its others.
-    pub(super) fn members_if_readable(
-        &mut self,
-        space: &SpaceId,
-    ) -> Result<Option<BTreeSet<DeviceId>>> {
-        match self.active_members(space) {
-            Ok(active) => Ok(Some(active)),
-            Err(e @ (Error::Automerge(_) | Error::Corrupt(_) | Error::Hydrate(_))) => {
-                self.unreadable.insert(DocKey::roster(space), e.to_string());
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     pub(super) fn active_members(&mut self, space: &SpaceId) -> Result<BTreeSet<DeviceId>> {
         Ok(self
             .members(space)?
@@ -220,6 +218,7 @@ impl Node {
         role: Role,
     ) -> Result<Member> {
         self.require(space, crate::access::Permission::ManageMembers)?;
+        self.partner_fits(space, role)?;
         let member = Member {
             device: device.clone(),
             staff,
@@ -229,6 +228,43 @@ impl Node {
             revoked: None,
         };
         self.put_member(space, member)
+    }
+
+    /// A partner (another agency's device) is enrolled only in an area
+    /// space: in an office's own space it would see everything about the
+    /// office's clients.
+    fn partner_fits(&mut self, space: &SpaceId, role: Role) -> Result<()> {
+        if membership::syncs(self.member_statements(space)?.is_area(), role) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "a partner (another agency's device) is enrolled in an area space, never in the office's own space, which holds everything about its clients: make one with `area create` and share consented recipients with it",
+        ))
+    }
+
+    /// The active members of `space` that sync it (partners only in an
+    /// area space), or `None` when its roster cannot be read (recorded as
+    /// unreadable).
+    pub(super) fn syncing_members(
+        &mut self,
+        space: &SpaceId,
+    ) -> Result<Option<BTreeSet<DeviceId>>> {
+        let ledger = match self.member_statements(space) {
+            Ok(l) => l,
+            Err(e @ (Error::Automerge(_) | Error::Corrupt(_) | Error::Hydrate(_))) => {
+                self.unreadable.insert(DocKey::roster(space), e.to_string());
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let area = ledger.is_area();
+        Ok(Some(
+            membership::standing(space, &ledger)
+                .into_iter()
+                .filter(|(m, s)| *s == MemberStanding::Active && membership::syncs(area, m.role))
+                .map(|(m, _)| m.device)
+                .collect(),
+        ))
     }
 
     /// Revoke a device (lost, or its carrier left): every device refuses
@@ -262,6 +298,7 @@ impl Node {
         expires: Timestamp,
     ) -> Result<Invite> {
         self.require(space, crate::access::Permission::ManageMembers)?;
+        self.partner_fits(space, role)?;
         if addresses.is_empty() {
             return Err(Error::invalid(
                 "an invite needs the address (HOST:PORT) where this office listens",

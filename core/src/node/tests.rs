@@ -48,7 +48,7 @@ pub(super) fn office_with_area() -> (Node, SpaceId, SpaceId) {
         obtained_by: "佐藤".into(),
     });
     n.upsert_recipients(&office, vec![r1]).unwrap();
-    let area = n.create_space("東地区連携").unwrap().id;
+    let area = n.create_area_space("東地区連携").unwrap().id;
     (n, office, area)
 }
 

@@ -35,6 +35,8 @@ public final class Anpi: @unchecked Sendable {
 
     public func spaces() async throws -> [Space] { try await offCaller { try self.node.spaces() } }
     public func createSpace(_ name: String) async throws -> Space { try await offCaller { try self.node.createSpace(name: name) } }
+    /// A new area space shared with other agencies: the only kind partners sync.
+    public func createAreaSpace(_ name: String) async throws -> Space { try await offCaller { try self.node.createAreaSpace(name: name) } }
     public func setStaff(name: String, organisation: String) async throws {
         try await offCaller { try self.node.setStaff(staff: Staff(name: name, organisation: organisation)) }
     }

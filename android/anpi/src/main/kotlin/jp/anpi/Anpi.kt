@@ -74,6 +74,8 @@ class Anpi private constructor(
 
     suspend fun spaces(): List<Space> = withContext(io) { node.spaces() }
     suspend fun createSpace(name: String): Space = withContext(io) { node.createSpace(name) }
+    /** A new area space shared with other agencies: the only kind partners sync. */
+    suspend fun createAreaSpace(name: String): Space = withContext(io) { node.createAreaSpace(name) }
     suspend fun setStaff(name: String, organisation: String) =
         withContext(io) { node.setStaff(Staff(name, organisation)) }
     suspend fun staff(): Staff = withContext(io) { node.staff() }
