@@ -72,8 +72,9 @@ pub struct Message {
 pub struct AuditHead {
     /// The entry's number, from 1.
     pub seq: u64,
-    /// Its hash (hex).
-    pub hash: String,
+    /// The first 16 bytes of its hash: enough that no one makes another
+    /// trail match it, and every byte rides in a phone's session.
+    pub hash: [u8; 16],
 }
 
 /// Where the audit trails stand, as the sender knows them: each device

@@ -32,20 +32,31 @@ struct Anchors {
 
 use crate::audit::Broken;
 
+/// How an entry is told to a peer.
+fn head_of(e: &audit::Entry) -> AuditHead {
+    let mut hash = [0u8; 16];
+    let bytes = data_encoding::HEXLOWER
+        .decode(e.hash.as_bytes())
+        .unwrap_or_default();
+    for (to, from) in hash.iter_mut().zip(bytes) {
+        *to = from;
+    }
+    AuditHead { seq: e.seq, hash }
+}
+
 impl Node {
     fn anchors(&self) -> Result<Anchors> {
-        match self.store.meta(META_ANCHORS)? {
-            None => Ok(Anchors::default()),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::corrupt(format!("audit anchors: {e}"))),
-        }
+        // What peers saw is a hint to compare with, never a reason to stop
+        // syncing: unreadable, it is started afresh.
+        Ok(self
+            .store
+            .meta(META_ANCHORS)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default())
     }
 
     fn audit_head(&self) -> Result<Option<AuditHead>> {
-        Ok(self.store.audit_last()?.map(|e| AuditHead {
-            seq: e.seq,
-            hash: e.hash,
-        }))
+        Ok(self.store.audit_last()?.map(|e| head_of(&e)))
     }
 
     /// What this device tells `peer` of the audit trails at a session's
@@ -116,7 +127,7 @@ impl Node {
         }
         Ok(
             match self.store.audit_from(seen.seq, 1)?.into_iter().next() {
-                Some(e) if e.seq == seen.seq && e.hash == seen.hash => None,
+                Some(e) if e.seq == seen.seq && head_of(&e).hash == seen.hash => None,
                 Some(e) if e.seq == seen.seq => {
                     Some("holds another entry in its place".to_string())
                 }

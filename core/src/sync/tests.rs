@@ -41,7 +41,7 @@ fn what_a_device_runs_rides_after_the_message_where_older_builds_never_look() {
         anchor: Some(Anchor {
             mine: Some(AuditHead {
                 seq: 12,
-                hash: "ab".repeat(32),
+                hash: [0xab; 16],
             }),
             yours: None,
         }),
