@@ -811,9 +811,13 @@ fn a_phone_revoked_while_the_office_serves_is_refused_and_not_told_it_synced() {
     assert!(!o.status.success(), "{text}");
     assert!(!text.contains("1 peers synced"), "{text}");
     assert!(text.contains("refused"), "{text}");
+    // The office says it refused it: in the handshake, or — when its node
+    // was busy as the phone dialled and the handshake went by the members
+    // as last read — right after, before anything moved.
     let out = office.stop();
     assert!(
-        out.iter().any(|l| l.contains("refused a connection")),
+        out.iter().any(|l| l.contains("refused a connection")
+            || l.contains("failed: refused at the handshake")),
         "{out:?}"
     );
     // The office holds the first check only.

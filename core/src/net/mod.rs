@@ -170,44 +170,47 @@ fn presented(identity: &Identity, proof: &crate::membership::Proof) -> Result<Id
 /// membership here, another process's write seen by `serve`).
 type GateCell = Arc<std::sync::RwLock<Arc<Gate>>>;
 
-/// The check of every key at the handshake, from the gate as last read:
-/// a member at once; a certificate naming an invite or carrying a
-/// membership proof, checked against the gate. A key the gate does not
-/// admit is judged again by a gate read anew only when the folder changed
-/// since (an invite or a device added a moment ago) and the node is free:
-/// the handshake never waits for the node, and a stranger cannot make it
-/// read anything twice.
+/// The check of every key at the handshake, by the node's gate: read
+/// anew first when the folder changed since it was read (a device revoked
+/// or added, an invite made, here or by another process) and the node is
+/// free at that moment; otherwise as last read. The handshake never waits
+/// for the node, and a stranger cannot make it read anything twice. A
+/// member at once; a certificate naming an invite or carrying a membership
+/// proof, checked against the gate.
 fn peer_check(node: SharedNode, cell: GateCell) -> tls::PeerCheck {
     tls::PeerCheck(Arc::new(
         move |device: &DeviceId, cert: &CertificateDer<'_>| {
-            let gate = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
-            if gate.trusted.contains(device) {
-                return true;
+            let mut gate = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(fresh) = fresher(&node, &gate) {
+                *cell.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                gate = fresh;
             }
-            let names = crate::identity::names_of_cert(cert);
-            let proof = cert_proof(cert);
-            let now = crate::model::Timestamp::now();
-            if gate.admits(device, &names, proof.as_ref(), now) {
-                return true;
-            }
-            let mut n = match node.try_lock() {
-                Ok(n) => n,
-                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return false,
-            };
-            if n.gate_is_current(&gate) {
-                return false;
-            }
-            let fresh = n.reload_changed().and_then(|()| n.gate());
-            drop(n);
-            let Ok(fresh) = fresh else {
-                return false;
-            };
-            let admitted = fresh.admits(device, &names, proof.as_ref(), now);
-            *cell.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
-            admitted
+            gate.trusted.contains(device)
+                || gate.admits(
+                    device,
+                    &crate::identity::names_of_cert(cert),
+                    cert_proof(cert).as_ref(),
+                    crate::model::Timestamp::now(),
+                )
         },
     ))
+}
+
+/// The gate read anew, if the folder changed since `gate` was read and the
+/// node is free now.
+fn fresher(node: &SharedNode, gate: &Gate) -> Option<Arc<Gate>> {
+    let mut n = match node.try_lock() {
+        Ok(n) => n,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    if n.gate_is_current(gate) {
+        return None;
+    }
+    n.reload_changed()
+        .and_then(|()| n.gate())
+        .ok()
+        .map(Arc::new)
 }
 
 /// The membership proof a certificate carries, if it carries one.

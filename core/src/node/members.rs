@@ -430,9 +430,8 @@ impl Node {
 /// one go ([`Node::gate`]) and kept by the network layer: judging a key
 /// then waits for nothing and reads no disk, so a stranger's handshake
 /// costs this device a signature check. Read again after every session,
-/// every change here and (in `serve`) every second; a key it does not
-/// admit is looked at again only if the folder changed since it was read
-/// and the node is free. A revocation it has not seen yet is caught after
+/// every change here and (in `serve`) every second; at a handshake, read
+/// again first if the folder changed since and the node is free. A revocation it has not seen yet is caught after
 /// the handshake, by [`Node::gate`] read anew before anything moves.
 #[derive(Clone, Debug, Default)]
 pub struct Gate {
