@@ -183,6 +183,11 @@ impl Inner {
             && let Ok(rt) = runtime()
         {
             let net = r.net.clone();
+            // The handshake judges by the gate as last read: read it now,
+            // before the app's next step (a phone enrolled a moment ago
+            // joins at once), and the rest (certificate, revoked
+            // sessions) in the background.
+            let _ = net.read_gate();
             rt.spawn(async move { net.refresh_trust().await });
         }
     }

@@ -301,6 +301,19 @@ impl NetNode {
         &self.device
     }
 
+    /// Read the node's gate now and judge handshakes by it (a host that
+    /// changed membership or invites on the node itself calls this before
+    /// its next step; waits for the node, so never from a handshake).
+    pub fn read_gate(&self) -> Result<()> {
+        let gate = {
+            let mut n = self.node.lock().unwrap_or_else(|e| e.into_inner());
+            n.reload_changed()?;
+            n.gate()?
+        };
+        self.set_gate(gate);
+        Ok(())
+    }
+
     /// Judge handshakes by `gate` from now on; its members.
     fn set_gate(&self, gate: Gate) {
         self.trust.set(gate.trusted.clone());
