@@ -105,32 +105,22 @@ impl Invite {
 
     /// The text code (what the QR code holds too).
     pub fn encode(&self) -> String {
-        let Code {
-            addresses,
-            id,
-            secret,
-            expires,
-            ..
-        } = self.code();
-        let code = Layout2 {
-            addresses,
-            id,
-            secret,
-            expires,
-            office: commitment(&self.secret, &self.office),
-        };
-        let bytes = postcard::to_allocvec(&code).expect("an invite always serializes");
+        let bytes = postcard::to_allocvec(&self.layout2()).expect("an invite always serializes");
         format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
     }
 
     /// The code as the phone reads it.
     pub fn code(&self) -> Code {
-        Code {
+        self.layout2().into()
+    }
+
+    fn layout2(&self) -> Layout2 {
+        Layout2 {
             addresses: self.addresses.clone(),
             id: self.id.clone(),
             secret: self.secret.clone(),
             expires: self.expires,
-            office: OfficePin::Committed(commitment(&self.secret, &self.office)),
+            office: commitment(&self.secret, &self.office),
         }
     }
 
@@ -153,6 +143,18 @@ struct Layout2 {
     secret: Vec<u8>,
     expires: Timestamp,
     office: [u8; 16],
+}
+
+impl From<Layout2> for Code {
+    fn from(c: Layout2) -> Self {
+        Code {
+            addresses: c.addresses,
+            id: c.id,
+            secret: c.secret,
+            expires: c.expires,
+            office: OfficePin::Committed(c.office),
+        }
+    }
 }
 
 /// The office's key id committed to under the invite's secret: the phone
@@ -215,14 +217,9 @@ impl Code {
             .decode(body.as_bytes())
             .map_err(|_| bad())?;
         let code = if layout == PREFIX {
-            let c: Layout2 = postcard::from_bytes(&bytes).map_err(|_| bad())?;
-            Code {
-                addresses: c.addresses,
-                id: c.id,
-                secret: c.secret,
-                expires: c.expires,
-                office: OfficePin::Committed(c.office),
-            }
+            postcard::from_bytes::<Layout2>(&bytes)
+                .map_err(|_| bad())?
+                .into()
         } else {
             let i: Invite = postcard::from_bytes(&bytes).map_err(|_| bad())?;
             Code {

@@ -185,15 +185,22 @@ fn peer_check(node: SharedNode, cell: GateCell) -> tls::PeerCheck {
                 *cell.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
                 gate = fresh;
             }
-            gate.trusted.contains(device)
-                || gate.admits(
-                    device,
-                    &crate::identity::names_of_cert(cert),
-                    cert_proof(cert).as_ref(),
-                    crate::model::Timestamp::now(),
-                )
+            admits_cert(&gate, device, cert)
         },
     ))
+}
+
+/// Whether `gate` lets in `device` presenting `cert`: a member at once
+/// (its certificate is not read further), else by the invite its names
+/// redeem or the membership proof it carries.
+fn admits_cert(gate: &Gate, device: &DeviceId, cert: &CertificateDer<'_>) -> bool {
+    gate.trusted.contains(device)
+        || gate.admits(
+            device,
+            &crate::identity::names_of_cert(cert),
+            cert_proof(cert).as_ref(),
+            crate::model::Timestamp::now(),
+        )
 }
 
 /// The gate read anew, if the folder changed since `gate` was read and the
@@ -315,9 +322,10 @@ impl NetNode {
     }
 
     /// Judge handshakes by `gate` from now on; its members.
-    fn set_gate(&self, gate: Gate) {
+    fn set_gate(&self, gate: impl Into<Arc<Gate>>) {
+        let gate = gate.into();
         self.trust.set(gate.trusted.clone());
-        *self.gate.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(gate);
+        *self.gate.write().unwrap_or_else(|e| e.into_inner()) = gate;
     }
 
     /// The node.
@@ -422,19 +430,19 @@ impl NetNode {
         let Some(cert) = peer_cert(conn) else {
             return Err(Error::network("the peer presented no certificate"));
         };
-        // The gate read anew: another process may have revoked or added a
-        // device since it was last read.
-        let gate = with_node(&self.node, |n| {
+        // The gate as it is now: read anew if another process revoked or
+        // added a device since the handshake's reading (which may have
+        // found the node busy).
+        let held = self.gate.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let gate = with_node(&self.node, move |n| {
+            if n.gate_is_current(&held) {
+                return Ok(held);
+            }
             n.reload_changed()?;
-            n.gate()
+            n.gate().map(Arc::new)
         })
         .await?;
-        let admitted = gate.admits(
-            peer,
-            &crate::identity::names_of_cert(&cert),
-            cert_proof(&cert).as_ref(),
-            crate::model::Timestamp::now(),
-        );
+        let admitted = admits_cert(&gate, peer, &cert);
         self.set_gate(gate);
         if admitted {
             return Ok(());
@@ -599,11 +607,9 @@ impl NetNode {
     async fn respond_inner(&self, conn: Connection) -> Result<SyncReport> {
         let peer = peer_device(&conn)?;
         let addr = conn.remote_address();
+        // Reads the gate as it is now (a device added by another process
+        // since the handshake included).
         self.still_admitted(&conn, &peer).await?;
-        if !self.trust.accepts(&peer) {
-            // Added by another process since the lists were last read?
-            self.refresh_trust().await?;
-        }
         self.admit_by_proof(&conn, &peer).await?;
         if !self.trust.accepts(&peer) {
             // Past the handshake without being a member: it holds an

@@ -126,14 +126,14 @@ impl Node {
             ..Default::default()
         };
         for space in self.spaces()? {
-            let Some(active) = self.syncing_members(&space.id)? else {
+            let Some(ledger) = self.readable_statements(&space.id)? else {
                 continue;
             };
+            let active = syncing(&space.id, &ledger);
             if !active.contains(&me) {
                 continue;
             }
             gate.trusted.extend(active);
-            let ledger = self.member_statements(&space.id)?;
             gate.ledgers.push((space.id, ledger));
         }
         gate.trusted.remove(&me);
@@ -249,22 +249,23 @@ impl Node {
         &mut self,
         space: &SpaceId,
     ) -> Result<Option<BTreeSet<DeviceId>>> {
-        let ledger = match self.member_statements(space) {
-            Ok(l) => l,
+        Ok(self
+            .readable_statements(space)?
+            .map(|ledger| syncing(space, &ledger)))
+    }
+
+    /// A space's statements, or `None` when its roster cannot be read
+    /// (recorded as unreadable): one damaged space must not stop the
+    /// device syncing its others.
+    fn readable_statements(&mut self, space: &SpaceId) -> Result<Option<membership::Ledger>> {
+        match self.member_statements(space) {
+            Ok(ledger) => Ok(Some(ledger)),
             Err(e @ (Error::Automerge(_) | Error::Corrupt(_) | Error::Hydrate(_))) => {
                 self.unreadable.insert(DocKey::roster(space), e.to_string());
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => return Err(e),
-        };
-        let area = ledger.is_area();
-        Ok(Some(
-            membership::standing(space, &ledger)
-                .into_iter()
-                .filter(|(m, s)| *s == MemberStanding::Active && membership::syncs(area, m.role))
-                .map(|(m, _)| m.device)
-                .collect(),
-        ))
+            Err(e) => Err(e),
+        }
     }
 
     /// Revoke a device (lost, or its carrier left): every device refuses
@@ -376,11 +377,9 @@ impl Node {
         self.write_setting(META_CLOCK_SEEN, bytes)
     }
 
-    /// The time invites are judged at: the clock, or what it showed
-    /// before if it was set back since.
+    /// The time invites are judged at (see [`invite_time`]).
     fn invite_time(&self) -> Result<Timestamp> {
-        let now = Timestamp::now();
-        Ok(self.clock_seen()?.map_or(now, |seen| now.max(seen)))
+        Ok(invite_time(self.clock_seen()?, Timestamp::now()))
     }
 
     pub(super) fn write_invites(&mut self, all: &[Pending]) -> Result<()> {
@@ -426,13 +425,31 @@ impl Node {
     }
 }
 
+/// The active members of a space with statements `ledger` that sync it:
+/// partners only in an area space.
+fn syncing(space: &SpaceId, ledger: &membership::Ledger) -> BTreeSet<DeviceId> {
+    let area = ledger.is_area();
+    membership::standing(space, ledger)
+        .into_iter()
+        .filter(|(m, s)| *s == MemberStanding::Active && membership::syncs(area, m.role))
+        .map(|(m, _)| m.device)
+        .collect()
+}
+
+/// The time invites are judged at: the clock, or the latest time it
+/// showed before (`seen`) if it was set back since.
+fn invite_time(seen: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    seen.map_or(now, |seen| now.max(seen))
+}
+
 /// What a peer's key is judged by at the handshake, read from the node in
 /// one go ([`Node::gate`]) and kept by the network layer: judging a key
 /// then waits for nothing and reads no disk, so a stranger's handshake
 /// costs this device a signature check. Read again after every session,
 /// every change here and (in `serve`) every second; at a handshake, read
-/// again first if the folder changed since and the node is free. A revocation it has not seen yet is caught after
-/// the handshake, by [`Node::gate`] read anew before anything moves.
+/// again first if the folder changed since and the node is free. A
+/// revocation it has not seen yet is caught after the handshake, by the
+/// gate read anew before anything moves.
 #[derive(Clone, Debug, Default)]
 pub struct Gate {
     /// Active members of the spaces this device is an active member of.
@@ -458,7 +475,7 @@ impl Gate {
         proof: Option<&membership::Proof>,
         now: Timestamp,
     ) -> bool {
-        let now = self.clock_seen.map_or(now, |seen| now.max(seen));
+        let now = invite_time(self.clock_seen, now);
         self.trusted.contains(device)
             || self
                 .invites
