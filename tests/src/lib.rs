@@ -68,7 +68,8 @@ pub fn feed_untrusted(bytes: &[u8]) {
     let _ = anpi_core::net::wire::decode_stream(bytes);
     // The per-document stream layout: a control frame, a document's entry.
     let _ = anpi_core::net::wire::decode_control(bytes);
-    let _ = anpi_core::net::wire::decode_entry(bytes);
+    let _ = anpi_core::net::wire::decode_entry(bytes, anpi_core::sync::Packing::Lzma);
+    let _ = anpi_core::net::wire::decode_entry(bytes, anpi_core::sync::Packing::Zlib);
     let open = || -> Result<Node> {
         let mut node = Node::open(MemoryStore::new())?;
         let space = node.create_space("ひまわり")?.id;

@@ -5,7 +5,8 @@
 //!
 //! ## On the wire
 //!
-//! One QUIC connection per session, ALPN `anpi/1`, mutual TLS 1.3. The
+//! One QUIC connection per session, ALPN `anpi/1.1` (or `anpi/1` with an
+//! older build: changes packed by zlib, not LZMA), mutual TLS 1.3. The
 //! initiator opens one bidirectional stream and both sides exchange sync
 //! messages on it in turn: each message's control frame there, each of its
 //! documents on a unidirectional stream of its own, incident documents
@@ -39,7 +40,7 @@ use crate::node::{Gate, Node, SyncStats};
 
 pub use join::{JoinBy, join_office};
 use stream::{converse, describe, finish, send_message};
-pub use tls::{ALPN, Trust};
+pub use tls::{ALPN, ALPN_ZLIB, PROTOCOLS, Trust};
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,7 +122,7 @@ pub struct NetNode {
     /// What this node presents as a server (its membership proof in it).
     server_cert: tls::ServerCert,
     endpoint: Endpoint,
-    alpn: Vec<u8>,
+    protocols: Vec<&'static [u8]>,
     /// Connections in a session now, so that a device revoked meanwhile is
     /// cut off at once rather than at its next handshake.
     active: Mutex<Vec<(DeviceId, Connection)>>,
@@ -257,13 +258,17 @@ fn peer_names(conn: &Connection) -> Vec<String> {
 impl NetNode {
     /// Bind a QUIC endpoint at `listen` for `node` (use port 0 for any).
     pub fn bind(node: SharedNode, listen: SocketAddr) -> Result<Self> {
-        Self::bind_with_alpn(node, listen, ALPN)
+        Self::bind_with_alpn(node, listen, PROTOCOLS)
     }
 
-    /// As [`NetNode::bind`], speaking another application protocol when
-    /// dialling: only for testing how an incompatible peer is told apart.
+    /// As [`NetNode::bind`], speaking only the given application protocols:
+    /// for testing how an older or incompatible peer is met.
     #[doc(hidden)]
-    pub fn bind_with_alpn(node: SharedNode, listen: SocketAddr, alpn: &[u8]) -> Result<Self> {
+    pub fn bind_with_alpn(
+        node: SharedNode,
+        listen: SocketAddr,
+        protocols: &[&'static [u8]],
+    ) -> Result<Self> {
         let (identity, device, gate, presented) = {
             let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
             let identity = n.identity().clone();
@@ -275,7 +280,12 @@ impl NetNode {
         let gate: GateCell = Arc::new(std::sync::RwLock::new(Arc::new(gate)));
         let check = peer_check(node.clone(), gate.clone());
         let server_cert = tls::ServerCert::new(&presented)?;
-        let tls = tls::server_config(server_cert.clone(), trust.clone(), Some(check.clone()))?;
+        let tls = tls::server_config(
+            server_cert.clone(),
+            trust.clone(),
+            Some(check.clone()),
+            protocols,
+        )?;
         let quic = QuicServerConfig::try_from(tls)
             .map_err(|e| Error::network(format!("QUIC setup: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -291,7 +301,7 @@ impl NetNode {
             gate,
             server_cert,
             endpoint,
-            alpn: alpn.to_vec(),
+            protocols: protocols.to_vec(),
             active: Mutex::new(Vec::new()),
         })
     }
@@ -488,7 +498,7 @@ impl NetNode {
             Some(self.check.clone()),
             expected,
             pinned,
-            &self.alpn,
+            &self.protocols,
         )?;
         let quic = QuicClientConfig::try_from(tls)
             .map_err(|e| Error::network(format!("QUIC setup: {e}")))?;

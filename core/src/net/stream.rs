@@ -42,14 +42,14 @@ pub(super) fn describe(e: &quinn::ConnectionError) -> String {
             "refused at the handshake: the peer's key is not the expected device, or not a current member of a space this device holds".into()
         }
         quinn::ConnectionError::TransportError(t) if alpn(&t.to_string()) => {
-            "the peer speaks an incompatible protocol version (ALPN anpi/1 refused)".into()
+            "the peer speaks an incompatible protocol version (ALPN anpi/1.1 and anpi/1 refused)".into()
         }
         // Sent by the peer: it refused this device's key.
         quinn::ConnectionError::ConnectionClosed(c) if refused(&c.to_string()) => {
             "refused at the handshake: the peer does not accept this device (an admin adds it with `anpi device add`; a revoked device stays refused)".into()
         }
         quinn::ConnectionError::ConnectionClosed(c) if alpn(&c.to_string()) => {
-            "the peer speaks an incompatible protocol version (ALPN anpi/1 refused)".into()
+            "the peer speaks an incompatible protocol version (ALPN anpi/1.1 and anpi/1 refused)".into()
         }
         other => other.to_string(),
     }
@@ -62,6 +62,16 @@ fn write_error(e: quinn::WriteError) -> Error {
     }
 }
 
+/// How changes are packed on this connection (the protocol its handshake
+/// agreed on).
+pub(super) fn packing(conn: &Connection) -> crate::sync::Packing {
+    let protocol = conn
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.protocol);
+    super::tls::packing(protocol.as_deref())
+}
+
 /// Send one sync message: its control frame on the session's stream, then
 /// each document on a stream of its own, in order (incident documents
 /// first). The peer accepts the document streams as it reads them, so
@@ -71,7 +81,7 @@ pub(super) async fn send_message(
     control: &mut SendStream,
     msg: &Message,
 ) -> Result<()> {
-    let (head, docs) = wire::split_message(msg)?;
+    let (head, docs) = wire::split_message(msg, packing(conn))?;
     control.write_all(&head).await.map_err(write_error)?;
     for frame in docs {
         let mut stream = conn
@@ -108,7 +118,7 @@ async fn receive_message(conn: &Connection, control: &mut RecvStream) -> Result<
                 crate::sync::MAX_MESSAGE_BYTES
             )));
         }
-        docs.push(wire::decode_entry(&frame)?);
+        docs.push(wire::decode_entry(&frame, packing(conn))?);
     }
     wire::join_message(head, docs, bytes).map(Some)
 }

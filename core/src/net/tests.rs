@@ -441,7 +441,7 @@ async fn an_incompatible_protocol_version_gets_a_clear_error() {
         }
     });
     // A later anpi speaking anpi/2 only.
-    let newer = NetNode::bind_with_alpn(shared(phone), loopback(), b"anpi/2").unwrap();
+    let newer = NetNode::bind_with_alpn(shared(phone), loopback(), &[b"anpi/2"]).unwrap();
     let err = newer.join(addr, &office_id).await.unwrap_err();
     assert!(
         err.to_string().contains("incompatible protocol version"),
@@ -449,6 +449,67 @@ async fn an_incompatible_protocol_version_gets_a_clear_error() {
     );
     let seen = refused.await.unwrap();
     assert!(seen.contains("incompatible protocol version"), "{seen}");
+}
+
+/// A phone not yet updated (it speaks `anpi/1`, changes packed by zlib)
+/// syncs with an office of this build both ways, dialling and answered:
+/// what this build sends it is packed so it reads it (the older side here
+/// refuses LZMA on its connection, as a build before LZMA packs would fail
+/// to read it), and two current builds agree on LZMA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_of_an_older_build_syncs_with_changes_packed_as_it_reads_them() {
+    let (office, phone, space) = office_and_phone();
+    let office_id = office.device().clone();
+    let phone_id = phone.device().clone();
+    let office = Arc::new(NetNode::bind(shared(office), loopback()).unwrap());
+    let office_addr = office.local_addr().unwrap();
+    answer_all(office.clone());
+    let older = Arc::new(NetNode::bind_with_alpn(shared(phone), loopback(), &[ALPN_ZLIB]).unwrap());
+    let older_addr = older.local_addr().unwrap();
+    answer_all(older.clone());
+
+    older.join(office_addr, &office_id).await.unwrap();
+    record(office.node(), &space, CheckMethod::Visit);
+    record(older.node(), &space, CheckMethod::Phone);
+    // Both sides hold changes the other lacks; the older side dials.
+    let report = older
+        .sync_with(office_addr, Some(&office_id))
+        .await
+        .unwrap();
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(checks_at(office.node(), &space), 2);
+    assert_eq!(checks_at(older.node(), &space), 2);
+    // The office dials the older phone with a new check of its own.
+    record(office.node(), &space, CheckMethod::Visit);
+    let report = office.sync_with(older_addr, Some(&phone_id)).await.unwrap();
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(checks_at(older.node(), &space), 3);
+
+    // The same office meets a current phone: the connection agrees on LZMA.
+    let current = Arc::new(
+        NetNode::bind(shared(Node::open(MemoryStore::new()).unwrap()), loopback()).unwrap(),
+    );
+    let current_id = current.device().clone();
+    office
+        .node()
+        .lock()
+        .unwrap()
+        .add_member(&space, &current_id, staff("鈴木"), Role::CareManager)
+        .unwrap();
+    office.refresh_trust().await.unwrap();
+    current.join(office_addr, &office_id).await.unwrap();
+    let conn = current
+        .connect(office_addr, Some(&office_id), false)
+        .await
+        .unwrap();
+    assert_eq!(stream::packing(&conn), crate::sync::Packing::Lzma);
+    conn.close(0u32.into(), b"");
+    let conn = older
+        .connect(office_addr, Some(&office_id), false)
+        .await
+        .unwrap();
+    assert_eq!(stream::packing(&conn), crate::sync::Packing::Zlib);
+    conn.close(0u32.into(), b"");
 }
 
 async fn next_sync(rx: &mut tokio::sync::mpsc::UnboundedReceiver<serve::Event>) -> SyncReport {

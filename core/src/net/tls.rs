@@ -17,9 +17,26 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, device_of_cert};
 use crate::model::DeviceId;
 
-/// The application protocol; a peer offering another one is refused by
-/// the handshake with "no application protocol".
-pub const ALPN: &[u8] = b"anpi/1";
+/// The application protocol this build prefers: the sync conversation
+/// with changes packed by LZMA. A peer offering none of [`PROTOCOLS`] is
+/// refused by the handshake with "no application protocol".
+pub const ALPN: &[u8] = b"anpi/1.1";
+
+/// The same conversation with changes packed by zlib, as builds before
+/// `anpi/1.1` speak it: still spoken, so that phones not yet updated sync.
+pub const ALPN_ZLIB: &[u8] = b"anpi/1";
+
+/// What this build offers and accepts, preferred first.
+pub const PROTOCOLS: &[&[u8]] = &[ALPN, ALPN_ZLIB];
+
+/// How changes are packed on a connection that agreed on `protocol`.
+pub fn packing(protocol: Option<&[u8]>) -> crate::sync::Packing {
+    if protocol == Some(ALPN) {
+        crate::sync::Packing::Lzma
+    } else {
+        crate::sync::Packing::Zlib
+    }
+}
 
 /// The devices this node accepts, shared with the verifiers and refreshed
 /// whenever membership may have changed (after every session).
@@ -264,6 +281,7 @@ pub fn server_config(
     cert: ServerCert,
     trust: Trust,
     check: Option<PeerCheck>,
+    protocols: &[&[u8]],
 ) -> Result<rustls::ServerConfig> {
     let provider = provider();
     let verifier = Arc::new(PeerVerifier {
@@ -278,7 +296,7 @@ pub fn server_config(
         .map_err(tls_error)?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(cert));
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     // No session is resumed (see `client_config`): a ticket would only
     // cost bytes, and radio time, in every handshake.
     config.send_tls13_tickets = 0;
@@ -294,7 +312,7 @@ pub fn client_config(
     check: Option<PeerCheck>,
     expected: Option<Expected>,
     pinned: bool,
-    alpn: &[u8],
+    protocols: &[&[u8]],
 ) -> Result<rustls::ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(PeerVerifier {
@@ -312,7 +330,7 @@ pub fn client_config(
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(certs, key)
         .map_err(tls_error)?;
-    config.alpn_protocols = vec![alpn.to_vec()];
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     // Sessions are not resumed (every handshake checks the peer's key
     // against the membership of the moment): no ticket is kept.
     config.resumption = rustls::client::Resumption::disabled();

@@ -11,7 +11,7 @@
 //! incident's checks behind a lost packet.
 
 use crate::error::{Error, Result};
-use crate::sync::{self, DocEntry, MAX_MESSAGE_BYTES, Message};
+use crate::sync::{self, DocEntry, MAX_MESSAGE_BYTES, Message, Packing};
 
 /// Most document streams one message may announce.
 pub const MAX_DOCS_PER_MESSAGE: usize = 4096;
@@ -80,7 +80,8 @@ pub fn decode_stream(bytes: &[u8]) -> Result<Vec<Message>> {
 
 /// A message as it goes on the wire: the control frame and one frame per
 /// document, in order.
-pub fn split_message(msg: &Message) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+/// Changes go packed as `packing` says the peer reads them.
+pub fn split_message(msg: &Message, packing: Packing) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let docs = &msg.docs;
     let count = u32::try_from(docs.len())
         .ok()
@@ -101,7 +102,7 @@ pub fn split_message(msg: &Message) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     control.extend_from_slice(&count.to_be_bytes());
     let entries = docs
         .iter()
-        .map(|e| encode_frame(&sync::encode_entry(e)))
+        .map(|e| encode_frame(&sync::encode_entry(sync::repacked(e, packing)?.as_ref())))
         .collect::<Result<Vec<_>>>()?;
     Ok((encode_frame(&control)?, entries))
 }
@@ -129,9 +130,20 @@ pub fn decode_control(body: &[u8]) -> Result<(usize, Message)> {
     Ok((count, m))
 }
 
-/// A document stream's frame body.
-pub fn decode_entry(body: &[u8]) -> Result<DocEntry> {
-    sync::decode_entry(body)
+/// A document stream's frame body, on a connection whose changes are
+/// packed as `packing` says: an older build's peer never sends LZMA, and
+/// one that does breaks the protocol it agreed to.
+pub fn decode_entry(body: &[u8], packing: Packing) -> Result<DocEntry> {
+    let entry = sync::decode_entry(body)?;
+    if let sync::Data::Changes(packed) = &entry.data
+        && packing == Packing::Zlib
+        && sync::packing_of(packed) != Packing::Zlib
+    {
+        return Err(Error::network(
+            "the peer sent changes packed by LZMA on a connection that agreed on zlib (anpi/1)",
+        ));
+    }
+    Ok(entry)
 }
 
 /// The message a control frame and its documents make; refused when the
@@ -149,6 +161,64 @@ pub fn join_message(mut head: Message, docs: Vec<DocEntry>, bytes: usize) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Changes go to a peer of an older build (`anpi/1`) packed by zlib,
+    /// which it reads; LZMA on such a connection is refused.
+    #[test]
+    fn an_older_peer_gets_changes_packed_as_it_reads_them() {
+        let mut doc = automerge::AutoCommit::new();
+        for i in 0..20 {
+            automerge::transaction::Transactable::put(
+                &mut doc,
+                automerge::ROOT,
+                format!("check-{i}"),
+                "無事",
+            )
+            .unwrap();
+            doc.commit();
+        }
+        let changes = doc.get_changes(&[]);
+        let lzma = sync::pack_changes(&changes);
+        assert_eq!(sync::packing_of(&lzma), Packing::Lzma);
+        let entry = DocEntry {
+            doc: "incident/a".into(),
+            heads: vec![[7; 32]],
+            need: false,
+            data: sync::Data::Changes(lzma),
+        };
+        let msg = Message {
+            version: sync::PROTOCOL_VERSION,
+            kind: sync::Kind::Reply {
+                device: crate::model::DeviceId("00".repeat(16)),
+            },
+            docs: vec![entry],
+            about: None,
+            anchor: None,
+        };
+        let unpacked = |frame: &[u8], packing| {
+            let entry = decode_entry(split_frames(frame).unwrap()[0], packing)?;
+            match entry.data {
+                sync::Data::Changes(packed) => {
+                    Ok((sync::packing_of(&packed), sync::unpack_changes(&packed)?))
+                }
+                other => panic!("not changes: {other:?}"),
+            }
+        };
+        let (_, older) = split_message(&msg, Packing::Zlib).unwrap();
+        let (packing, got) = unpacked(&older[0], Packing::Zlib).unwrap();
+        assert_eq!(packing, Packing::Zlib);
+        assert_eq!(got.len(), changes.len());
+        let (_, newer) = split_message(&msg, Packing::Lzma).unwrap();
+        let (packing, got) = unpacked(&newer[0], Packing::Lzma).unwrap();
+        assert_eq!(packing, Packing::Lzma);
+        assert_eq!(got.len(), changes.len());
+        let refused: Result<_> = unpacked(&newer[0], Packing::Zlib);
+        assert!(
+            refused.unwrap_err().to_string().contains("agreed on zlib"),
+            "LZMA on an anpi/1 connection"
+        );
+        assert!(newer[0].len() < older[0].len(), "LZMA packs smaller");
+    }
 
     #[test]
     fn a_message_splits_into_streams_and_comes_back_whole() {
@@ -171,14 +241,14 @@ mod tests {
             }),
             anchor: Some(sync::Anchor::default()),
         };
-        let (control, docs) = split_message(&msg).unwrap();
+        let (control, docs) = split_message(&msg, Packing::Lzma).unwrap();
         assert_eq!(docs.len(), 2);
         let body = split_frames(&control).unwrap()[0];
         let (count, head) = decode_control(body).unwrap();
         assert_eq!(count, 2);
         let entries: Vec<DocEntry> = docs
             .iter()
-            .map(|d| decode_entry(split_frames(d).unwrap()[0]).unwrap())
+            .map(|d| decode_entry(split_frames(d).unwrap()[0], Packing::Zlib).unwrap())
             .collect();
         assert_eq!(entries[0].doc, "incident/a", "the order is kept");
         let whole = join_message(head, entries, 0).unwrap();
@@ -189,7 +259,7 @@ mod tests {
         let n = many.len();
         many[n - 4..].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode_control(&many).is_err());
-        assert!(decode_entry(&[0xff; 3]).is_err());
+        assert!(decode_entry(&[0xff; 3], Packing::Lzma).is_err());
     }
 
     #[test]
