@@ -17,6 +17,7 @@ pub mod node;
 pub mod priority;
 pub mod repair;
 pub(crate) mod saved;
+pub mod seal;
 pub mod sharing;
 pub mod store;
 pub mod sync;

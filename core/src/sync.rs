@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{DeviceId, SpaceId};
 use crate::saved::{CHANGE_CHUNK, DOCUMENT_CHUNK};
+use crate::seal::Seal;
 
 /// The protocol version this build speaks. 2: each document of a message
 /// travels on a QUIC stream of its own (`net::wire`).
@@ -129,6 +130,10 @@ pub struct DocEntry {
     pub need: bool,
     /// What is carried.
     pub data: Data,
+    /// Seals of the changes carried (`seal`): encoded after the entry,
+    /// where builds that predate them never read.
+    #[serde(skip)]
+    pub seals: Vec<Seal>,
 }
 
 /// The payload of a [`DocEntry`].
@@ -158,21 +163,36 @@ pub fn encode(msg: &Message) -> Vec<u8> {
         out.extend(postcard::to_allocvec(about).expect("sync messages always serialize"));
         if let Some(anchor) = &msg.anchor {
             out.extend(postcard::to_allocvec(anchor).expect("sync messages always serialize"));
+            let seals = seals_of(&msg.docs);
+            if !seals.is_empty() {
+                out.extend(postcard::to_allocvec(&seals).expect("sync messages always serialize"));
+            }
         }
     }
     out
+}
+
+/// The seals of a message's documents, by their place in it (a whole
+/// message carries them after its anchor).
+fn seals_of(docs: &[DocEntry]) -> Vec<(u32, &[Seal])> {
+    docs.iter()
+        .enumerate()
+        .filter(|(_, d)| !d.seals.is_empty())
+        .map(|(i, d)| (i as u32, d.seals.as_slice()))
+        .collect()
 }
 
 /// The size of a message as [`encode`] writes it, without writing it: the
 /// byte count of a session whose messages never pass through one buffer.
 pub fn encoded_len(msg: &Message) -> usize {
     let about = msg.about.as_ref().map_or(0, |a| {
-        postcard::experimental::serialized_size(a).expect("sync messages always serialize")
+        size(a)
             + msg.anchor.as_ref().map_or(0, |n| {
-                postcard::experimental::serialized_size(n).expect("sync messages always serialize")
+                let seals = seals_of(&msg.docs);
+                size(n) + if seals.is_empty() { 0 } else { size(&seals) }
             })
     });
-    postcard::experimental::serialized_size(msg).expect("sync messages always serialize") + about
+    size(msg) + about
 }
 
 /// Decode a message from a peer. A message from another protocol version is
@@ -201,23 +221,46 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
             .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
         msg.about = Some(about);
         if !rest.is_empty() {
-            msg.anchor = Some(
-                postcard::from_bytes(rest)
-                    .map_err(|e| Error::sync(format!("unreadable message: {e}")))?,
-            );
+            let (anchor, rest) = postcard::take_from_bytes(rest)
+                .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
+            msg.anchor = Some(anchor);
+            if !rest.is_empty() {
+                let seals: Vec<(u32, Vec<Seal>)> = postcard::from_bytes(rest)
+                    .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
+                for (i, s) in seals {
+                    if let Some(d) = msg.docs.get_mut(i as usize) {
+                        d.seals = s;
+                    }
+                }
+            }
         }
     }
     Ok(msg)
 }
 
-/// The size of one document's entry as [`encode_entry`] writes it.
-pub fn encoded_entry_len(entry: &DocEntry) -> usize {
-    postcard::experimental::serialized_size(entry).expect("sync messages always serialize")
+/// The bytes postcard writes for `v`.
+fn size<T: Serialize + ?Sized>(v: &T) -> usize {
+    postcard::experimental::serialized_size(v).expect("sync messages always serialize")
 }
 
-/// Encode one document's entry (its own stream on the wire).
+/// The size of one document's entry as [`encode_entry`] writes it.
+pub fn encoded_entry_len(entry: &DocEntry) -> usize {
+    size(entry)
+        + if entry.seals.is_empty() {
+            0
+        } else {
+            size(&entry.seals)
+        }
+}
+
+/// Encode one document's entry (its own stream on the wire), its seals
+/// after it.
 pub fn encode_entry(entry: &DocEntry) -> Vec<u8> {
-    postcard::to_allocvec(entry).expect("sync messages always serialize")
+    let mut out = postcard::to_allocvec(entry).expect("sync messages always serialize");
+    if !entry.seals.is_empty() {
+        out.extend(postcard::to_allocvec(&entry.seals).expect("sync messages always serialize"));
+    }
+    out
 }
 
 /// Decode one document's entry.
@@ -228,7 +271,13 @@ pub fn decode_entry(bytes: &[u8]) -> Result<DocEntry> {
             bytes.len()
         )));
     }
-    postcard::from_bytes(bytes).map_err(|e| Error::sync(format!("unreadable document entry: {e}")))
+    let (mut entry, rest): (DocEntry, _) = postcard::take_from_bytes(bytes)
+        .map_err(|e| Error::sync(format!("unreadable document entry: {e}")))?;
+    if !rest.is_empty() {
+        entry.seals = postcard::from_bytes(rest)
+            .map_err(|e| Error::sync(format!("unreadable document entry: {e}")))?;
+    }
+    Ok(entry)
 }
 
 /// How a pack of changes is compressed. Builds that predate LZMA packs
@@ -432,7 +481,7 @@ fn vetted_chunks(
                 continue;
             }
             let mut whole = load_document(chunk)?;
-            if vet.whole(&whole, chunk) {
+            if vet.whole(&mut whole, chunk) {
                 out.push(chunk.to_vec());
                 continue;
             }
@@ -655,6 +704,7 @@ pub fn opening(
         heads: heads_to_wire(&heads),
         need: false,
         data,
+        seals: Vec::new(),
     }
 }
 
@@ -683,6 +733,7 @@ pub fn opening_without_doc(
         heads: heads_to_wire(heads),
         need: false,
         data: Data::None,
+        seals: Vec::new(),
     })
 }
 
@@ -720,6 +771,7 @@ pub fn whole(peer: &mut PeerDoc, name: &str, heads: &[ChangeHash], saved: Vec<u8
         heads: heads_to_wire(heads),
         need: false,
         data: Data::Snapshot(saved),
+        seals: Vec::new(),
     }
 }
 
@@ -730,6 +782,7 @@ pub fn request(name: &str) -> DocEntry {
         heads: Vec::new(),
         need: true,
         data: Data::None,
+        seals: Vec::new(),
     }
 }
 
@@ -743,6 +796,7 @@ fn fallback(doc: &mut AutoCommit, name: &str, peer: &mut PeerDoc) -> Option<DocE
         heads: heads_to_wire(&doc.get_heads()),
         need: false,
         data: Data::Automerge(msg.encode()),
+        seals: Vec::new(),
     })
 }
 
@@ -777,7 +831,7 @@ pub trait Vet {
     /// loaded as `doc`) fits: `true` only when `changes` would let each
     /// of them through; `false` also when unsure, and then each change is
     /// checked.
-    fn whole(&self, doc: &AutoCommit, bytes: &[u8]) -> bool;
+    fn whole(&self, doc: &mut AutoCommit, bytes: &[u8]) -> bool;
 }
 
 type Vetting<'a> = &'a dyn Vet;
@@ -909,7 +963,7 @@ fn receive_vetted(
                 None => load_document(&bytes)?,
             };
             // The changes that fit, when not all do.
-            let part = if vet.whole(&other, &bytes) {
+            let part = if vet.whole(&mut other, &bytes) {
                 None
             } else {
                 let all = other.get_changes(&[]);
@@ -994,6 +1048,7 @@ fn receive_vetted(
                 heads: heads_to_wire(&ours),
                 need: false,
                 data,
+                seals: Vec::new(),
             }),
             applied,
             whole,
@@ -1014,6 +1069,7 @@ fn receive_vetted(
                 heads: heads_to_wire(&ours),
                 need: true,
                 data,
+                seals: Vec::new(),
             }),
             applied: None,
             whole,
@@ -1037,6 +1093,7 @@ fn receive_vetted(
             heads: heads_to_wire(&ours),
             need,
             data,
+            seals: Vec::new(),
         })
     };
     if has_all(doc, &their_heads) {

@@ -105,15 +105,19 @@ proptest! {
         let mut f = fixture();
         let hello = f.hello.clone();
         let len = ((hello.len() as f64) * cut) as usize;
-        // Cut exactly where what the sender runs begins, or where the
-        // audit anchor after it begins, it is whole: the message a build
-        // from before either sends.
+        // Cut exactly where what the sender runs begins, where the audit
+        // anchor after it begins, or where the seals after that begin, it
+        // is whole: the message a build from before any of them sends.
         let mut older = anpi_core::sync::decode(&hello).unwrap();
+        for d in &mut older.docs {
+            d.seals.clear();
+        }
+        let before_seals = anpi_core::sync::encode(&older).len();
         older.anchor = None;
         let before_anchor = anpi_core::sync::encode(&older).len();
         older.about = None;
         let before_about = anpi_core::sync::encode(&older).len();
-        if len != before_about && len != before_anchor {
+        if len != before_about && len != before_anchor && len != before_seals {
             prop_assert!(feed(&mut f, &hello[..len]), "a truncated message was accepted");
         }
     }

@@ -182,11 +182,25 @@ fn peer_check(node: SharedNode, cell: GateCell) -> tls::PeerCheck {
     tls::PeerCheck(Arc::new(
         move |device: &DeviceId, cert: &CertificateDer<'_>| {
             let mut gate = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some(fresh) = fresher(&node, &gate) {
+            if let Some(fresh) = fresher(&node, &gate, Duration::ZERO) {
                 *cell.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
                 gate = fresh;
             }
-            admits_cert(&gate, device, cert)
+            if admits_cert(&gate, device, cert) {
+                return true;
+            }
+            // Not let in by what was last read: an admin may have enrolled
+            // it a moment ago in another process while this node was busy
+            // (the dashboard, `anpi device add`). Wait a little for the node
+            // and read again — strangers' refusals come later by as much,
+            // never waiting on the node for long.
+            match fresher(&node, &gate, NOT_ADMITTED_WAIT) {
+                Some(fresh) => {
+                    *cell.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                    admits_cert(&fresh, device, cert)
+                }
+                None => false,
+            }
         },
     ))
 }
@@ -204,13 +218,23 @@ fn admits_cert(gate: &Gate, device: &DeviceId, cert: &CertificateDer<'_>) -> boo
         )
 }
 
+/// How long a handshake the gate refuses waits for a busy node to read
+/// the gate anew.
+const NOT_ADMITTED_WAIT: Duration = Duration::from_millis(500);
+
 /// The gate read anew, if the folder changed since `gate` was read and the
-/// node is free now.
-fn fresher(node: &SharedNode, gate: &Gate) -> Option<Arc<Gate>> {
-    let mut n = match node.try_lock() {
-        Ok(n) => n,
-        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => return None,
+/// node is free now, or becomes free within `wait`.
+fn fresher(node: &SharedNode, gate: &Gate, wait: Duration) -> Option<Arc<Gate>> {
+    let until = std::time::Instant::now() + wait;
+    let mut n = loop {
+        match node.try_lock() {
+            Ok(n) => break n,
+            Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
     };
     if n.gate_is_current(gate) {
         return None;

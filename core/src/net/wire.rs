@@ -185,6 +185,7 @@ mod tests {
             heads: vec![[7; 32]],
             need: false,
             data: sync::Data::Changes(lzma),
+            seals: Vec::new(),
         };
         let msg = Message {
             version: sync::PROTOCOL_VERSION,
@@ -227,6 +228,7 @@ mod tests {
             heads: vec![[7; 32]],
             need: false,
             data: sync::Data::Snapshot(vec![1, 2, 3]),
+            seals: Vec::new(),
         };
         let msg = Message {
             version: sync::PROTOCOL_VERSION,

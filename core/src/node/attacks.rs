@@ -706,3 +706,202 @@ fn a_partner_never_syncs_an_office_space() {
     let by_area_member = area_member.admitted_by_proof(&id, &proof).unwrap();
     assert!(by_area_member.contains(&area), "{by_area_member:?}");
 }
+
+fn checks_in(n: &mut Node, space: &SpaceId, incident: &IncidentId) -> Vec<Check> {
+    n.checks(space, incident).unwrap()
+}
+
+/// `n` records that recipient `r` is safe.
+fn record(n: &mut Node, space: &SpaceId, incident: &IncidentId, r: &str, method: CheckMethod) {
+    n.record_check(
+        space,
+        incident,
+        NewCheck::new(RecipientId(r.into()), method, CheckResult::Safe),
+    )
+    .unwrap();
+}
+
+/// Issue 20, 4: actor squatting. A member commits a check under a victim
+/// phone's actor and next sequence number, claiming the victim made it.
+/// Before seals the office took it, and then refused the victim's own
+/// change of that number in every later session: the victim was cut off.
+/// Now nobody takes the forgery (the insider holds no seal of the
+/// victim's), its own changes still arrive, and the victim's next check
+/// arrives as if nothing had happened — directly and passed on by another
+/// phone (which carries the victim's seal).
+#[test]
+fn a_change_forged_under_another_devices_actor_is_refused_and_cuts_no_one_off() {
+    let (mut office, space) = office();
+    let incident = office
+        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+        .unwrap();
+    let mut victim = member_of(&mut office, &space, Role::CareManager);
+    let mut insider = member_of(&mut office, &space, Role::CareManager);
+    let mut courier = member_of(&mut office, &space, Role::CareManager);
+    record(&mut insider, &space, &incident.id, "R1", CheckMethod::Visit);
+    let key = DocKey::incident(&space, &incident.id);
+    let victim_id = victim.device().clone();
+    let victim_actor = victim.actor.clone();
+    insider
+        .tamper(&key, |d| {
+            let mine = d.get_actor().clone();
+            let mut forged = doc::checks(d).unwrap().remove(0);
+            forged.id = CheckId::new();
+            forged.device = victim_id.clone();
+            forged.result = CheckResult::Deceased;
+            d.set_actor(victim_actor.clone());
+            doc::put_check(d, &forged).unwrap();
+            d.commit();
+            d.set_actor(mine);
+        })
+        .unwrap();
+    let here = std::slice::from_ref(&space);
+
+    let got = sync_local(&mut office, &mut insider, here).unwrap();
+    assert!(got.initiator.changes_refused >= 1, "{got:?}");
+    let at_office = checks_in(&mut office, &space, &incident.id);
+    assert_eq!(
+        at_office.len(),
+        1,
+        "the insider's own check, not the forgery"
+    );
+    assert_ne!(at_office[0].device, victim_id);
+    assert!(
+        office.audit_trail().unwrap().iter().any(|e| e
+            .record
+            .detail
+            .contains("not sealed by the device it names")),
+        "the refusal is in the office's audit trail"
+    );
+
+    // The victim records its first check: the sequence number the forgery
+    // took. It reaches the office directly, and — through a phone that
+    // met the victim — a second office copy that never met the victim.
+    record(&mut victim, &space, &incident.id, "R2", CheckMethod::Visit);
+    let mut copy = member_of(&mut office, &space, Role::CareManager);
+    let got = sync_local(&mut courier, &mut victim, here).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+    let got = sync_local(&mut copy, &mut courier, here).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+    assert_eq!(got.initiator.changes_refused, 0, "{got:?}");
+    assert!(
+        checks_in(&mut copy, &space, &incident.id)
+            .iter()
+            .any(|c| c.device == victim_id),
+        "the victim's check, passed on with its seal"
+    );
+    let got = sync_local(&mut victim, &mut office, here).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+    assert!(
+        checks_in(&mut office, &space, &incident.id)
+            .iter()
+            .any(|c| c.device == victim_id && c.result == CheckResult::Safe),
+        "the victim is not cut off"
+    );
+
+    // The insider passes the forgery on to a phone enrolled later, in a
+    // whole document: refused there too, the rest taken.
+    let mut late = Node::open(MemoryStore::new()).unwrap();
+    office
+        .add_member(
+            &space,
+            &late.device().clone(),
+            Staff::default(),
+            Role::CareManager,
+        )
+        .unwrap();
+    sync_local(&mut insider, &mut office, here).unwrap();
+    let got = sync_local(&mut late, &mut insider, here).unwrap();
+    assert!(got.initiator.changes_refused >= 1, "{got:?}");
+    let seen = checks_in(&mut late, &space, &incident.id);
+    assert!(!seen.iter().any(|c| c.result == CheckResult::Deceased));
+    // The insider holds the forgery, so never the victim's check of that
+    // number; the late phone, which refused it, takes it from the office.
+    let got = sync_local(&mut late, &mut office, here).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+    let seen = checks_in(&mut late, &space, &incident.id);
+    assert!(seen.iter().any(|c| c.device == victim_id), "{seen:?}");
+}
+
+/// Issue 20, 4: a seal made with another key, or moved to another
+/// document, or over another change, seals nothing.
+#[test]
+fn a_seal_in_another_devices_name_or_for_another_change_covers_nothing() {
+    let (mut office, space) = office();
+    let incident = office
+        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+        .unwrap();
+    let mut victim = member_of(&mut office, &space, Role::CareManager);
+    let mut insider = member_of(&mut office, &space, Role::CareManager);
+    let key = DocKey::incident(&space, &incident.id);
+    let victim_id = victim.device().clone();
+    let victim_actor = victim.actor.clone();
+    let mut forged_hash = None;
+    insider
+        .tamper(&key, |d| {
+            let mine = d.get_actor().clone();
+            d.set_actor(victim_actor.clone());
+            let checks = d.get(ROOT, "checks").unwrap().unwrap().1;
+            d.put_object(&checks, format!("{victim_id}.0"), automerge::ObjType::Map)
+                .unwrap();
+            forged_hash = d.commit();
+            d.set_actor(mine);
+        })
+        .unwrap();
+    let forged_hash = forged_hash.expect("a change");
+    // Seals the insider can make: with its own key, with a stranger's.
+    let stranger = Identity::generate().unwrap();
+    let name = key.to_string();
+    for seal in [
+        crate::seal::Seal::sign(&insider.identity, &name, &[forged_hash]).unwrap(),
+        crate::seal::Seal::sign(&stranger, &name, &[forged_hash]).unwrap(),
+    ] {
+        let bytes = postcard::to_allocvec(&vec![seal]).unwrap();
+        insider
+            .store
+            .write(Batch {
+                meta: vec![(format!("seals/{key}"), bytes)],
+                ..Default::default()
+            })
+            .unwrap();
+        let got = sync_local(&mut office, &mut insider, std::slice::from_ref(&space)).unwrap();
+        assert!(got.initiator.changes_refused >= 1, "{got:?}");
+        assert!(
+            office
+                .doc(&key)
+                .unwrap()
+                .get_change_by_hash(&forged_hash)
+                .is_none(),
+            "the forgery stays out"
+        );
+    }
+    // The victim itself still syncs.
+    record(&mut victim, &space, &incident.id, "R1", CheckMethod::Phone);
+    let got = sync_local(&mut victim, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+}
+
+/// What leaves with a device's own changes carries its seal; an admin's
+/// carries one over the heads it sends.
+#[test]
+fn changes_leave_with_their_seal() {
+    let (mut office, space) = office();
+    let incident = office
+        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
+        .unwrap();
+    let mut phone = member_of(&mut office, &space, Role::CareManager);
+    record(&mut phone, &space, &incident.id, "R1", CheckMethod::Visit);
+    let office_id = office.device().clone();
+    let (_, hello) = phone.sync_start(Some(&office_id), &[]).unwrap();
+    let key = DocKey::incident(&space, &incident.id).to_string();
+    let entry = hello.docs.iter().find(|d| d.doc == key).unwrap();
+    assert!(matches!(entry.data, sync::Data::Changes(_)), "{entry:?}");
+    assert_eq!(entry.seals.len(), 1);
+    assert_eq!(entry.seals[0].signer(), *phone.device());
+    assert!(entry.seals[0].holds(&key));
+    // Through the wire's encoding and back.
+    let back = sync::decode(&sync::encode(&hello)).unwrap();
+    assert_eq!(back, hello);
+    let entry_bytes = sync::encode_entry(entry);
+    assert_eq!(sync::decode_entry(&entry_bytes).unwrap(), *entry);
+}

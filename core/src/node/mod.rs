@@ -16,6 +16,7 @@ mod maintain;
 mod members;
 mod peers;
 mod roster;
+mod seals;
 mod session;
 #[cfg(any(test, feature = "attacks"))]
 mod tamper;
@@ -243,9 +244,18 @@ impl Node {
                 .map_err(|e| Error::corrupt(format!("staff setting: {e}")))?,
             None => Staff::default(),
         };
-        let actor = match store.meta(META_ACTOR)? {
-            Some(bytes) => ActorId::from(bytes),
-            None => doc::actor_for(&device),
+        // This build writes under a sealing actor (`seal`); a folder an
+        // older build wrote takes one now, once.
+        let actor = match sealing_actor(store.as_mut(), &device)? {
+            Some(actor) => actor,
+            // Under the write lock, as the identity: two processes opening
+            // the folder at once take one actor.
+            None => {
+                store.begin_write()?;
+                let taken = first_sealing_actor(store.as_mut(), &device);
+                store.end_write(taken.is_ok())?;
+                taken?
+            }
         };
         let mut node = Node {
             store,
@@ -337,7 +347,7 @@ impl Node {
     /// them would cut this device off from every peer that holds them. The
     /// audit trail says why.
     pub fn begin_new_actor(&mut self, why: &str) -> Result<()> {
-        let fresh = ActorId::random();
+        let fresh = crate::seal::fresh_actor(&self.device);
         self.note(audit::Action::Changed, "device", why);
         self.locked(|n| {
             let audit = std::mem::take(&mut n.pending_audit);
@@ -588,7 +598,7 @@ impl Node {
             .store
             .load(key)?
             .ok_or_else(|| Error::NotFound(format!("document {key}")))?;
-        let fresh = ActorId::random();
+        let fresh = crate::seal::fresh_actor(&self.device);
         let (mut d, repair) = crate::repair::load_repairing(
             stored.snapshot.as_deref(),
             &stored.changes,
@@ -712,8 +722,10 @@ impl Node {
             let from = l.persisted.clone();
             let (w, changes) = settled_write(key, &mut l.doc, &from);
             let to = w.heads.clone();
+            let sealed = n.own_sealed(key, &changes)?;
             n.write(Batch {
                 docs: vec![w],
+                meta: sealed.into_iter().collect(),
                 ..Default::default()
             })?;
             if let Some(l) = n.docs.get_mut(key) {
@@ -947,6 +959,26 @@ impl Node {
 
 /// The device's identity in a store that has none yet (under the write
 /// lock: another process may have made it meanwhile).
+/// The sealing actor this folder writes under (`seal`), if it has one.
+fn sealing_actor(store: &mut dyn Store, device: &DeviceId) -> Result<Option<ActorId>> {
+    Ok(store
+        .meta(META_ACTOR)?
+        .map(ActorId::from)
+        .filter(|a| crate::seal::owner_of(a).as_ref() == Some(device)))
+}
+
+fn first_sealing_actor(store: &mut dyn Store, device: &DeviceId) -> Result<ActorId> {
+    if let Some(actor) = sealing_actor(store, device)? {
+        return Ok(actor);
+    }
+    let fresh = crate::seal::fresh_actor(device);
+    store.write(Batch {
+        meta: vec![(META_ACTOR.into(), fresh.to_bytes().to_vec())],
+        ..Default::default()
+    })?;
+    Ok(fresh)
+}
+
 fn first_identity(store: &mut dyn Store) -> Result<Identity> {
     if let Some(bytes) = store.meta(META_IDENTITY)? {
         return Identity::decode(&bytes);

@@ -112,6 +112,11 @@ impl Node {
             session.peers.insert(key, pd);
         }
         session.offered = Some(session.peers.keys().cloned().collect());
+        for d in &mut docs {
+            if let Ok(key) = d.doc.parse::<DocKey>() {
+                self.seal_outgoing(&key, d)?;
+            }
+        }
         let mut msg = Message {
             version: sync::PROTOCOL_VERSION,
             kind: Kind::Hello {
@@ -286,7 +291,13 @@ impl Node {
         let mut writes: Vec<DocWrite> = Vec::new();
         let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
         let mut refusals: Vec<(audit::Record, crate::store::Quarantined)> = Vec::new();
-        for entry in msg.docs {
+        let mut kept_seals: Vec<(String, Vec<u8>)> = Vec::new();
+        // Rosters first: a check's seal is judged by statements that may
+        // arrive in this very message (a phone enrolled after this device
+        // last synced).
+        let mut docs = msg.docs;
+        docs.sort_by_key(|e| !e.doc.ends_with("/roster"));
+        for entry in docs {
             let key: DocKey = entry
                 .doc
                 .parse()
@@ -311,6 +322,7 @@ impl Node {
                     session.changes_taken += taken.changes_carried;
                     refusals.extend(self.refusals(&key, &peer, taken.refused)?);
                     writes.extend(taken.write);
+                    kept_seals.extend(taken.meta);
                     if let Some((_, key, state)) = &taken.state {
                         // What this device last shared with anyone: the
                         // base it guesses for a peer met for the first time.
@@ -347,6 +359,7 @@ impl Node {
                     heads: sync::heads_to_wire(&heads),
                     need: false,
                     data: sync::Data::Snapshot(saved),
+                    seals: Vec::new(),
                 });
             }
             for key in &offered {
@@ -364,6 +377,7 @@ impl Node {
                         heads: sync::heads_to_wire(&heads),
                         need: false,
                         data: sync::Data::None,
+                        seals: Vec::new(),
                     });
                 }
             }
@@ -375,6 +389,7 @@ impl Node {
             .filter_map(|w| w.key.clone().map(|k| (k, w.heads.clone())))
             .collect();
         let mut exchanged = self.exchange_noted(&peer)?;
+        exchanged.extend(kept_seals);
         if let Some(about) = &about {
             exchanged.extend(self.version_noted(&peer, about)?);
         }
@@ -384,6 +399,12 @@ impl Node {
             exchanged.extend(meta);
             audit.extend(warnings);
         }
+        for r in &mut replies {
+            if let Ok(key) = r.doc.parse::<DocKey>() {
+                self.seal_outgoing(&key, r)?;
+            }
+        }
+        let sealed = replies.iter().any(|r| !r.seals.is_empty());
         let provision = self.provision(session, &replies)?;
         let providing = provision.is_some();
         audit.extend(provision);
@@ -410,9 +431,11 @@ impl Node {
                 device: self.device.clone(),
             },
             docs: replies,
-            // Each side says what it runs once: in the hello and its answer.
-            about: is_hello.then(this_build),
-            anchor: if is_hello {
+            // Each side says what it runs once: in the hello and its answer
+            // — and again with seals, which a whole message carries after
+            // them (`sync::encode`).
+            about: (is_hello || sealed).then(this_build),
+            anchor: if is_hello || sealed {
                 Some(self.anchor_for(&peer)?)
             } else {
                 None
@@ -568,7 +591,7 @@ impl Node {
         session: &mut Session,
         peer: &DeviceId,
         key: &DocKey,
-        entry: DocEntry,
+        mut entry: DocEntry,
         ready: Option<Prepared>,
     ) -> Result<Taken> {
         let mut taken = Taken::default();
@@ -620,6 +643,9 @@ impl Node {
             }
         }
         let guess = self.base_guess(key, &pd)?;
+        let judge = self.judge(&key.space, peer)?;
+        let name = entry.doc.clone();
+        let seals = std::mem::take(&mut entry.seals);
         let l = self.loaded(key)?;
         let doc = &mut l.doc;
         let before = if existed { doc.get_heads() } else { Vec::new() };
@@ -630,6 +656,10 @@ impl Node {
         let vet = Shape {
             kind: &key.kind,
             fits,
+            name: &name,
+            space: &key.space,
+            seals: &seals,
+            judge: &judge,
         };
         let received = sync::receive_loaded(doc, &l.recent, &mut pd, entry, &guess, loaded, &vet)?;
         taken.refused = received.refused;
@@ -649,6 +679,7 @@ impl Node {
             )?);
             session.stats.docs_changed += 1;
         }
+        taken.meta.extend(self.seals_noted(key, &seals)?);
         taken.state = Some((peer.clone(), key.clone(), pd.encode()));
         session.peers.insert(key.clone(), pd);
         taken.replies.extend(received.reply);
@@ -707,6 +738,8 @@ pub(super) struct Taken {
     changes_carried: usize,
     state: Option<(DeviceId, DocKey, Vec<u8>)>,
     replies: Vec<DocEntry>,
+    /// Settings to write with it (the seals kept).
+    meta: Vec<(String, Vec<u8>)>,
 }
 
 /// Most changes one peer may send one by one in one session (a whole
@@ -784,21 +817,80 @@ pub fn sync_local(a: &mut Node, b: &mut Node, want: &[SpaceId]) -> Result<LocalS
     )))
 }
 
-/// The structure check of a document of `kind` (`doc::vet`), for `sync`.
+/// What a peer's changes to a document of `kind` must pass, for `sync`:
+/// the structure check (`doc::vet`), and the seals (`seal`): each change
+/// covered by a seal of the device it names or of an admin, unless it is
+/// the peer's own.
 struct Shape<'a> {
     kind: &'a doc::DocKind,
     /// The whole document's answer when it was found already, beside its
     /// load (`prepare_new_documents`).
     fits: Option<bool>,
+    name: &'a str,
+    space: &'a SpaceId,
+    seals: &'a [crate::seal::Seal],
+    judge: &'a seals::Judge,
 }
 
 impl sync::Vet for Shape<'_> {
     fn changes(&self, d: &AutoCommit, changes: &[automerge::Change]) -> Vec<Option<String>> {
-        doc::vet(d, self.kind, changes)
+        let mut verdicts = doc::vet(d, self.kind, changes);
+        let own;
+        let judge = match self.kind {
+            // A roster new to this device: judged by the statements of
+            // those of its changes that fit, applied to what it joins.
+            doc::DocKind::Roster if self.judge.knows_nobody() => {
+                let mut scratch = d.clone();
+                let fitting = changes
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(c, _)| c.clone());
+                let ledger = scratch
+                    .apply_changes(fitting)
+                    .ok()
+                    .and_then(|()| doc::ledger(&scratch, self.space).ok())
+                    .unwrap_or_default();
+                own = seals::Judge::from_ledger(self.space, &ledger, self.judge.peer());
+                &own
+            }
+            _ => self.judge,
+        };
+        let sealed = judge.verdicts(self.name, &seals::links(changes), self.seals);
+        for (v, s) in verdicts.iter_mut().zip(sealed) {
+            if v.is_none() {
+                *v = s;
+            }
+        }
+        verdicts
     }
 
-    fn whole(&self, d: &AutoCommit, bytes: &[u8]) -> bool {
-        self.fits
-            .unwrap_or_else(|| doc::whole_fits(d, self.kind, bytes))
+    fn whole(&self, d: &mut AutoCommit, bytes: &[u8]) -> bool {
+        let fits = self
+            .fits
+            .unwrap_or_else(|| doc::whole_fits(d, self.kind, bytes));
+        let links: Vec<crate::seal::Link> = d
+            .document()
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| crate::seal::Link {
+                hash: m.hash,
+                owner: crate::seal::owner_of(&m.actor),
+                deps: m.deps,
+            })
+            .collect();
+        let own;
+        let judge = match self.kind {
+            doc::DocKind::Roster if self.judge.knows_nobody() => {
+                let Ok(ledger) = doc::ledger(d, self.space) else {
+                    return false;
+                };
+                own = seals::Judge::from_ledger(self.space, &ledger, self.judge.peer());
+                &own
+            }
+            _ => self.judge,
+        };
+        let v = judge.verdicts(self.name, &links, self.seals);
+        fits && v.iter().all(Option::is_none)
     }
 }

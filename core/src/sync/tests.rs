@@ -18,6 +18,7 @@ fn messages_round_trip() {
             heads: vec![[7; 32]],
             need: false,
             data: Data::Changes(vec![1, 2, 3]),
+            seals: Vec::new(),
         }],
         about: None,
         anchor: None,

@@ -1,0 +1,281 @@
+//! The node's part of seals (`crate::seal`): sealing what it made, sending
+//! the seals that cover what leaves, judging those that come, keeping them
+//! to pass on.
+
+use super::*;
+use crate::seal::{self, Link, Power, Seal};
+use automerge::ReadDoc;
+
+/// Where a document's seals are kept: the latest of each signer.
+fn seals_key(key: &DocKey) -> String {
+    format!("seals/{key}")
+}
+
+/// The links of changes, for [`seal::covered`].
+pub(super) fn links(changes: &[Change]) -> Vec<Link> {
+    changes
+        .iter()
+        .map(|c| Link {
+            hash: c.hash(),
+            deps: c.deps().to_vec(),
+            owner: seal::owner_of(c.actor_id()),
+        })
+        .collect()
+}
+
+/// Whether a change needs no seal: the genesis and the format steps, whose
+/// fixed actors name no device, are vouched for by the structure check
+/// (only their canonical bytes pass it).
+fn fixed(owner: &Option<DeviceId>) -> bool {
+    owner.is_none()
+}
+
+/// Who may vouch for what in a space, and the session's peer, whose own
+/// changes need no seal: the handshake proved its key.
+pub(super) struct Judge {
+    powers: BTreeMap<DeviceId, Power>,
+    peer: DeviceId,
+}
+
+impl Judge {
+    /// The judge of a space whose statements are `ledger`.
+    pub(super) fn from_ledger(
+        space: &SpaceId,
+        ledger: &membership::Ledger,
+        peer: &DeviceId,
+    ) -> Judge {
+        let mut powers = BTreeMap::new();
+        for (member, standing) in membership::standing(space, ledger) {
+            if standing == MemberStanding::Active && member.role == Role::Admin {
+                powers.insert(member.device, Power::All);
+            } else {
+                powers.entry(member.device).or_insert(Power::Own);
+            }
+        }
+        Judge {
+            powers,
+            peer: peer.clone(),
+        }
+    }
+
+    /// The session's peer.
+    pub(super) fn peer(&self) -> &DeviceId {
+        &self.peer
+    }
+
+    /// Whether it knows no device (the space's roster is not here yet).
+    pub(super) fn knows_nobody(&self) -> bool {
+        self.powers.is_empty()
+    }
+
+    /// An active admin vouches for everything before what it sealed; any
+    /// other device for its own changes (which device ids may write what
+    /// is the content's rule, not the seal's).
+    fn power(&self, d: &DeviceId) -> Option<Power> {
+        Some(self.powers.get(d).copied().unwrap_or(Power::Own))
+    }
+
+    /// For each link, why it may not join: `None` when a seal covers it,
+    /// it is the peer's own, or it needs none.
+    pub(super) fn verdicts(
+        &self,
+        doc: &str,
+        links: &[Link],
+        seals: &[Seal],
+    ) -> Vec<Option<String>> {
+        let needs: Vec<bool> = links
+            .iter()
+            .map(|l| !fixed(&l.owner) && l.owner.as_ref() != Some(&self.peer))
+            .collect();
+        if !needs.iter().any(|n| *n) {
+            return vec![None; links.len()];
+        }
+        let covered = seal::covered(doc, links, seals, &mut |d| self.power(d));
+        needs
+            .into_iter()
+            .zip(covered)
+            .map(|(needs, covered)| {
+                (needs && !covered).then(|| {
+                    "not sealed by the device it names, nor by an admin (a forged or unsigned change)"
+                        .to_string()
+                })
+            })
+            .collect()
+    }
+}
+
+impl Node {
+    /// The seals this device keeps for a document.
+    pub(super) fn stored_seals(&self, key: &DocKey) -> Result<Vec<Seal>> {
+        Ok(self
+            .store
+            .meta(&seals_key(key))?
+            .and_then(|b| postcard::from_bytes(&b).ok())
+            .unwrap_or_default())
+    }
+
+    /// The setting that keeps `seals` for a document (one per signer).
+    fn seals_setting(key: &DocKey, seals: &[Seal]) -> (String, Vec<u8>) {
+        (
+            seals_key(key),
+            postcard::to_allocvec(seals).expect("seals always serialize"),
+        )
+    }
+
+    /// The standing that gives seals their power in a space ([`Judge::power`]).
+    /// The roster in memory is read when loaded: it may hold statements
+    /// that arrived in this very message.
+    /// A space this device holds no roster of yet has no judge but the
+    /// roster that arrives (its statements prove themselves: signed, and
+    /// rooted in the founding the space id commits to).
+    pub(super) fn judge(&mut self, space: &SpaceId, peer: &DeviceId) -> Result<Judge> {
+        let key = DocKey::roster(space);
+        let ledger = match self.docs.get(&key) {
+            Some(l) => doc::ledger(&l.doc, space)?,
+            None if self.has_doc(&key)? => self.member_statements(space)?,
+            None => membership::Ledger::default(),
+        };
+        Ok(Judge::from_ledger(space, &ledger, peer))
+    }
+
+    fn is_admin_of(&mut self, space: &SpaceId) -> bool {
+        let me = self.device.clone();
+        self.judge(space, &me)
+            .is_ok_and(|j| j.power(&me) == Some(Power::All))
+    }
+
+    /// This device's seal over its latest change among `changes` in a
+    /// document, kept with the others: made when its changes are written,
+    /// so that a document sent whole from the store carries it.
+    pub(super) fn own_sealed(
+        &mut self,
+        key: &DocKey,
+        changes: &[Change],
+    ) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(last) = changes
+            .iter()
+            .filter(|c| seal::owner_of(c.actor_id()).as_ref() == Some(&self.device))
+            .max_by_key(|c| c.seq())
+        else {
+            return Ok(None);
+        };
+        let mine = Seal::sign(&self.identity, &key.to_string(), &[last.hash()])?;
+        let mut seals = self.stored_seals(key)?;
+        seals.retain(|s| s.signer() != self.device);
+        seals.push(mine);
+        Ok(Some(Self::seals_setting(key, &seals)))
+    }
+
+    /// Seal what an entry going to a peer carries. An admin seals the
+    /// heads it sends, which vouches for all of it. Any other device sends
+    /// the seals it keeps that cover the changes, its own made anew when
+    /// its changes are among them; with a whole document, every seal it
+    /// keeps for it.
+    pub(super) fn seal_outgoing(&mut self, key: &DocKey, entry: &mut DocEntry) -> Result<()> {
+        if matches!(entry.data, sync::Data::None) {
+            return Ok(());
+        }
+        let name = entry.doc.clone();
+        if self.is_admin_of(&key.space) {
+            let heads = sync::heads_from_wire(&entry.heads);
+            if !heads.is_empty() {
+                entry.seals = vec![Seal::sign(&self.identity, &name, &heads)?];
+            }
+            return Ok(());
+        }
+        let stored = self.stored_seals(key)?;
+        let sync::Data::Changes(packed) = &entry.data else {
+            entry.seals = stored;
+            return Ok(());
+        };
+        let changes = sync::unpack_changes(packed)?;
+        let links = links(&changes);
+        let mut candidates = Vec::new();
+        if let Some(last) = changes
+            .iter()
+            .filter(|c| seal::owner_of(c.actor_id()).as_ref() == Some(&self.device))
+            .max_by_key(|c| c.seq())
+        {
+            candidates.push(Seal::sign(&self.identity, &name, &[last.hash()])?);
+        }
+        candidates.extend(stored.into_iter().filter(|s| s.signer() != self.device));
+        // Only the seals that cover something more: every byte rides in a
+        // phone's session. Judged as a receiver would, with every signer
+        // allowed its own changes and the admins all.
+        let judge = self.judge(&key.space, &self.device.clone())?;
+        let mut power = |d: &DeviceId| judge.power(d);
+        let mut covered = vec![false; links.len()];
+        for (l, c) in links.iter().zip(covered.iter_mut()) {
+            *c = fixed(&l.owner);
+        }
+        for s in candidates {
+            if covered.iter().all(|c| *c) {
+                break;
+            }
+            let more = seal::covered(&name, &links, std::slice::from_ref(&s), &mut power);
+            if more.iter().zip(&covered).any(|(m, c)| *m && !*c) {
+                for (c, m) in covered.iter_mut().zip(more) {
+                    *c |= m;
+                }
+                entry.seals.push(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// The seals of an entry that hold and whose sealed changes the
+    /// document now holds, kept (the latest of each signer) so that this
+    /// device can pass on what they cover.
+    pub(super) fn seals_noted(
+        &mut self,
+        key: &DocKey,
+        seals: &[Seal],
+    ) -> Result<Option<(String, Vec<u8>)>> {
+        if seals.is_empty() {
+            return Ok(None);
+        }
+        let name = key.to_string();
+        let mut stored = self.stored_seals(key)?;
+        let d = self.doc(key)?.document();
+        let mut changed = false;
+        for s in seals {
+            let hashes: Vec<ChangeHash> = s.sealed().collect();
+            if !s.holds(&name) || !d.get_missing_deps(&hashes).is_empty() {
+                continue;
+            }
+            if hashes
+                .iter()
+                .any(|h| d.get_change_meta_by_hash(h).is_none())
+            {
+                continue;
+            }
+            let signer = s.signer();
+            // A signer's seal of one change replaces an older one of its
+            // own only when it seals a later change of it.
+            let seq = |s: &Seal| match s.hashes.as_slice() {
+                [h] => d
+                    .get_change_meta_by_hash(&ChangeHash(*h))
+                    .map(|m| (m.actor.into_owned(), m.seq)),
+                _ => None,
+            };
+            match stored.iter().position(|k| k.signer() == signer) {
+                Some(i) if stored[i] == *s => {}
+                Some(i) => {
+                    let newer = match (seq(&stored[i]), seq(s)) {
+                        (Some((a, old)), Some((b, new))) if a == b => new > old,
+                        _ => true,
+                    };
+                    if newer {
+                        stored[i] = s.clone();
+                        changed = true;
+                    }
+                }
+                None => {
+                    stored.push(s.clone());
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed.then(|| Self::seals_setting(key, &stored)))
+    }
+}
