@@ -181,9 +181,15 @@ type GateCell = Arc<std::sync::RwLock<Arc<Gate>>>;
 fn peer_check(node: SharedNode, cell: GateCell) -> tls::PeerCheck {
     tls::PeerCheck(Arc::new(
         move |device: &DeviceId, cert: &CertificateDer<'_>| {
-            let mut gate = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some(fresh) = fresher(&node, &gate, Duration::ZERO) {
+            // The gate read anew (and kept) when the folder changed and the
+            // node is free within `wait`.
+            let refreshed = |gate: &Gate, wait| {
+                let fresh = fresher(&node, gate, wait)?;
                 *cell.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                Some(fresh)
+            };
+            let mut gate = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(fresh) = refreshed(&gate, Duration::ZERO) {
                 gate = fresh;
             }
             if admits_cert(&gate, device, cert) {
@@ -194,13 +200,8 @@ fn peer_check(node: SharedNode, cell: GateCell) -> tls::PeerCheck {
             // (the dashboard, `anpi device add`). Wait a little for the node
             // and read again — strangers' refusals come later by as much,
             // never waiting on the node for long.
-            match fresher(&node, &gate, NOT_ADMITTED_WAIT) {
-                Some(fresh) => {
-                    *cell.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-                    admits_cert(&fresh, device, cert)
-                }
-                None => false,
-            }
+            refreshed(&gate, NOT_ADMITTED_WAIT)
+                .is_some_and(|fresh| admits_cert(&fresh, device, cert))
         },
     ))
 }

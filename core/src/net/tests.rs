@@ -498,18 +498,17 @@ async fn a_phone_of_an_older_build_syncs_with_changes_packed_as_it_reads_them() 
         .unwrap();
     office.refresh_trust().await.unwrap();
     current.join(office_addr, &office_id).await.unwrap();
-    let conn = current
-        .connect(office_addr, Some(&office_id), false)
-        .await
-        .unwrap();
-    assert_eq!(stream::packing(&conn), crate::sync::Packing::Lzma);
-    conn.close(0u32.into(), b"");
-    let conn = older
-        .connect(office_addr, Some(&office_id), false)
-        .await
-        .unwrap();
-    assert_eq!(stream::packing(&conn), crate::sync::Packing::Zlib);
-    conn.close(0u32.into(), b"");
+    for (phone, packing) in [
+        (&current, crate::sync::Packing::Lzma),
+        (&older, crate::sync::Packing::Zlib),
+    ] {
+        let conn = phone
+            .connect(office_addr, Some(&office_id), false)
+            .await
+            .unwrap();
+        assert_eq!(stream::packing(&conn), packing);
+        conn.close(0u32.into(), b"");
+    }
 }
 
 async fn next_sync(rx: &mut tokio::sync::mpsc::UnboundedReceiver<serve::Event>) -> SyncReport {

@@ -707,6 +707,11 @@ fn a_partner_never_syncs_an_office_space() {
     assert!(by_area_member.contains(&area), "{by_area_member:?}");
 }
 
+/// An office with a flood incident open since now.
+fn office_in_flood() -> (Node, SpaceId, Incident) {
+    super::tests::office_in_a_flood(MemoryStore::new())
+}
+
 fn checks_in(n: &mut Node, space: &SpaceId, incident: &IncidentId) -> Vec<Check> {
     n.checks(space, incident).unwrap()
 }
@@ -731,10 +736,7 @@ fn record(n: &mut Node, space: &SpaceId, incident: &IncidentId, r: &str, method:
 /// phone (which carries the victim's seal).
 #[test]
 fn a_change_forged_under_another_devices_actor_is_refused_and_cuts_no_one_off() {
-    let (mut office, space) = office();
-    let incident = office
-        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
-        .unwrap();
+    let (mut office, space, incident) = office_in_flood();
     let mut victim = member_of(&mut office, &space, Role::CareManager);
     let mut insider = member_of(&mut office, &space, Role::CareManager);
     let mut courier = member_of(&mut office, &space, Role::CareManager);
@@ -827,10 +829,7 @@ fn a_change_forged_under_another_devices_actor_is_refused_and_cuts_no_one_off() 
 /// document, or over another change, seals nothing.
 #[test]
 fn a_seal_in_another_devices_name_or_for_another_change_covers_nothing() {
-    let (mut office, space) = office();
-    let incident = office
-        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
-        .unwrap();
+    let (mut office, space, incident) = office_in_flood();
     let mut victim = member_of(&mut office, &space, Role::CareManager);
     let mut insider = member_of(&mut office, &space, Role::CareManager);
     let key = DocKey::incident(&space, &incident.id);
@@ -885,10 +884,7 @@ fn a_seal_in_another_devices_name_or_for_another_change_covers_nothing() {
 /// carries one over the heads it sends.
 #[test]
 fn changes_leave_with_their_seal() {
-    let (mut office, space) = office();
-    let incident = office
-        .start_incident(&space, IncidentKind::Flood, "", Timestamp::now())
-        .unwrap();
+    let (mut office, space, incident) = office_in_flood();
     let mut phone = member_of(&mut office, &space, Role::CareManager);
     record(&mut phone, &space, &incident.id, "R1", CheckMethod::Visit);
     let office_id = office.device().clone();

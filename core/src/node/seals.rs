@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::seal::{self, Link, Power, Seal};
-use automerge::ReadDoc;
 
 /// Where a document's seals are kept: the latest of each signer.
 fn seals_key(key: &DocKey) -> String {
@@ -138,10 +137,13 @@ impl Node {
         Ok(Judge::from_ledger(space, &ledger, peer))
     }
 
-    fn is_admin_of(&mut self, space: &SpaceId) -> bool {
-        let me = self.device.clone();
-        self.judge(space, &me)
-            .is_ok_and(|j| j.power(&me) == Some(Power::All))
+    /// This device's latest change among `changes` (under its sealing
+    /// actor), if any.
+    fn own_latest<'c>(&self, changes: &'c [Change]) -> Option<&'c Change> {
+        changes
+            .iter()
+            .filter(|c| seal::owner_of(c.actor_id()).as_ref() == Some(&self.device))
+            .max_by_key(|c| c.seq())
     }
 
     /// This device's seal over its latest change among `changes` in a
@@ -152,11 +154,7 @@ impl Node {
         key: &DocKey,
         changes: &[Change],
     ) -> Result<Option<(String, Vec<u8>)>> {
-        let Some(last) = changes
-            .iter()
-            .filter(|c| seal::owner_of(c.actor_id()).as_ref() == Some(&self.device))
-            .max_by_key(|c| c.seq())
-        else {
+        let Some(last) = self.own_latest(changes) else {
             return Ok(None);
         };
         let mine = Seal::sign(&self.identity, &key.to_string(), &[last.hash()])?;
@@ -176,7 +174,11 @@ impl Node {
             return Ok(());
         }
         let name = entry.doc.clone();
-        if self.is_admin_of(&key.space) {
+        let me = self.device.clone();
+        // Judged as a receiver would, with every signer allowed its own
+        // changes and the admins all.
+        let judge = self.judge(&key.space, &me)?;
+        if judge.power(&me) == Some(Power::All) {
             let heads = sync::heads_from_wire(&entry.heads);
             if !heads.is_empty() {
                 entry.seals = vec![Seal::sign(&self.identity, &name, &heads)?];
@@ -191,23 +193,14 @@ impl Node {
         let changes = sync::unpack_changes(packed)?;
         let links = links(&changes);
         let mut candidates = Vec::new();
-        if let Some(last) = changes
-            .iter()
-            .filter(|c| seal::owner_of(c.actor_id()).as_ref() == Some(&self.device))
-            .max_by_key(|c| c.seq())
-        {
+        if let Some(last) = self.own_latest(&changes) {
             candidates.push(Seal::sign(&self.identity, &name, &[last.hash()])?);
         }
-        candidates.extend(stored.into_iter().filter(|s| s.signer() != self.device));
+        candidates.extend(stored.into_iter().filter(|s| s.signer() != me));
         // Only the seals that cover something more: every byte rides in a
-        // phone's session. Judged as a receiver would, with every signer
-        // allowed its own changes and the admins all.
-        let judge = self.judge(&key.space, &self.device.clone())?;
+        // phone's session.
         let mut power = |d: &DeviceId| judge.power(d);
-        let mut covered = vec![false; links.len()];
-        for (l, c) in links.iter().zip(covered.iter_mut()) {
-            *c = fixed(&l.owner);
-        }
+        let mut covered: Vec<bool> = links.iter().map(|l| fixed(&l.owner)).collect();
         for s in candidates {
             if covered.iter().all(|c| *c) {
                 break;
@@ -239,14 +232,7 @@ impl Node {
         let d = self.doc(key)?.document();
         let mut changed = false;
         for s in seals {
-            let hashes: Vec<ChangeHash> = s.sealed().collect();
-            if !s.holds(&name) || !d.get_missing_deps(&hashes).is_empty() {
-                continue;
-            }
-            if hashes
-                .iter()
-                .any(|h| d.get_change_meta_by_hash(h).is_none())
-            {
+            if !s.holds(&name) || s.sealed().any(|h| d.get_change_meta_by_hash(&h).is_none()) {
                 continue;
             }
             let signer = s.signer();

@@ -832,30 +832,39 @@ struct Shape<'a> {
     judge: &'a seals::Judge,
 }
 
+impl Shape<'_> {
+    /// Whether this is a roster new to this device: no statements here
+    /// judge its seals, so those that arrive with it do (they prove
+    /// themselves: signed, rooted in the founding the space id commits to).
+    fn new_roster(&self) -> bool {
+        matches!(self.kind, doc::DocKind::Roster) && self.judge.knows_nobody()
+    }
+
+    fn judge_by(&self, ledger: &membership::Ledger) -> seals::Judge {
+        seals::Judge::from_ledger(self.space, ledger, self.judge.peer())
+    }
+}
+
 impl sync::Vet for Shape<'_> {
     fn changes(&self, d: &AutoCommit, changes: &[automerge::Change]) -> Vec<Option<String>> {
         let mut verdicts = doc::vet(d, self.kind, changes);
-        let own;
-        let judge = match self.kind {
-            // A roster new to this device: judged by the statements of
-            // those of its changes that fit, applied to what it joins.
-            doc::DocKind::Roster if self.judge.knows_nobody() => {
-                let mut scratch = d.clone();
-                let fitting = changes
-                    .iter()
-                    .zip(&verdicts)
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(c, _)| c.clone());
-                let ledger = scratch
-                    .apply_changes(fitting)
-                    .ok()
-                    .and_then(|()| doc::ledger(&scratch, self.space).ok())
-                    .unwrap_or_default();
-                own = seals::Judge::from_ledger(self.space, &ledger, self.judge.peer());
-                &own
-            }
-            _ => self.judge,
-        };
+        // A roster new to this device: the statements of those of its
+        // changes that fit, applied to what they join.
+        let own = self.new_roster().then(|| {
+            let mut scratch = d.clone();
+            let fitting = changes
+                .iter()
+                .zip(&verdicts)
+                .filter(|(_, v)| v.is_none())
+                .map(|(c, _)| c.clone());
+            let ledger = scratch
+                .apply_changes(fitting)
+                .ok()
+                .and_then(|()| doc::ledger(&scratch, self.space).ok())
+                .unwrap_or_default();
+            self.judge_by(&ledger)
+        });
+        let judge = own.as_ref().unwrap_or(self.judge);
         let sealed = judge.verdicts(self.name, &seals::links(changes), self.seals);
         for (v, s) in verdicts.iter_mut().zip(sealed) {
             if v.is_none() {
@@ -879,17 +888,16 @@ impl sync::Vet for Shape<'_> {
                 deps: m.deps,
             })
             .collect();
-        let own;
-        let judge = match self.kind {
-            doc::DocKind::Roster if self.judge.knows_nobody() => {
-                let Ok(ledger) = doc::ledger(d, self.space) else {
-                    return false;
-                };
-                own = seals::Judge::from_ledger(self.space, &ledger, self.judge.peer());
-                &own
-            }
-            _ => self.judge,
+        // A roster new to this device: the statements it holds.
+        let own = if self.new_roster() {
+            let Ok(ledger) = doc::ledger(d, self.space) else {
+                return false;
+            };
+            Some(self.judge_by(&ledger))
+        } else {
+            None
         };
+        let judge = own.as_ref().unwrap_or(self.judge);
         let v = judge.verdicts(self.name, &links, self.seals);
         fits && v.iter().all(Option::is_none)
     }
