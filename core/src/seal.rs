@@ -90,16 +90,24 @@ impl Seal {
 
 /// The device a *sealing* actor belongs to: the one whose id its first
 /// [`DEVICE_BYTES`] are. A device running this build writes only under a
-/// sealing actor, and its changes count only sealed (or straight from it).
-/// `None` for every other actor: the genesis's and the format steps' (the
-/// structure check vouches for those), and the actors of builds that
-/// sealed nothing, whose changes keep the rules they were made under — a
-/// forgery under such an actor cuts no one off any more, since its device,
-/// updated, writes under its sealing actor.
+/// sealing actor. `None` for every other actor (see [`author_of`]).
 pub fn owner_of(actor: &ActorId) -> Option<DeviceId> {
     let bytes = actor.to_bytes();
     (bytes.len() == SEALING_ACTOR_BYTES && &bytes[DEVICE_BYTES..DEVICE_BYTES + 2] == SEALING)
         .then(|| DeviceId(data_encoding::HEXLOWER.encode(&bytes[..DEVICE_BYTES])))
+}
+
+/// The device an actor names: a sealing actor's device, or for any other
+/// actor the device whose id is the actor's bytes (a build before seals
+/// wrote under its device's id; for an actor no device bears, a name no
+/// device has). `None` for the genesis's and the format steps' fixed
+/// actors, which the structure check vouches for. Which of these need a
+/// seal is the node's judgement (it knows the members).
+pub fn author_of(actor: &ActorId) -> Option<DeviceId> {
+    if crate::doc::is_fixed_actor(actor) {
+        return None;
+    }
+    owner_of(actor).or_else(|| Some(DeviceId(data_encoding::HEXLOWER.encode(actor.to_bytes()))))
 }
 
 /// A new sealing actor for `device`: its id's bytes, the sealing mark and
@@ -129,7 +137,7 @@ pub struct Link {
     pub hash: ChangeHash,
     /// What it was built on.
     pub deps: Vec<ChangeHash>,
-    /// Its actor's device ([`owner_of`]).
+    /// Its actor's device ([`author_of`]); `None` for a fixed actor.
     pub owner: Option<DeviceId>,
 }
 
@@ -261,5 +269,14 @@ mod tests {
         // Actors of builds before seals need none.
         assert_eq!(owner_of(&crate::doc::actor_for(&device)), None);
         assert_eq!(owner_of(&ActorId::from(b"anpi-genesis-v1".to_vec())), None);
+        // But they are their devices' to seal; fixed actors nobody's.
+        assert_eq!(
+            author_of(&crate::doc::actor_for(&device)),
+            Some(device.clone())
+        );
+        assert_eq!(author_of(&fresh), Some(device));
+        assert_eq!(author_of(&ActorId::from(b"anpi-genesis-v1".to_vec())), None);
+        assert_eq!(author_of(&ActorId::from(b"anpi-format-v3".to_vec())), None);
+        assert!(author_of(&ActorId::random()).is_some());
     }
 }

@@ -876,6 +876,56 @@ fn vetted(
     kept
 }
 
+/// Why a change is kept aside when another under its actor and sequence
+/// number is here: the audit trail says it to the admins.
+pub const TWIN_CHANGE: &str = "a second change under one author's sequence number (the device's key signed two histories, or its data was copied to another device): kept aside for an admin";
+
+/// Apply `changes` to `doc`, keeping aside (into `refused`) a change whose
+/// actor and sequence number the document, or another change of the
+/// batch, holds under another hash, with what is built on it: automerge
+/// refuses a whole batch for one such change, which would cut the device
+/// off from everything else the peer sends. Returns what was applied.
+fn apply_apart_from_twins(
+    doc: &mut AutoCommit,
+    mut changes: Vec<Change>,
+    refused: &mut Vec<(Change, String)>,
+) -> Result<Vec<Change>> {
+    // automerge checks the whole batch before it applies any of it, so a
+    // refused batch left the document as it was.
+    for _ in 0..=changes.len() {
+        match doc.apply_changes_batch(changes.iter().cloned()) {
+            Ok(()) => return Ok(changes),
+            Err(automerge::AutomergeError::DuplicateSeqNumber(seq, actor)) => {
+                let mut out: HashSet<ChangeHash> = HashSet::new();
+                loop {
+                    let before = out.len();
+                    for c in &changes {
+                        if (c.actor_id() == &actor && c.seq() == seq)
+                            || c.deps().iter().any(|d| out.contains(d))
+                        {
+                            out.insert(c.hash());
+                        }
+                    }
+                    if out.len() == before {
+                        break;
+                    }
+                }
+                if out.is_empty() {
+                    return Err(Error::sync(format!(
+                        "automerge refused a second change {seq} of an actor the batch does not hold"
+                    )));
+                }
+                let (twins, rest): (Vec<Change>, Vec<Change>) =
+                    changes.into_iter().partition(|c| out.contains(&c.hash()));
+                refused.extend(twins.into_iter().map(|c| (c, TWIN_CHANGE.to_string())));
+                changes = rest;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::sync("changes kept failing to apply"))
+}
+
 /// Apply an entry from the peer to `doc` and decide the answer for this
 /// document; changes the peer lacks come from `recent` when it covers them.
 /// On error the caller must drop `doc` and reload it from the store: it
@@ -949,12 +999,11 @@ fn receive_vetted(
             let changes = vetted(doc, changes, vet, refused);
             let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
             let new: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
-            let added: Vec<Change> = changes
-                .iter()
+            let kept = apply_apart_from_twins(doc, changes, refused)?;
+            let added: Vec<Change> = kept
+                .into_iter()
                 .filter(|c| new.contains(&c.hash()))
-                .cloned()
                 .collect();
-            doc.apply_changes_batch(changes)?;
             applied = (!waited).then_some(added);
         }
         Data::Snapshot(bytes) => {
@@ -977,7 +1026,7 @@ fn receive_vetted(
                 .all(|h| other.get_change_by_hash(h).is_some());
             if let Some(kept) = part {
                 // Some of it does not fit: only the rest joins.
-                doc.apply_changes_batch(kept)?;
+                apply_apart_from_twins(doc, kept, refused)?;
             } else if covered {
                 // The snapshot holds all this device had (a document new
                 // to it holds only the genesis change): the merge would be
@@ -988,7 +1037,9 @@ fn receive_vetted(
                 *doc = other;
                 whole = Some(bytes);
             } else {
-                doc.merge(&mut other)?;
+                // A merge, change by change: one twin must not fail it.
+                let added = doc.get_changes_added(&mut other);
+                apply_apart_from_twins(doc, added, refused)?;
             }
         }
         Data::Automerge(bytes) => {
@@ -1005,7 +1056,28 @@ fn receive_vetted(
             let state = peer
                 .automerge
                 .get_or_insert_with(automerge::sync::State::new);
-            doc.sync().receive_sync_message(state, msg)?;
+            let first = doc.sync().receive_sync_message(state, msg.clone());
+            match first {
+                Ok(()) => {}
+                Err(automerge::AutomergeError::DuplicateSeqNumber(..)) => {
+                    // Its changes as a batch, twins kept aside; then the
+                    // message without them, for the protocol's state.
+                    let mut changes = Vec::new();
+                    for entry in msg.changes.iter() {
+                        for chunk in split_chunks(entry)? {
+                            if chunk_type(chunk) == Some(CHANGE_CHUNK) {
+                                changes.push(verified_change(chunk.to_vec())?);
+                            } else {
+                                changes.extend(load_document(chunk)?.get_changes(&[]));
+                            }
+                        }
+                    }
+                    apply_apart_from_twins(doc, changes, refused)?;
+                    msg.changes = Vec::<Vec<u8>>::new().into();
+                    doc.sync().receive_sync_message(state, msg)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
             peer.shared = state.shared_heads.clone();
             // automerge's protocol goes on asking while the heads differ,
             // and they always will once something was refused: answer

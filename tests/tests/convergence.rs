@@ -96,14 +96,17 @@ fn team_and_a_bad_member(phones: usize) -> (Vec<Node>, SpaceId) {
 
 /// What modified code writes: a number where a map is, a founding of its
 /// own, a statement or a check removed or overwritten, a bucket removed,
-/// a value that is not text.
-fn bad_write(node: &mut Node, space: &SpaceId, what: u8) {
+/// a value that is not text; and forgeries that fit the structure: a check
+/// in an honest device's name, a correction of an honest check, an honest
+/// claim withdrawn, the office's weights changed, a check under an honest
+/// device's actor (actor squatting).
+fn bad_write(node: &mut Node, space: &SpaceId, what: u8, honest: &[DeviceId]) {
     use anpi_core::doc::DocKey;
     use automerge::transaction::Transactable;
     use automerge::{ROOT, ReadDoc, Value};
     let roster = DocKey::roster(space);
     let incident = DocKey::incident(space, &incident_id());
-    let key = if what < 4 || !has_incident(node, space) {
+    let key = if what < 4 || what == 11 || !has_incident(node, space) {
         roster
     } else {
         incident
@@ -148,9 +151,65 @@ fn bad_write(node: &mut Node, space: &SpaceId, what: u8) {
                 }
             }
         }
-        _ => {
+        7 => {
             if let Some(opened) = map(d, "opened") {
                 d.put(&opened, "x", 42).unwrap();
+            }
+        }
+        11 => {
+            let mut w = anpi_core::priority::PriorityConfig::default();
+            w.lives_alone += 50;
+            anpi_core::doc::set_priority_weights(d, &w).unwrap();
+        }
+        _ if map(d, "checks").is_none() => {}
+        8 | 12 => {
+            let victim = &honest[usize::from(what) % honest.len()];
+            let Some(mut c) = anpi_core::doc::checks(d).unwrap().into_iter().next() else {
+                return;
+            };
+            c.id = CheckId::new();
+            c.device = victim.clone();
+            c.result = CheckResult::Deceased;
+            let mine = d.get_actor().clone();
+            if what == 12 {
+                // The victim's actor, as it holds the most changes here.
+                let theirs = d
+                    .get_changes(&[])
+                    .iter()
+                    .map(|ch| ch.actor_id().clone())
+                    .find(|a| anpi_core::seal::owner_of(a).as_ref() == Some(victim));
+                let Some(theirs) = theirs else { return };
+                d.set_actor(theirs);
+            }
+            anpi_core::doc::put_check(d, &c).unwrap();
+            d.commit();
+            d.set_actor(mine);
+        }
+        9 => {
+            let me = anpi_core::seal::owner_of(d.get_actor());
+            let theirs = anpi_core::doc::checks(d)
+                .unwrap()
+                .into_iter()
+                .find(|c| Some(&c.device) != me.as_ref());
+            if let (Some(t), Some(me)) = (theirs, me) {
+                let c = Check {
+                    id: CheckId::new(),
+                    device: me.clone(),
+                    supersedes: Some(t.id),
+                    result: CheckResult::Deceased,
+                    ..t
+                };
+                anpi_core::doc::put_check_by(d, &me, &c).unwrap();
+            }
+        }
+        _ => {
+            let me = anpi_core::seal::owner_of(d.get_actor());
+            let theirs = anpi_core::doc::claims(d)
+                .unwrap()
+                .into_iter()
+                .find(|c| Some(&c.device) != me.as_ref());
+            if let Some(t) = theirs {
+                anpi_core::doc::remove_claim(d, &t.device, &t.recipient).unwrap();
             }
         }
     })
@@ -197,7 +256,7 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         2 => (n.clone(), r.clone(), 0u8..4)
             .prop_map(|(node, recipient, value)| Op::Edit { node, recipient, value }),
         3 => (n.clone(), n).prop_filter("distinct", |(a, b)| a != b).prop_map(|(a, b)| Op::Sync(a, b)),
-        1 => (0u8..8).prop_map(Op::Bad),
+        2 => (0u8..13).prop_map(Op::Bad),
     ]
 }
 
@@ -410,7 +469,9 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
                 sync(a, b).unwrap();
             }
             Op::Bad(what) => {
-                bad_write(&mut nodes[bad], &space, what);
+                let honest: Vec<DeviceId> =
+                    nodes[..bad].iter().map(|n| n.device().clone()).collect();
+                bad_write(&mut nodes[bad], &space, what, &honest);
                 tainted = true;
             }
         }
@@ -456,7 +517,7 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
                 .map(|c| c.id)
                 .collect()
         };
-        assert_eq!(have, made, "a check was lost");
+        assert_eq!(have, made, "a check was lost, or one forged was taken");
     }
 }
 

@@ -59,7 +59,7 @@ mod vet;
 pub use format::{FORMAT_VERSION, Format};
 pub use incident::*;
 pub use roster::*;
-pub use vet::{Reading, read_whole, vet, whole_fits};
+pub use vet::{Author, Authors, Reading, read_whole, vet, whole_fits};
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,6 +146,13 @@ pub fn actor_for(device: &DeviceId) -> ActorId {
 }
 
 const GENESIS_ACTOR: &[u8] = b"anpi-genesis-v1";
+
+/// Whether `actor` is the genesis's or a format step's: fixed actors that
+/// name no device, whose changes the structure check vouches for (only
+/// their canonical bytes pass it).
+pub fn is_fixed_actor(actor: &ActorId) -> bool {
+    actor.to_bytes() == GENESIS_ACTOR || format::is_step_actor(actor)
+}
 
 const SPACE: &str = "space";
 const RECIPIENTS: &str = "recipients";

@@ -22,7 +22,7 @@
 //! - `members`, `opened`, `ended`, `claims`: write or remove text.
 //!
 //! Who may write what (a check only by its device, recipients only by
-//! admins) is not told by the structure: see `doc::authorship`.
+//! admins) is the author's rule, judged in the same pass: `authorship`.
 
 use std::collections::HashMap;
 
@@ -31,7 +31,9 @@ use automerge::{ActorId, AutoCommit, Change, ObjType, ReadDoc, ScalarValue};
 
 use super::{DocKind, GENESIS_ACTOR, format};
 
+mod authorship;
 mod whole;
+pub use authorship::{Author, Authors};
 pub use whole::{Reading, read_whole, whole_fits};
 
 /// Where an operation lands.
@@ -107,10 +109,15 @@ fn step_version(actor: &ActorId) -> Option<u32> {
         .ok()
 }
 
-/// For each change (in order), `None` when it fits `kind`'s shape, or why
-/// it does not. `doc`: the document the changes are to join (to find the
-/// objects they write into).
-pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<String>> {
+/// For each change (in order), `None` when it fits `kind`'s shape and its
+/// author's rule (`authors`), or why it does not. `doc`: the document the
+/// changes are to join (to find the objects they write into).
+pub fn vet(
+    doc: &AutoCommit,
+    kind: &DocKind,
+    changes: &[Change],
+    authors: &Authors<'_>,
+) -> Vec<Option<String>> {
     let known: HashMap<String, Place> = format::known_maps(kind)
         .iter()
         .filter_map(|(name, id)| Some((id.to_string(), Place::Top(static_name(name)?))))
@@ -118,9 +125,10 @@ pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<S
     let canonical = format::canonical_hashes(kind);
     let mut places: HashMap<String, Option<Place>> = HashMap::new();
     let mut out = Vec::with_capacity(changes.len());
+    let mut recorders = authorship::Recorders::new(doc);
     for change in changes {
         let actor = change.actor_id();
-        if actor.to_bytes() == GENESIS_ACTOR || format::is_step_actor(actor) {
+        if super::is_fixed_actor(actor) {
             let fits = canonical.contains(&change.hash())
                 || (format::is_step_actor(actor)
                     && step_version(actor).is_some_and(|v| v > format::FORMAT_VERSION)
@@ -130,6 +138,10 @@ pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<S
         }
         let decoded = change.decode();
         let actor_hex = actor.to_hex_string();
+        let member = match (authors.of)(actor) {
+            Author::Member(d) => Some(d),
+            Author::Admin | Author::Unproven => None,
+        };
         let mut why = None;
         for (n, op) in decoded.operations.iter().enumerate() {
             let place = match &op.obj {
@@ -166,6 +178,24 @@ pub fn vet(doc: &AutoCommit, kind: &DocKind, changes: &[Change]) -> Vec<Option<S
                     key.as_str(),
                     place_name(place)
                 ));
+                break;
+            }
+            let maker = match &op.obj {
+                ObjectId::Id(id) => Some(id.actor()),
+                ObjectId::Root => None,
+            };
+            if let Some(me) = &member
+                && let Some(not) = authorship::in_own_name(
+                    me,
+                    authors,
+                    place,
+                    key.as_str(),
+                    act,
+                    maker,
+                    &mut recorders,
+                )
+            {
+                why = Some(not);
                 break;
             }
             if made_map {

@@ -352,7 +352,7 @@ fn judged_whole(n: &mut Node, key: &DocKey) -> (bool, Vec<String>) {
         let mut loaded = AutoCommit::load(&bytes).unwrap();
         let whole = doc::whole_fits(&loaded, &key.kind, &bytes);
         let changes = loaded.get_changes(&[]);
-        let refused = doc::vet(&loaded, &key.kind, &changes)
+        let refused = doc::vet(&loaded, &key.kind, &changes, &doc::Authors::anyone())
             .into_iter()
             .flatten()
             .collect();
@@ -900,4 +900,423 @@ fn changes_leave_with_their_seal() {
     assert_eq!(back, hello);
     let entry_bytes = sync::encode_entry(entry);
     assert_eq!(sync::decode_entry(&entry_bytes).unwrap(), *entry);
+}
+
+/// Issue 20, 5: a member writes only in its own name. Each forgery comes
+/// from an insider phone under its own sealing actor, sealed by it — the
+/// seal is not in question, what it says is: a check or claim naming
+/// another device, a correction of another device's check, another
+/// device's claim withdrawn or incident ended, the office's weights, the
+/// roster. The office refuses each alone and says why; what the honest
+/// devices made stands. An admin's correction of a phone's check is taken
+/// everywhere; a member's of its own is too.
+#[test]
+fn a_member_writes_only_in_its_own_name() {
+    let (mut office, space, incident) = office_in_flood();
+    let here = std::slice::from_ref(&space);
+    let checks_doc = DocKey::incident(&space, &incident.id);
+    let roster = DocKey::roster(&space);
+    let mut victim = member_of(&mut office, &space, Role::CareManager);
+    let victim_id = victim.device().clone();
+    record(&mut victim, &space, &incident.id, "R1", CheckMethod::Visit);
+    let r2 = RecipientId("R2".into());
+    victim
+        .claim(&space, &incident.id, &r2, 60, Timestamp::now())
+        .unwrap();
+    sync_local(&mut victim, &mut office, here).unwrap();
+    let genuine = checks_in(&mut office, &space, &incident.id).remove(0);
+    let weights = office.priority_weights(&space).unwrap();
+    let r1_before = office.recipient(&space, &RecipientId("R1".into())).unwrap();
+
+    type Forgery = Box<dyn Fn(&mut AutoCommit, &DeviceId)>;
+    let in_victims_name = Check {
+        id: CheckId::new(),
+        result: CheckResult::Deceased,
+        ..genuine.clone()
+    };
+    let forgeries: Vec<(&str, &DocKey, Forgery)> = vec![
+        (
+            "a check in the victim's name, in the victim's bucket",
+            &checks_doc,
+            {
+                let c = in_victims_name.clone();
+                Box::new(move |d, _| doc::put_check(d, &c).unwrap())
+            },
+        ),
+        (
+            "a check in the victim's name, in its own bucket",
+            &checks_doc,
+            {
+                let c = in_victims_name.clone();
+                Box::new(move |d, me| doc::put_check_by(d, me, &c).unwrap())
+            },
+        ),
+        ("a correction of the victim's check", &checks_doc, {
+            let g = genuine.clone();
+            Box::new(move |d, me| {
+                let c = Check {
+                    id: CheckId::new(),
+                    device: me.clone(),
+                    result: CheckResult::Deceased,
+                    supersedes: Some(g.id),
+                    ..g.clone()
+                };
+                doc::put_check(d, &c).unwrap()
+            })
+        }),
+        ("a claim in the victim's name", &checks_doc, {
+            let v = victim_id.clone();
+            Box::new(move |d, _| {
+                let now = Timestamp::now();
+                let c = Claim {
+                    recipient: RecipientId("R1".into()),
+                    staff: Staff::default(),
+                    device: v.clone(),
+                    since: now,
+                    expires: now.plus_minutes(60),
+                };
+                doc::put_claim(d, &c).unwrap()
+            })
+        }),
+        ("the victim's claim withdrawn", &checks_doc, {
+            let (v, r) = (victim_id.clone(), r2.clone());
+            Box::new(move |d, _| {
+                assert!(doc::remove_claim(d, &v, &r).unwrap());
+            })
+        }),
+        ("the incident ended in the victim's name", &checks_doc, {
+            let v = victim_id.clone();
+            Box::new(move |d, _| {
+                let e = Ending {
+                    at: Timestamp::now(),
+                    staff: Staff::default(),
+                    round: 0,
+                };
+                doc::end_incident(d, &v, &e).unwrap()
+            })
+        }),
+        ("the office's priority weights", &roster, {
+            let mut w = weights.clone();
+            w.lives_alone += 100;
+            Box::new(move |d, _| doc::set_priority_weights(d, &w).unwrap())
+        }),
+        ("a recipient of the roster", &roster, {
+            let mut r = r1_before.recipient.clone();
+            r.name = "書き換え".into();
+            Box::new(move |d, _| doc::put_recipient(d, &r).unwrap())
+        }),
+        ("the space's name", &roster, {
+            Box::new(|d, _| doc::set_space_name(d, "乗っ取り").unwrap())
+        }),
+    ];
+    let mut insiders = Vec::new();
+    for (what, key, forge) in forgeries {
+        let mut insider = member_of(&mut office, &space, Role::CareManager);
+        let me = insider.device().clone();
+        insider
+            .tamper(key, |d| {
+                forge(d, &me);
+                d.commit();
+            })
+            .unwrap();
+        let got = sync_local(&mut office, &mut insider, here).unwrap();
+        assert!(got.failures.is_empty(), "{what}: {got:?}");
+        assert!(got.initiator.changes_refused >= 1, "{what}: {got:?}");
+        insiders.push(insider);
+    }
+    // A phone enrolled later takes the documents whole from the insider
+    // of the check in the victim's name (not from an admin): the forgery
+    // is refused there too, the rest taken.
+    let mut late = member_of(&mut office, &space, Role::CareManager);
+    let mut late_fresh = Node::open(MemoryStore::new()).unwrap();
+    office
+        .add_member(
+            &space,
+            &late_fresh.device().clone(),
+            Staff::default(),
+            Role::CareManager,
+        )
+        .unwrap();
+    sync_local(&mut insiders[1], &mut office, here).unwrap();
+    for phone in [&mut late, &mut late_fresh] {
+        let got = sync_local(phone, &mut insiders[1], here).unwrap();
+        assert!(got.failures.is_empty(), "{got:?}");
+        let seen = checks_in(phone, &space, &incident.id);
+        assert!(
+            !seen.iter().any(|c| c.result == CheckResult::Deceased),
+            "{seen:?}"
+        );
+        assert!(seen.iter().any(|c| c.id == genuine.id), "{seen:?}");
+    }
+    let now = checks_in(&mut office, &space, &incident.id);
+    assert_eq!(now, vec![genuine.clone()], "only the victim's own check");
+    let data = office.incident_data(&space, Some(&incident.id)).unwrap();
+    assert_eq!(data.claims.len(), 1, "{:?}", data.claims);
+    assert_eq!(
+        (&data.claims[0].device, &data.claims[0].recipient),
+        (&victim_id, &r2)
+    );
+    assert!(data.incident.unwrap().is_open());
+    assert_eq!(office.priority_weights(&space).unwrap(), weights);
+    assert_eq!(
+        office.recipient(&space, &RecipientId("R1".into())).unwrap(),
+        r1_before
+    );
+    let trail = office.audit_trail().unwrap();
+    for why in [
+        "in another device's name",
+        "corrects a check recorded on another device",
+        "only an admin changes",
+        "only an admin edits",
+    ] {
+        assert!(
+            trail.iter().any(|e| e.record.detail.contains(why)),
+            "the office's trail says {why:?}"
+        );
+    }
+
+    // A member corrects only its own checks, here and everywhere.
+    let mut insider = member_of(&mut office, &space, Role::CareManager);
+    let other = NewCheck {
+        supersedes: Some(genuine.id),
+        ..NewCheck::new(
+            RecipientId("R1".into()),
+            CheckMethod::Phone,
+            CheckResult::Injured,
+        )
+    };
+    let err = insider
+        .record_check(&space, &incident.id, other)
+        .unwrap_err();
+    assert_eq!(err.kind(), crate::error::ErrorKind::NotAllowed, "{err}");
+    record(&mut insider, &space, &incident.id, "R2", CheckMethod::Visit);
+    let own = checks_in(&mut insider, &space, &incident.id)
+        .into_iter()
+        .find(|c| c.device == *insider.device())
+        .unwrap();
+    let fix = NewCheck {
+        supersedes: Some(own.id),
+        ..NewCheck::new(
+            RecipientId("R2".into()),
+            CheckMethod::Visit,
+            CheckResult::Injured,
+        )
+    };
+    insider.record_check(&space, &incident.id, fix).unwrap();
+    // The office (an admin) corrects the victim's check.
+    let fix = NewCheck {
+        supersedes: Some(genuine.id),
+        ..NewCheck::new(
+            RecipientId("R1".into()),
+            CheckMethod::Phone,
+            CheckResult::Injured,
+        )
+    };
+    office.record_check(&space, &incident.id, fix).unwrap();
+    for phone in [&mut insider, &mut victim] {
+        let got = sync_local(phone, &mut office, here).unwrap();
+        assert!(got.failures.is_empty(), "{got:?}");
+        assert_eq!(got.initiator.changes_refused, 0, "{got:?}");
+        assert_eq!(got.responder.changes_refused, 0, "{got:?}");
+    }
+    let seen = checks_in(&mut victim, &space, &incident.id);
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.iter().any(|c| c.supersedes == Some(genuine.id)));
+    assert!(seen.iter().any(|c| c.supersedes == Some(own.id)));
+}
+
+/// Issue 20, 4: one device twice — its data folder copied to a second PC
+/// and used on both (not restored, which would give the copy an author of
+/// its own). Each records a check under the same author and sequence
+/// number. The office takes the one it meets first; the other is kept
+/// aside, named for the admins in the audit trail, and the session goes on
+/// instead of failing the document for good.
+#[test]
+fn a_folder_used_on_two_pcs_has_its_second_history_kept_aside() {
+    use crate::store::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, space, incident) = office_in_flood();
+    let here = std::slice::from_ref(&space);
+    let path = dir.path().join("phone.db");
+    let copy_path = dir.path().join("copy.db");
+    {
+        let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        office
+            .add_member(
+                &space,
+                &phone.device().clone(),
+                Staff::default(),
+                Role::CareManager,
+            )
+            .unwrap();
+        sync_local(&mut phone, &mut office, here).unwrap();
+    }
+    std::fs::copy(&path, &copy_path).unwrap();
+    let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+    let mut copy = Node::open(SqliteStore::open(&copy_path).unwrap()).unwrap();
+    assert_eq!(phone.actor, copy.actor, "one author on both PCs");
+    record(&mut phone, &space, &incident.id, "R1", CheckMethod::Visit);
+    record(&mut copy, &space, &incident.id, "R2", CheckMethod::Phone);
+    let got = sync_local(&mut phone, &mut office, here).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+    let got = sync_local(&mut office, &mut copy, here).unwrap();
+    assert!(got.failures.is_empty(), "{got:?}");
+    assert!(got.initiator.changes_refused >= 1, "{got:?}");
+    let at_office = checks_in(&mut office, &space, &incident.id);
+    assert_eq!(at_office.len(), 1, "{at_office:?}");
+    assert_eq!(at_office[0].recipient.as_str(), "R1");
+    assert!(
+        office
+            .audit_trail()
+            .unwrap()
+            .iter()
+            .any(|e| e.record.detail.contains("signed two histories")),
+        "the admins see it in the office's trail"
+    );
+}
+
+/// `n` writes check `c` into document `key` under `actor`, as modified
+/// code (or a build of another time) would.
+fn check_under(n: &mut Node, key: &DocKey, actor: automerge::ActorId, c: &Check) {
+    n.tamper(key, |d| {
+        let mine = d.get_actor().clone();
+        d.set_actor(actor);
+        doc::put_check(d, c).unwrap();
+        d.commit();
+        d.set_actor(mine);
+    })
+    .unwrap();
+}
+
+/// Issue 20, 4 and 5: a change under an actor that is neither a sealing
+/// one nor a member's id (what builds before seals wrote under) — one made
+/// up, or a random one — once counted by its structure alone, which let a
+/// member write in anyone's name past the seals. Now it counts only under
+/// an admin's seal. A phone still on an older build (writing under its
+/// device id) syncs as before, directly and passed on.
+#[test]
+fn a_change_under_a_made_up_actor_counts_only_under_an_admins_seal() {
+    let (mut office, space, incident) = office_in_flood();
+    let here = std::slice::from_ref(&space);
+    let key = DocKey::incident(&space, &incident.id);
+    let mut victim = member_of(&mut office, &space, Role::CareManager);
+    let victim_id = victim.device().clone();
+    let mut courier = member_of(&mut office, &space, Role::CareManager);
+    let mut late = member_of(&mut office, &space, Role::CareManager);
+    let check_of = |n: &mut Node, r: &str| {
+        let mut c = Check::sample(r, n.device().as_str());
+        c.incident = incident.id.clone();
+        c
+    };
+
+    // The victim, as an older build would, under its device id: taken
+    // straight from it, and passed on by a phone.
+    let own = check_of(&mut victim, "R1");
+    check_under(&mut victim, &key, doc::actor_for(&victim_id), &own);
+    let got = sync_local(&mut courier, &mut victim, here).unwrap();
+    assert_eq!(got.initiator.changes_refused, 0, "{got:?}");
+    let got = sync_local(&mut late, &mut courier, here).unwrap();
+    assert_eq!(got.initiator.changes_refused, 0, "{got:?}");
+    assert!(
+        checks_in(&mut late, &space, &incident.id)
+            .iter()
+            .any(|c| c.id == own.id)
+    );
+
+    // An insider writes in the victim's name under actors no member has:
+    // refused at the office. The office's own check under a made-up actor
+    // goes out under its seal and is taken.
+    for actor in [
+        automerge::ActorId::from(vec![0x5a; 20]),
+        automerge::ActorId::random(),
+    ] {
+        let mut insider = member_of(&mut office, &space, Role::CareManager);
+        let mut forged = check_of(&mut insider, "R2");
+        forged.device = victim_id.clone();
+        forged.result = CheckResult::Deceased;
+        check_under(&mut insider, &key, actor.clone(), &forged);
+        let got = sync_local(&mut office, &mut insider, here).unwrap();
+        assert!(got.failures.is_empty(), "{got:?}");
+        assert!(got.initiator.changes_refused >= 1, "{actor}: {got:?}");
+        assert!(
+            !checks_in(&mut office, &space, &incident.id)
+                .iter()
+                .any(|c| c.result == CheckResult::Deceased)
+        );
+    }
+    let by_office = check_of(&mut office, "R2");
+    check_under(&mut office, &key, automerge::ActorId::random(), &by_office);
+    let got = sync_local(&mut late, &mut office, here).unwrap();
+    assert_eq!(got.initiator.changes_refused, 0, "{got:?}");
+    assert!(
+        checks_in(&mut late, &space, &incident.id)
+            .iter()
+            .any(|c| c.id == by_office.id)
+    );
+}
+
+/// Issue 20, 5, in an area space: the offices that share there are its
+/// members, not its admins, and each writes its own shared records. A
+/// record is its sharing office's: the device that shared it updates or
+/// removes it (or an admin of the area); another partner's edit or removal
+/// of it is refused.
+#[test]
+fn a_partner_edits_only_the_records_its_own_office_shared() {
+    use super::tests::office_with_area;
+    use crate::model::{ConsentRecord, Date};
+    let (mut office, origin, area) = office_with_area();
+    let here = std::slice::from_ref(&area);
+    office.share_to_area(&origin, &area).unwrap();
+    let mut partner = member_of(&mut office, &area, Role::Partner);
+    let theirs = partner.create_space("あおば").unwrap().id;
+    let mut r = recipient("B1");
+    r.consent = Some(true);
+    r.consent_record = Some(ConsentRecord {
+        date: Date::from_ymd(2026, 4, 1).unwrap(),
+        scope: "安否確認のため連携先へ".into(),
+        obtained_by: "鈴木".into(),
+    });
+    partner.upsert_recipients(&theirs, vec![r]).unwrap();
+    partner.share_to_area(&theirs, &area).unwrap();
+    let got = sync_local(&mut office, &mut partner, here).unwrap();
+    assert_eq!(got.initiator.changes_refused, 0, "its own records: {got:?}");
+    let shared = office.recipients(&area).unwrap();
+    assert_eq!(shared.len(), 2, "{shared:?}");
+
+    let roster = DocKey::roster(&area);
+    for (n, record) in shared.iter().enumerate() {
+        for remove in [false, true] {
+            let mut other = member_of(&mut office, &area, Role::Partner);
+            let r = record.recipient.clone();
+            other
+                .tamper(&roster, |d| {
+                    if remove {
+                        doc::remove_recipient(d, &r.id).unwrap();
+                    } else {
+                        let mut r = r.clone();
+                        r.name = "書き換え".into();
+                        doc::put_recipient(d, &r).unwrap();
+                    }
+                    d.commit();
+                })
+                .unwrap();
+            let got = sync_local(&mut office, &mut other, here).unwrap();
+            assert!(got.failures.is_empty(), "{got:?}");
+            assert!(
+                got.initiator.changes_refused >= 1,
+                "record {n}, remove {remove}: {got:?}"
+            );
+        }
+    }
+    assert_eq!(office.recipients(&area).unwrap(), shared);
+
+    // The partner updates its own record: taken.
+    partner
+        .record_consent(&theirs, &RecipientId("B1".into()), None)
+        .unwrap();
+    let report = partner.share_to_area(&theirs, &area).unwrap();
+    assert_eq!(report.removed, 1);
+    let got = sync_local(&mut office, &mut partner, here).unwrap();
+    assert_eq!(got.initiator.changes_refused, 0, "{got:?}");
+    assert_eq!(office.recipients(&area).unwrap().len(), 1);
 }

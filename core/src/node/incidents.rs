@@ -316,8 +316,20 @@ impl Node {
                 new.recipient
             )));
         }
-        let staff = new.staff.unwrap_or_else(|| self.staff.clone());
         let checks_of = self.store.checks_of(&key, &new.recipient)?;
+        // Another device's check is corrected only by an admin: every
+        // device refuses anyone else's correction of it (`doc::vet`).
+        if let Some(s) = new.supersedes
+            && checks_of
+                .iter()
+                .any(|c| c.id == s && c.device != self.device)
+            && !self.may(space, crate::access::Permission::ManageIncidents)?
+        {
+            return Err(Error::NotAllowed(format!(
+                "ほかの端末の記録の訂正は管理者だけができます (only an admin corrects check {s}, recorded on another device)"
+            )));
+        }
+        let staff = new.staff.unwrap_or_else(|| self.staff.clone());
         let known_claims = self
             .counted_claims(space, self.store.claims_of(&key, &new.recipient)?)?
             .into_iter()

@@ -133,6 +133,8 @@ impl Node {
         what: &str,
         edit: impl FnOnce(&mut Recipient),
     ) -> Result<()> {
+        // Every device takes roster edits only from admins (`doc::vet`).
+        self.require(space, crate::access::Permission::ImportRoster)?;
         let mut r = self
             .store
             .recipient(space, id)?

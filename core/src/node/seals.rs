@@ -10,18 +10,6 @@ fn seals_key(key: &DocKey) -> String {
     format!("seals/{key}")
 }
 
-/// The links of changes, for [`seal::covered`].
-pub(super) fn links(changes: &[Change]) -> Vec<Link> {
-    changes
-        .iter()
-        .map(|c| Link {
-            hash: c.hash(),
-            deps: c.deps().to_vec(),
-            owner: seal::owner_of(c.actor_id()),
-        })
-        .collect()
-}
-
 /// Whether a change needs no seal: the genesis and the format steps, whose
 /// fixed actors name no device, are vouched for by the structure check
 /// (only their canonical bytes pass it).
@@ -34,6 +22,7 @@ fn fixed(owner: &Option<DeviceId>) -> bool {
 pub(super) struct Judge {
     powers: BTreeMap<DeviceId, Power>,
     peer: DeviceId,
+    area: bool,
 }
 
 impl Judge {
@@ -54,7 +43,55 @@ impl Judge {
         Judge {
             powers,
             peer: peer.clone(),
+            area: ledger.is_area(),
         }
+    }
+
+    /// Whose seal a change under `actor` needs ([`Link::owner`]): a
+    /// sealing actor's device's; none for the genesis and the format steps,
+    /// nor for a member's id (what builds before seals wrote under: their
+    /// changes keep the structure's rule, docs/SECURITY.md "Not yet"); for
+    /// any other actor (a random one after a restore before seals, or one
+    /// made up) a name no device has, so that only an admin's seal covers
+    /// it.
+    pub(super) fn owner(&self, actor: &automerge::ActorId) -> Option<DeviceId> {
+        let author = seal::author_of(actor)?;
+        (seal::owner_of(actor).is_some() || !self.powers.contains_key(&author)).then_some(author)
+    }
+
+    /// The links of changes, for [`seal::covered`].
+    pub(super) fn links(&self, changes: &[Change]) -> Vec<Link> {
+        changes
+            .iter()
+            .map(|c| Link {
+                hash: c.hash(),
+                deps: c.deps().to_vec(),
+                owner: self.owner(c.actor_id()),
+            })
+            .collect()
+    }
+
+    /// Who wrote changes, by their actors, for the content's rule
+    /// (`doc::vet`): the device a sealing actor names (the seals make sure
+    /// it did), as an admin or a member. Any other actor's change is the
+    /// structure's alone (a fixed actor, a build before seals), or got in
+    /// only under an admin's seal, which vouches for what it says.
+    pub(super) fn authors(&self) -> impl Fn(&automerge::ActorId) -> doc::Author + '_ {
+        |actor| match seal::owner_of(actor) {
+            None => doc::Author::Unproven,
+            Some(d) if self.is_admin(&d) => doc::Author::Admin,
+            Some(d) => doc::Author::Member(d),
+        }
+    }
+
+    /// Whether `d` is an active admin of the space.
+    pub(super) fn is_admin(&self, d: &DeviceId) -> bool {
+        self.powers.get(d) == Some(&Power::All)
+    }
+
+    /// Whether the space is an area space.
+    pub(super) fn area(&self) -> bool {
+        self.area
     }
 
     /// The session's peer.
@@ -178,7 +215,7 @@ impl Node {
         // Judged as a receiver would, with every signer allowed its own
         // changes and the admins all.
         let judge = self.judge(&key.space, &me)?;
-        if judge.power(&me) == Some(Power::All) {
+        if judge.is_admin(&me) {
             let heads = sync::heads_from_wire(&entry.heads);
             if !heads.is_empty() {
                 entry.seals = vec![Seal::sign(&self.identity, &name, &heads)?];
@@ -191,7 +228,7 @@ impl Node {
             return Ok(());
         };
         let changes = sync::unpack_changes(packed)?;
-        let links = links(&changes);
+        let links = judge.links(&changes);
         let mut candidates = Vec::new();
         if let Some(last) = self.own_latest(&changes) {
             candidates.push(Seal::sign(&self.identity, &name, &[last.hash()])?);

@@ -2,8 +2,8 @@
 //! messages in memory.
 
 use super::*;
-use automerge::ROOT;
 use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
 
 #[test]
 fn messages_round_trip() {
@@ -278,4 +278,49 @@ fn a_deflate_bomb_is_refused_before_it_inflates() {
     );
     let err = verified_change(change).unwrap_err().to_string();
     assert!(err.contains("inflate beyond"), "{err}");
+}
+
+/// Issue 20, 4: a device whose key signed two histories (its data folder
+/// copied and used on two PCs) sends a second change under one actor and
+/// sequence number. automerge refuses a whole batch for it; here it is
+/// kept aside with what is built on it, and the rest of the batch joins.
+#[test]
+fn a_second_change_under_one_sequence_number_is_kept_aside_alone() {
+    let twin_actor = automerge::ActorId::from(vec![7u8; 16]);
+    let mut base = AutoCommit::new().with_actor(twin_actor.clone());
+    base.put(ROOT, "start", "0").unwrap();
+    base.commit();
+    // The two copies of the folder each make their change 2.
+    let mut here = base.fork().with_actor(twin_actor.clone());
+    let mut copy = base.fork().with_actor(twin_actor.clone());
+    here.put(ROOT, "a", "here").unwrap();
+    here.commit();
+    copy.put(ROOT, "a", "copy").unwrap();
+    copy.commit();
+    copy.put(ROOT, "b", "built on the copy").unwrap();
+    copy.commit();
+    // Someone else's change, unrelated, in the same batch.
+    let mut other = base
+        .fork()
+        .with_actor(automerge::ActorId::from(vec![9u8; 16]));
+    other.put(ROOT, "c", "other").unwrap();
+    other.commit();
+    let heads = base.get_heads();
+    let mut batch = copy.get_changes(&heads);
+    batch.extend(other.get_changes(&heads));
+    assert_eq!(batch.len(), 3);
+    assert!(
+        here.clone().apply_changes_batch(batch.clone()).is_err(),
+        "automerge alone refuses the whole batch"
+    );
+    let mut refused = Vec::new();
+    let applied = apply_apart_from_twins(&mut here, batch, &mut refused).unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|(_, why)| why == TWIN_CHANGE));
+    assert_eq!(
+        here.get(ROOT, "c").unwrap().map(|(v, _)| v.to_string()),
+        Some("\"other\"".to_string())
+    );
+    assert!(here.get(ROOT, "b").unwrap().is_none());
 }
