@@ -1285,13 +1285,17 @@ fn a_partner_edits_only_the_records_its_own_office_shared() {
 
     let roster = DocKey::roster(&area);
     for (n, record) in shared.iter().enumerate() {
-        for remove in [false, true] {
+        for how in ["edit", "remove", "replace"] {
             let mut other = member_of(&mut office, &area, Role::Partner);
             let r = record.recipient.clone();
             other
                 .tamper(&roster, |d| {
-                    if remove {
+                    if how == "remove" {
                         doc::remove_recipient(d, &r.id).unwrap();
+                    } else if how == "replace" {
+                        let recipients = root_map(d, "recipients");
+                        d.put_object(&recipients, r.id.as_str(), automerge::ObjType::Map)
+                            .unwrap();
                     } else {
                         let mut r = r.clone();
                         r.name = "書き換え".into();
@@ -1304,7 +1308,7 @@ fn a_partner_edits_only_the_records_its_own_office_shared() {
             assert!(got.failures.is_empty(), "{got:?}");
             assert!(
                 got.initiator.changes_refused >= 1,
-                "record {n}, remove {remove}: {got:?}"
+                "record {n}, {how}: {got:?}"
             );
         }
     }

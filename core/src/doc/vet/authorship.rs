@@ -145,10 +145,10 @@ pub(super) fn in_own_name(
             Some("edits a record another office's device shared".to_string())
         }
         Place::Top("recipients")
-            if matches!(act, Act::Delete)
+            if matches!(act, Act::Delete | Act::MakeMap)
                 && record_maker(recorders.doc, key).is_some_and(|m| !authors.is(&m, me)) =>
         {
-            Some("removes a record another office's device shared".to_string())
+            Some("removes or replaces a record another office's device shared".to_string())
         }
         Place::Top("recipients") | Place::In("recipients") => None,
         Place::Top("opened") if !keyed_by(key, me) => whose("an opening"),
