@@ -137,7 +137,8 @@ pub struct Link {
     pub hash: ChangeHash,
     /// What it was built on.
     pub deps: Vec<ChangeHash>,
-    /// Its actor's device ([`author_of`]); `None` for a fixed actor.
+    /// The device whose seal it needs (the node judges which, from
+    /// [`author_of`]); `None`: it needs none.
     pub owner: Option<DeviceId>,
 }
 

@@ -848,25 +848,20 @@ fn vetted(
     if verdicts.iter().all(Option::is_none) {
         return changes;
     }
-    let mut out_hashes: HashSet<ChangeHash> = HashSet::new();
-    let mut kept = Vec::with_capacity(changes.len());
-    // A change may come before one it depends on: settle until nothing
-    // more is refused.
+    let mut out: HashSet<ChangeHash> = changes
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_some())
+        .map(|(c, _)| c.hash())
+        .collect();
+    with_what_is_built_on(&changes, &mut out);
     let mut verdicts = verdicts;
-    loop {
-        let mut more = false;
-        for (c, v) in changes.iter().zip(verdicts.iter_mut()) {
-            if v.is_none() && c.deps().iter().any(|d| out_hashes.contains(d)) {
-                *v = Some("built on a refused change".to_string());
-            }
-            if v.is_some() && out_hashes.insert(c.hash()) {
-                more = true;
-            }
-        }
-        if !more {
-            break;
+    for (c, v) in changes.iter().zip(verdicts.iter_mut()) {
+        if v.is_none() && out.contains(&c.hash()) {
+            *v = Some("built on a refused change".to_string());
         }
     }
+    let mut kept = Vec::with_capacity(changes.len());
     for (c, v) in changes.into_iter().zip(verdicts) {
         match v {
             None => kept.push(c),
@@ -874,6 +869,23 @@ fn vetted(
         }
     }
     kept
+}
+
+/// Add to `out` every change of `changes` built on one in it, directly or
+/// through others (a change may come before one it depends on: settled
+/// until nothing more is added).
+fn with_what_is_built_on(changes: &[Change], out: &mut HashSet<ChangeHash>) {
+    loop {
+        let before = out.len();
+        for c in changes {
+            if c.deps().iter().any(|d| out.contains(d)) {
+                out.insert(c.hash());
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
 }
 
 /// Why a change is kept aside when another under its actor and sequence
@@ -896,25 +908,17 @@ fn apply_apart_from_twins(
         match doc.apply_changes_batch(changes.iter().cloned()) {
             Ok(()) => return Ok(changes),
             Err(automerge::AutomergeError::DuplicateSeqNumber(seq, actor)) => {
-                let mut out: HashSet<ChangeHash> = HashSet::new();
-                loop {
-                    let before = out.len();
-                    for c in &changes {
-                        if (c.actor_id() == &actor && c.seq() == seq)
-                            || c.deps().iter().any(|d| out.contains(d))
-                        {
-                            out.insert(c.hash());
-                        }
-                    }
-                    if out.len() == before {
-                        break;
-                    }
-                }
+                let mut out: HashSet<ChangeHash> = changes
+                    .iter()
+                    .filter(|c| c.actor_id() == &actor && c.seq() == seq)
+                    .map(Change::hash)
+                    .collect();
                 if out.is_empty() {
                     return Err(Error::sync(format!(
                         "automerge refused a second change {seq} of an actor the batch does not hold"
                     )));
                 }
+                with_what_is_built_on(&changes, &mut out);
                 let (twins, rest): (Vec<Change>, Vec<Change>) =
                     changes.into_iter().partition(|c| out.contains(&c.hash()));
                 refused.extend(twins.into_iter().map(|c| (c, TWIN_CHANGE.to_string())));

@@ -59,7 +59,7 @@ mod vet;
 pub use format::{FORMAT_VERSION, Format};
 pub use incident::*;
 pub use roster::*;
-pub use vet::{Author, Authors, Reading, read_whole, vet, whole_fits};
+pub use vet::{Anyone, Author, Authors, Reading, read_whole, vet, whole_fits};
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

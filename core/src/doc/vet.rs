@@ -33,7 +33,7 @@ use super::{DocKind, GENESIS_ACTOR, format};
 
 mod authorship;
 mod whole;
-pub use authorship::{Author, Authors};
+pub use authorship::{Anyone, Author, Authors};
 pub use whole::{Reading, read_whole, whole_fits};
 
 /// Where an operation lands.
@@ -116,7 +116,7 @@ pub fn vet(
     doc: &AutoCommit,
     kind: &DocKind,
     changes: &[Change],
-    authors: &Authors<'_>,
+    authors: &dyn Authors,
 ) -> Vec<Option<String>> {
     let known: HashMap<String, Place> = format::known_maps(kind)
         .iter()
@@ -138,7 +138,7 @@ pub fn vet(
         }
         let decoded = change.decode();
         let actor_hex = actor.to_hex_string();
-        let member = match (authors.of)(actor) {
+        let member = match authors.author(actor) {
             Author::Member(d) => Some(d),
             Author::Admin | Author::Unproven => None,
         };

@@ -352,7 +352,7 @@ fn judged_whole(n: &mut Node, key: &DocKey) -> (bool, Vec<String>) {
         let mut loaded = AutoCommit::load(&bytes).unwrap();
         let whole = doc::whole_fits(&loaded, &key.kind, &bytes);
         let changes = loaded.get_changes(&[]);
-        let refused = doc::vet(&loaded, &key.kind, &changes, &doc::Authors::anyone())
+        let refused = doc::vet(&loaded, &key.kind, &changes, &doc::Anyone)
             .into_iter()
             .flatten()
             .collect();
@@ -902,6 +902,14 @@ fn changes_leave_with_their_seal() {
     assert_eq!(sync::decode_entry(&entry_bytes).unwrap(), *entry);
 }
 
+/// A check of recipient `r` that corrects check `of`: injured after all.
+fn correction(r: &str, method: CheckMethod, of: CheckId) -> NewCheck {
+    NewCheck {
+        supersedes: Some(of),
+        ..NewCheck::new(RecipientId(r.into()), method, CheckResult::Injured)
+    }
+}
+
 /// Issue 20, 5: a member writes only in its own name. Each forgery comes
 /// from an insider phone under its own sealing actor, sealed by it — the
 /// seal is not in question, what it says is: a check or claim naming
@@ -1077,14 +1085,7 @@ fn a_member_writes_only_in_its_own_name() {
 
     // A member corrects only its own checks, here and everywhere.
     let mut insider = member_of(&mut office, &space, Role::CareManager);
-    let other = NewCheck {
-        supersedes: Some(genuine.id),
-        ..NewCheck::new(
-            RecipientId("R1".into()),
-            CheckMethod::Phone,
-            CheckResult::Injured,
-        )
-    };
+    let other = correction("R1", CheckMethod::Phone, genuine.id);
     let err = insider
         .record_check(&space, &incident.id, other)
         .unwrap_err();
@@ -1094,24 +1095,10 @@ fn a_member_writes_only_in_its_own_name() {
         .into_iter()
         .find(|c| c.device == *insider.device())
         .unwrap();
-    let fix = NewCheck {
-        supersedes: Some(own.id),
-        ..NewCheck::new(
-            RecipientId("R2".into()),
-            CheckMethod::Visit,
-            CheckResult::Injured,
-        )
-    };
+    let fix = correction("R2", CheckMethod::Visit, own.id);
     insider.record_check(&space, &incident.id, fix).unwrap();
     // The office (an admin) corrects the victim's check.
-    let fix = NewCheck {
-        supersedes: Some(genuine.id),
-        ..NewCheck::new(
-            RecipientId("R1".into()),
-            CheckMethod::Phone,
-            CheckResult::Injured,
-        )
-    };
+    let fix = correction("R1", CheckMethod::Phone, genuine.id);
     office.record_check(&space, &incident.id, fix).unwrap();
     for phone in [&mut insider, &mut victim] {
         let got = sync_local(phone, &mut office, here).unwrap();
@@ -1262,21 +1249,15 @@ fn a_change_under_a_made_up_actor_counts_only_under_an_admins_seal() {
 /// of it is refused.
 #[test]
 fn a_partner_edits_only_the_records_its_own_office_shared() {
-    use super::tests::office_with_area;
-    use crate::model::{ConsentRecord, Date};
+    use super::tests::{consented, office_with_area};
     let (mut office, origin, area) = office_with_area();
     let here = std::slice::from_ref(&area);
     office.share_to_area(&origin, &area).unwrap();
     let mut partner = member_of(&mut office, &area, Role::Partner);
     let theirs = partner.create_space("あおば").unwrap().id;
-    let mut r = recipient("B1");
-    r.consent = Some(true);
-    r.consent_record = Some(ConsentRecord {
-        date: Date::from_ymd(2026, 4, 1).unwrap(),
-        scope: "安否確認のため連携先へ".into(),
-        obtained_by: "鈴木".into(),
-    });
-    partner.upsert_recipients(&theirs, vec![r]).unwrap();
+    partner
+        .upsert_recipients(&theirs, vec![consented("B1", "鈴木")])
+        .unwrap();
     partner.share_to_area(&theirs, &area).unwrap();
     let got = sync_local(&mut office, &mut partner, here).unwrap();
     assert_eq!(got.initiator.changes_refused, 0, "its own records: {got:?}");

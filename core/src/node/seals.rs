@@ -10,9 +10,10 @@ fn seals_key(key: &DocKey) -> String {
     format!("seals/{key}")
 }
 
-/// Whether a change needs no seal: the genesis and the format steps, whose
-/// fixed actors name no device, are vouched for by the structure check
-/// (only their canonical bytes pass it).
+/// Whether a change needs no seal ([`Judge::owner`]): the genesis's and the
+/// format steps' (the structure check vouches for them: only their
+/// canonical bytes pass it), and a member's under its id (builds before
+/// seals).
 fn fixed(owner: &Option<DeviceId>) -> bool {
     owner.is_none()
 }
@@ -71,27 +72,9 @@ impl Judge {
             .collect()
     }
 
-    /// Who wrote changes, by their actors, for the content's rule
-    /// (`doc::vet`): the device a sealing actor names (the seals make sure
-    /// it did), as an admin or a member. Any other actor's change is the
-    /// structure's alone (a fixed actor, a build before seals), or got in
-    /// only under an admin's seal, which vouches for what it says.
-    pub(super) fn authors(&self) -> impl Fn(&automerge::ActorId) -> doc::Author + '_ {
-        |actor| match seal::owner_of(actor) {
-            None => doc::Author::Unproven,
-            Some(d) if self.is_admin(&d) => doc::Author::Admin,
-            Some(d) => doc::Author::Member(d),
-        }
-    }
-
     /// Whether `d` is an active admin of the space.
     pub(super) fn is_admin(&self, d: &DeviceId) -> bool {
         self.powers.get(d) == Some(&Power::All)
-    }
-
-    /// Whether the space is an area space.
-    pub(super) fn area(&self) -> bool {
-        self.area
     }
 
     /// The session's peer.
@@ -137,6 +120,25 @@ impl Judge {
                 })
             })
             .collect()
+    }
+}
+
+/// Who wrote changes, for the content's rule (`doc::vet`): the device a
+/// sealing actor names (the seals make sure it did), as an admin or a
+/// member. Any other actor's change is the structure's alone (a fixed
+/// actor, a build before seals), or got in only under an admin's seal,
+/// which vouches for what it says.
+impl doc::Authors for Judge {
+    fn author(&self, actor: &automerge::ActorId) -> doc::Author {
+        match seal::owner_of(actor) {
+            None => doc::Author::Unproven,
+            Some(d) if self.is_admin(&d) => doc::Author::Admin,
+            Some(d) => doc::Author::Member(d),
+        }
+    }
+
+    fn area(&self) -> bool {
+        self.area
     }
 }
 

@@ -851,7 +851,7 @@ impl sync::Vet for Shape<'_> {
         // changes that fit the structure, applied to what they join, judge
         // who wrote them.
         let own = self.new_roster().then(|| {
-            let structure = doc::vet(d, self.kind, changes, &doc::Authors::anyone());
+            let structure = doc::vet(d, self.kind, changes, &doc::Anyone);
             let mut scratch = d.clone();
             let fitting = changes
                 .iter()
@@ -866,12 +866,7 @@ impl sync::Vet for Shape<'_> {
             self.judge_by(&ledger)
         });
         let judge = own.as_ref().unwrap_or(self.judge);
-        let of = judge.authors();
-        let authors = doc::Authors {
-            of: &of,
-            area: judge.area(),
-        };
-        let mut verdicts = doc::vet(d, self.kind, changes, &authors);
+        let mut verdicts = doc::vet(d, self.kind, changes, judge);
         let sealed = judge.verdicts(self.name, &judge.links(changes), self.seals);
         for (v, s) in verdicts.iter_mut().zip(sealed) {
             if v.is_none() {
@@ -916,13 +911,8 @@ impl sync::Vet for Shape<'_> {
         if judge.is_admin(judge.peer()) {
             return true;
         }
-        let of = judge.authors();
-        let authors = doc::Authors {
-            of: &of,
-            area: judge.area(),
-        };
         let all = d.get_changes(&[]);
-        doc::vet(d, self.kind, &all, &authors)
+        doc::vet(d, self.kind, &all, judge)
             .iter()
             .all(Option::is_none)
     }

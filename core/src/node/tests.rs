@@ -36,18 +36,24 @@ pub(super) fn office_in_a_flood(store: impl Store + 'static) -> (Node, SpaceId, 
     (n, space, inc)
 }
 
-/// An office whose R1 consented to sharing, and an area space.
-pub(super) fn office_with_area() -> (Node, SpaceId, SpaceId) {
+/// [`recipient`] `id`, who consented to sharing, as `by` recorded it.
+pub(super) fn consented(id: &str, by: &str) -> Recipient {
     use crate::model::{ConsentRecord, Date};
-    let (mut n, office) = office();
-    let mut r1 = recipient("R1");
-    r1.consent = Some(true);
-    r1.consent_record = Some(ConsentRecord {
+    let mut r = recipient(id);
+    r.consent = Some(true);
+    r.consent_record = Some(ConsentRecord {
         date: Date::from_ymd(2026, 4, 1).unwrap(),
         scope: "安否確認のため連携先へ".into(),
-        obtained_by: "佐藤".into(),
+        obtained_by: by.into(),
     });
-    n.upsert_recipients(&office, vec![r1]).unwrap();
+    r
+}
+
+/// An office whose R1 consented to sharing, and an area space.
+pub(super) fn office_with_area() -> (Node, SpaceId, SpaceId) {
+    let (mut n, office) = office();
+    n.upsert_recipients(&office, vec![consented("R1", "佐藤")])
+        .unwrap();
     let area = n.create_area_space("東地区連携").unwrap().id;
     (n, office, area)
 }

@@ -20,28 +20,33 @@ pub enum Author {
     Admin,
     /// Any other member (or former one): only its own.
     Member(DeviceId),
-    /// Not proven by a seal: the actors of builds before seals. Their
-    /// changes keep the structure's rule alone (docs/SECURITY.md, "Not yet").
+    /// Not proven by a seal: a fixed actor, an actor of a build before
+    /// seals (docs/SECURITY.md, "Not yet"), or one only an admin's seal let
+    /// in (which vouches for it). The structure's rule alone.
     Unproven,
 }
 
-/// Who wrote each change, for [`super::vet`].
-pub struct Authors<'a> {
+/// Who wrote each change, for [`super::vet`] (the node knows: seals and
+/// statements).
+pub trait Authors {
     /// The author of a change, by its actor.
-    pub of: &'a dyn Fn(&automerge::ActorId) -> Author,
+    fn author(&self, actor: &automerge::ActorId) -> Author;
     /// Whether the space is an area space, whose recipients are shared by
     /// the devices of several offices, members there but admins of their
     /// own office only.
-    pub area: bool,
+    fn area(&self) -> bool;
 }
 
-impl Authors<'_> {
-    /// The structure's rule alone: every author unproven.
-    pub fn anyone() -> Authors<'static> {
-        Authors {
-            of: &|_| Author::Unproven,
-            area: false,
-        }
+/// The structure's rule alone: every author unproven.
+pub struct Anyone;
+
+impl Authors for Anyone {
+    fn author(&self, _: &automerge::ActorId) -> Author {
+        Author::Unproven
+    }
+
+    fn area(&self) -> bool {
+        false
     }
 }
 
@@ -97,11 +102,9 @@ fn keyed_by(key: &str, me: &DeviceId) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['@', '.', '/']))
 }
 
-impl Authors<'_> {
-    /// Whether member `me` wrote under `actor`.
-    fn is(&self, actor: &automerge::ActorId, me: &DeviceId) -> bool {
-        matches!((self.of)(actor), Author::Member(d) if &d == me)
-    }
+/// Whether member `me` wrote under `actor`.
+fn is(authors: &dyn Authors, actor: &automerge::ActorId, me: &DeviceId) -> bool {
+    matches!(authors.author(actor), Author::Member(d) if &d == me)
 }
 
 /// The actor that made the recipient's record at `key` of `recipients`,
@@ -120,14 +123,14 @@ fn record_maker(doc: &automerge::AutoCommit, key: &str) -> Option<automerge::Act
 /// the object the operation writes into.
 pub(super) fn in_own_name(
     me: &DeviceId,
-    authors: &Authors<'_>,
+    authors: &dyn Authors,
     place: Place,
     key: &str,
     act: Act<'_>,
     maker: Option<&automerge::ActorId>,
     recorders: &mut Recorders<'_>,
 ) -> Option<String> {
-    let area = authors.area;
+    let area = authors.area();
     let whose = |what: &str| Some(format!("writes {what} in another device's name"));
     match place {
         Place::Newer | Place::Top("statements" | "members") => None,
@@ -141,12 +144,12 @@ pub(super) fn in_own_name(
         }
         // An area space's record is its sharing office's: the device that
         // shared it first updates or removes it, or an admin.
-        Place::In("recipients") if !maker.is_some_and(|m| authors.is(m, me)) => {
+        Place::In("recipients") if !maker.is_some_and(|m| is(authors, m, me)) => {
             Some("edits a record another office's device shared".to_string())
         }
         Place::Top("recipients")
             if matches!(act, Act::Delete | Act::MakeMap)
-                && record_maker(recorders.doc, key).is_some_and(|m| !authors.is(&m, me)) =>
+                && record_maker(recorders.doc, key).is_some_and(|m| !is(authors, &m, me)) =>
         {
             Some("removes or replaces a record another office's device shared".to_string())
         }
