@@ -301,6 +301,12 @@ impl Drop for Mdns {
 mod tests {
     use super::*;
 
+    #[test]
+    fn mdns_never_starts_on_every_interface() {
+        let err = Mdns::new(&[]).err().expect("no interface named: refused");
+        assert!(err.to_string().contains("--interface"), "{err}");
+    }
+
     /// Issue 20, 11: a device's advertisement changes every hour, and what
     /// it accepts follows the hour at hand (before, both were worked out
     /// once at start: a device running for two hours stopped finding

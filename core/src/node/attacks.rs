@@ -1017,20 +1017,59 @@ fn a_member_writes_only_in_its_own_name() {
             Box::new(|d, _| doc::set_space_name(d, "乗っ取り").unwrap())
         }),
     ];
+    // Under each actor a forger can pick: its sealing actor (sealed by
+    // it), its own id and the victim's (what builds before seals wrote
+    // under: these once counted by their structure alone), and the id of
+    // a key made for the purpose, sealed by that key.
+    let victims_id = doc::actor_for(&victim_id);
     let mut insiders = Vec::new();
-    for (what, key, forge) in forgeries {
-        let mut insider = member_of(&mut office, &space, Role::CareManager);
-        let me = insider.device().clone();
-        insider
-            .tamper(key, |d| {
-                forge(d, &me);
-                d.commit();
-            })
-            .unwrap();
-        let got = sync_local(&mut office, &mut insider, here).unwrap();
-        assert!(got.failures.is_empty(), "{what}: {got:?}");
-        assert!(got.initiator.changes_refused >= 1, "{what}: {got:?}");
-        insiders.push(insider);
+    for under in [
+        "its sealing actor",
+        "its id",
+        "the victim's id",
+        "a made-up key's id",
+    ] {
+        for (what, key, forge) in &forgeries {
+            let mut insider = member_of(&mut office, &space, Role::CareManager);
+            let me = insider.device().clone();
+            let made_up = Identity::generate().unwrap();
+            let actor = match under {
+                "its id" => Some(doc::actor_for(&me)),
+                "the victim's id" => Some(victims_id.clone()),
+                "a made-up key's id" => Some(doc::actor_for(&made_up.device().unwrap())),
+                _ => None,
+            };
+            let mut forged = None;
+            insider
+                .tamper(key, |d| {
+                    let mine = d.get_actor().clone();
+                    d.set_actor(actor.clone().unwrap_or_else(|| mine.clone()));
+                    forge(d, &me);
+                    forged = d.commit();
+                    d.set_actor(mine);
+                })
+                .unwrap();
+            if under == "a made-up key's id" {
+                let seal = crate::seal::Seal::sign(&made_up, &key.to_string(), &[forged.unwrap()]);
+                insider
+                    .store
+                    .write(Batch {
+                        meta: vec![(
+                            format!("seals/{key}"),
+                            postcard::to_allocvec(&vec![seal.unwrap()]).unwrap(),
+                        )],
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+            let got = sync_local(&mut office, &mut insider, here).unwrap();
+            assert!(got.failures.is_empty(), "{what}, under {under}: {got:?}");
+            assert!(
+                got.initiator.changes_refused >= 1,
+                "{what}, under {under}: {got:?}"
+            );
+            insiders.push(insider);
+        }
     }
     // A phone enrolled later takes the documents whole from the insider
     // of the check in the victim's name (not from an admin): the forgery

@@ -10,10 +10,13 @@ fn seals_key(key: &DocKey) -> String {
     format!("seals/{key}")
 }
 
+/// What [`Judge::owner`] names an actor no member bears by: no device id
+/// starts so.
+const NO_DEVICE: &str = "no device: ";
+
 /// Whether a change needs no seal ([`Judge::owner`]): the genesis's and the
 /// format steps' (the structure check vouches for them: only their
-/// canonical bytes pass it), and a member's under its id (builds before
-/// seals).
+/// canonical bytes pass it).
 fn fixed(owner: &Option<DeviceId>) -> bool {
     owner.is_none()
 }
@@ -48,16 +51,28 @@ impl Judge {
         }
     }
 
-    /// Whose seal a change under `actor` needs ([`Link::owner`]): a
-    /// sealing actor's device's; none for the genesis and the format steps,
-    /// nor for a member's id (what builds before seals wrote under: their
-    /// changes keep the structure's rule, docs/SECURITY.md "Not yet"); for
-    /// any other actor (a random one after a restore before seals, or one
-    /// made up) a name no device has, so that only an admin's seal covers
-    /// it.
+    /// The device that wrote under `actor`, as far as a seal can prove it:
+    /// a sealing actor's device, or a member whose id the actor is (builds
+    /// before seals wrote under it). `None` for a fixed actor and for one
+    /// no member bears (made up, or a random one after a restore before
+    /// seals).
+    fn device_of(&self, actor: &automerge::ActorId) -> Option<DeviceId> {
+        seal::owner_of(actor)
+            .or_else(|| seal::author_of(actor).filter(|d| self.powers.contains_key(d)))
+    }
+
+    /// Whose seal a change under `actor` needs ([`Link::owner`]): the
+    /// device that wrote it ([`Judge::device_of`]) — its own seal, an
+    /// admin's, or straight from it; none for the genesis and the format
+    /// steps; for an actor no member bears a name no device has, so that
+    /// only an admin's seal covers it (a key made up to bear that actor's
+    /// name never does).
     pub(super) fn owner(&self, actor: &automerge::ActorId) -> Option<DeviceId> {
-        let author = seal::author_of(actor)?;
-        (seal::owner_of(actor).is_some() || !self.powers.contains_key(&author)).then_some(author)
+        let named = seal::author_of(actor)?;
+        Some(
+            self.device_of(actor)
+                .unwrap_or_else(|| DeviceId(format!("{NO_DEVICE}{}", named.0))),
+        )
     }
 
     /// The links of changes, for [`seal::covered`].
@@ -124,13 +139,12 @@ impl Judge {
 }
 
 /// Who wrote changes, for the content's rule (`doc::vet`): the device a
-/// sealing actor names (the seals make sure it did), as an admin or a
-/// member. Any other actor's change is the structure's alone (a fixed
-/// actor, a build before seals), or got in only under an admin's seal,
-/// which vouches for what it says.
+/// seal can prove wrote it ([`Judge::device_of`]), as an admin or a member.
+/// Any other actor's change is the structure's alone (a fixed actor), or
+/// got in only under an admin's seal, which vouches for what it says.
 impl doc::Authors for Judge {
     fn author(&self, actor: &automerge::ActorId) -> doc::Author {
-        match seal::owner_of(actor) {
+        match self.device_of(actor) {
             None => doc::Author::Unproven,
             Some(d) if self.is_admin(&d) => doc::Author::Admin,
             Some(d) => doc::Author::Member(d),
@@ -176,13 +190,21 @@ impl Node {
         Ok(Judge::from_ledger(space, &ledger, peer))
     }
 
-    /// This device's latest change among `changes` (under its sealing
-    /// actor), if any.
+    /// This device's latest change among `changes`: under its sealing
+    /// actor if it has one there (it is built on everything this device
+    /// wrote before), else under its id (a build before seals).
     fn own_latest<'c>(&self, changes: &'c [Change]) -> Option<&'c Change> {
-        changes
-            .iter()
-            .filter(|c| seal::owner_of(c.actor_id()).as_ref() == Some(&self.device))
-            .max_by_key(|c| c.seq())
+        let latest = |mine: &dyn Fn(&automerge::ActorId) -> bool| {
+            changes
+                .iter()
+                .filter(|c| mine(c.actor_id()))
+                .max_by_key(|c| c.seq())
+        };
+        latest(&|a| seal::owner_of(a).as_ref() == Some(&self.device)).or_else(|| {
+            latest(&|a| {
+                seal::owner_of(a).is_none() && seal::author_of(a).as_ref() == Some(&self.device)
+            })
+        })
     }
 
     /// This device's seal over its latest change among `changes` in a

@@ -669,14 +669,26 @@ impl Node {
             // The index made beside the load holds only if the document
             // became exactly the snapshot.
             let index = index.filter(|_| received.whole.is_some());
-            taken.write = Some(self.merged_write(
+            let write = self.merged_write(
                 key,
                 &before,
                 existed,
                 received.applied,
                 received.whole,
                 index,
-            )?);
+            );
+            taken.write = Some(match (write, taken.refused.first()) {
+                (Ok(w), _) => w,
+                // What the refused changes held is missing: say why, not
+                // only that the rest cannot be read.
+                (Err(e), Some((_, why))) => {
+                    return Err(Error::sync(format!(
+                        "{} of its changes refused ({why}), and without them it cannot be read: {e}",
+                        taken.refused.len()
+                    )));
+                }
+                (Err(e), None) => return Err(e),
+            });
             session.stats.docs_changed += 1;
         }
         taken.meta.extend(self.seals_noted(key, &seals)?);
