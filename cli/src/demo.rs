@@ -399,12 +399,15 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
             None => views::standing_label(e.standing, lang).to_string(),
         };
         say!(
-            "  {:>3}. {} {:<8} {:<14} {}{}",
+            "  {:>3}. {} {:<8} {:<14} {}{}{}",
             e.rank,
             e.recipient.id,
             e.recipient.name,
             status,
             e.reasons_line(),
+            e.time_left(now, lang)
+                .map(|left| format!("  ⚠{left}"))
+                .unwrap_or_default(),
             if e.duplicate {
                 t(lang, "  ⚠重複", "  ⚠duplicate")
             } else {

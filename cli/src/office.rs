@@ -304,6 +304,8 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
                     "staff": c.staff.name, "org": c.staff.organisation,
                     "device": c.device, "expires": c.expires,
                 })).collect::<Vec<_>>(),
+                "battery_deadline": e.deadline,
+                "time_left": e.time_left(now, lang),
             })
         });
         write_out(&mut out, b"[")?;
@@ -350,6 +352,9 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
             .map(|a| format!("({a})"))
             .unwrap_or_default();
         let mut marks = String::new();
+        if let Some(left) = e.time_left(now, lang) {
+            marks.push_str(&format!(" ⚠{left}"));
+        }
         if !e.conflict.is_empty() {
             marks.push_str(&format!(" ⚠{}", views::conflict_line(&e.conflict, lang)));
         }
@@ -440,6 +445,12 @@ pub fn show(cx: &Ctx, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
         p.medical_needs,
         yn(p.regular_medication)
     );
+    if let Some(m) = anpi_core::priority::battery_minutes(p) {
+        say!(
+            "    バッテリー時間: {}",
+            anpi_core::priority::duration_label(i64::from(m), Lang::Ja)
+        );
+    }
     say!(
         "    非常持ち出し袋: {}  命のバトン: {}  民生委員: {} {}",
         yn(p.emergency_bag),

@@ -1101,3 +1101,68 @@ fn a_backup_restores_the_office_and_it_syncs_with_phones_that_hold_later_changes
         stderr(&o)
     );
 }
+
+/// Issue 21: a ventilator user whose battery lasts 6 hours ranks first in
+/// an earthquake, above a client with more points, with the time left on
+/// the list, in text and JSON; the battery's time comes from its column or
+/// from 医療必要度's words; a time that cannot be read imports nothing and
+/// names its line and column.
+#[test]
+fn a_ventilator_user_on_battery_ranks_first_in_an_earthquake_with_the_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = office(dir.path());
+    let file = dir.path().join("roster.csv");
+    let roster =
+        "利用者ID,氏名,住所,世帯状況,要介護度,医療機器,医療必要度,バッテリー時間,寝たきり,認知症
+R001,山田 ハル,架空市東1-1,独居,要介護5,人工呼吸器,,,有,有
+R002,電池 花子,架空市西2-2,同居,要支援1,人工呼吸器,24時間人工呼吸器、バッテリー6時間,,無,無
+R003,予備 一郎,架空市南3-3,同居,要支援1,吸引,,十時間,無,無
+";
+    std::fs::write(&file, roster).unwrap();
+    let o = anpi(&data, &["import", file.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("4行目 「バッテリー時間」"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(run(&data, &["list"]).trim().is_empty(), "nothing imported");
+
+    std::fs::write(&file, roster.replace("十時間", "10時間")).unwrap();
+    run(&data, &["import", file.to_str().unwrap()]);
+    run(&data, &["incident", "start", "--kind", "earthquake"]);
+    let list = run(&data, &["list"]);
+    let rows: Vec<&str> = list.lines().filter(|l| l.contains(". R00")).collect();
+    assert!(
+        rows[0].contains("R002") && rows[0].contains("⚠バッテリー残り"),
+        "{list}"
+    );
+    assert!(
+        rows[1].contains("R003") && rows[1].contains("⚠バッテリー残り"),
+        "{list}"
+    );
+    assert!(
+        rows[2].contains("R001") && !rows[2].contains("バッテリー残り"),
+        "{list}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&data, &["list", "--json"])).unwrap();
+    assert_eq!(json[0]["id"], "R002");
+    assert!(
+        json[0]["score"].as_i64() < json[2]["score"].as_i64(),
+        "{json}"
+    );
+    let left = json[0]["time_left"].as_str().unwrap();
+    assert!(
+        left.starts_with("バッテリー残り5時間") || left == "バッテリー残り6時間",
+        "{left}"
+    );
+    assert!(json[0]["battery_deadline"].is_string(), "{json}");
+    assert!(json[2]["time_left"].is_null());
+    // The page of one says how long the battery lasts.
+    assert!(run(&data, &["show", "R003"]).contains("バッテリー時間: 10時間"));
+    // A landslide does not cut the power: no deadline.
+    run(&data, &["incident", "end"]);
+    run(&data, &["incident", "start", "--kind", "landslide"]);
+    let list = run(&data, &["list"]);
+    assert!(!list.contains("バッテリー残り"), "{list}");
+}

@@ -295,6 +295,11 @@ pub struct EvacuationPlan {
     /// 医療必要度 (free text)
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub medical_needs: String,
+    /// バッテリー時間: how long the battery of the device they depend on
+    /// lasts without mains power, in minutes, where the plan says it
+    /// (`priority::battery_minutes` says what else counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery_minutes: Option<u32>,
     /// 非常持ち出し袋
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_bag: Option<bool>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::{CareLevel, FloodDepth, Household, IncidentKind, Lang};
 use crate::error::{Error, Result};
-use crate::model::Recipient;
+use crate::model::{EvacuationPlan, Incident, Recipient, Timestamp};
 
 /// The factors of the priority rules (DOMAIN.md "Priority").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -391,6 +391,65 @@ pub fn score(r: &Recipient, kind: Option<IncidentKind>, c: &PriorityConfig) -> (
     (total, reasons)
 }
 
+/// Whether an incident of `kind` is taken to cut mains power: an
+/// earthquake, a storm or a flood do, in the plans' experience.
+pub fn cuts_power(kind: IncidentKind) -> bool {
+    matches!(
+        kind,
+        IncidentKind::Earthquake | IncidentKind::Storm | IncidentKind::Flood
+    )
+}
+
+/// How close a battery deadline must be for it to rank above every score:
+/// within a day, or past.
+pub const DEADLINE_NEAR_MINUTES: i64 = 24 * 60;
+
+/// How long, in minutes, the battery of the device a recipient depends on
+/// lasts without mains power: the plan's バッテリー時間 where it is
+/// written, else what 医療必要度 says in words ("バッテリー6時間").
+pub fn battery_minutes(plan: &EvacuationPlan) -> Option<u32> {
+    plan.battery_minutes
+        .or_else(|| crate::text::battery_in_words(&plan.medical_needs))
+}
+
+/// When the battery of the device a recipient depends on runs out in
+/// `incident`: its start plus the battery's time ([`battery_minutes`]), in
+/// an incident that cuts power ([`cuts_power`]). `None` otherwise.
+pub fn battery_deadline(r: &Recipient, incident: &Incident) -> Option<Timestamp> {
+    if !cuts_power(incident.kind) {
+        return None;
+    }
+    let minutes = battery_minutes(&r.plan)?;
+    Some(incident.started_at.plus_minutes(i64::from(minutes)))
+}
+
+/// A length of time as people read it: 「4時間30分」, "4 h 30 min".
+pub fn duration_label(minutes: i64, lang: Lang) -> String {
+    let (h, m) = (minutes / 60, minutes % 60);
+    match (lang, h, m) {
+        (Lang::Ja, 0, m) => format!("{m}分"),
+        (Lang::Ja, h, 0) => format!("{h}時間"),
+        (Lang::Ja, h, m) => format!("{h}時間{m}分"),
+        (Lang::En, 0, m) => format!("{m} min"),
+        (Lang::En, h, 0) => format!("{h} h"),
+        (Lang::En, h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// The time left until `deadline` as people read it, whatever the host
+/// (no symbol a font may lack): 「バッテリー残り5時間30分」, or once it
+/// passed 「バッテリー切れの見込み（1時間20分経過）」.
+pub fn time_left(deadline: Timestamp, now: Timestamp, lang: Lang) -> String {
+    let minutes = (deadline.millis() - now.millis()).div_euclid(60_000);
+    let span = |m| duration_label(m, lang);
+    match (lang, minutes >= 0) {
+        (Lang::Ja, true) => format!("バッテリー残り{}", span(minutes)),
+        (Lang::Ja, false) => format!("バッテリー切れの見込み（{}経過）", span(-minutes)),
+        (Lang::En, true) => format!("battery: {} left", span(minutes)),
+        (Lang::En, false) => format!("battery expected out ({} ago)", span(-minutes)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +483,47 @@ mod tests {
         let err = PriorityConfig::default().set("lonely", 3).unwrap_err();
         assert!(err.to_string().contains("lives_alone"), "{err}");
         assert_eq!(PriorityConfig::default().get("lonely"), None);
+    }
+
+    #[test]
+    fn a_battery_runs_out_from_the_incident_s_start_when_the_power_is_cut() {
+        use crate::codes::MedicalDevice;
+        let started = Timestamp::from_millis(1_788_220_800_000);
+        let mut quake = Incident {
+            id: crate::model::IncidentId("q".into()),
+            space: crate::model::SpaceId("s".into()),
+            kind: IncidentKind::Earthquake,
+            name: "地震".into(),
+            started_at: started,
+            ended_at: None,
+            round: 0,
+        };
+        let mut r = Recipient::default();
+        r.plan.medical_devices = vec![MedicalDevice::Ventilator];
+        assert_eq!(battery_deadline(&r, &quake), None, "no battery time known");
+        r.plan.medical_needs = "人工呼吸器（バッテリー6時間）".into();
+        assert_eq!(
+            battery_deadline(&r, &quake),
+            Some(started.plus_minutes(360))
+        );
+        r.plan.battery_minutes = Some(240);
+        assert_eq!(
+            battery_deadline(&r, &quake),
+            Some(started.plus_minutes(240)),
+            "the plan's own figure first"
+        );
+        quake.kind = IncidentKind::Landslide;
+        assert_eq!(battery_deadline(&r, &quake), None, "power taken as on");
+        let d = started.plus_minutes(240);
+        for (minutes_in, lang, shown) in [
+            (0, Lang::Ja, "バッテリー残り4時間"),
+            (150, Lang::Ja, "バッテリー残り1時間30分"),
+            (235, Lang::Ja, "バッテリー残り5分"),
+            (320, Lang::Ja, "バッテリー切れの見込み（1時間20分経過）"),
+            (150, Lang::En, "battery: 1 h 30 min left"),
+            (320, Lang::En, "battery expected out (1 h 20 min ago)"),
+        ] {
+            assert_eq!(time_left(d, started.plus_minutes(minutes_in), lang), shown);
+        }
     }
 }

@@ -105,6 +105,78 @@ pub fn typed_id(value: &str) -> Result<crate::model::RecipientId, crate::Error> 
     Ok(crate::model::RecipientId(id))
 }
 
+/// A length of time as people write it in a roster: `6`, `6時間`, `6.5h`,
+/// `90分`, `1時間30分`, `６時間` (a bare number is hours). Minutes, rounded
+/// down; `None` when it is not one (or more than a year).
+pub fn duration_minutes(value: &str) -> Option<u32> {
+    let v = narrow(value).replace(' ', "").to_lowercase();
+    if v.is_empty() {
+        return None;
+    }
+    let mut minutes = 0.0f64;
+    let mut rest = v.as_str();
+    let mut any = false;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = [
+            ("時間", 60.0),
+            ("hours", 60.0),
+            ("hour", 60.0),
+            ("hrs", 60.0),
+            ("h", 60.0),
+            ("分", 1.0),
+            ("min", 1.0),
+            ("m", 1.0),
+        ]
+        .into_iter()
+        .find(|(u, _)| rest.starts_with(u));
+        match unit {
+            Some((u, per)) => {
+                minutes += number * per;
+                rest = &rest[u.len()..];
+            }
+            None if rest.is_empty() && !any => minutes += number * 60.0,
+            None => return None,
+        }
+        any = true;
+    }
+    (minutes.is_finite() && (0.0..=525_600.0).contains(&minutes)).then_some(minutes as u32)
+}
+
+/// How long a battery lasts, as free text says it: the first length of
+/// time within a few characters after "バッテリー" (`バッテリー6時間`,
+/// `内部バッテリー：約4時間`, `予備バッテリーで8h`).
+pub fn battery_in_words(text: &str) -> Option<u32> {
+    let text = narrow(text);
+    let mut from = 0;
+    while let Some(at) = text[from..].find("バッテリー") {
+        let after = &text[from + at + "バッテリー".len()..];
+        // The number, a few characters on ("で", "：約", "駆動").
+        let start = after
+            .char_indices()
+            .take(6)
+            .find(|(_, c)| c.is_ascii_digit())
+            .map(|(i, _)| i);
+        if let Some(start) = start {
+            let tail = &after[start..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_digit() || ".時間分hourmin".contains(c)))
+                .unwrap_or(tail.len());
+            if let Some(m) = duration_minutes(&tail[..end])
+                .filter(|_| tail[..end].contains(|c: char| "時間分hm".contains(c)))
+            {
+                return Some(m);
+            }
+        }
+        from += at + "バッテリー".len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +200,31 @@ mod tests {
         assert_eq!(printable("a\u{1b}[2Jb\n"), "a␛[2Jb\n");
         assert_eq!(printable("\u{0}\u{7f}\u{9b}"), "␀␡\\u{9b}");
         assert!(matches!(printable("普通の文"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn lengths_of_time_read_as_people_write_them() {
+        assert_eq!(duration_minutes("6"), Some(360));
+        assert_eq!(duration_minutes("6時間"), Some(360));
+        assert_eq!(duration_minutes("６時間"), Some(360));
+        assert_eq!(duration_minutes("6.5h"), Some(390));
+        assert_eq!(duration_minutes("90分"), Some(90));
+        assert_eq!(duration_minutes("1時間30分"), Some(90));
+        assert_eq!(duration_minutes(" 8 時間 "), Some(480));
+        for bad in ["", "six", "6日", "時間", "-3", "1e9"] {
+            assert_eq!(duration_minutes(bad), None, "{bad}");
+        }
+        assert_eq!(battery_in_words("人工呼吸器（バッテリー6時間）"), Some(360));
+        assert_eq!(
+            battery_in_words("内部バッテリー：約4時間、外部2個"),
+            Some(240)
+        );
+        assert_eq!(battery_in_words("予備バッテリーで８ｈ"), Some(480));
+        assert_eq!(battery_in_words("バッテリー交換 2024年"), None);
+        assert_eq!(
+            battery_in_words("バッテリーなし／吸引器 バッテリー45分"),
+            Some(45)
+        );
+        assert_eq!(battery_in_words("在宅酸素 6時間"), None);
     }
 }

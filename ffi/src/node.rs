@@ -417,11 +417,10 @@ impl AnpiNode {
             let incident = n.open_incident(&space)?;
             let data = n.incident_data(&space, incident.as_ref().map(|i| &i.id))?;
             let now = Timestamp::now();
-            let today = now.jst().date_naive();
             Ok(data
                 .priority_list(now)
                 .iter()
-                .map(|e| PriorityRow::from_core(e, lang, today))
+                .map(|e| PriorityRow::from_core(e, lang, now))
                 .collect())
         })
     }

@@ -417,14 +417,23 @@ pub struct PriorityRow {
     pub duplicate: bool,
     /// Live claims, one per device.
     pub claims: Vec<Claim>,
+    /// When the battery of the device they depend on runs out, in an
+    /// incident that cuts power (milliseconds since the epoch).
+    pub battery_deadline_ms: Option<i64>,
+    /// The battery's time left as people read it (「残り4時間」), or empty.
+    pub time_left: String,
+    /// The deadline is within a day or past: the row ranks above every
+    /// score for it. Show `time_left` prominently.
+    pub deadline_near: bool,
 }
 
 impl PriorityRow {
     pub(crate) fn from_core(
         e: &views::PriorityEntry<'_>,
         lang: Lang,
-        today: chrono::NaiveDate,
+        now: anpi_core::model::Timestamp,
     ) -> Self {
+        let today = now.jst().date_naive();
         let r = e.recipient;
         PriorityRow {
             rank: e.rank as u32,
@@ -453,6 +462,9 @@ impl PriorityRow {
             checks: e.checks as u32,
             duplicate: e.duplicate,
             claims: e.live_claims.iter().map(|c| Claim::from(*c)).collect(),
+            battery_deadline_ms: e.deadline.map(millis),
+            time_left: e.time_left(now, lang).unwrap_or_default(),
+            deadline_near: e.deadline_near,
         }
     }
 }
@@ -538,6 +550,9 @@ pub struct EvacuationPlan {
     pub medical_devices: Vec<String>,
     /// 医療必要度.
     pub medical_needs: String,
+    /// How long the battery of their device lasts without mains power, in
+    /// minutes: the plan's バッテリー時間, else what 医療必要度 says.
+    pub battery_minutes: Option<u32>,
     /// 非常持ち出し袋.
     pub emergency_bag: Option<bool>,
     /// 担当民生委員.
@@ -600,6 +615,7 @@ impl Recipient {
                     .map(|d| d.label(lang).to_string())
                     .collect(),
                 medical_needs: p.medical_needs.clone(),
+                battery_minutes: anpi_core::priority::battery_minutes(p),
                 emergency_bag: p.emergency_bag,
                 welfare_commissioner: p.welfare_commissioner.clone(),
                 welfare_commissioner_phone: p.welfare_commissioner_phone.clone(),

@@ -88,6 +88,10 @@ class SdkTest(unittest.TestCase):
         self.assertEqual(first.recipient_id, "R0001")
         self.assertIn("人工呼吸器", "・".join(first.reasons))
         self.assertEqual(first.standing, anpi.Standing.NOT_REACHED)
+        # バッテリー6時間 in an earthquake: a deadline, near, with the time left.
+        self.assertTrue(first.deadline_near)
+        self.assertIsNotNone(first.battery_deadline_ms)
+        self.assertTrue(first.time_left.startswith("バッテリー残り"), first.time_left)
 
         saved = office.node.record_check(office.space, check("R0001", anpi.CheckResult.SAFE))
         self.assertEqual(saved.result_label, "無事")

@@ -14,11 +14,12 @@ use anpi_tests::chromedriver::ChromeDriver;
 use anpi_tests::netns::{Serving, anpi, device_id, ok};
 use fantoccini::{Client, ClientBuilder, Locator};
 
-const ROSTER: &str = "利用者ID,氏名,フリガナ,住所,地区,世帯状況,要介護度,担当ケアマネ,医療機器
-R001,山田 ハル,ヤマダ ハル,架空市東1-1,東地区,独居,要介護4,佐藤,人工呼吸器
-R002,鈴木 茂,スズキ シゲル,架空市西2-2,西地区,同居,要支援1,佐藤,
-R003,高橋 キヨ,タカハシ キヨ,架空市南3-3,南地区,独居,要介護2,伊藤,在宅酸素
-R004,田中 正雄,タナカ マサオ,架空市北4-4,北地区,高齢者世帯,要介護3,伊藤,
+const ROSTER: &str =
+    "利用者ID,氏名,フリガナ,住所,地区,世帯状況,要介護度,担当ケアマネ,医療機器,バッテリー時間
+R001,山田 ハル,ヤマダ ハル,架空市東1-1,東地区,独居,要介護4,佐藤,人工呼吸器,
+R002,鈴木 茂,スズキ シゲル,架空市西2-2,西地区,同居,要支援1,佐藤,,
+R003,高橋 キヨ,タカハシ キヨ,架空市南3-3,南地区,独居,要介護2,伊藤,在宅酸素,8時間
+R004,田中 正雄,タナカ マサオ,架空市北4-4,北地区,高齢者世帯,要介護3,伊藤,,
 ";
 
 const TAB: &str = "\u{E004}";
@@ -281,7 +282,17 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         let address = c.current_url().await.unwrap();
         assert!(!address.as_str().contains("すずき") && !address.as_str().contains("%E3"), "{address}");
         c.find(Locator::Css("button[name=clear]")).await.unwrap().click().await.unwrap();
-        wait_text(&c, "the cleared filter", |t| t.contains("4 / 4")).await;
+        let all = wait_text(&c, "the cleared filter", |t| t.contains("4 / 4")).await;
+        // The earthquake cut the power: 高橋 キヨ's oxygen runs on an
+        // 8-hour battery, so she comes first, with the time left.
+        let first = c
+            .find(Locator::Css("table.list tbody tr"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(first.contains("高橋 キヨ") && first.contains("バッテリー残り"), "{first}\n{all}");
         screenshot(&c, "list").await;
         accessible(&c, "the list").await;
 
@@ -394,9 +405,9 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         // 名簿: a file with a problem shows it with its line and column and
         // imports nothing; a good one is previewed, then imported.
         let bad = dir.path().join("bad.csv");
-        std::fs::write(&bad, format!("{ROSTER}R005,小林 トメ,コバヤシ トメ,架空市中5-5,中地区,独居,要介護9,佐藤,\n")).unwrap();
+        std::fs::write(&bad, format!("{ROSTER}R005,小林 トメ,コバヤシ トメ,架空市中5-5,中地区,独居,要介護9,佐藤,,\n")).unwrap();
         let good = dir.path().join("good.csv");
-        std::fs::write(&good, format!("{ROSTER}R005,小林 トメ,コバヤシ トメ,架空市中5-5,中地区,独居,要介護5,佐藤,\n")).unwrap();
+        std::fs::write(&good, format!("{ROSTER}R005,小林 トメ,コバヤシ トメ,架空市中5-5,中地区,独居,要介護5,佐藤,,\n")).unwrap();
         for (file, expect) in [(&bad, "要介護9"), (&good, "この内容で取り込む")] {
             visit(&c, &format!("{url}/roster")).await;
             type_into(&c, "#roster-file", file.to_str().unwrap()).await;

@@ -182,6 +182,10 @@ pub struct ListRow {
     pub duplicate: bool,
     pub claims: String,
     pub high: bool,
+    /// The battery's time left (「残り4時間」), or empty.
+    pub time_left: String,
+    /// The battery deadline is within a day or past.
+    pub deadline_near: bool,
 }
 
 /// The filter form's current values and choices.

@@ -103,6 +103,10 @@ class AnpiTest {
         assertEquals("R0001", rows[0].recipientId)
         assertTrue(rows[0].reasons.joinToString("・").contains("人工呼吸器"))
         assertEquals(Standing.NOT_REACHED, rows[0].standing)
+        // バッテリー6時間 in an earthquake: a deadline, near, with the time left.
+        assertTrue(rows[0].deadlineNear)
+        assertTrue(rows[0].batteryDeadlineMs != null)
+        assertTrue(rows[0].timeLeft, rows[0].timeLeft.startsWith("バッテリー残り"))
 
         val saved = office.recordCheck(space, newCheck("R0001", CheckResult.SAFE))
         assertEquals("無事", saved.resultLabel)

@@ -16,7 +16,7 @@ use crate::model::{
     Check, CheckId, CheckResult, Claim, FieldConflict, Incident, Phase, Recipient, RecipientId,
     Timestamp,
 };
-use crate::priority::{PriorityConfig, Reason, score};
+use crate::priority::{DEADLINE_NEAR_MINUTES, PriorityConfig, Reason, battery_deadline, score};
 
 mod board;
 pub use board::{
@@ -61,6 +61,12 @@ pub struct PriorityEntry<'a> {
     pub duplicate: bool,
     /// Live claims ("向かっています"), one per device.
     pub live_claims: Vec<&'a Claim>,
+    /// When the battery of the device they depend on runs out, in an
+    /// incident that cuts power (`priority::battery_deadline`).
+    pub deadline: Option<Timestamp>,
+    /// The deadline is within a day, or past: they rank above every score
+    /// in their standing, soonest first.
+    pub deadline_near: bool,
 }
 
 impl PriorityEntry<'_> {
@@ -76,6 +82,13 @@ impl PriorityEntry<'_> {
     /// Two or more devices claim this recipient at once.
     pub fn claim_conflict(&self) -> bool {
         self.live_claims.len() > 1
+    }
+
+    /// The battery's time left at `now` (「バッテリー残り4時間」), when
+    /// there is a deadline.
+    pub fn time_left(&self, now: Timestamp, lang: Lang) -> Option<String> {
+        self.deadline
+            .map(|d| crate::priority::time_left(d, now, lang))
     }
 }
 
@@ -215,7 +228,8 @@ fn id_order(recipients: &[Recipient]) -> Vec<usize> {
 }
 
 /// The priority list: action needed first, then those not yet reached, then
-/// the settled; within each, highest score first. `incident` decides which
+/// the settled; within each, a battery deadline within a day first
+/// (soonest first), then highest score first. `incident` decides which
 /// hazards count; `checks` and `claims` are that incident's.
 pub fn priority_list<'a>(
     recipients: &'a [Recipient],
@@ -241,6 +255,9 @@ pub fn priority_list<'a>(
                 Some(res) if res.is_conclusive() => Standing::Settled,
                 _ => Standing::NotReached,
             };
+            let deadline = incident.and_then(|i| battery_deadline(r, i));
+            let deadline_near = deadline
+                .is_some_and(|d| d.millis() - now.millis() <= DEADLINE_NEAR_MINUTES * 60_000);
             let mut live_claims = live.remove(&r.id).unwrap_or_default();
             live_claims.sort_by(|a, b| a.device.cmp(&b.device));
             PriorityEntry {
@@ -257,12 +274,26 @@ pub fn priority_list<'a>(
                     !unaware_pairs(cs).is_empty() || !despite_claim(cs).is_empty()
                 }),
                 live_claims,
+                deadline,
+                deadline_near,
             }
         })
         .collect();
     // Ties go by recipient id, compared as their precomputed order: at
     // 50,000 recipients, comparing the id strings was a fifth of the list.
-    rows.sort_unstable_by_key(|r| (r.standing, Reverse(r.score), r.rank));
+    rows.sort_unstable_by_key(|r| {
+        let soonest = r
+            .deadline
+            .filter(|_| r.deadline_near)
+            .map(Timestamp::millis);
+        (
+            r.standing,
+            soonest.is_none(),
+            soonest.unwrap_or(0),
+            Reverse(r.score),
+            r.rank,
+        )
+    });
     for (i, row) in rows.iter_mut().enumerate() {
         row.rank = i + 1;
     }

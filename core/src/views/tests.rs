@@ -82,6 +82,62 @@ fn ventilator_alone_in_flood_zone_ranks_above_support_1_with_family() {
     assert!(list[0].score > list[1].score);
 }
 
+/// Issue 21: in an earthquake (power out), a ventilator user whose battery
+/// lasts 6 hours ranks first — above recipients with more points — and the
+/// list says how long is left; once checked safe, the deadline no longer
+/// puts them above those not yet reached. In a landslide (power taken as
+/// on) the score alone ranks.
+#[test]
+fn a_ventilator_user_with_six_hours_of_battery_ranks_first_in_an_earthquake() {
+    let mut quake = flood();
+    quake.kind = IncidentKind::Earthquake;
+    let mut on_battery = Recipient {
+        id: "R9".into(),
+        name: "電池 花子".into(),
+        ..Default::default()
+    };
+    on_battery.plan.medical_devices = vec![MedicalDevice::Ventilator];
+    on_battery.plan.medical_needs = "人工呼吸器 バッテリー6時間".into();
+    on_battery.plan.supporter = "長男".into();
+    on_battery.household = Some(Household::WithFamily);
+    let mut more_points = ventilator_alone_in_flood_zone();
+    more_points.bedridden = Some(true);
+    more_points.dementia = Some(true);
+    let rs = vec![more_points, on_battery, support_1_with_family()];
+    let config = PriorityConfig::default();
+    let two_hours_in = Timestamp::from_millis(2 * 3_600_000);
+    let list = priority_list(&rs, Some(&quake), &[], &[], &config, two_hours_in);
+    assert!(list[1].score > list[0].score, "more points, ranked below");
+    assert_eq!(list[0].recipient.id.as_str(), "R9");
+    let deadline = list[0].deadline.expect("a deadline");
+    assert!(list[0].deadline_near);
+    assert_eq!(
+        crate::priority::time_left(deadline, two_hours_in, crate::codes::Lang::Ja),
+        "バッテリー残り4時間"
+    );
+    // A battery that lasts two days is not near yet: the score ranks.
+    let mut long = rs.clone();
+    long[1].plan.battery_minutes = Some(48 * 60);
+    let list = priority_list(&long, Some(&quake), &[], &[], &config, two_hours_in);
+    assert_eq!(list[0].recipient.id.as_str(), "R1");
+    assert!(list[1].deadline.is_some() && !list[1].deadline_near);
+    // Checked safe: settled, below those not reached.
+    let safe = [check(
+        "R9",
+        staff("佐藤", "A"),
+        CheckResult::Safe,
+        3_600_000,
+        &[],
+    )];
+    let list = priority_list(&rs, Some(&quake), &safe, &[], &config, two_hours_in);
+    assert_eq!(list.last().unwrap().recipient.id.as_str(), "R9");
+    // Power taken as on: no deadline.
+    quake.kind = IncidentKind::Landslide;
+    let list = priority_list(&rs, Some(&quake), &[], &[], &config, two_hours_in);
+    assert_eq!(list[0].recipient.id.as_str(), "R1");
+    assert!(list.iter().all(|e| e.deadline.is_none()));
+}
+
 #[test]
 fn equal_scores_go_by_id_whatever_order_the_roster_came_in() {
     let twin = |id: &str| Recipient {

@@ -94,6 +94,10 @@ struct PriorityListView: View {
                             Text(row.statusLabel).foregroundStyle(row.standing == .settled ? .green : .red)
                         }
                         Text(row.reasons.joined(separator: "・")).font(.caption)
+                        if !row.timeLeft.isEmpty {
+                            Text(row.timeLeft).font(.subheadline.bold())
+                                .foregroundStyle(row.deadlineNear ? .red : .primary)
+                        }
                         if !row.claims.isEmpty {
                             Text("→ " + row.claims.map(\.staff).joined(separator: ", ")).font(.caption2)
                         }

@@ -27,6 +27,10 @@ func openImportListAndRecord() async throws {
         try expectEqual(rows[0].recipientId, "R0001")
         try expect(rows[0].reasons.joined(separator: "・").contains("人工呼吸器"), "reasons \(rows[0].reasons)")
         try expectEqual(rows[0].standing, .notReached)
+        // バッテリー6時間 in an earthquake: a deadline, near, with the time left.
+        try expect(rows[0].deadlineNear, "deadline near")
+        try expect(rows[0].batteryDeadlineMs != nil, "a deadline")
+        try expect(rows[0].timeLeft.hasPrefix("バッテリー残り"), "time left \(rows[0].timeLeft)")
 
         let saved = try await office.recordCheck(space: space, newCheck("R0001", .safe))
         try expectEqual(saved.resultLabel, "無事")

@@ -21,6 +21,7 @@ fn list_row(
     e: &PriorityEntry<'_>,
     l: L,
     weights: &anpi_core::priority::PriorityConfig,
+    now: Timestamp,
 ) -> ListRow {
     let r: &Recipient = e.recipient;
     ListRow {
@@ -48,6 +49,8 @@ fn list_row(
             .collect::<Vec<_>>()
             .join("、"),
         high: views::is_high_priority(e, weights),
+        time_left: e.time_left(now, l.0).unwrap_or_default(),
+        deadline_near: e.deadline_near,
     }
 }
 
@@ -82,7 +85,7 @@ pub(crate) async fn list(
                 .iter()
                 .skip((page - 1) * PAGE_ROWS)
                 .take(PAGE_ROWS)
-                .map(|e| list_row(&dd, e, l, &data.weights))
+                .map(|e| list_row(&dd, e, l, &data.weights, now))
                 .collect();
             let care_managers: BTreeSet<&str> = data
                 .recipients

@@ -67,6 +67,12 @@ pub(crate) async fn recipient(
                     value: p.medical_devices.iter().map(|m| m.label(l.0)).collect::<Vec<_>>().join("・"),
                 },
                 Field { label: l.t("医療必要度", "medical needs"), value: p.medical_needs.clone() },
+                Field {
+                    label: l.t("バッテリー時間", "battery lasts"),
+                    value: anpi_core::priority::battery_minutes(p)
+                        .map(|m| anpi_core::priority::duration_label(i64::from(m), l.0))
+                        .unwrap_or_default(),
+                },
                 Field { label: l.t("常備薬", "regular medication"), value: yes_no(l, p.regular_medication) },
                 Field { label: l.t("非常持ち出し袋", "emergency bag"), value: yes_no(l, p.emergency_bag) },
                 Field { label: l.t("命のバトン", "life baton"), value: yes_no(l, p.life_baton) },

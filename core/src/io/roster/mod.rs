@@ -105,6 +105,7 @@ pub const COLUMNS: &[&str] = &[
     "常備薬",
     "医療機器",
     "医療必要度",
+    "バッテリー時間",
     "非常持ち出し袋",
     "担当民生委員",
     "民生委員電話",
@@ -508,6 +509,22 @@ impl Row<'_> {
         }
     }
 
+    fn duration(&mut self, column: &str) -> Option<u32> {
+        let v = self.get(column);
+        if v.is_empty() {
+            return None;
+        }
+        let minutes = crate::text::duration_minutes(&v);
+        if minutes.is_none() {
+            self.problem(
+                column,
+                &v,
+                "時間が読めません（例: 6、6時間、6.5時間、90分、1時間30分）",
+            );
+        }
+        minutes
+    }
+
     fn date(&mut self, column: &str) -> Option<Date> {
         let v = self.get(column);
         if v.is_empty() {
@@ -602,6 +619,9 @@ impl Row<'_> {
         p.supporter_relation = self.get("避難支援者続柄");
         p.support_at_shelter = self.get("避難先での支援");
         p.medical_needs = self.get("医療必要度");
+        let battery = self.duration("バッテリー時間");
+        let p = &mut r.plan;
+        p.battery_minutes = battery;
         p.welfare_commissioner = self.get("担当民生委員");
         p.welfare_commissioner_phone = self.get("民生委員電話");
         p.emergency_contacts = ["緊急連絡先1", "緊急連絡先2", "緊急連絡先3"]

@@ -175,6 +175,13 @@ fun PriorityList(model: AppModel) {
                         )
                     }
                     Text(row.reasons.joinToString("・"), style = MaterialTheme.typography.bodySmall)
+                    if (row.timeLeft.isNotEmpty()) {
+                        Text(
+                            row.timeLeft,
+                            color = if (row.deadlineNear) Color(0xFFB91C1C) else Color.Unspecified,
+                            style = MaterialTheme.typography.titleSmall,
+                        )
+                    }
                     row.claims.forEach { Text("→ ${it.staff}（${it.organisation}）", style = MaterialTheme.typography.bodySmall) }
                     if (row.duplicate) Text(stringResource(R.string.duplicate_mark), color = Color(0xFFB45309))
                 }
