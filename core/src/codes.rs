@@ -347,3 +347,83 @@ mod tests {
         assert_eq!(back, CheckResult::NeedsEvacuation);
     }
 }
+
+code_enum! {
+    /// A staff member's own safety in a safety report (本人).
+    PersonalSafety, "personal safety" {
+        /// 無事
+        Unharmed = ("unharmed", "無事", "unharmed"),
+        /// 軽傷
+        MinorInjury = ("minor_injury", "軽傷", "minor injury"),
+        /// 重傷
+        SeriousInjury = ("serious_injury", "重傷", "serious injury"),
+    }
+}
+
+code_enum! {
+    /// A staff member's family in a safety report (家族).
+    FamilySafety, "family safety" {
+        /// 無事
+        Safe = ("safe", "無事", "safe"),
+        /// 被害あり
+        Harmed = ("harmed", "被害あり", "harmed"),
+        /// 不明
+        Unknown = ("unknown", "不明", "unknown"),
+    }
+}
+
+code_enum! {
+    /// A staff member's home in a safety report (自宅).
+    HomeDamage, "home damage" {
+        /// 被害なし
+        None = ("none", "被害なし", "no damage"),
+        /// 一部損壊
+        Partial = ("partial", "一部損壊", "partly damaged"),
+        /// 全半壊
+        Severe = ("severe", "全半壊", "destroyed or half destroyed"),
+    }
+}
+
+code_enum! {
+    /// Whether a staff member can come in (出勤).
+    Attendance, "attendance" {
+        /// 可能
+        Able = ("able", "可能", "can come"),
+        /// 困難
+        Difficult = ("difficult", "困難", "difficult"),
+        /// 不可
+        Unable = ("unable", "不可", "cannot come"),
+    }
+}
+
+code_enum! {
+    /// From when a staff member can work (いつから).
+    AvailableFrom, "available from" {
+        /// 勤務中
+        OnDuty = ("on_duty", "勤務中", "on duty"),
+        /// すぐ
+        Now = ("now", "すぐ", "at once"),
+        /// 1日以内
+        Within1Day = ("within_1_day", "1日以内", "within a day"),
+        /// 2日以内
+        Within2Days = ("within_2_days", "2日以内", "within 2 days"),
+        /// 3日以内
+        Within3Days = ("within_3_days", "3日以内", "within 3 days"),
+        /// 3日超
+        Later = ("later", "3日超", "after 3 days"),
+    }
+}
+
+code_enum! {
+    /// The operation level (運営レベル) the plans set by staff turnout.
+    OperationLevel, "operation level" {
+        /// 30%: only safety checks, highest priority first.
+        Level30 = ("30", "運営レベル30%", "operation level 30%"),
+        /// 50%: normal work partly paused.
+        Level50 = ("50", "運営レベル50%", "operation level 50%"),
+        /// 70%: approaching normal.
+        Level70 = ("70", "運営レベル70%", "operation level 70%"),
+        /// 90%: nearly normal.
+        Level90 = ("90", "運営レベル90%", "operation level 90%"),
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod bcp;
 pub mod codes;
 pub mod doc;
 pub mod error;

@@ -151,6 +151,10 @@ pub fn duration_minutes(value: &str) -> Option<u32> {
 /// time within a few characters after "バッテリー" (`バッテリー6時間`,
 /// `内部バッテリー：約4時間`, `予備バッテリーで8h`).
 pub fn battery_in_words(text: &str) -> Option<u32> {
+    // Every list reads every recipient's needs: most say nothing of it.
+    if !text.contains("バッテリー") {
+        return None;
+    }
     let text = narrow(text);
     let mut from = 0;
     while let Some(at) = text[from..].find("バッテリー") {
