@@ -4,6 +4,7 @@
 use super::*;
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
+use serde::Deserialize;
 
 #[test]
 fn messages_round_trip() {
