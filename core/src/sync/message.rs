@@ -3,10 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use crate::error::{Error, Result};
 use crate::model::{DeviceId, SpaceId};
 use crate::seal::Seal;
+
+/// The protocol version this build speaks. 2: each document of a message
+/// travels on a QUIC stream of its own (`net::wire`).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Largest message accepted from a peer.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// One message of a sync session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,10 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
-use super::{Data, DocEntry, MAX_INFLATED_BYTES, verified_change};
+use super::message::{Data, DocEntry};
+use super::verify::verified_change;
 use crate::error::{Error, Result};
+use crate::saved::MAX_INFLATED_BYTES;
 
 /// How a pack of changes is compressed. Builds that predate LZMA packs
 /// (ALPN `anpi/1`) read zlib only; a peer that speaks `anpi/1.1` reads both.
