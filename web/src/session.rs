@@ -158,21 +158,6 @@ impl Dashboard {
         lock(&self.sessions).remove(id);
     }
 
-    /// The session of a form that changes something, or the refusal when
-    /// the form's token is not the session's.
-    pub(crate) fn form_session(
-        self: &Arc<Self>,
-        headers: &HeaderMap,
-        token: &str,
-    ) -> Result<Current, Box<Response>> {
-        let cur = self.session(headers);
-        if csrf_ok(&cur.session, token) {
-            Ok(cur)
-        } else {
-            Err(Box::new(crate::pages::forbidden(cur)))
-        }
-    }
-
     /// Change what the server keeps of a session.
     pub(crate) fn update_session(&self, id: &str, f: impl FnOnce(&mut Session)) {
         if let Some(s) = lock(&self.sessions).get_mut(id) {

@@ -24,14 +24,15 @@ use crate::session::{Current, csrf_ok};
 use crate::view::*;
 
 /// The session of a form that changes something; the handler returns the
-/// refusal when the form's token is not the session's.
+/// refusal ([`forbidden`]) when the form's token is not the session's.
 macro_rules! posted {
-    ($d:expr, $headers:expr, $csrf:expr) => {
-        match $d.form_session(&$headers, &$csrf) {
-            Ok(cur) => cur,
-            Err(refused) => return *refused,
+    ($d:expr, $headers:expr, $csrf:expr) => {{
+        let cur = $d.session(&$headers);
+        if !csrf_ok(&cur.session, &$csrf) {
+            return forbidden(cur);
         }
-    };
+        cur
+    }};
 }
 
 mod audit;
