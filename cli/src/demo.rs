@@ -427,7 +427,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     }
     let s = views::incident_summary(&incident, &list, data.checks.len(), &data.weights, now);
     say!(
-        "\n8. {}: {} {} / {} {} / {} {} / {} {} / {} {}",
+        "\n8. {}: {} {} / {} {} / {} {} / {} {} / {} {} / {} {}",
         t(lang, "集計", "Summary"),
         t(lang, "利用者", "recipients"),
         s.recipients,
@@ -435,6 +435,12 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         s.unchecked,
         t(lang, "高優先で未確認", "high priority not reached"),
         s.high_priority_not_reached,
+        t(
+            lang,
+            "バッテリー期限が近く未確認",
+            "battery running out, not reached"
+        ),
+        s.battery_deadline_not_reached,
         t(lang, "重複", "duplicates"),
         s.duplicates,
         t(lang, "結果食い違い", "results disagree"),

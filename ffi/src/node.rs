@@ -532,6 +532,7 @@ impl AnpiNode {
                 unchecked: s.unchecked as u32,
                 not_reached: s.not_reached as u32,
                 high_priority_not_reached: s.high_priority_not_reached as u32,
+                battery_deadline_not_reached: s.battery_deadline_not_reached as u32,
                 duplicates: s.duplicates as u32,
                 conflicts: s.conflicts as u32,
                 checks: s.checks as u32,

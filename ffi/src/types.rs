@@ -734,6 +734,9 @@ pub struct IncidentSummary {
     pub not_reached: u32,
     /// Not reached yet and high priority.
     pub high_priority_not_reached: u32,
+    /// Not reached yet, and their device's battery runs out within a day
+    /// (or ran out) in an incident that cuts power.
+    pub battery_deadline_not_reached: u32,
     /// Recipients with a duplicate visit.
     pub duplicates: u32,
     /// Recipients whose checks disagree.

@@ -269,6 +269,7 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         assert!(board.contains("状況ボード"), "{board}");
         assert!(board.contains("発災〜6時間"), "{board}");
         assert!(board.contains("高優先で未確認"), "{board}");
+        assert!(board.contains("\n1\nバッテリー期限が近く未確認"), "{board}");
         assert!(board.contains("訪問 太郎"), "the phone is listed: {board}");
 
         // The list: a search in hiragana finds the katakana フリガナ; the

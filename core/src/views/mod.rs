@@ -521,6 +521,9 @@ pub struct IncidentSummary {
     pub by_result: BTreeMap<CheckResult, usize>,
     /// Not reached yet and high priority.
     pub high_priority_not_reached: usize,
+    /// Not reached yet, and their device's battery runs out within a day
+    /// (or ran out) in an incident that cuts power.
+    pub battery_deadline_not_reached: usize,
     /// Recipients with a duplicate visit.
     pub duplicates: usize,
     /// Recipients whose checks disagree (結果が食い違っています).
@@ -556,6 +559,10 @@ pub fn incident_summary(
         high_priority_not_reached: list
             .iter()
             .filter(|e| e.standing == Standing::NotReached && is_high_priority(e, config))
+            .count(),
+        battery_deadline_not_reached: list
+            .iter()
+            .filter(|e| e.standing == Standing::NotReached && e.deadline_near)
             .count(),
         duplicates: list.iter().filter(|e| e.duplicate).count(),
         conflicts: list.iter().filter(|e| !e.conflict.is_empty()).count(),

@@ -399,7 +399,8 @@ fn the_attention_order_holds_every_result_once() {
 
 #[test]
 fn summary_counts() {
-    let rs = vec![ventilator_alone_in_flood_zone(), support_1_with_family()];
+    let mut rs = vec![ventilator_alone_in_flood_zone(), support_1_with_family()];
+    rs[0].plan.battery_minutes = Some(6 * 60);
     let checks = vec![check("R2", staff("佐藤", "A"), CheckResult::Safe, 10, &[])];
     let c = PriorityConfig::default();
     let now = Timestamp::from_millis(3_600_000);
@@ -409,5 +410,6 @@ fn summary_counts() {
     assert_eq!(s.unchecked, 1);
     assert_eq!(s.by_result.get(&CheckResult::Safe), Some(&1));
     assert_eq!(s.high_priority_not_reached, 1);
+    assert_eq!(s.battery_deadline_not_reached, 1);
     assert_eq!(s.phase, Phase::FirstHours);
 }

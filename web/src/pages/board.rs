@@ -173,6 +173,14 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
                         alert: true,
                     },
                     Counter {
+                        label: l.t(
+                            "バッテリー期限が近く未確認",
+                            "battery running out, not reached",
+                        ),
+                        value: s.battery_deadline_not_reached,
+                        alert: true,
+                    },
+                    Counter {
                         label: l.t("不通・不在", "unreachable / absent"),
                         value: s.not_reached,
                         alert: false,
