@@ -149,36 +149,60 @@ pub fn duration_minutes(value: &str) -> Option<u32> {
 
 /// How long a battery lasts, as free text says it: the first length of
 /// time within a few characters after "バッテリー" (`バッテリー6時間`,
-/// `内部バッテリー：約4時間`, `予備バッテリーで8h`).
+/// `内部バッテリー：約4時間`, `予備バッテリーで8h`, `バッテリー1時間30分`).
+/// Every list reads every recipient's needs, so this allocates nothing.
 pub fn battery_in_words(text: &str) -> Option<u32> {
-    // Every list reads every recipient's needs: most say nothing of it.
-    if !text.contains("バッテリー") {
-        return None;
-    }
-    let text = narrow(text);
-    let mut from = 0;
-    while let Some(at) = text[from..].find("バッテリー") {
-        let after = &text[from + at + "バッテリー".len()..];
-        // The number, a few characters on ("で", "：約", "駆動").
-        let start = after
-            .char_indices()
-            .take(6)
-            .find(|(_, c)| c.is_ascii_digit())
-            .map(|(i, _)| i);
-        if let Some(start) = start {
-            let tail = &after[start..];
-            let end = tail
-                .find(|c: char| !(c.is_ascii_digit() || ".時間分hourmin".contains(c)))
-                .unwrap_or(tail.len());
-            if let Some(m) = duration_minutes(&tail[..end])
-                .filter(|_| tail[..end].contains(|c: char| "時間分hm".contains(c)))
-            {
-                return Some(m);
+    const WORD: &str = "バッテリー";
+    text.match_indices(WORD)
+        .find_map(|(at, _)| written_duration(&text[at + WORD.len()..]))
+}
+
+/// A length of time written with its units (`6時間`, `4.5h`, `1時間30分`,
+/// `45分`), a few characters into `text` at most.
+fn written_duration(text: &str) -> Option<u32> {
+    let narrow_char = |c: char| match c {
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xff01 + 0x21).unwrap_or(c),
+        _ => c,
+    };
+    let mut chars = text.chars().map(narrow_char).peekable();
+    // The number, a few characters on ("で", "：約", "駆動").
+    for _ in 0..6 {
+        match chars.peek() {
+            Some(c) if c.is_ascii_digit() => break,
+            Some(_) => {
+                chars.next();
             }
+            None => return None,
         }
-        from += at + "バッテリー".len();
     }
-    None
+    let mut minutes = 0.0f64;
+    let mut any = false;
+    while chars.peek().is_some_and(char::is_ascii_digit) {
+        let mut number = 0.0f64;
+        let mut scale = None::<f64>;
+        while let Some(&c) = chars.peek() {
+            match (c, scale) {
+                ('0'..='9', None) => number = number * 10.0 + f64::from(c as u8 - b'0'),
+                ('0'..='9', Some(s)) => {
+                    number += f64::from(c as u8 - b'0') * s;
+                    scale = Some(s / 10.0);
+                }
+                ('.', None) => scale = Some(0.1),
+                _ => break,
+            }
+            chars.next();
+        }
+        let per = match chars.next() {
+            Some('時') if chars.next_if_eq(&'間').is_some() => 60.0,
+            Some('h') => 60.0,
+            Some('分') => 1.0,
+            Some('m') => 1.0,
+            _ => break,
+        };
+        minutes += number * per;
+        any = true;
+    }
+    (any && minutes.is_finite() && (0.0..=525_600.0).contains(&minutes)).then_some(minutes as u32)
 }
 
 #[cfg(test)]

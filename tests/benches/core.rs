@@ -4,7 +4,7 @@
 //! ratios on a noisy machine.
 //!
 //! `cargo bench -p anpi-tests --bench core` (all), or name a part:
-//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt`.
+//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt|battery`.
 //! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
 
 #[allow(dead_code)] // the folder and binary helpers serve the process benchmarks
@@ -893,6 +893,63 @@ fn bench_import(small: bool) {
     }
 }
 
+/// The priority list with battery deadlines: one recipient in ten on a
+/// battery (in 医療必要度's words, as rosters write it), in an earthquake
+/// (power cut: every row's needs read, a deadline for each on a battery)
+/// beside a landslide (power on: no deadline), in the same run.
+fn bench_battery(small: bool) {
+    let n = if small { 5_000 } else { 50_000 };
+    println!("\n## The priority list with battery deadlines ({n} recipients, median of 9)\n");
+    println!("| incident | list p50 | min |");
+    println!("|---|---|---|");
+    let recipients: Vec<Recipient> = (0..n)
+        .map(|i| {
+            let mut r = recipient(i);
+            if i % 10 == 0 {
+                r.plan.medical_needs = "在宅酸素（濃縮器）バッテリー8時間、予備ボンベあり".into();
+            } else if i % 3 == 0 {
+                r.plan.medical_needs = "インスリン注射 朝夕".into();
+            }
+            r
+        })
+        .collect();
+    let config = anpi_core::priority::PriorityConfig::default();
+    let incident = |kind| Incident {
+        id: IncidentId("bench".into()),
+        space: SpaceId("bench".into()),
+        kind,
+        name: String::new(),
+        started_at: onset(),
+        ended_at: None,
+        round: 0,
+    };
+    for kind in [IncidentKind::Earthquake, IncidentKind::Landslide] {
+        let inc = incident(kind);
+        let mut times: Vec<Duration> = (0..9)
+            .map(|_| {
+                let t = Instant::now();
+                let list = anpi_core::views::priority_list(
+                    &recipients,
+                    Some(&inc),
+                    &[],
+                    &[],
+                    &config,
+                    onset().plus_minutes(60),
+                );
+                assert_eq!(list.len(), n);
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "| {} | {:.1} ms | {:.1} ms |",
+            kind.label_en(),
+            ms(times[4]),
+            ms(times[0])
+        );
+    }
+}
+
 fn main() {
     if let Ok(role) = std::env::var("ANPI_BENCH_SYNC_CHILD") {
         sync_child(&role);
@@ -922,5 +979,8 @@ fn main() {
     }
     if want("crypt") {
         bench_crypt(small);
+    }
+    if want("battery") {
+        bench_battery(small);
     }
 }

@@ -282,14 +282,10 @@ pub fn priority_list<'a>(
     // Ties go by recipient id, compared as their precomputed order: at
     // 50,000 recipients, comparing the id strings was a fifth of the list.
     rows.sort_unstable_by_key(|r| {
-        let soonest = r
-            .deadline
-            .filter(|_| r.deadline_near)
-            .map(Timestamp::millis);
         (
             r.standing,
-            soonest.is_none(),
-            soonest.unwrap_or(0),
+            !r.deadline_near,
+            r.deadline.filter(|_| r.deadline_near),
             Reverse(r.score),
             r.rank,
         )
