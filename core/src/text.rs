@@ -59,14 +59,16 @@ pub fn printable(value: &str) -> Cow<'_, str> {
 /// Full-width ASCII (`Ｒ０００１`, as Japanese input methods type it) and
 /// the ideographic space as plain ASCII.
 pub fn narrow(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xff01 + 0x21).unwrap_or(c),
-            '\u{3000}' => ' ',
-            _ => c,
-        })
-        .collect()
+    value.chars().map(narrow_char).collect()
+}
+
+/// One character as [`narrow`] makes it.
+fn narrow_char(c: char) -> char {
+    match c {
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xff01 + 0x21).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
 }
 
 /// A 利用者ID as typed or read from a file, as anpi keeps and compares it:
@@ -110,99 +112,84 @@ pub fn typed_id(value: &str) -> Result<crate::model::RecipientId, crate::Error> 
 /// down; `None` when it is not one (or more than a year).
 pub fn duration_minutes(value: &str) -> Option<u32> {
     let v = narrow(value).replace(' ', "").to_lowercase();
-    if v.is_empty() {
-        return None;
-    }
-    let mut minutes = 0.0f64;
-    let mut rest = v.as_str();
-    let mut any = false;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = [
-            ("時間", 60.0),
-            ("hours", 60.0),
-            ("hour", 60.0),
-            ("hrs", 60.0),
-            ("h", 60.0),
-            ("分", 1.0),
-            ("min", 1.0),
-            ("m", 1.0),
-        ]
-        .into_iter()
-        .find(|(u, _)| rest.starts_with(u));
-        match unit {
-            Some((u, per)) => {
-                minutes += number * per;
-                rest = &rest[u.len()..];
-            }
-            None if rest.is_empty() && !any => minutes += number * 60.0,
-            None => return None,
-        }
-        any = true;
-    }
-    (minutes.is_finite() && (0.0..=525_600.0).contains(&minutes)).then_some(minutes as u32)
+    let (minutes, units, bare, rest) = scan_duration(&v);
+    let minutes = match (units, bare) {
+        _ if !rest.is_empty() => return None,
+        (0, Some(hours)) => hours * 60.0,
+        (1.., None) => minutes,
+        _ => return None,
+    };
+    within_a_year(minutes)
 }
 
 /// How long a battery lasts, as free text says it: the first length of
-/// time within a few characters after "バッテリー" (`バッテリー6時間`,
-/// `内部バッテリー：約4時間`, `予備バッテリーで8h`, `バッテリー1時間30分`).
-/// Every list reads every recipient's needs, so this allocates nothing.
+/// time, with its units, within a few characters after "バッテリー"
+/// (`バッテリー6時間`, `内部バッテリー：約4時間`, `予備バッテリーで8h`,
+/// `バッテリー1時間30分`). Every list reads every recipient's needs: the
+/// few characters after the word are narrowed only when they hold
+/// full-width ones.
 pub fn battery_in_words(text: &str) -> Option<u32> {
     const WORD: &str = "バッテリー";
-    text.match_indices(WORD)
-        .find_map(|(at, _)| written_duration(&text[at + WORD.len()..]))
+    text.match_indices(WORD).find_map(|(at, _)| {
+        let after = &text[at + WORD.len()..];
+        let narrowed: String;
+        let after = if after.chars().take(16).any(|c| narrow_char(c) != c) {
+            narrowed = after.chars().take(16).map(narrow_char).collect();
+            narrowed.as_str()
+        } else {
+            after
+        };
+        // The number, a few characters on ("で", "：約", "駆動").
+        let (start, _) = after
+            .char_indices()
+            .take(6)
+            .find(|(_, c)| c.is_ascii_digit())?;
+        match scan_duration(&after[start..]) {
+            (minutes, 1.., _, _) => within_a_year(minutes),
+            _ => None,
+        }
+    })
 }
 
-/// A length of time written with its units (`6時間`, `4.5h`, `1時間30分`,
-/// `45分`), a few characters into `text` at most.
-fn written_duration(text: &str) -> Option<u32> {
-    let narrow_char = |c: char| match c {
-        '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xff01 + 0x21).unwrap_or(c),
-        _ => c,
-    };
-    let mut chars = text.chars().map(narrow_char).peekable();
-    // The number, a few characters on ("で", "：約", "駆動").
-    for _ in 0..6 {
-        match chars.peek() {
-            Some(c) if c.is_ascii_digit() => break,
-            Some(_) => {
-                chars.next();
-            }
-            None => return None,
-        }
-    }
-    let mut minutes = 0.0f64;
-    let mut any = false;
-    while chars.peek().is_some_and(char::is_ascii_digit) {
-        let mut number = 0.0f64;
-        let mut scale = None::<f64>;
-        while let Some(&c) = chars.peek() {
-            match (c, scale) {
-                ('0'..='9', None) => number = number * 10.0 + f64::from(c as u8 - b'0'),
-                ('0'..='9', Some(s)) => {
-                    number += f64::from(c as u8 - b'0') * s;
-                    scale = Some(s / 10.0);
-                }
-                ('.', None) => scale = Some(0.1),
-                _ => break,
-            }
-            chars.next();
-        }
-        let per = match chars.next() {
-            Some('時') if chars.next_if_eq(&'間').is_some() => 60.0,
-            Some('h') => 60.0,
-            Some('分') => 1.0,
-            Some('m') => 1.0,
-            _ => break,
+/// Numbers, each with its unit (時間, hours, hour, hrs, h, 分, min, m),
+/// from the start of `text`: the minutes they add up to, how many units
+/// were read, a number read last with no unit after it, and what is left
+/// after the last number read.
+fn scan_duration(mut text: &str) -> (f64, u32, Option<f64>, &str) {
+    const UNITS: [(&str, f64); 8] = [
+        ("時間", 60.0),
+        ("hours", 60.0),
+        ("hour", 60.0),
+        ("hrs", 60.0),
+        ("h", 60.0),
+        ("分", 1.0),
+        ("min", 1.0),
+        ("m", 1.0),
+    ];
+    let (mut minutes, mut units) = (0.0, 0);
+    while text.starts_with(|c: char| c.is_ascii_digit()) {
+        let digits = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let Ok(number) = text[..digits].parse::<f64>() else {
+            return (minutes, units, None, text);
         };
-        minutes += number * per;
-        any = true;
+        text = &text[digits..];
+        match UNITS.into_iter().find(|(u, _)| text.starts_with(u)) {
+            Some((u, per)) => {
+                minutes += number * per;
+                units += 1;
+                text = &text[u.len()..];
+            }
+            None => return (minutes, units, Some(number), text),
+        }
     }
-    (any && minutes.is_finite() && (0.0..=525_600.0).contains(&minutes)).then_some(minutes as u32)
+    (minutes, units, None, text)
+}
+
+/// Whole minutes, when `minutes` is a length of time of at most a year.
+fn within_a_year(minutes: f64) -> Option<u32> {
+    (minutes.is_finite() && (0.0..=525_600.0).contains(&minutes)).then_some(minutes as u32)
 }
 
 #[cfg(test)]

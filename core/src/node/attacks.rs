@@ -855,11 +855,10 @@ fn a_seal_in_another_devices_name_or_for_another_change_covers_nothing() {
         crate::seal::Seal::sign(&insider.identity, &name, &[forged_hash]).unwrap(),
         crate::seal::Seal::sign(&stranger, &name, &[forged_hash]).unwrap(),
     ] {
-        let bytes = postcard::to_allocvec(&vec![seal]).unwrap();
         insider
             .store
             .write(Batch {
-                meta: vec![(format!("seals/{key}"), bytes)],
+                meta: vec![Node::seals_setting(&key, &[seal])],
                 ..Default::default()
             })
             .unwrap();
@@ -1054,10 +1053,7 @@ fn a_member_writes_only_in_its_own_name() {
                 insider
                     .store
                     .write(Batch {
-                        meta: vec![(
-                            format!("seals/{key}"),
-                            postcard::to_allocvec(&vec![seal.unwrap()]).unwrap(),
-                        )],
+                        meta: vec![Node::seals_setting(key, &[seal.unwrap()])],
                         ..Default::default()
                     })
                     .unwrap();

@@ -57,8 +57,14 @@ impl Judge {
     /// no member bears (made up, or a random one after a restore before
     /// seals).
     fn device_of(&self, actor: &automerge::ActorId) -> Option<DeviceId> {
-        seal::owner_of(actor)
-            .or_else(|| seal::author_of(actor).filter(|d| self.powers.contains_key(d)))
+        seal::author_of(actor).filter(|named| self.bears(actor, named))
+    }
+
+    /// Whether the device `named` ([`seal::author_of`]) can have written
+    /// under `actor`: a sealing actor names its device; any other actor
+    /// only a member's id.
+    fn bears(&self, actor: &automerge::ActorId, named: &DeviceId) -> bool {
+        seal::owner_of(actor).is_some() || self.powers.contains_key(named)
     }
 
     /// Whose seal a change under `actor` needs ([`Link::owner`]): the
@@ -69,10 +75,11 @@ impl Judge {
     /// name never does).
     pub(super) fn owner(&self, actor: &automerge::ActorId) -> Option<DeviceId> {
         let named = seal::author_of(actor)?;
-        Some(
-            self.device_of(actor)
-                .unwrap_or_else(|| DeviceId(format!("{NO_DEVICE}{}", named.0))),
-        )
+        Some(if self.bears(actor, &named) {
+            named
+        } else {
+            DeviceId(format!("{NO_DEVICE}{}", named.0))
+        })
     }
 
     /// The links of changes, for [`seal::covered`].
@@ -167,7 +174,7 @@ impl Node {
     }
 
     /// The setting that keeps `seals` for a document (one per signer).
-    fn seals_setting(key: &DocKey, seals: &[Seal]) -> (String, Vec<u8>) {
+    pub(super) fn seals_setting(key: &DocKey, seals: &[Seal]) -> (String, Vec<u8>) {
         (
             seals_key(key),
             postcard::to_allocvec(seals).expect("seals always serialize"),
@@ -194,17 +201,10 @@ impl Node {
     /// actor if it has one there (it is built on everything this device
     /// wrote before), else under its id (a build before seals).
     fn own_latest<'c>(&self, changes: &'c [Change]) -> Option<&'c Change> {
-        let latest = |mine: &dyn Fn(&automerge::ActorId) -> bool| {
-            changes
-                .iter()
-                .filter(|c| mine(c.actor_id()))
-                .max_by_key(|c| c.seq())
-        };
-        latest(&|a| seal::owner_of(a).as_ref() == Some(&self.device)).or_else(|| {
-            latest(&|a| {
-                seal::owner_of(a).is_none() && seal::author_of(a).as_ref() == Some(&self.device)
-            })
-        })
+        changes
+            .iter()
+            .filter(|c| seal::author_of(c.actor_id()).as_ref() == Some(&self.device))
+            .max_by_key(|c| (seal::owner_of(c.actor_id()).is_some(), c.seq()))
     }
 
     /// This device's seal over its latest change among `changes` in a
