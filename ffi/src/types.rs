@@ -420,7 +420,7 @@ pub struct PriorityRow {
     /// When the battery of the device they depend on runs out, in an
     /// incident that cuts power (milliseconds since the epoch).
     pub battery_deadline_ms: Option<i64>,
-    /// The battery's time left as people read it (「残り4時間」), or empty.
+    /// The battery's time left as people read it (「バッテリー残り4時間」), or empty.
     pub time_left: String,
     /// The deadline is within a day or past: the row ranks above every
     /// score for it. Show `time_left` prominently.
