@@ -157,6 +157,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         Staff {
             name: "事務 花子".into(),
             organisation: office_org.into(),
+            id: None,
         },
     )?;
     let space = office.create_space(office_org)?.id;
@@ -193,6 +194,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         let staff = Staff {
             name: name.into(),
             organisation: org.into(),
+            id: None,
         };
         let phone = open(dir, folder, staff.clone())?;
         office.add_member(&space, phone.device(), staff, Role::CareManager)?;

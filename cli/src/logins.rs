@@ -53,6 +53,7 @@ pub fn add(
         staff: Staff {
             name,
             organisation: org.unwrap_or_else(|| node.staff().organisation.clone()),
+            id: None,
         },
         role: role.parse()?,
     };

@@ -84,6 +84,7 @@ impl Carrier {
             Staff {
                 name: self.staff,
                 organisation,
+                id: None,
             },
             role,
         ))

@@ -197,9 +197,13 @@ pub fn check(cx: &Ctx, node: &mut Node, a: CheckArgs) -> Result<()> {
         .map_err(|e| format!("--supersedes: {e}"))?;
     if a.staff.is_some() || a.org.is_some() {
         let me = node.staff().clone();
+        // Someone else named on the command line is not this device's
+        // carrier: their staff number is not known here.
+        let id = me.id.filter(|_| a.staff.is_none());
         c.staff = Some(Staff {
             name: a.staff.unwrap_or(me.name),
             organisation: a.org.unwrap_or(me.organisation),
+            id,
         });
     }
     // Everything that can fail comes before the check is saved: once it

@@ -30,6 +30,7 @@ pub fn init(cx: &Ctx, space: &str, org: Option<String>, staff: Option<String>) -
     node.set_staff(Staff {
         name: staff.unwrap_or_default(),
         organisation: org.unwrap_or_else(|| space.to_string()),
+        id: None,
     })?;
     let created = node.create_space(space)?;
     match lang {
@@ -145,6 +146,7 @@ pub fn clone(cx: &Ctx, src: &Path, staff: Option<String>, org: Option<String>) -
     node.set_staff(Staff {
         name: staff.unwrap_or_default(),
         organisation: org.unwrap_or(from.organisation),
+        id: None,
     })?;
     let x = anpi_core::node::sync_local(&mut node, &mut source, &spaces)?;
     tidy(lang, &mut node);

@@ -36,6 +36,9 @@ pub enum Permission {
     ManageLogins,
     /// Read the device's audit trail (it says who looked at whose record).
     ReadAudit,
+    /// Edit the staff list, assign recipients to staff, set the operation
+    /// level or mark the power on.
+    ManageStaff,
 }
 
 impl Permission {
@@ -50,6 +53,7 @@ impl Permission {
             Permission::ShareArea => "share to or collect from an area space",
             Permission::ManageLogins => "manage the dashboard's logins",
             Permission::ReadAudit => "read the audit trail",
+            Permission::ManageStaff => "edit the staff list, assignments or operation level",
         }
     }
 }
@@ -65,7 +69,8 @@ pub fn allows(role: Role, what: Permission) -> bool {
         | Permission::ManageIncidents
         | Permission::ShareArea
         | Permission::ManageLogins
-        | Permission::ReadAudit => role == Role::Admin,
+        | Permission::ReadAudit
+        | Permission::ManageStaff => role == Role::Admin,
     }
 }
 

@@ -221,6 +221,7 @@ mod tests {
             staff: Staff {
                 name: "佐藤".into(),
                 organisation: "ひまわり".into(),
+                id: None,
             },
             action: Action::Viewed,
             subject: subject.into(),

@@ -32,6 +32,9 @@ pub struct Answer {
     pub attendance: Attendance,
     /// いつから.
     pub from: AvailableFrom,
+    /// The day the report was made (0 = the incident's first day): いつから
+    /// counts from it.
+    pub on_day: u32,
 }
 
 /// One staff member as the estimate sees them.
@@ -91,7 +94,7 @@ pub fn expected(staff: &Outlook, day: u32) -> f64 {
             0.0
         }
         Some(a) if a.attendance == Attendance::Able => {
-            if day >= first_day(a.from) {
+            if day >= a.on_day.saturating_add(first_day(a.from)) {
                 1.0
             } else {
                 0.0
@@ -119,7 +122,11 @@ pub const FORECAST_DAYS: [u32; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 30];
 
 /// Turnout on `day` for `staff` (no staff: none, level 30%).
 pub fn turnout_on(staff: &[Outlook], day: u32) -> TurnoutDay {
-    let expected: f64 = staff.iter().map(|s| expected(s, day)).sum();
+    // A fold from 0.0, not `sum`: the sum of nothing is -0.0, shown "-0".
+    let expected: f64 = staff
+        .iter()
+        .map(|s| expected(s, day))
+        .fold(0.0, |a, b| a + b);
     let share = if staff.is_empty() {
         0.0
     } else {
@@ -189,6 +196,7 @@ mod tests {
             person: PersonalSafety::Unharmed,
             attendance: Attendance::Able,
             from,
+            on_day: 0,
         })
     }
 
@@ -222,6 +230,7 @@ mod tests {
             person: PersonalSafety::Unharmed,
             attendance: Attendance::Unable,
             from: AvailableFrom::Later,
+            on_day: 0,
         });
         let f = forecast(&staff);
         let at = |day: u32| f.iter().find(|t| t.day == day).unwrap();
@@ -268,6 +277,7 @@ mod tests {
                 person: PersonalSafety::SeriousInjury,
                 attendance: Attendance::Able,
                 from: AvailableFrom::Now,
+                on_day: 0,
             }),
         };
         assert_eq!(expected(&hurt, 0), 0.0);
@@ -277,8 +287,20 @@ mod tests {
                 person: PersonalSafety::MinorInjury,
                 attendance: Attendance::Difficult,
                 from: AvailableFrom::Later,
+                on_day: 0,
             }),
         };
         assert_eq!(expected(&difficult, 0), 0.5);
+    }
+
+    #[test]
+    fn a_reports_when_counts_from_the_day_it_was_made() {
+        let mut late = Outlook {
+            distance_km: None,
+            answer: able(AvailableFrom::Within1Day),
+        };
+        late.answer.as_mut().unwrap().on_day = 2;
+        assert_eq!(expected(&late, 2), 0.0);
+        assert_eq!(expected(&late, 3), 1.0);
     }
 }

@@ -92,37 +92,49 @@ impl IncidentId {
     }
 }
 
-/// A check's id: a UUIDv7, so ids sort by creation time on one device and
+/// An id that is a UUIDv7, so ids sort by creation time on one device and
 /// never collide across devices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CheckId(pub Uuid);
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
 
-impl CheckId {
-    /// A new id.
-    pub fn new() -> Self {
-        CheckId(Uuid::now_v7())
-    }
+        impl $name {
+            /// A new id.
+            pub fn new() -> Self {
+                $name(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok($name(s.trim().parse()?))
+            }
+        }
+    };
 }
 
-impl Default for CheckId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for CheckId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::str::FromStr for CheckId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(CheckId(s.trim().parse()?))
-    }
-}
+uuid_id!(
+    /// A check's id.
+    CheckId
+);
 
 /// A point in time, stored as UTC milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -256,6 +268,11 @@ pub struct Staff {
     pub name: String,
     /// Their organisation (事業所・機関).
     pub organisation: String,
+    /// Their number in the office's staff list (職員ID), when the device
+    /// was told it: what links a device to its carrier's safety reports
+    /// and assignments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<StaffId>,
 }
 
 /// 様式1 利用者避難情報: a recipient's evacuation plan, kept current at each
@@ -687,6 +704,7 @@ impl Check {
             staff: Staff {
                 name: "佐藤".into(),
                 organisation: "A".into(),
+                id: None,
             },
             device: device.into(),
             at: Timestamp::from_millis(1_000),
@@ -700,6 +718,9 @@ impl Check {
         }
     }
 }
+
+mod staffing;
+pub use staffing::*;
 
 #[cfg(test)]
 mod tests {

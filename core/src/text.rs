@@ -75,18 +75,36 @@ fn narrow_char(c: char) -> char {
 /// trimmed, narrowed ([`narrow`]), no control characters, not empty, at
 /// most [`MAX_ID_CHARS`] characters. `Err` says why, in Japanese.
 pub fn recipient_id(value: &str) -> Result<String, String> {
+    id_named("利用者ID", value)
+}
+
+/// A 職員ID, kept and compared like a 利用者ID ([`recipient_id`]).
+pub fn staff_id(value: &str) -> Result<String, String> {
+    id_named("職員ID", value)
+}
+
+fn id_named(what: &str, value: &str) -> Result<String, String> {
     let id = narrow(value).trim().to_string();
     if id.is_empty() {
-        return Err("利用者IDが空です".into());
+        return Err(format!("{what}が空です"));
     }
     check(&id, false)?;
     let chars = id.chars().count();
     if chars > MAX_ID_CHARS {
         return Err(format!(
-            "利用者IDが長すぎます（{chars}文字。{MAX_ID_CHARS}文字まで）"
+            "{what}が長すぎます（{chars}文字。{MAX_ID_CHARS}文字まで）"
         ));
     }
     Ok(id)
+}
+
+/// A distance in km as people write it: `2`, `2.5`, `２．５ｋｍ`, `2.5 km`.
+/// `None` when it is not one, or not between 0 and 1,000 km.
+pub fn distance_km(value: &str) -> Option<f64> {
+    let v = narrow(value).to_lowercase().replace([' ', '．'], "");
+    let v = v.strip_suffix("km").unwrap_or(&v);
+    let km: f64 = v.parse().ok()?;
+    (km.is_finite() && (0.0..=1000.0).contains(&km)).then_some(km)
 }
 
 /// A 利用者ID a person typed to name a recipient (in a command, on a

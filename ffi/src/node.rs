@@ -39,6 +39,10 @@ pub struct Staff {
     pub name: String,
     /// Organisation (事業所・機関).
     pub organisation: String,
+    /// 職員ID in the office's staff list, when known: links this device to
+    /// its carrier's safety reports and assignments.
+    #[uniffi(default = None)]
+    pub staff_id: Option<String>,
 }
 
 impl From<Staff> for CoreStaff {
@@ -46,6 +50,7 @@ impl From<Staff> for CoreStaff {
         CoreStaff {
             name: s.name,
             organisation: s.organisation,
+            id: s.staff_id.map(anpi_core::model::StaffId),
         }
     }
 }
@@ -348,6 +353,7 @@ impl AnpiNode {
             Ok(Staff {
                 name: s.name.clone(),
                 organisation: s.organisation.clone(),
+                staff_id: s.id.as_ref().map(|i| i.to_string()),
             })
         })
     }

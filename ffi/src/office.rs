@@ -126,6 +126,7 @@ impl AnpiNode {
                 staff: Staff {
                     name: e.record.staff.name,
                     organisation: e.record.staff.organisation,
+                    staff_id: e.record.staff.id.map(|i| i.to_string()),
                 },
                 action: e.record.action.code().to_string(),
                 action_label: e.record.action.label(lang).to_string(),

@@ -54,6 +54,7 @@ fn staff() -> Staff {
     Staff {
         name: "佐藤 美咲".into(),
         organisation: "ひまわり居宅介護支援事業所".into(),
+        id: None,
     }
 }
 

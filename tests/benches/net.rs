@@ -113,6 +113,7 @@ fn pair(dir: &std::path::Path, recipients: usize, checks: usize) -> Pair {
             Staff {
                 name: "佐藤".into(),
                 organisation: "ひまわり".into(),
+                id: None,
             },
             Role::CareManager,
         )

@@ -46,6 +46,7 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
         .set_staff(Staff {
             name: "事務 太郎".into(),
             organisation: "ひまわり居宅".into(),
+            id: None,
         })
         .unwrap();
     let space = office.create_space("ひまわり居宅").unwrap().id;
@@ -64,6 +65,7 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
                     "市役所"
                 }
                 .into(),
+                id: None,
             })
             .unwrap();
         // Admins' devices: the roster edits below are an admin's (the

@@ -19,6 +19,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anpi_core::codes::{
+    Attendance, AvailableFrom, FamilySafety, HomeDamage, OperationLevel, PersonalSafety,
+};
 use anpi_core::doc::{DocKey, DocKind};
 use anpi_core::model::*;
 use anpi_core::node::{NewCheck, Node, sync_local};
@@ -111,6 +114,7 @@ fn enrolled(office: &mut Node, space: &SpaceId, name: &str, role: Role) -> Node 
     let staff = Staff {
         name: name.into(),
         organisation: "ひまわり居宅介護支援事業所".into(),
+        id: None,
     };
     device.set_staff(staff.clone()).unwrap();
     office
@@ -118,6 +122,39 @@ fn enrolled(office: &mut Node, space: &SpaceId, name: &str, role: Role) -> Node 
         .unwrap();
     sync_local(&mut device, office, std::slice::from_ref(space)).unwrap();
     device
+}
+
+fn staff_member(id: &str, name: &str, km: Option<f64>) -> StaffMember {
+    StaffMember {
+        id: StaffId(id.into()),
+        name: name.into(),
+        organisation: "ひまわり居宅介護支援事業所".into(),
+        distance_km: km,
+        ..Default::default()
+    }
+}
+
+fn report(
+    staff: &str,
+    person: PersonalSafety,
+    from: Option<AvailableFrom>,
+    minutes: i64,
+) -> anpi_core::node::NewReport {
+    anpi_core::node::NewReport {
+        staff: Some(StaffId(staff.into())),
+        person,
+        family: FamilySafety::Safe,
+        home: HomeDamage::None,
+        attendance: if from.is_some() {
+            Attendance::Able
+        } else {
+            Attendance::Unable
+        },
+        from,
+        location: String::new(),
+        contact: String::new(),
+        at: at(minutes),
+    }
 }
 
 /// The fixture's world, made with the code under test. Returns the office
@@ -128,6 +165,7 @@ fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
         .set_staff(Staff {
             name: "事務 一子".into(),
             organisation: "ひまわり居宅介護支援事業所".into(),
+            id: None,
         })
         .unwrap();
     let space = office
@@ -208,6 +246,59 @@ fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
     second.upsert_recipients(&space, vec![c_second]).unwrap();
     sync_local(&mut second, &mut office, &[]).unwrap();
 
+    // The staff side (format 4): the staff list, a report from the phone
+    // and one the office took by phone, the level set by hand, an
+    // assignment.
+    office
+        .import_staff(
+            &space,
+            vec![
+                staff_member("S01", "事務 一子", Some(0.8)),
+                staff_member("S02", "訪問 太郎", Some(4.0)),
+                staff_member("S03", "事務 二子", None),
+            ],
+        )
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    phone
+        .record_report(
+            &space,
+            &quake.id,
+            report(
+                "S02",
+                PersonalSafety::Unharmed,
+                Some(AvailableFrom::Now),
+                20,
+            ),
+        )
+        .unwrap();
+    office
+        .record_report(
+            &space,
+            &quake.id,
+            report("S03", PersonalSafety::MinorInjury, None, 40),
+        )
+        .unwrap();
+    office
+        .decide(
+            &space,
+            &quake.id,
+            Decided::Level {
+                level: Some(OperationLevel::Level50),
+            },
+            "応援職員が到着",
+        )
+        .unwrap();
+    office
+        .assign(
+            &space,
+            &quake.id,
+            &[RecipientId("A004".into())],
+            Some(&StaffId("S02".into())),
+        )
+        .unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+
     // The area space, shared with consent, then under an exception.
     let area = office.create_area_space("本町地区 連携").unwrap().id;
     office.share_to_area(&space, &area).unwrap();
@@ -227,6 +318,7 @@ fn make_world() -> (Node, BTreeMap<&'static str, SpaceId>) {
     visit.staff = Some(Staff {
         name: "見守り 一郎".into(),
         organisation: "あおば訪問看護".into(),
+        id: None,
     });
     office.record_check(&area, &shared.id, visit).unwrap();
     office.collect_area_checks(&space, &area).unwrap();
@@ -299,13 +391,48 @@ fn shown(node: &mut Node, space: &SpaceId) -> Value {
             ])
         })
         .collect();
+    let staff_side = match data.incident.as_ref() {
+        Some(i) => staff_shown(node, space, &i.id, now),
+        None => no_staff_side(),
+    };
     json!({
+        "staff": staff_side,
         "name": node.spaces().unwrap().into_iter().find(|s| &s.id == space).map(|s| s.name),
         "recipients": recipients,
         "members": members,
         "incidents": incidents,
         "list": list,
         "exceptions": node.exceptions(space).unwrap().len(),
+    })
+}
+
+/// What a version shows of the staff side (format 4) of an incident: the
+/// staff list, the reports in force, turnout and the level, assignments.
+fn staff_shown(node: &mut Node, space: &SpaceId, incident: &IncidentId, now: Timestamp) -> Value {
+    let board = node.staff_board(space, incident, now).unwrap();
+    json!({
+        "list": board.rows.iter().map(|r| json!([
+            r.member.id.as_str(),
+            r.member.name,
+            r.member.distance_km,
+            r.report.as_ref().map(|x| [x.person.code(), x.attendance.code(), x.from.code()]),
+        ])).collect::<Vec<_>>(),
+        "expected_today": board.today.expected,
+        "level": board.level.level.code(),
+        "by_hand": board.level.by_hand.map(|d| d.reason),
+        "assignments": node.assignments(space, incident).unwrap().into_iter()
+            .map(|a| json!([a.recipient.as_str(), a.staff.as_str()])).collect::<Vec<_>>(),
+    })
+}
+
+/// [`staff_shown`] of a space with no staff side (before format 4).
+fn no_staff_side() -> Value {
+    json!({
+        "list": [],
+        "expected_today": 0.0,
+        "level": "30",
+        "by_hand": null,
+        "assignments": [],
     })
 }
 
@@ -438,6 +565,12 @@ fn every_format_s_fixtures_load_show_the_same_lists_and_sync() {
             // nothing now (docs/SECURITY.md, "Sharing").
             for (_, expected) in spaces.values_mut() {
                 expected["exceptions"] = serde_json::json!(0);
+            }
+        }
+        if format_of(&dir) < 4 {
+            // No staff side before format 4.
+            for (_, expected) in spaces.values_mut() {
+                expected["staff"] = no_staff_side();
             }
         }
         for (label, (space, expected)) in &spaces {

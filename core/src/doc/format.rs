@@ -24,7 +24,7 @@ use super::DocKind;
 use crate::error::Result;
 
 /// The newest format this code reads and writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const FORMAT: &str = "format";
 const READABLE_FROM: &str = "readable_from";
@@ -105,6 +105,9 @@ struct Step {
 ///   signed membership statements (`membership`). Older code ignores it and
 ///   reads on: the `members` entries it admits by are still written beside
 ///   each statement.
+/// - Format 4: the staff side (`staffing`): a roster gets the `staff`
+///   map (the staff list), an incident the `reports`, `decisions` and
+///   `assignments` maps. Older code ignores them and reads on.
 const STEPS: &[Step] = &[
     Step {
         version: 2,
@@ -117,6 +120,16 @@ const STEPS: &[Step] = &[
         shape: |doc, kind| {
             if *kind == DocKind::Roster {
                 doc.put_object(ROOT, super::STATEMENTS, automerge::ObjType::Map)?;
+            }
+            Ok(())
+        },
+    },
+    Step {
+        version: 4,
+        readable_from: 1,
+        shape: |doc, kind| {
+            for part in super::Part::of(kind) {
+                doc.put_object(ROOT, part.map(), automerge::ObjType::Map)?;
             }
             Ok(())
         },

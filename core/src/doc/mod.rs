@@ -55,10 +55,12 @@ use crate::priority::PriorityConfig;
 pub mod format;
 mod incident;
 mod roster;
+mod staffing;
 mod vet;
 pub use format::{FORMAT_VERSION, Format};
 pub use incident::*;
 pub use roster::*;
+pub use staffing::*;
 pub use vet::{Anyone, Author, Authors, Reading, read_whole, vet, whole_fits};
 
 /// Which document of a space.
@@ -305,12 +307,18 @@ pub struct Touched {
     pub checks: BTreeMap<(String, String), Option<String>>,
     /// Claim keys put or removed.
     pub claims: BTreeSet<String>,
+    /// The staff side's maps written to (format 4).
+    pub parts: BTreeSet<Part>,
 }
 
 impl Touched {
     /// Whether nothing was touched.
     pub fn is_empty(&self) -> bool {
-        !self.meta && self.recipients.is_empty() && self.checks.is_empty() && self.claims.is_empty()
+        !self.meta
+            && self.recipients.is_empty()
+            && self.checks.is_empty()
+            && self.claims.is_empty()
+            && self.parts.is_empty()
     }
 }
 
@@ -323,6 +331,15 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
     use std::collections::btree_map::Entry;
     let find = |name: &str| top(doc, name).ok();
     let (recipients, checks, claims) = (find(RECIPIENTS), find(CHECKS), find(CLAIMS));
+    let parts: Vec<(Part, Option<ObjId>)> = [
+        Part::Staff,
+        Part::Reports,
+        Part::Decisions,
+        Part::Assignments,
+    ]
+    .into_iter()
+    .map(|p| (p, find(p.map())))
+    .collect();
     let mut t = Touched::default();
     // A session's changes land in a handful of objects (a bucket, a
     // recipient): find each object and its parent once, not per operation.
@@ -387,6 +404,11 @@ pub fn touched_by(doc: &AutoCommit, changes: &[automerge::Change]) -> Result<Tou
                 t.recipients.insert(k);
             } else if let Some(k) = entry_of(&claims)? {
                 t.claims.insert(k);
+            } else if let Some(part) = parts
+                .iter()
+                .find(|(_, map)| entry_of(map).is_ok_and(|k| k.is_some()))
+            {
+                t.parts.insert(part.0);
             } else {
                 t.meta = true;
             }

@@ -19,7 +19,11 @@
 //!   text;
 //! - `checks`: open a bucket; in a bucket, add a check once, never
 //!   overwrite or remove one;
-//! - `members`, `opened`, `ended`, `claims`: write or remove text.
+//! - `members`, `opened`, `ended`, `claims`: write or remove text;
+//! - `staff`, `assignments` (format 4): write or remove text;
+//! - `reports` (format 4): like `checks`, a bucket of reports added once;
+//! - `decisions` (format 4): add a decision once, never overwrite or
+//!   remove one.
 //!
 //! Who may write what (a check only by its device, recipients only by
 //! admins) is the author's rule, judged in the same pass: `authorship`.
@@ -48,7 +52,7 @@ enum Place {
     Newer,
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 12] = [
     super::SPACE,
     super::RECIPIENTS,
     super::MEMBERS,
@@ -57,6 +61,10 @@ const NAMES: [&str; 8] = [
     super::ENDED,
     super::CHECKS,
     super::CLAIMS,
+    super::STAFF,
+    super::REPORTS,
+    super::DECISIONS,
+    super::ASSIGNMENTS,
 ];
 
 fn static_name(name: &str) -> Option<&'static str> {
@@ -92,11 +100,14 @@ fn fits(place: Place, key: &str, act: Act<'_>, fresh: bool) -> bool {
         Place::Top("space") if key == "founding" || key.starts_with("exception/") => {
             fresh && text.is_some()
         }
-        Place::Top("space" | "members" | "opened" | "ended" | "claims") => text.is_some() || delete,
+        Place::Top(
+            "space" | "members" | "opened" | "ended" | "claims" | "staff" | "assignments",
+        ) => text.is_some() || delete,
         Place::Top("recipients") => made_map || delete,
-        Place::Top("checks") => made_map,
+        Place::Top("checks" | "reports") => made_map,
+        Place::Top("decisions") => fresh && text.is_some(),
         Place::In("recipients") => text.is_some() || delete,
-        Place::In("checks") => fresh && text.is_some(),
+        Place::In("checks" | "reports") => fresh && text.is_some(),
         _ => false,
     }
 }

@@ -4,3 +4,4 @@
 
 pub mod form2;
 pub mod roster;
+pub mod staff;

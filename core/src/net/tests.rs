@@ -15,6 +15,7 @@ fn staff(name: &str) -> Staff {
     Staff {
         name: name.into(),
         organisation: "ひまわり".into(),
+        id: None,
     }
 }
 

@@ -584,6 +584,7 @@ mod tests {
         visit.staff = Some(Staff {
             name: "見守り 一郎".into(),
             organisation: "あおば訪問看護".into(),
+            id: None,
         });
         let partner = n.record_check(&area, &shared.id, visit).unwrap();
 

@@ -8,6 +8,7 @@ use automerge::{ROOT, ReadDoc};
 
 use super::tests::{office, recipient};
 use super::*;
+use crate::model::StaffId;
 use crate::store::MemoryStore;
 
 fn standing_of(n: &mut Node, space: &SpaceId, d: &DeviceId) -> Option<MemberStanding> {
@@ -712,6 +713,31 @@ fn office_in_flood() -> (Node, SpaceId, Incident) {
     super::tests::office_in_a_flood(MemoryStore::new())
 }
 
+fn staff_member(id: &str) -> crate::model::StaffMember {
+    crate::model::StaffMember {
+        id: StaffId(id.into()),
+        name: format!("職員{id}"),
+        distance_km: Some(1.0),
+        ..Default::default()
+    }
+}
+
+/// An unharmed staff member `id` who can come at once.
+fn unharmed(id: &str) -> NewReport {
+    use crate::codes::*;
+    NewReport {
+        staff: Some(StaffId(id.into())),
+        person: PersonalSafety::Unharmed,
+        family: FamilySafety::Safe,
+        home: HomeDamage::None,
+        attendance: Attendance::Able,
+        from: Some(AvailableFrom::Now),
+        location: String::new(),
+        contact: String::new(),
+        at: Timestamp::now(),
+    }
+}
+
 fn checks_in(n: &mut Node, space: &SpaceId, incident: &IncidentId) -> Vec<Check> {
     n.checks(space, incident).unwrap()
 }
@@ -923,9 +949,14 @@ fn a_member_writes_only_in_its_own_name() {
     let here = std::slice::from_ref(&space);
     let checks_doc = DocKey::incident(&space, &incident.id);
     let roster = DocKey::roster(&space);
+    let staff = vec![staff_member("S1"), staff_member("S2")];
+    office.import_staff(&space, staff.clone()).unwrap();
     let mut victim = member_of(&mut office, &space, Role::CareManager);
     let victim_id = victim.device().clone();
     record(&mut victim, &space, &incident.id, "R1", CheckMethod::Visit);
+    let report = victim
+        .record_report(&space, &incident.id, unharmed("S1"))
+        .unwrap();
     let r2 = RecipientId("R2".into());
     victim
         .claim(&space, &incident.id, &r2, 60, Timestamp::now())
@@ -1014,6 +1045,57 @@ fn a_member_writes_only_in_its_own_name() {
         }),
         ("the space's name", &roster, {
             Box::new(|d, _| doc::set_space_name(d, "乗っ取り").unwrap())
+        }),
+        ("the staff list", &roster, {
+            Box::new(|d, _| {
+                let mut m = staff_member("S1");
+                m.distance_km = Some(0.1);
+                doc::put_staff_member(d, &m).unwrap();
+                doc::remove_staff_member(d, &StaffId("S2".into())).unwrap();
+            })
+        }),
+        (
+            "a safety report in the victim's device's name",
+            &checks_doc,
+            {
+                let r = report.clone();
+                Box::new(move |d, _| {
+                    let forged = crate::model::SafetyReport {
+                        id: crate::model::RecordId::new(),
+                        person: crate::codes::PersonalSafety::SeriousInjury,
+                        supersedes: vec![r.id],
+                        ..r.clone()
+                    };
+                    doc::put_report(d, &forged).unwrap()
+                })
+            },
+        ),
+        ("the operation level", &checks_doc, {
+            Box::new(|d, me| {
+                let x = crate::model::Decision {
+                    id: crate::model::RecordId::new(),
+                    what: crate::model::Decided::Level {
+                        level: Some(crate::codes::OperationLevel::Level90),
+                    },
+                    reason: String::new(),
+                    by: Staff::default(),
+                    device: me.clone(),
+                    at: Timestamp::now(),
+                    supersedes: vec![],
+                };
+                doc::put_decision(d, &x).unwrap()
+            })
+        }),
+        ("an assignment", &checks_doc, {
+            Box::new(|d, _| {
+                let a = crate::model::Assignment {
+                    recipient: RecipientId("R1".into()),
+                    staff: StaffId("S2".into()),
+                    by: Staff::default(),
+                    at: Timestamp::now(),
+                };
+                doc::put_assignment(d, &a).unwrap()
+            })
         }),
     ];
     // Under each actor a forger can pick: its sealing actor (sealed by
@@ -1105,12 +1187,19 @@ fn a_member_writes_only_in_its_own_name() {
         office.recipient(&space, &RecipientId("R1".into())).unwrap(),
         r1_before
     );
+    assert_eq!(office.staff_list(&space).unwrap(), staff);
+    assert_eq!(office.reports(&space, &incident.id).unwrap(), vec![report]);
+    assert!(office.decisions(&space, &incident.id).unwrap().is_empty());
+    assert!(office.assignments(&space, &incident.id).unwrap().is_empty());
     let trail = office.audit_trail().unwrap();
     for why in [
         "in another device's name",
         "corrects a check recorded on another device",
         "only an admin changes",
         "only an admin edits",
+        "edits the staff list",
+        "only an admin takes",
+        "assigns recipients",
     ] {
         assert!(
             trail.iter().any(|e| e.record.detail.contains(why)),

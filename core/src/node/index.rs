@@ -66,6 +66,7 @@ pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
             for (r, conflicts) in doc::recipients_with_conflicts(d)? {
                 ops.push(IndexOp::recipient(r, conflicts));
             }
+            ops.extend(parts_index(d, &key.kind, doc::Part::of(&key.kind))?);
         }
         DocKind::Incident(id) => {
             if let Some(i) = doc::incident(d, &key.space, id)? {
@@ -81,9 +82,23 @@ pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
                     c.judged(now),
                 ));
             }
+            ops.extend(parts_index(d, &key.kind, doc::Part::of(&key.kind))?);
         }
     }
     Ok(ops)
+}
+
+/// The index rows of the staff-side `parts` of a document of `kind`.
+fn parts_index<'p>(
+    d: &AutoCommit,
+    kind: &DocKind,
+    parts: impl IntoIterator<Item = &'p doc::Part>,
+) -> Result<Vec<IndexOp>> {
+    parts
+        .into_iter()
+        .filter(|p| doc::Part::of(kind).contains(p))
+        .map(|p| Ok(IndexOp::Part(*p, p.read_json(d)?)))
+        .collect()
 }
 
 /// The index rows of what a merge touched.
@@ -143,5 +158,6 @@ pub(super) fn touched_index(
             }
         }
     }
+    ops.extend(parts_index(d, &key.kind, &t.parts)?);
     Ok(ops)
 }

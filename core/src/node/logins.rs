@@ -116,6 +116,7 @@ impl Node {
                 staff: Staff {
                     name,
                     organisation: person.staff.organisation.trim().to_string(),
+                    id: None,
                 },
                 ..person
             },
@@ -275,6 +276,7 @@ mod tests {
             staff: Staff {
                 name: "佐藤 一郎".into(),
                 organisation: "ひまわり".into(),
+                id: None,
             },
             role: Role::CareManager,
         };

@@ -18,6 +18,7 @@ mod peers;
 mod roster;
 mod seals;
 mod session;
+mod staffing;
 #[cfg(any(test, feature = "attacks"))]
 mod tamper;
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use members::Gate;
 pub use peers::{PeerChange, PeerStatus, version_label};
 use roster::put_recipients;
 pub use session::{LocalSync, share_a_space, sync_local, this_build};
+pub use staffing::{NewReport, StaffImport};
 pub use types::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -119,6 +121,12 @@ enum JournalOp {
     CopyCheck(DeviceId, Box<Check>),
     PutClaim(Claim),
     RemoveClaim(DeviceId, RecipientId),
+    PutStaffMember(Box<crate::model::StaffMember>),
+    RemoveStaffMember(crate::model::StaffId),
+    PutReport(Box<crate::model::SafetyReport>),
+    PutDecision(Box<crate::model::Decision>),
+    PutAssignment(Box<crate::model::Assignment>),
+    RemoveAssignment(RecipientId),
 }
 
 impl JournalOp {
@@ -139,6 +147,12 @@ impl JournalOp {
             JournalOp::CopyCheck(writer, c) => doc::put_check_by(d, writer, c),
             JournalOp::PutClaim(c) => doc::put_claim(d, c),
             JournalOp::RemoveClaim(device, r) => doc::remove_claim(d, device, r).map(|_| ()),
+            JournalOp::PutStaffMember(m) => doc::put_staff_member(d, m),
+            JournalOp::RemoveStaffMember(id) => doc::remove_staff_member(d, id),
+            JournalOp::PutReport(r) => doc::put_report(d, r),
+            JournalOp::PutDecision(x) => doc::put_decision(d, x),
+            JournalOp::PutAssignment(a) => doc::put_assignment(d, a),
+            JournalOp::RemoveAssignment(r) => doc::remove_assignment(d, r),
         }
     }
 

@@ -88,20 +88,29 @@ impl MemoryStore {
         doc.index_current = true;
         for op in &w.index {
             match op {
-                IndexOp::Clear => match key.kind {
-                    DocKind::Roster => {
-                        self.spaces.remove(&key.space);
-                        self.recipients.remove(&key.space);
-                        self.meta.remove(&weights_key(&key.space));
-                        self.meta.remove(&super::revoked_key(&key.space));
-                        self.meta.remove(&super::members_key(&key.space));
+                IndexOp::Clear => {
+                    for part in crate::doc::Part::of(&key.kind) {
+                        self.meta.remove(&super::part_key(&key, *part));
                     }
-                    DocKind::Incident(_) => {
-                        doc.incident = None;
-                        doc.checks.clear();
-                        doc.claims.clear();
+                    match key.kind {
+                        DocKind::Roster => {
+                            self.spaces.remove(&key.space);
+                            self.recipients.remove(&key.space);
+                            self.meta.remove(&weights_key(&key.space));
+                            self.meta.remove(&super::revoked_key(&key.space));
+                            self.meta.remove(&super::members_key(&key.space));
+                        }
+                        DocKind::Incident(_) => {
+                            doc.incident = None;
+                            doc.checks.clear();
+                            doc.claims.clear();
+                        }
                     }
-                },
+                }
+                IndexOp::Part(part, bytes) => {
+                    self.meta
+                        .insert(super::part_key(&key, *part), bytes.clone());
+                }
                 IndexOp::Space(s) => {
                     self.spaces.insert(key.space.clone(), s.clone());
                 }

@@ -28,7 +28,7 @@ use crate::model::{
 
 /// Version of the index rows' layout. Bump it when what the index holds
 /// changes; stores with another version rebuild their index on open.
-pub const INDEX_VERSION: i64 = 5;
+pub const INDEX_VERSION: i64 = 6;
 
 /// The meta key [`Store::index_version`] reads.
 pub const INDEX_VERSION_KEY: &str = "index_version";
@@ -81,6 +81,12 @@ pub fn members_key(space: &SpaceId) -> String {
     format!("members/{space}")
 }
 
+/// The meta key of one of a document's staff-side parts (the staff list,
+/// reports, decisions, assignments), each kept whole as a JSON array.
+pub fn part_key(doc: &DocKey, part: crate::doc::Part) -> String {
+    format!("part/{doc}/{}", part.map())
+}
+
 /// The meta key of the devices revoked from a space.
 pub fn revoked_key(space: &SpaceId) -> String {
     format!("revoked/{space}")
@@ -114,6 +120,9 @@ pub enum IndexOp {
     Claim(String, Claim),
     /// Remove a claim (incident documents).
     RemoveClaim(String),
+    /// One staff-side part of the document, whole, as a JSON array, kept
+    /// under [`part_key`] in the store's meta rows.
+    Part(crate::doc::Part, Vec<u8>),
     /// The document is of a newer format this build cannot read (the
     /// oldest format that reads it), or not (`None`); kept under
     /// [`newer_key`] in the store's meta rows (see

@@ -19,9 +19,14 @@ use crate::model::{
 use crate::priority::{DEADLINE_NEAR_MINUTES, PriorityConfig, Reason, battery_deadline, score};
 
 mod board;
+mod staffing;
 pub use board::{
     Board, GroupBy, GroupProgress, ListFilter, MAX_PROGRESS_STEPS, ProgressStep, board, breakdown,
     is_high_priority, progress, searchable,
+};
+pub use staffing::{
+    LevelInForce, StaffBoard, StaffInputs, StaffRow, StaffState, carriers, decision_in_force,
+    power_on, reports_in_force, staff_board,
 };
 
 /// Where a recipient stands in the safety-check work.

@@ -6,6 +6,7 @@ fn staff(name: &str, org: &str) -> Staff {
     Staff {
         name: name.into(),
         organisation: org.into(),
+        id: None,
     }
 }
 

@@ -87,6 +87,7 @@ fn carrier(f: &CarrierForm) -> anpi_core::Result<(Staff, Role)> {
         Staff {
             name: f.staff.trim().to_string(),
             organisation: f.organisation.trim().to_string(),
+            id: None,
         },
         f.role.parse()?,
     ))

@@ -183,6 +183,7 @@ pub(crate) async fn add_login(
                 staff: Staff {
                     name: f.name,
                     organisation: f.organisation,
+                    id: None,
                 },
                 role: f.role.parse()?,
             };

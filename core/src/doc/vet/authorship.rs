@@ -1,8 +1,9 @@
 //! Who may write what (docs/SECURITY.md, "Who writes what"): the structure
 //! says where an operation may land; the author, as its seal proved it,
 //! says whose name it may write there. A member writes only in its own
-//! name — its checks, claims, openings and endings, its own buckets — and
-//! corrects only its own checks. An admin of the space may write in any
+//! name — its checks, claims, openings and endings, its own buckets, the
+//! safety reports it records (for anyone) — and corrects only its own
+//! checks. The staff list, decisions and assignments are admins'. An admin of the space may write in any
 //! name: the office copies partners' checks into its list, merges
 //! incidents, corrects a phone's check, edits the roster and the weights.
 
@@ -58,6 +59,12 @@ struct Named {
     supersedes: Option<String>,
     #[serde(default)]
     id: Option<String>,
+}
+
+/// The field of a safety report that names the device it was recorded on.
+#[derive(Deserialize)]
+struct Recorded {
+    device: DeviceId,
 }
 
 /// The device each check was recorded on, by check id: those of the
@@ -139,6 +146,26 @@ pub(super) fn in_own_name(
         Place::Top("space") => Some(format!(
             "changes the space's {key:?}, which only an admin changes"
         )),
+        Place::Top("staff") => Some("edits the staff list, which only an admin edits".to_string()),
+        Place::Top("decisions") => {
+            Some("records a decision, which only an admin takes".to_string())
+        }
+        Place::Top("assignments") => {
+            Some("assigns recipients, which only an admin does".to_string())
+        }
+        Place::Top("reports") if !keyed_by(key, me) => whose("a bucket of reports"),
+        // Anyone records a colleague's report (they phoned in), but only
+        // on its own device.
+        Place::In("reports") => {
+            let Act::Text(text) = act else {
+                return None;
+            };
+            match serde_json::from_str::<Recorded>(text) {
+                Ok(r) if &r.device == me => None,
+                Ok(_) => whose("a safety report"),
+                Err(_) => Some("writes a safety report that names no device".to_string()),
+            }
+        }
         Place::Top("recipients") | Place::In("recipients") if !area => {
             Some("edits the roster, which only an admin edits".to_string())
         }

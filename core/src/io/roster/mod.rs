@@ -128,6 +128,41 @@ pub const COLUMNS: &[&str] = &[
 
 const REQUIRED: &[&str] = &["利用者ID", "氏名", "住所"];
 
+/// A kind of row a CSV file of the office holds (a recipient of the
+/// roster, a person of the staff list): its columns and how one row reads.
+/// Every such file is read by one reader (`parse`), so the rules of
+/// encoding, quoting, width and "all rows or none" are the same for each.
+pub(crate) trait TableRow: Sized {
+    /// Every column, in the documented order.
+    const COLUMNS: &'static [&'static str];
+    /// Columns a file must have.
+    const REQUIRED: &'static [&'static str];
+    /// Columns of free text, which may hold line breaks and tabs.
+    const FREE_TEXT: &'static [&'static str];
+    /// The column of the id no two rows may share.
+    const ID_COLUMN: &'static str;
+    /// What a file of a header alone is told.
+    const NO_ROWS: &'static str;
+    /// The row read; `None` without a usable id (the problem is recorded).
+    fn read(row: &mut Row<'_>) -> Option<Self>;
+    /// Its id.
+    fn id(&self) -> &str;
+}
+
+impl TableRow for Recipient {
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    const REQUIRED: &'static [&'static str] = REQUIRED;
+    const FREE_TEXT: &'static [&'static str] = FREE_TEXT;
+    const ID_COLUMN: &'static str = "利用者ID";
+    const NO_ROWS: &'static str = "利用者の行がありません（見出し行だけです）";
+    fn read(row: &mut Row<'_>) -> Option<Self> {
+        row.recipient()
+    }
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
 /// Decode the file's bytes: a BOM means UTF-8; valid UTF-8 is UTF-8;
 /// anything else must be valid Shift_JIS (CP932).
 pub fn decode(bytes: &[u8]) -> Result<(String, Encoding), RosterErrors> {
@@ -189,7 +224,12 @@ fn encoding_problem(bytes: &[u8], at: usize, what: &str) -> RosterErrors {
 /// unless every row is valid.
 pub fn read(bytes: &[u8]) -> Result<Roster, RosterErrors> {
     let (text, encoding) = decode(bytes)?;
-    parse(&text, encoding)
+    let (recipients, ignored_columns) = parse::<Recipient>(&text)?;
+    Ok(Roster {
+        recipients,
+        encoding,
+        ignored_columns,
+    })
 }
 
 /// Where each line of a text starts, counting a line break as CRLF, CR
@@ -268,7 +308,9 @@ const FREE_TEXT: &[&str] = &[
     "同意範囲",
 ];
 
-fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
+/// Every row of a CSV file of `T`s, and the header names that are no
+/// column of it (ignored); or every problem found.
+pub(crate) fn parse<T: TableRow>(text: &str) -> Result<(Vec<T>, Vec<String>), RosterErrors> {
     let whole = |message: String| RosterErrors {
         problems: vec![Problem {
             line: 0,
@@ -306,7 +348,7 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
     let mut ignored_columns = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         let name = normalize_header(h);
-        match COLUMNS.iter().find(|c| **c == name) {
+        match T::COLUMNS.iter().find(|c| **c == name) {
             Some(c) if index.contains_key(c) => problems.push(Problem {
                 line: header_line,
                 column: Some(h.to_string()),
@@ -320,7 +362,7 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
             None => {}
         }
     }
-    for r in REQUIRED {
+    for r in T::REQUIRED {
         if !index.contains_key(r) {
             problems.push(Problem {
                 line: header_line,
@@ -334,7 +376,7 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
         return Err(RosterErrors { problems });
     }
 
-    let mut recipients = Vec::new();
+    let mut rows = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut records = reader.records().peekable();
     while let Some(record) = records.next() {
@@ -394,33 +436,30 @@ fn parse(text: &str, encoding: Encoding) -> Result<Roster, RosterErrors> {
             record: &record,
             index: &index,
             line,
+            free_text: T::FREE_TEXT,
             problems: &mut problems,
         };
-        let Some(r) = row.recipient() else {
+        let Some(r) = T::read(&mut row) else {
             continue;
         };
-        match seen.get(r.id.as_str()) {
+        match seen.get(r.id()) {
             Some(first) => problems.push(Problem {
                 line,
-                column: Some("利用者ID".into()),
-                value: r.id.0.clone(),
-                message: format!("利用者IDが{first}行目と重複しています"),
+                column: Some(T::ID_COLUMN.into()),
+                value: r.id().to_string(),
+                message: format!("{}が{first}行目と重複しています", T::ID_COLUMN),
             }),
             None => {
-                seen.insert(r.id.0.clone(), line);
+                seen.insert(r.id().to_string(), line);
             }
         }
-        recipients.push(r);
+        rows.push(r);
     }
-    if problems.is_empty() && recipients.is_empty() {
-        return Err(whole("利用者の行がありません（見出し行だけです）".into()));
+    if problems.is_empty() && rows.is_empty() {
+        return Err(whole(T::NO_ROWS.into()));
     }
     if problems.is_empty() {
-        Ok(Roster {
-            recipients,
-            encoding,
-            ignored_columns,
-        })
+        Ok((rows, ignored_columns))
     } else {
         Err(RosterErrors { problems })
     }
@@ -449,17 +488,19 @@ fn to_ascii_digits(s: &str) -> String {
         .collect()
 }
 
-struct Row<'a> {
+/// One row of a CSV file being read, and the file's problems so far.
+pub(crate) struct Row<'a> {
     record: &'a csv::StringRecord,
     index: &'a HashMap<&'static str, usize>,
     line: u64,
+    free_text: &'static [&'static str],
     problems: &'a mut Vec<Problem>,
 }
 
 impl Row<'_> {
     /// The cell of `column`, line breaks as LF; a control character is a
     /// problem (free text may hold line breaks and tabs).
-    fn get(&mut self, column: &str) -> String {
+    pub(crate) fn get(&mut self, column: &str) -> String {
         let raw = self
             .index
             .get(column)
@@ -470,14 +511,14 @@ impl Row<'_> {
         } else {
             raw.to_string()
         };
-        if let Err(message) = crate::text::check(&value, FREE_TEXT.contains(&column)) {
+        if let Err(message) = crate::text::check(&value, self.free_text.contains(&column)) {
             let shown = crate::text::printable(&value).into_owned();
             self.problem(column, &shown, message);
         }
         value
     }
 
-    fn problem(&mut self, column: &str, value: &str, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, column: &str, value: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             line: self.line,
             column: Some(column.to_string()),
@@ -486,7 +527,26 @@ impl Row<'_> {
         });
     }
 
-    fn required(&mut self, column: &str) -> String {
+    /// The id in `column`, as `read` keeps it; `None` (the problem
+    /// recorded) when it is empty or not one.
+    pub(crate) fn id(
+        &mut self,
+        column: &str,
+        read: fn(&str) -> Result<String, String>,
+    ) -> Option<String> {
+        let raw = self.required(column);
+        match read(&raw) {
+            Ok(id) => Some(id),
+            Err(message) => {
+                if !raw.is_empty() {
+                    self.problem(column, &raw, message);
+                }
+                None
+            }
+        }
+    }
+
+    pub(crate) fn required(&mut self, column: &str) -> String {
         let v = self.get(column);
         if v.is_empty() {
             self.problem(column, &v, "必須項目が空です");
@@ -494,7 +554,7 @@ impl Row<'_> {
         v
     }
 
-    fn yes_no(&mut self, column: &str) -> Option<bool> {
+    pub(crate) fn yes_no(&mut self, column: &str) -> Option<bool> {
         let v = self.get(column);
         match parse_yes_no(&v) {
             Ok(b) => b,
@@ -509,7 +569,7 @@ impl Row<'_> {
         }
     }
 
-    fn duration(&mut self, column: &str) -> Option<u32> {
+    pub(crate) fn duration(&mut self, column: &str) -> Option<u32> {
         let v = self.get(column);
         if v.is_empty() {
             return None;
@@ -525,7 +585,7 @@ impl Row<'_> {
         minutes
     }
 
-    fn date(&mut self, column: &str) -> Option<Date> {
+    pub(crate) fn date(&mut self, column: &str) -> Option<Date> {
         let v = self.get(column);
         if v.is_empty() {
             return None;
@@ -543,7 +603,7 @@ impl Row<'_> {
         }
     }
 
-    fn code<T: std::str::FromStr<Err = crate::codes::UnknownCode>>(
+    pub(crate) fn code<T: std::str::FromStr<Err = crate::codes::UnknownCode>>(
         &mut self,
         column: &str,
         valid: &[&str],
@@ -568,16 +628,7 @@ impl Row<'_> {
     /// The row's recipient; `None` without a usable 利用者ID (the problem
     /// is recorded).
     fn recipient(&mut self) -> Option<Recipient> {
-        let raw = self.required("利用者ID");
-        let id = match crate::text::recipient_id(&raw) {
-            Ok(id) => Some(id),
-            Err(message) => {
-                if !raw.is_empty() {
-                    self.problem("利用者ID", &raw, message);
-                }
-                None
-            }
-        };
+        let id = self.id("利用者ID", crate::text::recipient_id);
         let r = self.fields(RecipientId(id.clone().unwrap_or_default()));
         id.map(|_| r)
     }

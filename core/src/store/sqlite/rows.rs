@@ -102,20 +102,21 @@ pub(super) fn clear_journal(tx: &Connection, doc: &str) -> Result<()> {
 pub(super) fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp) -> Result<()> {
     let space = key.space.as_str();
     match op {
-        IndexOp::Clear => match key.kind {
-            DocKind::Roster => {
-                tx.execute("DELETE FROM idx_spaces WHERE space = ?1", [space])?;
-                tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
-                tx.execute("DELETE FROM meta WHERE key = ?1", [weights_key(&key.space)])?;
-                tx.execute("DELETE FROM meta WHERE key = ?1", [revoked_key(&key.space)])?;
-                tx.execute("DELETE FROM meta WHERE key = ?1", [members_key(&key.space)])?;
+        IndexOp::Clear => {
+            for part in crate::doc::Part::of(&key.kind) {
+                tx.execute(
+                    "DELETE FROM meta WHERE key = ?1",
+                    [crate::store::part_key(key, *part)],
+                )?;
             }
-            DocKind::Incident(_) => {
-                tx.execute("DELETE FROM idx_incidents WHERE doc = ?1", [doc])?;
-                tx.execute("DELETE FROM idx_checks WHERE doc = ?1", [doc])?;
-                tx.execute("DELETE FROM idx_claims WHERE doc = ?1", [doc])?;
-            }
-        },
+            clear(tx, key, space, doc)?;
+        }
+        IndexOp::Part(part, bytes) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![crate::store::part_key(key, *part), bytes],
+            )?;
+        }
         IndexOp::Space(s) => {
             tx.execute(
                 "INSERT OR REPLACE INTO idx_spaces (space, data) VALUES (?1, ?2)",
@@ -404,6 +405,25 @@ pub(super) fn write_batch(tx: &Connection, batch: Batch) -> Result<()> {
                     serde_json::to_string(&e).expect("an audit entry always serializes")
                 ])?;
             last = Some(e);
+        }
+    }
+    Ok(())
+}
+
+/// Remove the rows a document's index had (before a rebuild).
+fn clear(tx: &Connection, key: &DocKey, space: &str, doc: &str) -> Result<()> {
+    match key.kind {
+        DocKind::Roster => {
+            tx.execute("DELETE FROM idx_spaces WHERE space = ?1", [space])?;
+            tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
+            tx.execute("DELETE FROM meta WHERE key = ?1", [weights_key(&key.space)])?;
+            tx.execute("DELETE FROM meta WHERE key = ?1", [revoked_key(&key.space)])?;
+            tx.execute("DELETE FROM meta WHERE key = ?1", [members_key(&key.space)])?;
+        }
+        DocKind::Incident(_) => {
+            tx.execute("DELETE FROM idx_incidents WHERE doc = ?1", [doc])?;
+            tx.execute("DELETE FROM idx_checks WHERE doc = ?1", [doc])?;
+            tx.execute("DELETE FROM idx_claims WHERE doc = ?1", [doc])?;
         }
     }
     Ok(())
