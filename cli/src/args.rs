@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{network, office};
+use crate::{network, office, staffing};
 
 /// anpi (安否): offline-first safety checks for home-care teams.
 #[derive(Parser)]
@@ -91,6 +91,21 @@ pub(crate) enum Command {
     },
     /// Record a safety check (安否確認) in the open incident.
     Check(office::CheckArgs),
+    /// The staff list (職員名簿) and the staff board (職員安否).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Record a staff safety report (職員安否報告) in the open incident.
+    Report(staffing::ReportArgs),
+    /// Assign recipients to a staff member in the open incident (admins).
+    Assign(staffing::AssignArgs),
+    /// The assignments of the incident shown.
+    Assignments {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Say that someone is on the way (向かっています).
     Claim {
         /// 利用者ID
@@ -466,6 +481,44 @@ pub(crate) enum GroupByArg {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum StaffCommand {
+    /// Import the staff list CSV (UTF-8 or Shift_JIS; columns 職員ID, 氏名,
+    /// 所属, 職種, 電話, 距離, 地区); all rows or none. Admins.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Check the file and say what an import would change; import
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The staff list.
+    List {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a person off the staff list (admins).
+    Remove {
+        /// 職員ID
+        id: String,
+    },
+    /// Say which staff member carries this device (their 職員ID): their
+    /// reports and assignments are then this device's.
+    Me {
+        /// 職員ID
+        id: String,
+    },
+    /// 職員安否: who reported, who did not, who is hurt; turnout and the
+    /// operation level.
+    Board {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum IncidentCommand {
     /// Start (or join) the incident of KIND that began today.
     Start {
@@ -484,6 +537,25 @@ pub(crate) enum IncidentCommand {
     },
     /// End the open incident.
     End,
+    /// Set the operation level (運営レベル) by hand: 30, 50, 70, 90, or
+    /// auto to follow staff turnout again (admins).
+    Level {
+        /// 30, 50, 70, 90 or auto.
+        level: String,
+        /// Why (kept with who and when).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Mark the power as back on (or cut again) where the clients live: an
+    /// earthquake, storm or flood is taken to cut it, which gives battery
+    /// deadlines (admins).
+    Power {
+        /// on or off.
+        on: String,
+        /// Why (kept with who and when).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// One disaster recorded as two incidents (phones started it either
     /// side of midnight): bring FROM's checks into INTO and end FROM.
     /// Safe to repeat.

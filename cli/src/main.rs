@@ -22,6 +22,7 @@ mod network;
 mod office;
 mod setup;
 mod sharing;
+mod staffing;
 mod weights;
 
 use std::process::ExitCode;
@@ -158,8 +159,23 @@ fn main() -> ExitCode {
             IncidentCommand::List { json } => office::incident_list(cx, n, json),
             IncidentCommand::End => office::incident_end(cx, n),
             IncidentCommand::Merge { from, into } => office::incident_merge(cx, n, &from, &into),
+            IncidentCommand::Level { level, reason } => staffing::level(cx, n, &level, &reason),
+            IncidentCommand::Power { on, reason } => staffing::power(cx, n, &on, &reason),
         }),
         Command::Check(args) => cx.with_node(|n| office::check(cx, n, args)),
+        Command::Staff {
+            command: StaffCommand::Import { file, dry_run },
+        } => staffing::import(cx, &file, dry_run),
+        Command::Staff { command } => cx.with_node(|n| match command {
+            StaffCommand::Import { .. } => unreachable!("handled above"),
+            StaffCommand::List { json } => staffing::list(cx, n, json),
+            StaffCommand::Remove { id } => staffing::remove(cx, n, &id),
+            StaffCommand::Me { id } => staffing::me(cx, n, &id),
+            StaffCommand::Board { json } => staffing::board(cx, n, json),
+        }),
+        Command::Report(args) => cx.with_node(|n| staffing::report(cx, n, args)),
+        Command::Assign(args) => cx.with_node(|n| staffing::assign(cx, n, args)),
+        Command::Assignments { json } => cx.with_node(|n| staffing::assignments(cx, n, json)),
         Command::Claim { id, minutes } => cx.with_node(|n| office::claim(cx, n, &id, minutes)),
         Command::Release { id } => cx.with_node(|n| office::release(cx, n, &id)),
         Command::Duplicates { json } => cx.with_node(|n| office::duplicates(cx, n, json)),

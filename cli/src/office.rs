@@ -310,6 +310,9 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
                 })).collect::<Vec<_>>(),
                 "battery_deadline": e.deadline,
                 "time_left": e.time_left(now, lang),
+                "assigned_to": e.assigned_to,
+                "mine": e.mine,
+                "postponed": e.postponed,
             })
         });
         write_out(&mut out, b"[")?;
@@ -340,6 +343,9 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
             i.phase(now).label_ja()
         );
     }
+    if let Some(level) = data.operation.level {
+        say!("{}: {}", level.label(lang), level.meaning(lang));
+    }
     for e in &list {
         let status = match e.latest {
             Some(c) => format!(
@@ -356,6 +362,15 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
             .map(|a| format!("({a})"))
             .unwrap_or_default();
         let mut marks = String::new();
+        if e.mine {
+            marks.push_str(&format!(" ★{}", views::PriorityEntry::mine_label(lang)));
+        }
+        if e.postponed {
+            marks.push_str(&format!(
+                " ({})",
+                views::PriorityEntry::postponed_label(lang)
+            ));
+        }
         if let Some(left) = e.time_left(now, lang) {
             marks.push_str(&format!(" ⚠{left}"));
         }

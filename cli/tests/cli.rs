@@ -1166,3 +1166,146 @@ R003,予備 一郎,架空市南3-3,同居,要支援1,吸引,,十時間,無,無
     let list = run(&data, &["list"]);
     assert!(!list.contains("バッテリー残り"), "{list}");
 }
+
+/// Issue 21 from the command line: a staff list (a bad file refused whole,
+/// naming the line and column), safety reports from a phone for its
+/// carrier and for a colleague who phoned in, the board at the office,
+/// the level by hand with 後回し, an assignment that reaches the phone.
+#[test]
+fn staff_reports_turnout_the_level_and_assignments_reach_the_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (office, phone) = office_and_phone(dir.path());
+    let file = dir.path().join("staff.csv");
+    let staff = "職員ID,氏名,所属,職種,電話,距離
+S01,事務 花子,ひまわり居宅,事務,,0.5
+S02,佐藤,ひまわり居宅,ケアマネジャー,090-0000-0002,3km
+S03,遠方 三郎,ひまわり居宅,訪問介護員,,遠い
+";
+    std::fs::write(&file, staff).unwrap();
+    let o = anpi(&office, &["staff", "import", file.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("4行目 「距離」"), "{}", stderr(&o));
+    assert!(run(&office, &["staff", "list"]).contains("名簿がありません"));
+    std::fs::write(&file, staff.replace("遠い", "20")).unwrap();
+    let out = run(&office, &["staff", "import", file.to_str().unwrap()]);
+    assert!(out.contains("職員 追加 3 人"), "{out}");
+    run(&office, &["incident", "start", "--kind", "地震"]);
+    run(&phone, &["merge", office.to_str().unwrap()]);
+    let out = run(&phone, &["staff", "me", "S02"]);
+    assert!(out.contains("S02 佐藤"), "{out}");
+
+    // The phone reports for its carrier, and for S03 who phoned in.
+    let own = [
+        "report",
+        "--person",
+        "無事",
+        "--family",
+        "無事",
+        "--home",
+        "被害なし",
+        "--attendance",
+        "可能",
+        "--from",
+        "すぐ",
+    ];
+    assert!(run(&phone, &own).contains("S02 本人 無事"));
+    let o = anpi(
+        &phone,
+        &[
+            "report",
+            "--staff",
+            "S03",
+            "--person",
+            "重傷",
+            "--family",
+            "不明",
+            "--home",
+            "全半壊",
+            "--attendance",
+            "可能",
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("いつから"),
+        "{}",
+        stderr(&o)
+    );
+    run(
+        &phone,
+        &[
+            "report",
+            "--staff",
+            "S03",
+            "--person",
+            "重傷",
+            "--family",
+            "不明",
+            "--home",
+            "全半壊",
+            "--attendance",
+            "不可",
+            "--location",
+            "市民病院",
+        ],
+    );
+    // A phone does not set the level.
+    let o = anpi(&phone, &["incident", "level", "90"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    run(&phone, &["merge", office.to_str().unwrap()]);
+
+    // The office's board: S03 hurt, S02 reported, S01 (the office PC's
+    // carrier, by name) has not answered.
+    let board = run(&office, &["staff", "board"]);
+    for want in [
+        "[負傷] S03 遠方 三郎  本人 重傷",
+        "現在地 市民病院（佐藤",
+        "[報告済み] S02 佐藤",
+        "[未報告（同期済み・応答なし）] S01 事務 花子",
+        "報告済み 2 人・未報告 1 人・負傷 1 人",
+        // S02 at once, half of S01 (within 2 km): 1.5 of 3.
+        "運営レベル50%（参集状況から）",
+    ] {
+        assert!(board.contains(want), "{want:?} in {board}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&office, &["staff", "board", "--json"])).unwrap();
+    assert_eq!(json["today"]["expected"], 1.5, "{json}");
+    assert_eq!(json["level"], "50");
+
+    // By hand to 30%: the list says why it is short, and postpones the rest.
+    run(
+        &office,
+        &["incident", "level", "30", "--reason", "道路寸断"],
+    );
+    let list = run(&office, &["list"]);
+    assert!(list.contains("運営レベル30%: 安否確認のみ"), "{list}");
+    let rows: Vec<&str> = list.lines().filter(|l| l.contains(". R00")).collect();
+    assert!(
+        rows[0].contains("R001") && !rows[0].contains("後回し"),
+        "{list}"
+    );
+    assert!(
+        rows[1].contains("R002") && rows[1].contains("後回し（運営レベル）"),
+        "{list}"
+    );
+    // R002 assigned to S02: the phone marks it as its own.
+    let out = run(&office, &["assign", "--to", "S02", "R002"]);
+    assert!(out.contains("1 人を S02 に割り当てました"), "{out}");
+    let o = anpi(&phone, &["assign", "--to", "S02", "R001"]);
+    assert!(!o.status.success());
+    run(&phone, &["merge", office.to_str().unwrap()]);
+    let list = run(&phone, &["list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("R002") && l.contains("★わたしの担当")),
+        "{list}"
+    );
+    assert!(run(&phone, &["assignments"]).contains("R002\tS02（わたしの担当）"));
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&phone, &["staff", "board", "--json"])).unwrap();
+    assert_eq!(json["level"], "30");
+    assert_eq!(json["level_by_hand"]["reason"], "道路寸断");
+    let out = run(&office, &["incident", "level", "auto"]);
+    assert!(out.contains("参集状況に連動"), "{out}");
+    assert!(run(&office, &["incident", "power", "on"]).contains("通電あり"));
+}

@@ -195,3 +195,56 @@ pub fn in_force<'a, T: Superseding + 'a>(
         .filter(|r| !replaced.contains(&r.record_id()))
         .max_by_key(|r| (r.made_at(), r.record_id()))
 }
+
+impl SafetyReport {
+    /// What it says, on one line: 「本人 無事・家族 無事・自宅 被害なし・出勤
+    /// 可能（すぐ）」, with where they are and how to reach them when given.
+    pub fn summary(&self, lang: crate::codes::Lang) -> String {
+        use crate::codes::Lang::*;
+        let (person, family, home, attendance) = match lang {
+            Ja => ("本人", "家族", "自宅", "出勤"),
+            En => ("self", "family", "home", "attendance"),
+        };
+        let mut s = format!(
+            "{person} {}・{family} {}・{home} {}・{attendance} {}",
+            self.person.label(lang),
+            self.family.label(lang),
+            self.home.label(lang),
+            self.attendance.label(lang),
+        );
+        if self.attendance != Attendance::Unable {
+            s.push_str(&match lang {
+                Ja => format!("（{}）", self.from.label(lang)),
+                En => format!(" ({})", self.from.label(lang)),
+            });
+        }
+        for (ja, en, v) in [
+            ("現在地", "at", &self.location),
+            ("連絡", "contact", &self.contact),
+        ] {
+            if !v.is_empty() {
+                s.push_str(&match lang {
+                    Ja => format!("・{ja} {v}"),
+                    En => format!(", {en} {v}"),
+                });
+            }
+        }
+        s
+    }
+}
+
+impl Decided {
+    /// What was decided, in words.
+    pub fn describe(&self, lang: crate::codes::Lang) -> String {
+        use crate::codes::Lang::*;
+        match (self, lang) {
+            (Decided::Level { level: Some(l) }, _) => l.label(lang).to_string(),
+            (Decided::Level { level: None }, Ja) => "運営レベルを参集状況に連動".to_string(),
+            (Decided::Level { level: None }, En) => "operation level follows turnout".to_string(),
+            (Decided::Power { on: true }, Ja) => "通電あり".to_string(),
+            (Decided::Power { on: false }, Ja) => "停電".to_string(),
+            (Decided::Power { on: true }, En) => "power on".to_string(),
+            (Decided::Power { on: false }, En) => "power cut".to_string(),
+        }
+    }
+}

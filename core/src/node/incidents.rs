@@ -165,6 +165,7 @@ impl Node {
             roster_version,
             checks: self.store.checks(&doc)?,
             claims: self.counted_claims(space, self.store.claims(&doc)?)?,
+            operation: self.operation(space, &incident)?,
             incident: Some(incident),
             weights: self.priority_weights(space)?,
         })
@@ -472,10 +473,12 @@ impl Node {
         let inputs = self
             .store
             .list_inputs(space, &DocKey::incident(space, id))?;
+        let incident = self.incident(space, id)?;
         Ok(IncidentData {
             recipients: inputs.recipients.into(),
             roster_version,
-            incident: Some(self.incident(space, id)?),
+            operation: self.operation(space, &incident)?,
+            incident: Some(incident),
             checks: inputs.checks,
             claims: self.counted_claims(space, inputs.claims)?,
             weights,

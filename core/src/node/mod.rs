@@ -32,7 +32,7 @@ pub use members::Gate;
 pub use peers::{PeerChange, PeerStatus, version_label};
 use roster::put_recipients;
 pub use session::{LocalSync, share_a_space, sync_local, this_build};
-pub use staffing::{NewReport, StaffImport};
+pub use staffing::{NewReport, Select, StaffImport};
 pub use types::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -159,6 +159,9 @@ pub struct IncidentData {
     pub claims: Vec<Claim>,
     /// The office's priority weights.
     pub weights: PriorityConfig,
+    /// The office's operation: power, level, assignments, this device's
+    /// carrier.
+    pub operation: crate::views::Operation,
 }
 
 /// The recipients of earlier [`IncidentData`], to be used again if the
@@ -194,12 +197,13 @@ impl IncidentData {
 
     /// The priority list of this data, by the office's weights.
     pub fn priority_list(&self, now: Timestamp) -> Vec<crate::views::PriorityEntry<'_>> {
-        crate::views::priority_list(
+        crate::views::priority_list_in(
             &self.recipients,
             self.incident.as_ref(),
             &self.checks,
             &self.claims,
             &self.weights,
+            &self.operation,
             now,
         )
     }

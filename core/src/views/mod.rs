@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::codes::Lang;
+use crate::codes::{Lang, OperationLevel};
 use crate::model::{
     Check, CheckId, CheckResult, Claim, FieldConflict, Incident, Phase, Recipient, RecipientId,
-    Timestamp,
+    StaffId, Timestamp,
 };
 use crate::priority::{DEADLINE_NEAR_MINUTES, PriorityConfig, Reason, battery_deadline, score};
 
@@ -72,6 +72,15 @@ pub struct PriorityEntry<'a> {
     /// The deadline is within a day, or past: they rank above every score
     /// in their standing, soonest first.
     pub deadline_near: bool,
+    /// The staff member they are assigned to in this incident.
+    pub assigned_to: Option<StaffId>,
+    /// Assigned to this device's carrier (わたしの担当): first in their
+    /// standing on this device.
+    pub mine: bool,
+    /// 後回し（運営レベル）: at operation level 30% only high priority
+    /// recipients are checked first; the rest not yet reached come after
+    /// them, still listed.
+    pub postponed: bool,
 }
 
 impl PriorityEntry<'_> {
@@ -82,6 +91,22 @@ impl PriorityEntry<'_> {
             .map(|r| r.label.as_ref())
             .collect::<Vec<_>>()
             .join("・")
+    }
+
+    /// 「後回し（運営レベル）」 when [`PriorityEntry::postponed`].
+    pub fn postponed_label(lang: Lang) -> &'static str {
+        match lang {
+            Lang::Ja => "後回し（運営レベル）",
+            Lang::En => "later (operation level)",
+        }
+    }
+
+    /// 「わたしの担当」 when [`PriorityEntry::mine`].
+    pub fn mine_label(lang: Lang) -> &'static str {
+        match lang {
+            Lang::Ja => "わたしの担当",
+            Lang::En => "assigned to me",
+        }
     }
 
     /// Two or more devices claim this recipient at once.
@@ -232,16 +257,55 @@ fn id_order(recipients: &[Recipient]) -> Vec<usize> {
     place
 }
 
-/// The priority list: action needed first, then those not yet reached, then
-/// the settled; within each, a battery deadline within a day first
-/// (soonest first), then highest score first. `incident` decides which
-/// hazards count; `checks` and `claims` are that incident's.
+/// What the office's operation adds to a priority list: the power marked
+/// on, the operation level in force, the assignments, and whose device it
+/// is shown on.
+#[derive(Clone, Debug, Default)]
+pub struct Operation {
+    /// An admin marked the power on: no battery deadlines.
+    pub power_on: bool,
+    /// The operation level in force, when the office has a staff list.
+    pub level: Option<OperationLevel>,
+    /// Each assigned recipient's staff member.
+    pub assignments: HashMap<RecipientId, StaffId>,
+    /// The staff member carrying the device the list is shown on.
+    pub me: Option<StaffId>,
+}
+
+/// The priority list with no operation beside it ([`priority_list_in`]).
 pub fn priority_list<'a>(
     recipients: &'a [Recipient],
     incident: Option<&Incident>,
     checks: &'a [Check],
     claims: &'a [Claim],
     config: &PriorityConfig,
+    now: Timestamp,
+) -> Vec<PriorityEntry<'a>> {
+    priority_list_in(
+        recipients,
+        incident,
+        checks,
+        claims,
+        config,
+        &Operation::default(),
+        now,
+    )
+}
+
+/// The priority list: action needed first, then those not yet reached, then
+/// the settled; within each, at operation level 30% those not high priority
+/// last (後回し), a battery deadline within a day first (soonest first,
+/// unless the power is marked on: a life hangs on it, whoever it is
+/// assigned to), then those assigned to this device's carrier, then
+/// highest score first. `incident` decides which hazards
+/// count; `checks` and `claims` are that incident's.
+pub fn priority_list_in<'a>(
+    recipients: &'a [Recipient],
+    incident: Option<&Incident>,
+    checks: &'a [Check],
+    claims: &'a [Claim],
+    config: &PriorityConfig,
+    op: &Operation,
     now: Timestamp,
 ) -> Vec<PriorityEntry<'a>> {
     let kind = incident.map(|i| i.kind);
@@ -260,11 +324,22 @@ pub fn priority_list<'a>(
                 Some(res) if res.is_conclusive() => Standing::Settled,
                 _ => Standing::NotReached,
             };
-            let deadline = incident.and_then(|i| battery_deadline(r, i));
+            let deadline = incident
+                .filter(|_| !op.power_on)
+                .and_then(|i| battery_deadline(r, i));
             let deadline_near = deadline
                 .is_some_and(|d| d.millis() - now.millis() <= DEADLINE_NEAR_MINUTES * 60_000);
             let mut live_claims = live.remove(&r.id).unwrap_or_default();
             live_claims.sort_by(|a, b| a.device.cmp(&b.device));
+            let assigned_to = if op.assignments.is_empty() {
+                None
+            } else {
+                op.assignments.get(&r.id).cloned()
+            };
+            let postponed = op.level == Some(OperationLevel::Level30)
+                && standing == Standing::NotReached
+                && score < config.high_priority_from
+                && !deadline_near;
             PriorityEntry {
                 // Until the sort below: where the id falls among the ids.
                 rank: id_rank,
@@ -281,6 +356,9 @@ pub fn priority_list<'a>(
                 live_claims,
                 deadline,
                 deadline_near,
+                mine: assigned_to.is_some() && assigned_to == op.me,
+                assigned_to,
+                postponed,
             }
         })
         .collect();
@@ -289,8 +367,10 @@ pub fn priority_list<'a>(
     rows.sort_unstable_by_key(|r| {
         (
             r.standing,
+            r.postponed,
             !r.deadline_near,
             r.deadline.filter(|_| r.deadline_near),
+            !r.mine,
             Reverse(r.score),
             r.rank,
         )

@@ -132,6 +132,14 @@ fn a_ventilator_user_with_six_hours_of_battery_ranks_first_in_an_earthquake() {
     )];
     let list = priority_list(&rs, Some(&quake), &safe, &[], &config, two_hours_in);
     assert_eq!(list.last().unwrap().recipient.id.as_str(), "R9");
+    // An admin marked the power on: no deadline, the score ranks.
+    let on = Operation {
+        power_on: true,
+        ..Default::default()
+    };
+    let list = priority_list_in(&rs, Some(&quake), &[], &[], &config, &on, two_hours_in);
+    assert_eq!(list[0].recipient.id.as_str(), "R1");
+    assert!(list.iter().all(|e| e.deadline.is_none()));
     // Power taken as on: no deadline.
     quake.kind = IncidentKind::Landslide;
     let list = priority_list(&rs, Some(&quake), &[], &[], &config, two_hours_in);
@@ -413,4 +421,52 @@ fn summary_counts() {
     assert_eq!(s.high_priority_not_reached, 1);
     assert_eq!(s.battery_deadline_not_reached, 1);
     assert_eq!(s.phase, Phase::FirstHours);
+}
+
+/// Issue 21: at operation level 30% the list puts high priority first and
+/// marks the rest 後回し（運営レベル）, still listing them; on a phone the
+/// recipients assigned to its carrier come first in their standing.
+#[test]
+fn level_30_postpones_the_rest_and_a_phone_sees_its_assignments_first() {
+    let rs = vec![
+        ventilator_alone_in_flood_zone(),
+        support_1_with_family(),
+        Recipient {
+            id: "R7".into(),
+            name: "軽度 三郎".into(),
+            ..Default::default()
+        },
+    ];
+    let config = PriorityConfig::default();
+    let now = Timestamp::from_millis(3_600_000);
+    let plain = priority_list(&rs, Some(&flood()), &[], &[], &config, now);
+    assert!(plain.iter().all(|e| !e.postponed && !e.mine));
+    let high: Vec<bool> = plain
+        .iter()
+        .map(|e| e.score >= config.high_priority_from)
+        .collect();
+    assert_eq!(high, vec![true, false, false], "one high priority");
+    let mut op = Operation {
+        level: Some(OperationLevel::Level30),
+        ..Default::default()
+    };
+    let list = priority_list_in(&rs, Some(&flood()), &[], &[], &config, &op, now);
+    assert_eq!(list.len(), 3, "the rest still listed");
+    assert_eq!(
+        list.iter().map(|e| e.postponed).collect::<Vec<_>>(),
+        vec![false, true, true]
+    );
+    // R7 is assigned to this phone's carrier: first among the postponed,
+    // never above the high-priority client.
+    op.assignments.insert("R7".into(), StaffId("S2".into()));
+    op.me = Some(StaffId("S2".into()));
+    let list = priority_list_in(&rs, Some(&flood()), &[], &[], &config, &op, now);
+    let order: Vec<&str> = list.iter().map(|e| e.recipient.id.as_str()).collect();
+    assert_eq!(order, vec!["R1", "R7", "R2"]);
+    assert!(list[1].mine && list[1].assigned_to == Some(StaffId("S2".into())));
+    // At 50% nothing is postponed, and its assignment comes first.
+    op.level = Some(OperationLevel::Level50);
+    let list = priority_list_in(&rs, Some(&flood()), &[], &[], &config, &op, now);
+    assert_eq!(list[0].recipient.id.as_str(), "R7");
+    assert!(list.iter().all(|e| !e.postponed));
 }

@@ -31,6 +31,17 @@ pub struct NewReport {
     pub at: Timestamp,
 }
 
+/// Which recipients an assignment takes (`Node::select_recipients`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// These, by 利用者ID.
+    Ids(Vec<RecipientId>),
+    /// Every recipient of this 担当ケアマネ.
+    CareManager(String),
+    /// Every recipient of this 地区.
+    Area(String),
+}
+
 /// What a staff list import changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StaffImport {
@@ -159,6 +170,42 @@ impl Node {
             self.part(&DocKey::incident(space, incident), Part::Assignments)?;
         all.sort_by(|a, b| a.recipient.cmp(&b.recipient));
         Ok(all)
+    }
+
+    /// The recipients `select` names, by 利用者ID: each id must be one of
+    /// the space's; a care manager or area must have at least one (names
+    /// compared with spaces of either width dropped).
+    pub fn select_recipients(&self, space: &SpaceId, select: &Select) -> Result<Vec<RecipientId>> {
+        let squeeze = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
+        let by =
+            |field: fn(&Recipient) -> &str, want: &str, what: &str| -> Result<Vec<RecipientId>> {
+                let want = squeeze(want);
+                let ids: Vec<RecipientId> = self
+                    .store
+                    .recipients(space)?
+                    .into_iter()
+                    .filter(|r| squeeze(field(&r.recipient)) == want)
+                    .map(|r| r.recipient.id)
+                    .collect();
+                if ids.is_empty() {
+                    return Err(Error::NotFound(format!(
+                        "{what} {want:?} (no recipient has it)"
+                    )));
+                }
+                Ok(ids)
+            };
+        match select {
+            Select::Ids(ids) => {
+                for r in ids {
+                    if self.store.recipient(space, r)?.is_none() {
+                        return Err(Error::NotFound(format!("recipient {r}")));
+                    }
+                }
+                Ok(ids.clone())
+            }
+            Select::CareManager(name) => by(|r| &r.care_manager, name, "担当ケアマネ"),
+            Select::Area(area) => by(|r| &r.area, area, "地区"),
+        }
     }
 
     /// Record a safety report in the open incident: this device's carrier's
@@ -294,11 +341,7 @@ impl Node {
                 "職員ID {s} (not on the staff list)"
             )));
         }
-        for r in recipients {
-            if self.store.recipient(space, r)?.is_none() {
-                return Err(Error::NotFound(format!("recipient {r}")));
-            }
-        }
+        self.select_recipients(space, &Select::Ids(recipients.to_vec()))?;
         let current: HashMap<RecipientId, StaffId> = self
             .assignments(space, incident)?
             .into_iter()
@@ -375,6 +418,47 @@ impl Node {
                 now,
             },
         ))
+    }
+
+    /// What the office's operation adds to the incident's priority list:
+    /// the power as an admin marked it, the level in force (when the
+    /// office has a staff list), the assignments, this device's carrier.
+    pub fn operation(
+        &self,
+        space: &SpaceId,
+        incident: &Incident,
+    ) -> Result<crate::views::Operation> {
+        let decisions = self.decisions(space, &incident.id)?;
+        let staff = self.staff_list(space)?;
+        let reports = match staff.is_empty() {
+            true => Vec::new(),
+            false => self.reports(space, &incident.id)?,
+        };
+        let level = (!staff.is_empty()).then(|| {
+            crate::views::staff_board(
+                &staff,
+                &crate::views::StaffInputs {
+                    incident,
+                    reports: &reports,
+                    decisions: &decisions,
+                    carriers: &BTreeMap::new(),
+                    last_sync: &BTreeMap::new(),
+                    now: Timestamp::now(),
+                },
+            )
+            .level
+            .level
+        });
+        Ok(crate::views::Operation {
+            power_on: crate::views::power_on(&decisions),
+            level,
+            assignments: self
+                .assignments(space, &incident.id)?
+                .into_iter()
+                .map(|a| (a.recipient, a.staff))
+                .collect(),
+            me: self.staff.id.clone(),
+        })
     }
 
     /// Who acts: the dashboard's person when one is logged in, else this
