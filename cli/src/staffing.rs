@@ -160,9 +160,7 @@ pub fn me(cx: &Ctx, node: &mut Node, id: &str) -> Result<()> {
 }
 
 fn staff_id(raw: &str) -> Result<StaffId> {
-    Ok(StaffId(
-        anpi_core::text::staff_id(raw).map_err(|m| format!("職員ID {raw:?}: {m}"))?,
-    ))
+    Ok(anpi_core::text::typed_staff_id(raw)?)
 }
 
 /// `staff board`: 職員安否 of the incident shown.

@@ -83,6 +83,13 @@ pub fn staff_id(value: &str) -> Result<String, String> {
     id_named("職員ID", value)
 }
 
+/// A 職員ID a person typed (a command, a phone): as [`staff_id`] keeps it.
+pub fn typed_staff_id(value: &str) -> Result<crate::model::StaffId, crate::Error> {
+    staff_id(value)
+        .map(crate::model::StaffId)
+        .map_err(|why| crate::Error::Invalid(format!("職員ID {:?}: {why}", printable(value))))
+}
+
 fn id_named(what: &str, value: &str) -> Result<String, String> {
     let id = narrow(value).trim().to_string();
     if id.is_empty() {

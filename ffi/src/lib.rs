@@ -2,17 +2,21 @@
 
 uniffi::setup_scaffolding!();
 
+// First: its `mirror!` macro is used by the modules after it.
+#[macro_use]
+mod types;
 mod error;
 mod events;
 mod node;
 mod office;
 mod runtime;
-mod types;
+mod staffing;
 
 pub use error::{AnpiError, InputProblem};
 pub use events::{AnpiListener, EventHandle};
 pub use node::{AnpiNode, Staff};
 pub use office::{AuditCheck, AuditEntry, Form2File, Form2Format, Form2Grouping};
+pub use staffing::*;
 pub use types::*;
 
 /// The anpi version of this library.

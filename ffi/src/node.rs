@@ -263,6 +263,13 @@ impl AnpiNode {
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Node) -> anpi_core::Result<T>) -> Result<T> {
         self.inner()?.with(f)
     }
+
+    /// A change was made here (see `Inner::changed`).
+    pub(crate) fn data_changed(&self) {
+        if let Ok(inner) = self.inner() {
+            inner.changed();
+        }
+    }
 }
 
 /// A space id this device holds.

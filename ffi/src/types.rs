@@ -425,6 +425,17 @@ pub struct PriorityRow {
     /// The deadline is within a day or past: the row ranks above every
     /// score for it. Show `time_left` prominently.
     pub deadline_near: bool,
+    /// The 職員ID of the staff member they are assigned to, if any.
+    pub assigned_to: Option<String>,
+    /// Assigned to this device's carrier: show `mine_label` (わたしの担当).
+    pub mine: bool,
+    /// 「わたしの担当」 when `mine`, else empty.
+    pub mine_label: String,
+    /// At operation level 30% and not high priority: after the rest, show
+    /// `postponed_label`.
+    pub postponed: bool,
+    /// 「後回し（運営レベル）」 when `postponed`, else empty.
+    pub postponed_label: String,
 }
 
 impl PriorityRow {
@@ -465,6 +476,19 @@ impl PriorityRow {
             battery_deadline_ms: e.deadline.map(millis),
             time_left: e.time_left(now, lang).unwrap_or_default(),
             deadline_near: e.deadline_near,
+            assigned_to: e.assigned_to.as_ref().map(|s| s.0.clone()),
+            mine: e.mine,
+            mine_label: if e.mine {
+                views::PriorityEntry::mine_label(lang).to_string()
+            } else {
+                String::new()
+            },
+            postponed: e.postponed,
+            postponed_label: if e.postponed {
+                views::PriorityEntry::postponed_label(lang).to_string()
+            } else {
+                String::new()
+            },
         }
     }
 }

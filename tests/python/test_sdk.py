@@ -15,6 +15,7 @@ import anpi_ffi as anpi
 HERE = pathlib.Path(__file__).resolve().parent
 ROSTER = (HERE.parent / "sdk" / "roster.csv").read_bytes()
 BAD_ROSTER = (HERE.parent / "sdk" / "bad-roster.csv").read_bytes()
+STAFF = (HERE.parent / "sdk" / "staff.csv").read_bytes()
 
 
 def key(byte):
@@ -235,6 +236,43 @@ class SdkTest(unittest.TestCase):
         heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.SYNCED) and e.result.peer_id == phone.device_id())
         heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.SYNC_STARTED))
         heard.wait(lambda e: isinstance(e, anpi.AnpiEvent.DATA_CHANGED) and not e.local)
+
+        # The staff side: the office's list, the phone carrier's own safety
+        # report synced to the office, turnout and the level there.
+        imported = office.node.import_staff(office.space, STAFF)
+        self.assertEqual(imported.added, 3)
+        await phone.sync_now(addr, office_id)
+        me = phone.staff()
+        phone.set_staff(anpi.Staff(name=me.name, organisation=me.organisation, staff_id="S02"))
+        report = phone.record_staff_report(office.space, anpi.NewStaffReport(
+            staff_id=None, person=anpi.PersonalSafety.UNHARMED, family=anpi.FamilySafety.SAFE,
+            home=anpi.HomeDamage.NONE, attendance=anpi.Attendance.ABLE,
+            available_from=anpi.AvailableFrom.NOW, location="", contact=""))
+        self.assertEqual(report.staff_id, "S02")
+        self.assertTrue(report.summary.startswith("本人 無事"), report.summary)
+        await phone.sync_now(addr, office_id)
+        board = office.node.staff_board(office.space)
+        self.assertEqual((board.total, board.reported), (3, 1))
+        s02 = [r for r in board.rows if r.member.staff_id == "S02"][0]
+        self.assertEqual(s02.state, anpi.StaffState.REPORTED)
+        self.assertEqual(s02.report.recorded_by.name, "佐藤 美咲")
+        # S02 at once, half of S01 (0.5 km): 1.5 of 3, level 50%.
+        self.assertAlmostEqual(board.today.expected, 1.5)
+        self.assertEqual(board.level, anpi.OperationLevel.LEVEL50)
+        self.assertIn("通常業務の一部を休止", board.level_meaning)
+        # The level by hand and an assignment reach the phone's list.
+        office.node.set_operation_level(office.space, anpi.OperationLevel.LEVEL30, "道路寸断")
+        self.assertEqual(office.node.assign(office.space, ["R0004"], "S02"), 1)
+        with self.assertRaises(anpi.AnpiError.NotAllowed):
+            phone.set_operation_level(office.space, None, "")
+        await phone.sync_now(addr, office_id)
+        self.assertEqual(phone.staff_board(office.space).level_reason, "道路寸断")
+        rows = phone.priority_list(office.space)
+        self.assertFalse(rows[0].postponed)
+        self.assertTrue(any(r.postponed_label == "後回し（運営レベル）" for r in rows), rows)
+        mine = [r for r in rows if r.mine]
+        self.assertEqual([r.recipient_id for r in mine], ["R0004"])
+        self.assertEqual(mine[0].mine_label, "わたしの担当")
 
         # An invite: a second phone joins once; the code is spent after.
         invite = office.node.create_invite(office.space, anpi.Staff(name="高木 健", organisation="A居宅"),

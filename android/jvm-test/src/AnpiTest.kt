@@ -15,6 +15,14 @@ import jp.anpi.ffi.IncidentKind
 import jp.anpi.ffi.Role
 import jp.anpi.ffi.Staff
 import jp.anpi.ffi.Standing
+import jp.anpi.ffi.Attendance
+import jp.anpi.ffi.AvailableFrom
+import jp.anpi.ffi.FamilySafety
+import jp.anpi.ffi.HomeDamage
+import jp.anpi.ffi.NewStaffReport
+import jp.anpi.ffi.OperationLevel
+import jp.anpi.ffi.PersonalSafety
+import jp.anpi.ffi.StaffState
 import jp.anpi.newCheck
 import kotlinx.coroutines.flow.filterIsInstance
 import kotlinx.coroutines.flow.first
@@ -240,6 +248,32 @@ class AnpiTest {
             assertEquals(listOf("A居宅", "B訪問看護"), dups[0].checks.map { it.organisation }.sorted())
         }
         assertEquals(phone.deviceId, synced.await().result.peerId)
+
+        // The staff side: the office's list, the phone carrier's own safety
+        // report synced to the office, turnout and the level there.
+        assertEquals(3u, office.importStaff(space, File(fixtures, "staff.csv").readBytes()).added)
+        phone.syncNow(addr, officeId)
+        phone.setStaff("佐藤 美咲", "B訪問看護", "S02")
+        val report = phone.recordStaffReport(space, NewStaffReport(
+            null, PersonalSafety.UNHARMED, FamilySafety.SAFE, HomeDamage.NONE,
+            Attendance.ABLE, AvailableFrom.NOW, "", ""))
+        assertEquals("S02", report.staffId)
+        phone.syncNow(addr, officeId)
+        val board = office.staffBoard(space)
+        assertEquals(3u to 1u, board.total to board.reported)
+        assertEquals(StaffState.REPORTED, board.rows.first { it.member.staffId == "S02" }.state)
+        // S02 at once, half of S01 (0.5 km): 1.5 of 3, level 50%.
+        assertEquals(1.5, board.today.expected, 1e-9)
+        assertEquals(OperationLevel.LEVEL50, board.level)
+        office.setOperationLevel(space, OperationLevel.LEVEL30, "道路寸断")
+        assertEquals(1, office.assign(space, listOf("R0004"), "S02"))
+        assertThrows<AnpiException.NotAllowed> { runBlocking { phone.setOperationLevel(space, null) } }
+        phone.syncNow(addr, officeId)
+        assertEquals("道路寸断", phone.staffBoard(space).levelReason)
+        val rows = phone.priorityList(space)
+        assertFalse(rows[0].postponed)
+        assertTrue(rows.any { it.postponedLabel == "後回し（運営レベル）" })
+        assertEquals(listOf("R0004"), rows.filter { it.mine }.map { it.recipientId })
 
         val invite = office.createInvite(space, Staff("高木 健", "A居宅"), Role.CARE_MANAGER, listOf(addr))
         val second = Anpi.open(File(dir, "second").path, key(4))

@@ -181,6 +181,34 @@ func twoNodesSyncOverLoopbackQuic() async throws {
             recorder.events.contains { if case let .synced(r) = $0 { return r.peerId == phoneId } else { return false } }
         }, "the office heard the sync")
 
+        // The staff side: the office's list, the phone carrier's own safety
+        // report synced to the office, turnout and the level there.
+        let staffCsv = try Data(contentsOf: fixtures.appendingPathComponent("staff.csv"))
+        try expectEqual(try await office.importStaff(space: space, csv: staffCsv).added, 3)
+        _ = try await phone.syncNow(address: addr, peerId: officeId)
+        try await phone.setStaff(name: "佐藤 美咲", organisation: "B訪問看護", staffId: "S02")
+        let report = try await phone.recordStaffReport(space: space, report: NewStaffReport(
+            staffId: nil, person: .unharmed, family: .safe, home: .none, attendance: .able,
+            availableFrom: .now, location: "", contact: ""))
+        try expectEqual(report.staffId, "S02")
+        _ = try await phone.syncNow(address: addr, peerId: officeId)
+        let board = try await office.staffBoard(space: space)
+        try expectEqual([board.total, board.reported], [3, 1])
+        try expectEqual(board.rows.first { $0.member.staffId == "S02" }?.state, .reported)
+        // S02 at once, half of S01 (0.5 km): 1.5 of 3, level 50%.
+        try expect(abs(board.today.expected - 1.5) < 1e-9, "turnout \(board.today)")
+        try expectEqual(board.level, .level50)
+        try await office.setOperationLevel(space: space, level: .level30, reason: "道路寸断")
+        try expectEqual(try await office.assign(space: space, recipientIds: ["R0004"], staffId: "S02"), 1)
+        let refused = try await expectError { try await phone.setOperationLevel(space: space, level: nil) }
+        guard case AnpiError.NotAllowed = refused else { throw Failure(description: "got \(refused)") }
+        _ = try await phone.syncNow(address: addr, peerId: officeId)
+        try expectEqual(try await phone.staffBoard(space: space).levelReason, "道路寸断")
+        let rows = try await phone.priorityList(space: space)
+        try expect(!rows[0].postponed, "the first row is not postponed")
+        try expect(rows.contains { $0.postponedLabel == "後回し（運営レベル）" }, "some rows postponed")
+        try expectEqual(rows.filter { $0.mine }.map { $0.recipientId }, ["R0004"])
+
         let invite = try await office.createInvite(space: space, staff: Staff(name: "高木 健", organisation: "A居宅"), role: .careManager, addresses: [addr])
         let second = try await Anpi.open(folder: dir.appendingPathComponent("second").path, databaseKey: key(4))
         try expectEqual(try await second.joinInvite(invite.code).map { $0.id }, [space])

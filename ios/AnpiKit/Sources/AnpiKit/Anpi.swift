@@ -37,8 +37,9 @@ public final class Anpi: @unchecked Sendable {
     public func createSpace(_ name: String) async throws -> Space { try await offCaller { try self.node.createSpace(name: name) } }
     /// A new area space shared with other agencies: the only kind partners sync.
     public func createAreaSpace(_ name: String) async throws -> Space { try await offCaller { try self.node.createAreaSpace(name: name) } }
-    public func setStaff(name: String, organisation: String) async throws {
-        try await offCaller { try self.node.setStaff(staff: Staff(name: name, organisation: organisation)) }
+    /// Who carries this device; `staffId` (職員ID) links it to their safety reports and assignments.
+    public func setStaff(name: String, organisation: String, staffId: String? = nil) async throws {
+        try await offCaller { try self.node.setStaff(staff: Staff(name: name, organisation: organisation, staffId: staffId)) }
     }
     public func staff() async throws -> Staff { try await offCaller { try self.node.staff() } }
 
@@ -76,6 +77,26 @@ public final class Anpi: @unchecked Sendable {
         try await offCaller { try self.node.release(spaceId: space, recipientId: recipient) }
     }
     public func duplicates(space: String) async throws -> [Duplicate] { try await offCaller { try self.node.duplicates(spaceId: space) } }
+
+    // The staff side (docs/STAFF.md).
+    public func importStaff(space: String, csv: Data) async throws -> StaffImportSummary {
+        try await offCaller { try self.node.importStaff(spaceId: space, csv: csv) }
+    }
+    public func staffList(space: String) async throws -> [StaffMember] { try await offCaller { try self.node.staffList(spaceId: space) } }
+    public func recordStaffReport(space: String, report: NewStaffReport) async throws -> StaffReport {
+        try await offCaller { try self.node.recordStaffReport(spaceId: space, report: report) }
+    }
+    public func staffBoard(space: String) async throws -> StaffBoard { try await offCaller { try self.node.staffBoard(spaceId: space) } }
+    public func setOperationLevel(space: String, level: OperationLevel?, reason: String = "") async throws {
+        try await offCaller { try self.node.setOperationLevel(spaceId: space, level: level, reason: reason) }
+    }
+    public func setPower(space: String, on: Bool, reason: String = "") async throws {
+        try await offCaller { try self.node.setPower(spaceId: space, on: on, reason: reason) }
+    }
+    public func assign(space: String, recipientIds: [String], staffId: String?) async throws -> UInt32 {
+        try await offCaller { try self.node.assign(spaceId: space, recipientIds: recipientIds, staffIdTo: staffId) }
+    }
+    public func assignments(space: String) async throws -> [Assignment] { try await offCaller { try self.node.assignments(spaceId: space) } }
 
     public func exportForm2(space: String, format: Form2Format, destination: String, grouping: Form2Grouping = .careManager) async throws -> Form2File {
         try await offCaller { try self.node.exportForm2(spaceId: space, format: format, grouping: grouping, destination: destination) }

@@ -26,6 +26,13 @@ import jp.anpi.ffi.Space
 import jp.anpi.ffi.Staff
 import jp.anpi.ffi.SyncConfig
 import jp.anpi.ffi.SyncResult
+import jp.anpi.ffi.Assignment
+import jp.anpi.ffi.NewStaffReport
+import jp.anpi.ffi.OperationLevel
+import jp.anpi.ffi.StaffBoard
+import jp.anpi.ffi.StaffImportSummary
+import jp.anpi.ffi.StaffMember
+import jp.anpi.ffi.StaffReport
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
@@ -76,8 +83,9 @@ class Anpi private constructor(
     suspend fun createSpace(name: String): Space = withContext(io) { node.createSpace(name) }
     /** A new area space shared with other agencies: the only kind partners sync. */
     suspend fun createAreaSpace(name: String): Space = withContext(io) { node.createAreaSpace(name) }
-    suspend fun setStaff(name: String, organisation: String) =
-        withContext(io) { node.setStaff(Staff(name, organisation)) }
+    /** Who carries this device; [staffId] (職員ID) links it to their safety reports and assignments. */
+    suspend fun setStaff(name: String, organisation: String, staffId: String? = null) =
+        withContext(io) { node.setStaff(Staff(name, organisation, staffId)) }
     suspend fun staff(): Staff = withContext(io) { node.staff() }
 
     suspend fun importRoster(space: String, csv: ByteArray): ImportSummary =
@@ -98,6 +106,21 @@ class Anpi private constructor(
         withContext(io) { node.claim(space, recipient, minutes.toUInt()) }
     suspend fun release(space: String, recipient: String): Boolean = withContext(io) { node.release(space, recipient) }
     suspend fun duplicates(space: String): List<Duplicate> = withContext(io) { node.duplicates(space) }
+
+    // The staff side (docs/STAFF.md).
+    suspend fun importStaff(space: String, csv: ByteArray): StaffImportSummary =
+        withContext(io) { node.importStaff(space, csv) }
+    suspend fun staffList(space: String): List<StaffMember> = withContext(io) { node.staffList(space) }
+    suspend fun recordStaffReport(space: String, report: NewStaffReport): StaffReport =
+        withContext(io) { node.recordStaffReport(space, report) }
+    suspend fun staffBoard(space: String): StaffBoard = withContext(io) { node.staffBoard(space) }
+    suspend fun setOperationLevel(space: String, level: OperationLevel?, reason: String = "") =
+        withContext(io) { node.setOperationLevel(space, level, reason) }
+    suspend fun setPower(space: String, on: Boolean, reason: String = "") =
+        withContext(io) { node.setPower(space, on, reason) }
+    suspend fun assign(space: String, recipientIds: List<String>, staffId: String?): Int =
+        withContext(io) { node.assign(space, recipientIds, staffId).toInt() }
+    suspend fun assignments(space: String): List<Assignment> = withContext(io) { node.assignments(space) }
 
     suspend fun exportForm2(
         space: String,
