@@ -524,6 +524,72 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         screenshot(&c, "incidents").await;
         accessible(&c, "the incidents").await;
 
+        // 職員安否: the staff list uploaded (a bad file refused whole, with
+        // its line and column), the phone's carrier reports and syncs, a
+        // colleague's phoned-in report recorded on the page; the level
+        // follows turnout, then is set by hand; an assignment by care
+        // manager; the list marks the rest 後回し.
+        visit(&c, &format!("{url}/staff")).await;
+        wait_text(&c, "the empty staff board", |t| t.contains("職員名簿がありません")).await;
+        let staff = "職員ID,氏名,所属,職種,電話,距離\nS01,事務 花子,ひまわり居宅,事務,,0.5\nS02,訪問 太郎,架空訪問看護,看護師,090-0000-0002,3\nS03,遠方 三郎,ひまわり居宅,訪問介護員,,遠い\n";
+        let bad_staff = dir.path().join("staff-bad.csv");
+        std::fs::write(&bad_staff, staff).unwrap();
+        type_into(&c, "#staff-file", bad_staff.to_str().unwrap()).await;
+        click(&c, "#import-staff").await;
+        let shown = wait_text(&c, "the staff list's problem", |t| t.contains("取り込めません")).await;
+        assert!(shown.contains("距離") && shown.contains("遠い"), "{shown}");
+        let good_staff = dir.path().join("staff.csv");
+        std::fs::write(&good_staff, staff.replace("遠い", "20")).unwrap();
+        type_into(&c, "#staff-file", good_staff.to_str().unwrap()).await;
+        click(&c, "#import-staff").await;
+        wait_text(&c, "the staff import", |t| t.contains("職員名簿を取り込みました: 追加 3")).await;
+        ok(&team.phone, &["sync"]);
+        ok(&team.phone, &["staff", "me", "S02"]);
+        ok(
+            &team.phone,
+            &["report", "--person", "無事", "--family", "無事", "--home", "被害なし", "--attendance", "可能", "--from", "すぐ"],
+        );
+        ok(&team.phone, &["sync"]);
+        visit(&c, &format!("{url}/staff")).await;
+        let board = wait_text(&c, "the phone's report", |t| t.contains("本人 無事")).await;
+        // S02 at once and half of S01 (0.5 km): 1.5 of 3.
+        assert!(board.contains("運営レベル50%") && board.contains("参集状況から"), "{board}");
+        c.execute(
+            r#"document.querySelector("form[action='/staff/report'] select[name=staff]").value = 'S03';
+               document.querySelector('select[name=person]').value = 'serious_injury';
+               document.querySelector('select[name=attendance]').value = 'unable';"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+        type_into(&c, "form[action='/staff/report'] input[name=location]", "市民病院").await;
+        click(&c, "#record-report").await;
+        let board = wait_text(&c, "the phoned-in report", |t| t.contains("安否報告を記録しました")).await;
+        assert!(board.contains("本人 重傷") && board.contains("現在地 市民病院"), "{board}");
+        assert!(board.contains("未報告（同期済み・応答なし）"), "S01, the office PC's carrier: {board}");
+        c.execute("document.querySelector('select[name=level]').value = '30'", vec![]).await.unwrap();
+        type_into(&c, "form[action='/staff/level'] input[name=reason]", "道路寸断").await;
+        click(&c, "#set-level").await;
+        let board = wait_text(&c, "the level by hand", |t| t.contains("手動で設定")).await;
+        assert!(board.contains("運営レベル30%") && board.contains("道路寸断") && board.contains("安否確認のみ"), "{board}");
+        type_into(&c, "form[action='/staff/assign'] input[name=value]", "佐藤").await;
+        c.execute(
+            r#"document.querySelector("form[action='/staff/assign'] select[name=staff]").value = 'S02'"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+        click(&c, "#assign").await;
+        wait_text(&c, "the assignment", |t| t.contains("3 人を S02 に割り当てました")).await;
+        screenshot(&c, "staff").await;
+        accessible(&c, "the staff board").await;
+        visit(&c, &format!("{url}/list")).await;
+        let list = wait_text(&c, "the level on the list", |t| t.contains("後回し（運営レベル）")).await;
+        assert!(list.contains("担当 S02"), "{list}");
+        ok(&team.phone, &["sync"]);
+        let mine = ok(&team.phone, &["list"]);
+        assert!(mine.lines().any(|l| l.contains("★わたしの担当")), "{mine}");
+
         // English, by the switch in the header.
         visit(&c, &format!("{url}/list")).await;
         c.find(Locator::Css("form.lang button")).await.unwrap().click().await.unwrap();

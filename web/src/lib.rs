@@ -260,6 +260,16 @@ pub fn router(d: Arc<Dashboard>) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/board", get(pages::board))
+        .route("/staff", get(pages::staff))
+        .route(
+            "/staff/import",
+            post(pages::import_staff)
+                .layer(axum::extract::DefaultBodyLimit::max(pages::MAX_STAFF_BYTES)),
+        )
+        .route("/staff/report", post(pages::record_report))
+        .route("/staff/level", post(pages::set_level))
+        .route("/staff/power", post(pages::set_power))
+        .route("/staff/assign", post(pages::assign_staff))
         .route("/list", get(pages::list))
         .route("/list/filter", post(pages::set_filter))
         .route("/r/{handle}", get(pages::recipient))

@@ -91,6 +91,7 @@ impl Chrome {
         let l = self.l;
         [
             ("/board", l.t("状況ボード", "Board")),
+            ("/staff", l.t("職員安否", "Staff")),
             ("/list", l.t("優先順位リスト", "Priority list")),
             ("/duplicates", l.t("重複訪問", "Duplicates")),
             ("/roster", l.t("名簿", "Roster")),
@@ -186,6 +187,10 @@ pub struct ListRow {
     pub time_left: String,
     /// The battery deadline is within a day or past.
     pub deadline_near: bool,
+    /// 「後回し（運営レベル）」 at operation level 30%, or empty.
+    pub postponed: &'static str,
+    /// The 職員ID they are assigned to, or empty.
+    pub assigned_to: String,
 }
 
 /// The filter form's current values and choices.
@@ -504,4 +509,57 @@ pub struct SharingPage {
     pub items: &'static str,
     pub areas: Vec<AreaView>,
     pub notice: String,
+}
+
+/// One staff member on the staff board.
+pub struct StaffRowView {
+    pub state: String,
+    /// The badge's class: `action` (injured), `open` (not reported),
+    /// `settled` (reported).
+    pub class: &'static str,
+    pub id: String,
+    pub name: String,
+    pub organisation: String,
+    pub role: String,
+    pub phone: String,
+    pub distance: String,
+    pub report: String,
+    pub recorded: String,
+    pub last_sync: String,
+}
+
+/// Turnout on one day.
+pub struct TurnoutRow {
+    pub day: String,
+    pub expected: String,
+    pub share: String,
+    pub level: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+pub struct StaffPage {
+    pub c: Chrome,
+    pub notice: String,
+    pub problems: Vec<ProblemRow>,
+    /// The incident shown, by name.
+    pub incident: Option<String>,
+    pub counters: Vec<Counter>,
+    pub level: String,
+    pub meaning: String,
+    /// Where the level comes from: turnout, or who set it by hand and why.
+    pub level_source: String,
+    pub level_alert: bool,
+    pub forecast: Vec<TurnoutRow>,
+    pub rows: Vec<StaffRowView>,
+    /// (職員ID, "S01 氏名") for the forms.
+    pub people: Vec<(String, String)>,
+    pub person: Vec<Choice>,
+    pub family: Vec<Choice>,
+    pub home: Vec<Choice>,
+    pub attendance: Vec<Choice>,
+    pub from: Vec<Choice>,
+    pub levels: Vec<Choice>,
+    pub power_on: bool,
+    pub assigned: usize,
 }

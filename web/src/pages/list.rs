@@ -51,6 +51,16 @@ fn list_row(
         high: views::is_high_priority(e, weights),
         time_left: e.time_left(now, l.0).unwrap_or_default(),
         deadline_near: e.deadline_near,
+        postponed: if e.postponed {
+            views::PriorityEntry::postponed_label(l.0)
+        } else {
+            ""
+        },
+        assigned_to: e
+            .assigned_to
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
     }
 }
 

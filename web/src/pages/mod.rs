@@ -46,6 +46,7 @@ mod login;
 mod recipient;
 mod roster;
 mod sharing;
+mod staff;
 pub(crate) use audit::{audit_page, set_audit_filter, verify as verify_audit};
 pub(crate) use board::board;
 use devices::role_choices;
@@ -64,6 +65,10 @@ pub(crate) use roster::{
     MAX_ROSTER_BYTES, import as import_roster, preview as preview_roster, roster,
 };
 pub(crate) use sharing::{act as share_act, sharing};
+pub(crate) use staff::{
+    MAX_STAFF_BYTES, assign as assign_staff, import as import_staff, record_report, set_level,
+    set_power, staff,
+};
 
 /// Rows on one page of the list.
 pub const PAGE_ROWS: usize = 50;
@@ -96,7 +101,8 @@ pages!(
     Form2Page,
     AuditPage,
     IncidentsPage,
-    SharingPage
+    SharingPage,
+    StaffPage
 );
 
 /// The page a read made, with the session's form token, or the failure.
