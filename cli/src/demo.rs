@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anpi_core::codes::Lang;
+use anpi_core::codes::{Attendance, AvailableFrom, FamilySafety, HomeDamage, PersonalSafety};
 use anpi_core::io::form2;
 use anpi_core::model::*;
 use anpi_core::net::discovery::{Discovery, FoundPeer, Mdns, Tokens};
 use anpi_core::net::serve::{self, Options};
 use anpi_core::net::{NetNode, SharedNode, SyncReport};
-use anpi_core::node::{NewCheck, Node};
+use anpi_core::node::{NewCheck, NewReport, Node};
 use anpi_core::views;
 
 /// Set inside the namespace the demo made for itself.
@@ -38,6 +39,10 @@ fn t<'a>(lang: Lang, ja: &'a str, en: &'a str) -> &'a str {
 /// exist, in the roster CSV format of DOMAIN.md (UTF-8 with BOM, half the
 /// birth dates in 和暦, as care software exports them).
 const DEMO_ROSTER: &[u8] = include_bytes!("../data/demo-roster.csv");
+
+/// The office's staff list (職員名簿): six people at their distances from
+/// the office, in the staff list CSV format (docs/STAFF.md).
+const DEMO_STAFF: &[u8] = include_bytes!("../data/demo-staff.csv");
 
 /// The demo's data folders are encrypted like any other, with this
 /// passphrase (printed, so that they can be opened afterwards).
@@ -167,34 +172,43 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let roster = anpi_core::io::roster::read(&std::fs::read(&roster_file)?)
         .map_err(|e| format!("{}: {e}", roster_file.display()))?;
     let counts = office.upsert_recipients(&space, roster.recipients)?;
+    let staff_file = dir.join("staff.csv");
+    std::fs::write(&staff_file, DEMO_STAFF)?;
+    let staff = anpi_core::io::staff::read(&std::fs::read(&staff_file)?)
+        .map_err(|e| format!("{}: {e}", staff_file.display()))?;
+    let staff_counts = office.import_staff(&space, staff.staff)?;
     say!(
         "\n1. {}",
         match lang {
             Lang::Ja => format!(
-                "事務所: スペース「{office_org}」を作成し、名簿 {} から利用者 {} 名を取り込みました",
+                "事務所: スペース「{office_org}」を作成し、名簿 {} から利用者 {} 名、職員名簿 {} から職員 {} 名を取り込みました",
                 roster_file.display(),
-                counts.added
+                counts.added,
+                staff_file.display(),
+                staff_counts.added
             ),
             Lang::En => format!(
-                "Office: created space \"{office_org}\" and imported {} recipients from {}",
+                "Office: created space \"{office_org}\" and imported {} recipients from {} and {} staff from {}",
                 counts.added,
-                roster_file.display()
+                roster_file.display(),
+                staff_counts.added,
+                staff_file.display()
             ),
         }
     );
 
     // Three phones of two organisations; the office adds each by its id.
     let people = [
-        ("phone-a", "佐藤 美咲", office_org, "A"),
-        ("phone-b", "田中 一郎", city_org, "B"),
-        ("phone-c", "高木 健", office_org, "C"),
+        ("phone-a", "佐藤 美咲", office_org, "A", Some("S02")),
+        ("phone-b", "田中 一郎", city_org, "B", None),
+        ("phone-c", "高木 健", office_org, "C", Some("S03")),
     ];
     let mut phones: Vec<SharedNode> = Vec::new();
-    for (folder, name, org, _) in people {
+    for (folder, name, org, _, id) in people {
         let staff = Staff {
             name: name.into(),
             organisation: org.into(),
-            id: None,
+            id: id.map(StaffId::from),
         };
         let phone = open(dir, folder, staff.clone())?;
         office.add_member(&space, phone.device(), staff, Role::CareManager)?;
@@ -219,7 +233,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         }
     );
     let mut nets = Vec::new();
-    for (phone, (_, name, org, label)) in phones.iter().zip(people) {
+    for (phone, (_, name, org, label, _)) in phones.iter().zip(people) {
         let net = NetNode::bind(phone.clone(), loopback())?;
         let r = net.join(office_addr, &office_id).await?;
         say!(
@@ -325,6 +339,63 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         )?;
     }
 
+    // Staff safety reports (職員安否): A's and C's carriers report
+    // themselves; C records a colleague who phoned in.
+    let reports = [
+        (
+            a,
+            &inc.id,
+            None,
+            PersonalSafety::Unharmed,
+            HomeDamage::None,
+            Attendance::Able,
+            Some(AvailableFrom::Now),
+        ),
+        (
+            c,
+            &inc_c.id,
+            None,
+            PersonalSafety::MinorInjury,
+            HomeDamage::Partial,
+            Attendance::Difficult,
+            Some(AvailableFrom::Within1Day),
+        ),
+        (
+            c,
+            &inc_c.id,
+            Some("S05"),
+            PersonalSafety::Unharmed,
+            HomeDamage::Severe,
+            Attendance::Unable,
+            None,
+        ),
+    ];
+    for (phone, incident, whose, person, home, attendance, from) in reports {
+        let mut n = lock(phone);
+        let r = n.record_report(
+            &space,
+            incident,
+            NewReport {
+                staff: whose.map(StaffId::from),
+                person,
+                family: FamilySafety::Safe,
+                home,
+                attendance,
+                from,
+                location: String::new(),
+                contact: String::new(),
+                at: quake.plus_minutes(10),
+            },
+        )?;
+        say!(
+            "   {} {}: {} {}",
+            t(lang, "職員安否報告", "staff report"),
+            r.recorded_by.name,
+            r.staff,
+            r.summary(lang)
+        );
+    }
+
     say!(
         "\n4. {}",
         t(
@@ -381,11 +452,12 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     let incident = office
         .open_incident(&space)?
         .ok_or("the incident did not reach the office")?;
-    let data = office.incident_data(&space, Some(&incident.id))?;
     let now = at;
+    staff_board(lang, &mut office, &space, &incident.id, now)?;
+    let data = office.incident_data(&space, Some(&incident.id))?;
     let list = data.priority_list(now);
     say!(
-        "\n6. {} — {} ({}: {})",
+        "\n7. {} — {} ({}: {})",
         t(
             lang,
             "事務所の安否確認優先順位リスト（上位15名）",
@@ -417,10 +489,24 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
             }
         );
     }
+    let postponed = list.iter().filter(|e| e.postponed).count();
+    if postponed > 0 {
+        say!(
+            "  {}",
+            match lang {
+                Lang::Ja => format!(
+                    "（運営レベル30%: 優先度の高い利用者を先に。ほか {postponed} 名は「後回し（運営レベル）」として一覧に残ります）"
+                ),
+                Lang::En => format!(
+                    "(operation level 30%: high priority first; the other {postponed} stay listed as \"later (operation level)\")"
+                ),
+            }
+        );
+    }
 
     let dups = views::duplicates(&data.checks);
     say!(
-        "\n7. {} ({})",
+        "\n8. {} ({})",
         t(lang, "重複訪問", "Duplicate visits"),
         dups.len()
     );
@@ -429,7 +515,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     }
     let s = views::incident_summary(&incident, &list, data.checks.len(), &data.weights, now);
     say!(
-        "\n8. {}: {} {} / {} {} / {} {} / {} {} / {} {} / {} {}",
+        "\n9. {}: {} {} / {} {} / {} {} / {} {} / {} {} / {} {}",
         t(lang, "集計", "Summary"),
         t(lang, "利用者", "recipients"),
         s.recipients,
@@ -458,7 +544,7 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
     )?;
     std::fs::write(&form_path, form.bytes)?;
     say!(
-        "\n9. {}: {}",
+        "\n10. {}: {}",
         t(
             lang,
             "印刷用の様式2（A4横・担当ケアマネごと）",
@@ -470,6 +556,63 @@ async fn story(lang: Lang, dir: &Path, in_netns: bool) -> Result<()> {
         "   {}: {}",
         t(lang, "データフォルダ", "data folders"),
         dir.display()
+    );
+    Ok(())
+}
+
+/// Step 6: the office's staff board — who reported, who did not, turnout
+/// today and by day, and the operation level it sets.
+fn staff_board(
+    lang: Lang,
+    office: &mut Node,
+    space: &SpaceId,
+    incident: &IncidentId,
+    now: Timestamp,
+) -> Result<()> {
+    let b = office.staff_board(space, incident, now)?;
+    say!(
+        "\n6. {}",
+        match lang {
+            Lang::Ja => format!(
+                "事務所の職員安否: 職員 {} 名・報告済み {}・未報告 {}・負傷 {}",
+                b.total, b.reported, b.not_reported, b.injured
+            ),
+            Lang::En => format!(
+                "The office's staff safety: {} staff, {} reported, {} not reported, {} injured",
+                b.total, b.reported, b.not_reported, b.injured
+            ),
+        }
+    );
+    for r in &b.rows {
+        say!(
+            "   [{}] {} {}{}",
+            r.state.label(lang),
+            r.member.id,
+            r.member.name,
+            r.report
+                .as_ref()
+                .map(|x| format!("  {}（{}）", x.summary(lang), x.recorded_by.name))
+                .unwrap_or_default()
+        );
+    }
+    let days: Vec<String> = b
+        .forecast
+        .iter()
+        .filter(|d| d.day <= 7)
+        .map(|d| match lang {
+            Lang::Ja => format!("{}日目 {:.0}%", d.day, d.share * 100.0),
+            Lang::En => format!("day {} {:.0}%", d.day, d.share * 100.0),
+        })
+        .collect();
+    say!(
+        "   {}: {}",
+        t(lang, "参集見込み", "turnout expected"),
+        days.join(" / ")
+    );
+    say!(
+        "   {}: {}",
+        b.level.level.label(lang),
+        b.level.level.meaning(lang)
     );
     Ok(())
 }

@@ -219,6 +219,20 @@ fn the_demo_shows_a_merged_duplicate_visit() {
     assert!(out.contains("事務所の安否確認優先順位リスト"), "{out}");
     assert!(out.contains("⚠重複"), "{out}");
     assert!(out.contains("重複訪問 (3)"), "{out}");
+    // Staff reports made on the phones reach the office: the staff board,
+    // turnout by day and the operation level it sets, and the list marks
+    // the rest 後回し.
+    for want in [
+        "職員安否報告 高木 健: S05",
+        "事務所の職員安否: 職員 6 名・報告済み 3・未報告 3・負傷 1",
+        "[負傷] S03 高木 健",
+        "[未報告（災害後の同期なし）] S04 山本 由美",
+        "参集見込み: 0日目 25% / 1日目 52%",
+        "運営レベル30%: 安否確認のみ",
+        "「後回し（運営レベル）」として一覧に残ります",
+    ] {
+        assert!(out.contains(want), "{want:?} in {out}");
+    }
     assert!(dir.path().join("form2.html").exists());
 }
 
