@@ -1,4 +1,5 @@
-//! Replicas that record checks, claims and roster edits offline, then merge
+//! Replicas that record checks, claims, roster edits, staff safety reports,
+//! operation decisions (level, power) and assignments offline, then merge
 //! in random orders and partitions, always end with identical data and
 //! identical views, and nothing recorded anywhere is lost — even with a
 //! member gone bad among them, writing changes that do not fit.
@@ -16,6 +17,16 @@ use proptest::prelude::*;
 
 const ONSET_MS: i64 = 1_795_000_000_000; // 2026-11-18, an ordinary day
 const RECIPIENTS: usize = 6;
+const STAFF: usize = 3;
+
+fn staff_member(i: usize) -> StaffMember {
+    StaffMember {
+        id: StaffId(format!("S{i:02}")),
+        name: format!("職員{i}"),
+        distance_km: Some(1.0 + 5.0 * i as f64),
+        ..Default::default()
+    }
+}
 
 fn now() -> Timestamp {
     Timestamp::from_millis(ONSET_MS + 3_600_000)
@@ -52,6 +63,9 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
     let space = office.create_space("ひまわり居宅").unwrap().id;
     office
         .upsert_recipients(&space, (0..RECIPIENTS).map(recipient).collect())
+        .unwrap();
+    office
+        .import_staff(&space, (0..STAFF).map(staff_member).collect())
         .unwrap();
     let mut nodes = vec![office];
     for p in 0..phones {
@@ -158,6 +172,53 @@ fn bad_write(node: &mut Node, space: &SpaceId, what: u8, honest: &[DeviceId]) {
                 d.put(&opened, "x", 42).unwrap();
             }
         }
+        13..=15 => {
+            let victim = &honest[usize::from(what) % honest.len()];
+            let by = Staff::default();
+            let at = Timestamp::from_millis(ONSET_MS);
+            let id = RecordId::new();
+            let _ = match what {
+                13 => anpi_core::doc::put_report(
+                    d,
+                    &SafetyReport {
+                        id,
+                        staff: StaffId("S00".into()),
+                        person: anpi_core::codes::PersonalSafety::SeriousInjury,
+                        family: anpi_core::codes::FamilySafety::Unknown,
+                        home: anpi_core::codes::HomeDamage::Severe,
+                        attendance: anpi_core::codes::Attendance::Unable,
+                        from: anpi_core::codes::AvailableFrom::Later,
+                        location: String::new(),
+                        contact: String::new(),
+                        recorded_by: by,
+                        device: victim.clone(),
+                        at,
+                        supersedes: Vec::new(),
+                    },
+                ),
+                14 => anpi_core::doc::put_decision(
+                    d,
+                    &Decision {
+                        id,
+                        what: Decided::Power { on: true },
+                        reason: String::new(),
+                        by,
+                        device: victim.clone(),
+                        at,
+                        supersedes: Vec::new(),
+                    },
+                ),
+                _ => anpi_core::doc::put_assignment(
+                    d,
+                    &Assignment {
+                        recipient: RecipientId("R000".into()),
+                        staff: StaffId("S01".into()),
+                        by,
+                        at,
+                    },
+                ),
+            };
+        }
         11 => {
             let mut w = anpi_core::priority::PriorityConfig::default();
             w.lives_alone += 50;
@@ -241,6 +302,24 @@ enum Op {
         value: u8,
     },
     Sync(usize, usize),
+    /// A safety report of staff member `staff` (anyone may record one).
+    Report {
+        node: usize,
+        staff: usize,
+        answer: usize,
+    },
+    /// An admin sets the level by hand (`None`: back to turnout) or marks
+    /// the power.
+    Decide {
+        node: usize,
+        what: u8,
+    },
+    /// An admin assigns a recipient (`None`: takes it back).
+    Assign {
+        node: usize,
+        recipient: usize,
+        staff: Option<usize>,
+    },
     /// The member gone bad (the last replica, a care manager's phone
     /// running modified code) writes something that does not fit.
     Bad(u8),
@@ -257,8 +336,13 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         1 => (n.clone(), r.clone()).prop_map(|(node, recipient)| Op::Release { node, recipient }),
         2 => (n.clone(), r.clone(), 0u8..4)
             .prop_map(|(node, recipient, value)| Op::Edit { node, recipient, value }),
+        2 => (n.clone(), 0..STAFF, 0usize..4)
+            .prop_map(|(node, staff, answer)| Op::Report { node, staff, answer }),
+        1 => (n.clone(), 0u8..7).prop_map(|(node, what)| Op::Decide { node, what }),
+        1 => (n.clone(), r.clone(), prop::option::of(0..STAFF))
+            .prop_map(|(node, recipient, staff)| Op::Assign { node, recipient, staff }),
         3 => (n.clone(), n).prop_filter("distinct", |(a, b)| a != b).prop_map(|(a, b)| Op::Sync(a, b)),
-        2 => (0u8..13).prop_map(Op::Bad),
+        2 => (0u8..16).prop_map(Op::Bad),
     ]
 }
 
@@ -287,9 +371,11 @@ fn has_incident(node: &Node, space: &SpaceId) -> bool {
 fn view(node: &Node, space: &SpaceId) -> String {
     let id = incident_id();
     let has_incident = has_incident(node, space);
-    let data = node
+    let mut data = node
         .incident_data(space, has_incident.then_some(&id))
         .unwrap();
+    // わたしの担当 is each device's own: compared without it.
+    data.operation.me = None;
     let list = data.priority_list(now());
     let dups = views::duplicates(&data.checks);
     let rows: Vec<String> = list
@@ -305,7 +391,7 @@ fn view(node: &Node, space: &SpaceId) -> String {
                 e.duplicate,
                 e.live_claims.iter().map(|c| &c.device).collect::<Vec<_>>(),
                 e.recipient.phone,
-            )
+            ) + &format!(" assigned={:?} later={}", e.assigned_to, e.postponed)
         })
         .collect();
     let conflicts: Vec<_> = node
@@ -314,8 +400,34 @@ fn view(node: &Node, space: &SpaceId) -> String {
         .into_iter()
         .map(|r| (r.recipient.id, r.conflicts))
         .collect();
+    // The staff side: each person's report in force, the decisions in
+    // force, the assignments, the level the list is made at.
+    let staff_side = if has_incident {
+        let reports = node.reports(space, &id).unwrap();
+        let in_force: Vec<(String, RecordId)> = views::reports_in_force(&reports)
+            .into_iter()
+            .map(|(s, r)| (s.to_string(), r.id))
+            .collect();
+        let decisions = node.decisions(space, &id).unwrap();
+        let decided: Vec<Option<RecordId>> = ["level", "power"]
+            .iter()
+            .map(|k| views::decision_in_force(&decisions, k).map(|d| d.id))
+            .collect();
+        let assigned: Vec<(RecipientId, StaffId)> = node
+            .assignments(space, &id)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.recipient, a.staff))
+            .collect();
+        format!(
+            "{in_force:?}\n{decided:?}\n{assigned:?}\n{:?} power={}",
+            data.operation.level, data.operation.power_on
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{rows:#?}\n{:?}\n{conflicts:?}\n{:?}",
+        "{rows:#?}\n{:?}\n{conflicts:?}\n{:?}\n{staff_side}",
         dups.iter()
             .map(|d| (d.recipient, &d.pairs, &d.despite_claim))
             .collect::<Vec<_>>(),
@@ -470,6 +582,96 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
                 let (a, b) = pair(&mut nodes, a, b);
                 sync(a, b).unwrap();
             }
+            Op::Report {
+                node,
+                staff,
+                answer,
+            } => {
+                use anpi_core::codes::*;
+                if !has_incident(&nodes[node], &space) {
+                    continue;
+                }
+                let (person, attendance, from) = [
+                    (
+                        PersonalSafety::Unharmed,
+                        Attendance::Able,
+                        Some(AvailableFrom::Now),
+                    ),
+                    (
+                        PersonalSafety::MinorInjury,
+                        Attendance::Difficult,
+                        Some(AvailableFrom::Within2Days),
+                    ),
+                    (PersonalSafety::SeriousInjury, Attendance::Unable, None),
+                    (
+                        PersonalSafety::Unharmed,
+                        Attendance::Able,
+                        Some(AvailableFrom::Later),
+                    ),
+                ][answer];
+                nodes[node]
+                    .record_report(
+                        &space,
+                        &incident_id(),
+                        anpi_core::node::NewReport {
+                            staff: Some(StaffId(format!("S{staff:02}"))),
+                            person,
+                            family: FamilySafety::Safe,
+                            home: HomeDamage::None,
+                            attendance,
+                            from,
+                            location: String::new(),
+                            contact: String::new(),
+                            at: clock(node, k),
+                        },
+                    )
+                    .unwrap();
+            }
+            Op::Decide { node, what } => {
+                use anpi_core::codes::OperationLevel as L;
+                if node == bad || !has_incident(&nodes[node], &space) {
+                    // A care manager's phone: decisions are an admin's.
+                    continue;
+                }
+                let what = match what {
+                    0 => Decided::Level { level: None },
+                    1 => Decided::Level {
+                        level: Some(L::Level30),
+                    },
+                    2 => Decided::Level {
+                        level: Some(L::Level50),
+                    },
+                    3 => Decided::Level {
+                        level: Some(L::Level70),
+                    },
+                    4 => Decided::Level {
+                        level: Some(L::Level90),
+                    },
+                    5 => Decided::Power { on: true },
+                    _ => Decided::Power { on: false },
+                };
+                nodes[node]
+                    .decide(&space, &incident_id(), what, "理由")
+                    .unwrap();
+            }
+            Op::Assign {
+                node,
+                recipient: r,
+                staff,
+            } => {
+                if node == bad || !has_incident(&nodes[node], &space) {
+                    continue;
+                }
+                let to = staff.map(|s| StaffId(format!("S{s:02}")));
+                nodes[node]
+                    .assign(
+                        &space,
+                        &incident_id(),
+                        &[RecipientId(format!("R{r:03}"))],
+                        to.as_ref(),
+                    )
+                    .unwrap();
+            }
             Op::Bad(what) => {
                 let honest: Vec<DeviceId> =
                     nodes[..bad].iter().map(|n| n.device().clone()).collect();
@@ -503,6 +705,12 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
         assert_eq!(h, &heads[0], "documents differ after merging");
     }
     let views: Vec<String> = nodes.iter().map(|n| view(n, &space)).collect();
+    // Nothing the member gone bad forged on the staff side was taken.
+    if has_incident(&nodes[0], &space) {
+        let ds = nodes[0].decisions(&space, &incident_id()).unwrap();
+        let honest: Vec<DeviceId> = nodes.iter().map(|n| n.device().clone()).collect();
+        assert!(ds.iter().all(|d| honest.contains(&d.device)), "{ds:?}");
+    }
     for v in &views[1..] {
         assert_eq!(v, &views[0], "views differ after merging");
     }
