@@ -313,6 +313,7 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
                 "assigned_to": e.assigned_to,
                 "mine": e.mine,
                 "postponed": e.postponed,
+                "despite_assignment": e.despite_assignment,
             })
         });
         write_out(&mut out, b"[")?;
@@ -346,6 +347,16 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
     if let Some(level) = data.operation.level {
         say!("{}: {}", level.label(lang), level.meaning(lang));
     }
+    if node.report_due(&space)?.is_some() {
+        say!(
+            "{}",
+            t(
+                lang,
+                "⚠ あなたの安否報告がまだです: anpi report --person 無事 --family 無事 --home 被害なし --attendance 可能 --from すぐ",
+                "⚠ your own safety report is due: anpi report --person unharmed --family safe --home none --attendance able --from now"
+            )
+        );
+    }
     for e in &list {
         let status = match e.latest {
             Some(c) => format!(
@@ -369,6 +380,12 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
             marks.push_str(&format!(
                 " ({})",
                 views::PriorityEntry::postponed_label(lang)
+            ));
+        }
+        if e.despite_assignment {
+            marks.push_str(&format!(
+                " ({})",
+                views::PriorityEntry::despite_assignment_label(lang)
             ));
         }
         if let Some(left) = e.time_left(now, lang) {

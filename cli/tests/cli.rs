@@ -1207,6 +1207,7 @@ S03,遠方 三郎,ひまわり居宅,訪問介護員,,遠い
     run(&phone, &["merge", office.to_str().unwrap()]);
     let out = run(&phone, &["staff", "me", "S02"]);
     assert!(out.contains("S02 佐藤"), "{out}");
+    assert!(run(&phone, &["list"]).contains("あなたの安否報告がまだです"));
 
     // The phone reports for its carrier, and for S03 who phoned in.
     let own = [
@@ -1223,6 +1224,7 @@ S03,遠方 三郎,ひまわり居宅,訪問介護員,,遠い
         "すぐ",
     ];
     assert!(run(&phone, &own).contains("S02 本人 無事"));
+    assert!(!run(&phone, &["list"]).contains("あなたの安否報告がまだです"));
     let o = anpi(
         &phone,
         &[
@@ -1315,6 +1317,17 @@ S03,遠方 三郎,ひまわり居宅,訪問介護員,,遠い
         "{list}"
     );
     assert!(run(&phone, &["assignments"]).contains("R002\tS02（わたしの担当）"));
+    // The office (not S02) checks R002 despite the assignment: shown so.
+    run(
+        &office,
+        &["check", "R002", "--status", "safe", "--method", "phone"],
+    );
+    let list = run(&office, &["list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("R002") && l.contains("担当外の確認")),
+        "{list}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&run(&phone, &["staff", "board", "--json"])).unwrap();
     assert_eq!(json["level"], "30");

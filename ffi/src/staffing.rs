@@ -356,6 +356,17 @@ impl AnpiNode {
         })
     }
 
+    /// Whether this device's carrier (`Staff.staffId`) owes a safety
+    /// report in the open incident: true from the moment an incident starts
+    /// on any device and reaches this one, until they report. The app asks
+    /// for it (check on `DataChanged`).
+    pub fn staff_report_due(&self, space_id: String) -> Result<bool> {
+        self.with(|n| {
+            let space = space_of(n, &space_id)?;
+            Ok(n.report_due(&space)?.is_some())
+        })
+    }
+
     /// The staff list, by 職員ID.
     pub fn staff_list(&self, space_id: String) -> Result<Vec<StaffMember>> {
         self.with(|n| {

@@ -436,6 +436,10 @@ pub struct PriorityRow {
     pub postponed: bool,
     /// 「後回し（運営レベル）」 when `postponed`, else empty.
     pub postponed_label: String,
+    /// Checked by someone other than the assignee (shown, never refused).
+    pub despite_assignment: bool,
+    /// 「担当外の確認」 when `despite_assignment`, else empty.
+    pub despite_assignment_label: String,
 }
 
 impl PriorityRow {
@@ -486,6 +490,12 @@ impl PriorityRow {
             postponed: e.postponed,
             postponed_label: if e.postponed {
                 views::PriorityEntry::postponed_label(lang).to_string()
+            } else {
+                String::new()
+            },
+            despite_assignment: e.despite_assignment,
+            despite_assignment_label: if e.despite_assignment {
+                views::PriorityEntry::despite_assignment_label(lang).to_string()
             } else {
                 String::new()
             },

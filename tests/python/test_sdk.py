@@ -244,11 +244,13 @@ class SdkTest(unittest.TestCase):
         await phone.sync_now(addr, office_id)
         me = phone.staff()
         phone.set_staff(anpi.Staff(name=me.name, organisation=me.organisation, staff_id="S02"))
+        self.assertTrue(phone.staff_report_due(office.space))
         report = phone.record_staff_report(office.space, anpi.NewStaffReport(
             staff_id=None, person=anpi.PersonalSafety.UNHARMED, family=anpi.FamilySafety.SAFE,
             home=anpi.HomeDamage.NONE, attendance=anpi.Attendance.ABLE,
             available_from=anpi.AvailableFrom.NOW, location="", contact=""))
         self.assertEqual(report.staff_id, "S02")
+        self.assertFalse(phone.staff_report_due(office.space))
         self.assertTrue(report.summary.startswith("本人 無事"), report.summary)
         await phone.sync_now(addr, office_id)
         board = office.node.staff_board(office.space)

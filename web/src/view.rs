@@ -191,6 +191,8 @@ pub struct ListRow {
     pub postponed: &'static str,
     /// The 職員ID they are assigned to, or empty.
     pub assigned_to: String,
+    /// 「担当外の確認」, or empty.
+    pub despite_assignment: &'static str,
 }
 
 /// The filter form's current values and choices.

@@ -254,10 +254,12 @@ class AnpiTest {
         assertEquals(3u, office.importStaff(space, File(fixtures, "staff.csv").readBytes()).added)
         phone.syncNow(addr, officeId)
         phone.setStaff("佐藤 美咲", "B訪問看護", "S02")
+        assertTrue(phone.staffReportDue(space))
         val report = phone.recordStaffReport(space, NewStaffReport(
             null, PersonalSafety.UNHARMED, FamilySafety.SAFE, HomeDamage.NONE,
             Attendance.ABLE, AvailableFrom.NOW, "", ""))
         assertEquals("S02", report.staffId)
+        assertFalse(phone.staffReportDue(space))
         phone.syncNow(addr, officeId)
         val board = office.staffBoard(space)
         assertEquals(3u to 1u, board.total to board.reported)

@@ -81,6 +81,9 @@ pub struct PriorityEntry<'a> {
     /// recipients are checked first; the rest not yet reached come after
     /// them, still listed.
     pub postponed: bool,
+    /// Checked by someone other than the staff member they are assigned
+    /// to (担当外の確認): shown, never refused.
+    pub despite_assignment: bool,
 }
 
 impl PriorityEntry<'_> {
@@ -98,6 +101,14 @@ impl PriorityEntry<'_> {
         match lang {
             Lang::Ja => "後回し（運営レベル）",
             Lang::En => "later (operation level)",
+        }
+    }
+
+    /// 「担当外の確認」 when [`PriorityEntry::despite_assignment`].
+    pub fn despite_assignment_label(lang: Lang) -> &'static str {
+        match lang {
+            Lang::Ja => "担当外の確認",
+            Lang::En => "checked by another than the assignee",
         }
     }
 
@@ -270,6 +281,23 @@ pub struct Operation {
     pub assignments: HashMap<RecipientId, StaffId>,
     /// The staff member carrying the device the list is shown on.
     pub me: Option<StaffId>,
+    /// The staff list's names, by 職員ID: a check by a device never told
+    /// its carrier's 職員ID is its assignee's when the names match.
+    pub names: HashMap<StaffId, String>,
+}
+
+impl Operation {
+    /// Whether `check` was made by someone other than `assignee`.
+    fn by_another(&self, check: &Check, assignee: &StaffId) -> bool {
+        match &check.staff.id {
+            Some(id) => id != assignee,
+            None => self.names.get(assignee).is_none_or(|name| {
+                let squeeze =
+                    |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+                squeeze(name) != squeeze(&check.staff.name)
+            }),
+        }
+    }
 }
 
 /// The priority list with no operation beside it ([`priority_list_in`]).
@@ -357,6 +385,9 @@ pub fn priority_list_in<'a>(
                 deadline,
                 deadline_near,
                 mine: assigned_to.is_some() && assigned_to == op.me,
+                despite_assignment: assigned_to
+                    .as_ref()
+                    .is_some_and(|s| mine.is_some_and(|cs| cs.iter().any(|c| op.by_another(c, s)))),
                 assigned_to,
                 postponed,
             }

@@ -464,6 +464,54 @@ fn level_30_postpones_the_rest_and_a_phone_sees_its_assignments_first() {
     let order: Vec<&str> = list.iter().map(|e| e.recipient.id.as_str()).collect();
     assert_eq!(order, vec!["R1", "R7", "R2"]);
     assert!(list[1].mine && list[1].assigned_to == Some(StaffId("S2".into())));
+    // Checked by someone else: shown as such, by 職員ID or, for a device
+    // never told one, by the staff list's name.
+    let mut by_other = check(
+        "R7",
+        staff("鈴木 花子", "A"),
+        CheckResult::Safe,
+        3_000_000,
+        &[],
+    );
+    let list = priority_list_in(
+        &rs,
+        Some(&flood()),
+        std::slice::from_ref(&by_other),
+        &[],
+        &config,
+        &op,
+        now,
+    );
+    let r7 = list
+        .iter()
+        .find(|e| e.recipient.id.as_str() == "R7")
+        .unwrap();
+    assert!(r7.despite_assignment);
+    op.names.insert(StaffId("S2".into()), "鈴木花子".into());
+    let list = priority_list_in(
+        &rs,
+        Some(&flood()),
+        std::slice::from_ref(&by_other),
+        &[],
+        &config,
+        &op,
+        now,
+    );
+    assert!(
+        !list.iter().any(|e| e.despite_assignment),
+        "the assignee, by name"
+    );
+    by_other.staff.id = Some(StaffId("S9".into()));
+    let list = priority_list_in(
+        &rs,
+        Some(&flood()),
+        std::slice::from_ref(&by_other),
+        &[],
+        &config,
+        &op,
+        now,
+    );
+    assert!(list.iter().any(|e| e.despite_assignment), "another 職員ID");
     // At 50% nothing is postponed, and its assignment comes first.
     op.level = Some(OperationLevel::Level50);
     let list = priority_list_in(&rs, Some(&flood()), &[], &[], &config, &op, now);

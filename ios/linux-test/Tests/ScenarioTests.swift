@@ -187,10 +187,12 @@ func twoNodesSyncOverLoopbackQuic() async throws {
         try expectEqual(try await office.importStaff(space: space, csv: staffCsv).added, 3)
         _ = try await phone.syncNow(address: addr, peerId: officeId)
         try await phone.setStaff(name: "佐藤 美咲", organisation: "B訪問看護", staffId: "S02")
+        try expect(try await phone.staffReportDue(space: space), "a report is due")
         let report = try await phone.recordStaffReport(space: space, report: NewStaffReport(
             staffId: nil, person: .unharmed, family: .safe, home: .none, attendance: .able,
             availableFrom: .now, location: "", contact: ""))
         try expectEqual(report.staffId, "S02")
+        try expect(!(try await phone.staffReportDue(space: space)), "reported")
         _ = try await phone.syncNow(address: addr, peerId: officeId)
         let board = try await office.staffBoard(space: space)
         try expectEqual([board.total, board.reported], [3, 1])

@@ -56,6 +56,11 @@ fn list_row(
         } else {
             ""
         },
+        despite_assignment: if e.despite_assignment {
+            views::PriorityEntry::despite_assignment_label(l.0)
+        } else {
+            ""
+        },
         assigned_to: e
             .assigned_to
             .as_ref()

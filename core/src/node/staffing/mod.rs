@@ -420,6 +420,28 @@ impl Node {
         ))
     }
 
+    /// The open incident, when this device's carrier has not reported in
+    /// it yet: what a phone asks for when an incident starts (on any
+    /// device) — its carrier's safety report. `None` when there is no open
+    /// incident, the device was never told its carrier's 職員ID, or they
+    /// reported.
+    pub fn report_due(&self, space: &SpaceId) -> Result<Option<Incident>> {
+        let Some(me) = &self.staff.id else {
+            return Ok(None);
+        };
+        let Some(incident) = self.open_incident(space)? else {
+            return Ok(None);
+        };
+        if !self.staff_list(space)?.iter().any(|m| &m.id == me) {
+            return Ok(None);
+        }
+        let reported = self
+            .reports(space, &incident.id)?
+            .iter()
+            .any(|r| &r.staff == me);
+        Ok((!reported).then_some(incident))
+    }
+
     /// What the office's operation adds to the incident's priority list:
     /// the power as an admin marked it, the level in force (when the
     /// office has a staff list), the assignments, this device's carrier.
@@ -458,6 +480,7 @@ impl Node {
                 .map(|a| (a.recipient, a.staff))
                 .collect(),
             me: self.staff.id.clone(),
+            names: staff.into_iter().map(|m| (m.id, m.name)).collect(),
         })
     }
 

@@ -117,6 +117,13 @@ fn the_staff_board_follows_reports_syncs_and_the_admins_hand() {
     ] {
         assert_eq!(err.kind(), crate::error::ErrorKind::NotAllowed, "{err}");
     }
+    // The phone asks its carrier for a report; S3's phone, never told its
+    // carrier's 職員ID, cannot.
+    assert_eq!(
+        s2_phone.report_due(&space).unwrap().map(|i| i.id),
+        Some(inc.id.clone())
+    );
+    assert!(s3_phone.report_due(&space).unwrap().is_none());
     // Its carrier's own report, and S1's, who phoned in hurt.
     let own = s2_phone
         .record_report(
@@ -127,6 +134,7 @@ fn the_staff_board_follows_reports_syncs_and_the_admins_hand() {
         .unwrap();
     assert_eq!(own.staff.as_str(), "S2");
     assert_eq!(own.recorded_by.id, Some(StaffId("S2".into())));
+    assert!(s2_phone.report_due(&space).unwrap().is_none(), "asked once");
     let hurt = s2_phone
         .record_report(
             &space,

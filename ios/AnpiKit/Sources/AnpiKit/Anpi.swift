@@ -82,6 +82,8 @@ public final class Anpi: @unchecked Sendable {
     public func importStaff(space: String, csv: Data) async throws -> StaffImportSummary {
         try await offCaller { try self.node.importStaff(spaceId: space, csv: csv) }
     }
+    /// Whether this device's carrier owes a safety report in the open incident: ask for it.
+    public func staffReportDue(space: String) async throws -> Bool { try await offCaller { try self.node.staffReportDue(spaceId: space) } }
     public func staffList(space: String) async throws -> [StaffMember] { try await offCaller { try self.node.staffList(spaceId: space) } }
     public func recordStaffReport(space: String, report: NewStaffReport) async throws -> StaffReport {
         try await offCaller { try self.node.recordStaffReport(spaceId: space, report: report) }

@@ -110,6 +110,8 @@ class Anpi private constructor(
     // The staff side (docs/STAFF.md).
     suspend fun importStaff(space: String, csv: ByteArray): StaffImportSummary =
         withContext(io) { node.importStaff(space, csv) }
+    /** Whether this device's carrier owes a safety report in the open incident: ask for it. */
+    suspend fun staffReportDue(space: String): Boolean = withContext(io) { node.staffReportDue(space) }
     suspend fun staffList(space: String): List<StaffMember> = withContext(io) { node.staffList(space) }
     suspend fun recordStaffReport(space: String, report: NewStaffReport): StaffReport =
         withContext(io) { node.recordStaffReport(space, report) }
