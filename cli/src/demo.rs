@@ -599,10 +599,7 @@ fn staff_board(
         .forecast
         .iter()
         .filter(|d| d.day <= 7)
-        .map(|d| match lang {
-            Lang::Ja => format!("{}日目 {:.0}%", d.day, d.share * 100.0),
-            Lang::En => format!("day {} {:.0}%", d.day, d.share * 100.0),
-        })
+        .map(|d| d.label(lang))
         .collect();
     say!(
         "   {}: {}",

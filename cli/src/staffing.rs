@@ -256,10 +256,7 @@ pub fn board(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
         .forecast
         .iter()
         .filter(|d| d.day >= b.day)
-        .map(|d| match lang {
-            Lang::Ja => format!("{}日目 {:.0}%", d.day, d.share * 100.0),
-            Lang::En => format!("day {} {:.0}%", d.day, d.share * 100.0),
-        })
+        .map(|d| d.label(lang))
         .collect();
     say!(
         "  {}: {}",

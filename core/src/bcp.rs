@@ -117,6 +117,16 @@ pub struct TurnoutDay {
     pub level: OperationLevel,
 }
 
+impl TurnoutDay {
+    /// 「2日目 57%」, as a forecast line shows it.
+    pub fn label(&self, lang: Lang) -> String {
+        match lang {
+            Lang::Ja => format!("{}日目 {:.0}%", self.day, self.share * 100.0),
+            Lang::En => format!("day {} {:.0}%", self.day, self.share * 100.0),
+        }
+    }
+}
+
 /// The days a turnout forecast shows: the first week, then a month.
 pub const FORECAST_DAYS: [u32; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 30];
 

@@ -4,7 +4,7 @@
 //! ratios on a noisy machine.
 //!
 //! `cargo bench -p anpi-tests --bench core` (all), or name a part:
-//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt|battery`.
+//! `cargo bench -p anpi-tests --bench core -- record|open|sync|import|crypt|battery|staffing`.
 //! Set `ANPI_BENCH_SMALL=1` for a quick run with small histories.
 
 #[allow(dead_code)] // the folder and binary helpers serve the process benchmarks
@@ -951,6 +951,96 @@ fn bench_battery(small: bool) {
     }
 }
 
+/// The office's list (read from the store and ranked) without and then
+/// with the staff side: 50 staff, 50 safety reports, every recipient
+/// assigned (by care manager, the office's usual way), level 30% by hand.
+/// The list reads the staff list, reports, decisions and assignments each
+/// time (its operation), so this is their whole cost.
+fn bench_staffing(small: bool) {
+    use anpi_core::codes::{Attendance, AvailableFrom, FamilySafety, HomeDamage, PersonalSafety};
+    let n = if small { 5_000 } else { 50_000 };
+    println!("\n## The office's list with the staff side ({n} recipients, median of 9)\n");
+    println!("| staff side | data + list p50 | min |");
+    println!("|---|---|---|");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut node, space, incident) = populated(&dir.path().join("anpi.db"), n, 0, 0);
+    let time = |node: &Node| {
+        let mut times: Vec<Duration> = (0..9)
+            .map(|_| {
+                let t = Instant::now();
+                let data = node.incident_data(&space, Some(&incident)).expect("data");
+                let list = data.priority_list(onset().plus_minutes(60));
+                assert_eq!(list.len(), n);
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        (times[4], times[0])
+    };
+    let (p50, min) = time(&node);
+    println!("| none | {:.1} ms | {:.1} ms |", ms(p50), ms(min));
+    let staff: Vec<StaffMember> = (0..50)
+        .map(|i| StaffMember {
+            id: StaffId(format!("S{i:03}")),
+            name: format!("職員{i}"),
+            distance_km: Some(0.5 + i as f64 / 3.0),
+            ..Default::default()
+        })
+        .collect();
+    node.import_staff(&space, staff.clone()).expect("staff");
+    for m in &staff {
+        node.record_report(
+            &space,
+            &incident,
+            anpi_core::node::NewReport {
+                staff: Some(m.id.clone()),
+                person: PersonalSafety::Unharmed,
+                family: FamilySafety::Safe,
+                home: HomeDamage::None,
+                attendance: Attendance::Able,
+                from: Some(AvailableFrom::Within1Day),
+                location: String::new(),
+                contact: String::new(),
+                at: onset().plus_minutes(30),
+            },
+        )
+        .expect("report");
+    }
+    node.decide(
+        &space,
+        &incident,
+        Decided::Level {
+            level: Some(anpi_core::codes::OperationLevel::Level30),
+        },
+        "bench",
+    )
+    .expect("level");
+    node.maintain().expect("compact");
+    let (p50, min) = time(&node);
+    println!(
+        "| 50 staff, 50 reports, level 30% | {:.1} ms | {:.1} ms |",
+        ms(p50),
+        ms(min)
+    );
+    // Assigned by care manager: a tenth of the recipients, then all.
+    let ids: Vec<RecipientId> = (0..n).map(|i| recipient(i).id).collect();
+    for share in [10, 1] {
+        let some = &ids[..n / share];
+        for (k, chunk) in some.chunks(some.len().div_ceil(staff.len())).enumerate() {
+            node.assign(&space, &incident, chunk, Some(&staff[k].id))
+                .expect("assign");
+        }
+        node.maintain().expect("compact");
+        let (p50, min) = time(&node);
+        println!(
+            "| the same, and {} assignments | {:.1} ms | {:.1} ms |",
+            n / share,
+            ms(p50),
+            ms(min)
+        );
+    }
+}
+
 fn main() {
     if let Ok(role) = std::env::var("ANPI_BENCH_SYNC_CHILD") {
         sync_child(&role);
@@ -983,5 +1073,8 @@ fn main() {
     }
     if want("battery") {
         bench_battery(small);
+    }
+    if want("staffing") {
+        bench_staffing(small);
     }
 }

@@ -267,8 +267,8 @@ pub fn router(d: Arc<Dashboard>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(pages::MAX_STAFF_BYTES)),
         )
         .route("/staff/report", post(pages::record_report))
-        .route("/staff/level", post(pages::set_level))
-        .route("/staff/power", post(pages::set_power))
+        .route("/staff/level", post(pages::decide_operation))
+        .route("/staff/power", post(pages::decide_operation))
         .route("/staff/assign", post(pages::assign_staff))
         .route("/list", get(pages::list))
         .route("/list/filter", post(pages::set_filter))

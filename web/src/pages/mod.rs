@@ -66,8 +66,8 @@ pub(crate) use roster::{
 };
 pub(crate) use sharing::{act as share_act, sharing};
 pub(crate) use staff::{
-    MAX_STAFF_BYTES, assign as assign_staff, import as import_staff, record_report, set_level,
-    set_power, staff,
+    MAX_STAFF_BYTES, assign as assign_staff, decide as decide_operation, import as import_staff,
+    record_report, staff,
 };
 
 /// Rows on one page of the list.
@@ -344,4 +344,38 @@ fn history_row(h: &views::HistoryEntry<'_>, l: L) -> HistoryRow {
         relation,
         warn,
     }
+}
+
+/// An uploaded file form's token, file name and bytes; or why it could not
+/// be received.
+async fn upload(
+    form: &mut axum::extract::Multipart,
+) -> std::result::Result<(String, String, Vec<u8>), String> {
+    let (mut csrf, mut file, mut bytes) = (String::new(), String::new(), Vec::new());
+    while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            file = field.file_name().unwrap_or_default().to_string();
+        }
+        let b = field.bytes().await.map_err(|e| e.body_text())?;
+        match name.as_str() {
+            "csrf" => csrf = String::from_utf8_lossy(&b).into_owned(),
+            "file" => bytes = b.to_vec(),
+            _ => {}
+        }
+    }
+    Ok((csrf, file, bytes))
+}
+
+pub(crate) fn upload_failed(cur: Current, why: &str) -> Response {
+    let l = L(cur.session.lang);
+    message(
+        cur,
+        StatusCode::BAD_REQUEST,
+        l.t(
+            "ファイルを受け取れませんでした",
+            "The file could not be received",
+        ),
+        why,
+    )
 }

@@ -44,25 +44,10 @@ pub(crate) async fn preview(
 ) -> Response {
     let cur = d.session(&headers);
     let l = L(cur.session.lang);
-    let (mut csrf, mut file, mut bytes) = (String::new(), String::new(), Vec::new());
-    loop {
-        match form.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_string();
-                if name == "file" {
-                    file = field.file_name().unwrap_or_default().to_string();
-                }
-                match field.bytes().await {
-                    Ok(b) if name == "csrf" => csrf = String::from_utf8_lossy(&b).into_owned(),
-                    Ok(b) if name == "file" => bytes = b.to_vec(),
-                    Ok(_) => {}
-                    Err(e) => return upload_failed(cur, &e.body_text()),
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return upload_failed(cur, &e.body_text()),
-        }
-    }
+    let (csrf, file, bytes) = match upload(&mut form).await {
+        Ok(u) => u,
+        Err(why) => return upload_failed(cur, &why),
+    };
     if !csrf_ok(&cur.session, &csrf) {
         return forbidden(cur);
     }
@@ -97,19 +82,6 @@ pub(crate) async fn preview(
         })
         .await;
     respond(cur, result)
-}
-
-fn upload_failed(cur: Current, why: &str) -> Response {
-    let l = L(cur.session.lang);
-    message(
-        cur,
-        StatusCode::BAD_REQUEST,
-        l.t(
-            "ファイルを受け取れませんでした",
-            "The file could not be received",
-        ),
-        why,
-    )
 }
 
 #[derive(Deserialize)]

@@ -226,61 +226,41 @@ async fn answered(d: &Arc<Dashboard>, cur: Current, result: anpi_core::Result<St
     }
 }
 
+/// The operation form: the level (`30`…`90`, or `auto` to follow
+/// turnout) or the power (`on`, `off`), with a reason.
 #[derive(Deserialize)]
-pub(crate) struct LevelForm {
+pub(crate) struct DecisionForm {
     csrf: String,
-    level: String,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    on: Option<String>,
     #[serde(default)]
     reason: String,
 }
 
-/// `POST /staff/level` (admins): the operation level by hand, or `auto`.
-pub(crate) async fn set_level(
+/// `POST /staff/level` and `/staff/power` (admins): an operation decision
+/// recorded with who, when and why.
+pub(crate) async fn decide(
     State(d): State<Arc<Dashboard>>,
     headers: HeaderMap,
-    Form(f): Form<LevelForm>,
+    Form(f): Form<DecisionForm>,
 ) -> Response {
     let cur = posted!(d, headers, f.csrf);
     let l = L(cur.session.lang);
     let result = d
         .with_node(&cur, move |n, space| {
             let incident = n.current_incident(space)?;
-            let level = match f.level.as_str() {
-                "auto" => None,
-                code => Some(code.parse::<OperationLevel>()?),
+            let what = match (f.level.as_deref(), f.on.as_deref()) {
+                (Some("auto"), _) => Decided::Level { level: None },
+                (Some(code), _) => Decided::Level {
+                    level: Some(code.parse::<OperationLevel>()?),
+                },
+                (None, on) => Decided::Power {
+                    on: on == Some("on"),
+                },
             };
-            let x = n.decide(space, &incident.id, Decided::Level { level }, &f.reason)?;
-            Ok(format!(
-                "{}: {}",
-                l.t("記録しました", "Recorded"),
-                x.what.describe(l.0)
-            ))
-        })
-        .await;
-    answered(&d, cur, result).await
-}
-
-#[derive(Deserialize)]
-pub(crate) struct PowerForm {
-    csrf: String,
-    on: String,
-    #[serde(default)]
-    reason: String,
-}
-
-/// `POST /staff/power` (admins): the power back on, or cut again.
-pub(crate) async fn set_power(
-    State(d): State<Arc<Dashboard>>,
-    headers: HeaderMap,
-    Form(f): Form<PowerForm>,
-) -> Response {
-    let cur = posted!(d, headers, f.csrf);
-    let l = L(cur.session.lang);
-    let result = d
-        .with_node(&cur, move |n, space| {
-            let incident = n.current_incident(space)?;
-            let on = f.on == "on";
-            let x = n.decide(space, &incident.id, Decided::Power { on }, &f.reason)?;
+            let x = n.decide(space, &incident.id, what, &f.reason)?;
             Ok(format!(
                 "{}: {}",
                 l.t("記録しました", "Recorded"),
@@ -417,22 +397,10 @@ pub(crate) async fn import(
 ) -> Response {
     let cur = d.session(&headers);
     let l = L(cur.session.lang);
-    let (mut csrf, mut bytes) = (String::new(), Vec::new());
-    loop {
-        match form.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_string();
-                match field.bytes().await {
-                    Ok(b) if name == "csrf" => csrf = String::from_utf8_lossy(&b).into_owned(),
-                    Ok(b) if name == "file" => bytes = b.to_vec(),
-                    Ok(_) => {}
-                    Err(e) => return bad_upload(cur, &e.body_text()),
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return bad_upload(cur, &e.body_text()),
-        }
-    }
+    let (csrf, _, bytes) = match upload(&mut form).await {
+        Ok(u) => u,
+        Err(why) => return upload_failed(cur, &why),
+    };
     if !csrf_ok(&cur.session, &csrf) {
         return forbidden(cur);
     }
@@ -483,17 +451,4 @@ pub(crate) async fn import(
             answered(&d, cur, result).await
         }
     }
-}
-
-fn bad_upload(cur: Current, why: &str) -> Response {
-    let l = L(cur.session.lang);
-    message(
-        cur,
-        StatusCode::BAD_REQUEST,
-        l.t(
-            "ファイルを受け取れませんでした",
-            "The file could not be received",
-        ),
-        why,
-    )
 }
