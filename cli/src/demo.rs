@@ -606,11 +606,7 @@ fn staff_board(
         t(lang, "参集見込み", "turnout expected"),
         days.join(" / ")
     );
-    say!(
-        "   {}: {}",
-        b.level.level.label(lang),
-        b.level.level.meaning(lang)
-    );
+    say!("   {}", b.level.level.with_meaning(lang));
     Ok(())
 }
 

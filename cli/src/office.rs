@@ -345,7 +345,7 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
         );
     }
     if let Some(level) = data.operation.level {
-        say!("{}: {}", level.label(lang), level.meaning(lang));
+        say!("{}", level.with_meaning(lang));
     }
     if node.report_due(&space)?.is_some() {
         say!(

@@ -173,6 +173,12 @@ impl OperationLevel {
         }
     }
 
+    /// The level and what it means, as every host shows it beside the
+    /// incident: 「運営レベル30%: 安否確認のみ（優先度の高い利用者から）…」.
+    pub fn with_meaning(self, lang: Lang) -> String {
+        format!("{}: {}", self.label(lang), self.meaning(lang))
+    }
+
     /// What the level means for the office's work, and for new
     /// consultations (DOMAIN.md).
     pub fn meaning(self, lang: Lang) -> &'static str {

@@ -561,6 +561,12 @@ impl AnpiNode {
                         }
                     })
                     .collect(),
+                operation_level: data.operation.level.map(Into::into),
+                operation_level_label: data
+                    .operation
+                    .level
+                    .map(|v| v.with_meaning(lang))
+                    .unwrap_or_default(),
             }))
         })
     }

@@ -779,6 +779,10 @@ pub struct IncidentSummary {
     pub checks: u32,
     /// Recipients by their deciding result.
     pub by_result: Vec<ResultCount>,
+    /// The operation level in force, when the office has a staff list.
+    pub operation_level: Option<crate::staffing::OperationLevel>,
+    /// 「運営レベル30%: 安否確認のみ…」, or empty.
+    pub operation_level_label: String,
 }
 
 /// Whether a member entry counts.

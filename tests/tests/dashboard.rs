@@ -585,7 +585,10 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         accessible(&c, "the staff board").await;
         visit(&c, &format!("{url}/list")).await;
         let list = wait_text(&c, "the level on the list", |t| t.contains("後回し（運営レベル）")).await;
-        assert!(list.contains("担当 S02"), "{list}");
+        assert!(list.contains("担当 S02") && list.contains("運営レベル30%: 安否確認のみ"), "{list}");
+        visit(&c, &format!("{url}/board")).await;
+        let board = main_text(&c).await;
+        assert!(board.contains("運営レベル30%: 安否確認のみ"), "the level where the incident is shown: {board}");
         ok(&team.phone, &["sync"]);
         let mine = ok(&team.phone, &["list"]);
         assert!(mine.lines().any(|l| l.contains("★わたしの担当")), "{mine}");

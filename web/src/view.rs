@@ -147,6 +147,8 @@ pub struct IncidentView {
     pub phase: &'static str,
     pub started: String,
     pub ended: Option<String>,
+    /// 「運営レベル30%: 安否確認のみ…」 when the office has a staff list.
+    pub level: String,
 }
 
 #[derive(Template)]
@@ -210,6 +212,8 @@ pub struct FilterView {
 pub struct ListPage {
     pub c: Chrome,
     pub incident: Option<String>,
+    /// 「運営レベル30%: 安否確認のみ…」 when the office has a staff list.
+    pub level: String,
     pub filter: FilterView,
     pub rows: Vec<ListRow>,
     pub total: usize,

@@ -153,6 +153,11 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
                 phase: i.phase(now).label(l.0),
                 started: when(i.started_at),
                 ended: i.ended_at.map(when),
+                level: data
+                    .operation
+                    .level
+                    .map(|v| v.with_meaning(l.0))
+                    .unwrap_or_default(),
             });
             let counters = match &summary {
                 None => Vec::new(),

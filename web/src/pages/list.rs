@@ -131,6 +131,11 @@ pub(crate) async fn list(
             Ok(ListPage {
                 c: Chrome::new(l, l.t("優先順位リスト", "Priority list"), name, "/list"),
                 incident: incident.map(|i| i.name),
+                level: data
+                    .operation
+                    .level
+                    .map(|v| v.with_meaning(l.0))
+                    .unwrap_or_default(),
                 filter: FilterView {
                     care_managers: choice(care_managers, &filter.care_manager),
                     areas: choice(areas, &filter.area),
