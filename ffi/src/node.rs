@@ -45,6 +45,16 @@ pub struct Staff {
     pub staff_id: Option<String>,
 }
 
+impl From<&CoreStaff> for Staff {
+    fn from(s: &CoreStaff) -> Self {
+        Staff {
+            name: s.name.clone(),
+            organisation: s.organisation.clone(),
+            staff_id: s.id.as_ref().map(|i| i.0.clone()),
+        }
+    }
+}
+
 impl From<Staff> for CoreStaff {
     fn from(s: Staff) -> Self {
         CoreStaff {
@@ -357,11 +367,7 @@ impl AnpiNode {
     pub fn staff(&self) -> Result<Staff> {
         self.with(|n| {
             let s = n.staff();
-            Ok(Staff {
-                name: s.name.clone(),
-                organisation: s.organisation.clone(),
-                staff_id: s.id.as_ref().map(|i| i.to_string()),
-            })
+            Ok(Staff::from(s))
         })
     }
 

@@ -123,11 +123,7 @@ impl AnpiNode {
                 seq: e.seq,
                 at_ms: millis(e.record.at),
                 device_id: e.record.device.0,
-                staff: Staff {
-                    name: e.record.staff.name,
-                    organisation: e.record.staff.organisation,
-                    staff_id: e.record.staff.id.map(|i| i.to_string()),
-                },
+                staff: Staff::from(&e.record.staff),
                 action: e.record.action.code().to_string(),
                 action_label: e.record.action.label(lang).to_string(),
                 subject: e.record.subject,

@@ -203,11 +203,7 @@ impl StaffReport {
             available_from: r.from.into(),
             location: r.location.clone(),
             contact: r.contact.clone(),
-            recorded_by: Staff {
-                name: r.recorded_by.name.clone(),
-                organisation: r.recorded_by.organisation.clone(),
-                staff_id: r.recorded_by.id.as_ref().map(|i| i.0.clone()),
-            },
+            recorded_by: Staff::from(&r.recorded_by),
             at_ms: millis(r.at),
             summary: r.summary(lang),
         }
@@ -327,14 +323,6 @@ pub struct Assignment {
     pub at_ms: i64,
 }
 
-fn staff_of(s: &core::Staff) -> Staff {
-    Staff {
-        name: s.name.clone(),
-        organisation: s.organisation.clone(),
-        staff_id: s.id.as_ref().map(|i| i.0.clone()),
-    }
-}
-
 #[uniffi::export]
 impl AnpiNode {
     /// Import the staff list CSV (docs/STAFF.md): all rows or none; a bad
@@ -441,7 +429,7 @@ impl AnpiNode {
                 level_label: b.level.level.label(lang).to_string(),
                 level_meaning: b.level.level.meaning(lang).to_string(),
                 level_by_turnout: b.level.by_turnout.into(),
-                level_set_by: b.level.by_hand.as_ref().map(|d| staff_of(&d.by)),
+                level_set_by: b.level.by_hand.as_ref().map(|d| Staff::from(&d.by)),
                 level_reason: b.level.by_hand.map(|d| d.reason),
             })
         })
@@ -506,7 +494,7 @@ impl AnpiNode {
                 .map(|a| Assignment {
                     recipient_id: a.recipient.0,
                     staff_id: a.staff.0,
-                    by: staff_of(&a.by),
+                    by: Staff::from(&a.by),
                     at_ms: millis(a.at),
                 })
                 .collect())

@@ -26,7 +26,7 @@ pub use board::{
 };
 pub use staffing::{
     LevelInForce, StaffBoard, StaffInputs, StaffRow, StaffState, carriers, decision_in_force,
-    power_on, reports_in_force, staff_board,
+    name_key, power_on, reports_in_force, staff_board,
 };
 
 /// Where a recipient stands in the safety-check work.
@@ -292,9 +292,7 @@ impl Operation {
         match &check.staff.id {
             Some(id) => id != assignee,
             None => self.names.get(assignee).is_none_or(|name| {
-                let squeeze =
-                    |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-                squeeze(name) != squeeze(&check.staff.name)
+                staffing::name_key(name) != staffing::name_key(&check.staff.name)
             }),
         }
     }

@@ -128,8 +128,9 @@ pub fn carriers(
         .collect()
 }
 
-/// A name as compared: spaces of either width dropped (田中 花子 = 田中花子).
-fn name_key(name: &str) -> String {
+/// A name as compared: spaces of either width dropped (田中 花子 = 田中花子):
+/// a staff member, an assignee, a care manager or an area named by hand.
+pub fn name_key(name: &str) -> String {
     name.chars().filter(|c| !c.is_whitespace()).collect()
 }
 

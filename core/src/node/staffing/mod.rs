@@ -71,33 +71,22 @@ impl Node {
         Ok(all)
     }
 
+    /// The staff list by 職員ID, as an import compares against it.
+    fn staff_by_id(&self, space: &SpaceId) -> Result<HashMap<StaffId, StaffMember>> {
+        Ok(self
+            .staff_list(space)?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect())
+    }
+
     /// What importing `staff` would change, writing nothing.
     pub fn preview_staff_import(
         &self,
         space: &SpaceId,
         staff: &[StaffMember],
     ) -> Result<StaffImport> {
-        let existing: HashMap<StaffId, StaffMember> = self
-            .staff_list(space)?
-            .into_iter()
-            .map(|m| (m.id.clone(), m))
-            .collect();
-        let mut out = StaffImport::default();
-        for m in staff {
-            match existing.get(&m.id) {
-                None => out.added += 1,
-                Some(old) if old == m => out.unchanged += 1,
-                Some(_) => out.updated += 1,
-            }
-        }
-        let named: BTreeSet<&StaffId> = staff.iter().map(|m| &m.id).collect();
-        out.missing = existing
-            .keys()
-            .filter(|id| !named.contains(id))
-            .cloned()
-            .collect();
-        out.missing.sort();
-        Ok(out)
+        Ok(import_counts(&self.staff_by_id(space)?, staff))
     }
 
     /// Add or update the people of a staff list file
@@ -110,12 +99,8 @@ impl Node {
     ) -> Result<StaffImport> {
         self.ensure_space(space)?;
         self.require(space, Permission::ManageStaff)?;
-        let counts = self.preview_staff_import(space, &staff)?;
-        let existing: HashMap<StaffId, StaffMember> = self
-            .staff_list(space)?
-            .into_iter()
-            .map(|m| (m.id.clone(), m))
-            .collect();
+        let existing = self.staff_by_id(space)?;
+        let counts = import_counts(&existing, &staff);
         let changed: Vec<StaffMember> = staff
             .into_iter()
             .filter(|m| existing.get(&m.id) != Some(m))
@@ -176,15 +161,14 @@ impl Node {
     /// the space's; a care manager or area must have at least one (names
     /// compared with spaces of either width dropped).
     pub fn select_recipients(&self, space: &SpaceId, select: &Select) -> Result<Vec<RecipientId>> {
-        let squeeze = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
         let by =
             |field: fn(&Recipient) -> &str, want: &str, what: &str| -> Result<Vec<RecipientId>> {
-                let want = squeeze(want);
+                let want = crate::views::name_key(want);
                 let ids: Vec<RecipientId> = self
                     .store
                     .recipients(space)?
                     .into_iter()
-                    .filter(|r| squeeze(field(&r.recipient)) == want)
+                    .filter(|r| crate::views::name_key(field(&r.recipient)) == want)
                     .map(|r| r.recipient.id)
                     .collect();
                 if ids.is_empty() {
@@ -491,6 +475,26 @@ impl Node {
             .as_ref()
             .map_or_else(|| self.staff.clone(), |p| p.staff.clone())
     }
+}
+
+/// What importing `staff` over `existing` adds, updates and leaves.
+fn import_counts(existing: &HashMap<StaffId, StaffMember>, staff: &[StaffMember]) -> StaffImport {
+    let mut out = StaffImport::default();
+    for m in staff {
+        match existing.get(&m.id) {
+            None => out.added += 1,
+            Some(old) if old == m => out.unchanged += 1,
+            Some(_) => out.updated += 1,
+        }
+    }
+    let named: BTreeSet<&StaffId> = staff.iter().map(|m| &m.id).collect();
+    out.missing = existing
+        .keys()
+        .filter(|id| !named.contains(id))
+        .cloned()
+        .collect();
+    out.missing.sort();
+    out
 }
 
 /// The index row of one staff-side part, as the edited document has it.
