@@ -97,6 +97,21 @@ fn team(phones: usize) -> (Vec<Node>, SpaceId) {
     (nodes, space)
 }
 
+/// A care manager's phone on SQLite (in `dir`), enrolled by `office` and
+/// joined: it takes every document whole.
+fn enrolled_now(office: &mut Node, space: &SpaceId, dir: &tempfile::TempDir) -> Node {
+    let mut late =
+        Node::open(anpi_core::store::SqliteStore::open(&dir.path().join("late.db")).unwrap())
+            .unwrap();
+    let device = late.device().clone();
+    office
+        .add_member(space, &device, Staff::default(), Role::CareManager)
+        .unwrap();
+    let x = anpi_core::node::sync_local(&mut late, office, std::slice::from_ref(space)).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    late
+}
+
 /// [`team`] and one more phone, a care manager's, that will go bad.
 fn team_and_a_bad_member(phones: usize) -> (Vec<Node>, SpaceId) {
     let (mut nodes, space) = team(phones);
@@ -700,6 +715,14 @@ fn run(nodes_n: usize, ops: Vec<Op>, skew: Vec<i64>) {
         made.retain(|id| !by_bad.contains(id) || reached.contains(id));
     }
 
+    // A phone enrolled now, on SQLite, takes every document whole from the
+    // office (the rows read from their saved forms, written while they
+    // load) and must show what everyone shows.
+    let dir = tempfile::tempdir().unwrap();
+    let late = enrolled_now(&mut nodes[0], &space, &dir);
+    nodes.push(late);
+    sync_all(&mut nodes).unwrap();
+
     let heads: Vec<_> = nodes.iter_mut().map(|n| n.heads().unwrap()).collect();
     for h in &heads[1..] {
         assert_eq!(h, &heads[0], "documents differ after merging");
@@ -912,6 +935,23 @@ fn concurrent_edits_of_one_field_are_shown_on_every_device() {
         values.sort();
         assert_eq!(values, ["090-1111-1111", "090-2222-2222"]);
     }
+    // A phone enrolled now, on SQLite, takes the roster (compacted: the
+    // conflict in its snapshot) and an incident whole: the conflict is
+    // shown there too (the recipients read from the loaded roster, not
+    // from the saved form, whose reading gives up on a conflict).
+    nodes[0]
+        .start_incident(&space, IncidentKind::Flood, "", now())
+        .unwrap();
+    nodes[0]
+        .compact(&anpi_core::doc::DocKey::roster(&space))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let late = enrolled_now(&mut nodes[0], &space, &dir);
+    assert_eq!(late.recipient(&space, &id).unwrap(), seen[0]);
+    assert_eq!(
+        late.recipients(&space).unwrap(),
+        nodes[0].recipients(&space).unwrap()
+    );
     // Resolving it on one device clears it everywhere.
     let mut r = nodes[0].recipient(&space, &id).unwrap().recipient;
     r.phone = "090-3333-3333".into();

@@ -52,16 +52,19 @@ use crate::model::{
 };
 use crate::priority::PriorityConfig;
 
+mod columns;
 pub mod format;
 mod incident;
 mod roster;
 mod staffing;
 mod vet;
+mod whole_rows;
 pub use format::{FORMAT_VERSION, Format};
 pub use incident::*;
 pub use roster::*;
 pub use staffing::*;
 pub use vet::{Anyone, Author, Authors, Reading, read_whole, vet, whole_fits};
+pub use whole_rows::WholeRows;
 
 /// Which document of a space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

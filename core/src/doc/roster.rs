@@ -351,6 +351,32 @@ impl Reconcile for StoredRecipient {
     }
 }
 
+impl StoredRecipient {
+    /// Read one register of the record: a group's JSON text under its key.
+    /// A key a newer version writes is kept in the document, not read.
+    fn read_register(&mut self, key: &str, text: &str) -> std::result::Result<(), String> {
+        fn group<T: DeserializeOwned>(
+            key: &str,
+            text: &str,
+        ) -> std::result::Result<Option<T>, String> {
+            serde_json::from_str(text)
+                .map(Some)
+                .map_err(|e| format!("{key}: {e}"))
+        }
+        match key {
+            "person" => self.person = group(key, text)?,
+            "home" => self.home = group(key, text)?,
+            "care" => self.care = group(key, text)?,
+            "checking" => self.checking = group(key, text)?,
+            "hazards" => self.hazards = group(key, text)?,
+            "plan" => self.plan = group(key, text)?,
+            "priority_override" => self.priority_override = group(key, text)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 impl Hydrate for StoredRecipient {
     fn hydrate_map<D: autosurgeon::ReadDoc>(
         doc: &D,
@@ -358,40 +384,43 @@ impl Hydrate for StoredRecipient {
     ) -> std::result::Result<Self, HydrateError> {
         // One pass over the record's few keys rather than a lookup per
         // group: a whole roster arriving on a new phone reads every record.
-        fn group<T: DeserializeOwned>(
-            key: &str,
-            value: &automerge::ValueRef<'_>,
-        ) -> std::result::Result<Option<T>, HydrateError> {
-            match value {
-                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(text)) => {
-                    serde_json::from_str(text).map(Some).map_err(|e| {
-                        HydrateError::unexpected("a JSON record", format!("{key}: {e}"))
-                    })
-                }
-                _ => Err(HydrateError::unexpected(
-                    "a JSON record",
-                    format!("{key}: not text"),
-                )),
-            }
-        }
         let mut stored = StoredRecipient::default();
         for item in doc.map_range(obj, ..) {
-            let v = &item.value;
-            match item.key.as_ref() {
-                "person" => stored.person = group("person", v)?,
-                "home" => stored.home = group("home", v)?,
-                "care" => stored.care = group("care", v)?,
-                "checking" => stored.checking = group("checking", v)?,
-                "hazards" => stored.hazards = group("hazards", v)?,
-                "plan" => stored.plan = group("plan", v)?,
-                "priority_override" => stored.priority_override = group("priority_override", v)?,
-                // A key a newer version writes: kept in the document, not
-                // read here.
+            let key = item.key.as_ref();
+            match &item.value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(text)) => stored
+                    .read_register(key, text)
+                    .map_err(|e| HydrateError::unexpected("a JSON record", e))?,
+                _ if GROUPS.iter().any(|(g, _)| *g == key) => {
+                    return Err(HydrateError::unexpected(
+                        "a JSON record",
+                        format!("{key}: not text"),
+                    ));
+                }
                 _ => {}
             }
         }
         Ok(stored)
     }
+}
+
+/// A recipient from its record's registers (key and text each, `None`
+/// for a value that is not text; no conflicts), as read from a roster's
+/// saved form (`whole_rows`): the same reading as `hydrate_map`'s from the
+/// loaded document. `None` where that one fails.
+pub(super) fn recipient_from_registers<'a>(
+    id: RecipientId,
+    registers: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Option<Recipient> {
+    let mut stored = StoredRecipient::default();
+    for (key, text) in registers {
+        match text {
+            Some(text) => stored.read_register(key, text).ok()?,
+            None if GROUPS.iter().any(|(g, _)| *g == key) => return None,
+            None => {}
+        }
+    }
+    Some(stored.into_recipient(id))
 }
 
 /// Insert or update a recipient. Only the groups that changed produce

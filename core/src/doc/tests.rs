@@ -234,3 +234,144 @@ fn a_large_roster_read_in_two_halves_is_the_roster_read_in_order() {
     assert_eq!(halves, whole);
     assert_eq!(halves.iter().filter(|(_, c)| !c.is_empty()).count(), 2);
 }
+
+/// What `read_whole` reads of a document saved as `bytes`, confirmed by
+/// the document loaded from them.
+fn read_confirmed(kind: &DocKind, bytes: &[u8]) -> Reading {
+    let reading = read_whole(kind, bytes).expect("the reading is sure");
+    let loaded = AutoCommit::load(bytes).unwrap();
+    assert!(reading.confirmed_by(&loaded, kind));
+    reading
+}
+
+fn by_id(mut rs: Vec<Recipient>) -> Vec<Recipient> {
+    rs.sort_by(|a, b| a.id.cmp(&b.id));
+    rs
+}
+
+/// The recipients a new device indexes from a roster's saved form
+/// (`whole_rows`) are those the loaded roster gives: after edits, removals,
+/// a recipient removed and made again, two writers, and with changes saved
+/// after the document; where they could differ (a conflict) the reading
+/// gives none and the loaded document is read instead.
+#[test]
+fn the_recipients_read_from_the_saved_form_are_the_loaded_rosters() {
+    let kind = DocKind::Roster;
+    let mut a = create(&kind, &actor_for(&dev(1)));
+    let person = |i: usize| {
+        let mut r = Recipient {
+            id: RecipientId(format!("R{i:02}")),
+            name: format!("利用者 {i}"),
+            area: ["北地区", "南地区"][i % 2].into(),
+            ..Default::default()
+        };
+        if i.is_multiple_of(3) {
+            r.plan.shelter = "第一小学校".into();
+            r.care_level = Some(CareLevel::Care3);
+        }
+        r
+    };
+    for i in 0..40 {
+        put_recipient(&mut a, &person(i)).unwrap();
+    }
+    a.commit();
+    let mut b = a.fork().with_actor(actor_for(&dev(2)));
+    let mut r1 = person(1);
+    r1.phone = "090-1111-1111".into();
+    put_recipient(&mut a, &r1).unwrap();
+    remove_recipient(&mut a, &person(2).id).unwrap();
+    remove_recipient(&mut a, &person(3).id).unwrap();
+    a.commit();
+    let mut r3 = person(3);
+    r3.name = "戻った 人".into();
+    put_recipient(&mut a, &r3).unwrap();
+    let mut r5 = person(5);
+    r5.plan.shelter = "中央公民館".into();
+    put_recipient(&mut b, &r5).unwrap();
+    a.merge(&mut b).unwrap();
+    let loaded = || -> Vec<Recipient> {
+        recipients_with_conflicts(&a)
+            .unwrap()
+            .into_iter()
+            .map(|(r, conflicts)| {
+                assert!(conflicts.is_empty(), "{conflicts:?}");
+                r
+            })
+            .collect()
+    };
+    let expected = by_id(loaded());
+    assert_eq!(expected.len(), 39);
+
+    let saved = a.save();
+    let mut reading = read_confirmed(&kind, &saved);
+    assert!(reading.trailing().is_empty());
+    let Some(WholeRows::Recipients(got)) = reading.take_rows() else {
+        panic!("no rows read");
+    };
+    assert_eq!(by_id(got), expected);
+
+    // Changes saved after the document (a stored form between
+    // compactions): held apart, the rows are the document chunk's.
+    let heads = a.get_heads();
+    let mut r7 = person(7);
+    r7.phone = "03-7777-7777".into();
+    put_recipient(&mut a, &r7).unwrap();
+    remove_recipient(&mut a, &person(8).id).unwrap();
+    a.commit();
+    let mut bytes = saved.clone();
+    for c in a.get_changes(&heads) {
+        bytes.extend_from_slice(c.raw_bytes());
+    }
+    let mut reading = read_confirmed(&kind, &bytes);
+    assert_eq!(reading.trailing().len(), 1);
+    let Some(WholeRows::Recipients(got)) = reading.take_rows() else {
+        panic!("no rows read");
+    };
+    assert_eq!(by_id(got), expected);
+
+    // A group edited on two devices apart: a conflict, no rows.
+    let mut c = a.fork().with_actor(actor_for(&dev(3)));
+    let mut r9 = person(9);
+    r9.plan.shelter = "第二中学校".into();
+    put_recipient(&mut a, &r9).unwrap();
+    r9.plan.shelter = "体育館".into();
+    put_recipient(&mut c, &r9).unwrap();
+    a.merge(&mut c).unwrap();
+    let mut reading = read_confirmed(&kind, &a.save());
+    assert!(reading.take_rows().is_none());
+}
+
+/// The checks a new device indexes from an incident's saved form are those
+/// the loaded incident gives: from several buckets and writers, a check
+/// copied into a second bucket once, a text that is no check left out.
+#[test]
+fn the_checks_read_from_the_saved_form_are_the_loaded_incidents() {
+    let kind = DocKind::Incident("flood-2026-11-21".into());
+    let mut a = create(&kind, &actor_for(&dev(1)));
+    for i in 0..(CHECKS_PER_BUCKET + 20) {
+        put_check(&mut a, &Check::sample(&format!("R{i}"), dev(1).as_str())).unwrap();
+    }
+    a.commit();
+    let mut b = a.fork().with_actor(actor_for(&dev(2)));
+    let copied = checks(&a).unwrap().remove(3);
+    put_check_by(&mut b, &dev(2), &copied).unwrap();
+    put_check(&mut b, &Check::sample("R1", dev(2).as_str())).unwrap();
+    let bucket = b
+        .get(top(&b, CHECKS).unwrap(), format!("{}.0", dev(2)).as_str())
+        .unwrap()
+        .unwrap()
+        .1;
+    b.put(&bucket, "not-a-check", "{\"broken\": true}").unwrap();
+    a.merge(&mut b).unwrap();
+    let sorted = |mut cs: Vec<Check>| {
+        cs.sort_by_key(|c| c.id);
+        cs
+    };
+    let expected = sorted(checks(&a).unwrap());
+    assert_eq!(expected.len(), CHECKS_PER_BUCKET + 21);
+    let mut reading = read_confirmed(&kind, &a.save());
+    let Some(WholeRows::Checks(got)) = reading.take_rows() else {
+        panic!("no rows read");
+    };
+    assert_eq!(sorted(got), expected);
+}

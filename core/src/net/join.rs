@@ -88,6 +88,7 @@ impl NetNode {
         }
         .await;
         self.note_session(addr, &result).await;
+        self.settle_later();
         result
     }
 
@@ -125,6 +126,7 @@ impl NetNode {
             match result {
                 Ok(report) => {
                     self.refresh_trust().await?;
+                    self.settle_later();
                     return Ok(report);
                 }
                 Err(e) => {

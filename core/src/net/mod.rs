@@ -143,6 +143,18 @@ fn transport() -> Arc<quinn::TransportConfig> {
 }
 
 /// Run `f` on the node on a blocking thread: node calls write to disk.
+impl NetNode {
+    /// The store's upkeep after a session (`Node::settle`), off the
+    /// session's path: its peer and its caller do not wait for it. Called
+    /// last, once nothing of the session needs the node any more.
+    pub(super) fn settle_later(&self) {
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let _ = with_node(&node, |n| n.settle()).await;
+        });
+    }
+}
+
 async fn with_node<T: Send + 'static>(
     node: &SharedNode,
     f: impl FnOnce(&mut Node) -> Result<T> + Send + 'static,
@@ -555,6 +567,7 @@ impl NetNode {
         }
         .await;
         self.note_session(addr, &result).await;
+        self.settle_later();
         result
     }
 
@@ -636,6 +649,7 @@ impl NetNode {
         let addr = conn.remote_address();
         let result = self.respond_inner(conn).await;
         self.note_session(addr, &result).await;
+        self.settle_later();
         result
     }
 

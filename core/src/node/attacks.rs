@@ -1151,9 +1151,13 @@ fn a_member_writes_only_in_its_own_name() {
     }
     // A phone enrolled later takes the documents whole from the insider
     // of the check in the victim's name (not from an admin): the forgery
-    // is refused there too, the rest taken.
+    // is refused there too, the rest taken. On SQLite the rows read from
+    // the whole documents are written ahead while they load: the forged
+    // check's row must go with it.
     let mut late = member_of(&mut office, &space, Role::CareManager);
-    let mut late_fresh = Node::open(MemoryStore::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut late_fresh =
+        Node::open(crate::store::SqliteStore::open(&dir.path().join("late.db")).unwrap()).unwrap();
     office
         .add_member(
             &space,

@@ -55,6 +55,22 @@ fn newer_index(d: &AutoCommit, key: &DocKey, f: doc::Format) -> Result<Vec<Index
 
 /// Every index row of a document.
 pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
+    full_index_from(d, key, Rows::Read)
+}
+
+/// Where a document's index takes its recipients (roster) or checks
+/// (incident) from.
+pub(super) enum Rows {
+    /// Read from the loaded document.
+    Read,
+    /// Read from its saved form (`doc::WholeRows`): what it holds.
+    Given(doc::WholeRows),
+    /// Written already (`Store::stage_index`).
+    Staged,
+}
+
+/// Every index row of a document, its recipients or checks from `rows`.
+pub(super) fn full_index_from(d: &AutoCommit, key: &DocKey, rows: Rows) -> Result<Vec<IndexOp>> {
     let f = doc::format::format(d)?;
     if !f.readable() {
         return newer_index(d, key, f);
@@ -63,8 +79,16 @@ pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
     match &key.kind {
         DocKind::Roster => {
             ops.extend(roster_meta_index(d, &key.space)?);
-            for (r, conflicts) in doc::recipients_with_conflicts(d)? {
-                ops.push(IndexOp::recipient(r, conflicts));
+            match rows {
+                Rows::Staged => {}
+                Rows::Given(doc::WholeRows::Recipients(rs)) => {
+                    ops.extend(rs.into_iter().map(|r| IndexOp::recipient(r, Vec::new())));
+                }
+                _ => {
+                    for (r, conflicts) in doc::recipients_with_conflicts(d)? {
+                        ops.push(IndexOp::recipient(r, conflicts));
+                    }
+                }
             }
             ops.extend(parts_index(d, &key.kind, doc::Part::of(&key.kind))?);
         }
@@ -72,9 +96,12 @@ pub(super) fn full_index(d: &AutoCommit, key: &DocKey) -> Result<Vec<IndexOp>> {
             if let Some(i) = doc::incident(d, &key.space, id)? {
                 ops.push(IndexOp::Incident(i));
             }
-            for c in doc::checks(d)? {
-                ops.push(IndexOp::Check(c));
-            }
+            let checks = match rows {
+                Rows::Staged => Vec::new(),
+                Rows::Given(doc::WholeRows::Checks(cs)) => cs,
+                _ => doc::checks(d)?,
+            };
+            ops.extend(checks.into_iter().map(IndexOp::Check));
             let now = Timestamp::now();
             for c in doc::claims(d)? {
                 ops.push(IndexOp::Claim(

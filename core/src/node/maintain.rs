@@ -3,10 +3,21 @@
 use super::*;
 
 impl Node {
+    /// The store's upkeep left for after a session (`Store::settle`: the
+    /// WAL of a new device's first sync copied into the database). Hosts
+    /// call it when a session is over; [`Node::maintain`] calls it too.
+    pub fn settle(&mut self) -> Result<()> {
+        if self.locked {
+            return Ok(());
+        }
+        self.store.settle()
+    }
+
     /// Compact documents with many appended changes into one snapshot each.
     /// Call when idle (the CLI after each command, the phone when in the
     /// background). Returns how many documents were compacted.
     pub fn maintain(&mut self) -> Result<usize> {
+        self.settle()?;
         self.flush_all()?;
         let mut n = 0;
         for info in self.store.docs()? {

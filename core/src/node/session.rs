@@ -1,6 +1,7 @@
 //! Sync sessions on the node's side: what to offer, taking a peer's
 //! message, and sessions between two nodes in one process.
 
+use super::whole::Prepared;
 use super::*;
 
 /// What this build is, as a device tells its peers at every session.
@@ -316,6 +317,7 @@ impl Node {
             // memory is dropped, nothing of it is written, the peer keeps it
             // and offers it again, and the rest of the message is applied.
             let ready = prepared.remove(&entry.doc);
+            let staged = ready.as_ref().is_some_and(|p| p.staged);
             match self.receive_entry(session, &peer, &key, entry, ready) {
                 Ok(taken) => {
                     session.stats.changes_refused += taken.refused.len();
@@ -332,10 +334,18 @@ impl Node {
                     replies.extend(taken.replies);
                 }
                 Err(e) => {
+                    if staged {
+                        self.unstage(&key)?;
+                    }
                     self.docs.remove(&key);
                     session.peers.remove(&key);
                     session.fail(key, e);
                 }
+            }
+        }
+        for (name, p) in prepared {
+            if let (true, Ok(key)) = (p.staged, name.parse::<DocKey>()) {
+                self.unstage(&key)?;
             }
         }
         if is_hello {
@@ -483,103 +493,10 @@ impl Node {
     /// Whether a document of a peer's message is taken in this session:
     /// its space is shared or asked for, or — joining through the office —
     /// this device holds no roster of it yet.
-    fn may_take(&self, session: &Session, key: &DocKey) -> Result<bool> {
+    pub(super) fn may_take(&self, session: &Session, key: &DocKey) -> Result<bool> {
         Ok(session.shared_spaces.contains(&key.space)
             || session.want.contains(&key.space)
             || (session.accept_new && !self.has_doc(&DocKey::roster(&key.space))?))
-    }
-
-    /// The documents of a peer's message that arrive whole and are new
-    /// here, loaded, indexed and judged (`doc::read_whole`) side by side:
-    /// a new device's first sync takes the roster and the incident at
-    /// once, and at 50,000 recipients loading and indexing the roster alone
-    /// is most of it (BENCHMARKS.md, issue 16). One worker per core takes
-    /// the next task: every load and index first, the structure readings
-    /// after, so that they run while the largest load still does. Whatever
-    /// fails here is left to the one-by-one path, which reports it.
-    fn prepare_new_documents(
-        &self,
-        session: &Session,
-        docs: &[DocEntry],
-    ) -> Result<HashMap<String, Prepared>> {
-        let mut new = Vec::new();
-        for entry in docs {
-            let (sync::Data::Snapshot(bytes), Ok(key)) = (&entry.data, entry.doc.parse::<DocKey>())
-            else {
-                continue;
-            };
-            if !self.has_doc(&key)? && self.may_take(session, &key)? {
-                new.push((entry.doc.clone(), key, bytes));
-            }
-        }
-        if new.len() < 2 {
-            // Nothing to do side by side.
-            return Ok(HashMap::new());
-        }
-        enum Done {
-            Loaded(usize, Option<Box<Prepared>>),
-            Read(usize, Option<doc::Reading>),
-        }
-        let tasks = 2 * new.len();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism()
-            .map_or(2, std::num::NonZero::get)
-            .clamp(2, tasks);
-        let done: Vec<Done> = std::thread::scope(|scope| {
-            let running: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut out = Vec::new();
-                        loop {
-                            let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((i, read)) =
-                                (t < tasks).then(|| (t % new.len(), t >= new.len()))
-                            else {
-                                return out;
-                            };
-                            let (_, key, bytes) = &new[i];
-                            out.push(if read {
-                                Done::Read(i, doc::read_whole(&key.kind, bytes))
-                            } else {
-                                Done::Loaded(
-                                    i,
-                                    sync::load_document(bytes).ok().and_then(|doc| {
-                                        let index = full_index(&doc, key).ok()?;
-                                        Some(Box::new(Prepared {
-                                            doc,
-                                            index,
-                                            fits: false,
-                                        }))
-                                    }),
-                                )
-                            });
-                        }
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .filter_map(|t| t.join().ok())
-                .flatten()
-                .collect()
-        });
-        let mut loaded: Vec<Option<Box<Prepared>>> = new.iter().map(|_| None).collect();
-        let mut readings: Vec<Option<doc::Reading>> = new.iter().map(|_| None).collect();
-        for d in done {
-            match d {
-                Done::Loaded(i, l) => loaded[i] = l,
-                Done::Read(i, r) => readings[i] = r,
-            }
-        }
-        Ok(new
-            .into_iter()
-            .zip(loaded.into_iter().zip(readings))
-            .filter_map(|((name, key, _), (l, reading))| {
-                let mut prepared = *l?;
-                prepared.fits = reading.is_some_and(|r| r.confirmed_by(&prepared.doc, &key.kind));
-                Some((name, prepared))
-            })
-            .collect())
     }
 
     /// Take one document of a peer's message: apply it to the document in
@@ -717,7 +634,11 @@ impl Node {
             w.snapshot = Some(whole.unwrap_or_else(|| doc.save()));
             w.index = match index {
                 Some(index) => index,
-                None => full_index(doc, key)?,
+                // Rows staged as its saved form read may not be what it
+                // became (some of its changes refused): none of them kept.
+                None => std::iter::once(IndexOp::ClearRows)
+                    .chain(full_index(doc, key)?)
+                    .collect(),
             };
             return Ok(w);
         }
@@ -731,14 +652,6 @@ impl Node {
         l.recent.record(before, &heads, changes);
         Ok(w)
     }
-}
-
-/// A document that arrived whole, loaded and indexed ahead of taking it.
-pub(super) struct Prepared {
-    doc: AutoCommit,
-    index: Vec<IndexOp>,
-    /// Whether all of it fits the document's shape (`doc::whole_fits`).
-    fits: bool,
 }
 
 /// What taking one document of a peer's message gives.

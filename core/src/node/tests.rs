@@ -58,6 +58,19 @@ pub(super) fn office_with_area() -> (Node, SpaceId, SpaceId) {
     (n, office, area)
 }
 
+/// The node of the folder at `path` opened with its index dropped and
+/// marked of another layout: rebuilt from the documents on open.
+fn with_index_rebuilt(path: &std::path::Path) -> Node {
+    let mut s = SqliteStore::open(path).unwrap();
+    s.write(Batch {
+        meta: vec![(INDEX_VERSION_KEY.into(), b"0".to_vec())],
+        ..Default::default()
+    })
+    .unwrap();
+    s.drop_index_for_test().unwrap();
+    Node::open(s).unwrap()
+}
+
 /// One document that cannot be read (damaged bytes) fails alone: the
 /// device opens, lists and syncs everything else, and says which.
 #[test]
@@ -114,14 +127,7 @@ fn an_index_of_another_layout_is_rebuilt_on_open() {
         n.upsert_recipients(&space, vec![recipient("R1")]).unwrap();
         space
     };
-    let mut s = SqliteStore::open(&path).unwrap();
-    s.write(Batch {
-        meta: vec![(INDEX_VERSION_KEY.into(), b"0".to_vec())],
-        ..Default::default()
-    })
-    .unwrap();
-    s.drop_index_for_test().unwrap();
-    let n = Node::open(s).unwrap();
+    let n = with_index_rebuilt(&path);
     assert_eq!(n.store().index_version().unwrap(), Some(INDEX_VERSION));
     assert_eq!(n.recipients(&space).unwrap().len(), 1);
     assert_eq!(n.spaces().unwrap()[0].name, "ひまわり");
@@ -657,4 +663,64 @@ fn a_session_that_breaks_off_after_sending_leaves_its_provision_in_the_trail() {
     let settled = provisions(&phone, &office).len();
     assert_eq!(carried(&mut phone, &office), 0);
     assert_eq!(provisions(&phone, &office).len(), settled);
+}
+
+/// A new phone on SQLite takes a roster and an incident whole, as the
+/// office stores them (a snapshot, and changes after it): the rows read
+/// from their saved forms and written while the roster loads are what the
+/// office shows, and what the phone's index rebuilt from its documents
+/// holds.
+#[test]
+fn a_new_phone_indexes_whole_documents_as_the_office_stores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, space, inc) =
+        office_in_a_flood(SqliteStore::open(&dir.path().join("office.db")).unwrap());
+    office
+        .upsert_recipients(
+            &space,
+            (3..60).map(|i| recipient(&format!("R{i}"))).collect(),
+        )
+        .unwrap();
+    let check = |r: String| NewCheck::new(RecipientId(r), CheckMethod::Phone, CheckResult::Safe);
+    for i in 1..41 {
+        office
+            .record_check(&space, &inc.id, check(format!("R{i}")))
+            .unwrap();
+    }
+    let roster = DocKey::roster(&space);
+    let incident = DocKey::incident(&space, &inc.id);
+    office.compact(&roster).unwrap();
+    office.compact(&incident).unwrap();
+    // After the snapshots: an edit and a check, stored as changes.
+    let mut r1 = recipient("R1");
+    r1.phone = "090-1111-1111".into();
+    office.upsert_recipients(&space, vec![r1]).unwrap();
+    office
+        .record_check(&space, &inc.id, check("R50".into()))
+        .unwrap();
+    office.flush_all().unwrap();
+    for key in [&roster, &incident] {
+        let stored = office.store().load(key).unwrap().unwrap();
+        assert!(stored.snapshot.is_some() && !stored.changes.is_empty());
+    }
+
+    let shown = |n: &Node| {
+        let mut checks = n.checks(&space, &inc.id).unwrap();
+        checks.sort_by_key(|c| c.id);
+        (n.recipients(&space).unwrap(), checks)
+    };
+    let path = dir.path().join("phone.db");
+    let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+    let before = whole::STAGED.with(std::cell::Cell::get);
+    let x = sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert_eq!(whole::STAGED.with(std::cell::Cell::get), before + 2);
+    let office_shows = shown(&office);
+    assert_eq!(office_shows.0.len(), 59);
+    assert_eq!(office_shows.1.len(), 41);
+    assert_eq!(shown(&phone), office_shows);
+    assert_eq!(phone.heads().unwrap(), office.heads().unwrap());
+    drop(phone);
+
+    assert_eq!(shown(&with_index_rebuilt(&path)), office_shows);
 }

@@ -137,6 +137,12 @@ impl MemoryStore {
                         rs.remove(id.as_str());
                     }
                 }
+                IndexOp::ClearRows => match key.kind {
+                    DocKind::Roster => {
+                        self.recipients.remove(&key.space);
+                    }
+                    DocKind::Incident(_) => doc.checks.clear(),
+                },
                 IndexOp::Incident(i) => doc.incident = Some(i.clone()),
                 IndexOp::Check(c) => {
                     doc.checks.insert(c.id.to_string(), c.clone());

@@ -112,6 +112,10 @@ pub enum IndexOp {
     Recipient(Box<IndexedRecipient>),
     /// Remove a recipient (roster documents).
     RemoveRecipient(RecipientId),
+    /// Remove every recipient (roster) or check (incident) of a document
+    /// this device did not hold: what [`Store::stage_index`] wrote ahead
+    /// for it, when the document is not taken as it was read.
+    ClearRows,
     /// The incident as its openings describe it (incident documents).
     Incident(Incident),
     /// Add a check (incident documents).
@@ -360,6 +364,27 @@ pub trait Store: Send {
     /// it becomes durable with [`Store::end_write`]; a batch that fails
     /// leaves nothing of itself either way.
     fn write(&mut self, batch: Batch) -> Result<()>;
+    /// Whether [`Store::stage_index`] writes ahead: only where writing
+    /// rows costs (SQLite; the memory store takes them with the batch).
+    fn stages_index(&self) -> bool {
+        false
+    }
+    /// Write the recipient or check rows of a document this device does
+    /// not hold yet ahead of the batch that stores it, inside the write
+    /// lock ([`Store::begin_write`]): a new device writes a whole roster's
+    /// rows while the roster still loads. They become durable with the
+    /// lock's commit, or go with its rollback; [`IndexOp::ClearRows`]
+    /// takes them back when the document is not taken after all.
+    fn stage_index(&mut self, _key: &DocKey, _rows: &[IndexOp]) -> Result<()> {
+        Err(Error::invalid("this store writes no index rows ahead"))
+    }
+    /// Do the upkeep a large write left for later (SQLite: copy the WAL
+    /// into the database, which the first sync's commit leaves out so
+    /// that the peer is not kept waiting). Outside the write lock; cheap
+    /// when there is none.
+    fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Take the store's write lock: no other process writes until
     /// [`Store::end_write`], and everything read meanwhile is the latest.
     /// Waits while another process holds it.

@@ -25,53 +25,13 @@ use std::collections::HashMap;
 use automerge::{ActorId, AutoCommit, ObjId, ReadDoc};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Act, GENESIS_ACTOR, Place, fits, format, static_name, step_version};
+use super::{Act, Anyone, GENESIS_ACTOR, Place, fits, format, static_name, step_version};
 use crate::doc::DocKind;
-use crate::saved::{DOCUMENT_CHUNK, MAX_INFLATED_BYTES, Reader};
-
-/// Column specs (id << 4 | type) of a document's operations.
-mod col {
-    pub const OBJ_ACTOR: u64 = 0x01;
-    pub const OBJ_CTR: u64 = 0x02;
-    pub const KEY_ACTOR: u64 = 0x11;
-    pub const KEY_CTR: u64 = 0x13;
-    pub const KEY_STR: u64 = 0x15;
-    pub const ID_ACTOR: u64 = 0x21;
-    pub const ID_CTR: u64 = 0x23;
-    pub const INSERT: u64 = 0x34;
-    pub const ACTION: u64 = 0x42;
-    pub const VALUE_META: u64 = 0x56;
-    pub const VALUE: u64 = 0x57;
-    pub const SUCC_COUNT: u64 = 0x80;
-    pub const SUCC_ACTOR: u64 = 0x81;
-    pub const SUCC_CTR: u64 = 0x83;
-    /// Marks only: an operation that uses them is judged by its action.
-    pub const EXPAND: u64 = 0x94;
-    pub const MARK_NAME: u64 = 0xa5;
-    /// Of the change columns: the actor of each change.
-    pub const CHANGE_ACTOR: u64 = 0x01;
-}
-
-const MAKE_MAP: u64 = 0;
-const PUT: u64 = 1;
-const DELETE: u64 = 3;
-const TEXT_VALUE: u64 = 6;
-
-/// An operation's id: the index of its actor in the document's actor
-/// table, and its counter.
-type OpId = (u64, u64);
-
-/// One operation as the check needs it.
-struct Op<'a> {
-    /// `None`: the root.
-    obj: Option<OpId>,
-    /// `None`: a list position.
-    key: Option<&'a str>,
-    id: OpId,
-    action: u64,
-    text: Option<&'a str>,
-    succ: std::ops::Range<usize>,
-}
+use crate::doc::columns::{DELETE, MAKE_MAP, OpId, PUT, col, read_ops};
+use crate::doc::whole_rows::{self, WholeRows};
+use crate::saved::{
+    CHANGE_CHUNK, COMPRESSED_CHANGE_CHUNK, DOCUMENT_CHUNK, MAX_INFLATED_BYTES, Reader,
+};
 
 /// Whether every change of the document saved as `bytes` (and loaded as
 /// `doc`) fits `kind`'s shape; `false` also when unsure.
@@ -79,20 +39,31 @@ pub fn whole_fits(doc: &AutoCommit, kind: &DocKind, bytes: &[u8]) -> bool {
     read_whole(kind, bytes).is_some_and(|r| r.confirmed_by(doc, kind))
 }
 
-/// What [`read_whole`] found that only the loaded document can confirm.
+/// What [`read_whole`] found that only the loaded document can confirm,
+/// and the index rows read on the way.
 #[derive(Debug)]
 pub struct Reading {
+    /// The operations read, and those the changes saved after the
+    /// document add (removals are no operations of a loaded document).
     ops: u64,
     /// How many changes each genesis or step actor made.
     special: Vec<(ActorId, usize)>,
+    /// Changes saved after the document (a stored form that was not
+    /// compacted since): judged by their own operations.
+    trailing: Vec<automerge::Change>,
+    rows: Option<WholeRows>,
 }
 
 impl Reading {
     /// Whether `doc`, loaded from the bytes read, holds as many
-    /// operations as were read, and every genesis or step change it holds
-    /// is a canonical one. Cheap: no operation is read again.
+    /// operations as were read, every genesis or step change it holds
+    /// is a canonical one, and the changes saved after the document fit.
+    /// Cheap: no operation of the document is read again.
     pub fn confirmed_by(&self, doc: &AutoCommit, kind: &DocKind) -> bool {
         doc.stats().num_ops == self.ops
+            && super::vet(doc, kind, &self.trailing, &Anyone)
+                .iter()
+                .all(Option::is_none)
             && self.special.iter().all(|(actor, made)| {
                 let held = format::canonical_changes(kind)
                     .filter(|c| {
@@ -101,6 +72,18 @@ impl Reading {
                     .count();
                 held == *made
             })
+    }
+
+    /// The changes saved after the document chunk.
+    pub fn trailing(&self) -> &[automerge::Change] {
+        &self.trailing
+    }
+
+    /// The rows of the document chunk (`whole_rows`): recipients or
+    /// checks as of the chunk, before the trailing changes; `None` when
+    /// the reading was unsure of them.
+    pub fn take_rows(&mut self) -> Option<WholeRows> {
+        self.rows.take()
     }
 }
 
@@ -118,9 +101,23 @@ pub fn read_whole(kind: &DocKind, bytes: &[u8]) -> Option<Reading> {
 fn read(kind: &DocKind, bytes: &[u8]) -> Option<Reading> {
     let mut r = Reader(bytes);
     let (chunk, body) = r.chunk()?;
-    if chunk != DOCUMENT_CHUNK || !r.0.is_empty() {
-        // Changes saved after the document: the change-by-change check.
+    if chunk != DOCUMENT_CHUNK {
         return None;
+    }
+    // Changes saved after the document (an office's stored form between
+    // compactions): each judged whole, by `confirmed_by`.
+    let mut trailing = Vec::new();
+    for chunk in crate::saved::split_chunks(r.0)? {
+        if !matches!(
+            crate::saved::chunk_type(chunk),
+            Some(CHANGE_CHUNK | COMPRESSED_CHANGE_CHUNK)
+        ) {
+            return None;
+        }
+        // Inflated within bounds: this runs beside the load, which checks
+        // the bytes' bounds on its own.
+        crate::saved::inflated_size(chunk, MAX_INFLATED_BYTES).ok()?;
+        trailing.push(automerge::Change::from_bytes(chunk.to_vec()).ok()?);
     }
     let mut body = crate::saved::document(body)?;
     let actors: Vec<ActorId> = body.actors.iter().map(|a| ActorId::from(*a)).collect();
@@ -250,9 +247,21 @@ fn read(kind: &DocKind, bytes: &[u8]) -> Option<Reading> {
             run_start = n + 1;
         }
     }
+    let added: usize = trailing
+        .iter()
+        .map(|c| {
+            c.decode()
+                .operations
+                .iter()
+                .filter(|op| !matches!(op.action, automerge::legacy::OpType::Delete))
+                .count()
+        })
+        .sum();
     Some(Reading {
-        ops: ops.ops.len() as u64,
+        ops: (ops.ops.len() + added) as u64,
         special,
+        rows: whole_rows::read(kind, &actors, &ops),
+        trailing,
     })
 }
 
@@ -295,70 +304,4 @@ fn canonical_ranges(
         special.push((actor.clone(), made.get(&i).copied().unwrap_or(0)));
     }
     Some((ranges, special))
-}
-
-struct Ops<'a> {
-    ops: Vec<Op<'a>>,
-    /// Every op's `succ`, one after another (`Op::succ` indexes it).
-    succ: Vec<OpId>,
-}
-
-fn read_ops<'a>(cols: &'a HashMap<u64, Cow<'_, [u8]>>) -> Option<Ops<'a>> {
-    let data = |spec| cols.get(&spec).map_or(&[][..], |c| &c[..]);
-    let mut obj_actor = hexane::decoder::<Option<u64>>(data(col::OBJ_ACTOR));
-    let mut obj_ctr = hexane::decoder::<Option<u64>>(data(col::OBJ_CTR));
-    let mut key_actor = hexane::decoder::<Option<u64>>(data(col::KEY_ACTOR));
-    let mut key_ctr = hexane::DeltaDecoder::<Option<i64>>::new(data(col::KEY_CTR));
-    let mut key_str = hexane::decoder::<Option<String>>(data(col::KEY_STR));
-    let id_actor = hexane::decoder::<Option<u64>>(data(col::ID_ACTOR));
-    let mut id_ctr = hexane::DeltaDecoder::<Option<i64>>::new(data(col::ID_CTR));
-    let mut insert = hexane::decoder::<bool>(data(col::INSERT));
-    let mut action = hexane::decoder::<Option<u64>>(data(col::ACTION));
-    let mut value_meta = hexane::decoder::<Option<u64>>(data(col::VALUE_META));
-    let mut value = Reader(data(col::VALUE));
-    let mut succ_count = hexane::decoder::<Option<u64>>(data(col::SUCC_COUNT));
-    let mut succ_actor = hexane::decoder::<Option<u64>>(data(col::SUCC_ACTOR));
-    let mut succ_ctr = hexane::DeltaDecoder::<Option<i64>>::new(data(col::SUCC_CTR));
-
-    let mut out = Ops {
-        ops: Vec::new(),
-        succ: Vec::new(),
-    };
-    for actor in id_actor {
-        let id = (actor?, u64::try_from(id_ctr.next().flatten()?).ok()?);
-        let obj = match (obj_actor.next().flatten(), obj_ctr.next().flatten()) {
-            (None, None | Some(0)) => None,
-            (Some(a), Some(c)) => Some((a, c)),
-            _ => return None,
-        };
-        let elem = (key_actor.next().flatten(), key_ctr.next().flatten());
-        let key = key_str.next().flatten();
-        if elem != (None, None) || insert.next().unwrap_or(false) {
-            // A list: anpi keeps none, so not judged here.
-            return None;
-        }
-        let action = action.next().flatten()?;
-        let meta = value_meta.next().flatten().unwrap_or(0);
-        let raw = value.take(usize::try_from(meta >> 4).ok()?)?;
-        let text = if meta & 0xf == TEXT_VALUE {
-            Some(std::str::from_utf8(raw).ok()?)
-        } else {
-            None
-        };
-        let start = out.succ.len();
-        for _ in 0..succ_count.next().flatten().unwrap_or(0) {
-            let actor = succ_actor.next().flatten()?;
-            let ctr = u64::try_from(succ_ctr.next().flatten()?).ok()?;
-            out.succ.push((actor, ctr));
-        }
-        out.ops.push(Op {
-            obj,
-            key,
-            id,
-            action,
-            text,
-            succ: start..out.succ.len(),
-        });
-    }
-    Some(out)
 }

@@ -30,11 +30,19 @@ const WRITER_CACHE_KIB: i64 = -16_384;
 /// The page cache a whole list is read through (SQLite's default size).
 const LIST_CACHE_KIB: i64 = -2_000;
 
+/// SQLite's own default: the WAL is copied into the database at the commit
+/// that takes it past this many pages.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+
 /// A store in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
     /// Inside [`Store::begin_write`].
     writing: bool,
+    /// Rows were staged (a new device's first sync, tens of MB): the WAL
+    /// is copied into the database by [`Store::settle`], after the session,
+    /// not inside the commit the peer waits for.
+    checkpoint_deferred: bool,
     /// Opened on read-only media: every write is [`Error::ReadOnly`].
     read_only: bool,
     /// `PRAGMA data_version` when last asked: it moves when another
@@ -137,6 +145,48 @@ impl Store for SqliteStore {
             tx.commit().map_err(|e| busy(e.into()))?;
         }
         self.writes += 1;
+        Ok(())
+    }
+
+    fn stages_index(&self) -> bool {
+        true
+    }
+
+    fn stage_index(&mut self, key: &DocKey, rows: &[IndexOp]) -> Result<()> {
+        if !self.writing {
+            return Err(Error::invalid("index rows are staged under the write lock"));
+        }
+        if !self.checkpoint_deferred {
+            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            self.checkpoint_deferred = true;
+        }
+        let doc = key.to_string();
+        // All of them or none: a failure leaves nothing staged.
+        let sp = self.conn.savepoint()?;
+        for op in rows {
+            if !matches!(
+                op,
+                IndexOp::Recipient(_) | IndexOp::Check(_) | IndexOp::ClearRows
+            ) {
+                return Err(Error::invalid("only recipient and check rows are staged"));
+            }
+            apply_index(&sp, key, &doc, op).map_err(busy)?;
+        }
+        sp.commit()?;
+        Ok(())
+    }
+
+    fn settle(&mut self) -> Result<()> {
+        if !self.checkpoint_deferred || self.writing {
+            return Ok(());
+        }
+        // PASSIVE: copies what no reader still needs; the rest goes with
+        // the next checkpoint SQLite makes on its own.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        self.checkpoint_deferred = false;
         Ok(())
     }
 

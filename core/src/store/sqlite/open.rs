@@ -228,6 +228,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 conn,
                 writing: false,
+                checkpoint_deferred: false,
                 data_version: None,
                 writes: 0,
                 reader: None,
@@ -251,6 +252,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             writing: false,
+            checkpoint_deferred: false,
             data_version: None,
             writes: 0,
             reader: None,

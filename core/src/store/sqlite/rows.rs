@@ -153,6 +153,14 @@ pub(super) fn apply_index(tx: &Connection, key: &DocKey, doc: &str, op: &IndexOp
                 params![space, id.as_str()],
             )?;
         }
+        IndexOp::ClearRows => match key.kind {
+            DocKind::Roster => {
+                tx.execute("DELETE FROM idx_recipients WHERE space = ?1", [space])?;
+            }
+            DocKind::Incident(_) => {
+                tx.execute("DELETE FROM idx_checks WHERE doc = ?1", [doc])?;
+            }
+        },
         IndexOp::Incident(i) => {
             tx.execute(
                 "INSERT OR REPLACE INTO idx_incidents (doc, space, data) VALUES (?1, ?2, ?3)",

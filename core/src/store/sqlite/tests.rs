@@ -269,3 +269,70 @@ fn a_newer_schema_is_refused() {
         Ok(_) => panic!("opened a newer store"),
     }
 }
+
+/// Rows staged for a new device's first sync live and die with the write
+/// lock's transaction, `ClearRows` takes them back, and the WAL checkpoint
+/// they put off is made by `settle`, after which SQLite checkpoints on its
+/// own again.
+#[test]
+fn staged_rows_go_with_the_transaction_and_settle_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("anpi.db")).unwrap();
+    let space = SpaceId("s".into());
+    let key = DocKey::roster(&space);
+    let rows: Vec<IndexOp> = (0..50)
+        .map(|i| {
+            IndexOp::recipient(
+                Recipient {
+                    id: RecipientId(format!("R{i}")),
+                    ..Default::default()
+                },
+                Vec::new(),
+            )
+        })
+        .collect();
+    assert!(
+        s.stage_index(&key, &rows).is_err(),
+        "outside the write lock"
+    );
+    let autocheckpoint = |s: &SqliteStore| -> i64 {
+        s.conn
+            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .unwrap()
+    };
+
+    // Rolled back with the lock.
+    s.begin_write().unwrap();
+    s.stage_index(&key, &rows).unwrap();
+    assert_eq!(s.recipients(&space).unwrap().len(), 50);
+    s.end_write(false).unwrap();
+    assert!(s.recipients(&space).unwrap().is_empty());
+
+    // Taken back inside it.
+    s.begin_write().unwrap();
+    s.stage_index(&key, &rows).unwrap();
+    s.stage_index(&key, &[IndexOp::ClearRows]).unwrap();
+    s.end_write(true).unwrap();
+    assert!(s.recipients(&space).unwrap().is_empty());
+
+    // Kept with the commit; the checkpoint waits for `settle`.
+    s.begin_write().unwrap();
+    s.stage_index(&key, &rows).unwrap();
+    assert!(
+        s.stage_index(&key, &[IndexOp::RemoveClaim("x".into())])
+            .is_err()
+    );
+    s.end_write(true).unwrap();
+    assert_eq!(s.recipients(&space).unwrap().len(), 50);
+    assert_eq!(autocheckpoint(&s), 0);
+    let file = dir.path().join("anpi.db");
+    let before = std::fs::metadata(&file).unwrap().len();
+    s.settle().unwrap();
+    assert_eq!(autocheckpoint(&s), WAL_AUTOCHECKPOINT_PAGES);
+    let after = std::fs::metadata(&file).unwrap().len();
+    assert!(
+        after > before,
+        "the WAL copied into the database: {before} → {after}"
+    );
+    s.integrity_check().unwrap();
+}
