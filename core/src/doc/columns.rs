@@ -47,6 +47,15 @@ pub(super) const TEXT_VALUE: u64 = 6;
 /// table, and its counter.
 pub(super) type OpId = (u64, u64);
 
+/// A loaded document's object id as the saved columns name it (`None`:
+/// the root, or an actor the document does not hold).
+pub(super) fn op_id(id: &automerge::ObjId, actors: &[automerge::ActorId]) -> Option<OpId> {
+    let automerge::ObjId::Id(ctr, actor, _) = id else {
+        return None;
+    };
+    Some((actors.iter().position(|a| a == actor)? as u64, *ctr))
+}
+
 /// One operation as the check needs it.
 pub(super) struct Op<'a> {
     /// `None`: the root.

@@ -12,10 +12,10 @@
 //! could differ: a conflict anywhere in the records, a record that is not
 //! a map, a register that does not read.
 
-use automerge::{ActorId, ObjId};
+use automerge::ActorId;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::columns::{MAKE_MAP, OpId, Ops};
+use super::columns::{MAKE_MAP, OpId, Ops, op_id};
 use super::{CHECKS, DocKind, RECIPIENTS, format};
 use crate::model::{Check, Recipient, RecipientId};
 
@@ -32,10 +32,7 @@ pub enum WholeRows {
 /// actor table.
 fn top_map(kind: &DocKind, actors: &[ActorId], name: &str) -> Option<OpId> {
     let (_, id) = format::known_maps(kind).iter().find(|(n, _)| n == name)?;
-    let ObjId::Id(ctr, actor, _) = id else {
-        return None;
-    };
-    Some((actors.iter().position(|a| a == actor)? as u64, *ctr))
+    op_id(id, actors)
 }
 
 /// The registers shown in each record of a document's top map (a

@@ -22,12 +22,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use automerge::{ActorId, AutoCommit, ObjId, ReadDoc};
+use automerge::{ActorId, AutoCommit, ReadDoc};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Act, Anyone, GENESIS_ACTOR, Place, fits, format, static_name, step_version};
 use crate::doc::DocKind;
-use crate::doc::columns::{DELETE, MAKE_MAP, OpId, PUT, col, read_ops};
+use crate::doc::columns::{DELETE, MAKE_MAP, OpId, PUT, col, op_id, read_ops};
 use crate::doc::whole_rows::{self, WholeRows};
 use crate::saved::{
     CHANGE_CHUNK, COMPRESSED_CHANGE_CHUNK, DOCUMENT_CHUNK, MAX_INFLATED_BYTES, Reader,
@@ -158,11 +158,8 @@ fn read(kind: &DocKind, bytes: &[u8]) -> Option<Reading> {
     // maps made directly in them.
     let mut places: FxHashMap<OpId, Place> = FxHashMap::default();
     for (name, id) in format::known_maps(kind) {
-        let (Some(name), ObjId::Id(ctr, actor, _)) = (static_name(name), id) else {
-            continue;
-        };
-        if let Some(i) = actors.iter().position(|a| a == actor) {
-            places.insert((i as u64, *ctr), Place::Top(name));
+        if let (Some(name), Some(id)) = (static_name(name), op_id(id, &actors)) {
+            places.insert(id, Place::Top(name));
         }
     }
     for op in &ops.ops {
