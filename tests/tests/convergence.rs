@@ -965,3 +965,48 @@ fn concurrent_edits_of_one_field_are_shown_on_every_device() {
         assert_eq!(s.recipient.phone, "090-3333-3333");
     }
 }
+
+/// A phone passes on a check to a phone it meets for the first time,
+/// sending from what it last shared with anyone (its office): the other
+/// holds the incident but not the bucket the check goes into. The change
+/// waits for what it needs and comes with it — not refused as writing
+/// into something that is not anpi's, while its sender counts it as
+/// delivered (found by the disaster-day simulator, docs/SIMULATION.md).
+#[test]
+fn a_check_sent_from_a_base_the_other_phone_lacks_arrives_with_what_it_needs() {
+    let (mut nodes, space) = team(2);
+    let t = Timestamp::from_millis(ONSET_MS);
+    let check = |r: usize| {
+        let mut c = NewCheck::new(
+            RecipientId(format!("R{r:03}")),
+            CheckMethod::Visit,
+            CheckResult::Safe,
+        );
+        c.at = t;
+        c
+    };
+    // Each phone opens the incident on its own (one id for both).
+    let inc = nodes[1]
+        .start_incident(&space, IncidentKind::Earthquake, "", t)
+        .unwrap();
+    nodes[2]
+        .start_incident(&space, IncidentKind::Earthquake, "", t)
+        .unwrap();
+    // Phone 1's first check makes its bucket; the office gets it.
+    nodes[1].record_check(&space, &inc.id, check(0)).unwrap();
+    {
+        let (phone, office) = pair(&mut nodes, 1, 0);
+        sync(phone, office).unwrap();
+    }
+    // Its second check goes into that bucket; then it meets phone 2.
+    nodes[1].record_check(&space, &inc.id, check(1)).unwrap();
+    let (a, b) = pair(&mut nodes, 1, 2);
+    let x = sync(a, b).unwrap();
+    assert_eq!(
+        x.initiator.changes_refused + x.responder.changes_refused,
+        0,
+        "{x:?}"
+    );
+    assert!(x.failures.is_empty(), "{x:?}");
+    assert_eq!(nodes[2].checks(&space, &inc.id).unwrap().len(), 2);
+}

@@ -325,3 +325,57 @@ fn a_second_change_under_one_sequence_number_is_kept_aside_alone() {
     );
     assert!(here.get(ROOT, "b").unwrap().is_none());
 }
+
+/// What the simulator found (docs/SIMULATION.md): a peer passes a
+/// device's own changes back to it without the seals they were judged by.
+/// Changes the device holds are not judged again — not refused, and what
+/// is built on them joins on its own merit.
+#[test]
+fn changes_this_device_holds_are_not_judged_again() {
+    /// Refuses every change of one actor, as changes without their seal.
+    struct Unsealed(automerge::ActorId);
+    impl Vet for Unsealed {
+        fn changes(&self, _: &AutoCommit, changes: &[Change]) -> Vec<Option<String>> {
+            changes
+                .iter()
+                .map(|c| (*c.actor_id() == self.0).then(|| "not sealed".to_string()))
+                .collect()
+        }
+        fn whole(&self, _: &mut AutoCommit, _: &[u8]) -> bool {
+            false
+        }
+    }
+    let me = automerge::ActorId::from(vec![1u8; 16]);
+    let mut here = AutoCommit::new().with_actor(me.clone());
+    here.put(ROOT, "mine", "1").unwrap();
+    here.commit();
+    here.put(ROOT, "mine", "2").unwrap();
+    here.commit();
+    let mut peer = here
+        .fork()
+        .with_actor(automerge::ActorId::from(vec![2u8; 16]));
+    peer.put(ROOT, "theirs", "built on mine").unwrap();
+    peer.commit();
+    // Everything the peer has, own changes included.
+    let batch = peer.get_changes(&[]);
+    let vet = Unsealed(me.clone());
+    let mut refused = Vec::new();
+    let held = holds(&mut here, &batch);
+    let kept = vetted(&here, &held, batch.clone(), &vet, &mut refused);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(kept.len(), batch.len());
+    apply_apart_from_twins(&mut here, kept, &mut refused).unwrap();
+    assert_eq!(
+        here.get(ROOT, "theirs")
+            .unwrap()
+            .map(|(v, _)| v.to_string()),
+        Some("\"built on mine\"".to_string())
+    );
+    // A device that does not hold them judges them, and what is built on
+    // them goes with them.
+    let mut stranger = AutoCommit::new();
+    let held = holds(&mut stranger, &batch);
+    let kept = vetted(&stranger, &held, batch, &vet, &mut refused);
+    assert!(kept.is_empty());
+    assert_eq!(refused.len(), 3);
+}
