@@ -221,6 +221,11 @@ pub struct Node {
     /// A person acting through this device (a dashboard login), inside
     /// [`Node::as_person`].
     acting: Option<crate::access::Person>,
+    /// Who may vouch for what in each space, as judged at the roster's
+    /// heads: every session judges seals by it, and reading the statements
+    /// from the roster and checking their signatures again each time was a
+    /// fifth of a sync with a known peer.
+    judges: HashMap<SpaceId, (Vec<ChangeHash>, seals::Powers)>,
 }
 
 impl Node {
@@ -284,6 +289,7 @@ impl Node {
             unreadable: BTreeMap::new(),
             peers: peers::Peers::default(),
             acting: None,
+            judges: HashMap::new(),
         };
         node.rebuild_stale_index()?;
         Ok(node)

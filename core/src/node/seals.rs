@@ -29,6 +29,14 @@ pub(super) struct Judge {
     area: bool,
 }
 
+/// A space's members' powers and whether it is an area space: a
+/// [`Judge`] without its session's peer.
+#[derive(Clone)]
+pub(super) struct Powers {
+    powers: BTreeMap<DeviceId, Power>,
+    area: bool,
+}
+
 impl Judge {
     /// The judge of a space whose statements are `ledger`.
     pub(super) fn from_ledger(
@@ -189,10 +197,32 @@ impl Node {
     /// rooted in the founding the space id commits to).
     pub(super) fn judge(&mut self, space: &SpaceId, peer: &DeviceId) -> Result<Judge> {
         let key = DocKey::roster(space);
-        let ledger = match self.docs.get(&key) {
-            Some(l) => doc::ledger(&l.doc, space)?,
-            None if self.has_doc(&key)? => self.member_statements(space)?,
-            None => membership::Ledger::default(),
+        let judge = |p: &Powers| Judge {
+            powers: p.powers.clone(),
+            peer: peer.clone(),
+            area: p.area,
+        };
+        if let Some(l) = self.docs.get_mut(&key) {
+            // The same roster judges the same: kept by its heads.
+            let heads = l.doc.get_heads();
+            if let Some((at, powers)) = self.judges.get(space)
+                && *at == heads
+            {
+                return Ok(judge(powers));
+            }
+            let ledger = doc::ledger(&l.doc, space)?;
+            let j = Judge::from_ledger(space, &ledger, peer);
+            let powers = Powers {
+                powers: j.powers.clone(),
+                area: j.area,
+            };
+            self.judges.insert(space.clone(), (heads, powers));
+            return Ok(j);
+        }
+        let ledger = if self.has_doc(&key)? {
+            self.member_statements(space)?
+        } else {
+            membership::Ledger::default()
         };
         Ok(Judge::from_ledger(space, &ledger, peer))
     }

@@ -26,8 +26,10 @@ struct MemDoc {
     claims: BTreeMap<String, Claim>,
 }
 
+/// What puts one change to the store back.
+type Undo = Box<dyn FnOnce(&mut MemoryStore) + Send>;
+
 /// The in-memory store.
-#[derive(Clone)]
 pub struct MemoryStore {
     docs: BTreeMap<DocKey, MemDoc>,
     spaces: BTreeMap<SpaceId, Space>,
@@ -36,8 +38,11 @@ pub struct MemoryStore {
     meta: BTreeMap<String, Vec<u8>>,
     audit: Vec<crate::audit::Entry>,
     quarantine: Vec<super::Quarantined>,
-    /// The store as it was at [`Store::begin_write`], for a rollback.
-    before_write: Option<Box<MemoryStore>>,
+    /// Since [`Store::begin_write`]: what undoes each change, in order, for
+    /// a rollback. An undo log rather than a copy of the store: a copy per
+    /// write made every write cost the whole store (the simulator's 100
+    /// devices spent most of their time copying).
+    undo: Option<Vec<Undo>>,
     /// Writes so far (see [`Store::stamp`]).
     writes: u64,
 }
@@ -55,9 +60,35 @@ impl Default for MemoryStore {
             )]),
             audit: Vec::new(),
             quarantine: Vec::new(),
-            before_write: None,
+            undo: None,
             writes: 0,
         }
+    }
+}
+
+/// Put `value` at `key` of the map `field` picks, keeping what undoes it.
+fn put<K, V>(
+    undo: &mut Option<Vec<Undo>>,
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    value: Option<V>,
+    field: fn(&mut MemoryStore) -> &mut BTreeMap<K, V>,
+) where
+    K: Ord + Clone + Send + 'static,
+    V: Send + 'static,
+{
+    let old = match value {
+        Some(v) => map.insert(key.clone(), v),
+        None => map.remove(&key),
+    };
+    if let Some(log) = undo {
+        log.push(Box::new(move |s| {
+            let map = field(s);
+            match old {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }));
     }
 }
 
@@ -67,139 +98,303 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn apply_doc(&mut self, w: &DocWrite) -> Result<()> {
-        let key = w.doc_key()?.clone();
+    fn apply_doc(&mut self, key: DocKey, w: &DocWrite) {
+        let existed = self.docs.contains_key(&key);
         let doc = self.docs.entry(key.clone()).or_default();
+        // The document's own fields, each moved out where it is replaced
+        // and cut back where it is appended to.
+        let (version, pending, index_current) = (doc.version, doc.pending, doc.index_current);
+        let (journal_len, changes_len) = (doc.journal.len(), doc.changes.len());
         doc.version += 1;
-        if w.flush_journal || w.snapshot.is_some() {
-            doc.journal.clear();
-        }
+        let old_journal =
+            (w.flush_journal || w.snapshot.is_some()).then(|| std::mem::take(&mut doc.journal));
         doc.journal.extend(w.journal.iter().cloned());
+        let (mut old_snapshot, mut old_changes) = (None, None);
         if let Some(s) = &w.snapshot {
-            doc.snapshot = Some(s.clone());
-            doc.changes.clear();
+            old_snapshot = Some(doc.snapshot.replace(s.clone()));
+            old_changes = Some(std::mem::take(&mut doc.changes));
             doc.pending = 0;
         }
         doc.changes.extend(w.changes.iter().cloned());
         doc.pending += w.changes.len() as u64;
-        if w.snapshot.is_some() || !w.changes.is_empty() || doc.heads.is_empty() {
-            doc.heads = w.heads.clone();
-        }
+        let old_heads = (w.snapshot.is_some() || !w.changes.is_empty() || doc.heads.is_empty())
+            .then(|| std::mem::replace(&mut doc.heads, w.heads.clone()));
         doc.index_current = true;
+        if let Some(log) = &mut self.undo {
+            let key = key.clone();
+            log.push(Box::new(move |s| {
+                if !existed {
+                    s.docs.remove(&key);
+                    return;
+                }
+                let Some(d) = s.docs.get_mut(&key) else {
+                    return;
+                };
+                (d.version, d.pending, d.index_current) = (version, pending, index_current);
+                match old_journal {
+                    Some(j) => d.journal = j,
+                    None => d.journal.truncate(journal_len),
+                }
+                match old_changes {
+                    Some(c) => d.changes = c,
+                    None => d.changes.truncate(changes_len),
+                }
+                if let Some(snapshot) = old_snapshot {
+                    d.snapshot = snapshot;
+                }
+                if let Some(heads) = old_heads {
+                    d.heads = heads;
+                }
+            }));
+        }
+        let undo = &mut self.undo;
         for op in &w.index {
+            let doc = self.docs.get_mut(&key).expect("made above");
             match op {
                 IndexOp::Clear => {
                     for part in crate::doc::Part::of(&key.kind) {
-                        self.meta.remove(&super::part_key(&key, *part));
+                        put(
+                            undo,
+                            &mut self.meta,
+                            super::part_key(&key, *part),
+                            None,
+                            |s| &mut s.meta,
+                        );
                     }
                     match key.kind {
                         DocKind::Roster => {
-                            self.spaces.remove(&key.space);
-                            self.recipients.remove(&key.space);
-                            self.meta.remove(&weights_key(&key.space));
-                            self.meta.remove(&super::revoked_key(&key.space));
-                            self.meta.remove(&super::members_key(&key.space));
+                            put(undo, &mut self.spaces, key.space.clone(), None, |s| {
+                                &mut s.spaces
+                            });
+                            put(undo, &mut self.recipients, key.space.clone(), None, |s| {
+                                &mut s.recipients
+                            });
+                            for k in [
+                                weights_key(&key.space),
+                                super::revoked_key(&key.space),
+                                super::members_key(&key.space),
+                            ] {
+                                put(undo, &mut self.meta, k, None, |s| &mut s.meta);
+                            }
                         }
                         DocKind::Incident(_) => {
-                            doc.incident = None;
-                            doc.checks.clear();
-                            doc.claims.clear();
+                            clear_rows(undo, &key, doc, true);
                         }
                     }
                 }
                 IndexOp::Part(part, bytes) => {
-                    self.meta
-                        .insert(super::part_key(&key, *part), bytes.clone());
+                    let k = super::part_key(&key, *part);
+                    put(undo, &mut self.meta, k, Some(bytes.clone()), |s| {
+                        &mut s.meta
+                    });
                 }
-                IndexOp::Space(s) => {
-                    self.spaces.insert(key.space.clone(), s.clone());
+                IndexOp::Space(sp) => {
+                    put(
+                        undo,
+                        &mut self.spaces,
+                        key.space.clone(),
+                        Some(sp.clone()),
+                        |s| &mut s.spaces,
+                    );
                 }
-                IndexOp::Weights(w) => {
-                    let bytes = serde_json::to_vec(w).expect("weights always serialize");
-                    self.meta.insert(weights_key(&key.space), bytes);
+                IndexOp::Weights(wt) => {
+                    let bytes = serde_json::to_vec(wt).expect("weights always serialize");
+                    put(
+                        undo,
+                        &mut self.meta,
+                        weights_key(&key.space),
+                        Some(bytes),
+                        |s| &mut s.meta,
+                    );
                 }
                 IndexOp::Revoked(devices) => {
                     let bytes = serde_json::to_vec(devices).expect("device ids always serialize");
-                    self.meta.insert(super::revoked_key(&key.space), bytes);
+                    let k = super::revoked_key(&key.space);
+                    put(undo, &mut self.meta, k, Some(bytes), |s| &mut s.meta);
                 }
                 IndexOp::Members(bytes) => {
-                    self.meta
-                        .insert(super::members_key(&key.space), bytes.clone());
+                    let k = super::members_key(&key.space);
+                    put(undo, &mut self.meta, k, Some(bytes.clone()), |s| {
+                        &mut s.meta
+                    });
                 }
                 IndexOp::Recipient(r) => {
-                    self.recipients
-                        .entry(key.space.clone())
-                        .or_default()
-                        .insert(r.recipient.id.0.clone(), (**r).clone());
+                    if !self.recipients.contains_key(&key.space) {
+                        let empty = Some(BTreeMap::new());
+                        put(undo, &mut self.recipients, key.space.clone(), empty, |s| {
+                            &mut s.recipients
+                        });
+                    }
+                    let rs = self.recipients.get_mut(&key.space).expect("made above");
+                    let space = key.space.clone();
+                    put_row(
+                        undo,
+                        rs,
+                        r.recipient.id.0.clone(),
+                        Some((**r).clone()),
+                        move |s| s.recipients.get_mut(&space),
+                    );
                 }
                 IndexOp::RemoveRecipient(id) => {
                     if let Some(rs) = self.recipients.get_mut(&key.space) {
-                        rs.remove(id.as_str());
+                        let space = key.space.clone();
+                        put_row(undo, rs, id.0.clone(), None, move |s| {
+                            s.recipients.get_mut(&space)
+                        });
                     }
                 }
                 IndexOp::ClearRows => match key.kind {
                     DocKind::Roster => {
-                        self.recipients.remove(&key.space);
+                        put(undo, &mut self.recipients, key.space.clone(), None, |s| {
+                            &mut s.recipients
+                        });
                     }
-                    DocKind::Incident(_) => doc.checks.clear(),
+                    DocKind::Incident(_) => clear_rows(undo, &key, doc, false),
                 },
-                IndexOp::Incident(i) => doc.incident = Some(i.clone()),
+                IndexOp::Incident(i) => {
+                    let old = doc.incident.replace(i.clone());
+                    if let Some(log) = undo {
+                        let key = key.clone();
+                        log.push(Box::new(move |s| {
+                            if let Some(d) = s.docs.get_mut(&key) {
+                                d.incident = old;
+                            }
+                        }));
+                    }
+                }
                 IndexOp::Check(c) => {
-                    doc.checks.insert(c.id.to_string(), c.clone());
+                    let k = key.clone();
+                    put_row(
+                        undo,
+                        &mut doc.checks,
+                        c.id.to_string(),
+                        Some(c.clone()),
+                        move |s| s.docs.get_mut(&k).map(|d| &mut d.checks),
+                    );
                 }
-                IndexOp::Claim(k, c) => {
-                    doc.claims.insert(k.clone(), c.clone());
+                IndexOp::Claim(ck, c) => {
+                    let k = key.clone();
+                    put_row(
+                        undo,
+                        &mut doc.claims,
+                        ck.clone(),
+                        Some(c.clone()),
+                        move |s| s.docs.get_mut(&k).map(|d| &mut d.claims),
+                    );
                 }
-                IndexOp::RemoveClaim(k) => {
-                    doc.claims.remove(k);
+                IndexOp::RemoveClaim(ck) => {
+                    let k = key.clone();
+                    put_row(undo, &mut doc.claims, ck.clone(), None, move |s| {
+                        s.docs.get_mut(&k).map(|d| &mut d.claims)
+                    });
                 }
-                IndexOp::Newer(Some(format)) => {
-                    self.meta
-                        .insert(super::newer_key(&key), format.to_string().into_bytes());
-                }
-                IndexOp::Newer(None) => {
-                    self.meta.remove(&super::newer_key(&key));
+                IndexOp::Newer(format) => {
+                    let k = super::newer_key(&key);
+                    let v = format.map(|f| f.to_string().into_bytes());
+                    put(undo, &mut self.meta, k, v, |s| &mut s.meta);
                 }
             }
         }
-        Ok(())
+    }
+}
+
+/// [`put`] for the rows of one document or space, which `rows` finds again.
+fn put_row<V: Send + 'static>(
+    undo: &mut Option<Vec<Undo>>,
+    map: &mut BTreeMap<String, V>,
+    key: String,
+    value: Option<V>,
+    rows: impl FnOnce(&mut MemoryStore) -> Option<&mut BTreeMap<String, V>> + Send + 'static,
+) {
+    let old = match value {
+        Some(v) => map.insert(key.clone(), v),
+        None => map.remove(&key),
+    };
+    if let Some(log) = undo {
+        log.push(Box::new(move |s| {
+            if let Some(map) = rows(s) {
+                match old {
+                    Some(v) => map.insert(key, v),
+                    None => map.remove(&key),
+                };
+            }
+        }));
+    }
+}
+
+/// An incident's check rows cleared (and its claims and incident with
+/// `all`), keeping what undoes it.
+fn clear_rows(undo: &mut Option<Vec<Undo>>, key: &DocKey, doc: &mut MemDoc, all: bool) {
+    let checks = std::mem::take(&mut doc.checks);
+    let (claims, incident) = if all {
+        (std::mem::take(&mut doc.claims), doc.incident.take())
+    } else {
+        (BTreeMap::new(), None)
+    };
+    if let Some(log) = undo {
+        let key = key.clone();
+        log.push(Box::new(move |s| {
+            if let Some(d) = s.docs.get_mut(&key) {
+                d.checks = checks;
+                if all {
+                    d.claims = claims;
+                    d.incident = incident;
+                }
+            }
+        }));
     }
 }
 
 impl Store for MemoryStore {
     fn write(&mut self, batch: Batch) -> Result<()> {
-        // Apply to a copy and swap it in, so a failing write leaves nothing.
-        let before_write = self.before_write.take();
-        let mut next = self.clone();
-        self.before_write = before_write;
-        for w in &batch.docs {
-            next.apply_doc(w)?;
+        // Every document's key is read before anything is applied: past
+        // that, applying cannot fail, so a failing write leaves nothing.
+        let keys = batch
+            .docs
+            .iter()
+            .map(|w| w.doc_key().cloned())
+            .collect::<Result<Vec<DocKey>>>()?;
+        for (key, w) in keys.into_iter().zip(&batch.docs) {
+            self.apply_doc(key, w);
         }
+        let undo = &mut self.undo;
         for (peer, doc, state) in batch.peer_states {
-            next.peer_states.insert((peer, doc), state);
+            put(undo, &mut self.peer_states, (peer, doc), Some(state), |s| {
+                &mut s.peer_states
+            });
         }
-        next.meta.extend(batch.meta);
-        next.quarantine.extend(batch.quarantine);
+        for (k, v) in batch.meta {
+            put(undo, &mut self.meta, k, Some(v), |s| &mut s.meta);
+        }
+        let (quarantined, audited, writes) = (self.quarantine.len(), self.audit.len(), self.writes);
+        self.quarantine.extend(batch.quarantine);
         for r in batch.audit {
-            let e = crate::audit::seal(next.audit.last(), r);
-            next.audit.push(e);
+            let e = crate::audit::seal(self.audit.last(), r);
+            self.audit.push(e);
         }
-        next.before_write = self.before_write.take();
-        next.writes += 1;
-        *self = next;
+        self.writes += 1;
+        if let Some(log) = &mut self.undo {
+            log.push(Box::new(move |s| {
+                s.quarantine.truncate(quarantined);
+                s.audit.truncate(audited);
+                s.writes = writes;
+            }));
+        }
         Ok(())
     }
 
     fn begin_write(&mut self) -> Result<()> {
-        let mut before = self.clone();
-        before.before_write = None;
-        self.before_write = Some(Box::new(before));
+        self.undo = Some(Vec::new());
         Ok(())
     }
 
     fn end_write(&mut self, commit: bool) -> Result<()> {
-        match self.before_write.take() {
-            Some(before) if !commit => *self = *before,
+        match self.undo.take() {
+            Some(log) if !commit => {
+                for undo in log.into_iter().rev() {
+                    undo(self);
+                }
+            }
             _ => {}
         }
         Ok(())
