@@ -5,6 +5,7 @@
 
 pub mod chromedriver;
 pub mod netns;
+pub mod sim;
 
 use anpi_core::Result;
 use anpi_core::node::{LocalSync, Node, sync_local};

@@ -1,0 +1,116 @@
+//! `anpi-simulate`: the disaster-day simulator (docs/SIMULATION.md). Plays
+//! each strategy over the same seeded worlds on real anpi nodes, prints
+//! each run's figures, and writes the table and chart.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anpi_tests::sim::report::{self, Runs};
+use anpi_tests::sim::{self, Config, Strategy};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "災害当日のシミュレーション / the disaster day, simulated on real anpi nodes")]
+struct Args {
+    /// How many seeds (worlds), each played by every strategy.
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 1)]
+    first: u64,
+    /// The world's size: standard (the table), scale (the benchmark:
+    /// 10 agencies × 10 phones × 5,000 people × 72 h), small.
+    #[arg(long, default_value = "standard")]
+    world: String,
+    /// Strategies to play (alone, office, p2p, shared); all by default.
+    #[arg(long, value_delimiter = ',')]
+    strategies: Vec<String>,
+    /// Write the table (NAME.md) and chart (NAME.svg) here, e.g.
+    /// docs/simulation.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let config = match args.world.as_str() {
+        "standard" => Config::standard(),
+        "scale" => Config::scale(),
+        "small" => Config::small(),
+        other => {
+            eprintln!("unknown world '{other}' (standard, scale, small)");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let strategies: Vec<Strategy> = Strategy::ALL
+        .into_iter()
+        .filter(|s| args.strategies.is_empty() || args.strategies.iter().any(|c| c == s.code()))
+        .collect();
+    let seeds: Vec<u64> = (args.first..args.first + args.seeds).collect();
+    let mut all: Vec<Runs> = strategies
+        .iter()
+        .map(|&strategy| Runs {
+            strategy,
+            outcomes: Vec::new(),
+        })
+        .collect();
+    let started = Instant::now();
+    let mut faults = 0;
+    for &seed in &seeds {
+        for runs in &mut all {
+            let t = Instant::now();
+            let o = match sim::run(&config, runs.strategy, seed) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("seed {seed} {}: the run failed: {e}", runs.strategy.code());
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            eprintln!(
+                "seed {seed} {:7} {:6.1} s: duplicates {:4} ({:.0} h), 95% high priority at {}, checked at 24 h {:.0}%, {} KB/phone, faults {}",
+                runs.strategy.code(),
+                t.elapsed().as_secs_f64(),
+                o.duplicate_visits,
+                o.duplicate_hours,
+                o.high_priority_95
+                    .map_or("—".into(), |h| format!("{h:.1} h")),
+                o.checked_at[1] * 100.0,
+                (o.bytes_per_phone / 1000.0).round(),
+                o.faults.len()
+            );
+            for f in o.faults.iter().take(5) {
+                eprintln!("    {f}");
+            }
+            faults += usize::from(!o.faults.is_empty());
+            runs.outcomes.push(o);
+        }
+    }
+    eprintln!(
+        "{} runs in {:.1} s; {faults} with faults",
+        seeds.len() * all.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let command = format!(
+        "cargo run --release -p anpi-tests --bin anpi-simulate -- --world {} --seeds {} --first {}{}",
+        args.world,
+        args.seeds,
+        args.first,
+        args.out
+            .as_ref()
+            .map(|o| format!(" --out {}", o.display()))
+            .unwrap_or_default()
+    );
+    let md = report::table(&config, &seeds, &command, &all);
+    println!("{md}");
+    if let Some(out) = &args.out {
+        let write = |ext: &str, text: &str| {
+            let path = out.with_extension(ext);
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        if let Err(e) = write("md", &md).and_then(|_| write("svg", &report::chart(&all))) {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,975 @@
+//! One run: a world played by one strategy on real anpi nodes, in memory,
+//! on a simulated clock.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use anpi_core::model::{
+    CheckMethod, CheckResult, ConsentRecord, Date, DeviceId, Household, IncidentId, IncidentKind,
+    MedicalDevice, Recipient, RecipientId, Role, SpaceId, Staff, Timestamp,
+};
+use anpi_core::node::{NewCheck, Node, sync_local};
+use anpi_core::store::MemoryStore;
+use anpi_core::views::{Standing, is_high_priority};
+use fastrand::Rng;
+
+use super::truth::{Bits, TrueCheck, duplicate_pairs};
+use super::world::{self, World, travel};
+use super::{Config, Outcome, Strategy};
+
+/// The onset: 2026-09-01 05:46 JST.
+const ONSET_MS: i64 = 1_788_209_160_000;
+/// A person not reached (absent, no answer) is tried again after this.
+const RETRY_MINUTES: i64 = 180;
+/// Field work between two shelter stops.
+const SHELTER_EVERY: i64 = 180;
+/// How often phones and offices try their links.
+const TICK_MINUTES: i64 = 30;
+/// How often a care manager without anpi phones the office, when the
+/// mobile network works (the phone tree), and what the call takes.
+const PHONE_TREE_EVERY: i64 = 120;
+const PHONE_TREE_MINUTES: i64 = 10;
+/// Helping with others' people starts from a picture no older than this:
+/// older, the care manager goes back to the office first.
+const FRESH_PICTURE: i64 = 180;
+/// Chance of finding nobody at home on a visit (out, asleep, next door).
+const NOT_AT_HOME: f64 = 0.08;
+
+fn ts(minutes: i64) -> Timestamp {
+    Timestamp::from_millis(ONSET_MS + minutes * 60_000)
+}
+
+fn minutes_of(t: Timestamp) -> i64 {
+    (t.millis() - ONSET_MS).div_euclid(60_000)
+}
+
+/// Where a phone can meet others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    Office(usize),
+    Shelter(usize),
+}
+
+/// An event due at a minute; the sequence number keeps events of one
+/// minute in the order they were planned.
+struct Due {
+    t: i64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.t, self.seq) == (other.t, other.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.t, self.seq).cmp(&(other.t, other.seq))
+    }
+}
+
+/// What a care manager is doing when the event fires.
+#[derive(Clone, Debug)]
+enum Event {
+    /// Free to decide what next.
+    Ready(usize),
+    /// Back at the office after a shift, going off duty.
+    OffDuty(usize),
+    /// A visit or call is over: record it.
+    Done(usize, Box<Job>),
+    /// At a place: meet who is there.
+    Arrive(usize, Place),
+    /// Links: phones to their office, offices to the area's keeper.
+    Tick,
+}
+
+/// A visit or a call on its way.
+#[derive(Clone, Debug)]
+struct Job {
+    record: (usize, RecipientId),
+    person: usize,
+    method: CheckMethod,
+    result: CheckResult,
+    /// The checks of the person (any record) the phone knew when deciding.
+    knew: Vec<usize>,
+    minutes: i64,
+}
+
+struct Phone {
+    agency: usize,
+    district: usize,
+    on_duty: bool,
+    shift_ends: i64,
+    last_office: i64,
+    last_shelter: i64,
+    last_phone_tree: i64,
+    sessions: usize,
+    bytes: usize,
+}
+
+/// Someone to go to.
+struct Candidate {
+    record: (usize, RecipientId),
+    person: usize,
+    high: bool,
+    /// anpi's priority score (the list's order without the record ids,
+    /// which differ between runs in an area space).
+    score: i64,
+    mine: bool,
+}
+
+struct Sim<'w> {
+    world: &'w World,
+    strategy: Strategy,
+    rng: Rng,
+    /// Offices first (device = agency number), then phones.
+    nodes: Vec<Node>,
+    phones: Vec<Phone>,
+    spaces: Vec<SpaceId>,
+    area: Option<usize>,
+    incident: IncidentId,
+    /// Every record, to its person.
+    records: BTreeMap<(usize, RecipientId), usize>,
+    /// Each person's records, and whose caseload they are in (phones).
+    person_records: Vec<Vec<(usize, RecipientId)>>,
+    caseload: Vec<BTreeSet<usize>>,
+    high: Vec<bool>,
+    /// What each device knows, per space; which spaces it holds.
+    known: Vec<Vec<Bits>>,
+    holds: Vec<Vec<usize>>,
+    checks: Vec<TrueCheck>,
+    by_record: BTreeMap<(usize, RecipientId), Vec<usize>>,
+    by_id: BTreeMap<anpi_core::model::CheckId, usize>,
+    /// When each check reached its person's own office.
+    arrived: Vec<Option<i64>>,
+    present: BTreeMap<Place, Vec<(usize, i64)>>,
+    /// The roster each phone's list last read, per space.
+    kept: BTreeMap<(usize, usize), anpi_core::node::KeptRecipients>,
+    queue: BinaryHeap<Reverse<Due>>,
+    seq: u64,
+    sessions: usize,
+    faults: Vec<String>,
+}
+
+/// Play `seed`'s world with `strategy`.
+pub fn run(config: &Config, strategy: Strategy, seed: u64) -> anpi_core::Result<Outcome> {
+    let world = World::draw(config, seed);
+    let mut sim = Sim::prepare(&world, strategy, seed)?;
+    sim.play()?;
+    sim.converge()?;
+    Ok(sim.outcome())
+}
+
+fn phone_staff(world: &World, agency: usize, i: usize) -> Staff {
+    Staff {
+        name: format!("{}職員{}", &world.agencies[agency].name, i + 1),
+        organisation: world.agencies[agency].name.clone(),
+        id: None,
+    }
+}
+
+/// A person's record on an agency's roster: what sets anpi's priority
+/// comes from the person's draws, the rest is plausible filler.
+fn record(world: &World, person: usize, id: RecipientId, care_manager: String) -> Recipient {
+    let p = &world.persons[person];
+    let bits = p.traits;
+    let pick = |shift: u32, n: usize| ((bits >> shift) as usize) % n;
+    let mut r = Recipient {
+        id,
+        name: format!("模擬 利用者{person}"),
+        kana: format!("モギ リヨウシャ{person}"),
+        address: format!("架空市{}丁目{}番", p.district + 1, person),
+        area: format!("第{}地区", p.district + 1),
+        phone: "0250-00-0000".into(),
+        household: Some(
+            [
+                Household::Alone,
+                Household::ElderlyOnly,
+                Household::WithFamily,
+                Household::AloneDaytime,
+            ][pick(0, 4)],
+        ),
+        care_level: Some(
+            anpi_core::model::CareLevel::ALL[pick(2, anpi_core::model::CareLevel::ALL.len())],
+        ),
+        care_manager,
+        dementia: Some(pick(8, 5) == 0),
+        bedridden: Some(pick(11, 8) == 0),
+        check_method: "電話→訪問".into(),
+        ..Default::default()
+    };
+    if pick(14, 12) == 0 {
+        r.plan.medical_devices = vec![MedicalDevice::HomeOxygen];
+    }
+    r.plan.shelter = format!("第{}避難所", p.district + 1);
+    r.hazards.flood_depth =
+        Some(anpi_core::model::FloodDepth::ALL[pick(18, anpi_core::model::FloodDepth::ALL.len())]);
+    if p.consented {
+        r.consent = Some(true);
+        r.consent_record = Some(ConsentRecord {
+            date: Date::from_ymd(2026, 4, 1).expect("a date"),
+            scope: "安否確認のため連携先へ".into(),
+            obtained_by: "担当ケアマネ".into(),
+        });
+    }
+    r
+}
+
+impl<'w> Sim<'w> {
+    /// Before the disaster: each office with its roster, its phones
+    /// enrolled and holding it; under [`Strategy::Shared`], the area space
+    /// kept by the city hall with every office's consented people and
+    /// every device a member. Then the onset: every device opens the
+    /// incident on its own.
+    fn prepare(world: &'w World, strategy: Strategy, seed: u64) -> anpi_core::Result<Self> {
+        let agencies = world.agencies.len();
+        let phones_per = world.agencies[0].turnout.len();
+        let mut nodes = Vec::new();
+        let mut spaces = Vec::new();
+        for a in &world.agencies {
+            let mut office = Node::open(MemoryStore::new())?;
+            office.set_staff(Staff {
+                name: format!("{} 事務", a.name),
+                organisation: a.name.clone(),
+                id: None,
+            })?;
+            spaces.push(office.create_space(&a.name)?.id);
+            nodes.push(office);
+        }
+        // Rosters: each agency's people, split among its care managers by
+        // district, so that a caseload is a neighbourhood.
+        let mut persons_of: Vec<Vec<usize>> = vec![Vec::new(); agencies];
+        for (n, p) in world.persons.iter().enumerate() {
+            persons_of[p.home].push(n);
+            if let Some(s) = p.second {
+                persons_of[s].push(n);
+            }
+        }
+        let mut records = BTreeMap::new();
+        let mut person_records = vec![Vec::new(); world.persons.len()];
+        let mut caseload = vec![BTreeSet::new(); world.persons.len()];
+        for (a, people) in persons_of.iter_mut().enumerate() {
+            people.sort_by_key(|&n| (world.persons[n].district, n));
+            let per = people.len().div_ceil(phones_per).max(1);
+            let mut roster = Vec::new();
+            for (k, &n) in people.iter().enumerate() {
+                let phone = agencies + a * phones_per + k / per;
+                let home = world.persons[n].home == a;
+                let id = RecipientId(format!("{}{n:05}", if home { "R" } else { "V" }));
+                let mut r = record(world, n, id.clone(), phone_staff(world, a, k / per).name);
+                if !home {
+                    // Consent is the care manager's to record.
+                    r.consent = None;
+                    r.consent_record = None;
+                }
+                roster.push(r);
+                records.insert((a, id.clone()), n);
+                person_records[n].push((a, id));
+                caseload[n].insert(phone);
+            }
+            nodes[a].upsert_recipients(&spaces[a], roster)?;
+        }
+        let mut phones = Vec::new();
+        for (a, agency) in world.agencies.iter().enumerate() {
+            for i in 0..phones_per {
+                let mut phone = Node::open(MemoryStore::new())?;
+                phone.set_staff(phone_staff(world, a, i))?;
+                let device = phone.device().clone();
+                nodes[a].add_member(
+                    &spaces[a],
+                    &device,
+                    phone.staff().clone(),
+                    Role::CareManager,
+                )?;
+                sync_local(&mut phone, &mut nodes[a], std::slice::from_ref(&spaces[a]))?;
+                nodes.push(phone);
+                phones.push(Phone {
+                    agency: a,
+                    district: agency.district,
+                    on_duty: false,
+                    shift_ends: 0,
+                    last_office: i64::MIN / 2,
+                    last_shelter: 0,
+                    last_phone_tree: i64::MIN / 2,
+                    sessions: 0,
+                    bytes: 0,
+                });
+            }
+        }
+        let mut holds: Vec<Vec<usize>> = (0..agencies)
+            .map(|a| vec![a])
+            .chain(phones.iter().map(|p| vec![p.agency]))
+            .collect();
+        let mut area = None;
+        if strategy == Strategy::Shared {
+            let id = nodes[0].create_area_space("架空市 連携エリア")?.id;
+            let all: Vec<(DeviceId, Staff)> = nodes
+                .iter()
+                .skip(1)
+                .map(|n| (n.device().clone(), n.staff().clone()))
+                .collect();
+            for (device, staff) in all {
+                nodes[0].add_member(&id, &device, staff, Role::CareManager)?;
+            }
+            for (a, space) in spaces.iter().enumerate().skip(1) {
+                let (keeper, office) = crate::pair(&mut nodes, 0, a);
+                sync_local(office, keeper, std::slice::from_ref(&id))?;
+                office.share_to_area(space, &id)?;
+                sync_local(office, keeper, &[])?;
+            }
+            nodes[0].share_to_area(&spaces[0], &id)?;
+            for a in 1..agencies {
+                let (keeper, office) = crate::pair(&mut nodes, 0, a);
+                sync_local(office, keeper, &[])?;
+            }
+            for (p, phone) in phones.iter().enumerate() {
+                let a = phone.agency;
+                let (office, phone) = crate::pair(&mut nodes, a, agencies + p);
+                sync_local(phone, office, std::slice::from_ref(&id))?;
+            }
+            let s = agencies;
+            for r in nodes[0].recipients(&id)? {
+                let shared = r.recipient.id;
+                let (origin, own) = shared
+                    .as_str()
+                    .split_once(':')
+                    .expect("a shared id names its office");
+                let a = spaces
+                    .iter()
+                    .position(|sp| sp.as_str().starts_with(origin))
+                    .expect("the office it came from");
+                let n = records[&(a, RecipientId(own.to_string()))];
+                records.insert((s, shared.clone()), n);
+                person_records[n].push((s, shared));
+            }
+            spaces.push(id);
+            for h in &mut holds {
+                h.push(s);
+            }
+            area = Some(s);
+        }
+        // The onset: everyone opens the incident where they are.
+        let mut incident = None;
+        for node in &mut nodes {
+            let own: Vec<SpaceId> = node.spaces()?.into_iter().map(|s| s.id).collect();
+            for space in own {
+                let i =
+                    node.start_incident(&space, IncidentKind::Earthquake, "架空市地震", ts(0))?;
+                incident = Some(i.id);
+            }
+        }
+        // High priority, as each office's own list ranks its people.
+        let mut high = vec![false; world.persons.len()];
+        for (a, space) in spaces.iter().enumerate().take(agencies) {
+            let data = nodes[a].incident_data(space, incident.as_ref())?;
+            for e in data.priority_list(ts(0)) {
+                let n = records[&(a, e.recipient.id.clone())];
+                if world.persons[n].home == a && is_high_priority(&e, &data.weights) {
+                    high[n] = true;
+                }
+            }
+        }
+        let devices = nodes.len();
+        let mut sim = Sim {
+            world,
+            strategy,
+            rng: Rng::with_seed(seed ^ 0x5eed_f0da),
+            nodes,
+            phones,
+            known: vec![vec![Bits::default(); spaces.len()]; devices],
+            holds,
+            spaces,
+            area,
+            incident: incident.expect("an incident"),
+            records,
+            person_records,
+            caseload,
+            high,
+            checks: Vec::new(),
+            by_record: BTreeMap::new(),
+            by_id: BTreeMap::new(),
+            arrived: Vec::new(),
+            present: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            sessions: 0,
+            faults: Vec::new(),
+        };
+        for p in 0..sim.phones.len() {
+            let a = sim.phones[p].agency;
+            let i = p - a * phones_per;
+            sim.at(world.agencies[a].turnout[i], Event::Ready(p));
+        }
+        sim.at(0, Event::Tick);
+        Ok(sim)
+    }
+
+    fn at(&mut self, t: i64, e: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Due {
+            t,
+            seq: self.seq,
+            event: e,
+        }));
+    }
+
+    fn device(&self, phone: usize) -> usize {
+        self.world.agencies.len() + phone
+    }
+
+    fn play(&mut self) -> anpi_core::Result<()> {
+        while let Some(Reverse(Due { t, event: e, .. })) = self.queue.pop() {
+            if t >= self.world.minutes {
+                break;
+            }
+            match e {
+                Event::Tick => {
+                    self.tick(t)?;
+                    self.at(t + TICK_MINUTES, Event::Tick);
+                }
+                Event::Ready(p) => self.ready(p, t)?,
+                Event::OffDuty(p) => {
+                    self.arrive(p, Place::Office(self.phones[p].agency), t)?;
+                    self.phones[p].on_duty = false;
+                    self.at(t + world::REST_HOURS * 60, Event::Ready(p));
+                }
+                Event::Done(p, job) => {
+                    self.record(p, *job, t)?;
+                    self.at(t, Event::Ready(p));
+                }
+                Event::Arrive(p, place) => {
+                    self.arrive(p, place, t)?;
+                    if let Place::Shelter(d) = place {
+                        self.shelter_lists(p, d, t)?;
+                        self.at(t + world::SHELTER_MINUTES, Event::Ready(p));
+                    } else {
+                        self.at(t, Event::Ready(p));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Phones on duty sync with their office while the mobile network and
+    /// the office's line both work; offices with the area's keeper.
+    fn tick(&mut self, t: i64) -> anpi_core::Result<()> {
+        if !self.strategy.syncs_remotely() {
+            return Ok(());
+        }
+        let agencies = self.world.agencies.len();
+        if self.world.mobile.up(t) {
+            for p in 0..self.phones.len() {
+                let a = self.phones[p].agency;
+                if self.phones[p].on_duty && self.world.agencies[a].link.up(t) {
+                    self.sync(a, self.device(p), t)?;
+                }
+            }
+        }
+        if self.area.is_some() && self.world.agencies[0].link.up(t) {
+            for a in 1..agencies {
+                if self.world.agencies[a].link.up(t) {
+                    self.sync(0, a, t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One sync session between two devices, and what it must have moved.
+    fn sync(&mut self, a: usize, b: usize, t: i64) -> anpi_core::Result<()> {
+        let (na, nb) = crate::pair(&mut self.nodes, a, b);
+        let done = sync_local(na, nb, &[])?;
+        if !done.failures.is_empty() {
+            self.faults.push(format!(
+                "t={t}: session {a}–{b} failed: {:?}",
+                done.failures
+            ));
+            return Ok(());
+        }
+        self.sessions += 1;
+        let refused = done.initiator.changes_refused + done.responder.changes_refused;
+        if refused > 0 {
+            // Why, as each device kept the refused changes aside.
+            let mut why = BTreeSet::new();
+            for d in [a, b] {
+                for q in self.nodes[d].store().quarantined()? {
+                    if let Some((_, reason)) = q.reason.split_once(": ") {
+                        why.insert(reason.to_string());
+                    }
+                }
+            }
+            self.faults.push(format!(
+                "t={t}: session {a}–{b}: {refused} changes refused ({})",
+                why.into_iter().collect::<Vec<_>>().join("; ")
+            ));
+        }
+        let agencies = self.world.agencies.len();
+        for d in [a, b] {
+            if d >= agencies {
+                let phone = &mut self.phones[d - agencies];
+                phone.sessions += 1;
+                phone.bytes += done.bytes();
+            }
+        }
+        let both: Vec<usize> = self.holds[a]
+            .iter()
+            .copied()
+            .filter(|s| self.holds[b].contains(s))
+            .collect();
+        for s in both {
+            let from_b = self.known[b][s].clone();
+            let to_a = self.known[a][s].merge(&from_b);
+            let from_a = self.known[a][s].clone();
+            let to_b = self.known[b][s].merge(&from_a);
+            for (d, new) in [(a, to_a), (b, to_b)] {
+                for n in new {
+                    if d < agencies && self.world.persons[self.checks[n].person].home == d {
+                        self.arrived[n].get_or_insert(t);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A care manager arrives at a place: syncs with the office there, and
+    /// with whoever is there too.
+    fn arrive(&mut self, p: usize, place: Place, t: i64) -> anpi_core::Result<()> {
+        let stay = match place {
+            Place::Office(a) => {
+                self.sync(a, self.device(p), t)?;
+                self.phones[p].last_office = t;
+                self.phones[p].district = self.world.agencies[a].district;
+                t + 15
+            }
+            Place::Shelter(d) => {
+                self.phones[p].last_shelter = t;
+                self.phones[p].district = d;
+                t + world::SHELTER_MINUTES
+            }
+        };
+        let here: Vec<usize> = {
+            let list = self.present.entry(place).or_default();
+            list.retain(|&(_, until)| until >= t);
+            list.iter().map(|&(q, _)| q).filter(|&q| q != p).collect()
+        };
+        if self.strategy.meets() {
+            for q in here {
+                let shares = self.holds[self.device(p)]
+                    .iter()
+                    .any(|s| self.holds[self.device(q)].contains(s));
+                if shares {
+                    self.sync(self.device(p), self.device(q), t)?;
+                }
+            }
+        }
+        self.present.entry(place).or_default().push((p, stay));
+        Ok(())
+    }
+
+    /// A care manager decides what to do next.
+    fn ready(&mut self, p: usize, t: i64) -> anpi_core::Result<()> {
+        let a = self.phones[p].agency;
+        let office = self.world.agencies[a].district;
+        if !self.phones[p].on_duty {
+            // A shift starts at the office.
+            self.phones[p].on_duty = true;
+            self.phones[p].shift_ends = t + world::SHIFT_HOURS * 60;
+            self.phones[p].last_shelter = t;
+            self.arrive(p, Place::Office(a), t)?;
+        }
+        if t >= self.phones[p].shift_ends {
+            let back = travel(self.phones[p].district, office);
+            self.at(t + back, Event::OffDuty(p));
+            return Ok(());
+        }
+        // Without anpi: the phone tree, when the mobile network works.
+        if self.strategy == Strategy::Alone
+            && self.world.mobile.up(t)
+            && t - self.phones[p].last_phone_tree >= PHONE_TREE_EVERY
+        {
+            self.phones[p].last_phone_tree = t;
+            self.sync(a, self.device(p), t)?;
+            self.at(t + PHONE_TREE_MINUTES, Event::Ready(p));
+            return Ok(());
+        }
+        let here = self.phones[p].district;
+        if t - self.phones[p].last_shelter >= SHELTER_EVERY {
+            self.at(t + 10, Event::Arrive(p, Place::Shelter(here)));
+            return Ok(());
+        }
+        let candidates = self.candidates(p, t)?;
+        // Their own people: high priority first, then the nearest, then
+        // anpi's score.
+        let key = |c: &Candidate| {
+            (
+                !c.high,
+                travel(here, self.world.persons[c.person].district) / 25,
+                Reverse(c.score),
+                c.person,
+            )
+        };
+        // Helping: high priority first, then the nearest; among equally
+        // near, whoever (each helper its own pick: every phone shows the
+        // same list, and helpers who all took its top would meet there).
+        let help = |c: &Candidate| {
+            (
+                !c.high,
+                travel(here, self.world.persons[c.person].district),
+                (c.person as u64 ^ (p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                    .wrapping_mul(0xff51_afd7_ed55_8ccd),
+            )
+        };
+        let own = candidates.iter().filter(|c| c.mine).min_by_key(|c| key(c));
+        let chosen = match own {
+            Some(c) => Some(c),
+            None if t - self.phones[p].last_office > FRESH_PICTURE => {
+                // Own people done, as far as this phone knows: to the office
+                // for the latest picture before helping others.
+                let back = travel(here, office);
+                self.at(t + back, Event::Arrive(p, Place::Office(a)));
+                return Ok(());
+            }
+            None => candidates.iter().min_by_key(|c| help(c)),
+        };
+        let Some(c) = chosen else {
+            // Nobody left to go to, as far as this phone knows.
+            if t - self.phones[p].last_office > 60 {
+                let back = travel(here, office);
+                self.at(t + back, Event::Arrive(p, Place::Office(a)));
+            } else {
+                self.at(t + 60, Event::Ready(p));
+            }
+            return Ok(());
+        };
+        let person = &self.world.persons[c.person];
+        let knew = self.knows_of(p, c.person);
+        let (record, n) = (c.record.clone(), c.person);
+        // A call first, when the lines work; nobody answering means a visit.
+        let call = if self.world.landline.up(t) {
+            world::CALL_MINUTES
+        } else {
+            0
+        };
+        if call > 0 && person.answers && !person.evacuated {
+            let job = Job {
+                record,
+                person: n,
+                method: CheckMethod::Phone,
+                result: person.found,
+                knew,
+                minutes: call,
+            };
+            self.at(t + call, Event::Done(p, Box::new(job)));
+            return Ok(());
+        }
+        let way = travel(here, person.district);
+        if self.strategy == Strategy::Shared {
+            let space = self.spaces[record.0].clone();
+            let minutes = call + way + world::VISIT_MINUTES + 30;
+            let d = self.device(p);
+            self.nodes[d].claim(&space, &self.incident, &record.1, minutes, ts(t))?;
+        }
+        let result = if person.evacuated || self.rng.f64() < NOT_AT_HOME {
+            CheckResult::Absent
+        } else {
+            person.found
+        };
+        self.phones[p].district = person.district;
+        let job = Job {
+            record,
+            person: n,
+            method: CheckMethod::Visit,
+            result,
+            knew,
+            minutes: call + way + world::VISIT_MINUTES,
+        };
+        self.at(
+            t + call + way + world::VISIT_MINUTES,
+            Event::Done(p, Box::new(job)),
+        );
+        Ok(())
+    }
+
+    /// The checks of a person, on any record, this phone holds (the truth).
+    fn knows_of(&self, p: usize, person: usize) -> Vec<usize> {
+        let d = self.device(p);
+        let mut out = Vec::new();
+        for r in &self.person_records[person] {
+            if let Some(ns) = self.by_record.get(r) {
+                out.extend(ns.iter().copied().filter(|&n| self.known[d][r.0].has(n)));
+            }
+        }
+        out
+    }
+
+    /// Whom this phone's lists say is still to be checked: anpi's priority
+    /// list of each space it holds, people nobody is known to have reached,
+    /// not tried in the last hours, not claimed by someone else. Under the
+    /// area space, a person shared there is worked on there only.
+    fn candidates(&mut self, p: usize, t: i64) -> anpi_core::Result<Vec<Candidate>> {
+        let d = self.device(p);
+        let me = self.nodes[d].device().clone();
+        let mut out = Vec::new();
+        for &s in &self.holds[d] {
+            // As a phone's list is read again: the roster only when it moved.
+            let kept = self.kept.remove(&(d, s));
+            let data = self.nodes[d].shown_incident_data_after(&self.spaces[s], kept)?;
+            self.kept.insert((d, s), data.kept_recipients());
+            for e in data.priority_list(ts(t)) {
+                if e.standing != Standing::NotReached {
+                    continue;
+                }
+                if e.latest
+                    .is_some_and(|l| t - minutes_of(l.at) < RETRY_MINUTES)
+                {
+                    continue;
+                }
+                if e.live_claims.iter().any(|c| c.device != me) {
+                    continue;
+                }
+                let record = (s, e.recipient.id.clone());
+                let Some(&person) = self.records.get(&record) else {
+                    continue;
+                };
+                if Some(s) != self.area
+                    && self
+                        .area
+                        .is_some_and(|area| self.person_records[person].iter().any(|r| r.0 == area))
+                {
+                    continue;
+                }
+                out.push(Candidate {
+                    high: self.high[person],
+                    score: e.score,
+                    mine: self.caseload[person].contains(&d),
+                    record,
+                    person,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// At a shelter: its list shows who from the district is there.
+    fn shelter_lists(&mut self, p: usize, district: usize, t: i64) -> anpi_core::Result<()> {
+        let found: Vec<Candidate> = self
+            .candidates(p, t)?
+            .into_iter()
+            .filter(|c| {
+                let person = &self.world.persons[c.person];
+                person.evacuated && person.district == district
+            })
+            .take(8)
+            .collect();
+        for (k, c) in found.into_iter().enumerate() {
+            let job = Job {
+                knew: self.knows_of(p, c.person),
+                record: c.record,
+                person: c.person,
+                method: CheckMethod::ShelterList,
+                result: CheckResult::Evacuated,
+                minutes: 2,
+            };
+            self.record(p, job, t + k as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Record a check on the phone, and what really happened beside it.
+    fn record(&mut self, p: usize, job: Job, t: i64) -> anpi_core::Result<()> {
+        let d = self.device(p);
+        let (s, rid) = job.record.clone();
+        let check = self.nodes[d].record_check(
+            &self.spaces[s],
+            &self.incident,
+            NewCheck {
+                at: ts(t),
+                shelter: (job.method == CheckMethod::ShelterList)
+                    .then(|| format!("第{}避難所", self.world.persons[job.person].district + 1)),
+                ..NewCheck::new(rid.clone(), job.method, job.result)
+            },
+        )?;
+        let n = self.checks.len();
+        // What the phone knew of this record: anpi's `known` must be it.
+        let truth: BTreeSet<usize> = self
+            .by_record
+            .get(&job.record)
+            .map(|ns| {
+                ns.iter()
+                    .copied()
+                    .filter(|&m| self.known[d][s].has(m))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let said: BTreeSet<usize> = check
+            .known
+            .iter()
+            .map(|id| self.by_id.get(id).copied().unwrap_or(usize::MAX))
+            .collect();
+        if truth != said {
+            self.faults.push(format!(
+                "t={t}: phone {p} knew {truth:?} of {rid} but its check says {said:?}"
+            ));
+        }
+        // Effort spent twice: someone else had settled the person before,
+        // and this phone did not know it when the visit was decided.
+        let wasted = self.person_records[job.person].iter().any(|r| {
+            self.by_record.get(r).is_some_and(|ns| {
+                ns.iter().any(|&m| {
+                    let other = &self.checks[m];
+                    other.phone != p && other.conclusive && other.at < t && !job.knew.contains(&m)
+                })
+            })
+        });
+        self.checks.push(TrueCheck {
+            record: (s, rid.as_str().to_string()),
+            person: job.person,
+            phone: p,
+            at: t,
+            conclusive: job.result.is_conclusive(),
+            known: truth.into_iter().collect(),
+            wasted,
+            minutes: job.minutes,
+        });
+        self.arrived.push(None);
+        self.by_record.entry(job.record).or_default().push(n);
+        self.by_id.insert(check.id, n);
+        self.known[d][s].set(n);
+        Ok(())
+    }
+
+    /// After the span: every phone back at its office, the offices with the
+    /// area's keeper, twice around; then every device must show the same.
+    fn converge(&mut self) -> anpi_core::Result<()> {
+        let agencies = self.world.agencies.len();
+        let end = self.world.minutes;
+        for _ in 0..2 {
+            for p in 0..self.phones.len() {
+                self.sync(self.phones[p].agency, self.device(p), end)?;
+            }
+            if self.area.is_some() {
+                for a in 1..agencies {
+                    self.sync(0, a, end)?;
+                }
+            }
+        }
+        for s in 0..self.spaces.len() {
+            let want: BTreeSet<usize> = (0..self.checks.len())
+                .filter(|&n| self.checks[n].record.0 == s)
+                .collect();
+            for d in 0..self.nodes.len() {
+                if !self.holds[d].contains(&s) {
+                    continue;
+                }
+                let got: BTreeSet<usize> = self.nodes[d]
+                    .checks(&self.spaces[s], &self.incident)?
+                    .iter()
+                    .map(|c| self.by_id.get(&c.id).copied().unwrap_or(usize::MAX))
+                    .collect();
+                if got != want {
+                    self.faults.push(format!(
+                        "device {d} holds {} checks of space {s}, {} were recorded",
+                        got.len(),
+                        want.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome(&mut self) -> Outcome {
+        let mut out = Outcome {
+            checks: self.checks.len(),
+            sessions: self.sessions,
+            ..Default::default()
+        };
+        for c in self.checks.iter().filter(|c| c.wasted) {
+            out.duplicate_visits += 1;
+            out.duplicate_hours += c.minutes as f64 / 60.0;
+            let agency = self.phones[c.phone].agency;
+            let others = self.checks.iter().any(|o| {
+                o.person == c.person
+                    && o.conclusive
+                    && o.at < c.at
+                    && self.phones[o.phone].agency != agency
+            });
+            if others {
+                out.cross_agency += 1;
+            }
+        }
+        // First conclusive check of each person.
+        let mut first = vec![None::<i64>; self.world.persons.len()];
+        for c in self.checks.iter().filter(|c| c.conclusive) {
+            let f = &mut first[c.person];
+            *f = Some(f.map_or(c.at, |x| x.min(c.at)));
+        }
+        let total = self.world.persons.len().max(1) as f64;
+        for (k, h) in [6, 24, 72].into_iter().enumerate() {
+            let by = (h * 60).min(self.world.minutes);
+            out.checked_at[k] =
+                first.iter().filter(|f| f.is_some_and(|x| x < by)).count() as f64 / total;
+        }
+        out.high_priority = self.high.iter().filter(|h| **h).count();
+        let mut high: Vec<Option<i64>> = (0..first.len())
+            .filter(|&n| self.high[n])
+            .map(|n| first[n])
+            .collect();
+        high.sort_by_key(|f| f.unwrap_or(i64::MAX));
+        let at95 = (high.len() * 95).div_ceil(100).max(1);
+        out.high_priority_95 = high
+            .get(at95 - 1)
+            .copied()
+            .flatten()
+            .map(|m| m as f64 / 60.0);
+        out.high_priority_done = (0..first.len())
+            .filter(|&n| self.high[n])
+            .map(|n| first[n])
+            .try_fold(0i64, |m, f| f.map(|x| m.max(x)))
+            .map(|m| m as f64 / 60.0);
+        let phones = self.phones.len().max(1) as f64;
+        out.bytes_per_phone = self.phones.iter().map(|p| p.bytes).sum::<usize>() as f64 / phones;
+        out.sessions_per_phone =
+            self.phones.iter().map(|p| p.sessions).sum::<usize>() as f64 / phones;
+        let delays: Vec<f64> = self
+            .checks
+            .iter()
+            .zip(&self.arrived)
+            .filter_map(|(c, a)| a.map(|a| (a - c.at) as f64 / 60.0))
+            .collect();
+        out.office_delay = delays.iter().sum::<f64>() / delays.len().max(1) as f64;
+        out.office_never = 1.0 - delays.len() as f64 / self.checks.len().max(1) as f64;
+        // anpi's own duplicate view, on each space's keeper.
+        for s in 0..self.spaces.len() {
+            let keeper = if Some(s) == self.area { 0 } else { s };
+            match self.nodes[keeper].checks(&self.spaces[s], &self.incident) {
+                Ok(checks) => {
+                    out.anpi_pairs += anpi_core::views::duplicates(&checks)
+                        .iter()
+                        .map(|d| d.pairs.len())
+                        .sum::<usize>();
+                }
+                Err(e) => self.faults.push(format!("space {s}: {e}")),
+            }
+        }
+        out.true_pairs = duplicate_pairs(&self.checks);
+        if out.true_pairs != out.anpi_pairs {
+            self.faults.push(format!(
+                "anpi's duplicate view shows {} pairs, {} happened",
+                out.anpi_pairs, out.true_pairs
+            ));
+        }
+        out.faults = std::mem::take(&mut self.faults);
+        out
+    }
+}

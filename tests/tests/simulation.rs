@@ -1,0 +1,77 @@
+//! The disaster-day simulator on a small world and fixed seeds: every run
+//! must end with every device showing every check of its spaces, each
+//! check saying exactly what its phone knew, and anpi's duplicate view
+//! counting exactly the duplicates that happened (docs/SIMULATION.md).
+
+use anpi_tests::sim::{Config, Outcome, Strategy, run};
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn sound(strategy: Strategy, seed: u64) -> Outcome {
+    let o = run(&Config::small(), strategy, seed).expect("the run completes");
+    assert!(
+        o.checks > 50,
+        "{strategy:?} seed {seed}: {} checks",
+        o.checks
+    );
+    assert!(
+        o.faults.is_empty(),
+        "{strategy:?} seed {seed}: anpi disagreed with what happened: {:#?}",
+        o.faults
+    );
+    assert_eq!(o.anpi_pairs, o.true_pairs, "{strategy:?} seed {seed}");
+    o
+}
+
+#[test]
+fn each_agency_alone_runs_sound() {
+    for seed in SEEDS {
+        sound(Strategy::Alone, seed);
+    }
+}
+
+#[test]
+fn office_sync_only_runs_sound() {
+    for seed in SEEDS {
+        sound(Strategy::OfficeOnly, seed);
+    }
+}
+
+#[test]
+fn phone_to_phone_runs_sound() {
+    for seed in SEEDS {
+        sound(Strategy::PhoneToPhone, seed);
+    }
+}
+
+/// The area space across agencies, with claims: phones of different
+/// offices meeting at shelters, checks relayed over several hops.
+#[test]
+fn shared_area_runs_sound() {
+    for seed in SEEDS {
+        sound(Strategy::Shared, seed);
+    }
+}
+
+/// The same in the standard world, where relayed area-space changes are
+/// still refused now and then as unsealed (docs/SIMULATION.md,
+/// "Findings"): the test that will say when that is mended.
+#[test]
+#[ignore = "open defect: relayed area-space changes refused as unsealed (docs/SIMULATION.md, Findings)"]
+fn shared_area_runs_sound_in_the_standard_world() {
+    for seed in [1, 2] {
+        let o = run(&Config::standard(), Strategy::Shared, seed).expect("the run completes");
+        assert!(o.faults.is_empty(), "seed {seed}: {:#?}", o.faults);
+    }
+}
+
+/// A seed is a world: played again, the same visits, calls and duplicates.
+#[test]
+fn a_seed_plays_the_same_twice() {
+    let a = run(&Config::small(), Strategy::PhoneToPhone, 7).expect("the run completes");
+    let b = run(&Config::small(), Strategy::PhoneToPhone, 7).expect("the run completes");
+    assert_eq!(
+        (a.checks, a.duplicate_visits, a.true_pairs, a.checked_at),
+        (b.checks, b.duplicate_visits, b.true_pairs, b.checked_at)
+    );
+}
