@@ -356,6 +356,111 @@ pub fn a_failed_batch_writes_nothing(s: &mut dyn Store) {
     assert!(s.recipients(&space()).unwrap().is_empty());
 }
 
+/// A transaction rolled back (`end_write(false)`) leaves everything as it
+/// was: documents, their rows, the space's rows, meta, peer states and the
+/// audit trail — whatever its writes replaced, appended or cleared.
+pub fn a_transaction_rolled_back_leaves_everything_as_it_was(s: &mut dyn Store) {
+    use crate::audit::{Action, Record};
+    let record = |subject: &str| Record {
+        at: Timestamp::from_millis(7),
+        device: DeviceId("ab".repeat(16)),
+        staff: Staff::default(),
+        action: Action::Recorded,
+        subject: subject.into(),
+        detail: String::new(),
+    };
+    let claim = |r: &str| Claim {
+        recipient: r.into(),
+        staff: Staff::default(),
+        device: "d1".into(),
+        since: Timestamp::from_millis(0),
+        expires: Timestamp::from_millis(10),
+    };
+    let peer = DeviceId("p1".into());
+    let mut w = DocWrite::new(roster(), vec![h(1)]);
+    w.changes = vec![b"a".to_vec()];
+    w.journal = vec![b"j".to_vec()];
+    w.index = vec![
+        IndexOp::Recipient(Box::new(rec("R1", "一"))),
+        IndexOp::Recipient(Box::new(rec("R2", "二"))),
+    ];
+    let mut wi = DocWrite::new(incident(), vec![h(2)]);
+    wi.changes = vec![b"c".to_vec()];
+    wi.index = vec![
+        IndexOp::Check(check("R1")),
+        IndexOp::Claim("d1/R1".into(), claim("R1")),
+    ];
+    s.write(Batch {
+        docs: vec![w, wi],
+        peer_states: vec![(peer.clone(), roster(), b"state1".to_vec())],
+        meta: vec![("k".into(), b"v".to_vec())],
+        audit: vec![record("R1")],
+        ..Default::default()
+    })
+    .unwrap();
+    let other = DocKey::incident(&space(), &IncidentId("quake-2026-11-22".into()));
+    let seen = |s: &mut dyn Store| {
+        format!(
+            "{:?}",
+            (
+                (s.load(&roster()).unwrap(), s.load(&incident()).unwrap()),
+                (
+                    s.doc_info(&roster()).unwrap(),
+                    s.doc_info(&incident()).unwrap()
+                ),
+                (s.load(&other).unwrap(), s.recipients(&space()).unwrap()),
+                (
+                    s.checks(&incident()).unwrap(),
+                    s.claims(&incident()).unwrap()
+                ),
+                (
+                    s.meta("k").unwrap(),
+                    s.peer_state(&peer, &roster()).unwrap()
+                ),
+                s.audit().unwrap().len(),
+            )
+        )
+    };
+    let before = seen(s);
+    s.begin_write().unwrap();
+    // Appended to, replaced, cleared and made new, over two writes.
+    let mut w = DocWrite::new(roster(), vec![h(3)]);
+    w.snapshot = Some(b"whole".to_vec());
+    w.index = vec![
+        IndexOp::Recipient(Box::new(rec("R1", "壱"))),
+        IndexOp::RemoveRecipient("R2".into()),
+        IndexOp::Recipient(Box::new(rec("R3", "三"))),
+    ];
+    let mut wi = DocWrite::new(incident(), vec![h(4)]);
+    wi.changes = vec![b"d".to_vec()];
+    wi.index = vec![IndexOp::Clear];
+    s.write(Batch {
+        docs: vec![w, wi],
+        peer_states: vec![(peer.clone(), roster(), b"state2".to_vec())],
+        meta: vec![("k".into(), b"w".to_vec())],
+        audit: vec![record("R2")],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut wo = DocWrite::new(other.clone(), vec![h(5)]);
+    wo.changes = vec![b"e".to_vec()];
+    wo.index = vec![IndexOp::Check(check("R3"))];
+    let mut wi = DocWrite::new(incident(), vec![h(6)]);
+    wi.index = vec![
+        IndexOp::Check(check("R1")),
+        IndexOp::RemoveClaim("d1/R1".into()),
+    ];
+    s.write(Batch {
+        docs: vec![wo, wi],
+        audit: vec![record("R3")],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_ne!(seen(s), before, "the writes show inside the transaction");
+    s.end_write(false).unwrap();
+    assert_eq!(seen(s), before);
+}
+
 macro_rules! store_conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -407,6 +512,11 @@ macro_rules! store_conformance {
             fn a_failed_batch_writes_nothing() {
                 let mut s = $make;
                 c::a_failed_batch_writes_nothing(&mut s);
+            }
+            #[test]
+            fn a_transaction_rolled_back_leaves_everything_as_it_was() {
+                let mut s = $make;
+                c::a_transaction_rolled_back_leaves_everything_as_it_was(&mut s);
             }
         }
     };
