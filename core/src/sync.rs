@@ -446,23 +446,23 @@ fn vetted(
 /// ask for the gap, or fall back to automerge's protocol), and they come
 /// again with what they need.
 fn ready(held: &HashSet<ChangeHash>, changes: Vec<Change>) -> (Vec<Change>, usize) {
-    let here = |h: &ChangeHash| held.contains(h);
-    let mut ok: HashSet<ChangeHash> = HashSet::new();
-    loop {
-        let before = ok.len();
-        for c in &changes {
-            if !ok.contains(&c.hash()) && c.deps().iter().all(|d| ok.contains(d) || here(d)) {
-                ok.insert(c.hash());
-            }
-        }
-        if ok.len() == before {
-            break;
-        }
-    }
+    // Waiting: a dependency neither held nor in the batch, or built on
+    // such a change.
+    let batch: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+    let mut waiting: HashSet<ChangeHash> = changes
+        .iter()
+        .filter(|c| {
+            c.deps()
+                .iter()
+                .any(|d| !held.contains(d) && !batch.contains(d))
+        })
+        .map(Change::hash)
+        .collect();
+    with_what_is_built_on(&changes, &mut waiting);
     let count = changes.len();
     let ready: Vec<Change> = changes
         .into_iter()
-        .filter(|c| ok.contains(&c.hash()))
+        .filter(|c| !waiting.contains(&c.hash()))
         .collect();
     let aside = count - ready.len();
     (ready, aside)

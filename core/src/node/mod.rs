@@ -225,7 +225,7 @@ pub struct Node {
     /// heads: every session judges seals by it, and reading the statements
     /// from the roster and checking their signatures again each time was a
     /// fifth of a sync with a known peer.
-    judges: HashMap<SpaceId, (Vec<ChangeHash>, seals::Powers)>,
+    judges: HashMap<SpaceId, (Vec<ChangeHash>, seals::Judge)>,
 }
 
 impl Node {

@@ -23,17 +23,10 @@ fn fixed(owner: &Option<DeviceId>) -> bool {
 
 /// Who may vouch for what in a space, and the session's peer, whose own
 /// changes need no seal: the handshake proved its key.
+#[derive(Clone)]
 pub(super) struct Judge {
     powers: BTreeMap<DeviceId, Power>,
     peer: DeviceId,
-    area: bool,
-}
-
-/// A space's members' powers and whether it is an area space: a
-/// [`Judge`] without its session's peer.
-#[derive(Clone)]
-pub(super) struct Powers {
-    powers: BTreeMap<DeviceId, Power>,
     area: bool,
 }
 
@@ -197,27 +190,22 @@ impl Node {
     /// rooted in the founding the space id commits to).
     pub(super) fn judge(&mut self, space: &SpaceId, peer: &DeviceId) -> Result<Judge> {
         let key = DocKey::roster(space);
-        let judge = |p: &Powers| Judge {
-            powers: p.powers.clone(),
-            peer: peer.clone(),
-            area: p.area,
-        };
         if let Some(l) = self.docs.get_mut(&key) {
-            // The same roster judges the same: kept by its heads.
+            // The same roster judges the same: kept by its heads, and only
+            // the session's peer told again.
             let heads = l.doc.get_heads();
-            if let Some((at, powers)) = self.judges.get(space)
-                && *at == heads
-            {
-                return Ok(judge(powers));
-            }
-            let ledger = doc::ledger(&l.doc, space)?;
-            let j = Judge::from_ledger(space, &ledger, peer);
-            let powers = Powers {
-                powers: j.powers.clone(),
-                area: j.area,
+            let kept = match self.judges.get(space) {
+                Some((at, judge)) if *at == heads => judge.clone(),
+                _ => {
+                    let judge = Judge::from_ledger(space, &doc::ledger(&l.doc, space)?, peer);
+                    self.judges.insert(space.clone(), (heads, judge.clone()));
+                    judge
+                }
             };
-            self.judges.insert(space.clone(), (heads, powers));
-            return Ok(j);
+            return Ok(Judge {
+                peer: peer.clone(),
+                ..kept
+            });
         }
         let ledger = if self.has_doc(&key)? {
             self.member_statements(space)?

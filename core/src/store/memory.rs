@@ -66,13 +66,15 @@ impl Default for MemoryStore {
     }
 }
 
-/// Put `value` at `key` of the map `field` picks, keeping what undoes it.
+/// Put `value` at `key` of `map` (remove it for `None`), keeping what
+/// undoes it: `find` finds the same map again at a rollback (a field of
+/// the store, or the rows of a document or space, which may be gone).
 fn put<K, V>(
     undo: &mut Option<Vec<Undo>>,
     map: &mut BTreeMap<K, V>,
     key: K,
     value: Option<V>,
-    field: fn(&mut MemoryStore) -> &mut BTreeMap<K, V>,
+    find: impl FnOnce(&mut MemoryStore) -> Option<&mut BTreeMap<K, V>> + Send + 'static,
 ) where
     K: Ord + Clone + Send + 'static,
     V: Send + 'static,
@@ -83,11 +85,12 @@ fn put<K, V>(
     };
     if let Some(log) = undo {
         log.push(Box::new(move |s| {
-            let map = field(s);
-            match old {
-                Some(v) => map.insert(key, v),
-                None => map.remove(&key),
-            };
+            if let Some(map) = find(s) {
+                match old {
+                    Some(v) => map.insert(key, v),
+                    None => map.remove(&key),
+                };
+            }
         }));
     }
 }
@@ -149,7 +152,6 @@ impl MemoryStore {
         }
         let undo = &mut self.undo;
         for op in &w.index {
-            let doc = self.docs.get_mut(&key).expect("made above");
             match op {
                 IndexOp::Clear => {
                     for part in crate::doc::Part::of(&key.kind) {
@@ -158,23 +160,23 @@ impl MemoryStore {
                             &mut self.meta,
                             super::part_key(&key, *part),
                             None,
-                            |s| &mut s.meta,
+                            |s| Some(&mut s.meta),
                         );
                     }
                     match key.kind {
                         DocKind::Roster => {
                             put(undo, &mut self.spaces, key.space.clone(), None, |s| {
-                                &mut s.spaces
+                                Some(&mut s.spaces)
                             });
                             put(undo, &mut self.recipients, key.space.clone(), None, |s| {
-                                &mut s.recipients
+                                Some(&mut s.recipients)
                             });
                             for k in [
                                 weights_key(&key.space),
                                 super::revoked_key(&key.space),
                                 super::members_key(&key.space),
                             ] {
-                                put(undo, &mut self.meta, k, None, |s| &mut s.meta);
+                                put(undo, &mut self.meta, k, None, |s| Some(&mut s.meta));
                             }
                         }
                         DocKind::Incident(_) => {
@@ -185,7 +187,7 @@ impl MemoryStore {
                 IndexOp::Part(part, bytes) => {
                     let k = super::part_key(&key, *part);
                     put(undo, &mut self.meta, k, Some(bytes.clone()), |s| {
-                        &mut s.meta
+                        Some(&mut s.meta)
                     });
                 }
                 IndexOp::Space(sp) => {
@@ -194,7 +196,7 @@ impl MemoryStore {
                         &mut self.spaces,
                         key.space.clone(),
                         Some(sp.clone()),
-                        |s| &mut s.spaces,
+                        |s| Some(&mut s.spaces),
                     );
                 }
                 IndexOp::Weights(wt) => {
@@ -204,30 +206,30 @@ impl MemoryStore {
                         &mut self.meta,
                         weights_key(&key.space),
                         Some(bytes),
-                        |s| &mut s.meta,
+                        |s| Some(&mut s.meta),
                     );
                 }
                 IndexOp::Revoked(devices) => {
                     let bytes = serde_json::to_vec(devices).expect("device ids always serialize");
                     let k = super::revoked_key(&key.space);
-                    put(undo, &mut self.meta, k, Some(bytes), |s| &mut s.meta);
+                    put(undo, &mut self.meta, k, Some(bytes), |s| Some(&mut s.meta));
                 }
                 IndexOp::Members(bytes) => {
                     let k = super::members_key(&key.space);
                     put(undo, &mut self.meta, k, Some(bytes.clone()), |s| {
-                        &mut s.meta
+                        Some(&mut s.meta)
                     });
                 }
                 IndexOp::Recipient(r) => {
                     if !self.recipients.contains_key(&key.space) {
                         let empty = Some(BTreeMap::new());
                         put(undo, &mut self.recipients, key.space.clone(), empty, |s| {
-                            &mut s.recipients
+                            Some(&mut s.recipients)
                         });
                     }
                     let rs = self.recipients.get_mut(&key.space).expect("made above");
                     let space = key.space.clone();
-                    put_row(
+                    put(
                         undo,
                         rs,
                         r.recipient.id.0.clone(),
@@ -238,7 +240,7 @@ impl MemoryStore {
                 IndexOp::RemoveRecipient(id) => {
                     if let Some(rs) = self.recipients.get_mut(&key.space) {
                         let space = key.space.clone();
-                        put_row(undo, rs, id.0.clone(), None, move |s| {
+                        put(undo, rs, id.0.clone(), None, move |s| {
                             s.recipients.get_mut(&space)
                         });
                     }
@@ -246,7 +248,7 @@ impl MemoryStore {
                 IndexOp::ClearRows => match key.kind {
                     DocKind::Roster => {
                         put(undo, &mut self.recipients, key.space.clone(), None, |s| {
-                            &mut s.recipients
+                            Some(&mut s.recipients)
                         });
                     }
                     DocKind::Incident(_) => clear_rows(undo, &key, doc, false),
@@ -264,7 +266,7 @@ impl MemoryStore {
                 }
                 IndexOp::Check(c) => {
                     let k = key.clone();
-                    put_row(
+                    put(
                         undo,
                         &mut doc.checks,
                         c.id.to_string(),
@@ -274,7 +276,7 @@ impl MemoryStore {
                 }
                 IndexOp::Claim(ck, c) => {
                     let k = key.clone();
-                    put_row(
+                    put(
                         undo,
                         &mut doc.claims,
                         ck.clone(),
@@ -284,41 +286,17 @@ impl MemoryStore {
                 }
                 IndexOp::RemoveClaim(ck) => {
                     let k = key.clone();
-                    put_row(undo, &mut doc.claims, ck.clone(), None, move |s| {
+                    put(undo, &mut doc.claims, ck.clone(), None, move |s| {
                         s.docs.get_mut(&k).map(|d| &mut d.claims)
                     });
                 }
                 IndexOp::Newer(format) => {
                     let k = super::newer_key(&key);
                     let v = format.map(|f| f.to_string().into_bytes());
-                    put(undo, &mut self.meta, k, v, |s| &mut s.meta);
+                    put(undo, &mut self.meta, k, v, |s| Some(&mut s.meta));
                 }
             }
         }
-    }
-}
-
-/// [`put`] for the rows of one document or space, which `rows` finds again.
-fn put_row<V: Send + 'static>(
-    undo: &mut Option<Vec<Undo>>,
-    map: &mut BTreeMap<String, V>,
-    key: String,
-    value: Option<V>,
-    rows: impl FnOnce(&mut MemoryStore) -> Option<&mut BTreeMap<String, V>> + Send + 'static,
-) {
-    let old = match value {
-        Some(v) => map.insert(key.clone(), v),
-        None => map.remove(&key),
-    };
-    if let Some(log) = undo {
-        log.push(Box::new(move |s| {
-            if let Some(map) = rows(s) {
-                match old {
-                    Some(v) => map.insert(key, v),
-                    None => map.remove(&key),
-                };
-            }
-        }));
     }
 }
 
@@ -360,11 +338,11 @@ impl Store for MemoryStore {
         let undo = &mut self.undo;
         for (peer, doc, state) in batch.peer_states {
             put(undo, &mut self.peer_states, (peer, doc), Some(state), |s| {
-                &mut s.peer_states
+                Some(&mut s.peer_states)
             });
         }
         for (k, v) in batch.meta {
-            put(undo, &mut self.meta, k, Some(v), |s| &mut s.meta);
+            put(undo, &mut self.meta, k, Some(v), |s| Some(&mut s.meta));
         }
         let (quarantined, audited, writes) = (self.quarantine.len(), self.audit.len(), self.writes);
         self.quarantine.extend(batch.quarantine);
