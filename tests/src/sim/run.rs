@@ -2,7 +2,7 @@
 //! on a simulated clock.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anpi_core::model::{
     CheckMethod, CheckResult, ConsentRecord, Date, DeviceId, Household, IncidentId, IncidentKind,
@@ -48,31 +48,6 @@ fn minutes_of(t: Timestamp) -> i64 {
 enum Place {
     Office(usize),
     Shelter(usize),
-}
-
-/// An event due at a minute; the sequence number keeps events of one
-/// minute in the order they were planned.
-struct Due {
-    t: i64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Due {
-    fn eq(&self, other: &Self) -> bool {
-        (self.t, self.seq) == (other.t, other.seq)
-    }
-}
-impl Eq for Due {}
-impl PartialOrd for Due {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Due {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.t, self.seq).cmp(&(other.t, other.seq))
-    }
 }
 
 /// What a care manager is doing when the event fires.
@@ -152,7 +127,9 @@ struct Sim<'w> {
     present: BTreeMap<Place, Vec<(usize, i64)>>,
     /// The roster each phone's list last read, per space.
     kept: BTreeMap<(usize, usize), anpi_core::node::KeptRecipients>,
-    queue: BinaryHeap<Reverse<Due>>,
+    /// Events by (minute, sequence): the sequence keeps events of one
+    /// minute in the order they were planned.
+    queue: BTreeMap<(i64, u64), Event>,
     seq: u64,
     sessions: usize,
     faults: Vec<String>,
@@ -398,7 +375,7 @@ impl<'w> Sim<'w> {
             arrived: Vec::new(),
             present: BTreeMap::new(),
             kept: BTreeMap::new(),
-            queue: BinaryHeap::new(),
+            queue: BTreeMap::new(),
             seq: 0,
             sessions: 0,
             faults: Vec::new(),
@@ -414,11 +391,7 @@ impl<'w> Sim<'w> {
 
     fn at(&mut self, t: i64, e: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Due {
-            t,
-            seq: self.seq,
-            event: e,
-        }));
+        self.queue.insert((t, self.seq), e);
     }
 
     fn device(&self, phone: usize) -> usize {
@@ -426,7 +399,7 @@ impl<'w> Sim<'w> {
     }
 
     fn play(&mut self) -> anpi_core::Result<()> {
-        while let Some(Reverse(Due { t, event: e, .. })) = self.queue.pop() {
+        while let Some(((t, _), e)) = self.queue.pop_first() {
             if t >= self.world.minutes {
                 break;
             }
@@ -635,8 +608,7 @@ impl<'w> Sim<'w> {
             None if t - self.phones[p].last_office > FRESH_PICTURE => {
                 // Own people done, as far as this phone knows: to the office
                 // for the latest picture before helping others.
-                let back = travel(here, office);
-                self.at(t + back, Event::Arrive(p, Place::Office(a)));
+                self.back_to_office(p, t);
                 return Ok(());
             }
             None => candidates.iter().min_by_key(|c| help(c)),
@@ -644,8 +616,7 @@ impl<'w> Sim<'w> {
         let Some(c) = chosen else {
             // Nobody left to go to, as far as this phone knows.
             if t - self.phones[p].last_office > 60 {
-                let back = travel(here, office);
-                self.at(t + back, Event::Arrive(p, Place::Office(a)));
+                self.back_to_office(p, t);
             } else {
                 self.at(t + 60, Event::Ready(p));
             }
@@ -700,16 +671,30 @@ impl<'w> Sim<'w> {
         Ok(())
     }
 
+    /// Go back to the office from where the care manager is.
+    fn back_to_office(&mut self, p: usize, t: i64) {
+        let a = self.phones[p].agency;
+        let back = travel(self.phones[p].district, self.world.agencies[a].district);
+        self.at(t + back, Event::Arrive(p, Place::Office(a)));
+    }
+
+    /// The checks of one record this phone holds (the truth).
+    fn known_of(&self, p: usize, record: &(usize, RecipientId)) -> impl Iterator<Item = usize> {
+        let known = &self.known[self.device(p)][record.0];
+        self.by_record
+            .get(record)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&n| known.has(n))
+    }
+
     /// The checks of a person, on any record, this phone holds (the truth).
     fn knows_of(&self, p: usize, person: usize) -> Vec<usize> {
-        let d = self.device(p);
-        let mut out = Vec::new();
-        for r in &self.person_records[person] {
-            if let Some(ns) = self.by_record.get(r) {
-                out.extend(ns.iter().copied().filter(|&n| self.known[d][r.0].has(n)));
-            }
-        }
-        out
+        self.person_records[person]
+            .iter()
+            .flat_map(|r| self.known_of(p, r))
+            .collect()
     }
 
     /// Whom this phone's lists say is still to be checked: anpi's priority
@@ -801,16 +786,7 @@ impl<'w> Sim<'w> {
         )?;
         let n = self.checks.len();
         // What the phone knew of this record: anpi's `known` must be it.
-        let truth: BTreeSet<usize> = self
-            .by_record
-            .get(&job.record)
-            .map(|ns| {
-                ns.iter()
-                    .copied()
-                    .filter(|&m| self.known[d][s].has(m))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let truth: BTreeSet<usize> = self.known_of(p, &job.record).collect();
         let said: BTreeSet<usize> = check
             .known
             .iter()
@@ -932,11 +908,8 @@ impl<'w> Sim<'w> {
             .copied()
             .flatten()
             .map(|m| m as f64 / 60.0);
-        out.high_priority_done = (0..first.len())
-            .filter(|&n| self.high[n])
-            .map(|n| first[n])
-            .try_fold(0i64, |m, f| f.map(|x| m.max(x)))
-            .map(|m| m as f64 / 60.0);
+        // Sorted with the unchecked last: the last is when all were, if all were.
+        out.high_priority_done = high.last().map_or(Some(0), |f| *f).map(|m| m as f64 / 60.0);
         let phones = self.phones.len().max(1) as f64;
         out.bytes_per_phone = self.phones.iter().map(|p| p.bytes).sum::<usize>() as f64 / phones;
         out.sessions_per_phone =
