@@ -65,7 +65,7 @@ fn vetted_chunks(
             let all = whole.get_changes(&[]);
             let count = all.len();
             let held = holds(doc, &all);
-            let kept = vetted(&whole, &held, all, vet, refused);
+            let kept = vetted(&whole, &held, &HashSet::new(), all, vet, refused);
             if kept.len() == count {
                 out.push(chunk.to_vec());
             } else {
@@ -74,7 +74,7 @@ fn vetted_chunks(
         }
     }
     let held = holds(doc, &changes);
-    let kept = vetted(doc, &held, changes, vet, refused);
+    let kept = vetted(doc, &held, &HashSet::new(), changes, vet, refused);
     if refused.len() == before {
         return Ok(chunks.iter().map(<[u8]>::to_vec).collect::<Vec<_>>().into());
     }
@@ -416,22 +416,37 @@ type Vetting<'a> = &'a dyn Vet;
 /// judged by — and everything built on it with it: two phones of different
 /// offices meeting in an area space failed to sync that way (found by the
 /// disaster-day simulator, docs/SIMULATION.md).
+///
+/// Changes in `waiting` ([`waiting`]) are judged with the rest — an
+/// admin's seal over heads reaches the changes below it only through the
+/// batch, and the heads may be among the waiting — and then set aside:
+/// neither kept nor refused.
 fn vetted(
     doc: &AutoCommit,
     held: &HashSet<ChangeHash>,
+    waiting: &HashSet<ChangeHash>,
     changes: Vec<Change>,
     vet: Vetting<'_>,
     refused: &mut Vec<(Change, String)>,
 ) -> Vec<Change> {
     let (held, changes): (Vec<Change>, Vec<Change>) =
         changes.into_iter().partition(|c| held.contains(&c.hash()));
-    let mut kept = vetted_new(doc, changes, vet, refused);
+    let mut judged = Vec::new();
+    let mut kept = vetted_new(doc, changes, vet, &mut judged);
+    // What waits is built only on what waits: no verdict of it reached
+    // the rest.
+    refused.extend(
+        judged
+            .into_iter()
+            .filter(|(c, _)| !waiting.contains(&c.hash())),
+    );
+    kept.retain(|c| !waiting.contains(&c.hash()));
     kept.extend(held);
     kept
 }
 
-/// The changes of a batch whose dependencies are held or come in the
-/// batch, and how many others were set aside.
+/// The changes of a batch that wait: a dependency neither held nor in the
+/// batch, or built on such a change.
 ///
 /// Changes sent from a base the peer wrongly believed this device held
 /// lack their dependencies. Judged anyway, they failed the structure check
@@ -445,9 +460,7 @@ fn vetted(
 /// for a peer whose idea of this device was wrong (`receive_vetted`:
 /// ask for the gap, or fall back to automerge's protocol), and they come
 /// again with what they need.
-fn ready(held: &HashSet<ChangeHash>, changes: Vec<Change>) -> (Vec<Change>, usize) {
-    // Waiting: a dependency neither held nor in the batch, or built on
-    // such a change.
+fn waiting(held: &HashSet<ChangeHash>, changes: &[Change]) -> HashSet<ChangeHash> {
     let batch: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
     let mut waiting: HashSet<ChangeHash> = changes
         .iter()
@@ -458,19 +471,47 @@ fn ready(held: &HashSet<ChangeHash>, changes: Vec<Change>) -> (Vec<Change>, usiz
         })
         .map(Change::hash)
         .collect();
-    with_what_is_built_on(&changes, &mut waiting);
-    let count = changes.len();
-    let ready: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| !waiting.contains(&c.hash()))
-        .collect();
-    let aside = count - ready.len();
-    (ready, aside)
+    with_what_is_built_on(changes, &mut waiting);
+    waiting
+}
+
+/// The changes an automerge sync message carries.
+fn automerge_changes(msg: &automerge::sync::Message) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    for entry in msg.changes.iter() {
+        for chunk in split_chunks(entry)? {
+            if chunk_type(chunk) == Some(CHANGE_CHUNK) {
+                changes.push(verified_change(chunk.to_vec())?);
+            } else {
+                changes.extend(load_document(chunk)?.get_changes(&[]));
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// The changes an entry carries one by one (packed, or in an automerge
+/// sync message); none for heads alone or a whole document.
+pub(crate) fn carried(data: &Data) -> Result<Vec<Change>> {
+    match data {
+        Data::Changes(packed) => unpack_changes(packed),
+        Data::Automerge(bytes) => automerge_changes(
+            &automerge::sync::Message::decode(bytes)
+                .map_err(|e| Error::sync(format!("bad automerge sync message: {e}")))?,
+        ),
+        Data::None | Data::Snapshot(_) => Ok(Vec::new()),
+    }
 }
 
 /// Which of `changes` and their dependencies the document holds, from its
 /// change graph (asking automerge for the changes themselves would rebuild
 /// each from the op set).
+///
+/// A change automerge queued, waiting for its dependencies (its own sync
+/// protocol does that when a Bloom filter wrongly says the peer has one),
+/// is not held: taken as held, it was left out of the judging of the
+/// batch that brings the gap, and an admin's seal over it no longer
+/// reached the changes below it (found by the disaster-day simulator).
 fn holds(doc: &mut AutoCommit, changes: &[Change]) -> HashSet<ChangeHash> {
     let asked: Vec<ChangeHash> = changes
         .iter()
@@ -479,7 +520,15 @@ fn holds(doc: &mut AutoCommit, changes: &[Change]) -> HashSet<ChangeHash> {
         .into_iter()
         .collect();
     let missing: HashSet<ChangeHash> = doc.get_missing_deps(&asked).into_iter().collect();
-    asked.into_iter().filter(|h| !missing.contains(h)).collect()
+    // Nothing queued waits for nothing: a queue leaves a dependency missing.
+    let queued = !doc.get_missing_deps(&[]).is_empty();
+    let graph = doc.document();
+    asked
+        .into_iter()
+        .filter(|h| {
+            !missing.contains(h) && (!queued || graph.get_change_meta_by_hash(h).is_some())
+        })
+        .collect()
 }
 
 /// [`vetted`] for the changes new to this device.
@@ -639,7 +688,7 @@ fn receive_vetted(
     let carried = !entry.data.is_none();
     let mut applied = None;
     let mut whole = None;
-    // Changes set aside until their dependencies come ([`ready`]).
+    // Changes set aside until their dependencies come ([`waiting`]).
     let mut aside = 0;
     match entry.data {
         Data::None => {}
@@ -651,9 +700,9 @@ fn receive_vetted(
             let changes = unpack_changes(&packed)?;
             *changes_carried += changes.len();
             let held = holds(doc, &changes);
-            let (changes, waiting) = ready(&held, changes);
-            aside = waiting;
-            let changes = vetted(doc, &held, changes, vet, refused);
+            let waits = waiting(&held, &changes);
+            aside = waits.len();
+            let changes = vetted(doc, &held, &waits, changes, vet, refused);
             let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
             let new: HashSet<ChangeHash> = doc.get_missing_deps(&hashes).into_iter().collect();
             let kept = apply_apart_from_twins(doc, changes, refused)?;
@@ -675,7 +724,7 @@ fn receive_vetted(
                 let all = other.get_changes(&[]);
                 let count = all.len();
                 let held = holds(doc, &all);
-                let kept = vetted(&other, &held, all, vet, refused);
+                let kept = vetted(&other, &held, &HashSet::new(), all, vet, refused);
                 (kept.len() < count).then_some(kept)
             };
             let covered = doc
@@ -720,16 +769,7 @@ fn receive_vetted(
                 Err(automerge::AutomergeError::DuplicateSeqNumber(..)) => {
                     // Its changes as a batch, twins kept aside; then the
                     // message without them, for the protocol's state.
-                    let mut changes = Vec::new();
-                    for entry in msg.changes.iter() {
-                        for chunk in split_chunks(entry)? {
-                            if chunk_type(chunk) == Some(CHANGE_CHUNK) {
-                                changes.push(verified_change(chunk.to_vec())?);
-                            } else {
-                                changes.extend(load_document(chunk)?.get_changes(&[]));
-                            }
-                        }
-                    }
+                    let changes = automerge_changes(&msg)?;
                     apply_apart_from_twins(doc, changes, refused)?;
                     msg.changes = Vec::<Vec<u8>>::new().into();
                     doc.sync().receive_sync_message(state, msg)?;

@@ -570,7 +570,8 @@ fn the_office_works_through_the_dashboard_and_sees_a_phone_sync_live() {
         c.execute("document.querySelector('select[name=level]').value = '30'", vec![]).await.unwrap();
         type_into(&c, "form[action='/staff/level'] input[name=reason]", "道路寸断").await;
         click(&c, "#set-level").await;
-        let board = wait_text(&c, "the level by hand", |t| t.contains("手動で設定")).await;
+        // The form's own heading says 手動で設定 too: wait for the answer to the click.
+        let board = wait_text(&c, "the level by hand", |t| t.contains("記録しました: 運営レベル30%")).await;
         assert!(board.contains("運営レベル30%") && board.contains("道路寸断") && board.contains("安否確認のみ"), "{board}");
         type_into(&c, "form[action='/staff/assign'] input[name=value]", "佐藤").await;
         c.execute(

@@ -927,6 +927,42 @@ fn changes_leave_with_their_seal() {
     assert_eq!(sync::decode_entry(&entry_bytes).unwrap(), *entry);
 }
 
+/// An admin passing on a phone's check seals the heads of what it sends,
+/// not of its document: a batch that fills a gap below what the receiver
+/// holds (its peer state said the receiver held more) reaches none of the
+/// document's heads, and was refused as unsealed (found by the
+/// disaster-day simulator, one run in twenty).
+#[test]
+fn an_admins_seal_reaches_a_batch_that_fills_a_gap() {
+    let (mut office, space, incident) = office_in_flood();
+    let mut phone = member_of(&mut office, &space, Role::CareManager);
+    let mut other = member_of(&mut office, &space, Role::CareManager);
+    record(&mut phone, &space, &incident.id, "R1", CheckMethod::Visit);
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    // The office's own check on top: the document's heads are its.
+    record(&mut office, &space, &incident.id, "R2", CheckMethod::Phone);
+    let key = DocKey::incident(&space, &incident.id);
+    let d = office.doc(&key).unwrap();
+    let heads = d.get_heads();
+    let theirs: Vec<automerge::Change> = d
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| crate::seal::author_of(c.actor_id()).as_ref() == Some(phone.device()))
+        .collect();
+    assert!(!theirs.is_empty() && theirs.iter().all(|c| !heads.contains(&c.hash())));
+    let mut entry = sync::DocEntry {
+        doc: key.to_string(),
+        heads: sync::heads_to_wire(&heads),
+        need: false,
+        data: sync::Data::Changes(sync::pack_changes(&theirs)),
+        seals: Vec::new(),
+    };
+    office.seal_outgoing(&key, &mut entry).unwrap();
+    let judge = other.judge(&space, office.device()).unwrap();
+    let verdicts = judge.verdicts(&entry.doc, &judge.links(&theirs), &entry.seals);
+    assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
+}
+
 /// A check of recipient `r` that corrects check `of`: injured after all.
 fn correction(r: &str, method: CheckMethod, of: CheckId) -> NewCheck {
     NewCheck {
