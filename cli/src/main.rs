@@ -91,6 +91,13 @@ pub(crate) fn tidy(lang: Lang, node: &mut Node) {
             anpi_core::doc::format::update_notice(lang, newer.len())
         );
     }
+    // Said after every command until the clock is set: what it records
+    // meanwhile carries the error and is shown corrected.
+    if let Ok(Some(status)) = node.clock_status()
+        && let Some(warning) = status.warning(lang)
+    {
+        eprintln!("anpi: ⚠ {warning}");
+    }
     if let Err(e) = tidied {
         eprintln!(
             "anpi: {}: {e}",

@@ -296,13 +296,13 @@ pub fn list(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
                 "status": e.latest.map_or("unchecked", |c| c.result.code()),
                 "checked_by": e.latest.map(|c| json!({
                     "staff": c.staff.name, "org": c.staff.organisation,
-                    "at": c.at, "method": c.method,
+                    "at": c.shown_at(), "clock_ahead_secs": c.clock_ahead_secs, "method": c.method,
                 })),
                 "duplicate": e.duplicate,
                 "conflict": !e.conflict.is_empty(),
                 "conflicting": e.conflict.iter().map(|c| json!({
                     "id": c.id, "status": c.result.code(), "staff": c.staff.name,
-                    "org": c.staff.organisation, "at": c.at, "method": c.method,
+                    "org": c.staff.organisation, "at": c.shown_at(), "method": c.method,
                 })).collect::<Vec<_>>(),
                 "claims": e.live_claims.iter().map(|c| json!({
                     "staff": c.staff.name, "org": c.staff.organisation,
@@ -533,7 +533,7 @@ pub fn show(cx: &Ctx, node: &mut Node, id: &str, as_json: bool) -> Result<()> {
         };
         say!(
             "    {} {}（{}） {} {}{}{}",
-            c.at,
+            anpi_core::clock::check_time(c, lang),
             c.staff.name,
             c.staff.organisation,
             c.method.label(lang),
@@ -602,7 +602,7 @@ pub fn duplicates(cx: &Ctx, node: &Node, as_json: bool) -> Result<()> {
                     "recipient_id": d.recipient,
                     "checks": d.checks.iter().map(|c| json!({
                         "id": c.id, "staff": c.staff.name, "org": c.staff.organisation,
-                        "at": c.at, "method": c.method, "status": c.result,
+                        "at": c.shown_at(), "method": c.method, "status": c.result,
                     })).collect::<Vec<_>>(),
                     "pairs": d.pairs,
                     "despite_claim": d.despite_claim,
@@ -650,7 +650,7 @@ pub fn duplicate_line(lang: Lang, d: &views::Duplicate<'_>) -> String {
         .map(|c| {
             format!(
                 "{} {}（{}）{} {}",
-                c.at,
+                anpi_core::clock::check_time(c, lang),
                 c.staff.name,
                 c.staff.organisation,
                 c.method.label(lang),

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod bcp;
+pub mod clock;
 pub mod codes;
 pub mod doc;
 pub mod error;

@@ -602,6 +602,22 @@ pub struct Check {
     /// Other devices' live claims on this recipient that were known then.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known_claims: Vec<KnownClaim>,
+    /// How far the recording device's clock ran ahead of its peers' when
+    /// it recorded this (seconds; negative: behind), when that was more
+    /// than [`crate::clock::TOLERANCE_SECS`]: `at` is shown corrected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_ahead_secs: Option<i64>,
+}
+
+impl Check {
+    /// When it was made, as people read it: `at` corrected by the
+    /// recording device's known clock error.
+    pub fn shown_at(&self) -> Timestamp {
+        match self.clock_ahead_secs {
+            Some(s) => Timestamp(self.at.0 - Duration::seconds(s)),
+            None => self.at,
+        }
+    }
 }
 
 /// "向かっています": a device's announcement that someone is on the way to
@@ -715,6 +731,7 @@ impl Check {
             supersedes: None,
             known: vec![],
             known_claims: vec![],
+            clock_ahead_secs: None,
         }
     }
 }

@@ -525,9 +525,7 @@ fn holds(doc: &mut AutoCommit, changes: &[Change]) -> HashSet<ChangeHash> {
     let graph = doc.document();
     asked
         .into_iter()
-        .filter(|h| {
-            !missing.contains(h) && (!queued || graph.get_change_meta_by_hash(h).is_some())
-        })
+        .filter(|h| !missing.contains(h) && (!queued || graph.get_change_meta_by_hash(h).is_some()))
         .collect()
 }
 

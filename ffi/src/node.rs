@@ -166,6 +166,9 @@ impl Inner {
                         self.events.emit(AnpiEvent::NeedsUpdate { message });
                     }
                 }
+                if let Some(message) = self.clock_notice() {
+                    self.events.emit(AnpiEvent::ClockOff { message });
+                }
             }
             Err(e) => self.events.emit(AnpiEvent::SyncFailed {
                 address: addr.to_string(),
@@ -179,6 +182,13 @@ impl Inner {
     fn update_notice(&self) -> Option<String> {
         let newer = lock(&self.node).newer_documents().ok()?.len();
         (newer > 0).then(|| anpi_core::doc::format::update_notice(self.lang, newer))
+    }
+
+    /// What to tell the person when this device's clock is off; `None`
+    /// when it is not, or no peer has said.
+    fn clock_notice(&self) -> Option<String> {
+        let status = lock(&self.node).clock_status().ok()??;
+        status.warning(self.lang)
     }
 
     /// The space and its open incident, which checks and claims go into.
@@ -530,6 +540,15 @@ impl AnpiNode {
     /// `NeedsUpdate` event after a sync that brought such data.
     pub fn update_notice(&self) -> Result<Option<String>> {
         Ok(self.inner()?.update_notice())
+    }
+
+    /// When this device's clock is more than five minutes off, as the
+    /// devices it synced with last see it, what to tell the person ("この
+    /// 端末の時計が約3時間遅れています…"); `None` otherwise. Also sent as
+    /// the `ClockOff` event after a sync. Checks recorded meanwhile carry
+    /// the error and are shown corrected (`Check.at_ms`, `clock_note`).
+    pub fn clock_notice(&self) -> Result<Option<String>> {
+        Ok(self.inner()?.clock_notice())
     }
 
     /// The open incident's situation board, if one is open.

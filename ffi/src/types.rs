@@ -283,8 +283,11 @@ pub struct Check {
     pub organisation: String,
     /// On which device.
     pub device_id: String,
-    /// When (the recording device's clock).
+    /// When: the recording device's clock, corrected by its error when
+    /// that was known more than five minutes off (`clock_note` says so).
     pub at_ms: i64,
+    /// 「端末の時計が約3時間遅れていたため補正」 when `at_ms` was corrected.
+    pub clock_note: Option<String>,
     /// How.
     pub method: CheckMethod,
     /// How, as people read it.
@@ -312,7 +315,8 @@ impl Check {
             staff: c.staff.name.clone(),
             organisation: c.staff.organisation.clone(),
             device_id: c.device.0.clone(),
-            at_ms: millis(c.at),
+            at_ms: millis(c.shown_at()),
+            clock_note: anpi_core::clock::check_note(c, lang),
             method,
             method_label: method.label(lang),
             result,
@@ -981,6 +985,13 @@ pub enum AnpiEvent {
     /// This device now holds data a newer anpi made: kept and passed on,
     /// but unread until the app is updated. Show `message` to the person.
     NeedsUpdate {
+        /// What to tell the person, in the node's language.
+        message: String,
+    },
+    /// This device's clock is more than five minutes off, as the devices it
+    /// synced with last see it: show `message` until it is set (after
+    /// every sync while it is off).
+    ClockOff {
         /// What to tell the person, in the node's language.
         message: String,
     },

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anpi_core::model::Timestamp;
 use anpi_tests::chromedriver::ChromeDriver;
 use anpi_tests::netns::{Serving, anpi, device_id, ok};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -921,4 +922,122 @@ fn the_dashboard_beyond_this_pc_is_tls_and_personal_logins_only() {
             assert!(!l.contains(personal), "a log line holds personal data: {l}");
         }
     }
+}
+
+/// `anpi` on a device whose clock is `offset` off (libfaketime): a phone
+/// whose battery died and came back wrong.
+fn anpi_clock(data: &Path, offset: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new("faketime")
+        .args(["-f", offset])
+        .arg(anpi_tests::netns::anpi_bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("ANPI_DATA")
+        .env("ANPI_PASSPHRASE", anpi_tests::netns::PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "anpi {args:?} with the clock {offset}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Issue 22: a phone whose clock is three hours slow syncs over the real
+/// network. It is told at once (CLI), its check carries the error, and
+/// the office — whose other phone agrees with it — sees that phone's
+/// clock off on the devices page and the check at the right time, said
+/// corrected, on the recipient's page; its own clock is not blamed.
+#[test]
+fn a_phone_with_a_wrong_clock_is_told_and_the_office_shows_its_times_corrected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (team, serving, url) = office(dir.path());
+    // A second phone, with a right clock.
+    let other = dir.path().join("other");
+    let other_id = device_id(&other);
+    ok(
+        &team.folder,
+        &["device", "add", &other_id, "--staff", "記録 次郎"],
+    );
+    let office_id = device_id(&team.folder);
+    ok(
+        &other,
+        &["join", "--office", &serving.addr, "--office-id", &office_id],
+    );
+
+    let synced = anpi_clock(&team.phone, "-3h", &["sync"]);
+    let told = String::from_utf8_lossy(&synced.stderr);
+    assert!(
+        told.contains("この端末の時計が約3時間遅れています"),
+        "the phone is told: {told}"
+    );
+    let before = Timestamp::now();
+    anpi_clock(
+        &team.phone,
+        "-3h",
+        &["check", "R001", "--status", "safe", "--method", "visit"],
+    );
+    let after = Timestamp::now();
+    anpi_clock(&team.phone, "-3h", &["sync"]);
+    // The office is not told anything about its own clock.
+    let office_out = anpi(&team.folder, &["show", "R001"]);
+    assert!(office_out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&office_out.stderr).contains("時計"),
+        "{}",
+        String::from_utf8_lossy(&office_out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&office_out.stdout).into_owned();
+    assert!(
+        shown.contains("端末の時計が約3時間遅れていたため補正"),
+        "{shown}"
+    );
+
+    let driver = ChromeDriver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, &dir.path().join("profile")).await;
+        visit(&c, &format!("{url}/devices")).await;
+        let devices = wait_text(&c, "the devices", |t| t.contains("訪問 太郎")).await;
+        let row = devices
+            .lines()
+            .find(|l| l.contains("訪問 太郎"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(row.contains("約3時間遅れています"), "{devices}");
+        let other_row = devices
+            .lines()
+            .find(|l| l.contains("記録 次郎"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(other_row.contains("合っています"), "{devices}");
+        assert!(!devices.contains("この端末の時計"), "{devices}");
+        screenshot(&c, "devices-clock").await;
+        visit(&c, &format!("{url}/list")).await;
+        let query = c.find(Locator::Id("query")).await.unwrap();
+        query.send_keys("R001").await.unwrap();
+        query.send_keys(ENTER).await.unwrap();
+        wait_text(&c, "the search", |t| t.contains("1 / ")).await;
+        click(&c, "a[href^='/r/']").await;
+        let page = wait_text(&c, "the recipient", |t| t.contains("様式1")).await;
+        // The time shown is the real one (to the minute it took).
+        let line = page
+            .lines()
+            .find(|l| l.contains("補正"))
+            .unwrap_or_default()
+            .to_string();
+        let real = |t: Timestamp| t.jst().format("%m/%d %H:%M").to_string();
+        assert!(
+            line.contains("端末の時計が約3時間遅れていたため補正")
+                && (line.contains(&real(before)) || line.contains(&real(after))),
+            "{} or {}: {page}",
+            real(before),
+            real(after)
+        );
+        screenshot(&c, "recipient-clock").await;
+        c.close().await.unwrap();
+    });
+    serving.stop();
 }

@@ -47,6 +47,15 @@ pub fn when(at: Timestamp) -> String {
     at.jst().format("%m/%d %H:%M").to_string()
 }
 
+/// A check's time as the office reads it: corrected, with a note, when its
+/// device's clock was off (`anpi_core::clock`).
+pub fn check_when(c: &anpi_core::model::Check, l: L) -> String {
+    match anpi_core::clock::check_note(c, l.0) {
+        Some(note) => format!("{}（{note}）", when(c.shown_at())),
+        None => when(c.shown_at()),
+    }
+}
+
 /// What every page has: the language, the navigation, the form token.
 pub struct Chrome {
     pub l: L,
@@ -158,6 +167,8 @@ pub struct BoardPage {
     /// Data made by a newer anpi is held here unread: update anpi
     /// (empty: none).
     pub update_notice: String,
+    /// This office's own clock is off, as its peers see it (empty: not).
+    pub clock_notice: String,
     pub incident: Option<IncidentView>,
     pub counters: Vec<Counter>,
     /// The progress chart, an SVG drawn by [`crate::pages::chart`]; every
@@ -308,12 +319,19 @@ pub struct MemberRow {
     pub error: String,
     /// What it runs, as it said at its last session (empty: not said).
     pub version: String,
+    /// Its clock against this office's, at its last session (empty: not
+    /// measured).
+    pub clock: String,
+    /// Whether that clock is off by more than the tolerance.
+    pub clock_off: bool,
 }
 
 #[derive(Template)]
 #[template(path = "devices.html")]
 pub struct DevicesPage {
     pub c: Chrome,
+    /// This office's own clock is off, as its peers see it (empty: not).
+    pub clock_notice: String,
     pub members: Vec<MemberRow>,
     pub roles: Vec<Choice>,
     /// The office's organisation, the forms' default.

@@ -37,6 +37,7 @@ import kotlinx.coroutines.withTimeout
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Before
@@ -241,6 +242,10 @@ class AnpiTest {
         assertEquals(officeId, result.peerId)
         assertTrue(result.documentsChanged > 0u)
         assertEquals(0uL, phone.syncStatus()[0].pendingChanges)
+        // Both clocks agree: nobody is told, and no time is corrected.
+        assertNull(phone.clockNotice())
+        assertNull(office.clockNotice())
+        assertNull(office.recipient(space, "R0002").history.first().check.clockNote)
 
         for (node in listOf(office, phone)) {
             val dups = node.duplicates(space)

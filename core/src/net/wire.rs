@@ -97,6 +97,7 @@ pub fn split_message(msg: &Message, packing: Packing) -> Result<(Vec<u8>, Vec<Ve
         docs: Vec::new(),
         about: msg.about.clone(),
         anchor: msg.anchor.clone(),
+        clock: msg.clock,
     };
     let mut control = sync::encode(&head);
     control.extend_from_slice(&count.to_be_bytes());
@@ -195,6 +196,7 @@ mod tests {
             docs: vec![entry],
             about: None,
             anchor: None,
+            clock: None,
         };
         let unpacked = |frame: &[u8], packing| {
             let entry = decode_entry(split_frames(frame).unwrap()[0], packing)?;
@@ -242,6 +244,7 @@ mod tests {
                 format: 2,
             }),
             anchor: Some(sync::Anchor::default()),
+            clock: Some(1_788_000_000_000),
         };
         let (control, docs) = split_message(&msg, Packing::Lzma).unwrap();
         assert_eq!(docs.len(), 2);

@@ -6,7 +6,7 @@
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 
-use super::tests::{office, recipient};
+use super::tests::{member_of, office, recipient};
 use super::*;
 use crate::model::StaffId;
 use crate::store::MemoryStore;
@@ -17,15 +17,6 @@ fn standing_of(n: &mut Node, space: &SpaceId, d: &DeviceId) -> Option<MemberStan
         .into_iter()
         .find(|(m, s)| &m.device == d && *s != MemberStanding::BadSignature)
         .map(|(_, s)| s)
-}
-
-fn member_of(office: &mut Node, space: &SpaceId, role: Role) -> Node {
-    let mut n = Node::open(MemoryStore::new()).unwrap();
-    office
-        .add_member(space, &n.device().clone(), Staff::default(), role)
-        .unwrap();
-    sync_local(&mut n, office, std::slice::from_ref(space)).unwrap();
-    n
 }
 
 /// Issue 20, 3: a member writes a number where the members map is and a

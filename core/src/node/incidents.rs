@@ -342,6 +342,14 @@ impl Node {
             })
             .collect();
         known.sort();
+        // A time read off this device's clock carries the clock's known
+        // error; one a person entered (a call taken earlier) does not.
+        let from_clock = (new.at.0 - Timestamp::now().0).num_seconds().abs() < 60;
+        let clock_ahead_secs = if from_clock {
+            self.clock_error()?
+        } else {
+            None
+        };
         let check = Check {
             id: CheckId::new(),
             recipient: new.recipient,
@@ -356,6 +364,7 @@ impl Node {
             supersedes: new.supersedes,
             known,
             known_claims,
+            clock_ahead_secs,
         };
         let c = check.clone();
         self.note(
@@ -401,6 +410,15 @@ impl Node {
                 crate::model::MAX_CLAIM_MINUTES
             )));
         }
+        // Others read when it ends by their clocks: a time off this
+        // device's clock is corrected by its known error, or a slow
+        // phone's claim would end early for everyone (and a fast one's
+        // hold the recipient for hours).
+        let from_clock = (now.0 - Timestamp::now().0).num_seconds().abs() < 60;
+        let now = match self.clock_error()? {
+            Some(ahead) if from_clock => Timestamp(now.0 - chrono::Duration::seconds(ahead)),
+            _ => now,
+        };
         let claim = Claim {
             recipient: recipient.clone(),
             staff: self.staff.clone(),

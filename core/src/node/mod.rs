@@ -9,6 +9,7 @@
 mod area;
 #[cfg(test)]
 mod attacks;
+mod clock;
 mod incidents;
 mod index;
 mod logins;

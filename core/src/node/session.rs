@@ -126,8 +126,16 @@ impl Node {
             },
             docs,
             about: Some(this_build()),
-            anchor: None,
+            // With the peer known (always, over the network: its key is
+            // proved before the hello), where the audit trails stand and
+            // this device's clock, so that the peer measures it too.
+            anchor: match session.peer.clone() {
+                Some(p) => Some(self.anchor_for(&p)?),
+                None => None,
+            },
+            clock: None,
         };
+        msg.clock = msg.anchor.is_some().then(|| Timestamp::now().millis());
         if let Some(record) = self.provision(&session, &msg.docs)? {
             // Durable before the message leaves: a session that breaks off
             // after sending still shows what went to whom.
@@ -288,6 +296,7 @@ impl Node {
         let peer = session.peer.clone().expect("hello or reply named the peer");
         let about = msg.about.clone();
         let anchor = msg.anchor.clone();
+        let clock = msg.clock;
         let mut prepared = self.prepare_new_documents(session, &msg.docs)?;
         let mut writes: Vec<DocWrite> = Vec::new();
         let mut states: Vec<(DeviceId, DocKey, Vec<u8>)> = Vec::new();
@@ -403,6 +412,9 @@ impl Node {
         if let Some(about) = &about {
             exchanged.extend(self.version_noted(&peer, about)?);
         }
+        if let Some(clock) = clock {
+            exchanged.extend(self.clock_noted(&peer, clock)?);
+        }
         let (mut audit, quarantine): (Vec<audit::Record>, Vec<_>) = refusals.into_iter().unzip();
         if let Some(anchor) = anchor {
             let (meta, warnings) = self.anchor_noted(&peer, anchor)?;
@@ -450,6 +462,7 @@ impl Node {
             } else {
                 None
             },
+            clock: (is_hello || sealed).then(|| Timestamp::now().millis()),
         }))
     }
 

@@ -27,6 +27,16 @@ pub(super) fn office_on(store: impl Store + 'static) -> (Node, SpaceId) {
     (n, space)
 }
 
+/// A new device enrolled by `office` in `space` as `role`, synced once.
+pub(super) fn member_of(office: &mut Node, space: &SpaceId, role: Role) -> Node {
+    let mut n = Node::open(MemoryStore::new()).unwrap();
+    office
+        .add_member(space, &n.device().clone(), Staff::default(), role)
+        .unwrap();
+    sync_local(&mut n, office, std::slice::from_ref(space)).unwrap();
+    n
+}
+
 /// [`office_on`] with a flood incident open since now.
 pub(super) fn office_in_a_flood(store: impl Store + 'static) -> (Node, SpaceId, Incident) {
     let (mut n, space) = office_on(store);

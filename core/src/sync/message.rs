@@ -34,6 +34,13 @@ pub struct Message {
     /// it (builds that predate it read `about` and ignore the rest).
     #[serde(skip)]
     pub anchor: Option<Anchor>,
+    /// The sender's clock when it made the message, in milliseconds since
+    /// the epoch: each side learns how far apart the two clocks are
+    /// (`node::clock`). Sent with `anchor`, encoded after the seals (an
+    /// empty list of them when there are none), where builds that predate
+    /// it never read.
+    #[serde(skip)]
+    pub clock: Option<i64>,
 }
 
 /// The last entry of an audit trail: its number and hash.
@@ -132,8 +139,11 @@ pub fn encode(msg: &Message) -> Vec<u8> {
         if let Some(anchor) = &msg.anchor {
             out.extend(postcard::to_allocvec(anchor).expect("sync messages always serialize"));
             let seals = seals_of(&msg.docs);
-            if !seals.is_empty() {
+            if !seals.is_empty() || msg.clock.is_some() {
                 out.extend(postcard::to_allocvec(&seals).expect("sync messages always serialize"));
+            }
+            if let Some(clock) = msg.clock {
+                out.extend(postcard::to_allocvec(&clock).expect("sync messages always serialize"));
             }
         }
     }
@@ -157,7 +167,13 @@ pub fn encoded_len(msg: &Message) -> usize {
         size(a)
             + msg.anchor.as_ref().map_or(0, |n| {
                 let seals = seals_of(&msg.docs);
-                size(n) + if seals.is_empty() { 0 } else { size(&seals) }
+                size(n)
+                    + if seals.is_empty() && msg.clock.is_none() {
+                        0
+                    } else {
+                        size(&seals)
+                    }
+                    + msg.clock.as_ref().map_or(0, size)
             })
     });
     size(msg) + about
@@ -193,8 +209,13 @@ pub fn decode(bytes: &[u8]) -> Result<Message> {
                 .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
             msg.anchor = Some(anchor);
             if !rest.is_empty() {
-                let seals: Vec<(u32, Vec<Seal>)> = postcard::from_bytes(rest)
+                let (seals, rest): (Vec<(u32, Vec<Seal>)>, _) = postcard::take_from_bytes(rest)
                     .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
+                if !rest.is_empty() {
+                    let (clock, _) = postcard::take_from_bytes(rest)
+                        .map_err(|e| Error::sync(format!("unreadable message: {e}")))?;
+                    msg.clock = Some(clock);
+                }
                 for (i, s) in seals {
                     if let Some(d) = msg.docs.get_mut(i as usize) {
                         d.seals = s;

@@ -23,6 +23,7 @@ fn messages_round_trip() {
         }],
         about: None,
         anchor: None,
+        clock: None,
     };
     assert_eq!(decode(&encode(&m)).unwrap(), m);
 }
@@ -47,6 +48,7 @@ fn what_a_device_runs_rides_after_the_message_where_older_builds_never_look() {
             }),
             yours: None,
         }),
+        clock: Some(1_788_000_000_000),
     };
     let bytes = encode(&m);
     assert_eq!(bytes.len(), encoded_len(&m));
@@ -68,6 +70,18 @@ fn what_a_device_runs_rides_after_the_message_where_older_builds_never_look() {
     let mut older = m.clone();
     older.anchor = None;
     assert_eq!(decode(&encode(&older)).unwrap().anchor, None);
+    // A build with seals but before the clock reads the seals (none here)
+    // and ignores what follows; a message from it has no clock.
+    let (_, rest) = postcard::take_from_bytes::<Before>(&bytes).unwrap();
+    let (_, rest) = postcard::take_from_bytes::<About>(rest).unwrap();
+    let (_, rest) = postcard::take_from_bytes::<Anchor>(rest).unwrap();
+    let seals: Vec<(u32, Vec<crate::seal::Seal>)> = postcard::from_bytes(rest).unwrap();
+    assert!(seals.is_empty());
+    older.clock = None;
+    assert_eq!(decode(&encode(&older)).unwrap().clock, None);
+    let mut unsealed = m.clone();
+    unsealed.clock = None;
+    assert_eq!(decode(&encode(&unsealed)).unwrap(), unsealed);
     // And a message without it, from such a build, reads as before.
     m.about = None;
     assert_eq!(decode(&encode(&m)).unwrap().about, None);
@@ -83,6 +97,7 @@ fn another_version_gets_a_clear_error() {
         docs: vec![],
         about: None,
         anchor: None,
+        clock: None,
     };
     let err = decode(&encode(&m)).unwrap_err().to_string();
     assert!(

@@ -189,14 +189,14 @@ pub fn progress(
         .collect();
     let mut first_reach: HashMap<&RecipientId, Timestamp> = HashMap::new();
     for c in checks {
-        per_step[index_of(c.at)] += 1;
+        per_step[index_of(c.shown_at())] += 1;
         if high.get(&c.recipient) == Some(&true)
             && (c.result.is_conclusive() || c.result.needs_action())
         {
             first_reach
                 .entry(&c.recipient)
-                .and_modify(|t| *t = (*t).min(c.at))
-                .or_insert(c.at);
+                .and_modify(|t| *t = (*t).min(c.shown_at()))
+                .or_insert(c.shown_at());
         }
     }
     let mut reached_by_step = vec![0usize; steps as usize];
@@ -253,6 +253,7 @@ mod tests {
             supersedes: None,
             known: Vec::new(),
             known_claims: Vec::new(),
+            clock_ahead_secs: None,
         }
     }
 

@@ -31,6 +31,7 @@ final class AppModel: ObservableObject {
     @Published var peers: [PeerStatus] = []
     /// Data a newer anpi made is held here unread: the core's words for it.
     @Published var updateNotice: String?
+    @Published var clockNotice: String?
     @Published var error: String?
     private(set) var anpi: Anpi?
     private(set) var space: String = ""
@@ -54,6 +55,7 @@ final class AppModel: ObservableObject {
                 switch event {
                 case .dataChanged, .synced, .status: await refresh()
                 case .needsUpdate(let message): updateNotice = message
+                case .clockOff(let message): clockNotice = message
                 default: peers = (try? anpi.syncStatus()) ?? peers
                 }
             }
@@ -68,6 +70,7 @@ final class AppModel: ObservableObject {
         duplicates = (try? await anpi.duplicates(space: space)) ?? duplicates
         peers = (try? anpi.syncStatus()) ?? peers
         updateNotice = (try? await anpi.updateNotice()) ?? updateNotice
+        clockNotice = try? await anpi.clockNotice()
     }
 }
 
@@ -78,6 +81,9 @@ struct PriorityListView: View {
         List {
             if let notice = model.updateNotice {
                 Label(notice, systemImage: "arrow.down.circle.fill").foregroundStyle(.red)
+            }
+            if let notice = model.clockNotice {
+                Label(notice, systemImage: "clock.badge.exclamationmark").foregroundStyle(.red)
             }
             if !model.duplicates.isEmpty {
                 Label(NSLocalizedString("duplicate.banner", comment: "") + " (\(model.duplicates.count))",

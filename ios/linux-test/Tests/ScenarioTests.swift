@@ -170,6 +170,9 @@ func twoNodesSyncOverLoopbackQuic() async throws {
         try expectEqual(result.peerId, officeId)
         try expect(result.documentsChanged > 0, "documents changed")
         try expectEqual(try phone.syncStatus()[0].pendingChanges, 0)
+        // Both clocks agree: nobody is told.
+        try expect(try await phone.clockNotice() == nil, "the phone's clock is right")
+        try expect(try await office.clockNotice() == nil, "the office's clock is right")
 
         for node in [office, phone] {
             let dups = try await node.duplicates(space: space)

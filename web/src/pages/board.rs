@@ -210,6 +210,7 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
                 } else {
                     String::new()
                 },
+                clock_notice: clock_notice(n, l)?,
                 incident: incident_view,
                 counters,
                 chart: chart(steps, l),

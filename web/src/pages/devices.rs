@@ -19,6 +19,7 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
             let statuses = n.peer_statuses()?;
             let exchanged = n.last_exchanges()?;
             let versions = n.device_versions()?;
+            let clocks = n.peer_clocks()?;
             let me = n.device().clone();
             let organisation = n.staff().organisation.clone();
             let members = n
@@ -44,11 +45,19 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
                             .and_then(|p| p.last_error.clone())
                             .unwrap_or_default(),
                         version: anpi_core::node::version_label(versions.get(&m.device), l.0),
+                        clock: clocks
+                            .get(&m.device)
+                            .map(|p| anpi_core::clock::peer_label(p, l.0))
+                            .unwrap_or_default(),
+                        clock_off: clocks.get(&m.device).is_some_and(|p| {
+                            (p.ahead_ms / 1000).abs() > anpi_core::clock::TOLERANCE_SECS
+                        }),
                     }
                 })
                 .collect();
             Ok(DevicesPage {
                 c: Chrome::new(l, l.t("端末", "Devices"), name, "/devices"),
+                clock_notice: clock_notice(n, l)?,
                 members,
                 roles: role_choices(l),
                 organisation,

@@ -8,7 +8,7 @@ fn latest_line(e: &PriorityEntry<'_>, l: L) -> String {
         None => String::new(),
         Some(c) => format!(
             "{} {}・{}（{}）",
-            when(c.at),
+            check_when(c, l),
             c.result.label(l.0),
             c.staff.name,
             c.staff.organisation

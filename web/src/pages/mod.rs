@@ -335,7 +335,7 @@ fn history_row(h: &views::HistoryEntry<'_>, l: L) -> HistoryRow {
         ),
     };
     HistoryRow {
-        when: when(c.at),
+        when: check_when(c, l),
         staff: c.staff.name.clone(),
         organisation: c.staff.organisation.clone(),
         method: c.method.label(l.0).to_string(),
@@ -378,4 +378,12 @@ pub(crate) fn upload_failed(cur: Current, why: &str) -> Response {
         ),
         why,
     )
+}
+
+/// What the office is told when its own clock is off, as its latest peers
+/// see it (empty: it is not, or no peer has said).
+pub(crate) fn clock_notice(n: &anpi_core::node::Node, l: L) -> anpi_core::Result<String> {
+    Ok(n.clock_status()?
+        .and_then(|s| s.warning(l.0))
+        .unwrap_or_default())
 }

@@ -90,7 +90,7 @@ pub(crate) async fn recipient(
                 .map(|h| {
                     (
                         h.check.id.to_string(),
-                        format!("{} {}・{}", when(h.check.at), h.check.result.label(l.0), h.check.staff.name),
+                        format!("{} {}・{}", check_when(h.check, l), h.check.result.label(l.0), h.check.staff.name),
                     )
                 })
                 .collect();

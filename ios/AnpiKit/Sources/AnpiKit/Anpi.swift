@@ -66,6 +66,11 @@ public final class Anpi: @unchecked Sendable {
     public func updateNotice() async throws -> String? {
         try await offCaller { try self.node.updateNotice() }
     }
+    /// When this device's clock is more than five minutes off, as its
+    /// latest peers see it: what to tell the person.
+    public func clockNotice() async throws -> String? {
+        try await offCaller { try self.node.clockNotice() }
+    }
 
     public func recordCheck(space: String, _ check: NewCheck) async throws -> Check {
         try await offCaller { try self.node.recordCheck(spaceId: space, check: check) }

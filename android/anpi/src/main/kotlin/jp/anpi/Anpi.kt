@@ -100,6 +100,8 @@ class Anpi private constructor(
     suspend fun incidentSummary(space: String): IncidentSummary? = withContext(io) { node.incidentSummary(space) }
     /** When this device holds data a newer anpi made (kept and passed on, unread here): what to tell the person. */
     suspend fun updateNotice(): String? = withContext(io) { node.updateNotice() }
+    /** When this device's clock is more than five minutes off, as its latest peers see it: what to tell the person. */
+    suspend fun clockNotice(): String? = withContext(io) { node.clockNotice() }
 
     suspend fun recordCheck(space: String, check: NewCheck): Check = withContext(io) { node.recordCheck(space, check) }
     suspend fun claim(space: String, recipient: String, minutes: Int = 30): Claim =

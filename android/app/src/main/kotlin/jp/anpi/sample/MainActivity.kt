@@ -63,6 +63,7 @@ class AppModel(app: Application) : AndroidViewModel(app) {
     val peers = MutableStateFlow<List<PeerStatus>>(emptyList())
     /** Data a newer anpi made is held here unread: the core's words for it. */
     val updateNotice = MutableStateFlow<String?>(null)
+    val clockNotice = MutableStateFlow<String?>(null)
     val detail = MutableStateFlow<RecipientDetail?>(null)
     val choices = MutableStateFlow<List<ResultChoice>>(emptyList())
     private var anpi: Anpi? = null
@@ -83,6 +84,7 @@ class AppModel(app: Application) : AndroidViewModel(app) {
                 when (e) {
                     is AnpiEvent.DataChanged, is AnpiEvent.Synced, is AnpiEvent.Status -> refresh()
                     is AnpiEvent.NeedsUpdate -> updateNotice.value = e.message
+                    is AnpiEvent.ClockOff -> clockNotice.value = e.message
                     else -> peers.value = anpi.syncStatus()
                 }
             }
@@ -96,6 +98,7 @@ class AppModel(app: Application) : AndroidViewModel(app) {
         duplicates.value = anpi.duplicates(space)
         peers.value = anpi.syncStatus()
         updateNotice.value = anpi.updateNotice()
+        clockNotice.value = anpi.clockNotice()
         detail.value?.let { detail.value = anpi.recipient(space, it.recipient.id) }
     }
 
@@ -149,9 +152,13 @@ fun PriorityList(model: AppModel) {
     val duplicates by model.duplicates.collectAsState()
     val peers by model.peers.collectAsState()
     val updateNotice by model.updateNotice.collectAsState()
+    val clockNotice by model.clockNotice.collectAsState()
     LazyColumn(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         item { Text(stringResource(R.string.priority_title), style = MaterialTheme.typography.headlineSmall) }
         updateNotice?.let { notice ->
+            item { Text("⚠ $notice", color = Color(0xFFB91C1C), style = MaterialTheme.typography.titleMedium) }
+        }
+        clockNotice?.let { notice ->
             item { Text("⚠ $notice", color = Color(0xFFB91C1C), style = MaterialTheme.typography.titleMedium) }
         }
         if (duplicates.isNotEmpty()) {

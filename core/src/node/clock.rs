@@ -1,0 +1,188 @@
+//! How far each peer's clock is from this device's, as measured at each
+//! session (`crate::clock` says what that means for this device's own).
+
+use super::*;
+use crate::clock::{ClockStatus, PeerClock};
+
+/// The peers' clocks, as last measured (see [`Node::peer_clocks`]).
+const META_PEER_CLOCKS: &str = "peer_clocks";
+
+impl Node {
+    /// The setting that records `peer`'s clock, read as `clock_ms` from a
+    /// message it made now: written with the message's own batch.
+    pub(super) fn clock_noted(
+        &mut self,
+        peer: &DeviceId,
+        clock_ms: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let now = Timestamp::now();
+        let mut all = self.peer_clocks()?;
+        let n = all.values().map(|p| p.n).max().unwrap_or(0) + 1;
+        all.insert(
+            peer.clone(),
+            PeerClock {
+                ahead_ms: clock_ms.saturating_sub(now.millis()),
+                at: now,
+                n,
+            },
+        );
+        let bytes = serde_json::to_vec(&all).expect("clocks always serialize");
+        Ok(vec![(META_PEER_CLOCKS.into(), bytes)])
+    }
+
+    /// Each peer's clock as this device last measured it.
+    pub fn peer_clocks(&self) -> Result<BTreeMap<DeviceId, PeerClock>> {
+        Ok(self
+            .store
+            .meta(META_PEER_CLOCKS)?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default())
+    }
+
+    /// This device's clock as its latest peers see it; `None` before any
+    /// session told a peer's clock.
+    pub fn clock_status(&self) -> Result<Option<ClockStatus>> {
+        Ok(crate::clock::status(&self.peer_clocks()?))
+    }
+
+    /// How far this device's clock runs ahead, when it is off by more than
+    /// the tolerance: what a check made now carries.
+    pub(super) fn clock_error(&self) -> Result<Option<i64>> {
+        Ok(self
+            .clock_status()?
+            .filter(ClockStatus::is_off)
+            .map(|s| s.ahead_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{member_of, office_in_a_flood};
+    use super::*;
+    use crate::codes::Lang;
+    use crate::model::{CheckMethod, CheckResult, RecipientId, Role};
+    use crate::store::MemoryStore;
+
+    /// A session between `a` and `b` in which `b`'s clock runs `b_ahead_ms`
+    /// ahead of `a`'s (both read the same real clock here: each message's
+    /// clock is shifted as the receiver's own would differ). Goes through
+    /// the wire's encoding, as over the network.
+    fn session(a: &mut Node, b: &mut Node, b_ahead_ms: i64, want: &[SpaceId]) {
+        let peer = b.device().clone();
+        let (mut sa, hello) = a.sync_start(Some(&peer), want).unwrap();
+        let mut sb = b.sync_accept();
+        let wire = |m: Message, shift: i64| {
+            let mut m = sync::decode(&sync::encode(&m)).unwrap();
+            m.clock = m.clock.map(|c| c + shift);
+            m
+        };
+        let mut to_b = Some(wire(hello, -b_ahead_ms));
+        let mut to_a = None;
+        for _ in 0..20 {
+            if let Some(m) = to_b.take() {
+                assert!(m.clock.is_some() || m.anchor.is_none());
+                to_a = b
+                    .sync_receive(&mut sb, m)
+                    .unwrap()
+                    .map(|m| wire(m, b_ahead_ms));
+            } else if let Some(m) = to_a.take() {
+                to_b = a
+                    .sync_receive(&mut sa, m)
+                    .unwrap()
+                    .map(|m| wire(m, -b_ahead_ms));
+            } else {
+                return;
+            }
+        }
+        panic!("the session did not settle");
+    }
+
+    /// A phone whose clock reset three hours back is told at its first
+    /// session, its checks carry the error and every device shows them at
+    /// the right time; the office, which most peers agree with, is not
+    /// told anything.
+    #[test]
+    fn a_phone_with_a_wrong_clock_is_told_and_its_checks_are_shown_corrected() {
+        let (mut office, space, incident) = office_in_a_flood(MemoryStore::new());
+        let mut phone = Node::open(MemoryStore::new()).unwrap();
+        office
+            .add_member(
+                &space,
+                &phone.device().clone(),
+                Staff::default(),
+                Role::CareManager,
+            )
+            .unwrap();
+        assert_eq!(phone.clock_status().unwrap(), None, "no peer yet");
+        // The phone's clock is three hours slow: the office's reads three
+        // hours ahead of it. The phone joins through the office.
+        let behind = -3 * 3600 * 1000;
+        session(
+            &mut phone,
+            &mut office,
+            -behind,
+            std::slice::from_ref(&space),
+        );
+        let told = phone.clock_status().unwrap().unwrap();
+        assert!(
+            told.is_off() && (told.ahead_secs + 10_800).abs() < 5,
+            "{told:?}"
+        );
+        assert!(told.warning(Lang::Ja).unwrap().contains("約3時間遅れて"));
+        let seen = office.peer_clocks().unwrap()[phone.device()].clone();
+        assert!((seen.ahead_ms - behind).abs() < 5_000, "{seen:?}");
+        // The office saw one slow peer: its own clock is what is in
+        // question then, and it says so — until others agree with it.
+        assert!(office.clock_status().unwrap().unwrap().is_off());
+        for _ in 0..2 {
+            member_of(&mut office, &space, Role::CareManager);
+        }
+        assert!(!office.clock_status().unwrap().unwrap().is_off());
+
+        // A check the phone records now.
+        let mut c = NewCheck::new(
+            RecipientId("R1".into()),
+            CheckMethod::Visit,
+            CheckResult::Safe,
+        );
+        // Its clock, as the node reads it, is the real one here: the
+        // recorded time is what matters.
+        c.at = Timestamp::now();
+        let made = phone.record_check(&space, &incident.id, c).unwrap();
+        assert_eq!(
+            made.clock_ahead_secs.map(|s| (s + 10_800).abs() < 5),
+            Some(true)
+        );
+        // A claim's end is read by others' clocks: set by the corrected
+        // time.
+        let now = Timestamp::now();
+        let claim = phone
+            .claim(&space, &incident.id, &RecipientId("R2".into()), 30, now)
+            .unwrap();
+        assert!(
+            ((claim.since.millis() - now.millis()) - 10_800_000).abs() < 5_000,
+            "{claim:?}"
+        );
+        // A time a person entered is not corrected.
+        let mut typed = NewCheck::new(
+            RecipientId("R2".into()),
+            CheckMethod::Phone,
+            CheckResult::Safe,
+        );
+        typed.at = Timestamp::now().plus_minutes(-300);
+        let typed = phone.record_check(&space, &incident.id, typed).unwrap();
+        assert_eq!(typed.clock_ahead_secs, None);
+        session(&mut phone, &mut office, -behind, &[]);
+        let there = office
+            .checks(&space, &incident.id)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == made.id)
+            .unwrap();
+        assert_eq!(there.clock_ahead_secs, made.clock_ahead_secs);
+        assert_eq!(
+            there.shown_at().millis() - there.at.millis(),
+            -made.clock_ahead_secs.unwrap() * 1000
+        );
+    }
+}
