@@ -47,6 +47,11 @@ pub struct ClockStatus {
     pub ahead_secs: i64,
     /// How many peers that is from.
     pub peers: usize,
+    /// Whether those peers' clocks agree with each other (to the
+    /// tolerance). When they do not, some of them are wrong too, and
+    /// nobody is told anything: a device is told its clock is off only
+    /// when every one of its latest peers says so alike.
+    pub agreed: bool,
 }
 
 /// What the latest peers' clocks say of this device's; `None` before any
@@ -61,7 +66,7 @@ pub fn status(book: &BTreeMap<DeviceId, PeerClock>) -> Option<ClockStatus> {
     let mut ahead: Vec<i64> = latest.iter().map(|p| p.ahead_ms).collect();
     ahead.sort_unstable();
     // The middle one; of two middle ones, the nearer this device's own
-    // clock: it is told it is wrong only when most peers agree.
+    // clock.
     let mid = ahead.len() / 2;
     let middle = if ahead.len() % 2 == 1 {
         ahead[mid]
@@ -73,13 +78,14 @@ pub fn status(book: &BTreeMap<DeviceId, PeerClock>) -> Option<ClockStatus> {
     Some(ClockStatus {
         ahead_secs: -middle / 1000,
         peers: latest.len(),
+        agreed: ahead[ahead.len() - 1] - ahead[0] <= TOLERANCE_SECS * 1000,
     })
 }
 
 impl ClockStatus {
     /// Whether this device's clock is off by more than [`TOLERANCE_SECS`].
     pub fn is_off(&self) -> bool {
-        self.ahead_secs.abs() > TOLERANCE_SECS
+        self.agreed && self.ahead_secs.abs() > TOLERANCE_SECS
     }
 
     /// What to tell the person when the clock is off; `None` when it is
@@ -199,8 +205,12 @@ mod tests {
         assert_eq!((s.ahead_secs, s.peers), (-10_800, 3));
         assert!(s.is_off());
         assert!(s.warning(Lang::Ja).unwrap().contains("約3時間遅れて"));
-        // One peer whose own clock reset a year back is outvoted.
+        // One peer whose own clock reset a year back: the peers disagree,
+        // and nobody is told.
         let s = status(&book(&[(1, 0), (2, -365 * 86_400_000), (3, 1500)])).unwrap();
+        assert!(!s.is_off() && !s.agreed, "{s:?}");
+        // Two wrong peers of three (each its own way) tell nothing either.
+        let s = status(&book(&[(1, -h3), (2, -2 * h3), (3, 0)])).unwrap();
         assert!(!s.is_off(), "{s:?}");
         assert_eq!(s.warning(Lang::Ja), None);
         // After the clock was set, the latest sessions say so, whatever

@@ -8,6 +8,29 @@ use crate::clock::{ClockStatus, PeerClock};
 const META_PEER_CLOCKS: &str = "peer_clocks";
 
 impl Node {
+    /// Read time from `clock` instead of the system's where this device's
+    /// clock is compared with its peers' and its own error applied (the
+    /// clock each message of a session carries, and whether a check's or
+    /// claim's time is the device's now): for a simulator, whose devices
+    /// live on a simulated clock, some of them wrong.
+    pub fn set_clock(&mut self, clock: super::Clock) {
+        self.clock = Some(clock);
+    }
+
+    /// Now, by this device's clock.
+    pub(super) fn now(&self) -> Timestamp {
+        match &self.clock {
+            Some(c) => c(),
+            None => Timestamp::now(),
+        }
+    }
+
+    /// Whether `at` is this device's now (to the minute), not a time a
+    /// person entered: only such a time carries the clock's error.
+    pub(super) fn is_now(&self, at: Timestamp) -> bool {
+        (at.0 - self.now().0).num_seconds().abs() < 60
+    }
+
     /// The setting that records `peer`'s clock, read as `clock_ms` from a
     /// message it made now: written with the message's own batch.
     pub(super) fn clock_noted(
@@ -15,7 +38,7 @@ impl Node {
         peer: &DeviceId,
         clock_ms: i64,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let now = Timestamp::now();
+        let now = self.now();
         let mut all = self.peer_clocks()?;
         let n = all.values().map(|p| p.n).max().unwrap_or(0) + 1;
         all.insert(
@@ -163,6 +186,33 @@ mod tests {
             ((claim.since.millis() - now.millis()) - 10_800_000).abs() < 5_000,
             "{claim:?}"
         );
+        // The office's claim reaches the slow phone, whose list reads it
+        // by the corrected time: an hour from now by the phone's clock is
+        // four hours from now, long past the claim's thirty minutes.
+        let office_claim = office
+            .claim(
+                &space,
+                &incident.id,
+                &RecipientId("R1".into()),
+                30,
+                Timestamp::now(),
+            )
+            .unwrap();
+        session(&mut phone, &mut office, -behind, &[]);
+        let data = phone.shown_incident_data(&space).unwrap();
+        let phone_in_an_hour = Timestamp::now().plus_minutes(-180 + 60);
+        let live = |now: Timestamp| {
+            data.priority_list(now)
+                .iter()
+                .find(|e| e.recipient.id.0 == "R1")
+                .is_some_and(|e| {
+                    e.live_claims
+                        .iter()
+                        .any(|c| c.device == office_claim.device)
+                })
+        };
+        assert!(!live(phone_in_an_hour), "read by the corrected time");
+        assert!(live(Timestamp::now().plus_minutes(-180 + 10)));
         // A time a person entered is not corrected.
         let mut typed = NewCheck::new(
             RecipientId("R2".into()),

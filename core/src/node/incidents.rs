@@ -166,6 +166,7 @@ impl Node {
             checks: self.store.checks(&doc)?,
             claims: self.counted_claims(space, self.store.claims(&doc)?)?,
             operation: self.operation(space, &incident)?,
+            clock_ahead_secs: self.clock_error()?,
             incident: Some(incident),
             weights: self.priority_weights(space)?,
         })
@@ -344,8 +345,7 @@ impl Node {
         known.sort();
         // A time read off this device's clock carries the clock's known
         // error; one a person entered (a call taken earlier) does not.
-        let from_clock = (new.at.0 - Timestamp::now().0).num_seconds().abs() < 60;
-        let clock_ahead_secs = if from_clock {
+        let clock_ahead_secs = if self.is_now(new.at) {
             self.clock_error()?
         } else {
             None
@@ -414,9 +414,8 @@ impl Node {
         // device's clock is corrected by its known error, or a slow
         // phone's claim would end early for everyone (and a fast one's
         // hold the recipient for hours).
-        let from_clock = (now.0 - Timestamp::now().0).num_seconds().abs() < 60;
         let now = match self.clock_error()? {
-            Some(ahead) if from_clock => Timestamp(now.0 - chrono::Duration::seconds(ahead)),
+            Some(ahead) if self.is_now(now) => Timestamp(now.0 - chrono::Duration::seconds(ahead)),
             _ => now,
         };
         let claim = Claim {
@@ -485,6 +484,7 @@ impl Node {
                 recipients: self.store.recipient_list(space)?.into(),
                 roster_version,
                 weights,
+                clock_ahead_secs: self.clock_error()?,
                 ..Default::default()
             });
         };
@@ -496,6 +496,7 @@ impl Node {
             recipients: inputs.recipients.into(),
             roster_version,
             operation: self.operation(space, &incident)?,
+            clock_ahead_secs: self.clock_error()?,
             incident: Some(incident),
             checks: inputs.checks,
             claims: self.counted_claims(space, inputs.claims)?,

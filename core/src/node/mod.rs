@@ -227,7 +227,13 @@ pub struct Node {
     /// from the roster and checking their signatures again each time was a
     /// fifth of a sync with a known peer.
     judges: HashMap<SpaceId, (Vec<ChangeHash>, seals::Judge)>,
+    /// The clock this device reads where clocks are compared (see
+    /// [`Node::set_clock`]); the system's unless a simulator gives one.
+    clock: Option<Clock>,
 }
+
+/// A clock a simulator gives a node: what it reads as now.
+pub type Clock = std::sync::Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 impl Node {
     /// Open a node on `store`: its device id is created on first open and
@@ -291,6 +297,7 @@ impl Node {
             peers: peers::Peers::default(),
             acting: None,
             judges: HashMap::new(),
+            clock: None,
         };
         node.rebuild_stale_index()?;
         Ok(node)

@@ -135,7 +135,7 @@ impl Node {
             },
             clock: None,
         };
-        msg.clock = msg.anchor.is_some().then(|| Timestamp::now().millis());
+        msg.clock = msg.anchor.is_some().then(|| self.now().millis());
         if let Some(record) = self.provision(&session, &msg.docs)? {
             // Durable before the message leaves: a session that breaks off
             // after sending still shows what went to whom.
@@ -462,7 +462,7 @@ impl Node {
             } else {
                 None
             },
-            clock: (is_hello || sealed).then(|| Timestamp::now().millis()),
+            clock: (is_hello || sealed).then(|| self.now().millis()),
         }))
     }
 

@@ -162,6 +162,11 @@ pub struct IncidentData {
     /// The office's operation: power, level, assignments, this device's
     /// carrier.
     pub operation: crate::views::Operation,
+    /// How far this device's clock runs ahead of its peers', when known
+    /// off ([`Node::clock_status`]): the `now` given to the list and the
+    /// board is this device's clock, and is corrected by it (a claim's
+    /// end, a battery's deadline are others' times).
+    pub clock_ahead_secs: Option<i64>,
 }
 
 /// The recipients of earlier [`IncidentData`], to be used again if the
@@ -173,6 +178,14 @@ pub struct KeptRecipients {
 }
 
 impl IncidentData {
+    /// `now` by this device's clock, corrected by its known error.
+    fn corrected(&self, now: Timestamp) -> Timestamp {
+        match self.clock_ahead_secs {
+            Some(s) => Timestamp(now.0 - chrono::Duration::seconds(s)),
+            None => now,
+        }
+    }
+
     /// The recipients, to be kept while the rest is read again.
     pub fn kept_recipients(&self) -> KeptRecipients {
         KeptRecipients {
@@ -185,6 +198,7 @@ impl IncidentData {
     /// without an incident.
     pub fn board(&self, now: Timestamp) -> Option<crate::views::Board> {
         let incident = self.incident.as_ref()?;
+        let now = self.corrected(now);
         let list = self.priority_list(now);
         Some(crate::views::board(
             incident,
@@ -197,6 +211,7 @@ impl IncidentData {
 
     /// The priority list of this data, by the office's weights.
     pub fn priority_list(&self, now: Timestamp) -> Vec<crate::views::PriorityEntry<'_>> {
+        let now = self.corrected(now);
         crate::views::priority_list_in(
             &self.recipients,
             self.incident.as_ref(),

@@ -28,6 +28,9 @@ pub struct Config {
     pub overlap: f64,
     /// Share of people whose consent to share is recorded.
     pub consent: f64,
+    /// Share of phones whose clock is wrong, by minutes to a year (a
+    /// battery that ran flat): the fault run of docs/SIMULATION.md.
+    pub wrong_clocks: f64,
 }
 
 impl Config {
@@ -41,6 +44,7 @@ impl Config {
             hours: 72,
             overlap: 0.2,
             consent: 0.8,
+            wrong_clocks: 0.0,
         }
     }
 
@@ -163,6 +167,14 @@ pub struct Outcome {
     pub true_pairs: usize,
     /// Sync sessions run.
     pub sessions: usize,
+    /// Phones whose clock was wrong, by more than five minutes.
+    pub wrong_clocks: usize,
+    /// Of them, told so by anpi at the end.
+    pub wrong_clocks_told: usize,
+    /// Checks whose time every device shows more than five minutes from
+    /// when they were made: recorded by a wrong clock before its phone was
+    /// told.
+    pub times_off: usize,
     /// Where anpi disagreed with what really happened (what a device
     /// knew, a view that differs between devices, a check missing): empty
     /// in a correct run.

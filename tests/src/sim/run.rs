@@ -3,6 +3,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use anpi_core::model::{
     CheckMethod, CheckResult, ConsentRecord, Date, DeviceId, Household, IncidentId, IncidentKind,
@@ -11,6 +13,7 @@ use anpi_core::model::{
 use anpi_core::node::{NewCheck, Node, sync_local};
 use anpi_core::store::MemoryStore;
 use anpi_core::views::{Standing, is_high_priority};
+
 use fastrand::Rng;
 
 use super::truth::{Bits, TrueCheck, duplicate_pairs};
@@ -132,7 +135,22 @@ struct Sim<'w> {
     queue: BTreeMap<(i64, u64), Event>,
     seq: u64,
     sessions: usize,
+    /// The simulated clock every node reads (each phone off by its skew).
+    now: Arc<AtomicI64>,
+    /// Checks shown more than five minutes from when they were made.
+    times_off: usize,
+
     faults: Vec<String>,
+}
+
+/// The clock a node reads: the simulated one, and from the onset (the
+/// battery ran flat in the quake) `skew` milliseconds off.
+fn clock(now: &Arc<AtomicI64>, skew: i64) -> anpi_core::node::Clock {
+    let now = now.clone();
+    Arc::new(move || {
+        let t = now.load(Ordering::Relaxed);
+        Timestamp::from_millis(if t >= ts(0).millis() { t + skew } else { t })
+    })
 }
 
 /// Play `seed`'s world with `strategy`.
@@ -210,8 +228,11 @@ impl<'w> Sim<'w> {
         let phones_per = world.agencies[0].turnout.len();
         let mut nodes = Vec::new();
         let mut spaces = Vec::new();
+        // The day before: devices are enrolled with their clocks right.
+        let now = Arc::new(AtomicI64::new(ts(-24 * 60).millis()));
         for a in &world.agencies {
             let mut office = Node::open(MemoryStore::new())?;
+            office.set_clock(clock(&now, 0));
             office.set_staff(Staff {
                 name: format!("{} 事務", a.name),
                 organisation: a.name.clone(),
@@ -257,6 +278,7 @@ impl<'w> Sim<'w> {
         for (a, agency) in world.agencies.iter().enumerate() {
             for i in 0..phones_per {
                 let mut phone = Node::open(MemoryStore::new())?;
+                phone.set_clock(clock(&now, world.clock_skew[a * phones_per + i]));
                 phone.set_staff(phone_staff(world, a, i))?;
                 let device = phone.device().clone();
                 nodes[a].add_member(
@@ -378,6 +400,9 @@ impl<'w> Sim<'w> {
             queue: BTreeMap::new(),
             seq: 0,
             sessions: 0,
+            now,
+            times_off: 0,
+
             faults: Vec::new(),
         };
         for p in 0..sim.phones.len() {
@@ -398,11 +423,47 @@ impl<'w> Sim<'w> {
         self.world.agencies.len() + phone
     }
 
+    /// Minute `t` by phone `p`'s clock.
+    fn phone_now(&self, p: usize, t: i64) -> Timestamp {
+        Timestamp::from_millis(ts(t).millis() + self.world.clock_skew[p])
+    }
+
+    /// How far device `d`'s clock runs ahead (offices' are right).
+    fn skew_of(&self, d: usize) -> i64 {
+        d.checked_sub(self.world.agencies.len())
+            .map_or(0, |p| self.world.clock_skew[p])
+    }
+
+    /// A device that says its clock is off says by how much it truly is;
+    /// and how many of the wrong clocks were told.
+    fn clocks_measured(&mut self, out: &mut Outcome) -> anpi_core::Result<()> {
+        let tolerance = anpi_core::clock::TOLERANCE_SECS * 1000;
+        for d in 0..self.nodes.len() {
+            let skew = self.skew_of(d);
+            let status = self.nodes[d].clock_status()?;
+            if let Some(s) = status.filter(|s| s.is_off())
+                && (s.ahead_secs * 1000 - skew).abs() > 60_000
+            {
+                self.faults.push(format!(
+                    "device {d} is told its clock is {} s ahead, it is {} s",
+                    s.ahead_secs,
+                    skew / 1000
+                ));
+            }
+            if skew.abs() > tolerance {
+                out.wrong_clocks += 1;
+                out.wrong_clocks_told += usize::from(status.is_some_and(|s| s.is_off()));
+            }
+        }
+        Ok(())
+    }
+
     fn play(&mut self) -> anpi_core::Result<()> {
         while let Some(((t, _), e)) = self.queue.pop_first() {
             if t >= self.world.minutes {
                 break;
             }
+            self.now.store(ts(t).millis(), Ordering::Relaxed);
             match e {
                 Event::Tick => {
                     self.tick(t)?;
@@ -648,7 +709,8 @@ impl<'w> Sim<'w> {
             let space = self.spaces[record.0].clone();
             let minutes = call + way + world::VISIT_MINUTES + 30;
             let d = self.device(p);
-            self.nodes[d].claim(&space, &self.incident, &record.1, minutes, ts(t))?;
+            let now = self.phone_now(p, t);
+            self.nodes[d].claim(&space, &self.incident, &record.1, minutes, now)?;
         }
         let result = if person.evacuated || self.rng.f64() < NOT_AT_HOME {
             CheckResult::Absent
@@ -710,12 +772,12 @@ impl<'w> Sim<'w> {
             let kept = self.kept.remove(&(d, s));
             let data = self.nodes[d].shown_incident_data_after(&self.spaces[s], kept)?;
             self.kept.insert((d, s), data.kept_recipients());
-            for e in data.priority_list(ts(t)) {
+            for e in data.priority_list(self.phone_now(p, t)) {
                 if e.standing != Standing::NotReached {
                     continue;
                 }
                 if e.latest
-                    .is_some_and(|l| t - minutes_of(l.at) < RETRY_MINUTES)
+                    .is_some_and(|l| t - minutes_of(l.shown_at()) < RETRY_MINUTES)
                 {
                     continue;
                 }
@@ -774,17 +836,30 @@ impl<'w> Sim<'w> {
     fn record(&mut self, p: usize, job: Job, t: i64) -> anpi_core::Result<()> {
         let d = self.device(p);
         let (s, rid) = job.record.clone();
+        let at = self.phone_now(p, t);
         let check = self.nodes[d].record_check(
             &self.spaces[s],
             &self.incident,
             NewCheck {
-                at: ts(t),
+                at,
                 shelter: (job.method == CheckMethod::ShelterList)
                     .then(|| format!("第{}避難所", self.world.persons[job.person].district + 1)),
                 ..NewCheck::new(rid.clone(), job.method, job.result)
             },
         )?;
         let n = self.checks.len();
+        // Its time as every device shows it: off only while its phone's
+        // wrong clock was not known, and never made wrong by a correction.
+        let off = (check.shown_at().millis() - ts(t).millis()).abs();
+        if off > anpi_core::clock::TOLERANCE_SECS * 1000 {
+            self.times_off += 1;
+        }
+        if check.clock_ahead_secs.is_some() && off > 60_000 {
+            self.faults.push(format!(
+                "t={t}: phone {p}'s check is shown {} s from when it was made, corrected",
+                off / 1000
+            ));
+        }
         // What the phone knew of this record: anpi's `known` must be it.
         let truth: BTreeSet<usize> = self.known_of(p, &job.record).collect();
         let said: BTreeSet<usize> = check
@@ -829,6 +904,7 @@ impl<'w> Sim<'w> {
     fn converge(&mut self) -> anpi_core::Result<()> {
         let agencies = self.world.agencies.len();
         let end = self.world.minutes;
+        self.now.store(ts(end).millis(), Ordering::Relaxed);
         for _ in 0..2 {
             for p in 0..self.phones.len() {
                 self.sync(self.phones[p].agency, self.device(p), end)?;
@@ -941,6 +1017,10 @@ impl<'w> Sim<'w> {
                 "anpi's duplicate view shows {} pairs, {} happened",
                 out.anpi_pairs, out.true_pairs
             ));
+        }
+        out.times_off = self.times_off;
+        if let Err(e) = self.clocks_measured(&mut out) {
+            self.faults.push(format!("clocks: {e}"));
         }
         out.faults = std::mem::take(&mut self.faults);
         out

@@ -110,6 +110,9 @@ pub struct World {
     pub landline: Timeline,
     /// The simulated span, minutes.
     pub minutes: i64,
+    /// How far each phone's clock runs ahead, in milliseconds (negative:
+    /// behind; offices' clocks are right).
+    pub clock_skew: Vec<i64>,
 }
 
 const AGENCY_NAMES: [&str; 12] = [
@@ -187,12 +190,31 @@ impl World {
                 }
             })
             .collect();
+        // Drawn apart, so that a world with wrong clocks is otherwise the
+        // same world.
+        let mut clocks = Rng::with_seed(seed ^ 0xc10c_c10c);
+        let clock_skew = (0..config.agencies * config.phones)
+            .map(|_| {
+                if clocks.f64() >= config.wrong_clocks {
+                    return 0;
+                }
+                // Each wrong its own way: minutes to hours, days, a year.
+                let minutes: i64 = match clocks.u32(0..4) {
+                    0 => clocks.i64(-6 * 60..-10),
+                    1 => clocks.i64(10..6 * 60),
+                    2 => -clocks.i64(300..400) * 24 * 60,
+                    _ => clocks.i64(1..30) * 24 * 60,
+                };
+                minutes * 60_000
+            })
+            .collect();
         World {
             persons,
             agencies,
             mobile,
             landline,
             minutes,
+            clock_skew,
         }
     }
 }
