@@ -66,9 +66,11 @@ fn wrong_clocks_are_told_and_decide_nothing() {
         wrong_clocks: 0.34,
         ..Config::small()
     };
-    // The area space (`shared`) meets the open defect of the standard
-    // world here too (docs/SIMULATION.md, Findings).
-    for strategy in [Strategy::OfficeOnly, Strategy::PhoneToPhone] {
+    for strategy in [
+        Strategy::OfficeOnly,
+        Strategy::PhoneToPhone,
+        Strategy::Shared,
+    ] {
         for seed in SEEDS {
             let o = run(&config, strategy, seed).expect("the run completes");
             assert!(
@@ -92,13 +94,46 @@ fn wrong_clocks_are_told_and_decide_nothing() {
     }
 }
 
-/// The same in the standard world, where relayed area-space changes are
-/// still refused now and then as unsealed (docs/SIMULATION.md,
-/// "Findings"): the test that will say when that is mended.
+/// Three sessions in ten lose their link mid-way (after the hello, its
+/// answer, or later): nothing a device holds comes from nowhere, every
+/// check reaches every device in the final rounds, each check still says
+/// exactly what its phone knew, and the duplicates are those that
+/// happened.
 #[test]
-#[ignore = "open defect: relayed area-space changes refused as unsealed (docs/SIMULATION.md, Findings)"]
+fn sessions_cut_mid_way_lose_nothing() {
+    let config = Config {
+        cut_sessions: 0.3,
+        ..Config::small()
+    };
+    for strategy in [
+        Strategy::OfficeOnly,
+        Strategy::PhoneToPhone,
+        Strategy::Shared,
+    ] {
+        for seed in SEEDS {
+            let o = run(&config, strategy, seed).expect("the run completes");
+            assert!(
+                o.cut_sessions > 10,
+                "{strategy:?} seed {seed}: {} cut",
+                o.cut_sessions
+            );
+            assert!(
+                o.faults.is_empty(),
+                "{strategy:?} seed {seed}: {:#?}",
+                o.faults
+            );
+            assert_eq!(o.anpi_pairs, o.true_pairs, "{strategy:?} seed {seed}");
+        }
+    }
+}
+
+/// The same in the standard world, one seed (two and a half minutes):
+/// relayed area-space changes were refused now and then as unsealed
+/// until a relay kept an admin's newer seal (docs/SIMULATION.md,
+/// "Findings").
+#[test]
 fn shared_area_runs_sound_in_the_standard_world() {
-    for seed in [1, 2] {
+    for seed in [1] {
         let o = run(&Config::standard(), Strategy::Shared, seed).expect("the run completes");
         assert!(o.faults.is_empty(), "seed {seed}: {:#?}", o.faults);
     }

@@ -9,6 +9,7 @@ use automerge::{ROOT, ReadDoc};
 use super::tests::{member_of, office, recipient};
 use super::*;
 use crate::model::StaffId;
+use crate::seal::Seal;
 use crate::store::MemoryStore;
 
 fn standing_of(n: &mut Node, space: &SpaceId, d: &DeviceId) -> Option<MemberStanding> {
@@ -952,6 +953,57 @@ fn an_admins_seal_reaches_a_batch_that_fills_a_gap() {
     let judge = other.judge(&space, office.device()).unwrap();
     let verdicts = judge.verdicts(&entry.doc, &judge.links(&theirs), &entry.seals);
     assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
+}
+
+/// A relay passes on an admin's seal over heads older than one this
+/// device keeps: the newer stays, or what only it covers is refused at the
+/// next device (the simulator found it, standard world, area space).
+#[test]
+fn an_older_admin_seal_does_not_replace_a_newer_one() {
+    let (mut office, space, incident) = office_in_flood();
+    let mut phone = member_of(&mut office, &space, Role::CareManager);
+    let key = DocKey::incident(&space, &incident.id);
+    let name = key.to_string();
+    // Heads of two changes made apart: the office's and the phone's.
+    record(&mut office, &space, &incident.id, "R1", CheckMethod::Phone);
+    record(&mut phone, &space, &incident.id, "R2", CheckMethod::Visit);
+    let mut other = member_of(&mut office, &space, Role::CareManager);
+    sync_local(&mut other, &mut phone, &[]).unwrap();
+    sync_local(&mut other, &mut office, &[]).unwrap();
+    let heads = office.doc(&key).unwrap().get_heads();
+    assert_eq!(heads.len(), 2);
+    let older = Seal::sign(&office.identity, &name, &heads).unwrap();
+    record(&mut office, &space, &incident.id, "R2", CheckMethod::Phone);
+    let heads = office.doc(&key).unwrap().get_heads();
+    let newer = Seal::sign(&office.identity, &name, &heads).unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    for order in [[&newer, &older], [&older, &newer]] {
+        for s in order {
+            if let Some(setting) = phone.seals_noted(&key, std::slice::from_ref(s)).unwrap() {
+                phone
+                    .store
+                    .write(Batch {
+                        meta: vec![setting],
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+        }
+        // (The office sealed those heads itself in the sync: one signature
+        // or another over the same heads.)
+        let kept: Vec<Vec<[u8; 32]>> = phone
+            .stored_seals(&key)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.signer() == *office.device())
+            .map(|s| s.hashes)
+            .collect();
+        assert_eq!(
+            kept,
+            vec![newer.hashes.clone()],
+            "in either order, the newer alone"
+        );
+    }
 }
 
 /// A check of recipient `r` that corrects check `of`: injured after all.

@@ -328,35 +328,61 @@ impl Node {
                 continue;
             }
             let signer = s.signer();
-            // A signer's seal of one change replaces an older one of its
-            // own only when it seals a later change of it.
-            let seq = |s: &Seal| match s.hashes.as_slice() {
-                [h] => d
-                    .get_change_meta_by_hash(&ChangeHash(*h))
-                    .map(|m| (m.actor.into_owned(), m.seq)),
-                _ => None,
-            };
-            match stored.iter().position(|k| k.signer() == signer) {
-                Some(i) if stored[i] == *s => {}
-                Some(i) => {
-                    let newer = match (seq(&stored[i]), seq(s)) {
-                        (Some((a, old)), Some((b, new))) if a == b => new > old,
-                        _ => true,
-                    };
-                    if newer {
-                        stored[i] = s.clone();
-                        changed = true;
-                    }
-                }
-                None => {
-                    stored.push(s.clone());
-                    changed = true;
-                }
+            if stored.iter().any(|k| k == s) {
+                continue;
             }
+            // A seal is kept unless one of its signer's kept covers what it
+            // does; it replaces those it covers. The one received last is
+            // not always the newest: a relay passes on an admin's seal over
+            // heads older than one this device holds (the simulator found
+            // the newer one replaced, and what only it covered refused
+            // at the next device).
+            if stored
+                .iter()
+                .any(|k| k.signer() == signer && covers(d, k, s))
+            {
+                continue;
+            }
+            stored.retain(|k| k.signer() != signer || !covers(d, s, k));
+            stored.push(s.clone());
+            let mine = stored.iter().filter(|k| k.signer() == signer).count();
+            if mine > MAX_SEALS_PER_SIGNER
+                && let Some(oldest) = stored.iter().position(|k| k.signer() == signer)
+            {
+                stored.remove(oldest);
+            }
+            changed = true;
         }
         Ok(changed.then(|| Self::seals_setting(key, &stored)))
     }
 }
+
+/// Whether everything `b` seals is in the past of what `a` seals (both
+/// held by `d`): for two seals of one change each under one actor, the
+/// later sequence number; else from the change graph.
+fn covers(d: &automerge::Automerge, a: &Seal, b: &Seal) -> bool {
+    let one = |s: &Seal| match s.hashes.as_slice() {
+        [h] => d
+            .get_change_meta_by_hash(&ChangeHash(*h))
+            .map(|m| (m.actor.into_owned(), m.seq)),
+        _ => None,
+    };
+    if let (Some((x, n)), Some((y, m))) = (one(a), one(b))
+        && x == y
+    {
+        return n >= m;
+    }
+    let after: std::collections::HashSet<ChangeHash> = d
+        .get_changes_meta(&a.sealed().collect::<Vec<_>>())
+        .into_iter()
+        .map(|m| m.hash)
+        .collect();
+    b.sealed().all(|h| !after.contains(&h))
+}
+
+/// Most seals of one signer a device keeps for a document (an admin's
+/// over heads none of which covers the others').
+const MAX_SEALS_PER_SIGNER: usize = 8;
 
 /// The changes of a batch no other change of it is built on.
 fn batch_heads(changes: &[Change]) -> Vec<ChangeHash> {

@@ -33,6 +33,9 @@ struct Args {
     /// a year (the fault run; 0: every clock right).
     #[arg(long, default_value_t = 0.0)]
     wrong_clocks: f64,
+    /// Share of sync sessions whose link drops mid-way (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    cut_sessions: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         .collect();
     let config = Config {
         wrong_clocks: args.wrong_clocks,
+        cut_sessions: args.cut_sessions,
         ..config
     };
     let seeds: Vec<u64> = (args.first..args.first + args.seeds).collect();
@@ -91,6 +95,9 @@ fn main() -> std::process::ExitCode {
                     "    wrong clocks {}, told {}; checks shown off by more than 5 min {}",
                     o.wrong_clocks, o.wrong_clocks_told, o.times_off
                 );
+            }
+            if o.cut_sessions > 0 {
+                eprintln!("    sessions cut mid-way {}", o.cut_sessions);
             }
             for f in o.faults.iter().take(5) {
                 eprintln!("    {f}");

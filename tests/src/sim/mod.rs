@@ -31,6 +31,9 @@ pub struct Config {
     /// Share of phones whose clock is wrong, by minutes to a year (a
     /// battery that ran flat): the fault run of docs/SIMULATION.md.
     pub wrong_clocks: f64,
+    /// Share of sync sessions whose link drops mid-way (after the hello,
+    /// or after its answer, or later): the rest of the session is lost.
+    pub cut_sessions: f64,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             overlap: 0.2,
             consent: 0.8,
             wrong_clocks: 0.0,
+            cut_sessions: 0.0,
         }
     }
 
@@ -175,6 +179,8 @@ pub struct Outcome {
     /// when they were made: recorded by a wrong clock before its phone was
     /// told.
     pub times_off: usize,
+    /// Sessions whose link dropped mid-way.
+    pub cut_sessions: usize,
     /// Where anpi disagreed with what really happened (what a device
     /// knew, a view that differs between devices, a check missing): empty
     /// in a correct run.

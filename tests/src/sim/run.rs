@@ -139,6 +139,11 @@ struct Sim<'w> {
     now: Arc<AtomicI64>,
     /// Checks shown more than five minutes from when they were made.
     times_off: usize,
+    /// Draws of the faults, apart from the world's and the staff's.
+    fault_rng: Rng,
+    cut_sessions: usize,
+    /// The final rounds: no fault is injected.
+    ending: bool,
 
     faults: Vec<String>,
 }
@@ -402,6 +407,9 @@ impl<'w> Sim<'w> {
             sessions: 0,
             now,
             times_off: 0,
+            fault_rng: Rng::with_seed(seed ^ 0xfa17_5eed),
+            cut_sessions: 0,
+            ending: false,
 
             faults: Vec::new(),
         };
@@ -520,6 +528,11 @@ impl<'w> Sim<'w> {
 
     /// One sync session between two devices, and what it must have moved.
     fn sync(&mut self, a: usize, b: usize, t: i64) -> anpi_core::Result<()> {
+        let cut = self.world.cut_sessions;
+        if !self.ending && cut > 0.0 && self.fault_rng.f64() < cut {
+            let delivered = self.fault_rng.usize(0..4);
+            return self.sync_cut(a, b, delivered, t);
+        }
         let (na, nb) = crate::pair(&mut self.nodes, a, b);
         let done = sync_local(na, nb, &[])?;
         if !done.failures.is_empty() {
@@ -566,6 +579,56 @@ impl<'w> Sim<'w> {
             let to_b = self.known[b][s].merge(&from_a);
             for (d, new) in [(a, to_a), (b, to_b)] {
                 for n in new {
+                    if d < agencies && self.world.persons[self.checks[n].person].home == d {
+                        self.arrived[n].get_or_insert(t);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A session whose link drops after `delivered` messages: the next is
+    /// lost, and the rest. What each device holds after it is read from
+    /// the devices — and must be no more than the two knew together.
+    fn sync_cut(&mut self, a: usize, b: usize, delivered: usize, t: i64) -> anpi_core::Result<()> {
+        self.cut_sessions += 1;
+        {
+            let (na, nb) = crate::pair(&mut self.nodes, a, b);
+            let peer = nb.device().clone();
+            let (mut sa, hello) = na.sync_start(Some(&peer), &[])?;
+            let mut sb = nb.sync_accept();
+            let mut next = Some((true, hello));
+            for _ in 0..delivered {
+                let Some((to_b, m)) = next.take() else { break };
+                next = if to_b {
+                    nb.sync_receive(&mut sb, m)?.map(|r| (false, r))
+                } else {
+                    na.sync_receive(&mut sa, m)?.map(|r| (true, r))
+                };
+            }
+        }
+        let agencies = self.world.agencies.len();
+        let both: Vec<usize> = self.holds[a]
+            .iter()
+            .copied()
+            .filter(|s| self.holds[b].contains(s))
+            .collect();
+        for s in both {
+            let mut together = self.known[a][s].clone();
+            together.merge(&self.known[b][s]);
+            for d in [a, b] {
+                let mut now = Bits::default();
+                for c in self.nodes[d].checks(&self.spaces[s], &self.incident)? {
+                    match self.by_id.get(&c.id) {
+                        Some(&n) if together.has(n) => now.set(n),
+                        _ => self.faults.push(format!(
+                            "t={t}: after a cut session device {d} holds check {} neither knew",
+                            c.id
+                        )),
+                    }
+                }
+                for n in self.known[d][s].merge(&now) {
                     if d < agencies && self.world.persons[self.checks[n].person].home == d {
                         self.arrived[n].get_or_insert(t);
                     }
@@ -904,6 +967,7 @@ impl<'w> Sim<'w> {
     fn converge(&mut self) -> anpi_core::Result<()> {
         let agencies = self.world.agencies.len();
         let end = self.world.minutes;
+        self.ending = true;
         self.now.store(ts(end).millis(), Ordering::Relaxed);
         for _ in 0..2 {
             for p in 0..self.phones.len() {
@@ -1019,6 +1083,7 @@ impl<'w> Sim<'w> {
             ));
         }
         out.times_off = self.times_off;
+        out.cut_sessions = self.cut_sessions;
         if let Err(e) = self.clocks_measured(&mut out) {
             self.faults.push(format!("clocks: {e}"));
         }

@@ -113,6 +113,8 @@ pub struct World {
     /// How far each phone's clock runs ahead, in milliseconds (negative:
     /// behind; offices' clocks are right).
     pub clock_skew: Vec<i64>,
+    /// Share of sync sessions whose link drops mid-way.
+    pub cut_sessions: f64,
 }
 
 const AGENCY_NAMES: [&str; 12] = [
@@ -215,6 +217,7 @@ impl World {
             landline,
             minutes,
             clock_skew,
+            cut_sessions: config.cut_sessions,
         }
     }
 }
