@@ -127,14 +127,14 @@ fn sessions_cut_mid_way_lose_nothing() {
     }
 }
 
-/// The same in the standard world, one seed: relayed area-space changes
+/// The same in the standard world, seeds 1 and 2: relayed area-space changes
 /// are still refused now and then as unsealed (docs/SIMULATION.md,
 /// "Findings": 10 of 20 runs, from 19 before a relay kept an admin's newer
 /// seal) — the test that will say when that is mended.
 #[test]
 #[ignore = "open defect: relayed area-space changes refused as unsealed in some standard-world runs (docs/SIMULATION.md, Findings)"]
 fn shared_area_runs_sound_in_the_standard_world() {
-    for seed in [1] {
+    for seed in [1, 2] {
         let o = run(&Config::standard(), Strategy::Shared, seed).expect("the run completes");
         assert!(o.faults.is_empty(), "seed {seed}: {:#?}", o.faults);
     }
