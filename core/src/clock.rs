@@ -76,7 +76,9 @@ pub fn status(book: &BTreeMap<DeviceId, PeerClock>) -> Option<ClockStatus> {
         ahead[mid]
     };
     Some(ClockStatus {
-        ahead_secs: -middle / 1000,
+        // To the nearest second: a truncated one shows a check a second
+        // early, in the minute before.
+        ahead_secs: -(middle as f64 / 1000.0).round() as i64,
         peers: latest.len(),
         agreed: ahead[ahead.len() - 1] - ahead[0] <= TOLERANCE_SECS * 1000,
     })
