@@ -172,6 +172,25 @@ impl Timestamp {
         )
     }
 
+    /// This time less a clock's known error (`ahead_secs`: how far the
+    /// clock ran ahead; none, no error known), saturating at the ends of
+    /// time: a check's error comes from whichever device wrote it.
+    pub fn corrected(self, ahead_secs: Option<i64>) -> Self {
+        let Some(s) = ahead_secs else {
+            return self;
+        };
+        let end = if s > 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        };
+        Timestamp(
+            Duration::try_seconds(s)
+                .and_then(|d| self.0.checked_sub_signed(d))
+                .unwrap_or(end),
+        )
+    }
+
     /// Local (JST) time, for people.
     pub fn jst(self) -> DateTime<FixedOffset> {
         self.0.with_timezone(&jst())
@@ -613,10 +632,7 @@ impl Check {
     /// When it was made, as people read it: `at` corrected by the
     /// recording device's known clock error.
     pub fn shown_at(&self) -> Timestamp {
-        match self.clock_ahead_secs {
-            Some(s) => Timestamp(self.at.0 - Duration::seconds(s)),
-            None => self.at,
-        }
+        self.at.corrected(self.clock_ahead_secs)
     }
 }
 

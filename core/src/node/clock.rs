@@ -213,6 +213,19 @@ mod tests {
         };
         assert!(!live(phone_in_an_hour), "read by the corrected time");
         assert!(live(Timestamp::now().plus_minutes(-180 + 10)));
+        // The board reads its list by the corrected time too, once: a
+        // ventilator on a 30-hour battery (a flood cuts the power) is
+        // within a day of its end six hours in.
+        let mut battery = super::super::tests::recipient("R3");
+        battery.plan.battery_minutes = Some(30 * 60);
+        office.upsert_recipients(&space, vec![battery]).unwrap();
+        session(&mut phone, &mut office, -behind, &[]);
+        let data = phone.shown_incident_data(&space).unwrap();
+        let near = |hours: i64| {
+            let at = Timestamp::now().plus_minutes((hours - 3) * 60);
+            data.board(at).unwrap().summary.battery_deadline_not_reached
+        };
+        assert_eq!((near(4), near(7)), (0, 1), "four hours in, then seven");
         // A time a person entered is not corrected.
         let mut typed = NewCheck::new(
             RecipientId("R2".into()),

@@ -414,9 +414,10 @@ impl Node {
         // device's clock is corrected by its known error, or a slow
         // phone's claim would end early for everyone (and a fast one's
         // hold the recipient for hours).
-        let now = match self.clock_error()? {
-            Some(ahead) if self.is_now(now) => Timestamp(now.0 - chrono::Duration::seconds(ahead)),
-            _ => now,
+        let now = if self.is_now(now) {
+            now.corrected(self.clock_error()?)
+        } else {
+            now
         };
         let claim = Claim {
             recipient: recipient.clone(),
@@ -656,6 +657,10 @@ mod tests {
         // The ends of time saturate rather than panic.
         assert!(t0.plus_minutes(i64::MAX) > t0);
         assert!(t0.plus_minutes(i64::MIN) < t0);
+        // A clock error any device wrote into a check, too.
+        assert!(t0.corrected(Some(i64::MAX)) < t0);
+        assert!(t0.corrected(Some(i64::MIN)) > t0);
+        assert_eq!(t0.corrected(None), t0);
     }
 
     #[test]

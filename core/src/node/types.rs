@@ -178,14 +178,6 @@ pub struct KeptRecipients {
 }
 
 impl IncidentData {
-    /// `now` by this device's clock, corrected by its known error.
-    fn corrected(&self, now: Timestamp) -> Timestamp {
-        match self.clock_ahead_secs {
-            Some(s) => Timestamp(now.0 - chrono::Duration::seconds(s)),
-            None => now,
-        }
-    }
-
     /// The recipients, to be kept while the rest is read again.
     pub fn kept_recipients(&self) -> KeptRecipients {
         KeptRecipients {
@@ -198,8 +190,8 @@ impl IncidentData {
     /// without an incident.
     pub fn board(&self, now: Timestamp) -> Option<crate::views::Board> {
         let incident = self.incident.as_ref()?;
-        let now = self.corrected(now);
-        let list = self.priority_list(now);
+        let now = now.corrected(self.clock_ahead_secs);
+        let list = self.list_at(now);
         Some(crate::views::board(
             incident,
             &list,
@@ -211,7 +203,12 @@ impl IncidentData {
 
     /// The priority list of this data, by the office's weights.
     pub fn priority_list(&self, now: Timestamp) -> Vec<crate::views::PriorityEntry<'_>> {
-        let now = self.corrected(now);
+        self.list_at(now.corrected(self.clock_ahead_secs))
+    }
+
+    /// The priority list at `now` already corrected: the board's list is
+    /// read at the board's time, corrected once.
+    fn list_at(&self, now: Timestamp) -> Vec<crate::views::PriorityEntry<'_>> {
         crate::views::priority_list_in(
             &self.recipients,
             self.incident.as_ref(),
