@@ -169,12 +169,18 @@ pub fn check_note(check: &Check, lang: Lang) -> Option<String> {
 /// A check's time as people read it, with the note when corrected: what
 /// every host prints.
 pub fn check_time(check: &Check, lang: Lang) -> String {
+    check_time_as(check, lang, check.shown_at().to_string())
+}
+
+/// [`check_time`] with the time written as the host writes times (`time`:
+/// [`Check::shown_at`] in its format).
+pub fn check_time_as(check: &Check, lang: Lang, time: String) -> String {
     match check_note(check, lang) {
         Some(note) => match lang {
-            Lang::Ja => format!("{}（{note}）", check.shown_at()),
-            Lang::En => format!("{} ({note})", check.shown_at()),
+            Lang::Ja => format!("{time}（{note}）"),
+            Lang::En => format!("{time} ({note})"),
         },
-        None => check.shown_at().to_string(),
+        None => time,
     }
 }
 

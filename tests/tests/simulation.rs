@@ -8,7 +8,12 @@ use anpi_tests::sim::{Config, Outcome, Strategy, run};
 const SEEDS: [u64; 3] = [1, 2, 3];
 
 fn sound(strategy: Strategy, seed: u64) -> Outcome {
-    let o = run(&Config::small(), strategy, seed).expect("the run completes");
+    sound_in(&Config::small(), strategy, seed)
+}
+
+/// A run of `config` that ended as every run must (the module's header).
+fn sound_in(config: &Config, strategy: Strategy, seed: u64) -> Outcome {
+    let o = run(config, strategy, seed).expect("the run completes");
     assert!(
         o.checks > 50,
         "{strategy:?} seed {seed}: {} checks",
@@ -72,13 +77,7 @@ fn wrong_clocks_are_told_and_decide_nothing() {
         Strategy::Shared,
     ] {
         for seed in SEEDS {
-            let o = run(&config, strategy, seed).expect("the run completes");
-            assert!(
-                o.faults.is_empty(),
-                "{strategy:?} seed {seed}: {:#?}",
-                o.faults
-            );
-            assert_eq!(o.anpi_pairs, o.true_pairs, "{strategy:?} seed {seed}");
+            let o = sound_in(&config, strategy, seed);
             assert!(
                 o.wrong_clocks > 0,
                 "{strategy:?} seed {seed}: no wrong clock drawn"
@@ -111,18 +110,12 @@ fn sessions_cut_mid_way_lose_nothing() {
         Strategy::Shared,
     ] {
         for seed in SEEDS {
-            let o = run(&config, strategy, seed).expect("the run completes");
+            let o = sound_in(&config, strategy, seed);
             assert!(
                 o.cut_sessions > 10,
                 "{strategy:?} seed {seed}: {} cut",
                 o.cut_sessions
             );
-            assert!(
-                o.faults.is_empty(),
-                "{strategy:?} seed {seed}: {:#?}",
-                o.faults
-            );
-            assert_eq!(o.anpi_pairs, o.true_pairs, "{strategy:?} seed {seed}");
         }
     }
 }

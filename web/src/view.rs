@@ -50,10 +50,7 @@ pub fn when(at: Timestamp) -> String {
 /// A check's time as the office reads it: corrected, with a note, when its
 /// device's clock was off (`anpi_core::clock`).
 pub fn check_when(c: &anpi_core::model::Check, l: L) -> String {
-    match anpi_core::clock::check_note(c, l.0) {
-        Some(note) => format!("{}（{note}）", when(c.shown_at())),
-        None => when(c.shown_at()),
-    }
+    anpi_core::clock::check_time_as(c, l.0, when(c.shown_at()))
 }
 
 /// What every page has: the language, the navigation, the form token.

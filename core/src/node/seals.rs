@@ -328,11 +328,8 @@ impl Node {
                 continue;
             }
             let signer = s.signer();
-            if stored.iter().any(|k| k == s) {
-                continue;
-            }
             // A seal is kept unless one of its signer's kept covers what it
-            // does; it replaces those it covers. The one received last is
+            // does (one it holds already among them); it replaces those it covers. The one received last is
             // not always the newest: a relay passes on an admin's seal over
             // heads older than one this device holds (the simulator found
             // the newer one replaced, and what only it covered refused

@@ -567,25 +567,37 @@ impl<'w> Sim<'w> {
                 phone.bytes += done.bytes();
             }
         }
-        let both: Vec<usize> = self.holds[a]
-            .iter()
-            .copied()
-            .filter(|s| self.holds[b].contains(s))
-            .collect();
-        for s in both {
+        for s in self.shared_spaces(a, b) {
             let from_b = self.known[b][s].clone();
             let to_a = self.known[a][s].merge(&from_b);
             let from_a = self.known[a][s].clone();
             let to_b = self.known[b][s].merge(&from_a);
-            for (d, new) in [(a, to_a), (b, to_b)] {
-                for n in new {
-                    if d < agencies && self.world.persons[self.checks[n].person].home == d {
-                        self.arrived[n].get_or_insert(t);
-                    }
-                }
-            }
+            self.learned(a, to_a, t);
+            self.learned(b, to_b, t);
         }
         Ok(())
+    }
+
+    /// The spaces devices `a` and `b` both hold.
+    fn shared_spaces(&self, a: usize, b: usize) -> Vec<usize> {
+        self.holds[a]
+            .iter()
+            .copied()
+            .filter(|s| self.holds[b].contains(s))
+            .collect()
+    }
+
+    /// Device `d` learned checks `new` at `t`: an office of their person's
+    /// own, that is when its picture got them.
+    fn learned(&mut self, d: usize, new: Vec<usize>, t: i64) {
+        if d >= self.world.agencies.len() {
+            return;
+        }
+        for n in new {
+            if self.world.persons[self.checks[n].person].home == d {
+                self.arrived[n].get_or_insert(t);
+            }
+        }
     }
 
     /// A session whose link drops after `delivered` messages: the next is
@@ -608,13 +620,7 @@ impl<'w> Sim<'w> {
                 };
             }
         }
-        let agencies = self.world.agencies.len();
-        let both: Vec<usize> = self.holds[a]
-            .iter()
-            .copied()
-            .filter(|s| self.holds[b].contains(s))
-            .collect();
-        for s in both {
+        for s in self.shared_spaces(a, b) {
             let mut together = self.known[a][s].clone();
             together.merge(&self.known[b][s]);
             for d in [a, b] {
@@ -628,11 +634,8 @@ impl<'w> Sim<'w> {
                         )),
                     }
                 }
-                for n in self.known[d][s].merge(&now) {
-                    if d < agencies && self.world.persons[self.checks[n].person].home == d {
-                        self.arrived[n].get_or_insert(t);
-                    }
-                }
+                let new = self.known[d][s].merge(&now);
+                self.learned(d, new, t);
             }
         }
         Ok(())
@@ -661,10 +664,10 @@ impl<'w> Sim<'w> {
         };
         if self.strategy.meets() {
             for q in here {
-                let shares = self.holds[self.device(p)]
-                    .iter()
-                    .any(|s| self.holds[self.device(q)].contains(s));
-                if shares {
+                if !self
+                    .shared_spaces(self.device(p), self.device(q))
+                    .is_empty()
+                {
                     self.sync(self.device(p), self.device(q), t)?;
                 }
             }
