@@ -503,6 +503,32 @@ pub(crate) fn carried(data: &Data) -> Result<Vec<Change>> {
     }
 }
 
+/// `data` carrying `more` changes besides its own (packed changes or an
+/// automerge sync message; heads alone or a whole document are left as
+/// they are). A change the receiver holds already is ignored there.
+pub(crate) fn add_changes(data: &mut Data, more: &[Change]) -> Result<()> {
+    if more.is_empty() {
+        return Ok(());
+    }
+    match data {
+        Data::Changes(packed) => {
+            let mut changes = unpack_changes(packed)?;
+            changes.extend(more.iter().cloned());
+            *packed = pack_changes(&changes);
+        }
+        Data::Automerge(bytes) => {
+            let mut msg = automerge::sync::Message::decode(bytes)
+                .map_err(|e| Error::sync(format!("bad automerge sync message: {e}")))?;
+            let mut chunks: Vec<Vec<u8>> = msg.changes.iter().map(<[u8]>::to_vec).collect();
+            chunks.extend(more.iter().map(|c| c.raw_bytes().to_vec()));
+            msg.changes = chunks.into();
+            *bytes = msg.encode();
+        }
+        Data::None | Data::Snapshot(_) => {}
+    }
+    Ok(())
+}
+
 /// Which of `changes` and their dependencies the document holds, from its
 /// change graph (asking automerge for the changes themselves would rebuild
 /// each from the op set).

@@ -955,6 +955,74 @@ fn an_admins_seal_reaches_a_batch_that_fills_a_gap() {
     assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
 }
 
+/// A relay keeps a phone's seal over its latest change; a batch may carry
+/// only an earlier one (automerge's protocol leaves a change out when a
+/// Bloom filter wrongly says the receiver holds it). The relay sends the
+/// way up to the sealed change with it, or the next device refuses the
+/// earlier one as unsealed, and everything built on it (the simulator's
+/// area space, standard world, half the runs).
+#[test]
+fn a_relay_sends_the_way_up_to_the_seal_it_passes_on() {
+    let (mut office, space, incident) = office_in_flood();
+    let mut author = member_of(&mut office, &space, Role::CareManager);
+    let mut relay = member_of(&mut office, &space, Role::CareManager);
+    let mut next = member_of(&mut office, &space, Role::CareManager);
+    let key = DocKey::incident(&space, &incident.id);
+    let own = |n: &mut Node| -> Vec<automerge::Change> {
+        let author = n.device().clone();
+        n.doc(&key)
+            .unwrap()
+            .get_changes(&[])
+            .into_iter()
+            .filter(|c| crate::seal::author_of(c.actor_id()).as_ref() == Some(&author))
+            .collect()
+    };
+    record(&mut author, &space, &incident.id, "R1", CheckMethod::Visit);
+    author.doc(&key).unwrap().get_heads();
+    record(&mut author, &space, &incident.id, "R2", CheckMethod::Visit);
+    sync_local(&mut relay, &mut author, &[]).unwrap();
+    let written = own(&mut author);
+    assert_eq!(written.len(), 2, "two changes, the second on the first");
+    let (first, second) = (written[0].clone(), written[1].hash());
+    assert!(
+        relay
+            .stored_seals(&key)
+            .unwrap()
+            .iter()
+            .any(|s| s.signer() == *author.device() && s.hashes == [second.0]),
+        "the relay keeps the author's seal over its latest change"
+    );
+    for data in [
+        sync::Data::Changes(sync::pack_changes([&first])),
+        sync::Data::Automerge(
+            automerge::sync::Message {
+                heads: Vec::new(),
+                need: Vec::new(),
+                have: Vec::new(),
+                changes: vec![first.raw_bytes().to_vec()].into(),
+                flags: None,
+                version: automerge::sync::MessageVersion::V1,
+            }
+            .encode(),
+        ),
+    ] {
+        let mut entry = sync::DocEntry {
+            doc: key.to_string(),
+            heads: Vec::new(),
+            need: false,
+            data,
+            seals: Vec::new(),
+        };
+        relay.seal_outgoing(&key, &mut entry).unwrap();
+        let carried = sync::carried(&entry.data).unwrap();
+        let hashes: Vec<ChangeHash> = carried.iter().map(|c| c.hash()).collect();
+        assert_eq!(hashes, vec![first.hash(), second], "the way up goes too");
+        let judge = next.judge(&space, relay.device()).unwrap();
+        let verdicts = judge.verdicts(&entry.doc, &judge.links(&carried), &entry.seals);
+        assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
+    }
+}
+
 /// A relay passes on an admin's seal over heads older than one this
 /// device keeps: the newer stays, or what only it covers is refused at the
 /// next device (the simulator found it, standard world, area space).

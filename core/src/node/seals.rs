@@ -278,11 +278,19 @@ impl Node {
             return Ok(());
         }
         let stored = self.stored_seals(key)?;
-        let sync::Data::Changes(packed) = &entry.data else {
+        let mut changes = sync::carried(&entry.data)?;
+        if !changes.is_empty() {
+            let more = self.ways_to_seals(key, &judge, &changes, &stored)?;
+            sync::add_changes(&mut entry.data, &more)?;
+            changes.extend(more);
+        }
+        if !matches!(entry.data, sync::Data::Changes(_)) {
+            // A whole document, or automerge's protocol, whose changes may
+            // wait at the receiver for a gap to fill: every seal kept, so
+            // that those sealing what waits come again with the gap.
             entry.seals = stored;
             return Ok(());
-        };
-        let changes = sync::unpack_changes(packed)?;
+        }
         let links = judge.links(&changes);
         let mut candidates = Vec::new();
         if let Some(last) = self.own_latest(&changes) {
@@ -306,6 +314,68 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// The changes a receiver also needs for the seals this device keeps
+    /// to reach `changes`: a seal covers what lies below its sealed
+    /// changes through what the receiver gets, and a batch may lack the
+    /// way up (automerge's protocol leaves out a change when a Bloom
+    /// filter wrongly says the peer holds it, and a relay keeps the
+    /// author's or an admin's seal over a later change than the one it
+    /// passes on: the simulator found such changes refused as unsealed).
+    /// Each way runs from a change no seal reaches up to a kept seal's
+    /// change above it; the receiver lacks every change on it (they are
+    /// built on one it lacks).
+    fn ways_to_seals(
+        &mut self,
+        key: &DocKey,
+        judge: &Judge,
+        changes: &[Change],
+        stored: &[Seal],
+    ) -> Result<Vec<Change>> {
+        let name = key.to_string();
+        let me = self.device.clone();
+        let mut batch: Vec<Change> = changes.to_vec();
+        let mut more: Vec<Change> = Vec::new();
+        // Each round adds the ways of what the last one added; a few are
+        // plenty (an admin's seal reaches everything on its way at once).
+        for _ in 0..4 {
+            let links = judge.links(&batch);
+            let covered = seal::covered(&name, &links, stored, &mut |d| judge.power(d));
+            let lacking: Vec<&Link> = links
+                .iter()
+                .zip(covered)
+                .filter(|(l, c)| !c && !fixed(&l.owner) && l.owner.as_ref() != Some(&me))
+                .map(|(l, _)| l)
+                .collect();
+            if lacking.is_empty() {
+                break;
+            }
+            let mut sent: std::collections::HashSet<ChangeHash> =
+                batch.iter().map(Change::hash).collect();
+            let d = self.doc(key)?;
+            let mut found = Vec::new();
+            for l in lacking {
+                let vouching = stored.iter().filter(|s| {
+                    s.holds(&name)
+                        && (judge.is_admin(&s.signer()) || l.owner.as_ref() == Some(&s.signer()))
+                });
+                let way = way_up(d.document(), l.hash, vouching.flat_map(Seal::sealed));
+                for h in way.unwrap_or_default() {
+                    if sent.insert(h)
+                        && let Some(c) = d.get_change_by_hash(&h)
+                    {
+                        found.push(c);
+                    }
+                }
+            }
+            if found.is_empty() {
+                break;
+            }
+            batch.extend(found.iter().cloned());
+            more.extend(found);
+        }
+        Ok(more)
     }
 
     /// The seals of an entry that hold and whose sealed changes the
@@ -375,6 +445,55 @@ fn covers(d: &automerge::Automerge, a: &Seal, b: &Seal) -> bool {
         .map(|m| m.hash)
         .collect();
     b.sealed().all(|h| !after.contains(&h))
+}
+
+/// The shortest way from just above `from` up to one of `sealed` (changes
+/// a seal vouching for `from` is over), if one is built on `from`: found
+/// walking down from them, no further than the changes `from` is not
+/// built on. Empty when `from` is sealed itself.
+fn way_up(
+    d: &automerge::Automerge,
+    from: ChangeHash,
+    sealed: impl Iterator<Item = ChangeHash>,
+) -> Option<Vec<ChangeHash>> {
+    let above: std::collections::HashSet<ChangeHash> = d
+        .get_changes_meta(&[from])
+        .into_iter()
+        .map(|m| m.hash)
+        .collect();
+    // Each change reached, and the one above it it was reached from.
+    let mut up: std::collections::HashMap<ChangeHash, Option<ChangeHash>> =
+        std::collections::HashMap::new();
+    let mut todo: std::collections::VecDeque<ChangeHash> = Default::default();
+    for h in sealed {
+        if h == from {
+            return Some(Vec::new());
+        }
+        if above.contains(&h) && up.insert(h, None).is_none() {
+            todo.push_back(h);
+        }
+    }
+    while let Some(h) = todo.pop_front() {
+        let Some(meta) = d.get_change_meta_by_hash(&h) else {
+            continue;
+        };
+        for dep in meta.deps {
+            if dep == from {
+                let mut way = vec![h];
+                let mut at = h;
+                while let Some(Some(next)) = up.get(&at) {
+                    way.push(*next);
+                    at = *next;
+                }
+                return Some(way);
+            }
+            if above.contains(&dep) && !up.contains_key(&dep) {
+                up.insert(dep, Some(h));
+                todo.push_back(dep);
+            }
+        }
+    }
+    None
 }
 
 /// Most seals of one signer a device keeps for a document (an admin's

@@ -966,7 +966,11 @@ impl<'w> Sim<'w> {
     }
 
     /// After the span: every phone back at its office, the offices with the
-    /// area's keeper, twice around; then every device must show the same.
+    /// area's keeper twice in turn (an office met early takes from the
+    /// keeper what a later one brought), twice around; then every device
+    /// must show the same. Once in turn was not enough: a check a phone
+    /// of the fifth office made late in the day never reached the first
+    /// office's phones, which met their office before it had it.
     fn converge(&mut self) -> anpi_core::Result<()> {
         let agencies = self.world.agencies.len();
         let end = self.world.minutes;
@@ -977,8 +981,10 @@ impl<'w> Sim<'w> {
                 self.sync(self.phones[p].agency, self.device(p), end)?;
             }
             if self.area.is_some() {
-                for a in 1..agencies {
-                    self.sync(0, a, end)?;
+                for _ in 0..2 {
+                    for a in 1..agencies {
+                        self.sync(0, a, end)?;
+                    }
                 }
             }
         }
