@@ -306,6 +306,33 @@ impl NetNode {
         listen: SocketAddr,
         protocols: &[&'static [u8]],
     ) -> Result<Self> {
+        Self::bind_endpoint(node, protocols, |server| {
+            Endpoint::server(server, listen)
+                .map_err(|e| Error::network(format!("cannot listen on {listen}: {e}")))
+        })
+    }
+
+    /// As [`NetNode::bind`], over `socket` rather than a UDP socket of its
+    /// own: for tests of links that lose, delay, reorder or duplicate
+    /// datagrams under the real transport.
+    #[doc(hidden)]
+    pub fn bind_over(node: SharedNode, socket: Arc<dyn quinn::AsyncUdpSocket>) -> Result<Self> {
+        Self::bind_endpoint(node, PROTOCOLS, |server| {
+            Endpoint::new_with_abstract_socket(
+                quinn::EndpointConfig::default(),
+                Some(server),
+                socket,
+                Arc::new(quinn::TokioRuntime),
+            )
+            .map_err(|e| Error::network(format!("cannot listen on the given socket: {e}")))
+        })
+    }
+
+    fn bind_endpoint(
+        node: SharedNode,
+        protocols: &[&'static [u8]],
+        endpoint: impl FnOnce(quinn::ServerConfig) -> Result<Endpoint>,
+    ) -> Result<Self> {
         let (identity, device, gate, presented) = {
             let mut n = node.lock().unwrap_or_else(|e| e.into_inner());
             let identity = n.identity().clone();
@@ -327,8 +354,7 @@ impl NetNode {
             .map_err(|e| Error::network(format!("QUIC setup: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport());
-        let endpoint = Endpoint::server(server, listen)
-            .map_err(|e| Error::network(format!("cannot listen on {listen}: {e}")))?;
+        let endpoint = endpoint(server)?;
         Ok(NetNode {
             node,
             identity,
@@ -773,5 +799,7 @@ async fn handshake(incoming: quinn::Incoming) -> Accepted {
         .map_err(|e| (addr, Error::network(describe(&e))))
 }
 
+#[cfg(test)]
+mod lossy;
 #[cfg(test)]
 mod tests;
