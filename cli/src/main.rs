@@ -337,6 +337,12 @@ fn core_message(lang: Lang, e: &anpi_core::Error) -> String {
             "the data folder is read-only: it can be read, but nothing can be saved in it; nothing was saved",
         )
         .to_string(),
+        anpi_core::Error::Full => t(
+            lang,
+            "端末の空き容量がありません。今回の内容は保存していません（これまでに保存したものは残っています）。空き容量を作ってからもう一度実行してください",
+            "the device's storage is full: nothing of this was saved (what was saved before is kept); free some space and try again",
+        )
+        .to_string(),
         anpi_core::Error::NewerFormat { .. } => format!(
             "{} ({e})",
             anpi_core::doc::format::update_notice(lang, 1)

@@ -143,6 +143,12 @@ pub enum Error {
         "another anpi process has been writing to this data folder for over a minute; nothing was saved, try again"
     )]
     Busy,
+    /// The device's storage is full (SQLite could not grow its file).
+    /// Nothing of the write was saved; what was saved before stands.
+    #[error(
+        "the device's storage is full: nothing of this was saved (what was saved before is kept); free some space and try again"
+    )]
+    Full,
     /// A document was made by a newer anpi, in a format this build cannot
     /// read ([`crate::doc::Format`]): it is kept and passed on unchanged,
     /// never read or written here.
@@ -224,6 +230,7 @@ impl Error {
             | Error::Damaged(_)
             | Error::ReadOnly
             | Error::Busy
+            | Error::Full
             | Error::TooNew { .. } => ErrorKind::Storage,
         }
     }

@@ -2,6 +2,7 @@
 //! on one folder), and the helpers the feature files' tests share.
 
 use super::*;
+use crate::error::ErrorKind;
 use crate::model::{Household, RecipientId};
 use crate::store::{MemoryStore, SqliteStore};
 
@@ -733,4 +734,115 @@ fn a_new_phone_indexes_whole_documents_as_the_office_stores_them() {
     drop(phone);
 
     assert_eq!(shown(&with_index_rebuilt(&path)), office_shows);
+}
+
+/// Issue 22, faults: the phone's storage fills up mid-shift. A check that
+/// cannot be saved is an error that says so (`Error::Full`), and is not
+/// there afterwards — not in the list, not coming back with a later write
+/// or sync; every check saved before is; a session that brings changes
+/// fails whole and brings them again once there is room; the database
+/// passes `PRAGMA integrity_check` throughout.
+#[test]
+fn a_full_disk_refuses_a_write_whole_and_loses_nothing_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anpi.db");
+    let (mut office, space, inc) = office_in_a_flood(MemoryStore::new());
+    let check = |r: &str| NewCheck::new(r.into(), CheckMethod::Visit, CheckResult::Safe);
+    let ids = |n: &Node| -> BTreeSet<CheckId> {
+        n.checks(&space, &inc.id)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let mut saved = BTreeSet::new();
+    {
+        let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+        office
+            .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
+            .unwrap();
+        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        for _ in 0..3 {
+            saved.insert(phone.record_check(&space, &inc.id, check("R1")).unwrap().id);
+        }
+    }
+
+    // Reopened on a disk with room for a few pages more.
+    let store = SqliteStore::open(&path).unwrap();
+    store.limit_growth_for_test(Some(4)).unwrap();
+    let mut phone = Node::open(store).unwrap();
+    // Record until the disk is full: the error.
+    let fill = |phone: &mut Node, saved: &mut BTreeSet<CheckId>| -> Error {
+        for n in 0..5_000 {
+            let r = if n % 2 == 0 { "R1" } else { "R2" };
+            match phone.record_check(&space, &inc.id, check(r)) {
+                Ok(c) => {
+                    saved.insert(c.id);
+                }
+                Err(e) => return e,
+            }
+        }
+        panic!("the disk never filled up");
+    };
+    // What the document itself holds, not only the list (its index).
+    let in_document = |phone: &mut Node| -> BTreeSet<CheckId> {
+        let key = DocKey::incident(&space, &inc.id);
+        let d = crate::sync::load_document(&phone.saved_document(&key).unwrap()).unwrap();
+        doc::checks(&d).unwrap().iter().map(|c| c.id).collect()
+    };
+    let e = fill(&mut phone, &mut saved);
+    assert!(matches!(e, Error::Full), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::Storage);
+    assert!(e.to_string().contains("nothing of this was saved"), "{e}");
+    assert_eq!(ids(&phone), saved, "the refused check is not there");
+    // Room for one more write: the refused check does not come back with it.
+    phone.store().limit_growth_for_test(Some(64)).unwrap();
+    saved.insert(phone.record_check(&space, &inc.id, check("R1")).unwrap().id);
+    phone.flush_all().unwrap();
+    assert_eq!(ids(&phone), saved, "the refused check stays out");
+    assert_eq!(in_document(&mut phone), saved, "of the document too");
+    let mut phone = {
+        drop(phone);
+        let store = SqliteStore::open(&path).unwrap();
+        store.limit_growth_for_test(Some(0)).unwrap();
+        Node::open(store).unwrap()
+    };
+    assert_eq!(ids(&phone), saved, "and out after a restart");
+    // Full again (a restart frees a few pages): a session that brings the
+    // office's checks fails too.
+    assert!(matches!(fill(&mut phone, &mut saved), Error::Full));
+    let mut from_office = BTreeSet::new();
+    for _ in 0..30 {
+        from_office.insert(
+            office
+                .record_check(&space, &inc.id, check("R2"))
+                .unwrap()
+                .id,
+        );
+    }
+    let session = sync_local(&mut phone, &mut office, &[]);
+    assert!(
+        session.is_err(),
+        "a session whose changes cannot be saved fails"
+    );
+    assert_eq!(ids(&phone), saved, "nothing of the session is half there");
+    assert!(
+        ids(&office).is_superset(&saved),
+        "what the phone had saved reached the office (it went out before)"
+    );
+    drop(phone);
+
+    // Room again: everything saved is there, the refused check is not, the
+    // session brings what failed, and recording goes on.
+    let store = SqliteStore::open(&path).unwrap();
+    store.integrity_check().unwrap();
+    let mut phone = Node::open(store).unwrap();
+    assert_eq!(ids(&phone), saved);
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    let all: BTreeSet<CheckId> = saved.union(&from_office).copied().collect();
+    assert_eq!(ids(&phone), all);
+    assert_eq!(ids(&office), all);
+    phone.record_check(&space, &inc.id, check("R1")).unwrap();
+    drop(phone);
+    SqliteStore::open(&path).unwrap().integrity_check().unwrap();
 }

@@ -385,6 +385,13 @@ pub trait Store: Send {
     fn settle(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Let the store grow by at most `pages` more pages, as if the disk had
+    /// that little room left; `None` lifts the limit. For tests of a full
+    /// disk: only SQLite stores have one.
+    #[doc(hidden)]
+    fn limit_growth_for_test(&self, _pages: Option<u64>) -> Result<()> {
+        Err(Error::invalid("this store has no disk to fill"))
+    }
     /// Take the store's write lock: no other process writes until
     /// [`Store::end_write`], and everything read meanwhile is the latest.
     /// Waits while another process holds it.

@@ -190,6 +190,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn limit_growth_for_test(&self, pages: Option<u64>) -> Result<()> {
+        // SQLite's `max_page_count`, for this connection.
+        let now: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let max = pages.map_or(i64::from(u32::MAX - 1), |p| now + p as i64);
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn begin_write(&mut self) -> Result<()> {
         if self.read_only {
             return Err(Error::ReadOnly);

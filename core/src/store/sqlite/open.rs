@@ -283,10 +283,15 @@ impl SqliteStore {
     }
 }
 
-/// A lock that was not released within [`WRITE_WAIT`], and a file that
-/// cannot be written, are said as such.
+/// A lock that was not released within [`WRITE_WAIT`], a file that
+/// cannot be written and a full disk are said as such.
 pub(super) fn busy(e: Error) -> Error {
     match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::DiskFull =>
+        {
+            Error::Full
+        }
         Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
             if matches!(
                 f.code,
