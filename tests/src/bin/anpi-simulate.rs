@@ -36,6 +36,13 @@ struct Args {
     /// Share of sync sessions whose link drops mid-way (0: none).
     #[arg(long, default_value_t = 0.0)]
     cut_sessions: f64,
+    /// Fail (exit status 1) if any run found a fault in anpi: the soak's
+    /// and CI's way of running it.
+    #[arg(long)]
+    strict: bool,
+    /// Print no table (a soak's thousand seeds need only the totals).
+    #[arg(long)]
+    no_table: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +75,8 @@ fn main() -> std::process::ExitCode {
         .collect();
     let started = Instant::now();
     let mut faults = 0;
+    // What the runs did and had done to them, for the totals line.
+    let (mut checks, mut sessions, mut cut, mut wrong, mut told) = (0, 0, 0, 0, 0);
     for &seed in &seeds {
         for runs in &mut all {
             let t = Instant::now();
@@ -103,6 +112,11 @@ fn main() -> std::process::ExitCode {
                 eprintln!("    {f}");
             }
             faults += usize::from(!o.faults.is_empty());
+            checks += o.checks;
+            sessions += o.sessions;
+            cut += o.cut_sessions;
+            wrong += o.wrong_clocks;
+            told += o.wrong_clocks_told;
             runs.outcomes.push(o);
         }
     }
@@ -111,6 +125,12 @@ fn main() -> std::process::ExitCode {
         seeds.len() * all.len(),
         started.elapsed().as_secs_f64()
     );
+    eprintln!(
+        "totals: {checks} checks recorded, {sessions} sync sessions, {cut} cut mid-way, {wrong} wrong clocks ({told} told)"
+    );
+    if args.no_table {
+        return exit(args.strict, faults);
+    }
     let command = format!(
         "cargo run --release -p anpi-tests --bin anpi-simulate -- --world {} --seeds {} --first {}{}",
         args.world,
@@ -132,6 +152,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("{e}");
             return std::process::ExitCode::FAILURE;
         }
+    }
+    exit(args.strict, faults)
+}
+
+/// Failure when `strict` and a run found faults.
+fn exit(strict: bool, faults: usize) -> std::process::ExitCode {
+    if strict && faults > 0 {
+        eprintln!("{faults} runs found faults in anpi");
+        return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
 }
