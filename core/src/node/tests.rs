@@ -846,3 +846,108 @@ fn a_full_disk_refuses_a_write_whole_and_loses_nothing_saved() {
     drop(phone);
     SqliteStore::open(&path).unwrap().integrity_check().unwrap();
 }
+
+/// Issue 22, faults: a device killed after it saved a peer's message and
+/// before its answer left — at each message of a session, the office's
+/// side and the phone's, both on SQLite files. What the victim saved is
+/// there when it opens again, its store is sound, and the next session
+/// brings the rest: nothing recorded on either side is lost.
+#[test]
+fn a_device_killed_between_saving_a_message_and_answering_it_loses_nothing() {
+    let check = |r: &str| NewCheck::new(r.into(), CheckMethod::Visit, CheckResult::Safe);
+    let mut kills = 0;
+    for office_dies in [false, true] {
+        for kill_at in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let (office_path, phone_path) = (dir.path().join("o.db"), dir.path().join("p.db"));
+            let (mut office, space, inc) =
+                office_in_a_flood(SqliteStore::open(&office_path).unwrap());
+            let mut phone = Node::open(SqliteStore::open(&phone_path).unwrap()).unwrap();
+            office
+                .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
+                .unwrap();
+            sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+            let mut recorded = BTreeSet::new();
+            for n in 0..15 {
+                let r = if n % 2 == 0 { "R1" } else { "R2" };
+                recorded.insert(office.record_check(&space, &inc.id, check(r)).unwrap().id);
+            }
+            for _ in 0..10 {
+                recorded.insert(phone.record_check(&space, &inc.id, check("R1")).unwrap().id);
+            }
+            let ids = |n: &Node| -> BTreeSet<CheckId> {
+                n.checks(&space, &inc.id)
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.id)
+                    .collect()
+            };
+
+            // A session until the victim has saved its `kill_at`-th message.
+            let (mut at_phone, hello) = phone.sync_start(Some(office.device()), &[]).unwrap();
+            let mut at_office = office.sync_accept();
+            let (mut to_office, mut to_phone) = (Some(hello), None);
+            let mut seen = 0;
+            let mut killed = false;
+            for _ in 0..64 {
+                let (victim, reply) = if let Some(m) = to_office.take() {
+                    let r = office.sync_receive(&mut at_office, m).unwrap();
+                    (office_dies, r)
+                } else if let Some(m) = to_phone.take() {
+                    let r = phone.sync_receive(&mut at_phone, m).unwrap();
+                    (!office_dies, r)
+                } else {
+                    break;
+                };
+                if victim {
+                    if seen == kill_at {
+                        // Killed: the answer never leaves.
+                        killed = true;
+                        break;
+                    }
+                    seen += 1;
+                }
+                if office_dies == victim {
+                    to_phone = reply;
+                } else {
+                    to_office = reply;
+                }
+            }
+            if !killed {
+                continue;
+            }
+            kills += 1;
+            let (victim, path) = if office_dies {
+                (&mut office, &office_path)
+            } else {
+                (&mut phone, &phone_path)
+            };
+            let saved = ids(victim);
+            if kill_at == 0 {
+                // The first message carried everything the victim lacked.
+                assert_eq!(saved, recorded, "{office_dies}: saved before it answered");
+            }
+            // No flush, no destructor: what it had not saved is gone.
+            let dead = std::mem::replace(
+                victim,
+                Node::open(SqliteStore::open(path).unwrap()).unwrap(),
+            );
+            std::mem::forget(dead);
+            SqliteStore::open(path).unwrap().integrity_check().unwrap();
+            assert_eq!(ids(victim), saved, "{office_dies} {kill_at}: what it saved");
+            sync_local(&mut phone, &mut office, &[]).unwrap();
+            assert_eq!(
+                ids(&office),
+                recorded,
+                "{office_dies} {kill_at}: at the office"
+            );
+            assert_eq!(
+                ids(&phone),
+                recorded,
+                "{office_dies} {kill_at}: at the phone"
+            );
+            assert_eq!(office.heads().unwrap(), phone.heads().unwrap());
+        }
+    }
+    assert!(kills >= 2, "a kill on each side: {kills}");
+}
