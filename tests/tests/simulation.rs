@@ -93,6 +93,32 @@ fn wrong_clocks_are_told_and_decide_nothing() {
     }
 }
 
+/// In one session in ten a device dies mid-way (a flat battery) and starts
+/// again from what it saved: it has lost no check it had recorded or
+/// taken, and the rest holds as with links cut — with wrong clocks too.
+#[test]
+fn devices_killed_mid_session_lose_nothing() {
+    let config = Config {
+        killed_sessions: 0.1,
+        wrong_clocks: 0.2,
+        ..Config::small()
+    };
+    for strategy in [
+        Strategy::OfficeOnly,
+        Strategy::PhoneToPhone,
+        Strategy::Shared,
+    ] {
+        for seed in SEEDS {
+            let o = sound_in(&config, strategy, seed);
+            assert!(
+                o.killed > 3,
+                "{strategy:?} seed {seed}: {} killed",
+                o.killed
+            );
+        }
+    }
+}
+
 /// Three sessions in ten lose their link mid-way (after the hello, its
 /// answer, or later): nothing a device holds comes from nowhere, every
 /// check reaches every device in the final rounds, each check still says

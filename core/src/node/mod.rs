@@ -242,6 +242,25 @@ impl Node {
         Self::open_with(Box::new(store), true)
     }
 
+    /// What a process killed now leaves of this node: its store, with
+    /// nothing flushed and nothing of its memory kept (edits not yet
+    /// committed are in the journal, as on a disk). Open it again with
+    /// [`Node::reopen`]: the simulator's phone whose battery dies
+    /// mid-session.
+    #[doc(hidden)]
+    pub fn killed(mut self) -> Box<dyn Store> {
+        // With nothing in memory, the destructor's flush has nothing to do.
+        self.docs.clear();
+        self.pending_audit.clear();
+        std::mem::replace(&mut self.store, Box::new(crate::store::MemoryStore::new()))
+    }
+
+    /// A node on the store a [`Node::killed`] one left.
+    #[doc(hidden)]
+    pub fn reopen(store: Box<dyn Store>) -> Result<Self> {
+        Self::open_with(store, false)
+    }
+
     /// Open a node on a store that must hold a device already: one without
     /// an identity is [`Error::Damaged`], never a new device.
     pub fn open_existing(store: impl Store + 'static) -> Result<Self> {
@@ -657,8 +676,14 @@ impl Node {
             // folder is shown, it stays in memory only.)
             let (w, changes) = settled_write(key, &mut d, &persisted);
             let heads = w.heads.clone();
+            // Sealed as any flush is: a phone that died mid-shift sent the
+            // change made of its journal with the seal of the one before,
+            // and a device passing it on had none that covered it (the
+            // simulator, devices killed mid-session).
+            let sealed = self.own_sealed(key, &changes)?;
             self.store.write(Batch {
                 docs: vec![w],
+                meta: sealed.into_iter().collect(),
                 ..Default::default()
             })?;
             recent.record(&persisted, &heads, changes);

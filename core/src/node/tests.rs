@@ -951,3 +951,54 @@ fn a_device_killed_between_saving_a_message_and_answering_it_loses_nothing() {
     }
     assert!(kills >= 2, "a kill on each side: {kills}");
 }
+
+/// A change made of the journal a crash left is sealed as any flush is:
+/// the device keeps its seal over it, so that what it sends (automerge's
+/// protocol sends the seals kept) and what others pass on of it is
+/// covered. Before, the seal kept was the one before it, and a device
+/// passing the change on had none for it (the simulator, devices killed
+/// mid-session, small world seed 11).
+#[test]
+fn a_change_made_of_a_journal_after_a_crash_is_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anpi.db");
+    let (mut office, space, inc) = office_in_a_flood(MemoryStore::new());
+    let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+    office
+        .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
+        .unwrap();
+    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    let check = NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe);
+    phone.record_check(&space, &inc.id, check.clone()).unwrap();
+    sync_local(&mut phone, &mut office, &[]).unwrap();
+    phone.record_check(&space, &inc.id, check).unwrap();
+    // A crash: no flush, no destructor; the journal holds the check.
+    std::mem::forget(phone);
+    let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
+    // The office comes to it: the document is first loaded under the
+    // lock as its message is taken, and the journal written then.
+    sync_local(&mut office, &mut phone, &[]).unwrap();
+    let key = DocKey::incident(&space, &inc.id);
+    let me = phone.device().clone();
+    let latest = phone
+        .doc(&key)
+        .unwrap()
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| crate::seal::author_of(c.actor_id()).as_ref() == Some(&me))
+        .max_by_key(|c| c.seq())
+        .unwrap()
+        .hash();
+    let kept: Vec<_> = phone
+        .stored_seals(&key)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.signer() == me)
+        .map(|s| s.hashes)
+        .collect();
+    assert_eq!(
+        kept,
+        vec![vec![latest.0]],
+        "its seal is over the change the journal made"
+    );
+}

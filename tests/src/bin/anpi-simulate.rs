@@ -36,6 +36,10 @@ struct Args {
     /// Share of sync sessions whose link drops mid-way (0: none).
     #[arg(long, default_value_t = 0.0)]
     cut_sessions: f64,
+    /// Share of sync sessions in which a device dies mid-way and starts
+    /// again from what it saved (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    killed_sessions: f64,
     /// Fail (exit status 1) if any run found a fault in anpi: the soak's
     /// and CI's way of running it.
     #[arg(long)]
@@ -63,6 +67,7 @@ fn main() -> std::process::ExitCode {
     let config = Config {
         wrong_clocks: args.wrong_clocks,
         cut_sessions: args.cut_sessions,
+        killed_sessions: args.killed_sessions,
         ..config
     };
     let seeds: Vec<u64> = (args.first..args.first + args.seeds).collect();
@@ -76,7 +81,7 @@ fn main() -> std::process::ExitCode {
     let started = Instant::now();
     let mut faults = 0;
     // What the runs did and had done to them, for the totals line.
-    let (mut checks, mut sessions, mut cut, mut wrong, mut told) = (0, 0, 0, 0, 0);
+    let (mut checks, mut sessions, mut cut, mut killed, mut wrong, mut told) = (0, 0, 0, 0, 0, 0);
     for &seed in &seeds {
         for runs in &mut all {
             let t = Instant::now();
@@ -108,6 +113,9 @@ fn main() -> std::process::ExitCode {
             if o.cut_sessions > 0 {
                 eprintln!("    sessions cut mid-way {}", o.cut_sessions);
             }
+            if o.killed > 0 {
+                eprintln!("    devices killed mid-session {}", o.killed);
+            }
             for f in o.faults.iter().take(5) {
                 eprintln!("    {f}");
             }
@@ -115,6 +123,7 @@ fn main() -> std::process::ExitCode {
             checks += o.checks;
             sessions += o.sessions;
             cut += o.cut_sessions;
+            killed += o.killed;
             wrong += o.wrong_clocks;
             told += o.wrong_clocks_told;
             runs.outcomes.push(o);
@@ -126,7 +135,7 @@ fn main() -> std::process::ExitCode {
         started.elapsed().as_secs_f64()
     );
     eprintln!(
-        "totals: {checks} checks recorded, {sessions} sync sessions, {cut} cut mid-way, {wrong} wrong clocks ({told} told)"
+        "totals: {checks} checks recorded, {sessions} sync sessions, {cut} cut mid-way, {killed} devices killed mid-session, {wrong} wrong clocks ({told} told)"
     );
     if args.no_table {
         return exit(args.strict, faults);

@@ -34,6 +34,10 @@ pub struct Config {
     /// Share of sync sessions whose link drops mid-way (after the hello,
     /// or after its answer, or later): the rest of the session is lost.
     pub cut_sessions: f64,
+    /// Share of sync sessions in which one of the two devices dies
+    /// mid-way (a flat battery): the link drops, and the device starts
+    /// again from what it had saved.
+    pub killed_sessions: f64,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             consent: 0.8,
             wrong_clocks: 0.0,
             cut_sessions: 0.0,
+            killed_sessions: 0.0,
         }
     }
 
@@ -181,6 +186,8 @@ pub struct Outcome {
     pub times_off: usize,
     /// Sessions whose link dropped mid-way.
     pub cut_sessions: usize,
+    /// Devices killed mid-session and started again.
+    pub killed: usize,
     /// Where anpi disagreed with what really happened (what a device
     /// knew, a view that differs between devices, a check missing): empty
     /// in a correct run.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use anpi_core::model::{
-    CheckMethod, CheckResult, ConsentRecord, Date, DeviceId, Household, IncidentId, IncidentKind,
-    MedicalDevice, Recipient, RecipientId, Role, SpaceId, Staff, Timestamp,
+    CheckId, CheckMethod, CheckResult, ConsentRecord, Date, DeviceId, Household, IncidentId,
+    IncidentKind, MedicalDevice, Recipient, RecipientId, Role, SpaceId, Staff, Timestamp,
 };
 use anpi_core::node::{NewCheck, Node, sync_local};
 use anpi_core::store::MemoryStore;
@@ -142,6 +142,7 @@ struct Sim<'w> {
     /// Draws of the faults, apart from the world's and the staff's.
     fault_rng: Rng,
     cut_sessions: usize,
+    killed: usize,
     /// The final rounds: no fault is injected.
     ending: bool,
 
@@ -409,6 +410,7 @@ impl<'w> Sim<'w> {
             times_off: 0,
             fault_rng: Rng::with_seed(seed ^ 0xfa17_5eed),
             cut_sessions: 0,
+            killed: 0,
             ending: false,
 
             faults: Vec::new(),
@@ -533,6 +535,14 @@ impl<'w> Sim<'w> {
             let delivered = self.fault_rng.usize(0..4);
             return self.sync_cut(a, b, delivered, t);
         }
+        let kill = self.world.killed_sessions;
+        if !self.ending && kill > 0.0 && self.fault_rng.f64() < kill {
+            let delivered = self.fault_rng.usize(0..4);
+            let victim = if self.fault_rng.f64() < 0.5 { a } else { b };
+            self.sync_cut(a, b, delivered, t)?;
+            self.cut_sessions -= 1;
+            return self.kill(victim, t);
+        }
         let (na, nb) = crate::pair(&mut self.nodes, a, b);
         let done = sync_local(na, nb, &[])?;
         if !done.failures.is_empty() {
@@ -636,6 +646,42 @@ impl<'w> Sim<'w> {
                 }
                 let new = self.known[d][s].merge(&now);
                 self.learned(d, new, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Device `d` dies (its battery ran flat mid-session) and starts
+    /// again from what it saved: everything it had acknowledged — every
+    /// check it recorded or took from a peer — must still be there.
+    fn kill(&mut self, d: usize, t: i64) -> anpi_core::Result<()> {
+        self.killed += 1;
+        let stand_in = Node::open(MemoryStore::new())?;
+        let store = std::mem::replace(&mut self.nodes[d], stand_in).killed();
+        let mut node = Node::reopen(store)?;
+        let agencies = self.world.agencies.len();
+        let skew = if d >= agencies {
+            self.world.clock_skew[d - agencies]
+        } else {
+            0
+        };
+        node.set_clock(clock(&self.now, skew));
+        self.nodes[d] = node;
+        for &s in &self.holds[d] {
+            let held: BTreeSet<CheckId> = self.nodes[d]
+                .checks(&self.spaces[s], &self.incident)?
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            let lost = self
+                .by_id
+                .iter()
+                .filter(|&(id, &n)| self.known[d][s].has(n) && !held.contains(id))
+                .count();
+            if lost > 0 {
+                self.faults.push(format!(
+                    "t={t}: device {d} lost {lost} checks of space {s} when it died"
+                ));
             }
         }
         Ok(())
@@ -1093,6 +1139,7 @@ impl<'w> Sim<'w> {
         }
         out.times_off = self.times_off;
         out.cut_sessions = self.cut_sessions;
+        out.killed = self.killed;
         if let Err(e) = self.clocks_measured(&mut out) {
             self.faults.push(format!("clocks: {e}"));
         }

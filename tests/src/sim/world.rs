@@ -115,6 +115,8 @@ pub struct World {
     pub clock_skew: Vec<i64>,
     /// Share of sync sessions whose link drops mid-way.
     pub cut_sessions: f64,
+    /// Share of sync sessions in which a device dies mid-way.
+    pub killed_sessions: f64,
 }
 
 const AGENCY_NAMES: [&str; 12] = [
@@ -218,6 +220,7 @@ impl World {
             minutes,
             clock_skew,
             cut_sessions: config.cut_sessions,
+            killed_sessions: config.killed_sessions,
         }
     }
 }
