@@ -41,13 +41,14 @@ use verify::{chunk_type, split_chunks, verify_automerge_message};
 pub use verify::{load_document, stored_form_is_sound, verified_change};
 
 /// The chunks of an automerge sync message that pass `vet`: its changes
-/// one by one, a whole document as the changes of it that fit.
+/// one by one, a whole document as the changes of it that fit — and the
+/// gap: what changes set aside wait for (see [`asking_for_the_gap`]).
 fn vetted_chunks(
     doc: &mut AutoCommit,
     chunks: &automerge::sync::ChunkList,
     vet: Vetting<'_>,
     refused: &mut Vec<(Change, String)>,
-) -> Result<automerge::sync::ChunkList> {
+) -> Result<(automerge::sync::ChunkList, Vec<ChangeHash>)> {
     let before = refused.len();
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut changes = Vec::new();
@@ -74,12 +75,79 @@ fn vetted_chunks(
         }
     }
     let held = holds(doc, &changes);
-    let kept = vetted(doc, &held, &HashSet::new(), changes, vet, refused);
-    if refused.len() == before {
-        return Ok(chunks.iter().map(<[u8]>::to_vec).collect::<Vec<_>>().into());
+    // As with changes anpi packs ([`waiting`]): a change whose dependency
+    // is neither here nor in the message is set aside, not judged without
+    // it — refused as writing into an object that is not anpi's, with all
+    // built on it (the simulator, standard world, one run in twenty) —
+    // nor queued in automerge to be applied unjudged later.
+    let waits = waiting(&held, &changes);
+    let batch: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+    let mut gap: Vec<ChangeHash> = changes
+        .iter()
+        .filter(|c| waits.contains(&c.hash()))
+        .flat_map(|c| c.deps().to_vec())
+        .filter(|d| !held.contains(d) && !batch.contains(d))
+        .collect();
+    gap.sort();
+    gap.dedup();
+    let kept = vetted(doc, &held, &waits, changes, vet, refused);
+    if refused.len() == before && waits.is_empty() {
+        return Ok((
+            chunks.iter().map(<[u8]>::to_vec).collect::<Vec<_>>().into(),
+            gap,
+        ));
     }
     out.extend(kept.into_iter().map(|c| c.raw_bytes().to_vec()));
-    Ok(out.into())
+    Ok((out.into(), gap))
+}
+
+/// The answer of automerge's protocol, asking for `gap` too: what changes
+/// set aside wait for. automerge learns what to ask for only from the
+/// changes it queued; told nothing, it asked again and again for the
+/// heads built on what was set aside (a session did not settle in 64
+/// messages). The gap is asked for by hash, and the peer told to send
+/// again what it believes sent (`SYNC_RESET`): the set-aside changes.
+fn asking_for_the_gap(
+    doc: &mut AutoCommit,
+    name: &str,
+    peer: &mut PeerDoc,
+    gap: &[ChangeHash],
+) -> Result<Option<DocEntry>> {
+    let answer = fallback(doc, name, peer);
+    if gap.is_empty() {
+        return Ok(answer);
+    }
+    let mut msg = match &answer {
+        Some(DocEntry {
+            data: Data::Automerge(bytes),
+            ..
+        }) => automerge::sync::Message::decode(bytes)
+            .map_err(|e| Error::sync(format!("bad automerge sync message: {e}")))?,
+        _ => automerge::sync::Message {
+            heads: doc.get_heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: Vec::<Vec<u8>>::new().into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        },
+    };
+    for h in gap {
+        if !msg.need.contains(h) {
+            msg.need.push(*h);
+        }
+    }
+    let mut flags = msg.flags.unwrap_or_else(automerge::sync::MessageFlags::new);
+    flags.set(automerge::sync::MessageFlags::SYNC_RESET);
+    flags.set(automerge::sync::MessageFlags::SUPPORTS_SYNC_RESET);
+    msg.flags = Some(flags);
+    Ok(Some(DocEntry {
+        doc: name.to_string(),
+        heads: heads_to_wire(&doc.get_heads()),
+        need: false,
+        data: Data::Automerge(msg.encode()),
+        seals: Vec::new(),
+    }))
 }
 
 pub(crate) fn heads_to_wire(heads: &[ChangeHash]) -> Vec<[u8; 32]> {
@@ -783,7 +851,8 @@ fn receive_vetted(
                     .filter(|c| chunk_type(c) != Some(DOCUMENT_CHUNK))
                     .count();
             }
-            msg.changes = vetted_chunks(doc, &msg.changes, vet, refused)?;
+            let (vetted, gap) = vetted_chunks(doc, &msg.changes, vet, refused)?;
+            msg.changes = vetted;
             let state = peer
                 .automerge
                 .get_or_insert_with(automerge::sync::State::new);
@@ -811,7 +880,7 @@ fn receive_vetted(
                 reply: if again {
                     None
                 } else {
-                    fallback(doc, &name, peer)
+                    asking_for_the_gap(doc, &name, peer, &gap)?
                 },
                 applied: None,
                 whole,

@@ -426,3 +426,108 @@ fn a_change_automerge_queued_is_not_held() {
     let held = holds(&mut here, &[below.clone(), above.clone()]);
     assert!(held.contains(&above.hash()) && held.contains(&below.hash()));
 }
+
+/// Through automerge's own protocol too, a change whose dependency is
+/// neither held nor in the message (a Bloom filter's false positive left
+/// it out) is set aside, not judged without it and refused with all that
+/// is built on it; the answer asks for what it waits for by hash and has
+/// the peer send again what it believes sent; the session settles with
+/// everything.
+#[test]
+fn an_automerge_message_missing_a_dependency_asks_for_it_and_settles() {
+    /// What the structure check does with a change that writes into an
+    /// object it cannot find: here, one built on a change it cannot see.
+    struct Structure;
+    impl Vet for Structure {
+        fn changes(&self, doc: &AutoCommit, changes: &[Change]) -> Vec<Option<String>> {
+            let batch: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+            changes
+                .iter()
+                .map(|c| {
+                    c.deps()
+                        .iter()
+                        .any(|d| !batch.contains(d) && doc.get_change_by_hash(d).is_none())
+                        .then(|| "writes into an object that is not anpi's".to_string())
+                })
+                .collect()
+        }
+        fn whole(&self, _: &mut AutoCommit, _: &[u8]) -> bool {
+            false
+        }
+    }
+    let mut origin = AutoCommit::new().with_actor(automerge::ActorId::from(vec![1u8; 16]));
+    let bucket = origin
+        .put_object(ROOT, "bucket", automerge::ObjType::Map)
+        .unwrap();
+    origin.commit();
+    for v in ["1", "2"] {
+        origin.put(&bucket, v, v).unwrap();
+        origin.commit();
+    }
+    let all = origin.get_changes(&[]);
+    // The sender's message, the bucket's change left out.
+    let first = automerge::sync::Message {
+        heads: origin.get_heads(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: all[1..]
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>()
+            .into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    let mut sender = automerge::sync::State::new();
+    sender.sent_hashes = all[1..].iter().map(Change::hash).collect();
+    let mut here = AutoCommit::new();
+    let mut peer = PeerDoc::default();
+    let entry = |msg: automerge::sync::Message| DocEntry {
+        doc: "d".into(),
+        heads: Vec::new(),
+        need: false,
+        data: Data::Automerge(msg.encode()),
+        seals: Vec::new(),
+    };
+    let mut to_here = Some(first);
+    let mut answers = 0;
+    for _ in 0..10 {
+        let Some(msg) = to_here.take() else { break };
+        let got = receive_loaded(
+            &mut here,
+            &Recent::default(),
+            &mut peer,
+            entry(msg),
+            &[],
+            None,
+            &Structure,
+        )
+        .unwrap();
+        let why: Vec<&String> = got.refused.iter().map(|(_, why)| why).collect();
+        assert!(why.is_empty(), "refused: {why:?}");
+        let Some(DocEntry {
+            data: Data::Automerge(bytes),
+            ..
+        }) = got.reply
+        else {
+            break;
+        };
+        let answer = automerge::sync::Message::decode(&bytes).unwrap();
+        if answers == 0 {
+            assert!(here.get_changes(&[]).is_empty(), "set aside, not applied");
+            assert!(answer.need.contains(&all[0].hash()), "asks for the gap");
+        }
+        answers += 1;
+        origin
+            .sync()
+            .receive_sync_message(&mut sender, answer)
+            .unwrap();
+        to_here = origin.sync().generate_sync_message(&mut sender);
+    }
+    assert_eq!(
+        here.get_heads(),
+        origin.get_heads(),
+        "settled with everything"
+    );
+    assert!(answers <= 3, "{answers} answers");
+}
