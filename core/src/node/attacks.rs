@@ -1023,6 +1023,75 @@ fn a_relay_sends_the_way_up_to_the_seal_it_passes_on() {
     }
 }
 
+/// A receiver may take a phone's earlier change (its own need no seal)
+/// and set the latest aside, its dependencies not there yet; with the
+/// seal over the latest alone it kept none for what it took, and passed
+/// it on unsealed when the session ended before the gap came (the soak:
+/// area space, links cut, 5 runs in 500). The change before the latest is
+/// sealed too, and that seal is kept with it and vouches for it onward.
+#[test]
+fn the_change_before_the_latest_is_sealed_too() {
+    let (mut office, space, incident) = office_in_flood();
+    let mut author = member_of(&mut office, &space, Role::CareManager);
+    let mut relay = member_of(&mut office, &space, Role::CareManager);
+    let mut next = member_of(&mut office, &space, Role::CareManager);
+    let key = DocKey::incident(&space, &incident.id);
+    record(&mut author, &space, &incident.id, "R1", CheckMethod::Visit);
+    author.doc(&key).unwrap().get_heads();
+    record(&mut author, &space, &incident.id, "R2", CheckMethod::Visit);
+    let me = author.device().clone();
+    let own: Vec<automerge::Change> = author
+        .doc(&key)
+        .unwrap()
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| crate::seal::author_of(c.actor_id()).as_ref() == Some(&me))
+        .collect();
+    assert_eq!(own.len(), 2);
+    let mut entry = sync::DocEntry {
+        doc: key.to_string(),
+        heads: Vec::new(),
+        need: false,
+        data: sync::Data::Changes(sync::pack_changes(&own)),
+        seals: Vec::new(),
+    };
+    author.seal_outgoing(&key, &mut entry).unwrap();
+    assert!(
+        entry
+            .seals
+            .iter()
+            .any(|s| s.signer() == me && s.hashes == [own[0].hash().0]),
+        "a seal over the change before the latest"
+    );
+    // The relay takes the first and sets the latest aside: it keeps the
+    // seal over what it took.
+    relay
+        .doc(&key)
+        .unwrap()
+        .apply_changes([own[0].clone()])
+        .unwrap();
+    let setting = relay.seals_noted(&key, &entry.seals).unwrap().unwrap();
+    relay
+        .store
+        .write(Batch {
+            meta: vec![setting],
+            ..Default::default()
+        })
+        .unwrap();
+    let mut onward = sync::DocEntry {
+        doc: key.to_string(),
+        heads: Vec::new(),
+        need: false,
+        data: sync::Data::Changes(sync::pack_changes([&own[0]])),
+        seals: Vec::new(),
+    };
+    relay.seal_outgoing(&key, &mut onward).unwrap();
+    let judge = next.judge(&space, relay.device()).unwrap();
+    let carried = sync::carried(&onward.data).unwrap();
+    let verdicts = judge.verdicts(&onward.doc, &judge.links(&carried), &onward.seals);
+    assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
+}
+
 /// A relay passes on an admin's seal over heads older than one this
 /// device keeps: the newer stays, or what only it covers is refused at the
 /// next device (the simulator found it, standard world, area space).

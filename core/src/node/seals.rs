@@ -293,8 +293,19 @@ impl Node {
         }
         let links = judge.links(&changes);
         let mut candidates = Vec::new();
+        // A receiver may take this device's earlier changes (its own need
+        // no seal) and set the latest aside, its dependencies not there
+        // yet: then it keeps no seal for what it took (the seal's change
+        // is not held), and passes those on unsealed if the session ends
+        // before the gap comes (the soak: area space, links cut). A seal
+        // over the change before the latest, too, stays with them.
+        let mut before_latest = None;
         if let Some(last) = self.own_latest(&changes) {
             candidates.push(Seal::sign(&self.identity, &name, &[last.hash()])?);
+            before_latest = changes
+                .iter()
+                .find(|c| c.actor_id() == last.actor_id() && c.seq() + 1 == last.seq())
+                .map(Change::hash);
         }
         candidates.extend(stored.into_iter().filter(|s| s.signer() != me));
         // Only the seals that cover something more: every byte rides in a
@@ -312,6 +323,9 @@ impl Node {
                 }
                 entry.seals.push(s);
             }
+        }
+        if let Some(h) = before_latest {
+            entry.seals.push(Seal::sign(&self.identity, &name, &[h])?);
         }
         Ok(())
     }
