@@ -132,11 +132,10 @@ fn asking_for_the_gap(
             version: automerge::sync::MessageVersion::V1,
         },
     };
-    for h in gap {
-        if !msg.need.contains(h) {
-            msg.need.push(*h);
-        }
-    }
+    // automerge writes a message's hashes sorted (and asserts it).
+    msg.need.extend_from_slice(gap);
+    msg.need.sort();
+    msg.need.dedup();
     let mut flags = msg.flags.unwrap_or_else(automerge::sync::MessageFlags::new);
     flags.set(automerge::sync::MessageFlags::SYNC_RESET);
     flags.set(automerge::sync::MessageFlags::SUPPORTS_SYNC_RESET);
