@@ -28,6 +28,20 @@ fn sound_in(config: &Config, strategy: Strategy, seed: u64) -> Outcome {
     o
 }
 
+/// [`sound_in`] for every way of working with anpi (office only,
+/// phone-to-phone, area space) and every seed: the fault tests' runs.
+fn sound_in_every_way(config: &Config) -> Vec<(Strategy, u64, Outcome)> {
+    [
+        Strategy::OfficeOnly,
+        Strategy::PhoneToPhone,
+        Strategy::Shared,
+    ]
+    .into_iter()
+    .flat_map(|strategy| SEEDS.into_iter().map(move |seed| (strategy, seed)))
+    .map(|(strategy, seed)| (strategy, seed, sound_in(config, strategy, seed)))
+    .collect()
+}
+
 #[test]
 fn each_agency_alone_runs_sound() {
     for seed in SEEDS {
@@ -71,24 +85,17 @@ fn wrong_clocks_are_told_and_decide_nothing() {
         wrong_clocks: 0.34,
         ..Config::small()
     };
-    for strategy in [
-        Strategy::OfficeOnly,
-        Strategy::PhoneToPhone,
-        Strategy::Shared,
-    ] {
-        for seed in SEEDS {
-            let o = sound_in(&config, strategy, seed);
-            assert!(
-                o.wrong_clocks > 0,
-                "{strategy:?} seed {seed}: no wrong clock drawn"
+    for (strategy, seed, o) in sound_in_every_way(&config) {
+        assert!(
+            o.wrong_clocks > 0,
+            "{strategy:?} seed {seed}: no wrong clock drawn"
+        );
+        if strategy == Strategy::OfficeOnly {
+            // Their peers are their offices, whose clocks are right.
+            assert_eq!(
+                o.wrong_clocks_told, o.wrong_clocks,
+                "{strategy:?} seed {seed}"
             );
-            if strategy == Strategy::OfficeOnly {
-                // Their peers are their offices, whose clocks are right.
-                assert_eq!(
-                    o.wrong_clocks_told, o.wrong_clocks,
-                    "{strategy:?} seed {seed}"
-                );
-            }
         }
     }
 }
@@ -103,19 +110,12 @@ fn devices_killed_mid_session_lose_nothing() {
         wrong_clocks: 0.2,
         ..Config::small()
     };
-    for strategy in [
-        Strategy::OfficeOnly,
-        Strategy::PhoneToPhone,
-        Strategy::Shared,
-    ] {
-        for seed in SEEDS {
-            let o = sound_in(&config, strategy, seed);
-            assert!(
-                o.killed > 3,
-                "{strategy:?} seed {seed}: {} killed",
-                o.killed
-            );
-        }
+    for (strategy, seed, o) in sound_in_every_way(&config) {
+        assert!(
+            o.killed > 3,
+            "{strategy:?} seed {seed}: {} killed",
+            o.killed
+        );
     }
 }
 
@@ -130,19 +130,12 @@ fn sessions_cut_mid_way_lose_nothing() {
         cut_sessions: 0.3,
         ..Config::small()
     };
-    for strategy in [
-        Strategy::OfficeOnly,
-        Strategy::PhoneToPhone,
-        Strategy::Shared,
-    ] {
-        for seed in SEEDS {
-            let o = sound_in(&config, strategy, seed);
-            assert!(
-                o.cut_sessions > 10,
-                "{strategy:?} seed {seed}: {} cut",
-                o.cut_sessions
-            );
-        }
+    for (strategy, seed, o) in sound_in_every_way(&config) {
+        assert!(
+            o.cut_sessions > 10,
+            "{strategy:?} seed {seed}: {} cut",
+            o.cut_sessions
+        );
     }
 }
 

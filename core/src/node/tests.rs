@@ -30,12 +30,31 @@ pub(super) fn office_on(store: impl Store + 'static) -> (Node, SpaceId) {
 
 /// A new device enrolled by `office` in `space` as `role`, synced once.
 pub(super) fn member_of(office: &mut Node, space: &SpaceId, role: Role) -> Node {
-    let mut n = Node::open(MemoryStore::new()).unwrap();
+    member_on(MemoryStore::new(), office, space, role)
+}
+
+/// [`member_of`] on `store` (a SQLite file, for tests of crashes and disks).
+pub(super) fn member_on(
+    store: impl Store + 'static,
+    office: &mut Node,
+    space: &SpaceId,
+    role: Role,
+) -> Node {
+    let mut n = Node::open(store).unwrap();
     office
         .add_member(space, &n.device().clone(), Staff::default(), role)
         .unwrap();
     sync_local(&mut n, office, std::slice::from_ref(space)).unwrap();
     n
+}
+
+/// The ids of the checks `n` lists in an incident.
+pub(super) fn check_ids(n: &Node, space: &SpaceId, incident: &IncidentId) -> BTreeSet<CheckId> {
+    n.checks(space, incident)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 /// [`office_on`] with a flood incident open since now.
@@ -748,20 +767,15 @@ fn a_full_disk_refuses_a_write_whole_and_loses_nothing_saved() {
     let path = dir.path().join("anpi.db");
     let (mut office, space, inc) = office_in_a_flood(MemoryStore::new());
     let check = |r: &str| NewCheck::new(r.into(), CheckMethod::Visit, CheckResult::Safe);
-    let ids = |n: &Node| -> BTreeSet<CheckId> {
-        n.checks(&space, &inc.id)
-            .unwrap()
-            .iter()
-            .map(|c| c.id)
-            .collect()
-    };
+    let ids = |n: &Node| check_ids(n, &space, &inc.id);
     let mut saved = BTreeSet::new();
     {
-        let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
-        office
-            .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
-            .unwrap();
-        sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+        let mut phone = member_on(
+            SqliteStore::open(&path).unwrap(),
+            &mut office,
+            &space,
+            Role::CareManager,
+        );
         for _ in 0..3 {
             saved.insert(phone.record_check(&space, &inc.id, check("R1")).unwrap().id);
         }
@@ -862,11 +876,12 @@ fn a_device_killed_between_saving_a_message_and_answering_it_loses_nothing() {
             let (office_path, phone_path) = (dir.path().join("o.db"), dir.path().join("p.db"));
             let (mut office, space, inc) =
                 office_in_a_flood(SqliteStore::open(&office_path).unwrap());
-            let mut phone = Node::open(SqliteStore::open(&phone_path).unwrap()).unwrap();
-            office
-                .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
-                .unwrap();
-            sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+            let mut phone = member_on(
+                SqliteStore::open(&phone_path).unwrap(),
+                &mut office,
+                &space,
+                Role::CareManager,
+            );
             let mut recorded = BTreeSet::new();
             for n in 0..15 {
                 let r = if n % 2 == 0 { "R1" } else { "R2" };
@@ -875,13 +890,7 @@ fn a_device_killed_between_saving_a_message_and_answering_it_loses_nothing() {
             for _ in 0..10 {
                 recorded.insert(phone.record_check(&space, &inc.id, check("R1")).unwrap().id);
             }
-            let ids = |n: &Node| -> BTreeSet<CheckId> {
-                n.checks(&space, &inc.id)
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.id)
-                    .collect()
-            };
+            let ids = |n: &Node| check_ids(n, &space, &inc.id);
 
             // A session until the victim has saved its `kill_at`-th message.
             let (mut at_phone, hello) = phone.sync_start(Some(office.device()), &[]).unwrap();
@@ -963,11 +972,12 @@ fn a_change_made_of_a_journal_after_a_crash_is_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("anpi.db");
     let (mut office, space, inc) = office_in_a_flood(MemoryStore::new());
-    let mut phone = Node::open(SqliteStore::open(&path).unwrap()).unwrap();
-    office
-        .add_member(&space, phone.device(), Staff::default(), Role::CareManager)
-        .unwrap();
-    sync_local(&mut phone, &mut office, std::slice::from_ref(&space)).unwrap();
+    let mut phone = member_on(
+        SqliteStore::open(&path).unwrap(),
+        &mut office,
+        &space,
+        Role::CareManager,
+    );
     let check = NewCheck::new("R1".into(), CheckMethod::Visit, CheckResult::Safe);
     phone.record_check(&space, &inc.id, check.clone()).unwrap();
     sync_local(&mut phone, &mut office, &[]).unwrap();
