@@ -149,6 +149,8 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
     let me = node.device().clone();
     let members = node.members(&space.id)?;
     let versions = node.device_versions()?;
+    let clocks = node.peer_clocks()?;
+    let own_off = node.clock_status()?.is_some_and(|s| s.is_off());
     if as_json {
         let rows: Vec<_> = members
             .iter()
@@ -164,6 +166,9 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
                     "this_device": m.device == me,
                     "software": versions.get(&m.device).map(|a| &a.software),
                     "format": versions.get(&m.device).map(|a| a.format),
+                    // Its clock minus this device's at their latest session.
+                    "clock_ahead_secs": clocks.get(&m.device).map(|c| c.ahead_ms / 1000),
+                    "clock_off": clocks.get(&m.device).map(anpi_core::clock::PeerClock::is_off),
                 })
             })
             .collect();
@@ -182,8 +187,16 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
             (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
         };
         let version = anpi_core::node::version_label(versions.get(&m.device), lang);
+        let clock = match clocks.get(&m.device) {
+            Some(c) if c.is_off() && !own_off => format!(
+                "  ⚠ {}{}",
+                t(lang, "時計: ", "clock: "),
+                anpi_core::clock::peer_label(c, lang)
+            ),
+            _ => String::new(),
+        };
         say!(
-            "{}{}  {}（{}）  {}  {}{}",
+            "{}{}  {}（{}）  {}  {}{}{clock}",
             if m.device == me { "* " } else { "  " },
             m.device.readable(),
             m.staff.name,
@@ -749,8 +762,20 @@ fn print_peer_statuses(lang: Lang, node: &Node) -> Result<()> {
     if statuses.is_empty() {
         return Ok(());
     }
+    let clocks = node.peer_clocks()?;
+    // A peer whose clock is off is named with it; while this device's own
+    // is what is off, the warning after the command says so instead.
+    let own_off = node.clock_status()?.is_some_and(|s| s.is_off());
     say!("{}", t(lang, "相手ごとの状態:", "each peer:"));
     for p in statuses {
+        let clock = match p.device.as_ref().and_then(|d| clocks.get(d)) {
+            Some(c) if c.is_off() && !own_off => format!(
+                " ⚠ {}{}",
+                t(lang, "時計が", "its clock is "),
+                anpi_core::clock::peer_label(c, lang)
+            ),
+            _ => String::new(),
+        };
         let who = match (&p.device, p.office) {
             (Some(d), true) => format!("{} {}", t(lang, "事務所", "office"), d.readable()),
             (Some(d), false) => d.readable(),
@@ -768,12 +793,12 @@ fn print_peer_statuses(lang: Lang, node: &Node) -> Result<()> {
         };
         match lang {
             Lang::Ja => say!(
-                "  {} {who}: {state}（未送信の変更 {} 件）",
+                "  {} {who}: {state}（未送信の変更 {} 件）{clock}",
                 p.address,
                 p.pending_changes
             ),
             Lang::En => say!(
-                "  {} {who}: {state} ({} changes not sent)",
+                "  {} {who}: {state} ({} changes not sent){clock}",
                 p.address,
                 p.pending_changes
             ),

@@ -39,6 +39,14 @@ pub struct PeerClock {
     pub n: u64,
 }
 
+impl PeerClock {
+    /// Whether this peer's clock differed from this device's by more than
+    /// [`TOLERANCE_SECS`] when last measured.
+    pub fn is_off(&self) -> bool {
+        (self.ahead_ms / 1000).abs() > TOLERANCE_SECS
+    }
+}
+
 /// This device's clock as its latest peers see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClockStatus {
@@ -158,6 +166,35 @@ pub fn peer_label(peer: &PeerClock, lang: Lang) -> String {
         (Lang::En, true) => format!("{by} fast"),
         (Lang::En, false) => format!("{by} slow"),
     }
+}
+
+/// What an office is told when the clocks of some of its devices are off
+/// against its own (`off`: each device's name and clock, as
+/// [`crate::node::Node::members_with_clocks_off`] gives them); `None` when
+/// none is.
+pub fn devices_off_notice(off: &[(String, PeerClock)], lang: Lang) -> Option<String> {
+    if off.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = off
+        .iter()
+        .map(|(name, clock)| match lang {
+            Lang::Ja => format!("{name}（{}）", peer_label(clock, lang)),
+            Lang::En => format!("{name} ({})", peer_label(clock, lang)),
+        })
+        .collect();
+    Some(match lang {
+        Lang::Ja => format!(
+            "時計が5分以上ずれている端末が{}台あります: {}。その端末が記録した時刻は補正して表示します。端末の日付と時刻を合わせるよう伝えてください。",
+            off.len(),
+            each.join("、")
+        ),
+        Lang::En => format!(
+            "{} of the devices have clocks more than 5 minutes off: {}. What they record is shown at corrected times; ask them to set their date and time.",
+            off.len(),
+            each.join(", ")
+        ),
+    })
 }
 
 /// What is said beside a check's time when it is shown corrected

@@ -3,8 +3,12 @@ scenario as the Kotlin (android/jvm-test) and Swift (ios/linux-test) suites,
 against the real library. Run by tests/python/run."""
 
 import asyncio
+import json
 import os
 import pathlib
+import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +29,12 @@ def key(byte):
 def check(recipient, result, method=anpi.CheckMethod.VISIT, note=""):
     return anpi.NewCheck(recipient_id=recipient, method=method, result=result,
                          note=note, shelter=None, supersedes=None)
+
+
+def listen(node):
+    """Start `node`'s sync on loopback (no mDNS): its address."""
+    return node.start_sync(anpi.SyncConfig(
+        listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
 
 
 class Recorder(anpi.AnpiListener):
@@ -70,6 +80,14 @@ class Office:
         self.space = self.node.create_space("A居宅介護支援事業所").id
         self.node.import_roster(self.space, ROSTER)
         self.node.start_incident(self.space, anpi.IncidentKind.EARTHQUAKE, None)
+
+    def member(self, folder, key_byte, name, organisation):
+        """A phone opened in `folder`, added to the space as a care manager."""
+        phone = anpi.AnpiNode.open(folder, key(key_byte), "ja")
+        self.node.add_member(self.space, phone.device_id(),
+                             anpi.Staff(name=name, organisation=organisation),
+                             anpi.Role.CARE_MANAGER)
+        return phone
 
 
 class SdkTest(unittest.TestCase):
@@ -206,13 +224,9 @@ class SdkTest(unittest.TestCase):
         office_id = office.node.device_id()
         heard = Recorder()
         handle = office.node.subscribe(heard)
-        addr = office.node.start_sync(anpi.SyncConfig(
-            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        addr = listen(office.node)
 
-        phone = anpi.AnpiNode.open(str(self.dir / "phone"), key(3), "ja")
-        office.node.add_member(office.space, phone.device_id(),
-                               anpi.Staff(name="佐藤 美咲", organisation="B訪問看護"),
-                               anpi.Role.CARE_MANAGER)
+        phone = office.member(str(self.dir / "phone"), 3, "佐藤 美咲", "B訪問看護")
         spaces = await phone.join(addr, office_id)
         self.assertEqual([s.id for s in spaces], [office.space])
         self.assertEqual(phone.staff().name, "佐藤 美咲")
@@ -300,23 +314,15 @@ class SdkTest(unittest.TestCase):
     async def enrolled_on_different_days(self):
         office = Office(str(self.dir / "office"))
         office_id = office.node.device_id()
-        addr = office.node.start_sync(anpi.SyncConfig(
-            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        addr = listen(office.node)
         # Week 1: phone A joins. Week 3: phone B; A never hears of it.
-        a = anpi.AnpiNode.open(str(self.dir / "a"), key(3), "ja")
-        office.node.add_member(office.space, a.device_id(),
-                               anpi.Staff(name="佐藤 美咲", organisation="A居宅"),
-                               anpi.Role.CARE_MANAGER)
+        a = office.member(str(self.dir / "a"), 3, "佐藤 美咲", "A居宅")
         await a.join(addr, office_id)
-        b = anpi.AnpiNode.open(str(self.dir / "b"), key(4), "ja")
-        office.node.add_member(office.space, b.device_id(),
-                               anpi.Staff(name="鈴木 健", organisation="B訪問看護"),
-                               anpi.Role.CARE_MANAGER)
+        b = office.member(str(self.dir / "b"), 4, "鈴木 健", "B訪問看護")
         await b.join(addr, office_id)
         office.node.shutdown()
         # The office is dark. They meet: B dials A, then A dials B.
-        a_addr = a.start_sync(anpi.SyncConfig(
-            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        a_addr = listen(a)
         b.record_check(office.space, check("R0001", anpi.CheckResult.INJURED))
         result = await b.sync_now(a_addr, a.device_id())
         self.assertEqual(result.peer_id, a.device_id())
@@ -324,13 +330,53 @@ class SdkTest(unittest.TestCase):
         row = [r for r in a.priority_list(office.space) if r.recipient_id == "R0001"][0]
         self.assertEqual(row.latest.result, anpi.CheckResult.INJURED)
         a.stop_sync()
-        b_addr = b.start_sync(anpi.SyncConfig(
-            listen="127.0.0.1:0", mdns=False, interfaces=[], peers=[], debounce_ms=200))
+        b_addr = listen(b)
         a.record_check(office.space, check("R0002", anpi.CheckResult.SAFE))
         await a.sync_now(b_addr, b.device_id())
         row = [r for r in b.priority_list(office.space) if r.recipient_id == "R0002"][0]
         self.assertEqual(row.latest.result, anpi.CheckResult.SAFE)
         for n in (a, b):
+            n.shutdown()
+
+    def test_a_phone_with_a_wrong_clock_is_told_and_its_check_shown_corrected(self):
+        asyncio.run(self.wrong_clock())
+
+    async def wrong_clock(self):
+        # The phone runs in its own process under libfaketime, three hours
+        # slow (its battery died and it came back wrong); the office and a
+        # phone with the right clock run here.
+        faketime = shutil.which("faketime")
+        self.assertIsNotNone(faketime, "faketime is missing (Debian package faketime)")
+        office = Office(str(self.dir / "office"))
+        office_id = office.node.device_id()
+        addr = listen(office.node)
+        right = office.member(str(self.dir / "right"), 4, "鈴木 健", "A居宅")
+        await right.join(addr, office_id)
+        folder = str(self.dir / "slow")
+        # Added here, then closed: the phone's own process opens it.
+        office.member(folder, 3, "佐藤 美咲", "B訪問看護").shutdown()
+        before = time.time()
+        ran = subprocess.run(
+            [faketime, "-f", "-3h", sys.executable, str(HERE / "phone_with_a_wrong_clock.py"),
+             folder, addr, office_id, office.space],
+            capture_output=True, text=True, timeout=120)
+        after = time.time()
+        self.assertEqual(ran.returncode, 0, ran.stderr)
+        told = json.loads(ran.stdout.strip().splitlines()[-1])
+        # Told at its first session, and by the event after a sync.
+        self.assertIn("この端末の時計が約3時間遅れています", told["after_join"])
+        self.assertIn("この端末の時計が約3時間遅れています", told["event"])
+        # Its own check is shown at the right time, said corrected.
+        self.assertEqual(told["clock_note"], "端末の時計が約3時間遅れていたため補正")
+        self.assertLess(abs(told["at_ms"] / 1000 - before), after - before + 5)
+        # The office shows it so; its own clock is not blamed, as the
+        # other phone agrees with it.
+        there = office.node.recipient(office.space, "R0002").history[0].check
+        self.assertEqual(there.clock_note, told["clock_note"])
+        self.assertLess(abs(there.at_ms / 1000 - before), after - before + 5)
+        self.assertIsNone(office.node.clock_notice())
+        self.assertIsNone(right.clock_notice())
+        for n in (right, office.node):
             n.shutdown()
 
 

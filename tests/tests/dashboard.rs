@@ -994,13 +994,42 @@ fn a_phone_with_a_wrong_clock_is_told_and_the_office_shows_its_times_corrected()
         shown.contains("端末の時計が約3時間遅れていたため補正"),
         "{shown}"
     );
+    // The office's device list names the phone's clock, not the other's.
+    let listed = anpi(&team.folder, &["device", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let line = |who: &str| {
+        listed
+            .lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("訪問 太郎").contains("⚠ 時計: 約3時間遅れています"),
+        "{listed}"
+    );
+    assert!(!line("記録 次郎").contains("時計"), "{listed}");
 
     let driver = ChromeDriver::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = browser(&driver, &dir.path().join("profile")).await;
-        visit(&c, &format!("{url}/devices")).await;
-        let devices = wait_text(&c, "the devices", |t| t.contains("訪問 太郎")).await;
+        // The board says which device is off, and leads to the devices.
+        visit(&c, &format!("{url}/board")).await;
+        let board = wait_text(&c, "the board", |t| t.contains("状況ボード")).await;
+        assert!(
+            board.contains(
+                "時計が5分以上ずれている端末が1台あります: 訪問 太郎（約3時間遅れています）"
+            ),
+            "{board}"
+        );
+        assert!(!board.contains("記録 次郎（"), "{board}");
+        screenshot(&c, "board-clock").await;
+        click(&c, "#devices-off-notice a").await;
+        let devices = wait_text(&c, "the devices", |t| {
+            t.contains("時計（この事務所と比べて）") && t.contains("訪問 太郎")
+        })
+        .await;
         let row = devices
             .lines()
             .find(|l| l.contains("訪問 太郎"))

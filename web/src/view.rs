@@ -166,6 +166,8 @@ pub struct BoardPage {
     pub update_notice: String,
     /// This office's own clock is off, as its peers see it (empty: not).
     pub clock_notice: String,
+    /// Some of the space's devices' clocks are off (empty: none).
+    pub devices_off_notice: String,
     pub incident: Option<IncidentView>,
     pub counters: Vec<Counter>,
     /// The progress chart, an SVG drawn by [`crate::pages::chart`]; every
@@ -329,6 +331,8 @@ pub struct DevicesPage {
     pub c: Chrome,
     /// This office's own clock is off, as its peers see it (empty: not).
     pub clock_notice: String,
+    /// Some of the space's devices' clocks are off (empty: none).
+    pub devices_off_notice: String,
     pub members: Vec<MemberRow>,
     pub roles: Vec<Choice>,
     /// The office's organisation, the forms' default.

@@ -68,6 +68,26 @@ impl Node {
         Ok(crate::clock::status(&self.peer_clocks()?))
     }
 
+    /// The space's active members whose clocks were off against this
+    /// device's at their latest session, with those clocks. None while this
+    /// device's own clock is what is off: every peer's would seem so, and
+    /// this device is told that instead ([`ClockStatus::warning`]).
+    pub fn members_with_clocks_off(&mut self, space: &SpaceId) -> Result<Vec<(Member, PeerClock)>> {
+        if self.clock_status()?.is_some_and(|s| s.is_off()) {
+            return Ok(Vec::new());
+        }
+        let mut clocks = self.peer_clocks()?;
+        Ok(self
+            .members(space)?
+            .into_iter()
+            .filter(|(_, standing)| *standing == MemberStanding::Active)
+            .filter_map(|(m, _)| {
+                let clock = clocks.remove(&m.device).filter(PeerClock::is_off)?;
+                Some((m, clock))
+            })
+            .collect())
+    }
+
     /// How far this device's clock runs ahead, when it is off by more than
     /// the tolerance: what a check made now carries.
     pub(super) fn clock_error(&self) -> Result<Option<i64>> {
@@ -157,10 +177,28 @@ mod tests {
         // The office saw one slow peer: its own clock is what is in
         // question then, and it says so — until others agree with it.
         assert!(office.clock_status().unwrap().unwrap().is_off());
+        assert!(office.members_with_clocks_off(&space).unwrap().is_empty());
         for _ in 0..2 {
             member_of(&mut office, &space, Role::CareManager);
         }
         assert!(!office.clock_status().unwrap().unwrap().is_off());
+        // Now the office is told which of its devices is off, and by how
+        // much; the two that agree with it are not named.
+        let off: Vec<(String, PeerClock)> = office
+            .members_with_clocks_off(&space)
+            .unwrap()
+            .into_iter()
+            .map(|(m, c)| {
+                assert_eq!(&m.device, phone.device());
+                ("訪問 太郎".to_string(), c)
+            })
+            .collect();
+        assert_eq!(off.len(), 1);
+        let notice = crate::clock::devices_off_notice(&off, Lang::Ja).unwrap();
+        assert!(
+            notice.contains("ずれている端末が1台あります: 訪問 太郎（約3時間遅れています）"),
+            "{notice}"
+        );
 
         // A check the phone records now.
         let mut c = NewCheck::new(

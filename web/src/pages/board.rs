@@ -211,6 +211,7 @@ pub(crate) async fn board(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -
                     String::new()
                 },
                 clock_notice: clock_notice(n, l)?,
+                devices_off_notice: devices_off_notice(n, space, l)?,
                 incident: incident_view,
                 counters,
                 chart: chart(steps, l),

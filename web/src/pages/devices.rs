@@ -49,15 +49,16 @@ pub(crate) async fn devices(State(d): State<Arc<Dashboard>>, headers: HeaderMap)
                             .get(&m.device)
                             .map(|p| anpi_core::clock::peer_label(p, l.0))
                             .unwrap_or_default(),
-                        clock_off: clocks.get(&m.device).is_some_and(|p| {
-                            (p.ahead_ms / 1000).abs() > anpi_core::clock::TOLERANCE_SECS
-                        }),
+                        clock_off: clocks
+                            .get(&m.device)
+                            .is_some_and(anpi_core::clock::PeerClock::is_off),
                     }
                 })
                 .collect();
             Ok(DevicesPage {
                 c: Chrome::new(l, l.t("端末", "Devices"), name, "/devices"),
                 clock_notice: clock_notice(n, l)?,
+                devices_off_notice: devices_off_notice(n, space, l)?,
                 members,
                 roles: role_choices(l),
                 organisation,

@@ -380,6 +380,21 @@ pub(crate) fn upload_failed(cur: Current, why: &str) -> Response {
     )
 }
 
+/// What the office is told when some of the space's devices' clocks are
+/// off against its own (empty: none is).
+pub(crate) fn devices_off_notice(
+    n: &mut anpi_core::node::Node,
+    space: &anpi_core::model::SpaceId,
+    l: L,
+) -> anpi_core::Result<String> {
+    let off: Vec<(String, anpi_core::clock::PeerClock)> = n
+        .members_with_clocks_off(space)?
+        .into_iter()
+        .map(|(m, clock)| (m.staff.name, clock))
+        .collect();
+    Ok(anpi_core::clock::devices_off_notice(&off, l.0).unwrap_or_default())
+}
+
 /// What the office is told when its own clock is off, as its latest peers
 /// see it (empty: it is not, or no peer has said).
 pub(crate) fn clock_notice(n: &anpi_core::node::Node, l: L) -> anpi_core::Result<String> {
