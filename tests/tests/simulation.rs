@@ -31,13 +31,18 @@ fn sound_in(config: &Config, strategy: Strategy, seed: u64) -> Outcome {
 /// [`sound_in`] for every way of working with anpi (office only,
 /// phone-to-phone, area space) and every seed: the fault tests' runs.
 fn sound_in_every_way(config: &Config) -> Vec<(Strategy, u64, Outcome)> {
+    sound_in_every_way_for(config, &SEEDS)
+}
+
+/// [`sound_in_every_way`] for `seeds`.
+fn sound_in_every_way_for(config: &Config, seeds: &[u64]) -> Vec<(Strategy, u64, Outcome)> {
     [
         Strategy::OfficeOnly,
         Strategy::PhoneToPhone,
         Strategy::Shared,
     ]
     .into_iter()
-    .flat_map(|strategy| SEEDS.into_iter().map(move |seed| (strategy, seed)))
+    .flat_map(|strategy| seeds.iter().map(move |seed| (strategy, *seed)))
     .map(|(strategy, seed)| (strategy, seed, sound_in(config, strategy, seed)))
     .collect()
 }
@@ -137,6 +142,43 @@ fn sessions_cut_mid_way_lose_nothing() {
             o.cut_sessions
         );
     }
+}
+
+/// Every fault of the soak at once (`scripts/soak`: a third of the links
+/// cut, a device dying in one session in ten, a third of the clocks
+/// wrong).
+#[test]
+fn every_fault_at_once_loses_nothing() {
+    let config = Config {
+        cut_sessions: 0.34,
+        killed_sessions: 0.1,
+        wrong_clocks: 0.34,
+        ..Config::small()
+    };
+    for (strategy, seed, o) in sound_in_every_way(&config) {
+        assert!(
+            o.cut_sessions > 10 && o.killed > 3 && o.wrong_clocks > 0,
+            "{strategy:?} seed {seed}: {} cut, {} killed, {} wrong clocks",
+            o.cut_sessions,
+            o.killed,
+            o.wrong_clocks
+        );
+    }
+}
+
+/// The seeds the first soak found faults in (links cut and clocks wrong,
+/// no device killed) stay sound: a phone's change before its latest was
+/// set aside at the receiver, and what it had taken from the phone lost
+/// its seal (seed 268 fails without the seal over the change before the
+/// latest; docs/SIMULATION.md, "Findings").
+#[test]
+fn the_first_soaks_faults_stay_mended() {
+    let config = Config {
+        cut_sessions: 0.34,
+        wrong_clocks: 0.34,
+        ..Config::small()
+    };
+    sound_in_every_way_for(&config, &[268, 311, 455, 460, 485]);
 }
 
 /// The same in the standard world, seeds 1 and 2: relayed area-space changes
