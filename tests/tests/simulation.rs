@@ -192,6 +192,31 @@ fn shared_area_runs_sound_in_the_standard_world() {
     }
 }
 
+/// The phones' batteries: anpi's sync sessions use a small share of them
+/// (paper uses none), and a phone run low goes back to its office to
+/// charge in every way of working alike (seed 2 draws low batteries).
+#[test]
+fn the_radio_uses_a_small_share_of_the_batteries() {
+    for strategy in [
+        Strategy::Alone,
+        Strategy::OfficeOnly,
+        Strategy::PhoneToPhone,
+        Strategy::Shared,
+    ] {
+        let o = sound(strategy, 2);
+        if strategy == Strategy::Alone {
+            assert_eq!(o.radio_share, 0.0);
+        } else {
+            assert!(
+                o.radio_share > 0.001 && o.radio_share < 0.05,
+                "{strategy:?}: {}",
+                o.radio_share
+            );
+        }
+        assert!(o.charge_trips > 0, "{strategy:?}");
+    }
+}
+
 /// A seed is a world: played again, the same visits, calls and duplicates.
 #[test]
 fn a_seed_plays_the_same_twice() {

@@ -104,6 +104,12 @@ fn main() -> std::process::ExitCode {
                 (o.bytes_per_phone / 1000.0).round(),
                 o.faults.len()
             );
+            eprintln!(
+                "    battery: radio {:.1}% of use, {} trips back to charge, {:.1} phone-hours flat",
+                o.radio_share * 100.0,
+                o.charge_trips,
+                o.flat_hours
+            );
             if o.wrong_clocks > 0 {
                 eprintln!(
                     "    wrong clocks {}, told {}; checks shown off by more than 5 min {}",

@@ -164,6 +164,13 @@ pub struct Outcome {
     pub bytes_per_phone: f64,
     /// Sync sessions per phone, mean.
     pub sessions_per_phone: f64,
+    /// Phone-hours the phones were flat (off: nothing synced), summed.
+    pub flat_hours: f64,
+    /// Trips back to the office to charge a phone during a shift.
+    pub charge_trips: usize,
+    /// Share of the phones' battery use that was the radio's for sync
+    /// sessions (`world::SESSION_J`, `world::MEGABYTE_J`).
+    pub radio_share: f64,
     /// Hours from a check to its person's own office knowing it, mean over
     /// the checks that reached it.
     pub office_delay: f64,

@@ -69,7 +69,7 @@ pub fn table(config: &Config, seeds: &[u64], command: &str, all: &[Runs]) -> Str
         config.overlap * 100.0,
         config.consent * 100.0,
     );
-    let rows: [(&str, usize, Figure); 13] = [
+    let rows: [(&str, usize, Figure); 16] = [
         (
             "重複訪問・電話（件） / duplicate visits and calls",
             0,
@@ -121,6 +121,21 @@ pub fn table(config: &Config, seeds: &[u64], command: &str, all: &[Runs]) -> Str
             "端末あたり同期回数 / radio sessions per phone",
             1,
             &|o| Some(o.sessions_per_phone),
+        ),
+        (
+            "通信が使った電池 (%) / the radio's share of battery used",
+            1,
+            &|o| Some(o.radio_share * 100.0),
+        ),
+        (
+            "充電に事務所へ戻った回数 / trips back to charge",
+            1,
+            &|o| Some(o.charge_trips as f64),
+        ),
+        (
+            "電池切れの時間（端末・時間） / phone-hours flat",
+            1,
+            &|o| Some(o.flat_hours),
         ),
         ("確認の記録（件） / checks recorded", 0, &|o| {
             Some(o.checks as f64)

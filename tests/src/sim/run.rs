@@ -90,6 +90,89 @@ struct Phone {
     last_phone_tree: i64,
     sessions: usize,
     bytes: usize,
+    battery: Battery,
+}
+
+/// A phone's battery (`world::BATTERY_WH` and the draws beside it).
+#[derive(Clone, Debug)]
+struct Battery {
+    /// Watt-hours left.
+    wh: f64,
+    /// The minute `wh` is for (later than now while charging).
+    at: i64,
+    /// Since when it has been flat, if it is.
+    flat_since: Option<i64>,
+    /// Minutes it has been flat, over the run.
+    flat_minutes: i64,
+    /// Watt-hours used in all, and by the radio's sync sessions.
+    used_wh: f64,
+    radio_wh: f64,
+    /// Trips back to the office to charge during a shift.
+    charge_trips: usize,
+}
+
+impl Battery {
+    fn new(charge: f64) -> Self {
+        Battery {
+            wh: charge * world::BATTERY_WH,
+            at: 0,
+            flat_since: None,
+            flat_minutes: 0,
+            used_wh: 0.0,
+            radio_wh: 0.0,
+            charge_trips: 0,
+        }
+    }
+
+    /// Drawn at `watts` until minute `t`: what is left then; flat from
+    /// when it ran out.
+    fn drain(&mut self, watts: f64, t: i64) {
+        if t <= self.at {
+            return;
+        }
+        let hours = (t - self.at) as f64 / 60.0;
+        let used = (watts * hours).min(self.wh);
+        if self.flat_since.is_none() && watts * hours >= self.wh {
+            self.flat_since = Some(self.at + (self.wh / watts * 60.0) as i64);
+        }
+        self.wh -= used;
+        self.used_wh += used;
+        self.at = t;
+    }
+
+    /// A sync session's radio energy, `bytes` moved.
+    fn session(&mut self, bytes: usize) {
+        let wh = (world::SESSION_J + bytes as f64 / 1e6 * world::MEGABYTE_J) / 3600.0;
+        let used = wh.min(self.wh);
+        self.wh -= used;
+        self.used_wh += used;
+        self.radio_wh += used;
+    }
+
+    /// Charged up to `share` of a full battery from minute `t`: ready at
+    /// the minute returned.
+    fn charge(&mut self, share: f64, t: i64) -> i64 {
+        if let Some(since) = self.flat_since.take() {
+            self.flat_minutes += t - since;
+        }
+        let want = share * world::BATTERY_WH - self.wh;
+        let minutes = if want > 0.0 {
+            (want / (world::CHARGE_W - world::DUTY_W) * 60.0).ceil() as i64
+        } else {
+            0
+        };
+        self.wh = self.wh.max(share * world::BATTERY_WH);
+        self.at = t + minutes;
+        t + minutes
+    }
+
+    fn flat(&self) -> bool {
+        self.flat_since.is_some()
+    }
+
+    fn low(&self) -> bool {
+        self.wh < world::LOW_BATTERY * world::BATTERY_WH
+    }
 }
 
 /// Someone to go to.
@@ -305,6 +388,7 @@ impl<'w> Sim<'w> {
                     last_phone_tree: i64::MIN / 2,
                     sessions: 0,
                     bytes: 0,
+                    battery: Battery::new(world.charge[phones.len()]),
                 });
             }
         }
@@ -481,8 +565,12 @@ impl<'w> Sim<'w> {
                 }
                 Event::Ready(p) => self.ready(p, t)?,
                 Event::OffDuty(p) => {
+                    self.settle(p, t);
                     self.arrive(p, Place::Office(self.phones[p].agency), t)?;
                     self.phones[p].on_duty = false;
+                    // Left on the office's charger before going home
+                    // (homes have no power).
+                    self.phones[p].battery.charge(1.0, t);
                     self.at(t + world::REST_HOURS * 60, Event::Ready(p));
                 }
                 Event::Done(p, job) => {
@@ -490,13 +578,17 @@ impl<'w> Sim<'w> {
                     self.at(t, Event::Ready(p));
                 }
                 Event::Arrive(p, place) => {
+                    // Plugged in first at the office when low: it syncs
+                    // while it charges.
+                    let ready = match place {
+                        Place::Office(_) => self.charge_if_low(p, t),
+                        Place::Shelter(_) => t + world::SHELTER_MINUTES,
+                    };
                     self.arrive(p, place, t)?;
                     if let Place::Shelter(d) = place {
                         self.shelter_lists(p, d, t)?;
-                        self.at(t + world::SHELTER_MINUTES, Event::Ready(p));
-                    } else {
-                        self.at(t, Event::Ready(p));
                     }
+                    self.at(ready, Event::Ready(p));
                 }
             }
         }
@@ -530,6 +622,20 @@ impl<'w> Sim<'w> {
 
     /// One sync session between two devices, and what it must have moved.
     fn sync(&mut self, a: usize, b: usize, t: i64) -> anpi_core::Result<()> {
+        let agencies = self.world.agencies.len();
+        for d in [a, b] {
+            if d >= agencies {
+                self.settle(d - agencies, t);
+                // A flat phone is off: no session (the paper of `alone`
+                // needs no battery).
+                if !self.ending
+                    && self.strategy.syncs_remotely()
+                    && self.phones[d - agencies].battery.flat()
+                {
+                    return Ok(());
+                }
+            }
+        }
         let cut = self.world.cut_sessions;
         if !self.ending && cut > 0.0 && self.fault_rng.f64() < cut {
             let delivered = self.fault_rng.usize(0..4);
@@ -569,12 +675,15 @@ impl<'w> Sim<'w> {
                 why.into_iter().collect::<Vec<_>>().join("; ")
             ));
         }
-        let agencies = self.world.agencies.len();
+        let radio = self.strategy.syncs_remotely();
         for d in [a, b] {
             if d >= agencies {
                 let phone = &mut self.phones[d - agencies];
                 phone.sessions += 1;
                 phone.bytes += done.bytes();
+                if radio {
+                    phone.battery.session(done.bytes());
+                }
             }
         }
         for s in self.shared_spaces(a, b) {
@@ -615,6 +724,14 @@ impl<'w> Sim<'w> {
     /// the devices — and must be no more than the two knew together.
     fn sync_cut(&mut self, a: usize, b: usize, delivered: usize, t: i64) -> anpi_core::Result<()> {
         self.cut_sessions += 1;
+        let agencies = self.world.agencies.len();
+        for d in [a, b] {
+            if d >= agencies && self.strategy.syncs_remotely() {
+                // The radio woke; what it moved before the drop is not
+                // counted.
+                self.phones[d - agencies].battery.session(0);
+            }
+        }
         {
             let (na, nb) = crate::pair(&mut self.nodes, a, b);
             let peer = nb.device().clone();
@@ -726,12 +843,18 @@ impl<'w> Sim<'w> {
     fn ready(&mut self, p: usize, t: i64) -> anpi_core::Result<()> {
         let a = self.phones[p].agency;
         let office = self.world.agencies[a].district;
+        self.settle(p, t);
         if !self.phones[p].on_duty {
             // A shift starts at the office.
             self.phones[p].on_duty = true;
             self.phones[p].shift_ends = t + world::SHIFT_HOURS * 60;
             self.phones[p].last_shelter = t;
+            let ready = self.charge_if_low(p, t);
             self.arrive(p, Place::Office(a), t)?;
+            if ready > t {
+                self.at(ready, Event::Ready(p));
+                return Ok(());
+            }
         }
         if t >= self.phones[p].shift_ends {
             let back = travel(self.phones[p].district, office);
@@ -746,6 +869,12 @@ impl<'w> Sim<'w> {
             self.phones[p].last_phone_tree = t;
             self.sync(a, self.device(p), t)?;
             self.at(t + PHONE_TREE_MINUTES, Event::Ready(p));
+            return Ok(());
+        }
+        if self.phones[p].battery.low() {
+            // Back to the office's charger (homes and most shelters have
+            // no power).
+            self.back_to_office(p, t);
             return Ok(());
         }
         let here = self.phones[p].district;
@@ -843,6 +972,30 @@ impl<'w> Sim<'w> {
             Event::Done(p, Box::new(job)),
         );
         Ok(())
+    }
+
+    /// The phone's battery drawn down to minute `t`, at its draw on duty
+    /// or off.
+    fn settle(&mut self, p: usize, t: i64) {
+        let watts = if self.phones[p].on_duty {
+            world::DUTY_W
+        } else {
+            world::STANDBY_W
+        };
+        self.phones[p].battery.drain(watts, t);
+    }
+
+    /// At the office at `t`: a phone on duty that is low is charged (to
+    /// `world::CHARGED`) before its care manager goes out again. The
+    /// minute they are ready.
+    fn charge_if_low(&mut self, p: usize, t: i64) -> i64 {
+        self.settle(p, t);
+        let phone = &mut self.phones[p];
+        if !phone.on_duty || !phone.battery.low() {
+            return t;
+        }
+        phone.battery.charge_trips += 1;
+        phone.battery.charge(world::CHARGED, t)
     }
 
     /// Go back to the office from where the care manager is.
@@ -1109,6 +1262,17 @@ impl<'w> Sim<'w> {
         out.bytes_per_phone = self.phones.iter().map(|p| p.bytes).sum::<usize>() as f64 / phones;
         out.sessions_per_phone =
             self.phones.iter().map(|p| p.sessions).sum::<usize>() as f64 / phones;
+        let end = self.world.minutes;
+        for p in 0..self.phones.len() {
+            self.settle(p, end);
+            let b = &self.phones[p].battery;
+            let open = b.flat_since.map_or(0, |since| end - since);
+            out.flat_hours += (b.flat_minutes + open) as f64 / 60.0;
+            out.charge_trips += b.charge_trips;
+        }
+        let used: f64 = self.phones.iter().map(|p| p.battery.used_wh).sum();
+        let radio: f64 = self.phones.iter().map(|p| p.battery.radio_wh).sum();
+        out.radio_share = radio / used.max(f64::MIN_POSITIVE);
         let delays: Vec<f64> = self
             .checks
             .iter()

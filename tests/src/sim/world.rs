@@ -31,6 +31,26 @@ pub const SHIFT_HOURS: i64 = 12;
 /// Hours off between shifts.
 pub const REST_HOURS: i64 = 10;
 
+/// A phone's battery, watt-hours (about 4,000 mAh).
+pub const BATTERY_WH: f64 = 15.0;
+/// A phone's draw on duty, watts: the screen on for the list and each
+/// record, calls, and the radio searching while the network is down.
+pub const DUTY_W: f64 = 0.45;
+/// Off duty, watts (standby).
+pub const STANDBY_W: f64 = 0.05;
+/// Each sync session's radio energy, joules: waking the radio and its
+/// tail after (a cellular radio's; Wi-Fi costs less).
+pub const SESSION_J: f64 = 20.0;
+/// Radio energy per megabyte sent or received, joules.
+pub const MEGABYTE_J: f64 = 10.0;
+/// Charging at the office (its generator), watts.
+pub const CHARGE_W: f64 = 10.0;
+/// Below this share of a charge the care manager goes back to the office
+/// to charge, up to [`CHARGED`].
+pub const LOW_BATTERY: f64 = 0.1;
+/// What a charge at the office during a shift brings the battery up to.
+pub const CHARGED: f64 = 0.8;
+
 /// When something works: sorted, disjoint intervals of minutes since the
 /// onset, [from, to).
 #[derive(Clone, Debug, Default)]
@@ -113,6 +133,9 @@ pub struct World {
     /// How far each phone's clock runs ahead, in milliseconds (negative:
     /// behind; offices' clocks are right).
     pub clock_skew: Vec<i64>,
+    /// Each phone's charge at the onset, a share of a full battery (the
+    /// quake comes at any hour; homes have no power after it).
+    pub charge: Vec<f64>,
     /// Share of sync sessions whose link drops mid-way.
     pub cut_sessions: f64,
     /// Share of sync sessions in which a device dies mid-way.
@@ -212,8 +235,14 @@ impl World {
                 minutes * 60_000
             })
             .collect();
+        // Drawn apart too: the same world with the batteries as they were.
+        let mut batteries = Rng::with_seed(seed ^ 0xba77_e2e5);
+        let charge = (0..config.agencies * config.phones)
+            .map(|_| 0.2 + 0.8 * batteries.f64())
+            .collect();
         World {
             persons,
+            charge,
             agencies,
             mobile,
             landline,
