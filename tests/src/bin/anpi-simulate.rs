@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anpi_tests::sim::report::{self, Runs};
-use anpi_tests::sim::{self, Config, Strategy};
+use anpi_tests::sim::{self, Config, Helping, Strategy};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -40,6 +40,10 @@ struct Args {
     /// again from what it saved (0: none).
     #[arg(long, default_value_t = 0.0)]
     killed_sessions: f64,
+    /// Whom care managers whose own people are done help with: high (the
+    /// high-priority people on their list only) or anyone.
+    #[arg(long, default_value = "high")]
+    helpers: String,
     /// Fail (exit status 1) if any run found a fault in anpi: the soak's
     /// and CI's way of running it.
     #[arg(long)]
@@ -64,7 +68,16 @@ fn main() -> std::process::ExitCode {
         .into_iter()
         .filter(|s| args.strategies.is_empty() || args.strategies.iter().any(|c| c == s.code()))
         .collect();
+    let helping = match args.helpers.as_str() {
+        "high" => Helping::HighPriority,
+        "anyone" => Helping::Anyone,
+        other => {
+            eprintln!("unknown --helpers '{other}' (high, anyone)");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let config = Config {
+        helping,
         wrong_clocks: args.wrong_clocks,
         cut_sessions: args.cut_sessions,
         killed_sessions: args.killed_sessions,
@@ -103,6 +116,10 @@ fn main() -> std::process::ExitCode {
                 o.checked_at[1] * 100.0,
                 (o.bytes_per_phone / 1000.0).round(),
                 o.faults.len()
+            );
+            eprintln!(
+                "    duplicates across agencies {}, by helpers {}",
+                o.cross_agency, o.by_helpers
             );
             eprintln!(
                 "    battery: radio {:.1}% of use, {} trips back to charge, {:.1} phone-hours flat",

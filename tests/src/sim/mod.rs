@@ -38,6 +38,21 @@ pub struct Config {
     /// mid-way (a flat battery): the link drops, and the device starts
     /// again from what it had saved.
     pub killed_sessions: f64,
+    /// Whom care managers whose own people are done help with.
+    pub helping: Helping,
+}
+
+/// Whom a care manager whose own people are done (as far as their phone
+/// knows) goes to: the same rule in every way of working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Helping {
+    /// The high-priority people on the phone's list only (the table's
+    /// rule: helpers are few, and the 連携型BCP's help is for those most
+    /// at risk).
+    HighPriority,
+    /// Anyone on the list (the rule until session 24: helpers of several
+    /// agencies working one list met at the same doors).
+    Anyone,
 }
 
 impl Config {
@@ -54,6 +69,7 @@ impl Config {
             wrong_clocks: 0.0,
             cut_sessions: 0.0,
             killed_sessions: 0.0,
+            helping: Helping::HighPriority,
         }
     }
 
@@ -150,6 +166,9 @@ pub struct Outcome {
     pub duplicate_hours: f64,
     /// Of them, where the two were of different agencies.
     pub cross_agency: usize,
+    /// Of them, made by a helper: a phone of an agency whose roster the
+    /// person is not on.
+    pub by_helpers: usize,
     /// Hours until every high-priority person had a conclusive check;
     /// `None` when some had none at the end.
     pub high_priority_done: Option<f64>,

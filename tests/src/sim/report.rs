@@ -56,7 +56,8 @@ pub fn table(config: &Config, seeds: &[u64], command: &str, all: &[Runs]) -> Str
         "# 災害当日のシミュレーション / The disaster day, simulated\n\n\
          Made by `{command}` (seeds {}–{}, {} runs per strategy).\n\n\
          World: {} agencies × {} care managers' phones × {} people × {} hours; \
-         {:.0}% of people served by a second agency; consent to share recorded for {:.0}%. \
+         {:.0}% of people served by a second agency; consent to share recorded for {:.0}%; \
+         care managers whose own people are done help with {}. \
          docs/SIMULATION.md says how the world and the staff work, and what each figure means.\n\n\
          Each cell: mean over the seeds (lowest–highest).\n",
         seeds.first().unwrap_or(&0),
@@ -68,8 +69,12 @@ pub fn table(config: &Config, seeds: &[u64], command: &str, all: &[Runs]) -> Str
         config.hours,
         config.overlap * 100.0,
         config.consent * 100.0,
+        match config.helping {
+            super::Helping::HighPriority => "the high-priority people on their list",
+            super::Helping::Anyone => "anyone on their list",
+        },
     );
-    let rows: [(&str, usize, Figure); 16] = [
+    let rows: [(&str, usize, Figure); 17] = [
         (
             "重複訪問・電話（件） / duplicate visits and calls",
             0,
@@ -77,6 +82,9 @@ pub fn table(config: &Config, seeds: &[u64], command: &str, all: &[Runs]) -> Str
         ),
         ("うち事業所間 / of them across agencies", 0, &|o| {
             Some(o.cross_agency as f64)
+        }),
+        ("うち応援者による / of them by helpers", 0, &|o| {
+            Some(o.by_helpers as f64)
         }),
         (
             "重複に費やした職員時間 (h) / staff hours spent on them",

@@ -18,7 +18,7 @@ use fastrand::Rng;
 
 use super::truth::{Bits, TrueCheck, duplicate_pairs};
 use super::world::{self, World, travel};
-use super::{Config, Outcome, Strategy};
+use super::{Config, Helping, Outcome, Strategy};
 
 /// The onset: 2026-09-01 05:46 JST.
 const ONSET_MS: i64 = 1_788_209_160_000;
@@ -228,6 +228,7 @@ struct Sim<'w> {
     killed: usize,
     /// The final rounds: no fault is injected.
     ending: bool,
+    helping: Helping,
 
     faults: Vec<String>,
 }
@@ -246,6 +247,7 @@ fn clock(now: &Arc<AtomicI64>, skew: i64) -> anpi_core::node::Clock {
 pub fn run(config: &Config, strategy: Strategy, seed: u64) -> anpi_core::Result<Outcome> {
     let world = World::draw(config, seed);
     let mut sim = Sim::prepare(&world, strategy, seed)?;
+    sim.helping = config.helping;
     sim.play()?;
     sim.converge()?;
     Ok(sim.outcome())
@@ -496,6 +498,7 @@ impl<'w> Sim<'w> {
             cut_sessions: 0,
             killed: 0,
             ending: false,
+            helping: Helping::HighPriority,
 
             faults: Vec::new(),
         };
@@ -913,7 +916,10 @@ impl<'w> Sim<'w> {
                 self.back_to_office(p, t);
                 return Ok(());
             }
-            None => candidates.iter().min_by_key(|c| help(c)),
+            None => candidates
+                .iter()
+                .filter(|c| c.high || self.helping == Helping::Anyone)
+                .min_by_key(|c| help(c)),
         };
         let Some(c) = chosen else {
             // Nobody left to go to, as far as this phone knows.
@@ -1230,6 +1236,10 @@ impl<'w> Sim<'w> {
             });
             if others {
                 out.cross_agency += 1;
+            }
+            let person = &self.world.persons[c.person];
+            if person.home != agency && person.second != Some(agency) {
+                out.by_helpers += 1;
             }
         }
         // First conclusive check of each person.
