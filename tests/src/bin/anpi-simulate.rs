@@ -48,6 +48,10 @@ struct Args {
     /// and CI's way of running it.
     #[arg(long)]
     strict: bool,
+    /// Runs played at once, each on its own thread (default: one per
+    /// core). Every run is its own world: the figures do not change.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Print no table (a soak's thousand seeds need only the totals).
     #[arg(long)]
     no_table: bool,
@@ -95,53 +99,52 @@ fn main() -> std::process::ExitCode {
     let mut faults = 0;
     // What the runs did and had done to them, for the totals line.
     let (mut checks, mut sessions, mut cut, mut killed, mut wrong, mut told) = (0, 0, 0, 0, 0, 0);
-    for &seed in &seeds {
-        for runs in &mut all {
-            let t = Instant::now();
-            let o = match sim::run(&config, runs.strategy, seed) {
+    // Each run alone on a core: the longest way of working first, so that
+    // the others fill the other cores meanwhile.
+    let jobs: Vec<(u64, usize)> = seeds
+        .iter()
+        .flat_map(|&seed| (0..all.len()).rev().map(move |k| (seed, k)))
+        .collect();
+    let workers = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let strategies: Vec<Strategy> = all.iter().map(|r| r.strategy).collect();
+    let mut done: Vec<Option<sim::Outcome>> = vec![None; jobs.len()];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let failed = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
+            let tx = tx.clone();
+            let (next, stop, jobs, config, strategies) =
+                (&next, &stop, &jobs, &config, &strategies);
+            scope.spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                while !stop.load(Relaxed) {
+                    let n = next.fetch_add(1, Relaxed);
+                    let Some(&(seed, k)) = jobs.get(n) else { break };
+                    let t = Instant::now();
+                    let o = sim::run(config, strategies[k], seed);
+                    if o.is_err() {
+                        stop.store(true, Relaxed);
+                    }
+                    if tx.send((n, t.elapsed().as_secs_f64(), o)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (n, secs, o) in rx {
+            let (seed, k) = jobs[n];
+            let o = match o {
                 Ok(o) => o,
                 Err(e) => {
-                    eprintln!("seed {seed} {}: the run failed: {e}", runs.strategy.code());
-                    return std::process::ExitCode::FAILURE;
+                    eprintln!("seed {seed} {}: the run failed: {e}", strategies[k].code());
+                    return true;
                 }
             };
-            eprintln!(
-                "seed {seed} {:7} {:6.1} s: duplicates {:4} ({:.0} h), 95% high priority at {}, checked at 24 h {:.0}%, {} KB/phone, faults {}",
-                runs.strategy.code(),
-                t.elapsed().as_secs_f64(),
-                o.duplicate_visits,
-                o.duplicate_hours,
-                o.high_priority_95
-                    .map_or("—".into(), |h| format!("{h:.1} h")),
-                o.checked_at[1] * 100.0,
-                (o.bytes_per_phone / 1000.0).round(),
-                o.faults.len()
-            );
-            eprintln!(
-                "    duplicates across agencies {}, by helpers {}",
-                o.cross_agency, o.by_helpers
-            );
-            eprintln!(
-                "    battery: radio {:.1}% of use, {} trips back to charge, {:.1} phone-hours flat",
-                o.radio_share * 100.0,
-                o.charge_trips,
-                o.flat_hours
-            );
-            if o.wrong_clocks > 0 {
-                eprintln!(
-                    "    wrong clocks {}, told {}; checks shown off by more than 5 min {}",
-                    o.wrong_clocks, o.wrong_clocks_told, o.times_off
-                );
-            }
-            if o.cut_sessions > 0 {
-                eprintln!("    sessions cut mid-way {}", o.cut_sessions);
-            }
-            if o.killed > 0 {
-                eprintln!("    devices killed mid-session {}", o.killed);
-            }
-            for f in o.faults.iter().take(5) {
-                eprintln!("    {f}");
-            }
+            print_run(seed, strategies[k], secs, &o);
             faults += usize::from(!o.faults.is_empty());
             checks += o.checks;
             sessions += o.sessions;
@@ -149,8 +152,15 @@ fn main() -> std::process::ExitCode {
             killed += o.killed;
             wrong += o.wrong_clocks;
             told += o.wrong_clocks_told;
-            runs.outcomes.push(o);
+            done[n] = Some(o);
         }
+        false
+    });
+    if failed {
+        return std::process::ExitCode::FAILURE;
+    }
+    for ((_, k), o) in jobs.iter().zip(done) {
+        all[*k].outcomes.extend(o);
     }
     eprintln!(
         "{} runs in {:.1} s; {faults} with faults",
@@ -164,10 +174,15 @@ fn main() -> std::process::ExitCode {
         return exit(args.strict, faults);
     }
     let command = format!(
-        "cargo run --release -p anpi-tests --bin anpi-simulate -- --world {} --seeds {} --first {}{}",
+        "cargo run --release -p anpi-tests --bin anpi-simulate -- --world {} --seeds {} --first {}{}{}",
         args.world,
         args.seeds,
         args.first,
+        if helping == Helping::Anyone {
+            " --helpers anyone"
+        } else {
+            ""
+        },
         args.out
             .as_ref()
             .map(|o| format!(" --out {}", o.display()))
@@ -186,6 +201,46 @@ fn main() -> std::process::ExitCode {
         }
     }
     exit(args.strict, faults)
+}
+
+/// One run's figures, as it ends.
+fn print_run(seed: u64, strategy: Strategy, secs: f64, o: &sim::Outcome) {
+    eprintln!(
+        "seed {seed} {:7} {secs:6.1} s: duplicates {:4} ({:.0} h), 95% high priority at {}, checked at 24 h {:.0}%, {} KB/phone, faults {}",
+        strategy.code(),
+        o.duplicate_visits,
+        o.duplicate_hours,
+        o.high_priority_95
+            .map_or("—".into(), |h| format!("{h:.1} h")),
+        o.checked_at[1] * 100.0,
+        (o.bytes_per_phone / 1000.0).round(),
+        o.faults.len()
+    );
+    eprintln!(
+        "    duplicates across agencies {}, by helpers {}",
+        o.cross_agency, o.by_helpers
+    );
+    eprintln!(
+        "    battery: radio {:.1}% of use, {} trips back to charge, {:.1} phone-hours flat",
+        o.radio_share * 100.0,
+        o.charge_trips,
+        o.flat_hours
+    );
+    if o.wrong_clocks > 0 {
+        eprintln!(
+            "    wrong clocks {}, told {}; checks shown off by more than 5 min {}",
+            o.wrong_clocks, o.wrong_clocks_told, o.times_off
+        );
+    }
+    if o.cut_sessions > 0 {
+        eprintln!("    sessions cut mid-way {}", o.cut_sessions);
+    }
+    if o.killed > 0 {
+        eprintln!("    devices killed mid-session {}", o.killed);
+    }
+    for f in o.faults.iter().take(5) {
+        eprintln!("    {f}");
+    }
 }
 
 /// Failure when `strict` and a run found faults.
