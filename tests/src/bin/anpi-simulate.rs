@@ -44,6 +44,10 @@ struct Args {
     /// high-priority people on their list only) or anyone.
     #[arg(long, default_value = "high")]
     helpers: String,
+    /// Share of sync sessions in which one message arrives twice, the copy
+    /// late and out of order (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    replayed_sessions: f64,
     /// Fail (exit status 1) if any run found a fault in anpi: the soak's
     /// and CI's way of running it.
     #[arg(long)]
@@ -85,6 +89,7 @@ fn main() -> std::process::ExitCode {
         wrong_clocks: args.wrong_clocks,
         cut_sessions: args.cut_sessions,
         killed_sessions: args.killed_sessions,
+        replayed_sessions: args.replayed_sessions,
         ..config
     };
     let seeds: Vec<u64> = (args.first..args.first + args.seeds).collect();
@@ -99,6 +104,7 @@ fn main() -> std::process::ExitCode {
     let mut faults = 0;
     // What the runs did and had done to them, for the totals line.
     let (mut checks, mut sessions, mut cut, mut killed, mut wrong, mut told) = (0, 0, 0, 0, 0, 0);
+    let mut replayed = 0;
     // Each run alone on a core: the longest way of working first, so that
     // the others fill the other cores meanwhile.
     let jobs: Vec<(u64, usize)> = seeds
@@ -150,6 +156,7 @@ fn main() -> std::process::ExitCode {
             sessions += o.sessions;
             cut += o.cut_sessions;
             killed += o.killed;
+            replayed += o.replayed;
             wrong += o.wrong_clocks;
             told += o.wrong_clocks_told;
             done[n] = Some(o);
@@ -168,7 +175,7 @@ fn main() -> std::process::ExitCode {
         started.elapsed().as_secs_f64()
     );
     eprintln!(
-        "totals: {checks} checks recorded, {sessions} sync sessions, {cut} cut mid-way, {killed} devices killed mid-session, {wrong} wrong clocks ({told} told)"
+        "totals: {checks} checks recorded, {sessions} sync sessions, {cut} cut mid-way, {killed} devices killed mid-session, {replayed} with a message twice, {wrong} wrong clocks ({told} told)"
     );
     if args.no_table {
         return exit(args.strict, faults);
@@ -237,6 +244,12 @@ fn print_run(seed: u64, strategy: Strategy, secs: f64, o: &sim::Outcome) {
     }
     if o.killed > 0 {
         eprintln!("    devices killed mid-session {}", o.killed);
+    }
+    if o.replayed > 0 {
+        eprintln!(
+            "    sessions with a message twice {} (ended by it {})",
+            o.replayed, o.replay_errors
+        );
     }
     for f in o.faults.iter().take(5) {
         eprintln!("    {f}");

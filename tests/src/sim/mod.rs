@@ -38,6 +38,10 @@ pub struct Config {
     /// mid-way (a flat battery): the link drops, and the device starts
     /// again from what it had saved.
     pub killed_sessions: f64,
+    /// Share of sync sessions in which one message arrives twice, the copy
+    /// late — after the next message, or after the session ended — as a
+    /// transport that resends and reorders would deliver it.
+    pub replayed_sessions: f64,
     /// Whom care managers whose own people are done help with.
     pub helping: Helping,
 }
@@ -69,6 +73,7 @@ impl Config {
             wrong_clocks: 0.0,
             cut_sessions: 0.0,
             killed_sessions: 0.0,
+            replayed_sessions: 0.0,
             helping: Helping::HighPriority,
         }
     }
@@ -214,6 +219,10 @@ pub struct Outcome {
     pub cut_sessions: usize,
     /// Devices killed mid-session and started again.
     pub killed: usize,
+    /// Sessions in which a message arrived twice, the copy late.
+    pub replayed: usize,
+    /// Of them, sessions a copy ended with an error (as a cut one ends).
+    pub replay_errors: usize,
     /// Where anpi disagreed with what really happened (what a device
     /// knew, a view that differs between devices, a check missing): empty
     /// in a correct run.

@@ -2,7 +2,7 @@
 //! on a simulated clock.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -12,6 +12,7 @@ use anpi_core::model::{
 };
 use anpi_core::node::{NewCheck, Node, sync_local};
 use anpi_core::store::MemoryStore;
+use anpi_core::sync::{self, Message};
 use anpi_core::views::{Standing, is_high_priority};
 
 use fastrand::Rng;
@@ -226,6 +227,8 @@ struct Sim<'w> {
     fault_rng: Rng,
     cut_sessions: usize,
     killed: usize,
+    replayed: usize,
+    replay_errors: usize,
     /// The final rounds: no fault is injected.
     ending: bool,
     helping: Helping,
@@ -497,6 +500,8 @@ impl<'w> Sim<'w> {
             fault_rng: Rng::with_seed(seed ^ 0xfa17_5eed),
             cut_sessions: 0,
             killed: 0,
+            replayed: 0,
+            replay_errors: 0,
             ending: false,
             helping: Helping::HighPriority,
 
@@ -652,6 +657,11 @@ impl<'w> Sim<'w> {
             self.cut_sessions -= 1;
             return self.kill(victim, t);
         }
+        let replay = self.world.replayed_sessions;
+        if !self.ending && replay > 0.0 && self.fault_rng.f64() < replay {
+            let which = self.fault_rng.usize(0..4);
+            return self.sync_replayed(a, b, which, t);
+        }
         let (na, nb) = crate::pair(&mut self.nodes, a, b);
         let done = sync_local(na, nb, &[])?;
         if !done.failures.is_empty() {
@@ -678,17 +688,7 @@ impl<'w> Sim<'w> {
                 why.into_iter().collect::<Vec<_>>().join("; ")
             ));
         }
-        let radio = self.strategy.syncs_remotely();
-        for d in [a, b] {
-            if d >= agencies {
-                let phone = &mut self.phones[d - agencies];
-                phone.sessions += 1;
-                phone.bytes += done.bytes();
-                if radio {
-                    phone.battery.session(done.bytes());
-                }
-            }
-        }
+        self.count_session(a, b, done.bytes());
         for s in self.shared_spaces(a, b) {
             let from_b = self.known[b][s].clone();
             let to_a = self.known[a][s].merge(&from_b);
@@ -750,6 +750,30 @@ impl<'w> Sim<'w> {
                 };
             }
         }
+        self.read_back(a, b, "a cut session", t)
+    }
+
+    /// A session of `a` and `b` that moved `bytes`, on the phones' counts
+    /// and batteries.
+    fn count_session(&mut self, a: usize, b: usize, bytes: usize) {
+        let agencies = self.world.agencies.len();
+        let radio = self.strategy.syncs_remotely();
+        for d in [a, b] {
+            if d >= agencies {
+                let phone = &mut self.phones[d - agencies];
+                phone.sessions += 1;
+                phone.bytes += bytes;
+                if radio {
+                    phone.battery.session(bytes);
+                }
+            }
+        }
+    }
+
+    /// After a session that may have moved only part of what it would
+    /// have: what each of `a` and `b` holds is read from it — and must be
+    /// no more than the two knew together.
+    fn read_back(&mut self, a: usize, b: usize, what: &str, t: i64) -> anpi_core::Result<()> {
         for s in self.shared_spaces(a, b) {
             let mut together = self.known[a][s].clone();
             together.merge(&self.known[b][s]);
@@ -759,7 +783,7 @@ impl<'w> Sim<'w> {
                     match self.by_id.get(&c.id) {
                         Some(&n) if together.has(n) => now.set(n),
                         _ => self.faults.push(format!(
-                            "t={t}: after a cut session device {d} holds check {} neither knew",
+                            "t={t}: after {what} device {d} holds check {} neither knew",
                             c.id
                         )),
                     }
@@ -769,6 +793,78 @@ impl<'w> Sim<'w> {
             }
         }
         Ok(())
+    }
+
+    /// A session in which message `which` (0: the hello) arrives twice,
+    /// the copy after the next message, or after the session ended when
+    /// there was none. Each side answers whatever arrives; a copy that
+    /// makes one side fail ends the session, as a dropped link does.
+    /// Nothing may be refused, and what each holds after it is read from
+    /// the devices.
+    fn sync_replayed(&mut self, a: usize, b: usize, which: usize, t: i64) -> anpi_core::Result<()> {
+        self.replayed += 1;
+        let refused_before =
+            self.nodes[a].store().quarantined()?.len() + self.nodes[b].store().quarantined()?.len();
+        let mut moved = 0;
+        let broken = {
+            let (na, nb) = crate::pair(&mut self.nodes, a, b);
+            let peer = nb.device().clone();
+            let (mut sa, hello) = na.sync_start(Some(&peer), &[])?;
+            let mut sb = nb.sync_accept();
+            // In delivery order: (to b, message).
+            let mut flight: VecDeque<(bool, Message)> = [(true, hello)].into();
+            let mut copy = None;
+            let mut delivered = 0;
+            let mut broken = false;
+            for _ in 0..64 {
+                let next = match flight.pop_front() {
+                    Some(m) => m,
+                    // The session is over; a late copy may still come.
+                    None => match copy.take() {
+                        Some(m) => m,
+                        None => break,
+                    },
+                };
+                if delivered == which {
+                    copy = Some(next.clone());
+                }
+                delivered += 1;
+                let (to_b, m) = next;
+                moved += sync::encoded_len(&m);
+                let answer = if to_b {
+                    nb.sync_receive(&mut sb, m)
+                } else {
+                    na.sync_receive(&mut sa, m)
+                };
+                match answer {
+                    Ok(Some(r)) => flight.push_back((!to_b, r)),
+                    Ok(None) => {}
+                    Err(_) => {
+                        broken = true;
+                        break;
+                    }
+                }
+                if delivered == which + 2
+                    && let Some(c) = copy.take()
+                {
+                    flight.push_front(c);
+                }
+            }
+            broken || !flight.is_empty()
+        };
+        if broken {
+            self.replay_errors += 1;
+        }
+        let refused = self.nodes[a].store().quarantined()?.len()
+            + self.nodes[b].store().quarantined()?.len()
+            - refused_before;
+        if refused > 0 {
+            self.faults.push(format!(
+                "t={t}: session {a}–{b} with a message twice: {refused} changes refused"
+            ));
+        }
+        self.count_session(a, b, moved);
+        self.read_back(a, b, "a session with a message twice", t)
     }
 
     /// Device `d` dies (its battery ran flat mid-session) and starts
@@ -1314,6 +1410,8 @@ impl<'w> Sim<'w> {
         out.times_off = self.times_off;
         out.cut_sessions = self.cut_sessions;
         out.killed = self.killed;
+        out.replayed = self.replayed;
+        out.replay_errors = self.replay_errors;
         if let Err(e) = self.clocks_measured(&mut out) {
             self.faults.push(format!("clocks: {e}"));
         }

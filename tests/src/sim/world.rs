@@ -140,6 +140,8 @@ pub struct World {
     pub cut_sessions: f64,
     /// Share of sync sessions in which a device dies mid-way.
     pub killed_sessions: f64,
+    /// Share of sync sessions in which a message arrives twice, late.
+    pub replayed_sessions: f64,
 }
 
 const AGENCY_NAMES: [&str; 12] = [
@@ -250,6 +252,7 @@ impl World {
             clock_skew,
             cut_sessions: config.cut_sessions,
             killed_sessions: config.killed_sessions,
+            replayed_sessions: config.replayed_sessions,
         }
     }
 }
