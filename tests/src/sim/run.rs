@@ -1419,3 +1419,31 @@ impl<'w> Sim<'w> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A phone at 10% on duty runs flat after 1.5 Wh / 0.45 W = 200
+    /// minutes; charged at the office an hour later, it was flat for that
+    /// hour and is at 80% once the charge is done.
+    #[test]
+    fn a_battery_runs_flat_and_is_charged() {
+        let mut b = Battery::new(0.1);
+        b.drain(world::DUTY_W, 120);
+        assert!(!b.flat() && b.low());
+        b.drain(world::DUTY_W, 260);
+        assert_eq!(b.flat_since, Some(200));
+        assert_eq!(b.wh, 0.0);
+        let ready = b.charge(world::CHARGED, 260);
+        assert!(!b.flat());
+        assert_eq!(b.flat_minutes, 60);
+        // 12 Wh at 10 W less the duty's 0.45 W: 76 minutes.
+        assert_eq!(ready, 260 + 76);
+        // Nothing drawn while it charges; the radio's share counted apart.
+        b.drain(world::DUTY_W, 300);
+        assert!((b.wh - 12.0).abs() < 1e-9);
+        b.session(1_000_000);
+        assert!((b.radio_wh - 30.0 / 3600.0).abs() < 1e-9);
+    }
+}
