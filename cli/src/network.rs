@@ -150,7 +150,7 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
     let members = node.members(&space.id)?;
     let versions = node.device_versions()?;
     let clocks = node.peer_clocks()?;
-    let own_off = node.clock_status()?.is_some_and(|s| s.is_off());
+    let clocks_off = node.peer_clocks_off()?;
     if as_json {
         let rows: Vec<_> = members
             .iter()
@@ -187,14 +187,13 @@ pub fn device_list(cx: &Ctx, node: &mut Node, as_json: bool) -> Result<()> {
             (Lang::En, MemberStanding::Unauthorised) => "ignored (not added by an admin)",
         };
         let version = anpi_core::node::version_label(versions.get(&m.device), lang);
-        let clock = match clocks.get(&m.device) {
-            Some(c) if c.is_off() && !own_off => format!(
+        let clock = clocks_off.get(&m.device).map_or(String::new(), |c| {
+            format!(
                 "  ⚠ {}{}",
                 t(lang, "時計: ", "clock: "),
                 anpi_core::clock::peer_label(c, lang)
-            ),
-            _ => String::new(),
-        };
+            )
+        });
         say!(
             "{}{}  {}（{}）  {}  {}{}{clock}",
             if m.device == me { "* " } else { "  " },
@@ -762,20 +761,22 @@ fn print_peer_statuses(lang: Lang, node: &Node) -> Result<()> {
     if statuses.is_empty() {
         return Ok(());
     }
-    let clocks = node.peer_clocks()?;
-    // A peer whose clock is off is named with it; while this device's own
-    // is what is off, the warning after the command says so instead.
-    let own_off = node.clock_status()?.is_some_and(|s| s.is_off());
+    // A peer whose clock is off is named with it (none while this
+    // device's own is what is off: the warning after the command says so).
+    let clocks_off = node.peer_clocks_off()?;
     say!("{}", t(lang, "相手ごとの状態:", "each peer:"));
     for p in statuses {
-        let clock = match p.device.as_ref().and_then(|d| clocks.get(d)) {
-            Some(c) if c.is_off() && !own_off => format!(
-                " ⚠ {}{}",
-                t(lang, "時計が", "its clock is "),
-                anpi_core::clock::peer_label(c, lang)
-            ),
-            _ => String::new(),
-        };
+        let clock = p
+            .device
+            .as_ref()
+            .and_then(|d| clocks_off.get(d))
+            .map_or(String::new(), |c| {
+                format!(
+                    " ⚠ {}{}",
+                    t(lang, "時計が", "its clock is "),
+                    anpi_core::clock::peer_label(c, lang)
+                )
+            });
         let who = match (&p.device, p.office) {
             (Some(d), true) => format!("{} {}", t(lang, "事務所", "office"), d.readable()),
             (Some(d), false) => d.readable(),

@@ -220,12 +220,7 @@ fn shared_area_runs_sound_in_the_standard_world() {
 /// charge in every way of working alike (seed 2 draws low batteries).
 #[test]
 fn the_radio_uses_a_small_share_of_the_batteries() {
-    for strategy in [
-        Strategy::Alone,
-        Strategy::OfficeOnly,
-        Strategy::PhoneToPhone,
-        Strategy::Shared,
-    ] {
+    for strategy in Strategy::ALL {
         let o = sound(strategy, 2);
         if strategy == Strategy::Alone {
             assert_eq!(o.radio_share, 0.0);

@@ -68,24 +68,31 @@ impl Node {
         Ok(crate::clock::status(&self.peer_clocks()?))
     }
 
-    /// The space's active members whose clocks were off against this
-    /// device's at their latest session, with those clocks. None while this
-    /// device's own clock is what is off: every peer's would seem so, and
-    /// this device is told that instead ([`ClockStatus::warning`]).
+    /// The space's active members among [`Node::peer_clocks_off`], with
+    /// their clocks.
     pub fn members_with_clocks_off(&mut self, space: &SpaceId) -> Result<Vec<(Member, PeerClock)>> {
-        if self.clock_status()?.is_some_and(|s| s.is_off()) {
-            return Ok(Vec::new());
-        }
-        let mut clocks = self.peer_clocks()?;
+        let mut clocks = self.peer_clocks_off()?;
         Ok(self
             .members(space)?
             .into_iter()
             .filter(|(_, standing)| *standing == MemberStanding::Active)
             .filter_map(|(m, _)| {
-                let clock = clocks.remove(&m.device).filter(PeerClock::is_off)?;
+                let clock = clocks.remove(&m.device)?;
                 Some((m, clock))
             })
             .collect())
+    }
+
+    /// The peers whose clocks were off against this device's at their
+    /// latest session; none while this device's own clock is what is off
+    /// (every peer's would seem so, and this device is told that instead).
+    pub fn peer_clocks_off(&self) -> Result<BTreeMap<DeviceId, PeerClock>> {
+        if self.clock_status()?.is_some_and(|s| s.is_off()) {
+            return Ok(BTreeMap::new());
+        }
+        let mut clocks = self.peer_clocks()?;
+        clocks.retain(|_, c| c.is_off());
+        Ok(clocks)
     }
 
     /// How far this device's clock runs ahead, when it is off by more than

@@ -114,7 +114,6 @@ fn main() -> std::process::ExitCode {
     let workers = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let strategies: Vec<Strategy> = all.iter().map(|r| r.strategy).collect();
     let mut done: Vec<Option<sim::Outcome>> = vec![None; jobs.len()];
     let next = std::sync::atomic::AtomicUsize::new(0);
     let stop = std::sync::atomic::AtomicBool::new(false);
